@@ -1,0 +1,99 @@
+"""Connection configuration: one frozen dataclass, every field with its unit and source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class TcpConfig:
+    """Tunable parameters of a TCP connection.
+
+    All times are seconds, all sizes bytes. Defaults follow the RFCs; the
+    comment of each field names the rule. Invalid values raise ``ValueError``
+    at construction.
+    """
+
+    mss: int = 1460
+    """MSS we advertise on our SYN: MTU 1500 - 40 (MUST-14, MUST-67, §3.7.1)."""
+
+    default_peer_mss: int = 536
+    """Send MSS assumed when the peer's SYN has no MSS option (MUST-15, IPv4)."""
+
+    min_peer_mss: int = 64
+    """Smallest peer MSS we accept; smaller advertisements are clamped up to it
+    so a hostile MSS of 0 or 1 cannot make us loop (Linux: TCP_MIN_SND_MSS 48)."""
+
+    recv_buffer: int = 65535
+    """Receive buffer: the largest window we offer (RCV.WND, §3.8.6)."""
+
+    send_buffer: int = 262144
+    """Send buffer: bytes ``send()`` accepts beyond what is acknowledged."""
+
+    msl: float = 120.0
+    """Maximum segment lifetime; TIME-WAIT lasts 2 * msl (MUST-13, §3.4.2)."""
+
+    rto_initial: float = 1.0
+    """RTO before any RTT sample (RFC 6298 §2.1)."""
+
+    rto_min: float = 1.0
+    """Lower bound of the RTO (RFC 6298 §2.4)."""
+
+    rto_max: float = 60.0
+    """Upper bound of the RTO, also of its backoff (RFC 6298 §2.5)."""
+
+    rto_syn_after_retry: float = 3.0
+    """RTO once the handshake completes if a SYN had to be retransmitted (RFC 6298 §5.7)."""
+
+    r1: int = 3
+    """Retransmissions of one segment before a :class:`~tcpstack.events.SoftError` (SHLD-10)."""
+
+    r2: float | None = 100.0
+    """Seconds of retransmitting data/FIN before giving up (SHLD-11, MUST-20);
+    ``None`` means never give up (MUST-21)."""
+
+    r2_syn: float | None = 180.0
+    """Seconds of retransmitting a SYN or SYN-ACK before giving up (MUST-23: >= 3 min)."""
+
+    delayed_ack: float = 0.2
+    """Delay of a delayed ACK; 0 disables delaying (MUST-40: < 0.5 s, SHLD-18)."""
+
+    nagle: bool = True
+    """Nagle's algorithm (SHLD-7); switch off per connection for no-delay (MUST-17)."""
+
+    rfc1337: bool = False
+    """If True, TIME-WAIT ignores RST (RFC 1337 TIME-WAIT assassination fix);
+    if False, RST closes TIME-WAIT as RFC 9293 §3.10.7.4 says."""
+
+    challenge_ack_limit: int = 10
+    """Challenge ACKs sent per second per connection at most (RFC 5961 §7)."""
+
+    fin_wait_2_timeout: float | None = 60.0
+    """Seconds an orphaned connection (application closed) waits in FIN-WAIT-2
+    for the peer's FIN; ``None`` waits forever (Linux tcp_fin_timeout)."""
+
+    ttl: int = 64
+    """IP TTL / hop limit of sent segments (MUST-49)."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or value is None:
+                continue
+            if isinstance(value, int | float) and value < 0:
+                raise ValueError(f"TcpConfig.{f.name} must be >= 0, got {value!r}")
+        if not 1 <= self.mss <= 65495:
+            raise ValueError(f"TcpConfig.mss must be in 1..65495, got {self.mss}")
+        if not 0 < self.recv_buffer <= 65535:
+            raise ValueError(
+                f"TcpConfig.recv_buffer must be in 1..65535 without window scaling, "
+                f"got {self.recv_buffer}"
+            )
+        if self.send_buffer < 1:
+            raise ValueError("TcpConfig.send_buffer must be >= 1")
+        if not 0 <= self.delayed_ack < 0.5:
+            raise ValueError("TcpConfig.delayed_ack must be in [0, 0.5) s (MUST-40)")
+        if self.rto_min > self.rto_max:
+            raise ValueError("TcpConfig.rto_min must not exceed rto_max")
+        if not 1 <= self.ttl <= 255:
+            raise ValueError("TcpConfig.ttl must be in 1..255")

@@ -1,0 +1,1155 @@
+"""One TCP connection: the TCB and RFC 9293 §3.10 event processing, sans-I/O.
+
+A :class:`Connection` never touches the network or a clock. Its inputs are
+parsed segments (:meth:`Connection.receive`), timer expiries
+(:meth:`Connection.handle_timer`) and the user calls of RFC 9293 §3.10
+(:meth:`send`, :meth:`read`, :meth:`shutdown`, :meth:`close`, :meth:`abort`).
+Its outputs are pulled: :meth:`packets_to_send`, :meth:`next_timer`,
+:meth:`next_event`. Time is a float in seconds supplied by the caller.
+
+Every state change goes through :meth:`Connection._set_state`, which checks
+it against :data:`tcpstack.state.TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from . import events as ev
+from .config import TcpConfig
+from .errors import LocalProtocolError
+from .reassembly import ReassemblyQueue
+from .rtt import RttEstimator
+from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from .state import State, transition_reason
+from .trace import Trace
+from .wire import Flags, IPAddress, Mss, Segment
+
+S = State
+NO_FLAGS = Flags(0)
+
+
+class Endpoint(NamedTuple):
+    """An (address, port) pair; ``str()`` gives ``192.0.2.1:80`` or ``[2001:db8::1]:80``."""
+
+    address: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        if isinstance(self.address, ipaddress.IPv6Address):
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+TIMERS = ("rto", "persist", "delayed_ack", "time_wait", "fin_wait_2")
+"""Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
+
+EventSink = Callable[["Connection", ev.Event], None]
+
+
+class Connection:
+    """The transmission control block of one connection and its event processing.
+
+    Connections are normally created by :class:`tcpstack.stack.Stack`
+    (``connect()`` or a SYN to a listener); creating one directly is useful in
+    unit tests. After construction call :meth:`open_active` or feed the SYN
+    of a passive open to :meth:`receive`.
+
+    Args:
+        local: our address and port.
+        remote: the peer's address and port.
+        iss: initial send sequence number (RFC 6528; chosen by the stack).
+        config: connection parameters.
+        now: current time, seconds (for the trace).
+        passive: True if created by a passive OPEN (starts in LISTEN; MUST-11).
+        trace: where trace records go, or None.
+        host: host name used in trace records.
+        event_sink: if given, events go there instead of this connection's
+            own queue (the stack uses this to merge events of all connections).
+        clock: gives the current time for user calls made without ``now``
+            (the stack passes its own); otherwise the last time seen is used.
+    """
+
+    def __init__(
+        self,
+        local: Endpoint,
+        remote: Endpoint,
+        *,
+        iss: int,
+        config: TcpConfig | None = None,
+        now: float = 0.0,
+        passive: bool = False,
+        trace: Trace | None = None,
+        host: str = "host",
+        event_sink: EventSink | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config or TcpConfig()
+        self.local = local
+        self.remote = remote
+        self.name = f"{local}-{remote}"
+        self.host = host
+        self._tracer = trace
+        self._event_sink = event_sink
+        self._events: deque[ev.Event] = deque()
+        self._now = now
+        self._clock = clock
+        #: RFC 9293 §3.3.2 state. Change only through ``_set_state``.
+        self.state = S.LISTEN if passive else S.CLOSED
+        #: True if this TCB came from a passive OPEN (MUST-11).
+        self.passive = passive
+        #: True once the connection has been ESTABLISHED (the handshake completed).
+        self.was_established = False
+        #: True after :meth:`close`: the application will read no more.
+        self.orphaned = False
+
+        # --- Send sequence variables (RFC 9293 §3.3.1) ---
+        self.iss = iss % (1 << 32)
+        self.snd_una = self.iss
+        self.snd_nxt = self.iss
+        self.snd_max = self.iss  # highest sequence number sent + 1 (BSD snd_max)
+        self.snd_wnd = 0
+        self.snd_wl1 = 0
+        self.snd_wl2 = 0
+        self.max_snd_wnd = 0
+        # --- Receive sequence variables ---
+        self.irs = 0
+        self.rcv_nxt = 0
+        self._rcv_adv = 0  # right edge of the window we last advertised
+
+        # --- MSS (RFC 9293 §3.7.1) ---
+        self.snd_mss = self.config.default_peer_mss
+
+        # --- Buffers ---
+        self._sndbuf = bytearray()  # unacknowledged + unsent data
+        self._sndbuf_seq = seq_add(self.iss, 1)  # sequence number of _sndbuf[0]
+        self._fin_queued = False  # the user has CLOSEd: FIN follows the data
+        self._send_short = False  # a send() was cut short: report SendBufferAvailable
+        self._rcvbuf = bytearray()  # in-order data not yet read
+        self._ooo = ReassemblyQueue()
+        self._rcv_offset = 0  # stream offset of rcv_nxt (bytes delivered in order)
+        self._peer_fin_offset: int | None = None  # stream offset of the peer's FIN, once seen
+        self.fin_received = False
+
+        # --- Retransmission (RFC 6298) ---
+        self.rtt = RttEstimator(self.config.rto_initial, self.config.rto_min, self.config.rto_max)
+        self._rtt_seq: int | None = None  # ACK of this seq ends the timed segment
+        self._rtt_sent_at = 0.0
+        self._retransmits = 0  # consecutive timeouts of the oldest segment
+        self._first_sent_at: float | None = None  # first transmission of the oldest segment
+        self._syn_retransmitted = False
+        self._soft_error_reported = False
+
+        # --- Congestion control (RFC 5681) ---
+        self.cwnd = 0
+        self.ssthresh = 1 << 30
+
+        # --- ACK generation (RFC 9293 §3.8.6.3) ---
+        self._ack_now = False
+        self._rcv_unacked = 0  # bytes received since the last ACK we sent
+
+        # --- Control segments waiting to go out (RSTs, challenge ACKs) ---
+        self._ctl_out: list[Segment] = []
+        self._challenge_window = -1.0
+        self._challenge_count = 0
+
+        # --- Timers: name -> deadline (seconds) ---
+        self._timers: dict[str, float] = {}
+        self._persist_backoff = 0.0
+        self._force_send = False  # persist timer fired with a usable window: SWS override
+
+    # ------------------------------------------------------------------
+    # Introspection
+    # ------------------------------------------------------------------
+
+    @property
+    def rcv_wnd(self) -> int:
+        """RCV.WND: the window we last advertised, bytes (RFC 9293 §3.3.1)."""
+        return max(0, seq_diff(self._rcv_adv, self.rcv_nxt))
+
+    @property
+    def srtt(self) -> float | None:
+        """Smoothed RTT in seconds, or None before the first sample (RFC 6298)."""
+        return self.rtt.srtt
+
+    @property
+    def rto(self) -> float:
+        """Current retransmission timeout in seconds, backoff included (RFC 6298)."""
+        return self.rtt.rto
+
+    @property
+    def readable(self) -> int:
+        """Bytes ready for :meth:`read`."""
+        return len(self._rcvbuf)
+
+    @property
+    def at_eof(self) -> bool:
+        """True when the peer's FIN has been received and every byte read."""
+        return self.fin_received and not self._rcvbuf
+
+    @property
+    def send_space(self) -> int:
+        """Bytes :meth:`send` would accept now."""
+        return max(0, self.config.send_buffer - len(self._sndbuf))
+
+    @property
+    def unsent(self) -> int:
+        """Bytes in the send buffer not yet sent."""
+        sent = seq_diff(self.snd_nxt, self._sndbuf_seq)
+        return len(self._sndbuf) - max(0, min(sent, len(self._sndbuf)))
+
+    @property
+    def in_flight(self) -> int:
+        """Sequence space sent but not acknowledged, bytes."""
+        return seq_diff(self.snd_max, self.snd_una)
+
+    def next_timer(self) -> float | None:
+        """The earliest armed timer deadline in seconds, or None."""
+        return min(self._timers.values()) if self._timers else None
+
+    def timer(self, name: str) -> float | None:
+        """Deadline of timer ``name`` (one of :data:`TIMERS`), or None if not armed."""
+        return self._timers.get(name)
+
+    def next_event(self) -> ev.Event | None:
+        """Pop the oldest pending event, or None (only without an ``event_sink``)."""
+        return self._events.popleft() if self._events else None
+
+    # ------------------------------------------------------------------
+    # User calls (RFC 9293 §3.10.1 - §3.10.6)
+    # ------------------------------------------------------------------
+
+    def open_active(self, now: float | None = None) -> None:
+        """Active OPEN (§3.10.1): go to SYN-SENT; the SYN leaves on the next ``packets_to_send``.
+
+        Raises:
+            LocalProtocolError: the connection is not CLOSED.
+        """
+        self._touch(now)
+        if self.state is not S.CLOSED:
+            raise LocalProtocolError(f"connect: connection already {self.state}")
+        self._app("connect", remote=str(self.remote))
+        self.cwnd = self._initial_cwnd()
+        self._set_state(S.SYN_SENT)
+
+    def send(self, data: bytes, now: float | None = None) -> int:
+        """SEND (§3.10.2): queue ``data``; return how many bytes were accepted.
+
+        Fewer than ``len(data)`` bytes are accepted when the send buffer is
+        full; a :class:`~tcpstack.events.SendBufferAvailable` event follows
+        when acknowledgements free room.
+
+        Raises:
+            LocalProtocolError: the connection is closed or closing (§3.10.2).
+        """
+        self._touch(now)
+        if self.state in (S.CLOSED, S.LISTEN):
+            raise LocalProtocolError("send: connection does not exist")
+        if self._fin_queued or self.state not in (
+            S.SYN_SENT,
+            S.SYN_RECEIVED,
+            S.ESTABLISHED,
+            S.CLOSE_WAIT,
+        ):
+            raise LocalProtocolError("send: connection closing")
+        n = min(len(data), self.send_space)
+        if n < len(data):
+            self._send_short = True
+        if n:
+            self._sndbuf += data[:n]
+            self._app("send", bytes=n)
+        return n
+
+    def read(self, max_bytes: int = -1) -> bytes:
+        """RECEIVE (§3.10.3): take up to ``max_bytes`` (all if negative) buffered bytes.
+
+        Returns b"" when nothing is buffered (check :attr:`at_eof`). Reading
+        opens the receive window; an ACK announcing it goes out when the
+        window grew by at least min(buffer/2, MSS) (receiver SWS avoidance,
+        MUST-39).
+        """
+        if max_bytes < 0 or max_bytes >= len(self._rcvbuf):
+            data = bytes(self._rcvbuf)
+            self._rcvbuf.clear()
+        else:
+            data = bytes(self._rcvbuf[:max_bytes])
+            del self._rcvbuf[:max_bytes]
+        if data:
+            self._app("read", bytes=len(data))
+            if self.state.synchronized and seq_diff(
+                self._window_edge(), self._rcv_adv
+            ) >= self._sws_threshold():
+                self._ack_now = True  # window update
+        return data
+
+    def shutdown(self, now: float | None = None) -> None:
+        """CLOSE (§3.10.4): no more data to send; FIN follows the queued data.
+
+        The connection can still receive (half-close). Closing twice is a
+        no-op. In SYN-SENT the TCB is deleted and nothing is sent.
+        """
+        self._touch(now)
+        if self._fin_queued or self.state in (S.CLOSED, S.TIME_WAIT, S.CLOSING, S.LAST_ACK):
+            return
+        self._app("shutdown")
+        if self.state is S.SYN_SENT:
+            # SYN-SENT: "Delete the TCB and return 'error: closing' responses
+            # to any queued SENDs, or RECEIVEs." (§3.10.4)
+            self._enter_closed(ev.ConnectionClosed())
+            return
+        if self.state is S.LISTEN:
+            self._enter_closed(ev.ConnectionClosed())
+            return
+        self._fin_queued = True
+        if self.state in (S.SYN_RECEIVED, S.ESTABLISHED):
+            # §3.10.4: queue the FIN after pending data, enter FIN-WAIT-1.
+            self._set_state(S.FIN_WAIT_1)
+        elif self.state is S.CLOSE_WAIT:
+            # §3.10.4: "Queue this request until all preceding SENDs have
+            # been segmentized; then send a FIN segment, enter LAST-ACK state."
+            self._set_state(S.LAST_ACK)
+
+    def close(self, now: float | None = None) -> None:
+        """Full close: like :meth:`shutdown`, and the application will read no more.
+
+        If received data is still unread, the connection is reset instead
+        (RFC 9293 §3.6.1, SHLD-3), as Linux does. An orphaned connection in
+        FIN-WAIT-2 gives up after ``config.fin_wait_2_timeout``.
+        """
+        self._touch(now)
+        if self.orphaned:
+            return
+        self._app("close")
+        self.orphaned = True
+        if self._rcvbuf and self.state in (S.ESTABLISHED, S.CLOSE_WAIT, S.SYN_RECEIVED):
+            self._rcvbuf.clear()
+            self.abort()
+            return
+        self.shutdown()
+        if self.state is S.FIN_WAIT_2:
+            self._arm_fin_wait_2()
+
+    def abort(self, now: float | None = None) -> None:
+        """ABORT (§3.10.5): send RST where the peer holds a TCB, go to CLOSED."""
+        self._touch(now)
+        if self.state is S.CLOSED:
+            return
+        self._app("abort")
+        if self.state in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
+            # §3.10.5: "send a reset segment: <SEQ=SND.NXT><CTL=RST>"
+            self._ctl_out.append(self._make(seq=self.snd_nxt, flags=Flags.RST, ack_flag=False))
+        self._enter_closed(ev.ConnectionAborted())
+
+    # ------------------------------------------------------------------
+    # Segment arrival (RFC 9293 §3.10.7)
+    # ------------------------------------------------------------------
+
+    def receive(self, seg: Segment, now: float) -> None:
+        """Process one arriving segment (§3.10.7.2 - §3.10.7.4). Never raises.
+
+        Args:
+            seg: the parsed segment (its checksum already verified).
+            now: arrival time, seconds.
+        """
+        self._touch(now)
+        self._trace_segment("segment_received", seg)
+        if self.state is S.CLOSED:
+            self._drop(seg, "connection-closed")
+        elif self.state is S.LISTEN:
+            self._receive_listen(seg)
+        elif self.state is S.SYN_SENT:
+            self._receive_syn_sent(seg)
+        else:
+            self._receive_otherwise(seg)
+
+    def _receive_listen(self, seg: Segment) -> None:
+        """§3.10.7.2, LISTEN (the stack has already answered RST and ACK)."""
+        # First: an incoming RST should be ignored.
+        if seg.has(Flags.RST):
+            self._drop(seg, "rst-in-listen")
+            return
+        # Second: any acknowledgment is bad: <SEQ=SEG.ACK><CTL=RST>.
+        if seg.has(Flags.ACK):
+            self._send_rst(seq=seg.ack)
+            self._drop(seg, "ack-in-listen")
+            return
+        # Third: SYN. RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        # Text on the SYN is not acknowledged and is left for the peer to resend.
+        if seg.has(Flags.SYN):
+            self.irs = seg.seq
+            self.rcv_nxt = seq_add(seg.seq, 1)
+            self._rcv_adv = self._window_edge()
+            self._take_peer_mss(seg)
+            self._update_window(seg, force=True)
+            self.cwnd = self._initial_cwnd()
+            self._set_state(S.SYN_RECEIVED)
+            return
+        # Fourth: other text or control: drop.
+        self._drop(seg, "no-syn-in-listen")
+
+    def _receive_syn_sent(self, seg: Segment) -> None:
+        """§3.10.7.3, SYN-SENT."""
+        # First: check the ACK bit.
+        if seg.has(Flags.ACK) and (
+            seq_le(seg.ack, self.iss) or seq_gt(seg.ack, self.snd_max)
+        ):
+            # "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless
+            # the RST bit is set, if so drop the segment and return)
+            # <SEQ=SEG.ACK><CTL=RST>"
+            if not seg.has(Flags.RST):
+                self._send_rst(seq=seg.ack)
+            self._drop(seg, "bad-ack-in-syn-sent")
+            return
+        # Second: check the RST bit. Acceptable only with an acceptable ACK
+        # (RFC 5961 §3.2 keeps this rule for SYN-SENT).
+        if seg.has(Flags.RST):
+            if seg.has(Flags.ACK):
+                # "the user should be signalled 'error: connection reset'",
+                # reported as refused (§3.10.7.3).
+                self._enter_closed(ev.ConnectionReset(refused=True))
+            else:
+                self._drop(seg, "rst-without-ack-in-syn-sent")
+            return
+        # Fourth: check the SYN bit.
+        if not seg.has(Flags.SYN):
+            # Fifth: "If neither of the SYN or RST bits is set, then drop".
+            self._drop(seg, "no-syn-in-syn-sent")
+            return
+        self.irs = seg.seq
+        self.rcv_nxt = seq_add(seg.seq, 1)
+        self._rcv_adv = self._window_edge()
+        self._take_peer_mss(seg)
+        if seg.has(Flags.ACK):
+            # "SND.UNA should be advanced to equal SEG.ACK ... If SND.UNA >
+            # ISS (our SYN has been ACKed), change the connection state to
+            # ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"
+            self._ack_advanced(seg.ack)
+            self._update_window(seg, force=True)
+            self._set_state(S.ESTABLISHED)
+            self._emit(ev.Connected())
+            self._ack_now = True
+            # "If there are other controls or text in the segment, then
+            # continue processing at the sixth step ... where the URG bit is checked"
+            self._process_text_and_fin(seg)
+        else:
+            # Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment
+            # <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it." The SYN is
+            # retransmitted as a SYN,ACK from now on.
+            self._update_window(seg, force=True)
+            self.snd_nxt = self.snd_una  # resend our SYN, now with ACK
+            self._set_state(S.SYN_RECEIVED)
+
+    def _receive_otherwise(self, seg: Segment) -> None:
+        """§3.10.7.4: SYN-RECEIVED and the synchronized states."""
+        # First: check the sequence number.
+        if (
+            self.state is S.SYN_RECEIVED
+            and seg.has(Flags.SYN)
+            and not seg.has(Flags.ACK)
+            and not seg.has(Flags.RST)
+            and seg.seq == self.irs
+        ):
+            # The peer retransmitted its SYN: our SYN,ACK was lost. Answer
+            # with the SYN,ACK again (as Linux does) rather than the bare ACK
+            # the acceptability test would give, so the handshake recovers
+            # at the peer's pace.
+            self.snd_nxt = self.snd_una
+            self._drop(seg, "retransmitted-syn")
+            return
+        if not self._acceptable(seg):
+            if self.state is S.TIME_WAIT and seg.has(Flags.FIN) and not seg.has(Flags.RST) and (
+                seq_add(seg.seq, seg.seg_len) == self.rcv_nxt
+            ):
+                # A retransmission of the peer's FIN: its ACK was lost. ACK
+                # again and restart the 2 MSL timeout (§3.10.7.4, eighth step,
+                # TIME-WAIT; §3.6.1).
+                self._ack_now = True
+                self._arm("time_wait", self._now + 2 * self.config.msl)
+                self._drop(seg, "retransmitted-fin")
+                return
+            # "If an incoming segment is not acceptable, an acknowledgment
+            # should be sent in reply (unless the RST bit is set ...)"
+            if not seg.has(Flags.RST):
+                self._ack_now = True
+            self._drop(seg, "rst-out-of-window" if seg.has(Flags.RST) else "out-of-window")
+            return
+
+        # Second: check the RST bit (RFC 5961 §3.2 refinement).
+        if seg.has(Flags.RST):
+            if seg.seq != self.rcv_nxt:
+                # In the window but not exact: challenge ACK (RFC 5961 §3.2).
+                self._challenge_ack()
+                self._drop(seg, "rst-challenged")
+                return
+            self._receive_rst()
+            return
+
+        # Fourth: check the SYN bit.
+        if seg.has(Flags.SYN):
+            if self.state is S.SYN_RECEIVED and self.passive:
+                # "If the connection was initiated with a passive OPEN, then
+                # return this connection to the LISTEN state and return."
+                self._set_state(S.LISTEN)
+                self._drop(seg, "syn-in-syn-received")
+                return
+            # Synchronized states: challenge ACK (RFC 5961 §4.2).
+            self._challenge_ack()
+            self._drop(seg, "syn-challenged")
+            return
+
+        # Fifth: check the ACK field. "if the ACK bit is off, drop the segment".
+        if not seg.has(Flags.ACK):
+            self._drop(seg, "no-ack")
+            return
+        if self.state is S.SYN_RECEIVED:
+            if seq_lt(self.snd_una, seg.ack) and seq_le(seg.ack, self.snd_max):
+                # "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED
+                # state and continue processing with the variables
+                # SND.WND <- SEG.WND, SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK"
+                self._set_state(S.ESTABLISHED)
+                self._emit(ev.Connected())
+                self._update_window(seg, force=True)
+            else:
+                # "If the segment acknowledgment is not acceptable, form a
+                # reset segment <SEQ=SEG.ACK><CTL=RST>"
+                self._send_rst(seq=seg.ack)
+                self._drop(seg, "bad-ack-in-syn-received")
+                return
+        if not self._process_ack(seg):
+            return
+
+        # Sixth/seventh: URG and segment text; eighth: FIN.
+        self._process_text_and_fin(seg)
+
+    def _receive_rst(self) -> None:
+        """§3.10.7.4 second step, an acceptable RST (SEQ = RCV.NXT)."""
+        if self.state is S.SYN_RECEIVED:
+            if self.passive:
+                # "If this connection was initiated with a passive OPEN ...,
+                # then return this connection to LISTEN state"
+                self._set_state(S.LISTEN)
+                self._emit(ev.ConnectionReset(refused=False))
+            else:
+                # "If this connection was initiated with an active OPEN ...
+                # the connection was refused"
+                self._enter_closed(ev.ConnectionReset(refused=True))
+            return
+        if self.state is S.TIME_WAIT and self.config.rfc1337:
+            # RFC 1337 "TIME-WAIT assassination" fix: ignore RST in TIME-WAIT.
+            self._trace("segment_dropped", {"reason": "rst-in-time-wait-rfc1337"})
+            return
+        # ESTABLISHED, FIN-WAIT-1/2, CLOSE-WAIT: "any outstanding RECEIVEs and
+        # SEND should receive 'reset' responses ... enter the CLOSED state".
+        # CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state".
+        self._enter_closed(ev.ConnectionReset(refused=False))
+
+    def _process_ack(self, seg: Segment) -> bool:
+        """§3.10.7.4 fifth step, ESTABLISHED and later. False if the segment ends here."""
+        ack = seg.ack
+        # RFC 5961 §5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT];
+        # others are discarded with an ACK sent back.
+        if seq_gt(ack, self.snd_max):
+            # "If the ACK acks something not yet sent (SEG.ACK > SND.NXT),
+            # then send an ACK, drop the segment, and return."
+            self._ack_now = True
+            self._drop(seg, "ack-above-snd-nxt")
+            return False
+        if seq_lt(ack, seq_add(self.snd_una, -max(self.max_snd_wnd, 1))):
+            self._ack_now = True
+            self._drop(seg, "ack-too-old")
+            return False
+        if seq_gt(ack, self.snd_una):
+            # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
+            self._ack_advanced(ack)
+        # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
+        # updated"; "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
+        if seq_ge(ack, self.snd_una):
+            self._update_window(seg)
+
+        fin_acked = self._fin_sent and seq_ge(self.snd_una, self._fin_seq_end)
+        if self.state is S.FIN_WAIT_1 and fin_acked:
+            # "if the FIN segment is now acknowledged, then enter FIN-WAIT-2".
+            # When this segment also carries the peer's FIN in order, the
+            # eighth step's FIN-WAIT-1 rule applies instead ("If our FIN has
+            # been ACKed (perhaps in this segment), then enter TIME-WAIT"):
+            # the three-segment close goes straight to TIME-WAIT.
+            if not (seg.has(Flags.FIN) and seq_le(seg.seq, self.rcv_nxt)):
+                self._enter_fin_wait_2()
+        elif self.state is S.CLOSING:
+            # "if the ACK acknowledges our FIN, then enter the TIME-WAIT
+            # state; otherwise, ignore the segment."
+            if fin_acked:
+                self._enter_time_wait()
+            else:
+                self._drop(seg, "closing-no-fin-ack")
+            return False
+        elif self.state is S.LAST_ACK:
+            # "The only thing that can arrive in this state is an
+            # acknowledgment of our FIN. If our FIN is now acknowledged,
+            # delete the TCB, enter the CLOSED state, and return."
+            if fin_acked:
+                self._enter_closed(ev.ConnectionClosed())
+            return False
+        elif self.state is S.TIME_WAIT:
+            # "The only thing that can arrive in this state is a
+            # retransmission of the remote FIN. Acknowledge it, and restart
+            # the 2 MSL timeout." (handled with the FIN below)
+            if seg.has(Flags.FIN):
+                self._ack_now = True
+                self._arm("time_wait", self._now + 2 * self.config.msl)
+            return False
+        return True
+
+    def _process_text_and_fin(self, seg: Segment) -> None:
+        """§3.10.7.4 sixth (URG), seventh (text) and eighth (FIN) steps."""
+        payload = seg.payload
+        fin = seg.has(Flags.FIN)
+        data_seq = seq_add(seg.seq, 1) if seg.has(Flags.SYN) else seg.seq
+        # Seventh: "In ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 states ... move
+        # the segment text into user RECEIVE buffers". Other states: ignore text.
+        if payload and self.state not in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2):
+            payload = b""
+        if payload and self.orphaned:
+            # Data for an application that closed: reset (SHLD-3, §3.6.1).
+            self._ctl_out.append(self._make(seq=self.snd_nxt, flags=Flags.RST, ack_flag=False))
+            self._enter_closed(ev.ConnectionAborted())
+            return
+        # Trim to [RCV.NXT, RCV.NXT + RCV.WND) (§3.10.7.4 first step note).
+        off = seq_diff(data_seq, self.rcv_nxt)
+        if off < 0:
+            payload = payload[-off:]
+            off = 0
+        room = self.rcv_wnd - off
+        if len(payload) > room:
+            payload = payload[: max(room, 0)]
+            fin = False  # the FIN lies beyond the window
+        if fin and self._peer_fin_offset is None and not self.fin_received:
+            self._peer_fin_offset = self._rcv_offset + off + len(payload)
+        if payload:
+            if off == 0:
+                self._deliver(payload)
+                if self._ooo:
+                    # A hole was filled: ACK at once (RFC 5681 §4.2).
+                    self._deliver(self._ooo.pop_contiguous(self._rcv_offset))
+                    self._ack_now = True
+                else:
+                    self._schedule_ack(len(payload))
+            else:
+                # Out of order: keep it (SHLD-31) and send a duplicate ACK at once.
+                self._ooo.add(self._rcv_offset + off, payload)
+                self._ack_now = True
+        elif seg.payload or (seg.seg_len and not fin):
+            self._ack_now = True  # old duplicate data: re-ACK
+        # Eighth: the FIN, honoured only once everything before it arrived.
+        if self._peer_fin_offset is not None and self._peer_fin_offset == self._rcv_offset:
+            self._receive_fin()
+        elif self.state is S.FIN_WAIT_1 and self._fin_sent and seq_ge(
+            self.snd_una, self._fin_seq_end
+        ):
+            self._enter_fin_wait_2()  # our FIN is acknowledged; the peer's FIN was not usable
+
+    def _receive_fin(self) -> None:
+        """§3.10.7.4 eighth step: the FIN is in order."""
+        self._peer_fin_offset = None
+        self.fin_received = True
+        # "advance RCV.NXT over the FIN, and send an acknowledgment for the FIN"
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        if seq_lt(self._rcv_adv, self.rcv_nxt):
+            self._rcv_adv = self.rcv_nxt
+        self._ack_now = True
+        self._emit(ev.PeerClosed())
+        if self.state in (S.SYN_RECEIVED, S.ESTABLISHED):
+            self._set_state(S.CLOSE_WAIT)
+        elif self.state is S.FIN_WAIT_1:
+            if self._fin_sent and seq_ge(self.snd_una, self._fin_seq_end):
+                # "If our FIN has been ACKed ... enter TIME-WAIT"
+                self._enter_time_wait()
+            else:
+                # "otherwise, enter the CLOSING state"
+                self._set_state(S.CLOSING)
+        elif self.state is S.FIN_WAIT_2:
+            # "Enter the TIME-WAIT state. Start the time-wait timer, turn off
+            # the other timers."
+            self._enter_time_wait()
+        # CLOSE-WAIT, CLOSING, LAST-ACK: remain. TIME-WAIT: handled in step 5.
+
+    # ------------------------------------------------------------------
+    # Timers (RFC 9293 §3.10.8, RFC 6298)
+    # ------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
+        """Fire every timer whose deadline is at or before ``now`` (seconds)."""
+        self._touch(now)
+        for name in TIMERS:
+            at = self._timers.get(name)
+            if at is None or at > now or self.state is S.CLOSED:
+                continue
+            del self._timers[name]
+            self._trace("timer_fired", {"timer": name})
+            getattr(self, f"_on_{name}")()
+
+    def _on_rto(self) -> None:
+        """Retransmission timeout (§3.10.8, RFC 6298 §5.4-5.6)."""
+        if self.in_flight <= 0 and not self._syn_pending():
+            return
+        syn = self.state in (S.SYN_SENT, S.SYN_RECEIVED)
+        r2 = self.config.r2_syn if syn else self.config.r2
+        started = self._first_sent_at if self._first_sent_at is not None else self._now
+        if r2 is not None and self._now - started >= r2:
+            # R2 exceeded: "close the connection" (§3.8.3, MUST-20).
+            reason = "syn" if syn else ("fin" if self._fin_sent else "data")
+            self._enter_closed(ev.ConnectionTimedOut(reason))
+            return
+        self._retransmits += 1
+        if self._retransmits >= self.config.r1 and not self._soft_error_reported:
+            # R1 reached: advise the application (§3.8.3, SHLD-9).
+            self._soft_error_reported = True
+            self._emit(ev.SoftError(self._retransmits))
+        if syn:
+            self._syn_retransmitted = True
+        # RFC 5681 §3.1 (4): on timeout, ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
+        self.ssthresh = max(self.in_flight // 2, 2 * self.snd_mss)
+        self.cwnd = self.snd_mss
+        # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
+        # (go back: snd_nxt returns to snd_una). Karn: stop timing.
+        self.rtt.backoff()
+        self._rtt_seq = None
+        self.snd_nxt = self.snd_una
+        self._metrics()
+
+    def _on_persist(self) -> None:
+        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS."""
+        if self.unsent <= 0 and not self._fin_unsent():
+            return
+        if self._usable_window() > 0:
+            self._force_send = True  # SWS override timer (§3.8.6.2.1)
+        else:
+            # Zero-window probe: <SEQ=SND.UNA-1> draws an ACK with the current window.
+            self._ctl_out.append(self._make(seq=seq_add(self.snd_una, -1)))
+            self._persist_backoff = min(self._persist_backoff * 2, self.config.rto_max)
+        self._arm("persist", self._now + self._persist_backoff)
+
+    def _on_delayed_ack(self) -> None:
+        """Delayed-ACK timer (§3.8.6.3): the ACK is due now."""
+        self._ack_now = True
+
+    def _on_time_wait(self) -> None:
+        """2 MSL elapsed in TIME-WAIT (§3.10.8): delete the TCB."""
+        if self.state is S.TIME_WAIT:
+            self._enter_closed(ev.ConnectionClosed())
+
+    def _on_fin_wait_2(self) -> None:
+        """An orphaned connection waited long enough for the peer's FIN (Linux tcp_fin_timeout)."""
+        if self.state is S.FIN_WAIT_2:
+            self._enter_closed(ev.ConnectionTimedOut("fin-wait-2"))
+
+    # ------------------------------------------------------------------
+    # Output
+    # ------------------------------------------------------------------
+
+    def packets_to_send(self, now: float) -> list[Segment]:
+        """Segments to transmit now, in order (RFC 9293 §3.8, §3.9.1.2).
+
+        Includes control segments (RSTs, challenge ACKs, probes), the SYN or
+        SYN,ACK, data and FIN allowed by the windows, and a pure ACK when one
+        is due. Arms the timers the sent segments need.
+        """
+        self._touch(now)
+        out = self._ctl_out
+        self._ctl_out = []
+        if self.state is S.CLOSED:
+            for seg in out:
+                self._trace_segment("segment_sent", seg)
+            return out
+        if self._syn_pending():
+            out.append(self._syn_segment())
+        elif self.state not in (S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED):
+            # Data waits for ESTABLISHED (§3.10.2: queued in SYN-SENT/SYN-RECEIVED).
+            out.extend(self._data_segments())
+        carries_ack = any(s.has(Flags.ACK) and not s.has(Flags.RST) for s in out)
+        if self._ack_now and not carries_ack and self.state not in (S.LISTEN, S.SYN_SENT):
+            out.append(self._make(seq=self.snd_nxt))
+        if any(s.has(Flags.ACK) for s in out if not s.has(Flags.RST)):
+            self._ack_sent()
+        for seg in out:
+            self._trace_segment("segment_sent", seg)
+        return out
+
+    def _syn_pending(self) -> bool:
+        """Our SYN (or SYN,ACK) is due: first send, or resend after a timeout."""
+        return (
+            self.state in (S.SYN_SENT, S.SYN_RECEIVED, S.FIN_WAIT_1)
+            and self.snd_nxt == self.iss
+            and self.snd_una == self.iss
+        )
+
+    def _syn_segment(self) -> Segment:
+        """The SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), first or retransmitted."""
+        opts = (Mss(self.config.mss),)  # MUST-14, SHLD-5
+        if self.state is S.SYN_SENT:
+            seg = self._make(seq=self.iss, flags=Flags.SYN, ack_flag=False, options=opts)
+        else:
+            seg = self._make(seq=self.iss, flags=Flags.SYN, options=opts)
+        self._sent_seq_space(self.iss, 1)
+        return seg
+
+    def _data_segments(self) -> list[Segment]:
+        """Data and FIN segments the windows, Nagle and SWS avoidance allow (§3.7.4, §3.8.6.2.1)."""
+        out: list[Segment] = []
+        force = self._force_send
+        self._force_send = False
+        while True:
+            offset = seq_diff(self.snd_nxt, self._sndbuf_seq)
+            if offset < 0:  # SYN not yet acknowledged but being resent: handled by _syn_segment
+                break
+            avail = len(self._sndbuf) - offset
+            usable = self._usable_window()
+            n = min(avail, usable, self.snd_mss)
+            fin_here = self._fin_unsent() and n == avail
+            if n <= 0:
+                if fin_here and avail == 0:
+                    # The FIN alone (it needs no window space beyond its own octet).
+                    out.append(self._emit_data(offset, 0, fin=True))
+                    continue
+                if avail > 0:
+                    self._arm_persist()  # zero usable window: probe it (MUST-35/36)
+                break
+            if n < self.snd_mss and not force:
+                in_flight = self.in_flight > 0
+                if n == avail:
+                    # The tail of the queue: Nagle holds it while data is
+                    # unacknowledged (SHLD-7), unless switched off (MUST-17).
+                    if in_flight and self.config.nagle and not fin_here:
+                        break
+                elif in_flight or n < self.max_snd_wnd // 2:
+                    # Sender SWS avoidance (MUST-38): a small window-limited
+                    # segment waits for more window (or the override timer).
+                    if not in_flight:
+                        self._arm_persist()
+                    break
+            force = False
+            out.append(self._emit_data(offset, n, fin=fin_here))
+        return out
+
+    def _emit_data(self, offset: int, n: int, *, fin: bool) -> Segment:
+        payload = bytes(self._sndbuf[offset : offset + n])
+        flags = Flags.ACK
+        if n and offset + n == len(self._sndbuf):
+            flags |= Flags.PSH  # MUST-61: PSH on the last buffered segment
+        if fin:
+            flags |= Flags.FIN
+        seq = self.snd_nxt
+        seg = self._make(seq=seq, flags=flags, payload=payload)
+        self._sent_seq_space(seq, n + (1 if fin else 0))
+        self._timers.pop("persist", None)
+        return seg
+
+    def _sent_seq_space(self, seq: int, length: int) -> None:
+        """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT, timers, RTT timing."""
+        end = seq_add(seq, length)
+        retransmission = seq_lt(seq, self.snd_max)
+        if seq_gt(end, self.snd_nxt):
+            self.snd_nxt = end
+        if seq_gt(end, self.snd_max):
+            self.snd_max = end
+        if self._first_sent_at is None:
+            self._first_sent_at = self._now
+        if retransmission:
+            self._rtt_seq = None  # Karn's rule (RFC 6298 §3)
+        elif self._rtt_seq is None and length:
+            self._rtt_seq = end
+            self._rtt_sent_at = self._now
+        if "rto" not in self._timers:
+            # RFC 6298 §5.1: start the timer if it is not running.
+            self._arm("rto", self._now + self.rtt.rto)
+
+    def _make(
+        self,
+        *,
+        seq: int,
+        flags: Flags = NO_FLAGS,
+        ack_flag: bool = True,
+        options: tuple[Mss, ...] = (),
+        payload: bytes = b"",
+    ) -> Segment:
+        """Build a segment from our side of the TCB, advertising the current window."""
+        if ack_flag:
+            flags |= Flags.ACK
+        ack = self.rcv_nxt if flags & Flags.ACK else 0
+        window = 0 if flags & Flags.RST else self._advertise()
+        return Segment(
+            src_port=self.local.port,
+            dst_port=self.remote.port,
+            seq=seq,
+            ack=ack,
+            flags=flags,
+            window=window,
+            options=options,
+            payload=payload,
+        )
+
+    def _send_rst(self, *, seq: int) -> None:
+        """Queue <SEQ=seq><CTL=RST> (no ACK)."""
+        self._ctl_out.append(self._make(seq=seq, flags=Flags.RST, ack_flag=False))
+
+    def _challenge_ack(self) -> None:
+        """RFC 5961 §3.2/§4.2 challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>, rate-limited (§7)."""
+        second = float(int(self._now))
+        if second != self._challenge_window:
+            self._challenge_window = second
+            self._challenge_count = 0
+        if self._challenge_count >= self.config.challenge_ack_limit:
+            return
+        self._challenge_count += 1
+        self._ctl_out.append(self._make(seq=self.snd_nxt))
+
+    # ------------------------------------------------------------------
+    # Helpers
+    # ------------------------------------------------------------------
+
+    @property
+    def _fin_seq(self) -> int:
+        """Sequence number of our FIN (valid once queued)."""
+        return seq_add(self._sndbuf_seq, len(self._sndbuf))
+
+    @property
+    def _fin_seq_end(self) -> int:
+        return seq_add(self._fin_seq, 1)
+
+    @property
+    def _fin_sent(self) -> bool:
+        return self._fin_queued and seq_gt(self.snd_max, self._fin_seq)
+
+    def _fin_unsent(self) -> bool:
+        return self._fin_queued and seq_le(self.snd_nxt, self._fin_seq)
+
+    def _usable_window(self) -> int:
+        """Bytes we may send beyond SND.NXT: min(SND.WND, cwnd) from SND.UNA (RFC 5681 §2)."""
+        wnd = min(self.snd_wnd, self.cwnd) if self.cwnd else self.snd_wnd
+        return max(0, wnd - seq_diff(self.snd_nxt, self.snd_una))
+
+    def _arm_persist(self) -> None:
+        if "persist" not in self._timers and "rto" not in self._timers:
+            # SHLD-29: the first zero-window probe after one RTO.
+            self._persist_backoff = self.rtt.rto
+            self._arm("persist", self._now + self._persist_backoff)
+
+    def _arm_fin_wait_2(self) -> None:
+        if self.config.fin_wait_2_timeout is not None:
+            self._arm("fin_wait_2", self._now + self.config.fin_wait_2_timeout)
+
+    def _ack_advanced(self, ack: int) -> None:
+        """SND.UNA moves to ``ack``: free the buffer, sample RTT, manage the RTO timer."""
+        syn_acked = seq_le(self.snd_una, self.iss) and seq_gt(ack, self.iss)
+        if syn_acked and self._syn_retransmitted:
+            # RFC 6298 §5.7: RTO of at least 3 s once data transmission begins.
+            self.rtt.set_floor(self.config.rto_syn_after_retry)
+        self.snd_una = ack
+        if seq_lt(self.snd_nxt, ack):
+            self.snd_nxt = ack
+        data_acked = max(0, min(seq_diff(ack, self._sndbuf_seq), len(self._sndbuf)))
+        if data_acked:
+            del self._sndbuf[:data_acked]
+            self._sndbuf_seq = seq_add(self._sndbuf_seq, data_acked)
+            if self._send_short and self.send_space > 0 and not self._fin_queued:
+                self._send_short = False
+                self._emit(ev.SendBufferAvailable(self.send_space))
+        # RTT sample (Karn: only for segments never retransmitted).
+        if self._rtt_seq is not None and seq_ge(ack, self._rtt_seq):
+            self.rtt.sample(self._now - self._rtt_sent_at)
+            self._rtt_seq = None
+        else:
+            self.rtt.reset_backoff()
+        self._retransmits = 0
+        self._soft_error_reported = False
+        # RFC 5681 §3.1: slow start, then congestion avoidance.
+        if self.cwnd < self.ssthresh:
+            self.cwnd += min(data_acked, self.snd_mss)
+        else:
+            self.cwnd += max(1, self.snd_mss * self.snd_mss // max(self.cwnd, 1))
+        # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+        self._timers.pop("rto", None)
+        if self.in_flight > 0:
+            self._first_sent_at = self._now
+            self._arm("rto", self._now + self.rtt.rto)
+        else:
+            self._first_sent_at = None
+        self._metrics()
+
+    def _update_window(self, seg: Segment, *, force: bool = False) -> None:
+        """Send-window update (§3.10.7.4 fifth step): only from newer segments (SND.WL1/WL2)."""
+        if force or seq_lt(self.snd_wl1, seg.seq) or (
+            self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, seg.ack)
+        ):
+            opened = seg.window > self.snd_wnd
+            self.snd_wnd = seg.window
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = seg.ack
+            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
+            if opened and seg.window > 0:
+                self._timers.pop("persist", None)
+
+    def _take_peer_mss(self, seg: Segment) -> None:
+        """Effective send MSS (§3.7.1, MUST-15/16): peer MSS, clamped, capped by ours."""
+        peer = seg.mss if seg.mss is not None else self.config.default_peer_mss
+        self.snd_mss = max(self.config.min_peer_mss, min(peer, self.config.mss))
+
+    def _initial_cwnd(self) -> int:
+        """Initial window (RFC 5681 §3.1): 2-4 segments depending on SMSS."""
+        mss = self.snd_mss
+        if mss > 2190:
+            return 2 * mss
+        if mss > 1095:
+            return 3 * mss
+        return 4 * mss
+
+    def _acceptable(self, seg: Segment) -> bool:
+        """Segment acceptability test (§3.10.7.4 first step, the four cases)."""
+        wnd = self.rcv_wnd
+        seq = seg.seq
+        length = seg.seg_len
+        if length == 0:
+            if wnd == 0:
+                return seq == self.rcv_nxt
+            return 0 <= seq_diff(seq, self.rcv_nxt) < wnd
+        if wnd == 0:
+            # MUST-66: with a zero window, still process RST/ACK of a segment
+            # at RCV.NXT (its text is trimmed away later).
+            return seq == self.rcv_nxt
+        last = seq_add(seq, length - 1)
+        return 0 <= seq_diff(seq, self.rcv_nxt) < wnd or 0 <= seq_diff(last, self.rcv_nxt) < wnd
+
+    def _deliver(self, data: bytes) -> None:
+        if not data:
+            return
+        self._rcvbuf += data
+        self._rcv_offset += len(data)
+        self.rcv_nxt = seq_add(self.rcv_nxt, len(data))
+        self._emit(ev.DataReceived(len(data)))
+        self._trace("app", {"delivered": len(data)})
+
+    def _schedule_ack(self, nbytes: int) -> None:
+        """Delayed ACK (§3.8.6.3): every 2nd full segment (SHLD-19), else after delayed_ack s."""
+        self._rcv_unacked += nbytes
+        if self.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * self.config.mss:
+            self._ack_now = True
+        elif "delayed_ack" not in self._timers:
+            self._arm("delayed_ack", self._now + self.config.delayed_ack)
+
+    def _ack_sent(self) -> None:
+        self._ack_now = False
+        self._rcv_unacked = 0
+        self._timers.pop("delayed_ack", None)
+
+    def _window_edge(self) -> int:
+        """RCV.NXT + free buffer space: the right edge the buffer could support."""
+        free = max(0, self.config.recv_buffer - len(self._rcvbuf))
+        return seq_add(self.rcv_nxt, min(free, 65535))
+
+    def _sws_threshold(self) -> int:
+        return min(self.config.recv_buffer // 2, self.config.mss)
+
+    def _advertise(self) -> int:
+        """Window to put in a segment: no shrinking (SHLD-14), opened in SWS steps (MUST-39)."""
+        edge = self._window_edge()
+        step = self._sws_threshold()
+        grows_enough = seq_diff(edge, self._rcv_adv) >= step or (
+            seq_le(self._rcv_adv, self.rcv_nxt) and seq_diff(edge, self.rcv_nxt) >= step
+        )
+        if seq_gt(edge, self._rcv_adv) and grows_enough:
+            self._rcv_adv = edge
+        if seq_lt(self._rcv_adv, self.rcv_nxt):
+            self._rcv_adv = self.rcv_nxt
+        return min(seq_diff(self._rcv_adv, self.rcv_nxt), 65535)
+
+    def _enter_fin_wait_2(self) -> None:
+        """Our FIN is acknowledged (§3.10.7.4 fifth step, FIN-WAIT-1)."""
+        self._set_state(S.FIN_WAIT_2)
+        if self.orphaned:
+            self._arm_fin_wait_2()
+
+    def _enter_time_wait(self) -> None:
+        """Enter TIME-WAIT: stop other timers, start 2 MSL (§3.10.7.4 eighth, MUST-13)."""
+        self._set_state(S.TIME_WAIT)
+        self._timers.clear()
+        self._arm("time_wait", self._now + 2 * self.config.msl)
+
+    def _enter_closed(self, event: ev.Event) -> None:
+        """Enter CLOSED, delete the TCB's timers and report why."""
+        self._timers.clear()
+        if self.state is not S.CLOSED:
+            self._set_state(S.CLOSED)
+        self._emit(event)
+
+    def _set_state(self, new: State) -> None:
+        """The one place the state changes: checked against the transition table, traced."""
+        old = self.state
+        if old is new:
+            return
+        transition_reason(old, new)  # raises ValueError on an illegal transition
+        self.state = new
+        if new is S.ESTABLISHED:
+            self.was_established = True
+        self._trace("state_updated", {"old": str(old), "new": str(new)})
+        self._emit(ev.StateChanged(old, new))
+
+    def _arm(self, name: str, at: float) -> None:
+        self._timers[name] = at
+        self._trace("timer_set", {"timer": name, "at": round(at, 9)})
+
+    def _drop(self, seg: Segment, reason: str) -> None:
+        self._trace("segment_dropped", {"reason": reason, "seq": seg.seq, "ack": seg.ack,
+                                        "flags": seg.flags.names(), "len": len(seg.payload)})
+
+    def _emit(self, event: ev.Event) -> None:
+        if self._event_sink is not None:
+            self._event_sink(self, event)
+        else:
+            self._events.append(event)
+
+    def _touch(self, now: float | None) -> None:
+        if now is not None:
+            self._now = now
+        elif self._clock is not None:
+            self._now = max(self._now, self._clock())
+
+    def _metrics(self) -> None:
+        self._trace(
+            "metrics_updated",
+            {
+                "cwnd": self.cwnd,
+                "ssthresh": self.ssthresh,
+                "srtt": self.rtt.srtt,
+                "rto": self.rtt.rto,
+                "snd_wnd": self.snd_wnd,
+            },
+        )
+
+    def _app(self, call: str, **data: Any) -> None:
+        self._trace("app", {"call": call, **data})
+
+    def _trace(self, event: str, data: dict[str, Any]) -> None:
+        if self._tracer is not None:
+            self._tracer.emit(self._now, self.host, self.name, event, data)
+
+    def _trace_segment(self, event: str, seg: Segment) -> None:
+        if self._tracer is not None:
+            self._tracer.emit(self._now, self.host, self.name, event, segment_record(seg))
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self.state}>"
+
+
+def segment_record(seg: Segment) -> dict[str, Any]:
+    """The ``data`` of a ``segment_sent``/``segment_received`` trace record."""
+    return {
+        "seq": seg.seq,
+        "ack": seg.ack,
+        "flags": seg.flags.names(),
+        "len": len(seg.payload),
+        "window": seg.window,
+        "options": seg.options_dict(),
+    }
