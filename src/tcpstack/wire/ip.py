@@ -1,0 +1,322 @@
+"""IPv4 (RFC 791) and IPv6 (RFC 8200) headers, just enough to carry TCP.
+
+Parsing is strict and never trusts a length field. Fragments are rejected
+(this stack does not reassemble), and so are IPv6 extension headers.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from tcpstack.errors import MalformedPacket
+from tcpstack.wire.checksum import internet_checksum
+from tcpstack.wire.segment import PROTO_TCP, IPAddress, Segment
+
+__all__ = [
+    "IPV6_EXTENSION_HEADERS",
+    "IPHeader",
+    "IPv4Header",
+    "IPv6Header",
+    "build_ip",
+    "decode_packet",
+    "encode_packet",
+    "parse_ip",
+]
+
+_V4 = struct.Struct("!BBHHHBBH4s4s")
+_V6 = struct.Struct("!IHBB16s16s")
+_V4_MIN = 20
+_V6_LEN = 40
+_DF = 0x4000
+_MF = 0x2000
+_OFFSET_MASK = 0x1FFF
+
+IPV6_EXTENSION_HEADERS = frozenset({0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254})
+"""Next Header values that are IPv6 extension headers (RFC 8200 §4, IANA registry)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IPv4Header:
+    """An IPv4 header (RFC 791 §3.1), without the fields computed on output.
+
+    Total length, IHL and header checksum are not fields: :func:`build_ip`
+    computes them and :func:`parse_ip` checks them. Fragmented packets are
+    never represented (offset 0, MF clear).
+
+    Attributes:
+        src, dst: addresses.
+        protocol: the upper-layer protocol number, 0..255 (6 = TCP).
+        ttl: time to live, 0..255 (hops).
+        tos: the type-of-service byte (DSCP + ECN, RFC 2474 / RFC 3168), 0..255.
+        identification: the 16-bit identification field.
+        dont_fragment: the DF flag.
+        options: the IP options verbatim, a multiple of 4 bytes, at most 40.
+    """
+
+    src: IPv4Address
+    dst: IPv4Address
+    protocol: int = PROTO_TCP
+    ttl: int = 64
+    tos: int = 0
+    identification: int = 0
+    dont_fragment: bool = True
+    options: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class IPv6Header:
+    """An IPv6 fixed header (RFC 8200 §3), without the payload length.
+
+    Attributes:
+        src, dst: addresses.
+        next_header: the upper-layer protocol number, 0..255 (6 = TCP).
+        hop_limit: 0..255 (hops).
+        traffic_class: 0..255 (DSCP + ECN).
+        flow_label: 0..2**20-1.
+    """
+
+    src: IPv6Address
+    dst: IPv6Address
+    next_header: int = PROTO_TCP
+    hop_limit: int = 64
+    traffic_class: int = 0
+    flow_label: int = 0
+
+
+IPHeader = IPv4Header | IPv6Header
+"""An IPv4 or IPv6 header."""
+
+
+def parse_ip(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, bytes]:
+    """Parse an IPv4 (RFC 791 §3.1) or IPv6 (RFC 8200 §3) packet.
+
+    Args:
+        packet: the packet bytes starting at the IP version nibble. Bytes past
+            the IP total length (IPv4) or 40 + payload length (IPv6), such as
+            link-layer padding, are dropped.
+
+    Returns:
+        ``(header, payload)``: the header and the upper-layer bytes. Non-TCP
+        protocols are not rejected here: check ``header.protocol`` (IPv4) or
+        ``header.next_header`` (IPv6).
+
+    Raises:
+        MalformedPacket: with reason
+
+            * ``"truncated-ip"``: shorter than the fixed header (20 / 40 bytes);
+            * ``"bad-ip-version"``: version is neither 4 nor 6;
+            * ``"bad-ihl"``: IPv4 IHL below 5 words or longer than the packet;
+            * ``"bad-ip-length"``: total length below the header length or
+              beyond the packet (IPv6: 40 + payload length beyond the packet);
+            * ``"bad-ip-checksum"``: the IPv4 header checksum does not verify;
+            * ``"ip-fragment"``: IPv4 MF set or fragment offset not zero;
+            * ``"ipv6-extension"``: IPv6 next header is an extension header
+              (:data:`IPV6_EXTENSION_HEADERS`), which this stack does not walk.
+
+        Nothing else is raised for any input.
+    """
+    if isinstance(packet, memoryview) and (
+        packet.format != "B" or packet.ndim != 1 or not packet.c_contiguous
+    ):
+        packet = packet.tobytes()
+    n = len(packet)
+    if n == 0:
+        raise MalformedPacket("truncated-ip", "empty packet")
+    version = packet[0] >> 4
+    if version == 4:
+        return _parse_v4(packet, n)
+    if version == 6:
+        return _parse_v6(packet, n)
+    raise MalformedPacket("bad-ip-version", f"version {version}")
+
+
+def _parse_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+    if n < _V4_MIN:
+        raise MalformedPacket("truncated-ip", f"{n} bytes, an IPv4 header needs 20")
+    (ver_ihl, tos, total, ident, frag, ttl, proto, _csum, src, dst) = _V4.unpack_from(packet)
+    ihl = (ver_ihl & 0x0F) * 4
+    if ihl < _V4_MIN:
+        raise MalformedPacket("bad-ihl", f"IHL {ihl // 4} words is below 5")
+    if ihl > n:
+        raise MalformedPacket("bad-ihl", f"header of {ihl} bytes in a {n}-byte packet")
+    if total < ihl or total > n:
+        raise MalformedPacket(
+            "bad-ip-length", f"total length {total} with a {ihl}-byte header in {n} bytes"
+        )
+    if internet_checksum(packet[:ihl]) != 0:
+        raise MalformedPacket("bad-ip-checksum", f"header checksum 0x{_csum:04x} does not verify")
+    if frag & (_MF | _OFFSET_MASK):
+        raise MalformedPacket(
+            "ip-fragment", f"MF={int(bool(frag & _MF))} offset={(frag & _OFFSET_MASK) * 8}"
+        )
+    header = IPv4Header(
+        src=IPv4Address(src),
+        dst=IPv4Address(dst),
+        protocol=proto,
+        ttl=ttl,
+        tos=tos,
+        identification=ident,
+        dont_fragment=bool(frag & _DF),
+        options=bytes(packet[_V4_MIN:ihl]),
+    )
+    return header, bytes(packet[ihl:total])
+
+
+def _parse_v6(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+    if n < _V6_LEN:
+        raise MalformedPacket("truncated-ip", f"{n} bytes, an IPv6 header needs 40")
+    (first, plen, next_header, hop_limit, src, dst) = _V6.unpack_from(packet)
+    end = _V6_LEN + plen
+    if end > n:
+        raise MalformedPacket(
+            "bad-ip-length", f"payload length {plen} with only {n - _V6_LEN} bytes after the header"
+        )
+    if next_header in IPV6_EXTENSION_HEADERS:
+        raise MalformedPacket("ipv6-extension", f"next header {next_header} is not supported")
+    header = IPv6Header(
+        src=IPv6Address(src),
+        dst=IPv6Address(dst),
+        next_header=next_header,
+        hop_limit=hop_limit,
+        traffic_class=(first >> 20) & 0xFF,
+        flow_label=first & 0xFFFFF,
+    )
+    return header, bytes(packet[_V6_LEN:end])
+
+
+def _check(value: int, bits: int, what: str) -> None:
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"{what} {value} out of range 0..{(1 << bits) - 1}")
+
+
+def build_ip(header: IPHeader, payload: bytes | bytearray | memoryview) -> bytes:
+    """Build an IP packet: ``header`` then ``payload`` (RFC 791 §3.1, RFC 8200 §3).
+
+    IPv4: fills IHL, total length and the header checksum; fragment offset 0,
+    MF clear. IPv6: fills the payload length; no extension headers.
+
+    Raises:
+        ValueError: a field out of range, an address of the wrong family,
+            IPv4 options not a multiple of 4 or over 40 bytes, or a packet too
+            long (IPv4 total length or IPv6 payload length over 65535; no
+            jumbograms).
+    """
+    if isinstance(header, IPv4Header):
+        if not (isinstance(header.src, IPv4Address) and isinstance(header.dst, IPv4Address)):
+            raise ValueError("IPv4Header needs IPv4 addresses")
+        _check(header.protocol, 8, "protocol")
+        _check(header.ttl, 8, "TTL")
+        _check(header.tos, 8, "TOS")
+        _check(header.identification, 16, "identification")
+        if len(header.options) % 4 or len(header.options) > 40:
+            raise ValueError(
+                f"IPv4 options must be a multiple of 4 bytes, at most 40: {len(header.options)}"
+            )
+        ihl = _V4_MIN + len(header.options)
+        total = ihl + len(payload)
+        if total > 0xFFFF:
+            raise ValueError(f"IPv4 packet of {total} bytes exceeds 65535")
+        buf = bytearray(
+            _V4.pack(
+                0x40 | (ihl // 4),
+                header.tos,
+                total,
+                header.identification,
+                _DF if header.dont_fragment else 0,
+                header.ttl,
+                header.protocol,
+                0,
+                header.src.packed,
+                header.dst.packed,
+            )
+        )
+        buf += header.options
+        checksum = internet_checksum(buf)
+        buf[10] = checksum >> 8
+        buf[11] = checksum & 0xFF
+        buf += payload
+        return bytes(buf)
+    if isinstance(header, IPv6Header):
+        if not (isinstance(header.src, IPv6Address) and isinstance(header.dst, IPv6Address)):
+            raise ValueError("IPv6Header needs IPv6 addresses")
+        _check(header.next_header, 8, "next header")
+        _check(header.hop_limit, 8, "hop limit")
+        _check(header.traffic_class, 8, "traffic class")
+        _check(header.flow_label, 20, "flow label")
+        if len(payload) > 0xFFFF:
+            raise ValueError(f"IPv6 payload of {len(payload)} bytes exceeds 65535")
+        first = (6 << 28) | (header.traffic_class << 20) | header.flow_label
+        fixed = _V6.pack(
+            first,
+            len(payload),
+            header.next_header,
+            header.hop_limit,
+            header.src.packed,
+            header.dst.packed,
+        )
+        return fixed + bytes(payload)
+    raise TypeError(f"not an IP header: {header!r}")
+
+
+def encode_packet(
+    src: IPAddress,
+    dst: IPAddress,
+    segment: Segment,
+    *,
+    ttl: int = 64,
+    tos: int = 0,
+    identification: int = 0,
+) -> bytes:
+    """Encode a complete IPv4 or IPv6 packet carrying ``segment``.
+
+    The family follows the addresses. IPv4 gets DF set and no options; for
+    IPv6, ``ttl`` is the hop limit, ``tos`` the traffic class, and
+    ``identification`` is ignored (IPv6 has no such field).
+
+    Args:
+        src, dst: addresses, both IPv4 or both IPv6.
+        segment: the TCP segment; its checksum is computed here.
+        ttl: TTL / hop limit, 0..255.
+        tos: TOS byte / traffic class, 0..255.
+        identification: IPv4 identification, 0..65535.
+
+    Raises:
+        ValueError: mixed address families, or any value out of range (see
+            :meth:`Segment.encode` and :func:`build_ip`).
+    """
+    tcp = segment.encode(src, dst)
+    header: IPHeader
+    if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
+        header = IPv4Header(
+            src, dst, protocol=PROTO_TCP, ttl=ttl, tos=tos, identification=identification
+        )
+    elif isinstance(src, IPv6Address) and isinstance(dst, IPv6Address):
+        header = IPv6Header(src, dst, next_header=PROTO_TCP, hop_limit=ttl, traffic_class=tos)
+    else:  # pragma: no cover - Segment.encode already rejected mixed families
+        raise ValueError(f"mixed address families: {src!r}, {dst!r}")
+    return build_ip(header, tcp)
+
+
+def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Segment]:
+    """Decode an IP packet carrying a TCP segment (RFC 791 / RFC 8200, RFC 9293 §3.1).
+
+    :func:`parse_ip`, then a protocol check, then :meth:`Segment.decode`
+    with the checksum verified against the pseudo-header.
+
+    Returns:
+        ``(ip_header, segment)``.
+
+    Raises:
+        MalformedPacket: any reason from :func:`parse_ip` or
+            :meth:`Segment.decode`, or ``"not-tcp"`` when the protocol /
+            next header is not 6. Nothing else for any input.
+    """
+    header, payload = parse_ip(packet)
+    if isinstance(header, IPv4Header):
+        if header.protocol != PROTO_TCP:
+            raise MalformedPacket("not-tcp", f"IP protocol {header.protocol}")
+    elif header.next_header != PROTO_TCP:
+        raise MalformedPacket("not-tcp", f"IPv6 next header {header.next_header}")
+    return header, Segment.decode(payload, header.src, header.dst)

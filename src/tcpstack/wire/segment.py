@@ -1,0 +1,425 @@
+"""The TCP segment: header format, encoding and strict decoding (RFC 9293 §3.1).
+
+::
+
+     0                   1                   2                   3
+     0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |          Source Port          |       Destination Port        |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                        Sequence Number                        |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                    Acknowledgment Number                      |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |  Data |       |C|E|U|A|P|R|S|F|                               |
+    | Offset| Rsrvd |W|C|R|C|S|S|Y|I|            Window             |
+    |       |       |R|E|G|K|H|T|N|N|                               |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |           Checksum            |         Urgent Pointer        |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                           [Options]                           |
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+    |                             Data                              :
+    +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from tcpstack.errors import MalformedPacket
+from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
+from tcpstack.wire.options import (
+    Mss,
+    Nop,
+    Sack,
+    SackPermitted,
+    TcpOption,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+    encode_options,
+    options_length,
+    parse_options,
+)
+
+__all__ = ["HEADER_LENGTH", "PROTO_TCP", "Flags", "IPAddress", "Segment"]
+
+IPAddress = IPv4Address | IPv6Address
+"""An IPv4 or IPv6 address."""
+
+PROTO_TCP = 6
+"""The IP protocol number of TCP."""
+
+HEADER_LENGTH = 20
+"""Length of the fixed TCP header in bytes (data offset 5)."""
+
+_HEADER = struct.Struct("!HHIIBBHHH")
+_U32 = 0xFFFFFFFF
+
+
+class Flags(enum.IntFlag):
+    """The TCP control bits (RFC 9293 §3.1; ECE and CWR from RFC 3168 §6.1).
+
+    The four reserved bits of the header are not flags: they are ignored on
+    receipt and sent as zero.
+    """
+
+    FIN = 0x01
+    SYN = 0x02
+    RST = 0x04
+    PSH = 0x08
+    ACK = 0x10
+    URG = 0x20
+    ECE = 0x40
+    CWR = 0x80
+
+    def names(self) -> list[str]:
+        """Return the set flags' names in the order SYN, FIN, RST, PSH, ACK, URG, ECE, CWR.
+
+        Example: ``(Flags.SYN | Flags.ACK).names() == ["SYN", "ACK"]``; no flag gives ``[]``.
+        """
+        value = int(self)
+        return [name for bit, name in _NAME_ORDER if value & bit]
+
+    def letters(self) -> str:
+        """Return tcpdump's flag letters, e.g. ``"S."`` for SYN+ACK, ``"none"`` for no flag.
+
+        tcpdump's order and letters: F S R P . U E W (ACK is ``.``, ECE ``E``, CWR ``W``).
+        """
+        value = int(self)
+        return "".join(letter for bit, letter in _TCPDUMP_ORDER if value & bit) or "none"
+
+
+_NAME_ORDER: tuple[tuple[int, str], ...] = (
+    (0x02, "SYN"),
+    (0x01, "FIN"),
+    (0x04, "RST"),
+    (0x08, "PSH"),
+    (0x10, "ACK"),
+    (0x20, "URG"),
+    (0x40, "ECE"),
+    (0x80, "CWR"),
+)
+_TCPDUMP_ORDER: tuple[tuple[int, str], ...] = (
+    (0x01, "F"),
+    (0x02, "S"),
+    (0x04, "R"),
+    (0x08, "P"),
+    (0x10, "."),
+    (0x20, "U"),
+    (0x40, "E"),
+    (0x80, "W"),
+)
+_FLAGS_BY_VALUE: tuple[Flags, ...] = tuple(Flags(v) for v in range(256))
+
+
+def _check(value: int, bits: int, what: str) -> None:
+    if not 0 <= value < (1 << bits):
+        raise ValueError(f"{what} {value} out of range 0..{(1 << bits) - 1}")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One TCP segment: header fields, options and payload (RFC 9293 §3.1).
+
+    A frozen value; build a changed copy with :func:`dataclasses.replace`.
+    The checksum and data offset are not fields: :meth:`encode` computes them
+    and :meth:`decode` checks them.
+
+    Attributes:
+        src_port, dst_port: ports, 0..65535.
+        seq: sequence number, 0..2**32-1 (modulo 2**32, see :mod:`tcpstack.seq`).
+        ack: acknowledgment number, 0..2**32-1 (meaningful when ACK is set;
+            kept as on the wire otherwise).
+        flags: the control bits.
+        window: the window field as sent, 0..65535, *unscaled* (RFC 7323 §2.2:
+            the receiver applies the scale).
+        urgent: the urgent pointer, 0..65535 (kept even without URG).
+        options: the TCP options in wire order.
+        payload: the segment data.
+    """
+
+    src_port: int
+    dst_port: int
+    seq: int
+    ack: int
+    flags: Flags
+    window: int
+    urgent: int = 0
+    options: tuple[TcpOption, ...] = ()
+    payload: bytes = b""
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def seg_len(self) -> int:
+        """SEG.LEN: sequence space the segment occupies, payload + SYN + FIN (RFC 9293 §3.4)."""
+        flags = self.flags
+        return len(self.payload) + (1 if flags & 0x02 else 0) + (1 if flags & 0x01 else 0)
+
+    def has(self, flag: Flags) -> bool:
+        """True if every bit of ``flag`` is set."""
+        return (self.flags & flag) == flag
+
+    @property
+    def mss(self) -> int | None:
+        """The first MSS option's value in bytes, or None (RFC 9293 §3.7.1)."""
+        for option in self.options:
+            if isinstance(option, Mss):
+                return option.value
+        return None
+
+    @property
+    def wscale(self) -> int | None:
+        """The first Window Scale option's shift count as sent (0..255), or None (RFC 7323 §2)."""
+        for option in self.options:
+            if isinstance(option, WindowScale):
+                return option.shift
+        return None
+
+    @property
+    def sack_permitted(self) -> bool:
+        """True if a SACK-Permitted option is present (RFC 2018 §2)."""
+        return any(isinstance(option, SackPermitted) for option in self.options)
+
+    @property
+    def timestamps(self) -> Timestamps | None:
+        """The first Timestamps option, or None (RFC 7323 §3)."""
+        for option in self.options:
+            if isinstance(option, Timestamps):
+                return option
+        return None
+
+    @property
+    def sack_blocks(self) -> tuple[tuple[int, int], ...]:
+        """The ``(left, right)`` blocks of the first SACK option, or ``()`` (RFC 2018 §3)."""
+        for option in self.options:
+            if isinstance(option, Sack):
+                return option.blocks
+        return ()
+
+    @property
+    def header_length(self) -> int:
+        """Header length in bytes: 20 + the padded option area (data offset × 4)."""
+        return HEADER_LENGTH + options_length(self.options)
+
+    # ------------------------------------------------------------ wire format
+
+    def encode(self, src: IPAddress, dst: IPAddress) -> bytes:
+        """Encode the segment: TCP header + options + payload, checksum filled in.
+
+        Args:
+            src, dst: the IP source and destination addresses (both IPv4 or
+                both IPv6), needed for the pseudo-header of the checksum
+                (RFC 9293 §3.1, RFC 8200 §8.1).
+
+        Returns:
+            The TCP segment bytes (no IP header); see
+            :func:`tcpstack.wire.ip.encode_packet` for a whole packet.
+
+        Raises:
+            ValueError: a field out of range (ports, window, urgent > 65535;
+                seq or ack >= 2**32; flags > 0xFF; negative values), an
+                option that does not encode (see
+                :func:`~tcpstack.wire.options.encode_options`), a segment too
+                long for an IPv4 pseudo-header (> 65535 bytes), or mixed
+                address families.
+        """
+        _check(self.src_port, 16, "source port")
+        _check(self.dst_port, 16, "destination port")
+        _check(self.seq, 32, "sequence number")
+        _check(self.ack, 32, "acknowledgment number")
+        _check(int(self.flags), 8, "flags")
+        _check(self.window, 16, "window")
+        _check(self.urgent, 16, "urgent pointer")
+        opts = encode_options(self.options) if self.options else b""
+        header_len = HEADER_LENGTH + len(opts)
+        payload = self.payload
+        total = header_len + len(payload)
+        pseudo = pseudo_header_sum(src, dst, PROTO_TCP, total)
+        header = bytearray(header_len)
+        _HEADER.pack_into(
+            header,
+            0,
+            self.src_port,
+            self.dst_port,
+            self.seq,
+            self.ack,
+            (header_len // 4) << 4,
+            int(self.flags),
+            self.window,
+            0,
+            self.urgent,
+        )
+        header[HEADER_LENGTH:] = opts
+        # The header has an even length, so its partial sum and the payload's add up.
+        checksum = internet_checksum(payload, pseudo + ones_sum(header))
+        header[16] = checksum >> 8
+        header[17] = checksum & 0xFF
+        header += payload
+        return bytes(header)
+
+    @classmethod
+    def decode(
+        cls,
+        data: bytes | bytearray | memoryview,
+        src: IPAddress,
+        dst: IPAddress,
+        *,
+        verify_checksum: bool = True,
+    ) -> Segment:
+        """Decode a TCP segment strictly (RFC 9293 §3.1).
+
+        Args:
+            data: the TCP segment (header + payload, no IP header), exactly as
+                long as the IP layer says: every byte after the header is payload.
+            src, dst: the IP addresses from the IP header, for the
+                pseudo-header checksum (both of one family).
+            verify_checksum: check the checksum (turn off only for tests or
+                for checksum offload).
+
+        Returns:
+            The segment. The four reserved header bits are ignored.
+
+        Raises:
+            MalformedPacket: with reason
+
+                * ``"truncated-tcp"``: fewer than 20 bytes;
+                * ``"bad-data-offset"``: data offset < 5 words, or a header
+                  longer than ``data``;
+                * ``"bad-checksum"``: the checksum does not verify (including a
+                  segment over 65535 bytes with IPv4 addresses, which no IPv4
+                  pseudo-header can describe);
+                * ``"bad-option-length"``: a malformed option (see
+                  :func:`~tcpstack.wire.options.parse_options`).
+
+            Checks are made in that order. Nothing else is raised for any
+            ``data`` (mixed address families are the caller's error:
+            ValueError).
+        """
+        if isinstance(data, memoryview) and (
+            data.format != "B" or data.ndim != 1 or not data.c_contiguous
+        ):
+            data = data.tobytes()
+        n = len(data)
+        if n < HEADER_LENGTH:
+            raise MalformedPacket("truncated-tcp", f"{n} bytes, a TCP header needs 20")
+        (src_port, dst_port, seq, ack, offset_byte, flag_byte, window, _csum, urgent) = (
+            _HEADER.unpack_from(data)
+        )
+        header_len = (offset_byte >> 4) * 4
+        if header_len < HEADER_LENGTH:
+            raise MalformedPacket(
+                "bad-data-offset", f"data offset {header_len // 4} words is below 5"
+            )
+        if header_len > n:
+            raise MalformedPacket(
+                "bad-data-offset", f"header of {header_len} bytes in a {n}-byte segment"
+            )
+        if verify_checksum:
+            if isinstance(src, IPv4Address) and n > 0xFFFF:
+                raise MalformedPacket(
+                    "bad-checksum", f"{n}-byte segment does not fit an IPv4 pseudo-header"
+                )
+            if internet_checksum(data, pseudo_header_sum(src, dst, PROTO_TCP, n)) != 0:
+                raise MalformedPacket("bad-checksum", f"checksum 0x{_csum:04x} does not verify")
+        options = parse_options(data[HEADER_LENGTH:header_len]) if header_len > 20 else ()
+        return cls(
+            src_port,
+            dst_port,
+            seq,
+            ack,
+            _FLAGS_BY_VALUE[flag_byte],
+            window,
+            urgent,
+            options,
+            bytes(data[header_len:]),
+        )
+
+    # ------------------------------------------------------------- rendering
+
+    def options_dict(self) -> dict[str, object]:
+        """Return the options as a JSON-ready dict for the trace (DESIGN.md "The trace").
+
+        Keys, present only when the segment carries the option (first
+        occurrence wins, except ``unknown`` which lists all):
+        ``"mss"`` (int bytes), ``"wscale"`` (int shift), ``"sack_permitted"``
+        (True), ``"sack"`` (list of ``[left, right]``), ``"ts"``
+        (``[tsval, tsecr]``), ``"unknown"`` (list of ``[kind, hex data]``).
+        NOPs are not shown.
+        """
+        out: dict[str, object] = {}
+        unknown: list[list[object]] = []
+        for option in self.options:
+            if isinstance(option, Mss):
+                out.setdefault("mss", option.value)
+            elif isinstance(option, WindowScale):
+                out.setdefault("wscale", option.shift)
+            elif isinstance(option, SackPermitted):
+                out["sack_permitted"] = True
+            elif isinstance(option, Sack):
+                out.setdefault("sack", [[left, right] for left, right in option.blocks])
+            elif isinstance(option, Timestamps):
+                out.setdefault("ts", [option.tsval, option.tsecr])
+            elif isinstance(option, UnknownOption):
+                unknown.append([option.kind, option.data.hex()])
+        if unknown:
+            out["unknown"] = unknown
+        return out
+
+    def summary(self, relative_to: tuple[int, int] | None = None) -> str:
+        """Return a tcpdump-like one-line description.
+
+        Example: ``"Flags [S.], seq 0, ack 1, win 65535, options [mss 1460], length 0"``.
+
+        As tcpdump: ``seq`` is shown when the segment has data or SYN, FIN or
+        RST (as ``first:last+1`` with data), ``ack`` only with ACK, ``urg``
+        only with URG, ``options [...]`` only when there are options;
+        ``length`` is the payload length in bytes; ``win`` is the raw field.
+
+        Args:
+            relative_to: ``(seq_base, ack_base)``; when given, ``seq`` is
+                shown as ``(seq - seq_base) mod 2**32`` and ``ack`` and SACK
+                edges as ``(x - ack_base) mod 2**32``.
+        """
+        seq_base, ack_base = relative_to if relative_to is not None else (0, 0)
+        flags = self.flags
+        parts = [f"Flags [{flags.letters()}]"]
+        length = len(self.payload)
+        if length or flags & (Flags.SYN | Flags.FIN | Flags.RST):
+            rel = (self.seq - seq_base) & _U32
+            parts.append(f"seq {rel}:{(rel + length) & _U32}" if length else f"seq {rel}")
+        if flags & Flags.ACK:
+            parts.append(f"ack {(self.ack - ack_base) & _U32}")
+        parts.append(f"win {self.window}")
+        if flags & Flags.URG:
+            parts.append(f"urg {self.urgent}")
+        if self.options:
+            shown = ",".join(_option_text(o, ack_base) for o in self.options)
+            parts.append(f"options [{shown}]")
+        parts.append(f"length {length}")
+        return ", ".join(parts)
+
+
+def _option_text(option: TcpOption, ack_base: int) -> str:
+    if isinstance(option, Nop):
+        return "nop"
+    if isinstance(option, Mss):
+        return f"mss {option.value}"
+    if isinstance(option, WindowScale):
+        return f"wscale {option.shift}"
+    if isinstance(option, SackPermitted):
+        return "sackOK"
+    if isinstance(option, Sack):
+        edges = "".join(
+            f"{{{(left - ack_base) & _U32}:{(right - ack_base) & _U32}}}"
+            for left, right in option.blocks
+        )
+        return f"sack {len(option.blocks)} {edges}"
+    if isinstance(option, Timestamps):
+        return f"TS val {option.tsval} ecr {option.tsecr}"
+    return f"opt-{option.kind}:{option.data.hex()}"
