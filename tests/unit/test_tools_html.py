@@ -1,0 +1,196 @@
+"""tcpstack.tools.html: the SVG ladder and the self-contained HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tcpstack.tools.html import render_html, render_svg
+from tcpstack.tools.sample import lifecycle_trace
+from tcpstack.trace import TraceRecord
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def texts(root: ET.Element) -> list[str]:
+    return ["".join(el.itertext()) for el in root.iter(f"{SVG}text")]
+
+
+def segment_groups(root: ET.Element) -> list[ET.Element]:
+    return [g for g in root.iter(f"{SVG}g") if "seg" in (g.get("class") or "").split()]
+
+
+def shaft(group: ET.Element) -> ET.Element:
+    return next(el for el in group.iter(f"{SVG}line") if el.get("class") == "shaft")
+
+
+def label_of(group: ET.Element) -> str:
+    for el in group.iter(f"{SVG}text"):
+        if "label" in (el.get("class") or "") and "abs" not in (el.get("class") or ""):
+            return "".join(el.itertext())
+    return ""
+
+
+@pytest.fixture(scope="module")
+def svg_root() -> ET.Element:
+    return ET.fromstring(render_svg(lifecycle_trace(), title="Lifecycle"))
+
+
+def test_svg_is_well_formed_with_states_and_labels(svg_root: ET.Element) -> None:
+    assert svg_root.tag == f"{SVG}svg"
+    words = texts(svg_root)
+    for state in ["SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2",
+                  "CLOSE-WAIT", "LAST-ACK", "TIME-WAIT", "CLOSED", "LISTEN"]:  # fmt: skip
+        assert state in words, state
+    joined = "\n".join(words)
+    assert "SYN seq=0 len=0 win=65535" in joined
+    assert "SYN,ACK seq=0 ack=1 len=0" in joined
+    assert "SYN,ACK seq=5000 ack=1001 len=0" in joined  # the absolute variant is there too
+    assert "<mss 1460,wscale 7,sackOK>" in joined
+    assert "client" in words and "server" in words and "Lifecycle" in words
+
+
+def test_states_are_beside_their_own_lifeline(svg_root: ET.Element) -> None:
+    xs = {}
+    for el in svg_root.iter(f"{SVG}text"):
+        if el.get("class") == "state":
+            xs.setdefault(el.text, []).append(float(el.get("x", "0")))
+    mid = float(svg_root.get("width", "0")) / 2
+    assert all(x < mid for x in xs["SYN-SENT"] + xs["TIME-WAIT"] + xs["FIN-WAIT-2"])
+    assert all(x > mid for x in xs["LISTEN"] + xs["SYN-RECEIVED"] + xs["LAST-ACK"])
+    assert sorted(x < mid for x in xs["ESTABLISHED"]) == [False, True]
+
+
+def test_arrows_slope_down_in_the_right_direction(svg_root: ET.Element) -> None:
+    groups = {label_of(g): g for g in segment_groups(svg_root)}
+    assert len(segment_groups(svg_root)) == 12
+    syn = shaft(groups["SYN seq=0 len=0 win=65535"])
+    synack = shaft(groups["SYN,ACK seq=0 ack=1 len=0 win=65535"])
+    assert float(syn.get("x1", "0")) < float(syn.get("x2", "0"))
+    assert float(synack.get("x1", "0")) > float(synack.get("x2", "0"))
+    for line in (syn, synack):
+        assert float(line.get("y2", "0")) > float(line.get("y1", "0"))
+        assert line.get("marker-end")
+    # The SYN-ACK leaves the server where the SYN arrived.
+    assert syn.get("y2") == synack.get("y1")
+
+
+def test_lost_segment_stops_short_with_a_cross(svg_root: ET.Element) -> None:
+    lost = [g for g in segment_groups(svg_root) if "lost" in texts(g)]
+    assert len(lost) == 1
+    line = shaft(lost[0])
+    assert line.get("marker-end") is None
+    width = float(svg_root.get("width", "0"))
+    assert float(line.get("x2", "0")) < width - 250
+    assert "✕" in texts(lost[0])
+
+
+def test_long_gaps_are_cut_not_scaled(svg_root: ET.Element) -> None:
+    joined = "\n".join(texts(svg_root))
+    assert "239.990 s later" in joined and "1.000 s later" in joined
+    assert float(svg_root.get("height", "0")) < 1200
+
+
+def test_hover_titles_and_relative_absolute_classes(svg_root: ET.Element) -> None:
+    g = segment_groups(svg_root)[0]
+    title = g.find(f"{SVG}title")
+    assert title is not None and title.text is not None
+    assert "mss 1460" in title.text and "window=65535" in title.text
+    assert "sent 0.000 s, received 0.010 s" in title.text
+    classes = (svg_root.get("class") or "").split()
+    assert "show-rel" in classes
+    absolute = ET.fromstring(render_svg(lifecycle_trace(), absolute=True))
+    assert "show-abs" in (absolute.get("class") or "").split()
+
+
+EVIL = 'ev<il>&"host'
+
+
+def _evil_trace() -> list[TraceRecord]:
+    recs = []
+    for r in lifecycle_trace(client=EVIL):
+        data = dict(r.data)
+        if "options" in data:
+            data["options"] = {**data["options"], "note": "</script><b>x</b>"}
+        recs.append(TraceRecord(r.time, r.host, r.conn, r.event, data))
+    return recs
+
+
+def test_svg_escapes_host_names_and_option_values() -> None:
+    svg = render_svg(_evil_trace(), title="<title> & more")
+    root = ET.fromstring(svg)
+    assert EVIL in texts(root)
+    assert "<il>" not in svg and "<b>" not in svg
+    assert "ev&lt;il&gt;&amp;" in svg
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    page = render_html(_evil_trace(), title="Ladder <of> doom")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<title>Ladder &lt;of&gt; doom</title>" in page
+    assert "<il>" not in page and "<b>x" not in page
+    assert page.count("</script>") == 2
+    # Nothing is fetched: the only URL is the SVG namespace.
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", page))
+    assert urls == {"http://www.w3.org/2000/svg"}
+    assert "<link" not in page and "@import" not in page and " src=" not in page
+    # The embedded SVG parses on its own.
+    svg = page[page.index("<svg") : page.index("</svg>") + len("</svg>")]
+    root = ET.fromstring(svg)
+    assert EVIL in texts(root)
+
+
+def test_html_has_the_checkbox_and_segment_data() -> None:
+    page = render_html(lifecycle_trace())
+    assert 'type="checkbox" id="tcp-ladder-abs"' in page
+    blob = re.search(
+        r'<script type="application/json" id="tcp-ladder-data">(.*?)</script>', page, re.S
+    )
+    assert blob is not None
+    data = json.loads(blob.group(1))
+    assert len(data) == 12 == page.count('class="seg ')
+    syn = data[0]
+    assert syn["flags"] == "SYN" and syn["seq"] == 1000 and syn["rel_seq"] == 0
+    assert syn["options"] == {"mss": 1460, "wscale": 7, "sack_permitted": True}
+    assert syn["window"] == 65535 and syn["sent"] == 0.0 and syn["received"] == 0.01
+    assert [d["status"] for d in data].count("lost") == 1
+    for state in ["SYN-SENT", "TIME-WAIT", "LAST-ACK", "CLOSED"]:
+        assert f">{state}<" in page
+
+
+def test_html_escapes_script_breakouts_in_the_data() -> None:
+    page = render_html(_evil_trace())
+    blob = page.split('id="tcp-ladder-data">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in blob
+    assert json.loads(blob)[0]["options"]["note"] == "</script><b>x</b>"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_page_script_is_valid_javascript(tmp_path: Path) -> None:
+    page = render_html(lifecycle_trace())
+    scripts = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert len(scripts) == 1
+    path = tmp_path / "page.js"
+    path.write_text(scripts[0], encoding="utf-8")
+    proc = subprocess.run(
+        ["node", "--check", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_conn_and_errors_are_passed_through() -> None:
+    with pytest.raises(ValueError, match="not in the trace"):
+        render_svg(lifecycle_trace(), conn="10.0.0.1:1-10.0.0.2:2")
+    root = ET.fromstring(render_svg(lifecycle_trace(), conn="192.0.2.2:80-192.0.2.1:40000"))
+    assert len(segment_groups(root)) == 12
+
+
+def test_empty_trace_still_gives_valid_documents() -> None:
+    ET.fromstring(render_svg([]))
+    assert "<svg" in render_html([])
