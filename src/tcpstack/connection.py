@@ -44,6 +44,9 @@ class Endpoint(NamedTuple):
         return f"{self.address}:{self.port}"
 
 
+IPV6_DEFAULT_PEER_MSS = 1220
+"""Send MSS assumed when an IPv6 peer's SYN has no MSS option (MUST-15: 1280 - 60)."""
+
 TIMERS = ("rto", "persist", "delayed_ack", "time_wait", "fin_wait_2")
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
 
@@ -339,8 +342,9 @@ class Connection:
             return
         self._app("abort")
         if self.state in (S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2, S.CLOSE_WAIT):
-            # §3.10.5: "send a reset segment: <SEQ=SND.NXT><CTL=RST>"
-            self._ctl_out.append(self._make(seq=self.snd_nxt, flags=Flags.RST, ack_flag=False))
+            # §3.10.5: "send a reset segment: <SEQ=SND.NXT><CTL=RST>" (SND.MAX,
+            # the highest SND.NXT, while a retransmission is under way)
+            self._ctl_out.append(self._make(seq=self.snd_max, flags=Flags.RST, ack_flag=False))
         self._enter_closed(ev.ConnectionAborted())
 
     # ------------------------------------------------------------------
@@ -459,6 +463,25 @@ class Connection:
             self.snd_nxt = self.snd_una
             self._drop(seg, "retransmitted-syn")
             return
+        if (
+            self.state is S.SYN_RECEIVED
+            and not self.passive
+            and seg.has(Flags.SYN | Flags.ACK)
+            and not seg.has(Flags.RST)
+            and seg.seq == self.irs
+            and seq_lt(self.snd_una, seg.ack)
+            and seq_le(seg.ack, self.snd_max)
+        ):
+            # Simultaneous open, RFC 9293 §3.5 Figure 8 line 6: the peer's
+            # SYN,ACK acknowledges our SYN -> ESTABLISHED. Its SYN was already
+            # counted (SEG.SEQ = IRS fails the acceptability test), so go on
+            # with the fifth step, as Linux does ("simultaneous open SYN-ACK").
+            self._set_state(S.ESTABLISHED)
+            self._emit(ev.Connected())
+            self._update_window(seg, force=True)
+            if self._process_ack(seg):
+                self._process_text_and_fin(seg)
+            return
         if not self._acceptable(seg):
             if self.state is S.TIME_WAIT and seg.has(Flags.FIN) and not seg.has(Flags.RST) and (
                 seq_add(seg.seq, seg.seg_len) == self.rcv_nxt
@@ -541,9 +564,16 @@ class Connection:
             # RFC 1337 "TIME-WAIT assassination" fix: ignore RST in TIME-WAIT.
             self._trace("segment_dropped", {"reason": "rst-in-time-wait-rfc1337"})
             return
+        if self.state is S.TIME_WAIT:
+            # TIME-WAIT: "enter the CLOSED state, delete the TCB, and return".
+            # Both directions were closed and acknowledged: no user signal,
+            # the connection simply ends (RFC 1337 explains the hazard).
+            self._enter_closed(ev.ConnectionClosed())
+            return
         # ESTABLISHED, FIN-WAIT-1/2, CLOSE-WAIT: "any outstanding RECEIVEs and
         # SEND should receive 'reset' responses ... enter the CLOSED state".
-        # CLOSING, LAST-ACK, TIME-WAIT: "enter the CLOSED state".
+        # CLOSING, LAST-ACK: "enter the CLOSED state"; our FIN was not
+        # acknowledged, so the application is told it was a reset (MUST-12).
         self._enter_closed(ev.ConnectionReset(refused=False))
 
     def _process_ack(self, seg: Segment) -> bool:
@@ -614,7 +644,7 @@ class Connection:
             payload = b""
         if payload and self.orphaned:
             # Data for an application that closed: reset (SHLD-3, §3.6.1).
-            self._ctl_out.append(self._make(seq=self.snd_nxt, flags=Flags.RST, ack_flag=False))
+            self._ctl_out.append(self._make(seq=self.snd_max, flags=Flags.RST, ack_flag=False))
             self._enter_closed(ev.ConnectionAborted())
             return
         # Trim to [RCV.NXT, RCV.NXT + RCV.WND) (§3.10.7.4 first step note).
@@ -700,7 +730,8 @@ class Connection:
         started = self._first_sent_at if self._first_sent_at is not None else self._now
         if r2 is not None and self._now - started >= r2:
             # R2 exceeded: "close the connection" (§3.8.3, MUST-20).
-            reason = "syn" if syn else ("fin" if self._fin_sent else "data")
+            fin_only = self._fin_queued and self.snd_una == self._fin_seq
+            reason = "syn" if syn else ("fin" if fin_only else "data")
             self._enter_closed(ev.ConnectionTimedOut(reason))
             return
         self._retransmits += 1
@@ -771,7 +802,7 @@ class Connection:
             out.extend(self._data_segments())
         carries_ack = any(s.has(Flags.ACK) and not s.has(Flags.RST) for s in out)
         if self._ack_now and not carries_ack and self.state not in (S.LISTEN, S.SYN_SENT):
-            out.append(self._make(seq=self.snd_nxt))
+            out.append(self._make(seq=self.snd_max))
         if any(s.has(Flags.ACK) for s in out if not s.has(Flags.RST)):
             self._ack_sent()
         for seg in out:
@@ -817,7 +848,9 @@ class Connection:
                 if avail > 0:
                     self._arm_persist()  # zero usable window: probe it (MUST-35/36)
                 break
-            if n < self.snd_mss and not force:
+            retransmission = seq_lt(self.snd_nxt, self.snd_max)
+            if n < self.snd_mss and not force and not retransmission:
+                # (Retransmissions go out as they are: Nagle and SWS apply to new data.)
                 in_flight = self.in_flight > 0
                 if n == avail:
                     # The tail of the queue: Nagle holds it while data is
@@ -866,6 +899,12 @@ class Connection:
             # RFC 6298 §5.1: start the timer if it is not running.
             self._arm("rto", self._now + self.rtt.rto)
 
+    # Segments without data, SYN or FIN carry SND.MAX, the next unsent octet:
+    # after a timeout SND.NXT is rolled back to SND.UNA for retransmission,
+    # and a pure ACK with that older number would be unacceptable to a peer
+    # that already has those bytes (it would answer with an ACK: an ACK war).
+    # This is what BSD does (tcp_output: "use snd_max instead of snd_nxt").
+
     def _make(
         self,
         *,
@@ -904,7 +943,7 @@ class Connection:
         if self._challenge_count >= self.config.challenge_ack_limit:
             return
         self._challenge_count += 1
-        self._ctl_out.append(self._make(seq=self.snd_nxt))
+        self._ctl_out.append(self._make(seq=self.snd_max))
 
     # ------------------------------------------------------------------
     # Helpers
@@ -994,7 +1033,14 @@ class Connection:
 
     def _take_peer_mss(self, seg: Segment) -> None:
         """Effective send MSS (§3.7.1, MUST-15/16): peer MSS, clamped, capped by ours."""
-        peer = seg.mss if seg.mss is not None else self.config.default_peer_mss
+        if seg.mss is not None:
+            peer = seg.mss
+        elif isinstance(self.remote.address, ipaddress.IPv6Address):
+            # MUST-15 (§3.7.1): without an MSS option assume 1220 over IPv6
+            # (1280 - 60); config.default_peer_mss is the IPv4 value (536).
+            peer = IPV6_DEFAULT_PEER_MSS
+        else:
+            peer = self.config.default_peer_mss
         self.snd_mss = max(self.config.min_peer_mss, min(peer, self.config.mss))
 
     def _initial_cwnd(self) -> int:

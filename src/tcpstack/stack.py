@@ -200,8 +200,11 @@ class Stack:
         if conn is not None:
             conn.receive(seg, now)
             return
-        self._trace("segment_received", name, segment_record(seg))
         listener = self._listeners.get(seg.dst_port)
+        if listener is not None and seg.flags & (Flags.SYN | Flags.RST | Flags.ACK) == Flags.SYN:
+            self._receive_listen(listener, src, seg, now, name)  # the new TCB traces it
+            return
+        self._trace("segment_received", name, segment_record(seg))
         if listener is not None:
             self._receive_listen(listener, src, seg, now, name)
         else:

@@ -87,7 +87,7 @@ def request_reply(
 
 
 def _run(net: Network, result: ScenarioResult) -> ScenarioResult:
-    net.run(until=3600.0)
+    net.run()  # until nothing is left to happen: every timer expired, every packet delivered
     return result
 
 
@@ -222,19 +222,20 @@ def simultaneous_close(opts: ScenarioOptions) -> ScenarioResult:
     c, s = net.hosts[client], net.hosts[server]
     conns: list[Connection] = []
 
+    def close_both() -> None:
+        for conn in conns:
+            conn.close()
+
     def remember(conn: Connection, event: Event) -> None:
         if isinstance(event, Connected):
             conns.append(conn)
+            if len(conns) == 2:  # both ends open: close them at the same instant
+                net.at(net.now + 0.5, close_both)
 
     c.app = remember
     s.app = remember
     s.stack.listen(PORT)
     net.at(0.0, lambda: c.stack.connect(SERVER_ADDR, PORT, now=net.now))
-    def close_both() -> None:
-        for conn in conns:
-            conn.close()
-
-    net.at(0.5, close_both)
     return _run(net, ScenarioResult("simultaneous-close", net, client, server))
 
 

@@ -1,0 +1,259 @@
+"""The ``tcpstack`` command: demo, scenarios, bench, tun (DESIGN.md, "The command line").
+
+Every error caused by the user's input is one line on stderr and a non-zero
+exit status (2 for usage errors, 1 for failures while running), never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from . import __version__
+from .scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+DEMO_EPILOG = """\
+examples:
+  tcpstack demo                         the full lifecycle, drawn as a ladder
+  tcpstack demo lost-final-ack          why TIME-WAIT exists
+  tcpstack demo lifecycle --absolute    wire sequence numbers instead of relative
+  tcpstack demo --loss 0.2 --seed 7     the lifecycle over a lossy link
+  tcpstack demo --json > trace.jsonl    the structured trace instead of the drawing
+  tcpstack demo --pcap run.pcap         also write a capture (tshark -r run.pcap)
+  tcpstack demo --html ladder.html      also write an interactive HTML ladder
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``tcpstack`` command."""
+    parser = argparse.ArgumentParser(
+        prog="tcpstack",
+        description="A complete TCP (RFC 9293) in pure Python: watch it, test it, run it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run 'tcpstack COMMAND --help' for the options of each command",
+    )
+    parser.add_argument("--version", action="version", version=f"tcpstack {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run a scenario in the simulator and draw its ladder diagram",
+        description="Run a scenario in the simulator (virtual time) and draw both ends' "
+        "segments and states as a ladder diagram.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=DEMO_EPILOG,
+    )
+    demo.add_argument("scenario", nargs="?", default="lifecycle",
+                      help="scenario name (default: lifecycle; see 'tcpstack scenarios')")
+    out = demo.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print the JSON Lines trace instead")
+    out.add_argument("--pcap", metavar="FILE", type=Path, help="also write a pcap capture")
+    out.add_argument("--html", metavar="FILE", type=Path,
+                     help="also write an interactive HTML ladder")
+    out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
+    out.add_argument("--trace", metavar="FILE", type=Path,
+                     help="also write the JSON Lines trace to FILE")
+    out.add_argument("--absolute", action="store_true",
+                     help="show wire sequence numbers (default: relative to each ISN)")
+    out.add_argument("--quiet", action="store_true",
+                     help="no explanation text, only the diagram")
+    net = demo.add_argument_group("network")
+    net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    net.add_argument("--delay", type=_seconds, default=0.010,
+                     help="one-way delay in seconds (default 0.010)")
+    net.add_argument("--loss", type=_probability, default=0.0,
+                     help="loss probability per packet, 0..1")
+    net.add_argument("--duplicate", type=_probability, default=0.0,
+                     help="duplication probability per packet, 0..1")
+    net.add_argument("--reorder", type=_probability, default=0.0,
+                     help="reordering probability per packet, 0..1")
+    net.add_argument("--jitter", type=_seconds, default=0.0,
+                     help="random extra delay up to this many seconds")
+    net.add_argument("--msl", type=_positive_seconds, default=120.0,
+                     help="maximum segment lifetime in seconds; TIME-WAIT is 2 x MSL "
+                          "(default 120)")
+
+    sub.add_parser(
+        "scenarios",
+        help="list the scenarios",
+        description="List the scenarios that 'tcpstack demo NAME' runs.",
+    )
+
+    bench = sub.add_parser(
+        "bench",
+        help="run the benchmarks and print one JSON object",
+        description="Measure the stack in the simulator: a bulk transfer with and "
+        "without loss, handshakes per second. Prints one JSON object.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tcpstack bench\n  tcpstack bench --size 4000000 --loss 0.01",
+    )
+    bench.add_argument("--size", type=int, default=2_000_000,
+                       help="bytes to transfer (default 2000000)")
+    bench.add_argument("--loss", type=_probability, default=0.01,
+                       help="loss probability of the lossy run (default 0.01)")
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--connections", type=int, default=200,
+                       help="handshake+close cycles to time (default 200)")
+
+    try:
+        from .cli_tun import add_tun_parser
+    except ImportError:  # pragma: no cover - the TUN driver is Linux-only
+        pass
+    else:
+        add_tun_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tcpstack`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "demo":
+            return run_demo(args)
+        if args.command == "scenarios":
+            return run_scenarios()
+        if args.command == "bench":
+            from .bench import run_bench
+
+            if args.size < 0 or args.connections < 1:
+                raise UsageError("--size must be >= 0 and --connections >= 1")
+            print(json.dumps(run_bench(size=args.size, loss=args.loss, seed=args.seed,
+                                       connections=args.connections), indent=2))
+            return 0
+        if args.command == "tun":
+            from .cli_tun import run_tun
+
+            return run_tun(args)
+        parser.print_help()
+        return 2
+    except UsageError as exc:
+        print(f"tcpstack: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tcpstack: error: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def run_scenarios() -> int:
+    """Print every scenario with its one-line summary."""
+    width = max(len(n) for n in SCENARIOS)
+    for name, sc in SCENARIOS.items():
+        print(f"{name:<{width}}  {sc.summary}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run one scenario and draw (or dump) its trace."""
+    try:
+        scenario = get_scenario(args.scenario)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    opts = ScenarioOptions(
+        seed=args.seed,
+        delay=args.delay,
+        loss=args.loss,
+        duplicate=args.duplicate,
+        reorder=args.reorder,
+        jitter=args.jitter,
+        msl=args.msl,
+    )
+    result = scenario.run(opts)
+    _write_outputs(args, result)
+    if args.json:
+        result.trace.write_jsonl(sys.stdout)
+        return 0
+    from .tools.ladder import render_ladder
+
+    console = Console()
+    if not args.quiet:
+        console.print(Panel(Text(scenario.explanation), title=f"[bold]{scenario.name}[/]",
+                            subtitle=scenario.summary, expand=False))
+    console.print(render_ladder(result.records, left=result.client, right=result.server,
+                                absolute=args.absolute))
+    if not args.quiet:
+        console.print(_summary(result), highlight=False)
+    return 0
+
+
+def _summary(result: ScenarioResult) -> str:
+    lines = []
+    for host in (result.client, result.server):
+        states = " → ".join(result.states(host)) or "(no connection)"
+        lines.append(f"{host}: {states}")
+    net = result.network
+    lines.append(f"{net.packets_sent} packets in {net.now:.3f} s of virtual time")
+    return "\n".join(lines)
+
+
+def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
+    if args.pcap:
+        from .tools.pcap import write_pcap
+
+        write_pcap(args.pcap, result.network.packets)
+    if args.trace:
+        with args.trace.open("w", encoding="utf-8") as fp:
+            result.trace.write_jsonl(fp)
+    if args.html:
+        from .tools.html import render_html
+
+        args.html.write_text(
+            render_html(result.records, title=f"tcpstack: {result.name}", left=result.client,
+                        right=result.server, absolute=args.absolute),
+            encoding="utf-8",
+        )
+    if args.svg:
+        from .tools.html import render_svg
+
+        args.svg.write_text(
+            render_svg(result.records, title=f"tcpstack: {result.name}", left=result.client,
+                       right=result.server, absolute=args.absolute),
+            encoding="utf-8",
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
