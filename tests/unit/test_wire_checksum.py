@@ -8,9 +8,9 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import ipv4_addresses, ipv6_addresses
 
 from tcpstack.wire import internet_checksum, ones_sum, pseudo_header_sum
-from tcpstack.wire.strategies import ipv4_addresses, ipv6_addresses
 
 
 def naive_checksum(data: bytes, initial: int = 0) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import address_pairs, segments
 
 from tcpstack.errors import MalformedPacket
 from tcpstack.wire import (
@@ -18,7 +19,6 @@ from tcpstack.wire import (
     parse_ip,
     parse_options,
 )
-from tcpstack.wire.strategies import address_pairs, segments
 
 REASONS = {
     "truncated-ip",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import option_lists
 
 from tcpstack.errors import MalformedPacket
 from tcpstack.wire import (
@@ -22,7 +23,6 @@ from tcpstack.wire import (
     options_length,
     parse_options,
 )
-from tcpstack.wire.strategies import option_lists
 
 # The option area of a real Linux SYN: mss 1460, sackOK, TS val 2580709 ecr 0, nop, wscale 7.
 LINUX_SYN_OPTIONS = bytes.fromhex("020405b40402080a002760e50000000001030307")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import KNOWN_KINDS, address_pairs, segments
 
 from tcpstack.wire import (
     IPAddress,
@@ -25,7 +26,6 @@ from tcpstack.wire import (
     decode_packet,
     encode_packet,
 )
-from tcpstack.wire.strategies import KNOWN_KINDS, address_pairs, segments
 
 pytest.importorskip("scapy")
 inet = pytest.importorskip("scapy.layers.inet")

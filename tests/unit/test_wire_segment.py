@@ -9,6 +9,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire_strategies import address_pairs, segments
 
 from tcpstack.errors import MalformedPacket
 from tcpstack.wire import (
@@ -26,7 +27,6 @@ from tcpstack.wire import (
     parse_ip,
     pseudo_header_sum,
 )
-from tcpstack.wire.strategies import address_pairs, segments
 
 V4_SRC, V4_DST = IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")
 V6_SRC, V6_DST = IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")

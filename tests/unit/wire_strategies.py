@@ -7,7 +7,7 @@ and decodes back to an equal value (unknown options never use a known kind).
 Example::
 
     from hypothesis import given
-    from tcpstack.wire.strategies import address_pairs, segments
+    from wire_strategies import address_pairs, segments
 
     @given(segments(), address_pairs())
     def test_round_trip(seg, addrs): ...
