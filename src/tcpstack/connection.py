@@ -125,6 +125,12 @@ class Connection:
 
         # --- MSS (RFC 9293 §3.7.1) ---
         self.snd_mss = self.config.default_peer_mss
+        #: MSS we advertise: over IPv6 the IP header is 20 bytes longer (MUST-67).
+        self.rcv_mss = (
+            self.config.mss - 20
+            if isinstance(local.address, ipaddress.IPv6Address)
+            else self.config.mss
+        )
 
         # --- Buffers ---
         self._sndbuf = bytearray()  # unacknowledged + unsent data
@@ -819,7 +825,7 @@ class Connection:
 
     def _syn_segment(self) -> Segment:
         """The SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), first or retransmitted."""
-        opts = (Mss(self.config.mss),)  # MUST-14, SHLD-5
+        opts = (Mss(self.rcv_mss),)  # MUST-14, SHLD-5
         if self.state is S.SYN_SENT:
             seg = self._make(seq=self.iss, flags=Flags.SYN, ack_flag=False, options=opts)
         else:
@@ -1041,7 +1047,7 @@ class Connection:
             peer = IPV6_DEFAULT_PEER_MSS
         else:
             peer = self.config.default_peer_mss
-        self.snd_mss = max(self.config.min_peer_mss, min(peer, self.config.mss))
+        self.snd_mss = max(self.config.min_peer_mss, min(peer, self.rcv_mss))
 
     def _initial_cwnd(self) -> int:
         """Initial window (RFC 5681 §3.1): 2-4 segments depending on SMSS."""
@@ -1080,7 +1086,7 @@ class Connection:
     def _schedule_ack(self, nbytes: int) -> None:
         """Delayed ACK (§3.8.6.3): every 2nd full segment (SHLD-19), else after delayed_ack s."""
         self._rcv_unacked += nbytes
-        if self.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * self.config.mss:
+        if self.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * self.rcv_mss:
             self._ack_now = True
         elif "delayed_ack" not in self._timers:
             self._arm("delayed_ack", self._now + self.config.delayed_ack)
@@ -1096,7 +1102,7 @@ class Connection:
         return seq_add(self.rcv_nxt, min(free, 65535))
 
     def _sws_threshold(self) -> int:
-        return min(self.config.recv_buffer // 2, self.config.mss)
+        return min(self.config.recv_buffer // 2, self.rcv_mss)
 
     def _advertise(self) -> int:
         """Window to put in a segment: no shrinking (SHLD-14), opened in SWS steps (MUST-39)."""

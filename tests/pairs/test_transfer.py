@@ -118,3 +118,19 @@ def test_syn_to_dead_host_times_out_after_three_minutes() -> None:
     assert len(end) == 1 and end[0] >= 180.0  # MUST-23
     assert conn.state is State.CLOSED
     assert ConnectionClosed not in [type(e) for _, _, e in client.events]
+
+
+def test_echo_over_ipv6() -> None:
+    net = Network(seed=2)
+    data = random.Random(2).randbytes(50_000)
+    app = SendClient(data)
+    client = net.add_host("client", "2001:db8::1", app=app)
+    server = net.add_host("server", "2001:db8::2", app=EchoApp())
+    net.link(client, server, delay=0.01, loss=0.05)
+    server.stack.listen(7)
+    net.at(0.0, lambda: client.stack.connect("2001:db8::2", 7, now=net.now))
+    net.run()
+    assert bytes(app.received) == data
+    syn = next(r for r in net.trace if r.event == "segment_sent")
+    assert syn.data["options"] == {"mss": 1440}  # 1500 - 40 (IPv6) - 20 (TCP)
+    assert_clean_close(net)
