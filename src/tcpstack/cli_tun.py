@@ -1,0 +1,473 @@
+"""``tcpstack tun serve|connect``: the stack on a Linux TUN device, talking to the kernel.
+
+:func:`add_tun_parser` adds the ``tun`` command to the ``tcpstack`` parser
+and :func:`run_tun` runs it; ``python -m tcpstack.cli_tun serve ...`` runs
+the same commands without the rest of the command line.
+
+Bad input (a malformed address, a missing file) or an unusable environment
+(not root, no ``/dev/net/tun``) gives one line on stderr and exit status 2.
+A connection that fails (refused, reset, timed out) gives exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from . import events
+from .apps import APPS, App, HttpApp, SendClient
+from .errors import TcpStackError
+from .state import State
+
+if TYPE_CHECKING:
+    from .drivers.tun import RunStats, TunDriver
+    from .trace import Trace
+
+__all__ = ["add_tun_parser", "main", "run_tun"]
+
+DEFAULT_IFNAME = "tcps0"
+DEFAULT_ADDRESS = "192.0.2.2"
+DEFAULT_PEER = "192.0.2.1/24"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_EPILOG = """\
+The stack answers as --address on a TUN device whose kernel side is --peer.
+Run it inside a network namespace made for it, never on a machine's real
+network:
+
+  ip netns add demo && ip -n demo link set lo up
+
+  # serve the built-in page (and files under ./site) to the kernel
+  ip netns exec demo tcpstack tun serve --app http --port 80 --root ./site
+  ip netns exec demo curl http://192.0.2.2/          # in another terminal
+
+  # echo server, stop after one connection, keep a trace and a pcap
+  ip netns exec demo tcpstack tun serve --app echo --port 7 --count 1 \\
+      --trace echo.jsonl --pcap echo.pcap
+
+  # our stack as the client of a kernel server
+  ip netns exec demo socat TCP-LISTEN:9000,bind=192.0.2.1 EXEC:cat &
+  echo hello | ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000
+
+  ip netns del demo
+
+Needs root (or CAP_NET_ADMIN) and /dev/net/tun. Exit status: 0 success,
+1 the connection failed (refused, reset, timed out), 2 bad arguments or
+environment, 130 interrupted twice.
+"""
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 1-65535: {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1): {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
+    return value
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}")
+    try:
+        addr = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IPv4 address: {host!r}") from None
+    return str(addr), _port(port)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ifname",
+        default=DEFAULT_IFNAME,
+        help=f"TUN device to create, 1-15 characters (default {DEFAULT_IFNAME})",
+    )
+    p.add_argument(
+        "--address",
+        default=DEFAULT_ADDRESS,
+        help=f"the stack's IPv4 address (default {DEFAULT_ADDRESS})",
+    )
+    p.add_argument(
+        "--peer",
+        default=DEFAULT_PEER,
+        metavar="ADDR/PREFIX",
+        help=f"the kernel side's address on the device (default {DEFAULT_PEER})",
+    )
+    p.add_argument("--trace", metavar="FILE", type=Path, help="write the JSON Lines trace here")
+    p.add_argument("--pcap", metavar="FILE", type=Path, help="write every packet here (pcap)")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="stop after this many seconds (connections still open are reset)",
+    )
+    p.add_argument(
+        "--loss",
+        metavar="P",
+        type=_probability,
+        default=0.0,
+        help="drop this fraction of packets in each direction, to exercise "
+        "retransmission (default 0)",
+    )
+    p.add_argument("--seed", type=int, help="seed of --loss and of ephemeral ports")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _add_commands(tun: argparse.ArgumentParser) -> None:
+    sub = tun.add_subparsers(dest="tun_command", metavar="{serve,connect}")
+    sub.required = True
+    serve = sub.add_parser(
+        "serve",
+        help="accept connections from the kernel and run an application",
+        description="Listen on --port and run --app for every connection from the kernel.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(serve)
+    serve.add_argument("--port", type=_port, default=80, help="port to listen on (default 80)")
+    serve.add_argument(
+        "--app",
+        choices=sorted(APPS),
+        default="http",
+        help="echo: send back what arrives; discard: drop it; http: a small web server "
+        "(default http)",
+    )
+    serve.add_argument(
+        "--root", type=Path, metavar="DIR", help="directory --app http serves files from"
+    )
+    serve.add_argument(
+        "--count", type=_positive_int, metavar="N", help="exit after N connections have ended"
+    )
+    connect = sub.add_parser(
+        "connect",
+        help="connect to a kernel server, send a file or stdin, print the reply",
+        description="Connect to --to, send --file (or stdin), half-close, and write "
+        "everything the server sends back to stdout (or --output).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(connect)
+    connect.add_argument(
+        "--to",
+        required=True,
+        type=_endpoint,
+        metavar="ADDR:PORT",
+        help="the kernel server, an address inside --peer's network, e.g. 192.0.2.1:9000",
+    )
+    connect.add_argument(
+        "--file",
+        type=Path,
+        help="send this file (default: stdin, read to its end before connecting)",
+    )
+    connect.add_argument("--output", type=Path, help="write the reply here (default: stdout)")
+    connect.add_argument("--local-port", type=_port, help="our port (default: ephemeral)")
+    for p in (serve, connect):
+        p.set_defaults(func=run_tun)
+
+
+def add_tun_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``tun serve`` and ``tun connect`` to the ``tcpstack`` command line.
+
+    The parsed namespace has ``func=run_tun``.
+    """
+    tun = subparsers.add_parser(
+        "tun",
+        help="run the stack on a Linux TUN device against the real kernel",
+        description="Run tcpstack on a Linux TUN device: the kernel's own TCP "
+        "(curl, sockets) talks to our stack.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_commands(tun)
+
+
+class _Usage(Exception):
+    """Bad user input or environment: print one line and exit 2."""
+
+
+def run_tun(args: argparse.Namespace) -> int:
+    """Run ``tun serve`` or ``tun connect`` from parsed arguments.
+
+    Returns:
+        The exit status: 0 success, 1 connection failed, 2 bad input or
+        environment, 130 interrupted.
+    """
+    cmd = getattr(args, "tun_command", None) or "serve"
+    prog = f"tcpstack tun {cmd}"
+    try:
+        return _run(cmd, args)
+    except _Usage as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TcpStackError as exc:  # e.g. the local port is taken: still one line
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run(cmd: str, args: argparse.Namespace) -> int:
+    from .drivers.tun import TunDriver, TunError, check_tun_available, parse_peer, validate_ifname
+
+    try:
+        validate_ifname(args.ifname)
+        ours, peer = parse_peer(args.address, args.peer)
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
+    data = b""
+    if cmd == "serve":
+        if args.root is not None and not args.root.is_dir():
+            raise _Usage(f"--root {args.root} is not a directory")
+        if args.root is not None and args.app != "http":
+            raise _Usage("--root only applies to --app http")
+    else:
+        to_addr = ipaddress.IPv4Address(args.to[0])
+        if to_addr not in peer.network or to_addr == ours:
+            raise _Usage(f"--to {args.to[0]} is not the kernel side (an address of {peer.network})")
+    try:
+        check_tun_available()
+    except TunError as exc:
+        raise _Usage(str(exc)) from None
+    if cmd == "connect":
+        try:
+            data = args.file.read_bytes() if args.file is not None else sys.stdin.buffer.read()
+        except OSError as exc:
+            raise _Usage(f"cannot read {args.file}: {exc.strerror}") from None
+
+    log: Callable[[str], None] = (lambda _m: None) if args.quiet else _stderr_logger(cmd)
+    if _in_initial_netns():
+        log(
+            "warning: running in the machine's main network namespace; "
+            "prefer a namespace of its own (ip netns exec NAME ...)"
+        )
+    trace, trace_fp = _open_trace(args.trace)
+    try:
+        from .stack import Stack
+
+        # A real network: secret ISN key and unpredictable ephemeral ports (RFC 6528, 6056).
+        # A real network: a secret ISN key (RFC 6528) whatever the seed.
+        rng = random.Random(args.seed)
+        stack = Stack(ours, name="tcpstack", trace=trace, isn_key=os.urandom(16), rng=rng)
+        driver = TunDriver(
+            args.ifname,
+            ours,
+            args.peer,
+            stack,
+            record=args.pcap is not None,
+            loss=args.loss,
+            rng=random.Random(rng.random()),
+            log=log,
+        )
+        try:
+            with driver:
+                if cmd == "serve":
+                    return _serve(driver, args, log)
+                return _connect(driver, args, data, log)
+        except TunError as exc:
+            raise _Usage(str(exc)) from None
+        finally:
+            if args.pcap is not None and driver.packets:
+                _write_pcap(driver, args.pcap, log)
+    finally:
+        if trace_fp is not None:
+            trace_fp.close()
+
+
+def _in_initial_netns() -> bool:
+    """True if this process shares PID 1's network namespace."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return False
+
+
+def _stderr_logger(cmd: str) -> Callable[[str], None]:
+    def log(msg: str) -> None:
+        print(f"tcpstack tun {cmd}: {msg}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _open_trace(path: Path | None) -> tuple[Trace | None, IO[str] | None]:
+    if path is None:
+        return None, None
+    from .trace import Trace, TraceRecord
+
+    try:
+        fp = path.open("w")
+    except OSError as exc:
+        raise _Usage(f"cannot write {path}: {exc.strerror}") from None
+    trace = Trace(keep=False)
+
+    def write(rec: TraceRecord) -> None:
+        fp.write(rec.to_json() + "\n")
+
+    trace.add_sink(write)
+    return trace, fp
+
+
+def _write_pcap(driver: TunDriver, path: Path, log: Callable[[str], None]) -> None:
+    try:
+        n = driver.write_pcap(path)
+    except (OSError, ImportError) as exc:
+        print(f"tcpstack tun: cannot write pcap {path}: {exc}", file=sys.stderr)
+        return
+    log(f"wrote {n} packets to {path}")
+
+
+def _deadline(args: argparse.Namespace) -> float | None:
+    return time.monotonic() + args.timeout if args.timeout is not None else None
+
+
+def _summary(stats: RunStats) -> str:
+    return (
+        f"stopped ({stats.reason}) after {stats.elapsed:.2f} s: {stats.accepted} accepted, "
+        f"{stats.finished} ended, {stats.packets_in} packets in ({stats.bytes_in} bytes), "
+        f"{stats.packets_out} out ({stats.bytes_out} bytes), {stats.ignored} ignored, "
+        f"{stats.lost} lost on purpose"
+    )
+
+
+def _serve(driver: TunDriver, args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    name: str = args.app
+    factory: Callable[[], App]
+    if name == "http":
+        root: Path | None = args.root
+        factory = lambda: HttpApp(root)  # noqa: E731
+    else:
+        factory = APPS[name]
+    driver.listen(args.port)
+    count: int | None = args.count
+    log(
+        f"serving {name} on {driver.address}:{args.port} via {driver.ifname} "
+        f"(kernel side {driver.peer}); Ctrl-C to stop"
+    )
+
+    def until() -> bool:
+        return count is not None and driver.stats.finished >= count
+
+    stats = driver.run(factory, until=until, deadline=_deadline(args))
+    log(_summary(stats))
+    if count is not None and stats.finished < count:
+        return EXIT_FAILED if stats.reason == "deadline" else EXIT_OK
+    return EXIT_OK
+
+
+def _connect(
+    driver: TunDriver, args: argparse.Namespace, data: bytes, log: Callable[[str], None]
+) -> int:
+    out: IO[bytes]
+    if args.output is not None:
+        try:
+            out = args.output.open("wb")
+        except OSError as exc:
+            raise _Usage(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        out = sys.stdout.buffer
+    broken = False
+
+    def sink(chunk: bytes) -> None:
+        nonlocal broken
+        if broken:
+            return
+        try:
+            out.write(chunk)
+            out.flush()
+        except BrokenPipeError:
+            broken = True
+
+    app = SendClient(data, sink=sink)
+    host, port = args.to
+    try:
+        conn = driver.connect(host, port, app, local_port=args.local_port)
+        log(f"connecting {conn.local} -> {conn.remote} via {driver.ifname}, {len(data)} bytes")
+
+        def until() -> bool:
+            return app.finished and conn.state in (State.TIME_WAIT, State.CLOSED)
+
+        stats = driver.run(None, until=until, deadline=_deadline(args))
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    log(f"sent {app.sent} bytes, received {app.received_bytes} bytes; " + _summary(stats))
+    if app.error is not None:
+        print(f"tcpstack tun connect: {_describe(app.error, host, port)}", file=sys.stderr)
+        return EXIT_FAILED
+    if not app.finished:
+        print(
+            f"tcpstack tun connect: gave up ({stats.reason}) in state {conn.state}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _describe(event: events.Event, host: str, port: int) -> str:
+    if isinstance(event, events.ConnectionReset):
+        what = "connection refused" if event.refused else "connection reset"
+        return f"{what} by {host}:{port}"
+    if isinstance(event, events.ConnectionTimedOut):
+        return f"connection to {host}:{port} timed out ({event.reason})"
+    if isinstance(event, events.ConnectionAborted):
+        return f"connection to {host}:{port} aborted"
+    return f"connection to {host}:{port} failed: {event}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m tcpstack.cli_tun {serve,connect} ...``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tcpstack.cli_tun",
+        description="Run tcpstack on a Linux TUN device against the real kernel.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_commands(parser)
+    return run_tun(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
