@@ -94,3 +94,15 @@ def transition_reason(old: State, new: State) -> str:
         return TRANSITIONS[(old, new)]
     except KeyError:
         raise ValueError(f"illegal TCP state transition {old} -> {new}") from None
+
+
+def mermaid_diagram() -> str:
+    """The state diagram of :data:`TRANSITIONS` as Mermaid ``stateDiagram-v2`` text.
+
+    ``docs/states.md`` embeds it; a test keeps the two identical.
+    """
+    lines = ["stateDiagram-v2", "    [*] --> CLOSED"]
+    for (old, new), reason in TRANSITIONS.items():
+        label = reason.replace(":", " -").replace('"', "'")
+        lines.append(f"    {old.name} --> {new.name}: {label}")
+    return "\n".join(lines) + "\n"
