@@ -18,38 +18,12 @@ from rich.panel import Panel
 from rich.text import Text
 
 from . import __version__
+from .argtypes import positive_seconds, probability, seconds
 from .scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
 
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 DEMO_EPILOG = """\
@@ -99,17 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="no explanation text, only the diagram")
     net = demo.add_argument_group("network")
     net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    net.add_argument("--delay", type=_seconds, default=0.010,
+    net.add_argument("--delay", type=seconds, default=0.010,
                      help="one-way delay in seconds (default 0.010)")
-    net.add_argument("--loss", type=_probability, default=0.0,
+    net.add_argument("--loss", type=probability, default=0.0,
                      help="loss probability per packet, 0..1")
-    net.add_argument("--duplicate", type=_probability, default=0.0,
+    net.add_argument("--duplicate", type=probability, default=0.0,
                      help="duplication probability per packet, 0..1")
-    net.add_argument("--reorder", type=_probability, default=0.0,
+    net.add_argument("--reorder", type=probability, default=0.0,
                      help="reordering probability per packet, 0..1")
-    net.add_argument("--jitter", type=_seconds, default=0.0,
+    net.add_argument("--jitter", type=seconds, default=0.0,
                      help="random extra delay up to this many seconds")
-    net.add_argument("--msl", type=_positive_seconds, default=120.0,
+    net.add_argument("--msl", type=positive_seconds, default=120.0,
                      help="maximum segment lifetime in seconds; TIME-WAIT is 2 x MSL "
                           "(default 120)")
 
@@ -129,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--size", type=int, default=2_000_000,
                        help="bytes to transfer (default 2000000)")
-    bench.add_argument("--loss", type=_probability, default=0.01,
+    bench.add_argument("--loss", type=probability, default=0.01,
                        help="loss probability of the lossy run (default 0.01)")
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--connections", type=int, default=200,

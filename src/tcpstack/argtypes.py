@@ -1,0 +1,55 @@
+"""argparse value types shared by the command-line tools.
+
+Each raises ``argparse.ArgumentTypeError`` with a one-line message, which
+argparse turns into ``usage: ...`` plus ``error: ...`` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def _number(text: str, what: str = "number") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a {what}: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A probability in [0, 1]."""
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, >= 0."""
+    value = _number(text, "number of seconds")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A duration in seconds, > 0."""
+    value = _number(text, "number of seconds")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port number, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range 1-65535: {value}")
+    return value
