@@ -1,0 +1,37 @@
+"""Congestion control algorithms, chosen by name (``TcpConfig.congestion_control``).
+
+Each algorithm owns ``cwnd`` and ``ssthresh`` (bytes) and is told what the
+sender saw: acknowledgements, entry into and exit from loss recovery,
+timeouts. Deciding *when* those happen (duplicate-ACK counting, partial
+ACKs, SACK loss detection) is the connection's job (RFC 5681 §3.2, RFC 6582,
+RFC 6675); the arithmetic on the windows is the algorithm's.
+"""
+
+from __future__ import annotations
+
+from .base import CongestionControl, initial_window
+from .newreno import NewReno
+
+ALGORITHMS: dict[str, type[CongestionControl]] = {
+    "newreno": NewReno,
+    "reno": NewReno,
+}
+"""Algorithm classes by name."""
+
+
+def create(name: str, mss: int) -> CongestionControl:
+    """A new instance of the algorithm called ``name`` for segments of ``mss`` bytes.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    try:
+        cls = ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown congestion control {name!r}; known: {', '.join(ALGORITHMS)}"
+        ) from None
+    return cls(mss)
+
+
+__all__ = ["ALGORITHMS", "CongestionControl", "NewReno", "create", "initial_window"]
