@@ -28,7 +28,7 @@ import os
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Generic, Protocol, TypeVar
 
 from . import events
 from .errors import TcpStackError
@@ -548,7 +548,10 @@ def safe_dispatch(
     return None
 
 
-class PerConnection:
+C = TypeVar("C", bound=AppConnection)
+
+
+class PerConnection(Generic[C]):
     """Run one application per connection behind a single host-level ``on_event``.
 
     The simulator gives a host one application object that sees the events
@@ -561,7 +564,9 @@ class PerConnection:
 
     A :class:`~tcpstack.errors.TcpStackError` raised inside an application
     is kept in :attr:`errors` (the application is marked finished) instead of
-    stopping the host.
+    stopping the host. A connection is forgotten after its terminal event
+    (closed, reset, aborted, timed out) or :meth:`remove`; :attr:`ended`
+    counts them.
 
     Example (simulator)::
 
@@ -570,10 +575,11 @@ class PerConnection:
 
     def __init__(self, factory: Callable[[], App] | None = None) -> None:
         self._factory = factory
-        self._apps: dict[int, tuple[AppConnection, App]] = {}
+        self._apps: dict[int, tuple[C, App]] = {}
         self.errors: list[TcpStackError] = []
+        self.ended = 0
 
-    def attach(self, conn: AppConnection, app: App, *, accepted: bool = False) -> App:
+    def attach(self, conn: C, app: App, *, accepted: bool = False) -> App:
         """Give ``conn`` its application: ``on_accept`` if ``accepted``, else ``on_start``."""
         self._apps[id(conn)] = (conn, app)
         if accepted:
@@ -582,12 +588,12 @@ class PerConnection:
             app.on_start(conn)
         return app
 
-    def app_of(self, conn: AppConnection) -> App | None:
+    def app_of(self, conn: C) -> App | None:
         """The application of ``conn``, or None."""
         entry = self._apps.get(id(conn))
         return entry[1] if entry is not None else None
 
-    def on_event(self, conn: AppConnection, event: events.Event) -> None:
+    def on_event(self, conn: C, event: events.Event) -> None:
         """Dispatch ``event`` to the application of ``conn`` (see the class docstring)."""
         app = self.app_of(conn)
         if app is None:
@@ -598,18 +604,19 @@ class PerConnection:
         if isinstance(event, _TERMINAL_EVENTS):
             self.remove(conn)
 
-    def remove(self, conn: AppConnection) -> None:
-        """Forget ``conn`` (its application gets no more events)."""
-        self._apps.pop(id(conn), None)
+    def remove(self, conn: C) -> None:
+        """Forget ``conn`` (its application gets no more events); counts in :attr:`ended`."""
+        if self._apps.pop(id(conn), None) is not None:
+            self.ended += 1
 
-    def items(self) -> list[tuple[AppConnection, App]]:
+    def items(self) -> list[tuple[C, App]]:
         """``(connection, application)`` pairs, oldest first."""
         return list(self._apps.values())
 
     def __len__(self) -> int:
         return len(self._apps)
 
-    def _call(self, app: App, conn: AppConnection, event: events.Event | None) -> None:
+    def _call(self, app: App, conn: C, event: events.Event | None) -> None:
         err = safe_dispatch(app, conn, event)
         if err is not None:
             self.errors.append(err)

@@ -57,7 +57,7 @@ network:
       --trace echo.jsonl --pcap echo.pcap
 
   # our stack as the client of a kernel server
-  ip netns exec demo socat TCP-LISTEN:9000,bind=192.0.2.1 EXEC:cat &
+  ip netns exec demo socat TCP-LISTEN:9000,reuseaddr EXEC:cat &
   echo hello | ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000
 
   ip netns del demo

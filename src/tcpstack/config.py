@@ -25,7 +25,18 @@ class TcpConfig:
     so a hostile MSS of 0 or 1 cannot make us loop (Linux: TCP_MIN_SND_MSS 48)."""
 
     recv_buffer: int = 65535
-    """Receive buffer: the largest window we offer (RCV.WND, §3.8.6)."""
+    """Receive buffer: the largest window we offer (RCV.WND, §3.8.6). Above
+    65535 bytes only with window scaling (RFC 7323 §2), at most 2**30."""
+
+    window_scaling: bool = True
+    """Offer/accept the window scale option (RFC 7323 §2)."""
+
+    timestamps: bool = True
+    """Offer/accept the timestamps option: RTT measurement and PAWS (RFC 7323 §3-5)."""
+
+    sack: bool = True
+    """Offer/accept SACK-permitted; send SACK blocks and use them for recovery
+    (RFC 2018, RFC 6675)."""
 
     send_buffer: int = 262144
     """Send buffer: bytes ``send()`` accepts beyond what is acknowledged."""
@@ -84,9 +95,11 @@ class TcpConfig:
                 raise ValueError(f"TcpConfig.{f.name} must be >= 0, got {value!r}")
         if not 1 <= self.mss <= 65495:
             raise ValueError(f"TcpConfig.mss must be in 1..65495, got {self.mss}")
-        if not 0 < self.recv_buffer <= 65535:
+        limit = 1 << 30 if self.window_scaling else 65535
+        if not 0 < self.recv_buffer <= limit:
             raise ValueError(
-                f"TcpConfig.recv_buffer must be in 1..65535 without window scaling, "
+                f"TcpConfig.recv_buffer must be in 1..{limit}"
+                f"{'' if self.window_scaling else ' without window scaling'}, "
                 f"got {self.recv_buffer}"
             )
         if self.send_buffer < 1:

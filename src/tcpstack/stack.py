@@ -92,10 +92,18 @@ class Stack:
     # User calls
     # ------------------------------------------------------------------
 
-    def listen(self, port: int, backlog: int = 128, *, config: TcpConfig | None = None) -> None:
+    def listen(
+        self,
+        port: int,
+        backlog: int = 128,
+        *,
+        config: TcpConfig | None = None,
+        now: float | None = None,
+    ) -> None:
         """Passive OPEN on ``port`` (RFC 9293 §3.10.1).
 
         Existing connections on the port are not disturbed (MUST-41/42).
+        ``now`` (seconds) timestamps the trace record; default: the last time seen.
 
         Raises:
             ValueError: port outside 1..65535 or backlog < 1.
@@ -106,6 +114,8 @@ class Stack:
             raise ValueError(f"backlog must be >= 1, got {backlog}")
         if port in self._listeners:
             raise AddressInUse(f"already listening on port {port}")
+        if now is not None:
+            self._now = now
         self._listeners[port] = Listener(port, backlog, config=config)
         self._trace("app", f"{_fmt(self.address, port)}-*", {"call": "listen", "port": port,
                                                              "backlog": backlog})

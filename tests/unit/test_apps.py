@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from tcpstack.apps import (
     DiscardApp,
     EchoApp,
     HttpApp,
+    PerConnection,
     SendClient,
     SinkClient,
     safe_dispatch,
 )
+from tcpstack.connection import Connection
+from tcpstack.drivers.sim import Host, Network
 from tcpstack.errors import LocalProtocolError
 from tcpstack.state import State
 
@@ -378,3 +382,87 @@ def test_http_drops_unserved_body_so_close_is_clean() -> None:
     app.on_event(conn, DATA)
     assert parse_response(bytes(conn.sent))[0] == 405
     assert conn.closed and not conn.reset_on_close
+
+
+# --- PerConnection -----------------------------------------------------------------
+
+
+def test_per_connection_factory_on_connected() -> None:
+    host: PerConnection[FakeConn] = PerConnection(EchoApp)
+    a, b = FakeConn(), FakeConn()
+    a.deliver(b"early")  # data that arrived with the handshake's last ACK
+    host.on_event(a, events.StateChanged(State.SYN_RECEIVED, State.ESTABLISHED))
+    assert host.app_of(a) is None  # no application before Connected
+    host.on_event(a, events.Connected())
+    host.on_event(b, events.Connected())
+    assert bytes(a.sent) == b"early"  # on_accept polled at once
+    app_a, app_b = host.app_of(a), host.app_of(b)
+    assert isinstance(app_a, EchoApp) and isinstance(app_b, EchoApp) and app_a is not app_b
+    b.deliver(b"bee")
+    host.on_event(b, DATA)
+    assert bytes(b.sent) == b"bee" and bytes(a.sent) == b"early"
+    host.on_event(a, events.ConnectionClosed())
+    assert host.app_of(a) is None and len(host) == 1 and host.ended == 1
+
+
+def test_per_connection_attach_and_errors() -> None:
+    host: PerConnection[FakeConn] = PerConnection()
+    conn = FakeConn()
+    host.on_event(conn, events.Connected())  # no factory: ignored
+    assert host.app_of(conn) is None
+    client = SendClient(b"x")
+    host.attach(conn, client)
+    conn.closed = True  # send() will raise LocalProtocolError
+    host.on_event(conn, events.Connected())
+    assert len(host.errors) == 1 and client.finished
+
+
+# --- the apps on real connections (simulator) ------------------------------------
+
+
+def _sim_pair(
+    server_app: PerConnection[Connection], *, loss: float = 0.0, seed: int = 1
+) -> tuple[Network, Host, PerConnection[Connection]]:
+    net = Network(seed=seed)
+    clients: PerConnection[Connection] = PerConnection()
+    client = net.add_host("client", "192.0.2.1", app=clients)
+    server = net.add_host("server", "192.0.2.2", app=server_app)
+    net.link(client, server, delay=0.01, loss=loss)
+    return net, client, clients
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.03])
+def test_echo_over_simulator(loss: float) -> None:
+    payload = random.Random(5).randbytes(300_000)
+    net, client, clients = _sim_pair(PerConnection(EchoApp), loss=loss)
+    net.hosts["server"].stack.listen(7)
+    conn = client.stack.connect("192.0.2.2", 7, now=net.now)
+    app = SendClient(payload)
+    clients.attach(conn, app)
+    net.run(until=600.0)
+    assert app.finished and app.error is None
+    assert bytes(app.received) == payload
+    assert conn.state in (State.TIME_WAIT, State.CLOSED)
+
+
+def test_http_over_simulator(tmp_path: Path) -> None:
+    body = os.urandom(200_000)
+    (tmp_path / "f.bin").write_bytes(body)
+    net, client, clients = _sim_pair(PerConnection(lambda: HttpApp(tmp_path)))
+    net.hosts["server"].stack.listen(80)
+    conn = client.stack.connect("192.0.2.2", 80, now=net.now)
+    app = SendClient(b"GET /f.bin HTTP/1.0\r\n\r\n")
+    clients.attach(conn, app)
+    net.run(until=60.0)
+    status, _headers, got = parse_response(bytes(app.received))
+    assert status == 200 and got == body
+    assert app.finished and app.error is None
+
+
+def test_send_client_refused_over_simulator() -> None:
+    net, client, clients = _sim_pair(PerConnection(EchoApp))
+    conn = client.stack.connect("192.0.2.2", 9, now=net.now)
+    app = SendClient(b"x")
+    clients.attach(conn, app)
+    net.run(until=10.0)
+    assert app.error == events.ConnectionReset(refused=True)

@@ -43,7 +43,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING
 
-from ..apps import App, safe_dispatch
+from ..apps import App, PerConnection
 from ..errors import TcpStackError
 from ..state import State
 
@@ -348,7 +348,8 @@ class TunDriver:
     device exists between the two, and :meth:`close` always removes it.
 
     Raises:
-        ValueError: invalid names or addresses.
+        ValueError: invalid names or addresses, or ``our_address`` differs
+            from ``stack.address``.
         TunError: (from :meth:`open`) the device cannot be created.
     """
 
@@ -368,6 +369,8 @@ class TunDriver:
     ) -> None:
         self.ifname = validate_ifname(ifname)
         self.address, self.peer = parse_peer(str(our_address), peer_cidr)
+        if stack.address != self.address:
+            raise ValueError(f"the stack's address {stack.address} is not {self.address}")
         self.stack = stack
         self.mtu = mtu
         self.record = record
@@ -383,7 +386,7 @@ class TunDriver:
         self._wall_offset = time.time() - time.monotonic()
         self._device: TunDevice | None = None
         self._our_bytes = self.address.packed
-        self._apps: dict[int, tuple[Connection, App]] = {}
+        self._apps: PerConnection[Connection] = PerConnection()
         self._ports: list[int] = []
         self._stop = threading.Event()
         self._stop_reason = ""
@@ -438,8 +441,7 @@ class TunDriver:
         conn = self.stack.connect(
             remote_address, remote_port, now=self._clock(), local_port=local_port
         )
-        self._apps[id(conn)] = (conn, app)
-        app.on_start(conn)
+        self._apps.attach(conn, app)
         return conn
 
     def request_stop(self, reason: str = "stopped") -> None:
@@ -450,7 +452,7 @@ class TunDriver:
     @property
     def connections(self) -> list[Connection]:
         """Connections with an application attached that have not ended yet."""
-        return [c for c, _ in self._apps.values()]
+        return [c for c, _ in self._apps.items()]
 
     # -- the loop --------------------------------------------------------
 
@@ -493,6 +495,7 @@ class TunDriver:
                     # host on a wire: a burst of out-of-order segments draws
                     # one duplicate ACK each (RFC 5681 §4.2), and the apps read
                     # what arrived so the ACK carries the reopened window.
+                    now = self._clock()
                     if self._packet_in(pkt, now):
                         self._dispatch(app_factory, accepting=accepting)
                         self._flush(now)
@@ -572,18 +575,14 @@ class TunDriver:
             if item is None:
                 break
             conn, event = item
-            entry = self._apps.get(id(conn))
-            if entry is None:
+            if self._apps.app_of(conn) is None:
                 self._accept_all(app_factory, accepting=accepting)
-                entry = self._apps.get(id(conn))
-                if entry is None:
-                    continue  # a connection no application owns (yet)
-            if safe_dispatch(entry[1], conn, event) is not None:
-                self.stats.app_errors += 1
-        for key, (conn, _app) in list(self._apps.items()):
-            if conn.state in _DONE_STATES:
-                del self._apps[key]
-                self.stats.finished += 1
+            self._apps.on_event(conn, event)  # ignored if no application owns it
+        for conn, _app in self._apps.items():
+            if conn.state in _DONE_STATES:  # TIME-WAIT: nothing left for the app
+                self._apps.remove(conn)
+        self.stats.finished = self._apps.ended
+        self.stats.app_errors = len(self._apps.errors)
 
     def _accept_all(self, app_factory: Callable[[], App] | None, *, accepting: bool) -> None:
         for port in self._ports:
@@ -596,13 +595,10 @@ class TunDriver:
                 if app_factory is None or not accepting:
                     conn.close()
                     continue
-                app = app_factory()
-                self._apps[id(conn)] = (conn, app)
-                if safe_dispatch(app, conn, None) is not None:
-                    self.stats.app_errors += 1
+                self._apps.attach(conn, app_factory(), accepted=True)
 
     def _live(self) -> list[Connection]:
-        return [c for c, _ in self._apps.values() if c.state not in _DONE_STATES]
+        return [c for c, _ in self._apps.items() if c.state not in _DONE_STATES]
 
     def _close_all(self) -> None:
         for conn in self._live():

@@ -1,0 +1,96 @@
+"""Options negotiated on the SYN: MSS, window scale, timestamps, SACK-permitted.
+
+Pure functions used by the connection. Sources: RFC 9293 §3.7.1 (MSS),
+RFC 7323 §2 (window scale) and §3 (timestamps), RFC 2018 §2 (SACK-permitted).
+
+A side offers an option on its SYN only if enabled in its configuration;
+the passive side answers only with options the peer offered (RFC 7323
+§1.3, §2.2; RFC 2018 §2), and an option is in use only if both SYNs carried
+it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import TcpConfig
+from .wire import Mss, Nop, SackPermitted, Segment, TcpOption, Timestamps, WindowScale
+
+MAX_WSCALE = 14
+"""Largest window shift (RFC 7323 §2.3); larger received values are treated as 14."""
+
+TS_OPTION_SPACE = 12
+"""Bytes a timestamps option takes in a data segment (NOP, NOP, kind 8 len 10)."""
+
+
+def window_shift(buffer: int) -> int:
+    """Smallest shift that lets ``buffer`` bytes be advertised in 16 bits (<= 14)."""
+    shift = 0
+    while (65535 << shift) < buffer and shift < MAX_WSCALE:
+        shift += 1
+    return shift
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """What both SYNs agreed on.
+
+    Attributes:
+        snd_wscale: shift applied to the peer's advertised windows (0 if unused).
+        rcv_wscale: shift we apply to the windows we advertise (0 if unused).
+        timestamps: both sides sent the timestamps option (RFC 7323 §3.2).
+        sack: both sides sent SACK-permitted (RFC 2018 §2).
+    """
+
+    snd_wscale: int = 0
+    rcv_wscale: int = 0
+    timestamps: bool = False
+    sack: bool = False
+
+
+def syn_options(
+    config: TcpConfig,
+    *,
+    mss: int,
+    tsval: int,
+    peer_syn: Segment | None = None,
+) -> tuple[TcpOption, ...]:
+    """Options for our SYN (``peer_syn`` None) or SYN,ACK (answering ``peer_syn``).
+
+    Order as Linux sends them: MSS, SACK-permitted, timestamps, NOP, window
+    scale (20 bytes when all are present).
+
+    Args:
+        config: our configuration (which options are enabled, buffer size).
+        mss: the MSS to advertise, bytes.
+        tsval: our timestamp clock's current value.
+        peer_syn: the SYN being answered, for a SYN,ACK.
+    """
+    answering = peer_syn is not None
+    opts: list[TcpOption] = [Mss(mss)]
+    if config.sack and (not answering or (peer_syn is not None and peer_syn.sack_permitted)):
+        opts.append(SackPermitted())
+    if config.timestamps and (not answering or (peer_syn is not None and peer_syn.timestamps)):
+        # RFC 7323 §3.2: a SYN,ACK echoes the SYN's TSval in TSecr.
+        ecr = peer_syn.timestamps.tsval if peer_syn is not None and peer_syn.timestamps else 0
+        opts.append(Timestamps(tsval, ecr))
+    if config.window_scaling and (not answering or (peer_syn is not None and
+                                                    peer_syn.wscale is not None)):
+        opts.append(Nop())
+        opts.append(WindowScale(window_shift(config.recv_buffer)))
+    return tuple(opts)
+
+
+def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
+    """What is in use, given our configuration and the peer's SYN or SYN,ACK.
+
+    For an active open call it with the SYN,ACK (which only carries options
+    we offered); for a passive open with the SYN (we answer with the same set).
+    """
+    wscale_ok = config.window_scaling and peer_syn.wscale is not None
+    return Negotiated(
+        snd_wscale=min(peer_syn.wscale or 0, MAX_WSCALE) if wscale_ok else 0,
+        rcv_wscale=window_shift(config.recv_buffer) if wscale_ok else 0,
+        timestamps=config.timestamps and peer_syn.timestamps is not None,
+        sack=config.sack and peer_syn.sack_permitted,
+    )
