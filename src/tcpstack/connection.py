@@ -288,9 +288,14 @@ class Connection:
             del self._rcvbuf[:max_bytes]
         if data:
             self._app("read", bytes=len(data))
-            if self.state.synchronized and seq_diff(
-                self._window_edge(), self._rcv_adv
-            ) >= self._sws_threshold():
+            # A window update is only worth sending while the peer may still
+            # send: after its FIN (CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT)
+            # a closed peer would answer it with a RST.
+            if (
+                self.state.synchronized
+                and not self.fin_received
+                and seq_diff(self._window_edge(), self._rcv_adv) >= self._sws_threshold()
+            ):
                 self._ack_now = True  # window update
         return data
 
@@ -674,9 +679,11 @@ class Connection:
                 else:
                     self._schedule_ack(len(payload))
             else:
-                # Out of order: keep it (SHLD-31) and send a duplicate ACK at once.
+                # Out of order: keep it (SHLD-31) and send a duplicate ACK at
+                # once, one per segment even when several arrive together, so
+                # the sender can count them (RFC 5681 §4.2, §3.2).
                 self._ooo.add(self._rcv_offset + off, payload)
-                self._ack_now = True
+                self._ctl_out.append(self._make(seq=self.snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             self._ack_now = True  # old duplicate data: re-ACK
         # Eighth: the FIN, honoured only once everything before it arrived.
