@@ -1,17 +1,42 @@
 """A discrete-event network simulator in virtual time.
 
 Hosts (each a :class:`~tcpstack.stack.Stack` plus an optional application)
-are joined by links with one-way delay, jitter, seeded loss, duplication and
-reordering, plus scripted faults ("drop the 3rd packet", "drop the first
-packet matching a predicate"). Time is virtual: two minutes of TIME-WAIT pass
-as fast as the events can be processed. A run is reproducible from its seed.
+are joined by links. Each direction of a link (a :class:`LinkConfig`) has a
+one-way propagation delay and, optionally, a bottleneck (bandwidth and a
+drop-tail queue), jitter, seeded random loss, Gilbert-Elliott burst loss,
+bit corruption, duplication, reordering and outages; on top of that come
+scripted faults ("drop the 3rd packet", "drop the first packet matching a
+predicate"). Time is virtual: two minutes of TIME-WAIT pass as fast as the
+events can be processed. A run is reproducible from its seed: every random
+choice is drawn from the network's one ``random.Random``.
+
+What happens to a packet put on the src -> dst direction, in this order:
+
+1. the direction is down (``up`` is False, or an :meth:`Network.outage`
+   window covers the send time): lost, reason ``"link-down"``;
+2. a scripted :class:`Fault` matches: lost (its ``reason``), or held back;
+3. the bottleneck, when ``bandwidth`` is set: the packet joins a FIFO queue
+   behind the packets not yet serialized; if the queue is full it is lost,
+   reason ``"queue-overflow"`` (drop-tail). Otherwise it is serialized
+   (``size * 8 / bandwidth`` seconds) once the packets ahead are;
+4. Gilbert-Elliott burst loss (``"burst-loss"``), then random loss
+   (``"lost-in-network"``): these happen on the wire, after the bottleneck,
+   so a lost packet still used its share of the bandwidth;
+5. corruption: bits of the TCP header or payload are flipped; the packet is
+   delivered and the receiving stack drops it (its trace says
+   ``bad-checksum``), unless by chance the Internet checksum still verifies;
+6. duplication, jitter and reordering, then delivery after the propagation
+   delay.
+
+A lost packet is traced by the network as ``segment_dropped`` on the sending
+host, with the reason above; :attr:`Network.stats` counts everything.
 
 Example::
 
     net = Network(seed=1)
     client = net.add_host("client", "192.0.2.1")
     server = net.add_host("server", "192.0.2.2", app=EchoApp())
-    net.link(client, server, delay=0.010)
+    net.link(client, server, delay=0.010, bandwidth=10e6, queue_limit=50)
     server.stack.listen(7)
     conn = client.stack.connect("192.0.2.2", 7, now=net.now)
     net.run(until=10.0)
@@ -23,8 +48,9 @@ import heapq
 import ipaddress
 import math
 import random
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -34,7 +60,27 @@ from ..events import Connected, Event
 from ..stack import Stack
 from ..state import State
 from ..trace import Trace
-from ..wire import IPAddress, IPHeader, Segment, decode_packet
+from ..wire import (
+    PROTO_TCP,
+    IPAddress,
+    IPHeader,
+    IPv4Header,
+    Segment,
+    decode_packet,
+    parse_ip,
+)
+
+__all__ = [
+    "Application",
+    "Fault",
+    "GilbertElliott",
+    "Host",
+    "LinkConfig",
+    "LinkStats",
+    "Network",
+    "NetworkStats",
+    "PacketInfo",
+]
 
 
 class Application(Protocol):
@@ -94,18 +140,94 @@ class Fault:
         return self.hits >= self.count
 
 
+def _check_probability(owner: str, name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{owner}.{name} must be in [0, 1], got {value}")
+
+
+@dataclass(frozen=True)
+class GilbertElliott:
+    """Gilbert-Elliott burst loss: a two-state Markov chain advanced once per packet.
+
+    For each packet that reaches the wire, the chain first moves (good -> bad
+    with probability ``p_good_to_bad``, bad -> good with ``p_bad_to_good``),
+    then the packet is lost with the loss probability of the new state. With
+    the defaults (no loss in the good state, every packet lost in the bad
+    one) losses come in bursts of mean length ``1 / p_bad_to_good`` packets,
+    separated by runs of mean length ``1 / p_good_to_bad``; the long-run loss
+    rate is ``p_good_to_bad / (p_good_to_bad + p_bad_to_good)``.
+
+    Attributes:
+        p_good_to_bad: per-packet probability of entering the bad state.
+        p_bad_to_good: per-packet probability of leaving it.
+        loss_good: loss probability in the good state.
+        loss_bad: loss probability in the bad state.
+    """
+
+    p_good_to_bad: float
+    p_bad_to_good: float
+    loss_good: float = 0.0
+    loss_bad: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _check_probability("GilbertElliott", f.name, getattr(self, f.name))
+
+    @property
+    def loss_rate(self) -> float:
+        """The long-run fraction of packets lost (the chain's stationary loss)."""
+        total = self.p_good_to_bad + self.p_bad_to_good
+        if total == 0:
+            return self.loss_good
+        bad = self.p_good_to_bad / total
+        return bad * self.loss_bad + (1 - bad) * self.loss_good
+
+
 @dataclass
 class LinkConfig:
     """One direction of a link. Times in seconds, probabilities in [0, 1].
 
+    Mutable: change a field mid-run (for example from :meth:`Network.at`)
+    and the next packet sees it.
+
     Attributes:
-        delay: one-way propagation delay.
+        delay: one-way propagation delay (seconds).
         jitter: extra delay drawn uniformly from [0, jitter] per packet
-            (packets may overtake each other).
+            (seconds). Jittered packets may overtake each other unless
+            ``jitter_reorders`` is False.
         loss: probability that a packet is lost.
-        duplicate: probability that a packet is delivered twice.
-        reorder: probability that a packet is held back by ``reorder_delay``.
-        reorder_delay: extra delay of a reordered packet.
+        duplicate: probability that a packet is delivered twice (the copy is
+            made after the bottleneck: it does not use bandwidth).
+        reorder: probability that a packet is held back by ``reorder_delay``
+            (explicit reordering: such a packet may always be overtaken).
+        reorder_delay: extra delay of a reordered packet (seconds).
+        bandwidth: bottleneck rate in bits per second; None means infinite
+            (no serialization delay, no queue). A packet of ``n`` bytes (the
+            whole IP packet) takes ``n * 8 / bandwidth`` seconds to send and
+            waits, FIFO, for the packets ahead of it.
+        queue_limit: most packets that may wait for the bottleneck, not
+            counting the one being serialized; None means unlimited. A
+            packet arriving at a full queue is dropped (``"queue-overflow"``).
+            Only used when ``bandwidth`` is set.
+        queue_bytes: most bytes that may wait for the bottleneck (IP packet
+            sizes, not counting the packet being serialized); None means
+            unlimited. Combined with ``queue_limit``, whichever is hit first.
+        jitter_reorders: when False, jitter never reorders: a packet is not
+            delivered before the packets sent before it on this direction
+            (it is held until they are). Packets held back by ``reorder`` or
+            a scripted delay are exempt.
+        corrupt: probability that a delivered packet has bits flipped in its
+            TCP header or payload (never in the IP header).
+        corrupt_bits: a corrupted packet has between 1 and this many
+            distinct bits flipped (uniformly). One flipped bit is always
+            caught by the TCP checksum; several may, rarely, cancel out.
+        burst_loss: Gilbert-Elliott burst loss, or None.
+        up: False takes the direction down: every packet sent while it is
+            down is lost (``"link-down"``); packets already on the wire
+            still arrive. Flipped from :meth:`Network.at`, it applies from
+            that event on (packets sent at the same instant by earlier
+            events are not affected); :meth:`Network.outage` windows are
+            exact.
     """
 
     delay: float = 0.010
@@ -114,15 +236,138 @@ class LinkConfig:
     duplicate: float = 0.0
     reorder: float = 0.0
     reorder_delay: float = 0.005
+    bandwidth: float | None = None
+    queue_limit: int | None = None
+    queue_bytes: int | None = None
+    jitter_reorders: bool = True
+    corrupt: float = 0.0
+    corrupt_bits: int = 1
+    burst_loss: GilbertElliott | None = None
+    up: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("loss", "duplicate", "reorder"):
+        for name in ("loss", "duplicate", "reorder", "corrupt"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         for name in ("delay", "jitter", "reorder_delay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.bandwidth is not None and not self.bandwidth > 0:
+            raise ValueError(f"bandwidth must be > 0 bit/s or None, got {self.bandwidth}")
+        for name in ("queue_limit", "queue_bytes"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {v}")
+        if self.corrupt_bits < 1:
+            raise ValueError(f"corrupt_bits must be >= 1, got {self.corrupt_bits}")
+
+    def serialization_time(self, size: int) -> float:
+        """Seconds the bottleneck takes to send ``size`` bytes (0 without bandwidth)."""
+        return 0.0 if self.bandwidth is None else size * 8 / self.bandwidth
+
+
+@dataclass
+class LinkStats:
+    """Counters of one link direction (or, in :class:`NetworkStats`, of all).
+
+    Attributes:
+        sent: packets put on the direction.
+        delivered: packets handed to the receiving stack (each copy of a
+            duplicated packet counts).
+        lost: packets lost, by reason (``"link-down"``, ``"queue-overflow"``,
+            ``"burst-loss"``, ``"lost-in-network"``, scripted reasons...).
+        duplicated: extra copies made.
+        reordered: deliveries of a packet after one sent later on the same
+            direction had already been delivered.
+        corrupted: packets delivered with flipped bits.
+        corrupted_undetected: of those, the ones whose TCP checksum still
+            verifies (the receiving stack accepts them).
+        queue_drops: packets dropped at a full bottleneck queue.
+        max_queue_packets: most packets ever waiting for the bottleneck.
+        max_queue_bytes: most bytes ever waiting for the bottleneck.
+    """
+
+    sent: int = 0
+    delivered: int = 0
+    lost: dict[str, int] = field(default_factory=dict)
+    duplicated: int = 0
+    reordered: int = 0
+    corrupted: int = 0
+    corrupted_undetected: int = 0
+    queue_drops: int = 0
+    max_queue_packets: int = 0
+    max_queue_bytes: int = 0
+
+    @property
+    def lost_total(self) -> int:
+        """All packets lost, whatever the reason."""
+        return sum(self.lost.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as a JSON-serialisable dict."""
+        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), dict) else v)
+                for f in fields(LinkStats)}
+
+
+@dataclass
+class NetworkStats(LinkStats):
+    """Counters of the whole network: totals, plus one :class:`LinkStats` per direction.
+
+    The totals also count packets that found no link (``lost["no-route"]``).
+    ``max_queue_*`` are the largest of any direction.
+
+    Attributes:
+        directions: per direction, keyed by ``(src name, dst name)``.
+    """
+
+    directions: dict[tuple[str, str], LinkStats] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counters as a JSON-serialisable dict (directions keyed ``"a->b"``)."""
+        out = super().to_dict()
+        out["directions"] = {f"{a}->{b}": s.to_dict() for (a, b), s in self.directions.items()}
+        return out
+
+
+class _Direction:
+    """Run-time state of one link direction (its config is mutable and separate)."""
+
+    __slots__ = (
+        "bad",
+        "busy_until",
+        "bytes_waiting",
+        "config",
+        "key",
+        "last_arrival",
+        "max_delivered",
+        "next_seq",
+        "outages",
+        "pipe",
+        "stats",
+    )
+
+    def __init__(self, key: tuple[str, str], config: LinkConfig, stats: LinkStats) -> None:
+        self.key = key
+        self.config = config
+        self.stats = stats
+        self.busy_until = 0.0  # when the bottleneck finishes the last accepted packet
+        self.pipe: deque[tuple[float, int]] = deque()  # (serialized at, bytes), FIFO
+        self.bytes_waiting = 0  # bytes in ``pipe``
+        self.last_arrival = -math.inf  # latest in-order arrival time (for FIFO jitter)
+        self.next_seq = 0  # per-direction packet number
+        self.max_delivered = -1  # highest packet number delivered so far
+        self.bad = False  # Gilbert-Elliott state
+        self.outages: list[tuple[float, float]] = []  # [start, end) windows
+
+    def down_at(self, now: float) -> bool:
+        if not self.config.up:
+            return True
+        if not self.outages:
+            return False
+        if any(end <= now for _, end in self.outages):
+            self.outages = [w for w in self.outages if w[1] > now]  # time only moves on
+        return any(start <= now for start, _ in self.outages)
 
 
 @dataclass
@@ -155,24 +400,37 @@ class Network:
     """Hosts, links and a virtual clock.
 
     Args:
-        seed: seeds every random choice (loss, jitter, ISN keys, ports).
+        seed: seeds every random choice (loss, jitter, corruption, ISN keys, ports).
         trace: trace shared by every host; a new one by default.
+        keep_packets: keep every packet in :attr:`packets` (for pcap); turn
+            off for long runs that do not need them.
+
+    Attributes:
+        packets: every packet put on a link, as ``(send time, raw IP bytes)``.
+        packets_sent: how many packets were put on links.
+        corrupted: every corrupted packet as ``(packet index, send time)``
+            (the index is :attr:`PacketInfo.index`).
+        stats: counters of the whole network and of each direction.
     """
 
-    def __init__(self, *, seed: int = 0, trace: Trace | None = None) -> None:
+    def __init__(
+        self, *, seed: int = 0, trace: Trace | None = None, keep_packets: bool = True
+    ) -> None:
         self.seed = seed
         self.rng = random.Random(seed)
         self.trace = trace if trace is not None else Trace()
         self.now = 0.0
         self.hosts: dict[str, Host] = {}
         self._by_address: dict[IPAddress, Host] = {}
-        self._links: dict[tuple[str, str], LinkConfig] = {}
+        self._dirs: dict[tuple[str, str], _Direction] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = 0
         self.faults: list[Fault] = []
-        #: Every packet put on a link, as ``(send time, raw IP bytes)`` (for pcap).
+        self.keep_packets = keep_packets
         self.packets: list[tuple[float, bytes]] = []
         self.packets_sent = 0
+        self.corrupted: list[tuple[int, float]] = []
+        self.stats = NetworkStats()
 
     # --- building ---------------------------------------------------------
 
@@ -218,12 +476,20 @@ class Network:
         """Join two hosts. ``kw`` are :class:`LinkConfig` fields for a -> b;
         ``reverse`` configures b -> a separately (default: the same values).
 
+        An asymmetric link, e.g. a slow uplink::
+
+            net.link(client, server, delay=0.02, bandwidth=1e6,
+                     reverse=LinkConfig(delay=0.02, bandwidth=20e6))
+
         Returns the a -> b direction's config (mutable: change it mid-run).
+        Linking the same pair again replaces both directions (and their
+        queues, outages and counters).
         """
         an, bn = self._name(a), self._name(b)
         fwd = LinkConfig(delay=delay, **kw)
-        self._links[(an, bn)] = fwd
-        self._links[(bn, an)] = reverse if reverse is not None else LinkConfig(delay=delay, **kw)
+        self._set_direction(an, bn, fwd)
+        back = reverse if reverse is not None else LinkConfig(delay=delay, **kw)
+        self._set_direction(bn, an, back)
         return fwd
 
     def direction(self, src: Host | str, dst: Host | str) -> LinkConfig:
@@ -232,7 +498,41 @@ class Network:
         Raises:
             KeyError: no link joins them.
         """
-        return self._links[(self._name(src), self._name(dst))]
+        return self._dirs[(self._name(src), self._name(dst))].config
+
+    def link_stats(self, src: Host | str, dst: Host | str) -> LinkStats:
+        """The counters of the src -> dst direction.
+
+        Raises:
+            KeyError: no link joins them.
+        """
+        return self._dirs[(self._name(src), self._name(dst))].stats
+
+    def outage(
+        self,
+        a: Host | str,
+        b: Host | str,
+        start: float,
+        end: float,
+        *,
+        both_directions: bool = True,
+    ) -> None:
+        """Take the a -> b direction (and b -> a, by default) down from ``start`` to ``end``.
+
+        Every packet sent on it at a virtual time in ``[start, end)`` seconds
+        is lost (``"link-down"``); packets already on the wire at ``start``
+        still arrive. Windows may overlap.
+
+        Raises:
+            KeyError: no link joins them.
+            ValueError: ``end`` is not after ``start``.
+        """
+        if not end > start:
+            raise ValueError(f"outage must end after it starts ({start} .. {end})")
+        an, bn = self._name(a), self._name(b)
+        keys = [(an, bn), (bn, an)] if both_directions else [(an, bn)]
+        for key in keys:
+            self._dirs[key].outages.append((start, end))
 
     def drop_nth(self, n: int, *, reason: str = "scripted-drop") -> Fault:
         """Drop the ``n``-th packet (1-based) sent in the whole run."""
@@ -258,7 +558,8 @@ class Network:
 
         It travels like any packet ``src`` sends (delay, loss, faults), which
         is how stale or forged segments (an old duplicate SYN, a blind RST)
-        enter a scenario.
+        enter a scenario. Its TCP checksum need not be right (the receiving
+        stack judges it), but it must parse well enough to be routed.
         """
         host = self.hosts[self._name(src)]
         self._schedule(time, lambda: self._transmit(host, packet))
@@ -306,8 +607,9 @@ class Network:
         for host in self.hosts.values():
             self._service(host)
         limit = math.inf if until is None else until
+        queue = self._queue
         for _ in range(max_steps):
-            t_queue = self._queue[0][0] if self._queue else math.inf
+            t_queue = queue[0][0] if queue else math.inf
             t_timer, timer_host = math.inf, None
             for host in self.hosts.values():
                 t = host.stack.next_timer()
@@ -323,7 +625,7 @@ class Network:
                 timer_host.stack.handle_timer(self.now)
                 self._service(timer_host)
             else:
-                _, _, action = heapq.heappop(self._queue)
+                _, _, action = heapq.heappop(queue)
                 action()
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
@@ -334,6 +636,11 @@ class Network:
         if name not in self.hosts:
             raise KeyError(f"no host {name!r}")
         return name
+
+    def _set_direction(self, src: str, dst: str, config: LinkConfig) -> None:
+        stats = LinkStats()
+        self.stats.directions[(src, dst)] = stats
+        self._dirs[(src, dst)] = _Direction((src, dst), config, stats)
 
     def _schedule(self, time: float, action: Callable[[], None]) -> None:
         self._order += 1
@@ -359,62 +666,191 @@ class Network:
             self._transmit(host, packet)
 
     def _transmit(self, src: Host, packet: bytes) -> None:
+        """Put one packet on the link from ``src``: the pipeline of the module docstring."""
+        now = self.now
         self.packets_sent += 1
-        self.packets.append((self.now, packet))
+        index = self.packets_sent
+        total = self.stats
+        total.sent += 1
+        if self.keep_packets:
+            self.packets.append((now, packet))
         try:
-            ip, seg = decode_packet(packet)
-        except MalformedPacket:  # pragma: no cover - our own packets always parse
+            ip, seg = _parse_for_routing(packet)
+        except MalformedPacket:
+            _count(total, None, "unparseable")
             return
         dst = self._by_address.get(ip.dst)
-        conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
-        conn_name = conn.name if conn is not None else ""
-        if dst is None or (src.name, dst.name) not in self._links:
-            self._lost(src, conn_name, seg, "no-route", dst.name if dst else str(ip.dst))
+        d = self._dirs.get((src.name, dst.name)) if dst is not None else None
+        if dst is None or d is None:
+            self._lost(src, ip, seg, "no-route", dst.name if dst else str(ip.dst), None)
             return
-        info = PacketInfo(
-            self.packets_sent,
-            self.now,
-            src.name,
-            dst.name,
-            ip,
-            seg,
-            conn.state if conn is not None else None,
-        )
-        link = self._links[(src.name, dst.name)]
-        for fault in self.faults:
-            if not fault.spent and fault.match(info):
-                fault.hits += 1
-                if fault.delay is None:
-                    self._lost(src, conn_name, seg, fault.reason, dst.name)
-                else:
-                    self._schedule(
-                        self.now + link.delay + fault.delay, self._deliverer(dst, packet)
-                    )
+        link = d.config
+        stats = d.stats
+        stats.sent += 1
+        to = dst.name
+        if d.down_at(now):
+            self._lost(src, ip, seg, "link-down", to, d)
+            return
+        held: float | None = None  # extra delay of a scripted delay fault
+        if self.faults:
+            info: PacketInfo | None = None
+            for fault in self.faults:
+                if fault.spent:
+                    continue
+                if info is None:
+                    conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
+                    info = PacketInfo(index, now, src.name, to, ip, seg,
+                                      conn.state if conn is not None else None)
+                if fault.match(info):
+                    fault.hits += 1
+                    if fault.delay is None:
+                        self._lost(src, ip, seg, fault.reason, to, d)
+                        return
+                    held = fault.delay
+                    break
+        # The bottleneck: a FIFO drained at ``bandwidth``, drop-tail.
+        departs = now
+        if link.bandwidth is not None:
+            size = len(packet)
+            pipe = d.pipe
+            while pipe and pipe[0][0] <= now:
+                d.bytes_waiting -= pipe.popleft()[1]
+            # The head of ``pipe`` is being serialized; the others wait.
+            waiting = len(pipe) - 1 if pipe else 0
+            waiting_bytes = d.bytes_waiting - pipe[0][1] if pipe else 0
+            if (link.queue_limit is not None and pipe and waiting >= link.queue_limit) or (
+                link.queue_bytes is not None and pipe
+                and waiting_bytes + size > link.queue_bytes
+            ):
+                stats.queue_drops += 1
+                total.queue_drops += 1
+                self._lost(src, ip, seg, "queue-overflow", to, d)
                 return
-        if link.loss and self.rng.random() < link.loss:
-            self._lost(src, conn_name, seg, "lost-in-network", dst.name)
+            departs = max(now, d.busy_until) + size * 8 / link.bandwidth
+            d.busy_until = departs
+            pipe.append((departs, size))
+            d.bytes_waiting += size
+            if len(pipe) > 1:
+                waiting, waiting_bytes = len(pipe) - 1, d.bytes_waiting - pipe[0][1]
+                if waiting > stats.max_queue_packets:
+                    stats.max_queue_packets = waiting
+                    total.max_queue_packets = max(total.max_queue_packets, waiting)
+                if waiting_bytes > stats.max_queue_bytes:
+                    stats.max_queue_bytes = waiting_bytes
+                    total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
+        seq = d.next_seq
+        d.next_seq += 1
+        if held is not None:  # scripted delay: no loss, no jitter, may be overtaken
+            self._schedule(departs + link.delay + held, self._deliverer(dst, packet, d, seq))
             return
-        copies = 2 if link.duplicate and self.rng.random() < link.duplicate else 1
+        rng = self.rng
+        ge = link.burst_loss
+        if ge is not None:
+            if d.bad:
+                if rng.random() < ge.p_bad_to_good:
+                    d.bad = False
+            elif rng.random() < ge.p_good_to_bad:
+                d.bad = True
+            p = ge.loss_bad if d.bad else ge.loss_good
+            if p and rng.random() < p:
+                self._lost(src, ip, seg, "burst-loss", to, d)
+                return
+        if link.loss and rng.random() < link.loss:
+            self._lost(src, ip, seg, "lost-in-network", to, d)
+            return
+        if link.corrupt and rng.random() < link.corrupt:
+            packet = self._corrupt(packet, link.corrupt_bits, index, d)
+        copies = 1
+        if link.duplicate and rng.random() < link.duplicate:
+            copies = 2
+            stats.duplicated += 1
+            total.duplicated += 1
         for _ in range(copies):
             delay = link.delay
             if link.jitter:
-                delay += self.rng.uniform(0, link.jitter)
-            if link.reorder and self.rng.random() < link.reorder:
-                delay += link.reorder_delay
-            self._schedule(self.now + delay, self._deliverer(dst, packet))
+                delay += rng.uniform(0, link.jitter)
+            arrival = departs + delay
+            if link.reorder and rng.random() < link.reorder:
+                arrival = departs + (delay + link.reorder_delay)
+            elif not link.jitter_reorders:
+                arrival = max(arrival, d.last_arrival)
+                d.last_arrival = arrival
+            self._schedule(arrival, self._deliverer(dst, packet, d, seq))
 
-    def _deliverer(self, dst: Host, packet: bytes) -> Callable[[], None]:
+    def _corrupt(self, packet: bytes, max_bits: int, index: int, d: _Direction) -> bytes:
+        """Flip 1..``max_bits`` distinct random bits of the TCP part of ``packet``."""
+        rng = self.rng
+        buf = bytearray(packet)
+        start = (buf[0] & 0x0F) * 4 if buf[0] >> 4 == 4 else 40  # IPv4 IHL, or IPv6
+        nbits = (len(buf) - start) * 8
+        k = rng.randint(1, min(max_bits, nbits)) if max_bits > 1 else 1
+        for bit in rng.sample(range(nbits), k):
+            buf[start + (bit >> 3)] ^= 0x80 >> (bit & 7)
+        out = bytes(buf)
+        self.corrupted.append((index, self.now))
+        d.stats.corrupted += 1
+        self.stats.corrupted += 1
+        try:
+            decode_packet(out)
+        except MalformedPacket:
+            pass
+        else:  # the flips cancelled out in the checksum
+            d.stats.corrupted_undetected += 1
+            self.stats.corrupted_undetected += 1
+        return out
+
+    def _deliverer(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> Callable[[], None]:
         def deliver() -> None:
+            d.stats.delivered += 1
+            self.stats.delivered += 1
+            if seq < d.max_delivered:
+                d.stats.reordered += 1
+                self.stats.reordered += 1
+            else:
+                d.max_delivered = seq
             dst.stack.receive(packet, self.now)
             self._service(dst)
 
         return deliver
 
-    def _lost(self, src: Host, conn: str, seg: Segment, reason: str, to: str) -> None:
+    def _lost(
+        self,
+        src: Host,
+        ip: IPHeader,
+        seg: Segment,
+        reason: str,
+        to: str,
+        d: _Direction | None,
+    ) -> None:
+        _count(self.stats, d.stats if d is not None else None, reason)
+        conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
         self.trace.emit(
             self.now,
             src.name,
-            conn,
+            conn.name if conn is not None else "",
             "segment_dropped",
             {"reason": reason, "to": to, **segment_record(seg)},
         )
+
+
+def _parse_for_routing(packet: bytes) -> tuple[IPHeader, Segment]:
+    """Parse a packet enough to route it, without checking the TCP checksum.
+
+    The receiving stack checks the checksum (and drops a corrupted or forged
+    packet itself, with its own trace record).
+
+    Raises:
+        MalformedPacket: not an IP packet carrying a parseable TCP header.
+    """
+    ip, tcp = parse_ip(packet)
+    proto = ip.protocol if isinstance(ip, IPv4Header) else ip.next_header
+    if proto != PROTO_TCP:
+        raise MalformedPacket("not-tcp", f"protocol {proto}")
+    return ip, Segment.decode(tcp, ip.src, ip.dst, verify_checksum=False)
+
+
+def _count(total: LinkStats, stats: LinkStats | None, reason: str) -> None:
+    """Count one lost packet in the totals and in its direction's counters."""
+    total.lost[reason] = total.lost.get(reason, 0) + 1
+    if stats is not None:
+        stats.lost[reason] = stats.lost.get(reason, 0) + 1
