@@ -86,6 +86,51 @@ class TcpConfig:
     ttl: int = 64
     """IP TTL / hop limit of sent segments (MUST-49)."""
 
+    congestion_control: str = "newreno"
+    """Congestion control algorithm by name (see :mod:`tcpstack.congestion`)."""
+
+    dupthresh: int = 3
+    """Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2, RFC 6675 DupThresh)."""
+
+    limited_transmit: bool = True
+    """Send new data on the first two duplicate ACKs (RFC 3042)."""
+
+    keepalive: bool = False
+    """Send keep-alive probes on an idle connection (MUST-24/25: off by default)."""
+
+    keepalive_idle: float = 7200.0
+    """Idle time before the first keep-alive probe (MUST-27/28: >= 2 h by default)."""
+
+    keepalive_interval: float = 75.0
+    """Time between unanswered keep-alive probes (Linux tcp_keepalive_intvl)."""
+
+    keepalive_count: int = 9
+    """Unanswered probes before the connection is declared dead (Linux
+    tcp_keepalive_probes; one lost probe is never fatal, MUST-29)."""
+
+    @classmethod
+    def linux(cls, **overrides: object) -> TcpConfig:
+        """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK.
+
+        Any field can still be overridden by keyword.
+        """
+        values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04}
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def profile(cls, name: str, **overrides: object) -> TcpConfig:
+        """A named set of defaults: ``"rfc"`` (the RFC values) or ``"linux"``.
+
+        Raises:
+            ValueError: unknown profile name.
+        """
+        if name == "rfc":
+            return cls(**overrides)  # type: ignore[arg-type]
+        if name == "linux":
+            return cls.linux(**overrides)
+        raise ValueError(f"unknown profile {name!r}; known: rfc, linux")
+
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
@@ -110,3 +155,14 @@ class TcpConfig:
             raise ValueError("TcpConfig.rto_min must not exceed rto_max")
         if not 1 <= self.ttl <= 255:
             raise ValueError("TcpConfig.ttl must be in 1..255")
+        if self.dupthresh < 1 or self.keepalive_count < 1:
+            raise ValueError("TcpConfig.dupthresh and keepalive_count must be >= 1")
+        if self.keepalive_idle <= 0 or self.keepalive_interval <= 0:
+            raise ValueError("TcpConfig keep-alive times must be > 0")
+        from .congestion import ALGORITHMS  # a cycle-free late import
+
+        if self.congestion_control not in ALGORITHMS:
+            raise ValueError(
+                f"unknown congestion control {self.congestion_control!r}; "
+                f"known: {', '.join(ALGORITHMS)}"
+            )

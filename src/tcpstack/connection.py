@@ -18,15 +18,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from . import congestion
 from . import events as ev
 from .config import TcpConfig
 from .errors import LocalProtocolError
+from .negotiation import TS_OPTION_SPACE, Negotiated, negotiate, syn_options
 from .reassembly import ReassemblyQueue
 from .rtt import RttEstimator
-from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from .sack import Scoreboard
+from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt, seq_min
 from .state import State, transition_reason
 from .trace import Trace
-from .wire import Flags, IPAddress, Mss, Segment
+from .wire import Flags, IPAddress, Nop, Sack, Segment, TcpOption, Timestamps
 
 S = State
 NO_FLAGS = Flags(0)
@@ -47,7 +50,7 @@ class Endpoint(NamedTuple):
 IPV6_DEFAULT_PEER_MSS = 1220
 """Send MSS assumed when an IPv6 peer's SYN has no MSS option (MUST-15: 1280 - 60)."""
 
-TIMERS = ("rto", "persist", "delayed_ack", "time_wait", "fin_wait_2")
+TIMERS = ("rto", "persist", "delayed_ack", "keepalive", "time_wait", "fin_wait_2")
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
 
 EventSink = Callable[["Connection", ev.Event], None]
@@ -140,8 +143,19 @@ class Connection:
         self._rcvbuf = bytearray()  # in-order data not yet read
         self._ooo = ReassemblyQueue()
         self._rcv_offset = 0  # stream offset of rcv_nxt (bytes delivered in order)
+        self._ooo_recent = 0  # stream offset of the latest out-of-order arrival (SACK order)
         self._peer_fin_offset: int | None = None  # stream offset of the peer's FIN, once seen
         self.fin_received = False
+
+        # --- Options negotiated on the SYN (RFC 7323, RFC 2018) ---
+        self.negotiated = Negotiated()
+        self._peer_syn: Segment | None = None
+        #: TS.Recent (RFC 7323 §4.3) and whether it holds a value yet.
+        self.ts_recent = 0
+        self._ts_recent_valid = False
+        self._last_ack_sent = 0  # Last.ACK.sent (RFC 7323 §4.3)
+        # Per-connection offset of our timestamp clock (RFC 7323 §5.4), from the ISN.
+        self._ts_offset = (self.iss * 2654435761) & 0xFFFFFFFF
 
         # --- Retransmission (RFC 6298) ---
         self.rtt = RttEstimator(self.config.rto_initial, self.config.rto_min, self.config.rto_max)
@@ -152,9 +166,20 @@ class Connection:
         self._syn_retransmitted = False
         self._soft_error_reported = False
 
-        # --- Congestion control (RFC 5681) ---
-        self.cwnd = 0
-        self.ssthresh = 1 << 30
+        # --- Congestion control and loss recovery (RFC 5681, 6582, 3042, 6675) ---
+        #: The congestion control algorithm: owns cwnd and ssthresh.
+        self.cc = congestion.create(self.config.congestion_control, self.snd_mss)
+        #: Duplicate ACKs in a row (RFC 5681 §2 definition).
+        self.dupacks = 0
+        #: True during fast recovery / SACK loss recovery.
+        self.in_recovery = False
+        self._recover = 0  # RFC 6582 "recover" as a stream offset, exclusive end
+        self._fast_rexmit = False  # the segment at SND.UNA is due for retransmission
+        self._scoreboard: Scoreboard | None = None  # RFC 6675, once SACK is negotiated
+        self._sndbuf_off = 0  # stream offset of _sndbuf[0] (data acknowledged so far)
+
+        # --- Keep-alive (RFC 9293 §3.8.4) ---
+        self._keepalive_probes = 0
 
         # --- ACK generation (RFC 9293 §3.8.6.3) ---
         self._ack_now = False
@@ -178,6 +203,16 @@ class Connection:
     def rcv_wnd(self) -> int:
         """RCV.WND: the window we last advertised, bytes (RFC 9293 §3.3.1)."""
         return max(0, seq_diff(self._rcv_adv, self.rcv_nxt))
+
+    @property
+    def cwnd(self) -> int:
+        """Congestion window, bytes (RFC 5681)."""
+        return self.cc.cwnd
+
+    @property
+    def ssthresh(self) -> int:
+        """Slow-start threshold, bytes (RFC 5681)."""
+        return self.cc.ssthresh
 
     @property
     def srtt(self) -> float | None:
@@ -241,7 +276,6 @@ class Connection:
         if self.state is not S.CLOSED:
             raise LocalProtocolError(f"connect: connection already {self.state}")
         self._app("connect", remote=str(self.remote))
-        self.cwnd = self._initial_cwnd()
         self._set_state(S.SYN_SENT)
 
     def send(self, data: bytes, now: float | None = None) -> int:
@@ -289,15 +323,62 @@ class Connection:
         if data:
             self._app("read", bytes=len(data))
             # A window update is only worth sending while the peer may still
-            # send: after its FIN (CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT)
-            # a closed peer would answer it with a RST.
+            # send (after its FIN a closed peer would answer it with a RST),
+            # and only when the window grew by an SWS step (MUST-39) to at
+            # least twice what the peer can still use, as Linux does: an
+            # application that reads promptly must not turn every delayed
+            # ACK into an immediate one.
+            grown = seq_diff(self._window_edge(), self._rcv_adv)
             if (
                 self.state.synchronized
                 and not self.fin_received
-                and seq_diff(self._window_edge(), self._rcv_adv) >= self._sws_threshold()
+                and grown >= self._sws_threshold()
+                and grown >= self.rcv_wnd
             ):
                 self._ack_now = True  # window update
         return data
+
+    def reconfigure(self, **changes: Any) -> None:
+        """Change this connection's configuration (any :class:`TcpConfig` field).
+
+        The per-connection switches RFC 9293 asks for: ``nagle`` (MUST-17),
+        ``r2`` including None for "never give up" (MUST-21), ``keepalive``
+        and its times (MUST-24, MUST-27). Takes effect from now on.
+
+        Raises:
+            ValueError: unknown field or invalid value.
+        """
+        from dataclasses import replace
+
+        self.config = replace(self.config, **changes)
+        if "keepalive" in changes or "keepalive_idle" in changes:
+            self._keepalive_restart()
+
+    def set_keepalive(
+        self,
+        enabled: bool,
+        *,
+        idle: float | None = None,
+        interval: float | None = None,
+        count: int | None = None,
+    ) -> None:
+        """Switch keep-alive on or off for this connection (MUST-24), in seconds.
+
+        Raises:
+            ValueError: a time is not positive or count < 1.
+        """
+        changes: dict[str, Any] = {"keepalive": enabled}
+        if idle is not None:
+            changes["keepalive_idle"] = idle
+        if interval is not None:
+            changes["keepalive_interval"] = interval
+        if count is not None:
+            changes["keepalive_count"] = count
+        self.reconfigure(**changes)
+
+    def set_nodelay(self, nodelay: bool = True) -> None:
+        """Switch Nagle's algorithm off (True) or on (False) (MUST-17, TCP_NODELAY)."""
+        self.reconfigure(nagle=not nodelay)
 
     def shutdown(self, now: float | None = None) -> None:
         """CLOSE (§3.10.4): no more data to send; FIN follows the queued data.
@@ -394,12 +475,8 @@ class Connection:
         # Third: SYN. RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
         # Text on the SYN is not acknowledged and is left for the peer to resend.
         if seg.has(Flags.SYN):
-            self.irs = seg.seq
-            self.rcv_nxt = seq_add(seg.seq, 1)
-            self._rcv_adv = self._window_edge()
-            self._take_peer_mss(seg)
+            self._take_syn(seg)
             self._update_window(seg, force=True)
-            self.cwnd = self._initial_cwnd()
             self._set_state(S.SYN_RECEIVED)
             return
         # Fourth: other text or control: drop.
@@ -433,16 +510,14 @@ class Connection:
             # Fifth: "If neither of the SYN or RST bits is set, then drop".
             self._drop(seg, "no-syn-in-syn-sent")
             return
-        self.irs = seg.seq
-        self.rcv_nxt = seq_add(seg.seq, 1)
-        self._rcv_adv = self._window_edge()
-        self._take_peer_mss(seg)
+        self._take_syn(seg)
         if seg.has(Flags.ACK):
             # "SND.UNA should be advanced to equal SEG.ACK ... If SND.UNA >
             # ISS (our SYN has been ACKed), change the connection state to
             # ESTABLISHED, form an ACK segment <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>"
-            self._ack_advanced(seg.ack)
+            self._ack_advanced(seg.ack, seg)
             self._update_window(seg, force=True)
+            self._metrics()
             self._set_state(S.ESTABLISHED)
             self._emit(ev.Connected())
             self._ack_now = True
@@ -493,6 +568,19 @@ class Connection:
             if self._process_ack(seg):
                 self._process_text_and_fin(seg)
             return
+        if self.negotiated.timestamps and not seg.has(Flags.RST):
+            ts = seg.timestamps
+            if ts is None:
+                # RFC 7323 §3.2: once negotiated, "a non-<RST> segment received
+                # without a TSopt SHOULD be silently dropped".
+                self._drop(seg, "missing-timestamps")
+                return
+            if self._ts_recent_valid and seq_lt(ts.tsval, self.ts_recent):
+                # PAWS (RFC 7323 §5.3 R1): an old duplicate from an earlier
+                # wrap of the sequence space. Not acceptable: ACK and drop.
+                self._ack_now = True
+                self._drop(seg, "paws")
+                return
         if not self._acceptable(seg):
             if self.state is S.TIME_WAIT and seg.has(Flags.FIN) and not seg.has(Flags.RST) and (
                 seq_add(seg.seq, seg.seg_len) == self.rcv_nxt
@@ -510,6 +598,21 @@ class Connection:
                 self._ack_now = True
             self._drop(seg, "rst-out-of-window" if seg.has(Flags.RST) else "out-of-window")
             return
+
+        # RFC 7323 §4.3 (2): remember the peer's timestamp to echo it, if the
+        # segment is not newer than what we acknowledged (SEG.SEQ =< Last.ACK.sent).
+        ts = seg.timestamps
+        if (
+            self.negotiated.timestamps
+            and ts is not None
+            and (not self._ts_recent_valid or seq_ge(ts.tsval, self.ts_recent))
+            and seq_le(seg.seq, self._last_ack_sent)
+        ):
+            self.ts_recent = ts.tsval
+            self._ts_recent_valid = True
+        # The peer is alive: the keep-alive idle time starts again (§3.8.4).
+        if "keepalive" in self._timers:
+            self._keepalive_restart()
 
         # Second: check the RST bit (RFC 5961 §3.2 refinement).
         if seg.has(Flags.RST):
@@ -602,13 +705,18 @@ class Connection:
             self._ack_now = True
             self._drop(seg, "ack-too-old")
             return False
+        prev_wnd = self.snd_wnd
+        newly_sacked = self._sack_update(seg)
         if seq_gt(ack, self.snd_una):
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
-            self._ack_advanced(ack)
+            self._on_new_ack(self._ack_advanced(ack, seg))
+        elif ack == self.snd_una and self._is_duplicate_ack(seg, prev_wnd, newly_sacked):
+            self._on_duplicate_ack()
         # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         # updated"; "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
         if seq_ge(ack, self.snd_una):
             self._update_window(seg)
+            self._metrics()
 
         fin_acked = self._fin_sent and seq_ge(self.snd_una, self._fin_seq_end)
         if self.state is S.FIN_WAIT_1 and fin_acked:
@@ -683,6 +791,7 @@ class Connection:
                 # once, one per segment even when several arrive together, so
                 # the sender can count them (RFC 5681 §4.2, §3.2).
                 self._ooo.add(self._rcv_offset + off, payload)
+                self._ooo_recent = self._rcv_offset + off
                 self._ctl_out.append(self._make(seq=self.snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             self._ack_now = True  # old duplicate data: re-ACK
@@ -754,13 +863,22 @@ class Connection:
             self._emit(ev.SoftError(self._retransmits))
         if syn:
             self._syn_retransmitted = True
-        # RFC 5681 §3.1 (4): on timeout, ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
-        self.ssthresh = max(self.in_flight // 2, 2 * self.snd_mss)
-        self.cwnd = self.snd_mss
+        # RFC 5681 §3.1 (4): ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
+        self.cc.on_timeout(self.in_flight)
+        # RFC 6582 §3.2 (5) / RFC 6675 §5.1: leave recovery; no new recovery
+        # until everything sent so far is acknowledged.
+        self._recover = self._high_data()
+        self.in_recovery = False
+        self.dupacks = 0
+        self._fast_rexmit = False
+        if self._scoreboard is not None:
+            self._scoreboard.reset_after_timeout(keep_sacks=True)
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
-        # (go back: snd_nxt returns to snd_una). Karn: stop timing.
+        # (go back: snd_nxt returns to snd_una; SACKed data is skipped).
+        # Karn: stop timing (timestamps make samples unambiguous, RFC 7323 §4).
         self.rtt.backoff()
-        self._rtt_seq = None
+        if not self.negotiated.timestamps:
+            self._rtt_seq = None
         self.snd_nxt = self.snd_una
         self._metrics()
 
@@ -775,6 +893,35 @@ class Connection:
             self._ctl_out.append(self._make(seq=seq_add(self.snd_una, -1)))
             self._persist_backoff = min(self._persist_backoff * 2, self.config.rto_max)
         self._arm("persist", self._now + self._persist_backoff)
+
+    def _on_keepalive(self) -> None:
+        """Keep-alive timer (§3.8.4): probe an idle connection, or give up."""
+        if not self.config.keepalive or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT):
+            return
+        if self.in_flight > 0 or self.unsent > 0:
+            # MUST-26: only an idle connection is probed; the retransmission
+            # and persist timers watch this one.
+            self._arm("keepalive", self._now + self.config.keepalive_idle)
+            return
+        if self._keepalive_probes >= self.config.keepalive_count:
+            # keepalive_count probes went unanswered: the peer is gone. Like
+            # Linux, tell it with a RST in case it is only unreachable.
+            self._ctl_out.append(self._make(seq=self.snd_max, flags=Flags.RST, ack_flag=False))
+            self._enter_closed(ev.ConnectionTimedOut("keepalive"))
+            return
+        # The probe: <SEQ=SND.NXT-1><ACK=RCV.NXT>, no data (SHLD-12). Its
+        # sequence number is old, so a live peer must answer with an ACK.
+        self._ctl_out.append(self._make(seq=seq_add(self.snd_max, -1)))
+        self._keepalive_probes += 1
+        self._arm("keepalive", self._now + self.config.keepalive_interval)
+
+    def _keepalive_restart(self) -> None:
+        """Start the idle period again (after traffic from the peer, or a switch)."""
+        self._keepalive_probes = 0
+        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            self._arm("keepalive", self._now + self.config.keepalive_idle)
+        else:
+            self._timers.pop("keepalive", None)
 
     def _on_delayed_ack(self) -> None:
         """Delayed-ACK timer (§3.8.6.3): the ACK is due now."""
@@ -832,7 +979,10 @@ class Connection:
 
     def _syn_segment(self) -> Segment:
         """The SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), first or retransmitted."""
-        opts = (Mss(self.rcv_mss),)  # MUST-14, SHLD-5
+        # MSS always (MUST-14, SHLD-5); window scale, timestamps, SACK-permitted
+        # offered on a SYN, and on a SYN,ACK only if the peer's SYN had them.
+        answering = self._peer_syn if self.state is not S.SYN_SENT else None
+        opts = syn_options(self.config, mss=self.rcv_mss, tsval=self._tsval(), peer_syn=answering)
         if self.state is S.SYN_SENT:
             seg = self._make(seq=self.iss, flags=Flags.SYN, ack_flag=False, options=opts)
         else:
@@ -843,15 +993,33 @@ class Connection:
     def _data_segments(self) -> list[Segment]:
         """Data and FIN segments the windows, Nagle and SWS avoidance allow (§3.7.4, §3.8.6.2.1)."""
         out: list[Segment] = []
+        if self._fast_rexmit:
+            # Fast retransmit, or a NewReno partial ACK: resend the first
+            # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
+            self._fast_rexmit = False
+            if seq_lt(self.snd_una, self.snd_max):
+                out.append(self._retransmit(self._off(self.snd_una)))
+        if self.in_recovery and self._scoreboard is not None:
+            out.extend(self._sack_recovery())
         force = self._force_send
         self._force_send = False
+        size = self._seg_size()
+        sb = self._scoreboard
         while True:
             offset = seq_diff(self.snd_nxt, self._sndbuf_seq)
             if offset < 0:  # SYN not yet acknowledged but being resent: handled by _syn_segment
                 break
             avail = len(self._sndbuf) - offset
             usable = self._usable_window()
-            n = min(avail, usable, self.snd_mss)
+            n = min(avail, usable, size)
+            if sb is not None and n > 0 and seq_lt(self.snd_nxt, self.snd_max):
+                # Going back after a timeout: skip what the receiver SACKed
+                # (RFC 6675 §5.1) and stop short of the next SACKed block.
+                skip, limit = self._sack_skip(self._sndbuf_off + offset)
+                if skip:
+                    self.snd_nxt = seq_min(seq_add(self.snd_nxt, skip), self.snd_max)
+                    continue
+                n = min(n, limit)
             fin_here = self._fin_unsent() and n == avail
             if n <= 0:
                 if fin_here and avail == 0:
@@ -862,7 +1030,7 @@ class Connection:
                     self._arm_persist()  # zero usable window: probe it (MUST-35/36)
                 break
             retransmission = seq_lt(self.snd_nxt, self.snd_max)
-            if n < self.snd_mss and not force and not retransmission:
+            if n < size and not force and not retransmission:
                 # (Retransmissions go out as they are: Nagle and SWS apply to new data.)
                 in_flight = self.in_flight > 0
                 if n == avail:
@@ -881,17 +1049,73 @@ class Connection:
         return out
 
     def _emit_data(self, offset: int, n: int, *, fin: bool) -> Segment:
+        """The segment at SND.NXT: ``n`` bytes from buffer index ``offset``, maybe the FIN."""
+        seq = self.snd_nxt
+        seg = self._data_segment(seq, offset, n, fin=fin)
+        self._timers.pop("persist", None)
+        return seg
+
+    def _data_segment(self, seq: int, offset: int, n: int, *, fin: bool) -> Segment:
+        """Build and account for a data segment at ``seq`` (new or retransmitted)."""
         payload = bytes(self._sndbuf[offset : offset + n])
         flags = Flags.ACK
         if n and offset + n == len(self._sndbuf):
             flags |= Flags.PSH  # MUST-61: PSH on the last buffered segment
         if fin:
             flags |= Flags.FIN
-        seq = self.snd_nxt
         seg = self._make(seq=seq, flags=flags, payload=payload)
+        if self._scoreboard is not None and n:
+            start = self._sndbuf_off + offset
+            self._scoreboard.on_sent(start, start + n, retransmission=seq_lt(seq, self.snd_max))
         self._sent_seq_space(seq, n + (1 if fin else 0))
-        self._timers.pop("persist", None)
         return seg
+
+    def _retransmit(self, start: int, end: int | None = None) -> Segment:
+        """Resend data from stream offset ``start`` (up to ``end`` or one segment), without
+        moving SND.NXT; the FIN rides along if the segment reaches it."""
+        offset = start - self._sndbuf_off
+        sent_end = seq_diff(self.snd_max, self._sndbuf_seq)  # buffer index, FIN included
+        n = min(self._seg_size(), len(self._sndbuf) - offset, max(sent_end - offset, 0))
+        if end is not None:
+            n = min(n, end - start)
+        fin = self._fin_sent and offset + n == len(self._sndbuf)
+        return self._data_segment(seq_add(self._sndbuf_seq, offset), offset, max(n, 0), fin=fin)
+
+    def _sack_recovery(self) -> list[Segment]:
+        """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() picks."""
+        sb = self._scoreboard
+        assert sb is not None
+        out: list[Segment] = []
+        data_end = self._sndbuf_off + len(self._sndbuf)
+        for _ in range(4096):  # bounded: each pass sends one segment
+            una, high = self._off(self.snd_una), self._high_data()
+            if self.cc.cwnd - sb.pipe(una, high) < self.snd_mss:
+                break
+            chosen = sb.next_seg(una, high, unsent=data_end - high, rwnd_end=una + self.snd_wnd)
+            if chosen is None:
+                break
+            start, end = chosen
+            if start >= high:  # rule (2): new data, from SND.NXT
+                offset = start - self._sndbuf_off
+                n = min(end - start, len(self._sndbuf) - offset)
+                if n <= 0 or self.snd_nxt != self.snd_max:
+                    break
+                out.append(self._emit_data(offset, n, fin=self._fin_queued and
+                                           offset + n == len(self._sndbuf)))
+            else:  # rules (1), (3), (4): a retransmission
+                out.append(self._retransmit(start, end))
+        return out
+
+    def _sack_skip(self, start: int) -> tuple[int, int]:
+        """For a resend from stream offset ``start``: bytes to skip because they are
+        SACKed (0 if none), and how far we may send before the next SACKed block."""
+        assert self._scoreboard is not None
+        for left, right in self._scoreboard.blocks():
+            if left <= start < right:
+                return right - start, 0
+            if left > start:
+                return 0, left - start
+        return 0, 1 << 62
 
     def _sent_seq_space(self, seq: int, length: int) -> None:
         """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT, timers, RTT timing."""
@@ -903,8 +1127,8 @@ class Connection:
             self.snd_max = end
         if self._first_sent_at is None:
             self._first_sent_at = self._now
-        if retransmission:
-            self._rtt_seq = None  # Karn's rule (RFC 6298 §3)
+        if retransmission and not self.negotiated.timestamps:
+            self._rtt_seq = None  # Karn's rule (RFC 6298 §3); TSecr needs no such care
         elif self._rtt_seq is None and length:
             self._rtt_seq = end
             self._rtt_sent_at = self._now
@@ -924,14 +1148,33 @@ class Connection:
         seq: int,
         flags: Flags = NO_FLAGS,
         ack_flag: bool = True,
-        options: tuple[Mss, ...] = (),
+        options: tuple[TcpOption, ...] = (),
         payload: bytes = b"",
     ) -> Segment:
-        """Build a segment from our side of the TCB, advertising the current window."""
+        """Build a segment from our side of the TCB, advertising the current window.
+
+        Adds the timestamps option to every non-RST segment once negotiated
+        (RFC 7323 §3.2) and SACK blocks to pure ACKs while data is held out
+        of order (RFC 2018 §4). SYN windows are never scaled (RFC 7323 §2.2).
+        """
         if ack_flag:
             flags |= Flags.ACK
         ack = self.rcv_nxt if flags & Flags.ACK else 0
-        window = 0 if flags & Flags.RST else self._advertise()
+        if flags & Flags.RST:
+            window = 0
+        elif flags & Flags.SYN:
+            window = min(self._advertise(), 65535)
+        else:
+            window = min(self._advertise() >> self.negotiated.rcv_wscale, 65535)
+            extra: list[TcpOption] = []
+            if self.negotiated.timestamps:
+                extra += [Nop(), Nop(), Timestamps(self._tsval(), self.ts_recent)]
+            if self.negotiated.sack and flags & Flags.ACK and not payload and self._ooo:
+                blocks = self._sack_blocks(3 if self.negotiated.timestamps else 4)
+                extra += [Nop(), Nop(), Sack(blocks)]
+            options = (*options, *extra)
+        if flags & Flags.ACK:
+            self._last_ack_sent = self.rcv_nxt
         return Segment(
             src_port=self.local.port,
             dst_port=self.remote.port,
@@ -979,9 +1222,15 @@ class Connection:
         return self._fin_queued and seq_le(self.snd_nxt, self._fin_seq)
 
     def _usable_window(self) -> int:
-        """Bytes we may send beyond SND.NXT: min(SND.WND, cwnd) from SND.UNA (RFC 5681 §2)."""
-        wnd = min(self.snd_wnd, self.cwnd) if self.cwnd else self.snd_wnd
-        return max(0, wnd - seq_diff(self.snd_nxt, self.snd_una))
+        """Bytes we may send beyond SND.NXT: min(SND.WND, cwnd) from SND.UNA (RFC 5681 §2).
+
+        On the first DupThresh-1 duplicate ACKs, limited transmit lets one
+        more segment out per duplicate ACK (RFC 3042).
+        """
+        cwnd = self.cc.cwnd
+        if self.config.limited_transmit and not self.in_recovery and self.dupacks:
+            cwnd += min(self.dupacks, 2) * self.snd_mss
+        return max(0, min(self.snd_wnd, cwnd) - seq_diff(self.snd_nxt, self.snd_una))
 
     def _arm_persist(self) -> None:
         if "persist" not in self._timers and "rto" not in self._timers:
@@ -993,8 +1242,11 @@ class Connection:
         if self.config.fin_wait_2_timeout is not None:
             self._arm("fin_wait_2", self._now + self.config.fin_wait_2_timeout)
 
-    def _ack_advanced(self, ack: int) -> None:
-        """SND.UNA moves to ``ack``: free the buffer, sample RTT, manage the RTO timer."""
+    def _ack_advanced(self, ack: int, seg: Segment | None = None) -> int:
+        """SND.UNA moves to ``ack``: free the buffer, sample RTT, manage the RTO timer.
+
+        Returns the number of data bytes newly acknowledged.
+        """
         syn_acked = seq_le(self.snd_una, self.iss) and seq_gt(ack, self.iss)
         if syn_acked and self._syn_retransmitted:
             # RFC 6298 §5.7: RTO of at least 3 s once data transmission begins.
@@ -1006,22 +1258,24 @@ class Connection:
         if data_acked:
             del self._sndbuf[:data_acked]
             self._sndbuf_seq = seq_add(self._sndbuf_seq, data_acked)
+            self._sndbuf_off += data_acked
             if self._send_short and self.send_space > 0 and not self._fin_queued:
                 self._send_short = False
                 self._emit(ev.SendBufferAvailable(self.send_space))
-        # RTT sample (Karn: only for segments never retransmitted).
+        # One RTT sample per round trip (RFC 6298 §2): from the echoed
+        # timestamp when negotiated (RFC 7323 §4.1), else from our own clock
+        # for a segment never retransmitted (Karn's rule, RFC 6298 §3).
         if self._rtt_seq is not None and seq_ge(ack, self._rtt_seq):
-            self.rtt.sample(self._now - self._rtt_sent_at)
+            ts = seg.timestamps if seg is not None and self.negotiated.timestamps else None
+            if ts is not None and ts.tsecr:
+                self.rtt.sample(((self._tsval() - ts.tsecr) & 0xFFFFFFFF) / 1000)
+            else:
+                self.rtt.sample(self._now - self._rtt_sent_at)
             self._rtt_seq = None
         else:
             self.rtt.reset_backoff()
         self._retransmits = 0
         self._soft_error_reported = False
-        # RFC 5681 §3.1: slow start, then congestion avoidance.
-        if self.cwnd < self.ssthresh:
-            self.cwnd += min(data_acked, self.snd_mss)
-        else:
-            self.cwnd += max(1, self.snd_mss * self.snd_mss // max(self.cwnd, 1))
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         self._timers.pop("rto", None)
         if self.in_flight > 0:
@@ -1029,19 +1283,131 @@ class Connection:
             self._arm("rto", self._now + self.rtt.rto)
         else:
             self._first_sent_at = None
+        return data_acked
+
+    def _on_new_ack(self, acked: int) -> None:
+        """SND.UNA advanced by ``acked`` data bytes: grow cwnd, or go on with recovery."""
+        self.dupacks = 0
+        if not self.in_recovery:
+            self.cc.on_ack(acked, self.in_flight)  # RFC 5681 §3.1
+            return
+        if self._off(self.snd_una) >= self._recover:
+            # Full acknowledgment: recovery is over (RFC 6582 §3.2 (3),
+            # RFC 6675 §5 (A)).
+            self.in_recovery = False
+            if self._scoreboard is not None:
+                self._scoreboard.exit_recovery()
+            self.cc.on_exit_recovery(self.in_flight)
+            return
+        # Partial acknowledgment (RFC 6582 §3.2 (3)): deflate cwnd; without
+        # SACK, resend the next hole at once (with SACK, NextSeg finds it).
+        self.cc.on_partial_ack(acked)
+        if self._scoreboard is None:
+            self._fast_rexmit = True
+
+    def _is_duplicate_ack(self, seg: Segment, prev_wnd: int, newly_sacked: int) -> bool:
+        """RFC 5681 §2 "duplicate acknowledgment" (SEG.ACK = SND.UNA already checked).
+
+        Outstanding data, no data or SYN/FIN in the ACK, and the same window;
+        with SACK, an ACK that SACKs new data counts instead (RFC 6675 §2).
+        """
+        if self.in_flight <= 0 or seg.payload or seg.has(Flags.SYN) or seg.has(Flags.FIN):
+            return False
+        if self._scoreboard is not None and seg.sack_blocks:
+            return newly_sacked > 0
+        return self._peer_window(seg) == prev_wnd
+
+    def _on_duplicate_ack(self) -> None:
+        """Count a duplicate ACK; at DupThresh (or IsLost with SACK) start recovery."""
+        self.dupacks += 1
+        if self.in_recovery:
+            self.cc.on_recovery_dupack()  # RFC 5681 §3.2 (4): inflate (not with SACK)
+            return
+        una = self._off(self.snd_una)
+        sb = self._scoreboard
+        lost = sb is not None and sb.is_lost(una)  # RFC 6675 §5 (3)(b)
+        # RFC 6582 §3.2 (2): no new recovery until "recover" is acknowledged.
+        if (self.dupacks >= self.config.dupthresh or lost) and una >= self._recover:
+            self._enter_recovery()
+
+    def _enter_recovery(self) -> None:
+        """Fast retransmit (RFC 5681 §3.2 (2)-(3), RFC 6582, RFC 6675 §5 (4))."""
+        self.in_recovery = True
+        self._recover = self._high_data()  # RecoveryPoint = HighData
+        self.cc.on_enter_recovery(self.in_flight, sack=self._scoreboard is not None)
+        if self._scoreboard is not None:
+            self._scoreboard.enter_recovery(self._recover)
+        self._fast_rexmit = True
         self._metrics()
+
+    def _sack_update(self, seg: Segment) -> int:
+        """Feed the ACK's SACK blocks to the scoreboard; returns newly SACKed bytes."""
+        sb = self._scoreboard
+        if sb is None or not seq_le(self.snd_una, seg.ack):
+            return 0
+        blocks = [(self._off(left), self._off(right)) for left, right in seg.sack_blocks]
+        return sb.on_ack(self._off(seg.ack), blocks)
+
+    def _sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
+        """SACK blocks for an ACK: the most recently changed block first (RFC 2018 §4)."""
+        held = self._ooo.blocks()
+        recent = self._ooo_recent
+        held.sort(key=lambda b: (not (b[0] <= recent < b[1]), -b[0]))
+        base = self._rcv_offset
+        return tuple(
+            (seq_add(self.rcv_nxt, a - base), seq_add(self.rcv_nxt, b - base))
+            for a, b in held[:limit]
+        )
+
+    def _off(self, seq: int) -> int:
+        """Stream offset of send sequence number ``seq`` (data byte 0 is ISS+1)."""
+        return self._sndbuf_off + seq_diff(seq, self._sndbuf_seq)
+
+    def _high_data(self) -> int:
+        """HighData: stream offset one past the highest data byte sent (RFC 6675)."""
+        return min(self._off(self.snd_max), self._sndbuf_off + len(self._sndbuf))
+
+    def _seg_size(self) -> int:
+        """Data bytes per full segment: SMSS less the timestamps option (MUST-16)."""
+        return self.snd_mss - (TS_OPTION_SPACE if self.negotiated.timestamps else 0)
+
+    def _tsval(self) -> int:
+        """Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4)."""
+        return (int(self._now * 1000) + self._ts_offset) & 0xFFFFFFFF
+
+    def _peer_window(self, seg: Segment) -> int:
+        """SEG.WND in bytes: scaled, except on a SYN (RFC 7323 §2.2)."""
+        return seg.window if seg.has(Flags.SYN) else seg.window << self.negotiated.snd_wscale
+
+    def _take_syn(self, seg: Segment) -> None:
+        """The peer's SYN: IRS, RCV.NXT, options in use, MSS (§3.10.7.2-3, RFC 7323, RFC 2018)."""
+        self.irs = seg.seq
+        self.rcv_nxt = seq_add(seg.seq, 1)
+        self._peer_syn = seg
+        self.negotiated = negotiate(self.config, seg)
+        # Our SYN's window is never scaled: at most 65535 (RFC 7323 §2.2).
+        free = max(0, self.config.recv_buffer - len(self._rcvbuf))
+        self._rcv_adv = seq_add(self.rcv_nxt, min(free, 65535))
+        ts = seg.timestamps
+        if self.negotiated.timestamps and ts is not None:
+            self.ts_recent = ts.tsval  # RFC 7323 §4.3 (1)
+            self._ts_recent_valid = True
+        self._take_peer_mss(seg)
+        if self.negotiated.sack:
+            self._scoreboard = Scoreboard(self._seg_size(), self.config.dupthresh)
 
     def _update_window(self, seg: Segment, *, force: bool = False) -> None:
         """Send-window update (§3.10.7.4 fifth step): only from newer segments (SND.WL1/WL2)."""
         if force or seq_lt(self.snd_wl1, seg.seq) or (
             self.snd_wl1 == seg.seq and seq_le(self.snd_wl2, seg.ack)
         ):
-            opened = seg.window > self.snd_wnd
-            self.snd_wnd = seg.window
+            window = self._peer_window(seg)
+            opened = window > self.snd_wnd
+            self.snd_wnd = window
             self.snd_wl1 = seg.seq
             self.snd_wl2 = seg.ack
-            self.max_snd_wnd = max(self.max_snd_wnd, seg.window)
-            if opened and seg.window > 0:
+            self.max_snd_wnd = max(self.max_snd_wnd, window)
+            if opened and window > 0:
                 self._timers.pop("persist", None)
 
     def _take_peer_mss(self, seg: Segment) -> None:
@@ -1055,15 +1421,7 @@ class Connection:
         else:
             peer = self.config.default_peer_mss
         self.snd_mss = max(self.config.min_peer_mss, min(peer, self.rcv_mss))
-
-    def _initial_cwnd(self) -> int:
-        """Initial window (RFC 5681 §3.1): 2-4 segments depending on SMSS."""
-        mss = self.snd_mss
-        if mss > 2190:
-            return 2 * mss
-        if mss > 1095:
-            return 3 * mss
-        return 4 * mss
+        self.cc.set_mss(self.snd_mss)  # and the initial window for it (RFC 5681 §3.1)
 
     def _acceptable(self, seg: Segment) -> bool:
         """Segment acceptability test (§3.10.7.4 first step, the four cases)."""
@@ -1106,7 +1464,7 @@ class Connection:
     def _window_edge(self) -> int:
         """RCV.NXT + free buffer space: the right edge the buffer could support."""
         free = max(0, self.config.recv_buffer - len(self._rcvbuf))
-        return seq_add(self.rcv_nxt, min(free, 65535))
+        return seq_add(self.rcv_nxt, min(free, 65535 << self.negotiated.rcv_wscale))
 
     def _sws_threshold(self) -> int:
         return min(self.config.recv_buffer // 2, self.rcv_mss)
@@ -1122,7 +1480,7 @@ class Connection:
             self._rcv_adv = edge
         if seq_lt(self._rcv_adv, self.rcv_nxt):
             self._rcv_adv = self.rcv_nxt
-        return min(seq_diff(self._rcv_adv, self.rcv_nxt), 65535)
+        return seq_diff(self._rcv_adv, self.rcv_nxt)
 
     def _enter_fin_wait_2(self) -> None:
         """Our FIN is acknowledged (§3.10.7.4 fifth step, FIN-WAIT-1)."""
@@ -1154,6 +1512,8 @@ class Connection:
             self.was_established = True
         self._trace("state_updated", {"old": str(old), "new": str(new)})
         self._emit(ev.StateChanged(old, new))
+        if new is S.ESTABLISHED and self.config.keepalive:
+            self._keepalive_restart()
 
     def _arm(self, name: str, at: float) -> None:
         self._timers[name] = at

@@ -132,5 +132,5 @@ def test_echo_over_ipv6() -> None:
     net.run()
     assert bytes(app.received) == data
     syn = next(r for r in net.trace if r.event == "segment_sent")
-    assert syn.data["options"] == {"mss": 1440}  # 1500 - 40 (IPv6) - 20 (TCP)
+    assert syn.data["options"]["mss"] == 1440  # 1500 - 40 (IPv6) - 20 (TCP)
     assert_clean_close(net)

@@ -43,7 +43,8 @@ def test_demo_json_is_the_trace_schema(capsys: pytest.CaptureFixture[str]) -> No
     assert {o["event"] for o in objs} == set(EVENT_NAMES) - {"segment_dropped"}
     sent = [o for o in objs if o["event"] == "segment_sent"]
     assert set(sent[0]["data"]) == {"seq", "ack", "flags", "len", "window", "options"}
-    assert sent[0]["data"]["options"] == {"mss": 1460}
+    assert sent[0]["data"]["options"]["mss"] == 1460
+    assert set(sent[0]["data"]["options"]) == {"mss", "sack_permitted", "ts", "wscale"}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
