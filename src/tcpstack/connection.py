@@ -1451,7 +1451,9 @@ class Connection:
     def _schedule_ack(self, nbytes: int) -> None:
         """Delayed ACK (§3.8.6.3): every 2nd full segment (SHLD-19), else after delayed_ack s."""
         self._rcv_unacked += nbytes
-        if self.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * self.rcv_mss:
+        # A full-sized segment carries RCV.MSS less the timestamps option.
+        full = self.rcv_mss - (TS_OPTION_SPACE if self.negotiated.timestamps else 0)
+        if self.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full:
             self._ack_now = True
         elif "delayed_ack" not in self._timers:
             self._arm("delayed_ack", self._now + self.config.delayed_ack)

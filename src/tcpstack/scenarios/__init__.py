@@ -11,6 +11,7 @@ sequence that host's connection must go through; the test suite checks it.
 from __future__ import annotations
 
 from . import lifecycle as _lifecycle  # noqa: F401  (registers the scenarios)
+from . import transfer as _transfer  # noqa: F401
 from .base import SCENARIOS, Scenario, ScenarioOptions, ScenarioResult, get_scenario
 
 __all__ = ["SCENARIOS", "Scenario", "ScenarioOptions", "ScenarioResult", "get_scenario"]

@@ -151,7 +151,8 @@ class SegmentView:
     def label(self, absolute: bool = False) -> str:
         """``SYN,ACK seq=0 ack=1 len=0 win=65535 <mss 1460>`` (relative unless ``absolute``).
 
-        ``ack`` is shown only when the ACK flag is set; options only on SYNs.
+        ``ack`` is shown only when the ACK flag is set; options on SYNs, and
+        SACK blocks on other segments.
         """
         return " ".join(self.label_parts(absolute))
 
@@ -171,6 +172,17 @@ class SegmentView:
             opts = options_text(self.options)
             if opts:
                 parts.append(f"<{opts}>")
+        elif options and self.options.get("sack"):
+            # SACK blocks tell the loss-recovery story; shown in the same
+            # (relative) numbering as the ACK field. Timestamps are left out.
+            base = 0
+            if not absolute and self.ack is not None and self.rel_ack is not None:
+                base = self.ack - self.rel_ack
+            blocks = " ".join(
+                f"{(int(left) - base) % (1 << 32)}-{(int(right) - base) % (1 << 32)}"
+                for left, right in self.options["sack"]
+            )
+            parts.append(f"<sack {blocks}>")
         return parts
 
     def to_info(self) -> dict[str, Any]:
