@@ -109,6 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--connections", type=int, default=200,
                        help="handshake+close cycles to time (default 200)")
 
+    torture = sub.add_parser(
+        "torture",
+        help="run many seeded transfers over hostile simulated links",
+        description="Run seeded two-way transfers (0 to 4 MiB each way) over links with "
+        "loss, duplication, reordering, corruption, jitter and outages. Each must arrive "
+        "byte-exact and close cleanly, or time out when an outage outlasts R2. Exit status "
+        "1 if any seed fails.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tcpstack torture --seeds 5000 --jobs 2\n"
+        "  tcpstack torture --start 123 --seeds 1      reproduce one seed\n"
+        "  tcpstack torture --seeds 200 --json > results.json",
+    )
+    torture.add_argument("--seeds", type=int, default=1000, help="how many seeds (default 1000)")
+    torture.add_argument("--start", type=int, default=0, help="first seed (default 0)")
+    torture.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    torture.add_argument("--max-size", type=int, default=4 * 1024 * 1024,
+                         help="largest transfer per direction in bytes (default 4 MiB)")
+    torture.add_argument("--json", action="store_true",
+                         help="print one JSON object per seed instead of a summary")
+
     try:
         from .cli_tun import add_tun_parser
     except ImportError:  # pragma: no cover - the TUN driver is Linux-only
@@ -135,6 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(run_bench(size=args.size, loss=args.loss, seed=args.seed,
                                        connections=args.connections), indent=2))
             return 0
+        if args.command == "torture":
+            from .torture_cli import run_torture
+
+            if args.seeds < 1 or args.jobs < 1 or args.max_size < 0 or args.start < 0:
+                raise UsageError("--seeds and --jobs must be >= 1, --start and --max-size >= 0")
+            return run_torture(start=args.start, seeds=args.seeds, jobs=args.jobs,
+                               max_size=args.max_size, as_json=args.json)
         if args.command == "tun":
             from .cli_tun import run_tun
 

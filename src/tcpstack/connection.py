@@ -55,6 +55,10 @@ TIMERS = ("rto", "persist", "delayed_ack", "keepalive", "time_wait", "fin_wait_2
 
 EventSink = Callable[["Connection", ev.Event], None]
 
+KEEPALIVE_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2})
+"""States in which an idle connection is probed: as in Linux, FIN-WAIT-2 too, so a
+half-closed connection whose peer vanished does not wait for its FIN forever."""
+
 
 class Connection:
     """The transmission control block of one connection and its event processing.
@@ -161,6 +165,8 @@ class Connection:
         self.rtt = RttEstimator(self.config.rto_initial, self.config.rto_min, self.config.rto_max)
         self._rtt_seq: int | None = None  # ACK of this seq ends the timed segment
         self._rtt_sent_at = 0.0
+        self._rtt_tsval = 0  # our TSval on the timed segment
+        self._rtt_retransmitted = False  # the timed segment was sent again
         self._retransmits = 0  # consecutive timeouts of the oldest segment
         self._first_sent_at: float | None = None  # first transmission of the oldest segment
         self._syn_retransmitted = False
@@ -877,8 +883,6 @@ class Connection:
         # (go back: snd_nxt returns to snd_una; SACKed data is skipped).
         # Karn: stop timing (timestamps make samples unambiguous, RFC 7323 §4).
         self.rtt.backoff()
-        if not self.negotiated.timestamps:
-            self._rtt_seq = None
         self.snd_nxt = self.snd_una
         self._metrics()
 
@@ -896,7 +900,7 @@ class Connection:
 
     def _on_keepalive(self) -> None:
         """Keep-alive timer (§3.8.4): probe an idle connection, or give up."""
-        if not self.config.keepalive or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if not self.config.keepalive or self.state not in KEEPALIVE_STATES:
             return
         if self.in_flight > 0 or self.unsent > 0:
             # MUST-26: only an idle connection is probed; the retransmission
@@ -918,7 +922,7 @@ class Connection:
     def _keepalive_restart(self) -> None:
         """Start the idle period again (after traffic from the peer, or a switch)."""
         self._keepalive_probes = 0
-        if self.config.keepalive and self.state in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if self.config.keepalive and self.state in KEEPALIVE_STATES:
             self._arm("keepalive", self._now + self.config.keepalive_idle)
         else:
             self._timers.pop("keepalive", None)
@@ -1127,11 +1131,18 @@ class Connection:
             self.snd_max = end
         if self._first_sent_at is None:
             self._first_sent_at = self._now
-        if retransmission and not self.negotiated.timestamps:
-            self._rtt_seq = None  # Karn's rule (RFC 6298 §3); TSecr needs no such care
-        elif self._rtt_seq is None and length:
+        if retransmission and self._rtt_seq is not None and seq_lt(seq, self._rtt_seq):
+            # Karn's rule (RFC 6298 §3): no sample from our own clock now. With
+            # timestamps, only an echo of this latest transmission (or newer)
+            # measures a round trip: an echo of an earlier one would include
+            # the timeout (the ACK for the first copy was lost).
+            self._rtt_retransmitted = True
+            self._rtt_tsval = self._tsval()
+        elif self._rtt_seq is None and length and not retransmission:
             self._rtt_seq = end
             self._rtt_sent_at = self._now
+            self._rtt_tsval = self._tsval()
+            self._rtt_retransmitted = False
         if "rto" not in self._timers:
             # RFC 6298 §5.1: start the timer if it is not running.
             self._arm("rto", self._now + self.rtt.rto)
@@ -1267,9 +1278,15 @@ class Connection:
         # for a segment never retransmitted (Karn's rule, RFC 6298 §3).
         if self._rtt_seq is not None and seq_ge(ack, self._rtt_seq):
             ts = seg.timestamps if seg is not None and self.negotiated.timestamps else None
-            if ts is not None and ts.tsecr:
-                self.rtt.sample(((self._tsval() - ts.tsecr) & 0xFFFFFFFF) / 1000)
-            else:
+            if self.negotiated.timestamps:
+                if ts is not None and ts.tsecr and seq_ge(ts.tsecr, self._rtt_tsval):
+                    # The echo is at least as new as the last transmission of the
+                    # timed data (RFC 7323 §4.1). An older echo comes from an ACK
+                    # for a duplicate (TS.Recent is only updated by in-window
+                    # segments, §4.3) and would measure the whole loss episode;
+                    # such samples are skipped.
+                    self.rtt.sample(((self._tsval() - ts.tsecr) & 0xFFFFFFFF) / 1000)
+            elif not self._rtt_retransmitted:
                 self.rtt.sample(self._now - self._rtt_sent_at)
             self._rtt_seq = None
         else:
@@ -1514,7 +1531,7 @@ class Connection:
             self.was_established = True
         self._trace("state_updated", {"old": str(old), "new": str(new)})
         self._emit(ev.StateChanged(old, new))
-        if new is S.ESTABLISHED and self.config.keepalive:
+        if new in (S.ESTABLISHED, S.FIN_WAIT_2) and self.config.keepalive:
             self._keepalive_restart()
 
     def _arm(self, name: str, at: float) -> None:
