@@ -398,7 +398,7 @@ class Stack:
         self._trace("segment_dropped", conn, {"reason": reason, **data})
 
     def _trace(self, event: str, conn: str, data: dict[str, Any]) -> None:
-        if self.trace is not None:
+        if self.trace is not None and self.trace.active:
             self.trace.emit(self._now, self.name, conn, event, data)
 
 

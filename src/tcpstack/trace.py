@@ -90,6 +90,11 @@ class Trace:
         self._keep = keep
         self._sinks: list[Sink] = []
 
+    @property
+    def active(self) -> bool:
+        """True if records are kept or forwarded: emitters may skip building them otherwise."""
+        return self._keep or bool(self._sinks)
+
     def add_sink(self, sink: Sink) -> None:
         """Call ``sink(record)`` for every record emitted from now on."""
         self._sinks.append(sink)

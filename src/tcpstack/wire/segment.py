@@ -163,7 +163,8 @@ class Segment:
 
     def has(self, flag: Flags) -> bool:
         """True if every bit of ``flag`` is set."""
-        return (self.flags & flag) == flag
+        # int.__and__ avoids building an enum member per test (hot path).
+        return int.__and__(self.flags, flag) == flag
 
     @property
     def mss(self) -> int | None:
