@@ -14,6 +14,7 @@ it against :data:`tcpstack.state.TRANSITIONS`.
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -54,6 +55,9 @@ TIMERS = ("rto", "persist", "delayed_ack", "keepalive", "time_wait", "fin_wait_2
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
 
 EventSink = Callable[["Connection", ev.Event], None]
+
+PAWS_IDLE = 24 * 86400.0
+"""Seconds after which TS.Recent is too old for PAWS (RFC 7323 §5.5: 24 days)."""
 
 KEEPALIVE_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2})
 """States in which an idle connection is probed: as in Linux, FIN-WAIT-2 too, so a
@@ -147,7 +151,9 @@ class Connection:
         self._rcvbuf = bytearray()  # in-order data not yet read
         self._ooo = ReassemblyQueue()
         self._rcv_offset = 0  # stream offset of rcv_nxt (bytes delivered in order)
-        self._ooo_recent = 0  # stream offset of the latest out-of-order arrival (SACK order)
+        # Stream offsets inside the SACK blocks to report first, most recent
+        # first: the newest arrival, then the blocks last reported (RFC 2018 §4).
+        self._sack_recent: list[int] = []
         self._peer_fin_offset: int | None = None  # stream offset of the peer's FIN, once seen
         self.fin_received = False
 
@@ -157,6 +163,7 @@ class Connection:
         #: TS.Recent (RFC 7323 §4.3) and whether it holds a value yet.
         self.ts_recent = 0
         self._ts_recent_valid = False
+        self._ts_recent_at = 0.0  # when TS.Recent was last set (RFC 7323 §5.5)
         self._last_ack_sent = 0  # Last.ACK.sent (RFC 7323 §4.3)
         # Per-connection offset of our timestamp clock (RFC 7323 §5.4), from the ISN.
         self._ts_offset = (self.iss * 2654435761) & 0xFFFFFFFF
@@ -180,6 +187,7 @@ class Connection:
         #: True during fast recovery / SACK loss recovery.
         self.in_recovery = False
         self._recover = 0  # RFC 6582 "recover" as a stream offset, exclusive end
+        self._lt_bytes = 0  # sent by limited transmit beyond cwnd (RFC 3042) since the last new ACK
         self._fast_rexmit = False  # the segment at SND.UNA is due for retransmission
         self._scoreboard: Scoreboard | None = None  # RFC 6675, once SACK is negotiated
         self._sndbuf_off = 0  # stream offset of _sndbuf[0] (data acknowledged so far)
@@ -581,6 +589,10 @@ class Connection:
                 # without a TSopt SHOULD be silently dropped".
                 self._drop(seg, "missing-timestamps")
                 return
+            if self._ts_recent_valid and self._now - self._ts_recent_at > PAWS_IDLE:
+                # RFC 7323 §5.5: after more than 24 days idle the peer's clock
+                # may have advanced by 2**31 or more: TS.Recent is invalid.
+                self._ts_recent_valid = False
             if self._ts_recent_valid and seq_lt(ts.tsval, self.ts_recent):
                 # PAWS (RFC 7323 §5.3 R1): an old duplicate from an earlier
                 # wrap of the sequence space. Not acceptable: ACK and drop.
@@ -616,6 +628,7 @@ class Connection:
         ):
             self.ts_recent = ts.tsval
             self._ts_recent_valid = True
+            self._ts_recent_at = self._now
         # The peer is alive: the keep-alive idle time starts again (§3.8.4).
         if "keepalive" in self._timers:
             self._keepalive_restart()
@@ -797,10 +810,15 @@ class Connection:
                 # once, one per segment even when several arrive together, so
                 # the sender can count them (RFC 5681 §4.2, §3.2).
                 self._ooo.add(self._rcv_offset + off, payload)
-                self._ooo_recent = self._rcv_offset + off
+                if self.negotiated.sack:
+                    self._sack_recent.insert(0, self._rcv_offset + off)
                 self._ctl_out.append(self._make(seq=self.snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             self._ack_now = True  # old duplicate data: re-ACK
+        elif fin and off > 0:
+            # A FIN beyond a hole is an out-of-order segment: duplicate ACK at
+            # once (RFC 5681 §4.2); the FIN waits for the hole (eighth step).
+            self._ack_now = True
         # Eighth: the FIN, honoured only once everything before it arrived.
         if self._peer_fin_offset is not None and self._peer_fin_offset == self._rcv_offset:
             self._receive_fin()
@@ -876,6 +894,7 @@ class Connection:
         self._recover = self._high_data()
         self.in_recovery = False
         self.dupacks = 0
+        self._lt_bytes = 0
         self._fast_rexmit = False
         if self._scoreboard is not None:
             self._scoreboard.reset_after_timeout(keep_sacks=True)
@@ -1049,6 +1068,11 @@ class Connection:
                         self._arm_persist()
                     break
             force = False
+            if not retransmission and self.dupacks and not self.in_recovery:
+                # Limited transmit (RFC 3042): note how far beyond cwnd this
+                # goes, to leave it out of FlightSize (RFC 5681 §3.2 (2)).
+                beyond = seq_diff(self.snd_nxt, self.snd_una) + n - self.cc.cwnd
+                self._lt_bytes = max(self._lt_bytes, beyond)
             out.append(self._emit_data(offset, n, fin=fin_here))
         return out
 
@@ -1239,7 +1263,14 @@ class Connection:
         more segment out per duplicate ACK (RFC 3042).
         """
         cwnd = self.cc.cwnd
-        if self.config.limited_transmit and not self.in_recovery and self.dupacks:
+        # RFC 3042 §2: limited transmit sends "previously unsent data" only; after
+        # a timeout (SND.NXT rolled back below SND.MAX) dup ACKs release nothing.
+        if (
+            self.config.limited_transmit
+            and not self.in_recovery
+            and self.dupacks
+            and self.snd_nxt == self.snd_max
+        ):
             cwnd += min(self.dupacks, 2) * self.snd_mss
         return max(0, min(self.snd_wnd, cwnd) - seq_diff(self.snd_nxt, self.snd_una))
 
@@ -1262,6 +1293,10 @@ class Connection:
         if syn_acked and self._syn_retransmitted:
             # RFC 6298 §5.7: RTO of at least 3 s once data transmission begins.
             self.rtt.set_floor(self.config.rto_syn_after_retry)
+            # RFC 5681 §3.1: "If the SYN or SYN/ACK is lost, the initial window
+            # used by a sender after a correctly transmitted SYN MUST be one
+            # segment" (taking the peer's MSS reset cwnd to the full IW).
+            self.cc.cwnd = min(self.cc.cwnd, self.snd_mss)
         self.snd_una = ack
         if seq_lt(self.snd_nxt, ack):
             self.snd_nxt = ack
@@ -1289,8 +1324,9 @@ class Connection:
             elif not self._rtt_retransmitted:
                 self.rtt.sample(self._now - self._rtt_sent_at)
             self._rtt_seq = None
-        else:
-            self.rtt.reset_backoff()
+        # Otherwise no sample: a backed-off RTO stays until a valid RTT sample
+        # (Karn's algorithm, RFC 6298 §3 and the note after §5.7: only a new
+        # measurement may "collapse" the RTO after rule 5.5 doubled it).
         self._retransmits = 0
         self._soft_error_reported = False
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
@@ -1305,6 +1341,7 @@ class Connection:
     def _on_new_ack(self, acked: int) -> None:
         """SND.UNA advanced by ``acked`` data bytes: grow cwnd, or go on with recovery."""
         self.dupacks = 0
+        self._lt_bytes = 0
         if not self.in_recovery:
             self.cc.on_ack(acked, self.in_flight)  # RFC 5681 §3.1
             return
@@ -1351,7 +1388,11 @@ class Connection:
         """Fast retransmit (RFC 5681 §3.2 (2)-(3), RFC 6582, RFC 6675 §5 (4))."""
         self.in_recovery = True
         self._recover = self._high_data()  # RecoveryPoint = HighData
-        self.cc.on_enter_recovery(self.in_flight, sack=self._scoreboard is not None)
+        # RFC 5681 §3.2 (2): "When [RFC3042] is in use, additional data sent in
+        # limited transmit MUST NOT be included in this calculation" (FlightSize).
+        flight = max(0, self.in_flight - self._lt_bytes)
+        self._lt_bytes = 0
+        self.cc.on_enter_recovery(flight, sack=self._scoreboard is not None)
         if self._scoreboard is not None:
             self._scoreboard.enter_recovery(self._recover)
         self._fast_rexmit = True
@@ -1366,14 +1407,26 @@ class Connection:
         return sb.on_ack(self._off(seg.ack), blocks)
 
     def _sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
-        """SACK blocks for an ACK: the most recently changed block first (RFC 2018 §4)."""
+        """SACK blocks for an ACK (RFC 2018 §4): the block holding the newest
+        segment first, then "the most recently reported SACK blocks", then the
+        highest other blocks held."""
         held = self._ooo.blocks()
-        recent = self._ooo_recent
-        held.sort(key=lambda b: (not (b[0] <= recent < b[1]), -b[0]))
+        starts = [a for a, _ in held]
+        chosen: list[tuple[int, int]] = []
+        for off in self._sack_recent:
+            i = bisect_right(starts, off) - 1
+            if len(chosen) < limit and i >= 0 and off < held[i][1] and held[i] not in chosen:
+                chosen.append(held[i])
+        for block in reversed(held):
+            if len(chosen) >= limit:
+                break
+            if block not in chosen:
+                chosen.append(block)
+        self._sack_recent = [a for a, _ in chosen]  # what this ACK reports, in order
         base = self._rcv_offset
         return tuple(
             (seq_add(self.rcv_nxt, a - base), seq_add(self.rcv_nxt, b - base))
-            for a, b in held[:limit]
+            for a, b in chosen
         )
 
     def _off(self, seq: int) -> int:
@@ -1409,6 +1462,7 @@ class Connection:
         if self.negotiated.timestamps and ts is not None:
             self.ts_recent = ts.tsval  # RFC 7323 §4.3 (1)
             self._ts_recent_valid = True
+            self._ts_recent_at = self._now
         self._take_peer_mss(seg)
         if self.negotiated.sack:
             self._scoreboard = Scoreboard(self._seg_size(), self.config.dupthresh)
@@ -1420,6 +1474,10 @@ class Connection:
         ):
             window = self._peer_window(seg)
             opened = window > self.snd_wnd
+            if opened and self.snd_wnd == 0 and self._first_sent_at is not None:
+                # SHLD-17 (RFC 9293 §3.8.6): data held beyond a closed window
+                # must not time the connection out: R2 counts from the reopening.
+                self._first_sent_at = self._now
             self.snd_wnd = window
             self.snd_wl1 = seg.seq
             self.snd_wl2 = seg.ack
@@ -1570,11 +1628,11 @@ class Connection:
         self._trace("app", {"call": call, **data})
 
     def _trace(self, event: str, data: dict[str, Any]) -> None:
-        if self._tracer is not None:
+        if self._tracer is not None and self._tracer.active:
             self._tracer.emit(self._now, self.host, self.name, event, data)
 
     def _trace_segment(self, event: str, seg: Segment) -> None:
-        if self._tracer is not None:
+        if self._tracer is not None and self._tracer.active:
             self._tracer.emit(self._now, self.host, self.name, event, segment_record(seg))
 
     def __repr__(self) -> str:

@@ -37,10 +37,18 @@ time_wait              fin_wait_2 + peer FIN at 1.2, ACK at 1.2
 Relative numbers: our SYN is ``seq=0``, our first data byte ``seq=1``; the
 peer's SYN is ``seq=0`` and its first data byte ``seq=1``. In the
 established fixtures the peer offers a 65535-byte window and MSS 1460.
+
+Options (RFC 7323, RFC 2018): ``Out(..., options=...)`` compares a sent
+segment's options exactly; ``Script.seg(..., ts=(tsval, tsecr), sack=[(l, r)])``
+adds a timestamps option and SACK blocks (edges relative to ISS) to a
+scripted segment; ``Script.ts_opt(at, ecr)`` and ``Script.sack_opt(blocks)``
+build what we are expected to send (our TSval at ``at``, blocks relative to
+IRS); ``make_established(options=...)`` replaces the SYN-ACK's options.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
@@ -50,7 +58,18 @@ from tcpstack.connection import Connection, Endpoint
 from tcpstack.seq import SEQ_MOD, seq_add
 from tcpstack.stack import Stack
 from tcpstack.state import State
-from tcpstack.wire import Flags, IPAddress, IPHeader, Mss, Segment, decode_packet, encode_packet
+from tcpstack.wire import (
+    Flags,
+    IPAddress,
+    IPHeader,
+    Mss,
+    Nop,
+    Sack,
+    Segment,
+    Timestamps,
+    decode_packet,
+    encode_packet,
+)
 from tcpstack.wire.options import TcpOption
 
 US_ADDR = IPv4Address("192.0.2.1")
@@ -101,7 +120,9 @@ class Out:
     relative to the bases given to :func:`expect_sent` (absolute when the
     bases are 0); ``ack`` is compared only when the segment carries ACK and
     must then be given. ``window`` and ``mss`` are compared only when given
-    (``mss=0`` means "no MSS option").
+    (``mss=0`` means "no MSS option"). ``options`` (the whole option list, in
+    wire order, absolute numbers) is compared only when given; ``()`` means
+    "no options".
     """
 
     flags: str
@@ -110,6 +131,7 @@ class Out:
     len: int = 0
     window: int | None = None
     mss: int | None = None
+    options: tuple[TcpOption, ...] | None = None
 
 
 def deliver(conn: Connection, segment: Segment, *, at: float) -> None:
@@ -156,6 +178,7 @@ def describe(got: list[Segment], expected: list[Out], base: tuple[int, int]) -> 
                 len=len(seg.payload),
                 window=seg.window if want.window is not None else None,
                 mss=has_mss if want.mss is not None else None,
+                options=seg.options if want.options is not None else None,
             )
         )
     return out
@@ -169,6 +192,7 @@ def _canon(e: Out) -> Out:
         len=e.len,
         window=e.window,
         mss=e.mss,
+        options=e.options,
     )
 
 
@@ -194,12 +218,15 @@ class Script:
         irs: the peer's initial sequence number (its SYN's SEQ).
         t: the time of the last step the builder took (informative).
         states: every state the connection went through, oldest first.
+        ts_base: our TSval at time 0, read from our SYN when it carried a
+            timestamps option (RFC 7323 §3), else None.
     """
 
     conn: Connection
     irs: int = IRS
     t: float = 0.0
     states: list[State] = field(default_factory=list)
+    ts_base: int | None = None
 
     @property
     def iss(self) -> int:
@@ -223,12 +250,21 @@ class Script:
         data: bytes = b"",
         window: int = PEER_WINDOW,
         options: tuple[TcpOption, ...] = (),
+        ts: tuple[int, int] | None = None,
+        sack: Sequence[tuple[int, int]] = (),
     ) -> Segment:
         """A segment from the peer: ``seq`` relative to IRS, ``ack`` relative to ISS.
 
         ``ack`` is put in the header even without the ACK flag (as a sloppy
-        or hostile peer might); the receiver must ignore it then.
+        or hostile peer might); the receiver must ignore it then. ``ts``
+        appends ``NOP, NOP, Timestamps(tsval, tsecr)`` (absolute values);
+        ``sack`` appends ``NOP, NOP, SACK`` with edges relative to ISS.
         """
+        if ts is not None:
+            options = (*options, Nop(), Nop(), Timestamps(*ts))
+        if sack:
+            blocks = tuple((seq_add(self.iss, a), seq_add(self.iss, b)) for a, b in sack)
+            options = (*options, Nop(), Nop(), Sack(blocks))
         return Segment(
             src_port=self.conn.remote.port,
             dst_port=self.conn.local.port,
@@ -266,6 +302,23 @@ class Script:
         """Run the timers due at ``at``."""
         self.conn.handle_timer(at)
 
+    def tsval(self, at: float) -> int:
+        """Our TSval at time ``at``: a 1 ms clock from :attr:`ts_base` (RFC 7323 §5.4)."""
+        assert self.ts_base is not None, "our SYN carried no timestamps option"
+        return (self.ts_base + int(at * 1000)) % SEQ_MOD
+
+    def ts_opt(self, at: float, ecr: int) -> tuple[TcpOption, ...]:
+        """``NOP, NOP, Timestamps(our TSval at at, ecr)``: what we append after the SYN."""
+        return (Nop(), Nop(), Timestamps(self.tsval(at), ecr))
+
+    def sack_opt(self, blocks: Sequence[tuple[int, int]]) -> tuple[TcpOption, ...]:
+        """``NOP, NOP, SACK`` with ``blocks`` given relative to IRS (the peer's bytes)."""
+        return (
+            Nop(),
+            Nop(),
+            Sack(tuple((seq_add(self.irs, a), seq_add(self.irs, b)) for a, b in blocks)),
+        )
+
 
 # ----------------------------------------------------------------------
 # Builders: one per state, each through the public API only
@@ -283,7 +336,9 @@ def make_syn_sent(*, config: TcpConfig | None = None, iss: int = ISS, irs: int =
     s = Script(new_connection(config=config, iss=iss), irs=irs)
     s.conn.open_active(0.0)
     mss = s.conn.config.mss
-    s.expect([Out("S", seq=0, mss=mss)], at=0.0)
+    [syn] = s.expect([Out("S", seq=0, mss=mss)], at=0.0)
+    if syn.timestamps is not None:
+        s.ts_base = syn.timestamps.tsval
     s.events()
     assert s.state is State.SYN_SENT
     return s
@@ -328,10 +383,16 @@ def make_established(
     irs: int = IRS,
     window: int = PEER_WINDOW,
     peer_mss: int | None = PEER_MSS,
+    options: tuple[TcpOption, ...] | None = None,
 ) -> Script:
-    """SYN-SENT --SYN-ACK--> ESTABLISHED at 0.1; our ACK leaves at 0.1."""
+    """SYN-SENT --SYN-ACK--> ESTABLISHED at 0.1; our ACK leaves at 0.1.
+
+    ``options`` replaces the SYN-ACK's options (default: only MSS ``peer_mss``).
+    """
     s = make_syn_sent(config=config, iss=iss, irs=irs)
     opts = (Mss(peer_mss),) if peer_mss is not None else ()
+    if options is not None:
+        opts = options
     s.rx("SA", seq=0, ack=1, window=window, options=opts, at=0.1)
     s.expect([Out("A", seq=1, ack=1)], at=0.1)
     assert s.app_events() == [ev.Connected()]
