@@ -176,6 +176,7 @@ class Connection:
         self._rtt_retransmitted = False  # the timed segment was sent again
         self._retransmits = 0  # consecutive timeouts of the oldest segment
         self._first_sent_at: float | None = None  # first transmission of the oldest segment
+        self._last_send_at: float | None = None  # last transmission of anything (RFC 5681 §4.1)
         self._syn_retransmitted = False
         self._soft_error_reported = False
 
@@ -1027,6 +1028,15 @@ class Connection:
         force = self._force_send
         self._force_send = False
         size = self._seg_size()
+        if (
+            self.in_flight == 0
+            and self.unsent > 0
+            and self._last_send_at is not None
+            and self._now - self._last_send_at > self.rtt.rto
+        ):
+            # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
+            # from at most the initial window (the ACK clock has stopped).
+            self.cc.on_idle()
         sb = self._scoreboard
         while True:
             offset = seq_diff(self.snd_nxt, self._sndbuf_seq)
@@ -1065,7 +1075,7 @@ class Connection:
                     # Sender SWS avoidance (MUST-38): a small window-limited
                     # segment waits for more window (or the override timer).
                     if not in_flight:
-                        self._arm_persist()
+                        self._arm_persist(override=True)
                     break
             force = False
             if not retransmission and self.dupacks and not self.in_recovery:
@@ -1153,6 +1163,7 @@ class Connection:
             self.snd_nxt = end
         if seq_gt(end, self.snd_max):
             self.snd_max = end
+        self._last_send_at = self._now
         if self._first_sent_at is None:
             self._first_sent_at = self._now
         if retransmission and self._rtt_seq is not None and seq_lt(seq, self._rtt_seq):
@@ -1274,10 +1285,12 @@ class Connection:
             cwnd += min(self.dupacks, 2) * self.snd_mss
         return max(0, min(self.snd_wnd, cwnd) - seq_diff(self.snd_nxt, self.snd_una))
 
-    def _arm_persist(self) -> None:
+    def _arm_persist(self, *, override: bool = False) -> None:
+        """Arm the persist timer: a zero-window probe after one RTO (SHLD-29), or,
+        with ``override``, the sender-SWS override timer, 0.1-1.0 s (§3.8.6.2.1)."""
         if "persist" not in self._timers and "rto" not in self._timers:
-            # SHLD-29: the first zero-window probe after one RTO.
-            self._persist_backoff = self.rtt.rto
+            rto = self.rtt.rto
+            self._persist_backoff = min(max(rto, 0.1), 1.0) if override else rto
             self._arm("persist", self._now + self._persist_backoff)
 
     def _arm_fin_wait_2(self) -> None:
