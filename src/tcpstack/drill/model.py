@@ -1,0 +1,117 @@
+"""The parsed form of a drill script: events with timing, packets, system calls.
+
+Shared by the parser, the runner and every target. Times are seconds from the
+script's start; sequence numbers in :class:`PacketSpec` are as written in the
+script (relative, packetdrill style) and converted by the runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..errors import TcpStackError
+
+
+class DrillError(TcpStackError):
+    """Base class of drill errors."""
+
+
+class DrillSyntaxError(DrillError):
+    """A script line could not be parsed or uses syntax drill does not support.
+
+    Attributes:
+        path: the script file; line: 1-based line number; message: what is wrong.
+    """
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        self.path, self.line, self.message = path, line, message
+        super().__init__(f"{path}:{line}: {message}")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When an event happens.
+
+    ``kind``: ``"abs"`` (``0.1``), ``"rel"`` (``+0.1``, relative to the previous
+    event's time) or ``"any"`` (``*``). ``start``/``end`` in seconds; a range
+    ``0.1~0.2`` has end > start, otherwise end == start. ``blocking_end``
+    is set for a blocking call written ``+0...0.5 read(...)``: the call
+    starts at ``start`` and must return at ``blocking_end`` (same kind).
+    """
+
+    kind: Literal["abs", "rel", "any"]
+    start: float = 0.0
+    end: float = 0.0
+    blocking_end: float | None = None
+
+
+@dataclass(frozen=True)
+class TcpOptionSpec:
+    """One TCP option in a script: ``mss 1460``, ``sackOK``, ``nop``, ``eol``,
+    ``wscale 7``, ``TS val 100 ecr 0``, ``sack 1:1001 2001:3001``."""
+
+    kind: Literal["mss", "sackOK", "nop", "eol", "wscale", "TS", "sack"]
+    values: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PacketSpec:
+    """An inbound (``<``) or outbound (``>``) TCP segment as written.
+
+    ``flags``: packetdrill letters (``S F R P . U E W``; ``.`` is ACK).
+    ``seq``/``end``/``length``: ``start:end(len)``; ``ack``/``win`` None when
+    absent. ``options``: None when not given, or a tuple; ``options_wildcard``
+    for ``<...>``. ``any_*`` flags mark ``*`` wildcards.
+    """
+
+    direction: Literal["<", ">"]
+    flags: str
+    seq: int | None
+    end: int | None
+    length: int | None
+    ack: int | None = None
+    win: int | None = None
+    urg: int | None = None
+    options: tuple[TcpOptionSpec, ...] | None = None
+    options_wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class Syscall:
+    """A system call line: ``name(args) = result [ERRNO (text)]``.
+
+    ``args`` are raw argument strings as written (``"3"``, ``"..."``,
+    ``"SOL_SOCKET"``, ``"[1]"``, ``"[{fd=4, events=POLLIN, revents=POLLIN}]"``);
+    ``result`` the expected integer return value; ``errno`` e.g.
+    ``"ECONNREFUSED"`` when ``result == -1``.
+    """
+
+    name: str
+    args: tuple[str, ...]
+    result: int | None
+    errno: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One timed line of a script: a packet or a system call."""
+
+    line: int
+    timing: Timing
+    action: PacketSpec | Syscall
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Script:
+    """A whole script.
+
+    ``linux_deviation``: the text of a ``// linux-deviation: ...`` comment,
+    documenting why the Linux kernel fails this script (it encodes the RFC).
+    """
+
+    path: str
+    events: tuple[Event, ...]
+    linux_deviation: str | None = None
+    options: dict[str, str] = field(default_factory=dict)

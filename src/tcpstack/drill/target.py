@@ -1,0 +1,72 @@
+"""What a drill target must provide: the runner drives it through this protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .model import Syscall
+
+LOCAL_ADDRESS = "192.0.2.1"
+"""Address of the TCP under test."""
+REMOTE_ADDRESS = "198.51.100.2"
+"""Address of the script's simulated peer."""
+LOCAL_PORT = 8080
+"""Port the script's bind() and connect() use on the side under test / the peer."""
+
+
+@dataclass(frozen=True)
+class SyscallResult:
+    """The outcome of a system call: return value and errno name (``"EAGAIN"``) if it failed.
+
+    ``returned_at``: target time in seconds when the call returned.
+    """
+
+    value: int
+    errno: str | None
+    returned_at: float
+
+
+class PendingCall(Protocol):
+    """A system call started with :meth:`Target.start_syscall`."""
+
+    def result(self) -> SyscallResult | None:
+        """The outcome once the call has returned, else None (never blocks)."""
+
+
+class Target(Protocol):
+    """A TCP under test. All times are seconds since the script started.
+
+    The tcpstack target runs on a virtual clock (``wait_until`` jumps);
+    the Linux target on the wall clock (``wait_until`` sleeps).
+    """
+
+    name: str
+
+    def start(self) -> None:
+        """Set up (namespace, device, stack). Raises DrillError with a clear reason."""
+
+    def now(self) -> float:
+        """Current target time."""
+
+    def wait_until(self, t: float) -> None:
+        """Let time pass until ``t``, processing the TCP's timers meanwhile."""
+
+    def inject(self, packet: bytes) -> None:
+        """Deliver a raw IPv4 packet from the peer to the TCP under test, now."""
+
+    def next_outbound(self, deadline: float) -> tuple[float, bytes] | None:
+        """The next raw IPv4 packet the TCP sent (with its send time), waiting at most
+        until ``deadline``; None if nothing was sent by then."""
+
+    def syscall(self, call: Syscall) -> SyscallResult:
+        """Perform ``call`` now. A blocking call (accept, connect, read, write,
+        close with linger) that cannot complete at once may let target time
+        pass until it can; the runner checks ``returned_at`` against the
+        script. On a non-blocking fd such a call fails with EAGAIN/EINPROGRESS."""
+
+    def start_syscall(self, call: Syscall) -> PendingCall:
+        """Start ``call`` for a ``+t...t2`` line: it completes while later lines run."""
+
+    def close(self) -> None:
+        """Tear everything down (always called, also after errors)."""
