@@ -1,4 +1,4 @@
-"""The ``tcpstack`` command: demo, scenarios, bench, tun (DESIGN.md, "The command line").
+"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill (DESIGN.md, "The command line").
 
 Every error caused by the user's input is one line on stderr and a non-zero
 exit status (2 for usage errors, 1 for failures while running), never a
@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_tun_parser(sub)
+    from .drill.cli import add_drill_parser
+
+    add_drill_parser(sub)
     return parser
 
 
@@ -166,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .cli_tun import run_tun
 
             return run_tun(args)
+        if args.command == "drill":
+            from .drill.cli import run_drill
+
+            return run_drill(args)
         parser.print_help()
         return 2
     except UsageError as exc:

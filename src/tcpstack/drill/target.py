@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .model import Syscall
@@ -20,11 +21,19 @@ class SyscallResult:
     """The outcome of a system call: return value and errno name (``"EAGAIN"``) if it failed.
 
     ``returned_at``: target time in seconds when the call returned.
+
+    ``outputs``: values the call wrote through pointer arguments, for the
+    runner to compare with the script (added for getsockopt and poll):
+    ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
+    ``{"onoff": N, "linger": N}`` for getsockopt(SO_LINGER), and
+    ``{"revents[i]": N}`` for the i-th pollfd of poll(). Only the keys
+    present are compared; a target that leaves it empty skips those checks.
     """
 
     value: int
     errno: str | None
     returned_at: float
+    outputs: Mapping[str, int] = field(default_factory=dict)
 
 
 class PendingCall(Protocol):

@@ -1,0 +1,193 @@
+"""``tcpstack drill``: run packetdrill-style scripts against tcpstack and/or Linux.
+
+:func:`add_drill_parser` adds the command to the ``tcpstack`` parser and
+:func:`run_drill` runs it; ``python -m tcpstack.drill.cli`` runs the same
+command on its own.
+
+Exit status: 0 when every script passed (an expected Linux deviation counts
+as passed), 1 when one failed, 2 for bad input (a missing file, a script
+that does not parse, an unavailable target): one line on stderr, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from .model import DrillError, DrillSyntaxError, Script
+from .parse import parse_file
+from .report import comparison_table, outcome, print_result, print_summary, write_junit
+from .runner import DrillResult, run_script
+from .target import Target
+from .targets import create_target
+
+__all__ = ["add_drill_parser", "main", "run_drill"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+Run packetdrill-style scripts: timed socket calls and TCP segments going in
+(<) and out (>), with relative sequence numbers. The same script runs against
+tcpstack (in virtual time: fast, deterministic) and against the Linux kernel
+(real sockets in a private network namespace; needs root). A script that
+documents, with a '// linux-deviation: why' comment, that Linux departs from
+the RFC there counts as passed when it fails on Linux.
+"""
+
+EPILOG = """\
+examples:
+  tcpstack drill tests/drill                      every *.pkt under the directory
+  tcpstack drill tests/drill/passive_open.pkt -v  one script, with each event
+  tcpstack drill --target linux tests/drill       against the kernel (root)
+  tcpstack drill --target both tests/drill        both, and a table of differences
+  tcpstack drill --junit drill.xml tests/drill    also write JUnit XML for CI
+  tcpstack drill --tolerance-usecs 10000 x.pkt    allow 10 ms of timing error
+
+the syntax, the supported subset and how to write a script: docs/drill.md
+"""
+
+
+class _UsageError(Exception):
+    pass
+
+
+def add_drill_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``drill`` command to the ``tcpstack`` sub-command parsers."""
+    parser = sub.add_parser(
+        "drill",
+        help="run packetdrill-style scripts against tcpstack and/or Linux",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    _add_arguments(parser)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="SCRIPT_OR_DIR",
+                        help="a .pkt script, or a directory searched for *.pkt")
+    parser.add_argument("--target", choices=("tcpstack", "linux", "both"), default="tcpstack",
+                        help="the TCP to test (default: tcpstack)")
+    parser.add_argument("--junit", metavar="FILE", type=Path,
+                        help="also write the results as JUnit XML")
+    parser.add_argument("--tolerance-usecs", metavar="N", type=_usecs, default=None,
+                        help="timing tolerance in microseconds (default: the script's "
+                             "--tolerance_usecs, else 4000)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print every event as it runs")
+
+
+def _usecs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of microseconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
+    """Run the ``drill`` command; returns the exit status."""
+    console = console or Console()
+    try:
+        scripts = _load(args.paths)
+        names = ["tcpstack", "linux"] if args.target == "both" else [args.target]
+        for name in names:
+            _new_target(name)  # an unavailable target stops everything before any run
+        tolerance = None if args.tolerance_usecs is None else args.tolerance_usecs / 1e6
+        results: list[DrillResult] = []
+        pairs = []
+        for script in scripts:
+            row = []
+            for name in names:
+                result = _run_one(script, name, tolerance, console, args.verbose)
+                print_result(console, result)
+                results.append(result)
+                row.append(result)
+            if len(row) == 2:
+                pairs.append((row[0], row[1]))
+        if pairs:
+            console.print()
+            console.print(comparison_table(pairs))
+        if len(results) > 1:
+            print_summary(console, results)
+        if args.junit is not None:
+            write_junit(args.junit, results)
+    except _UsageError as exc:
+        print(f"tcpstack drill: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"tcpstack drill: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_USAGE
+    failed = any(outcome(r) == "FAIL" for r in results)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _load(paths: Sequence[str]) -> list[Script]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.rglob("*.pkt"))
+            if not found:
+                raise _UsageError(f"no *.pkt scripts under {raw}")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise _UsageError(f"no such script or directory: {raw}")
+    scripts = []
+    for file in files:
+        try:
+            scripts.append(parse_file(file))
+        except DrillSyntaxError as exc:
+            raise _UsageError(str(exc)) from None
+    return scripts
+
+
+def _new_target(name: str) -> Target:
+    try:
+        return create_target(name)
+    except DrillError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _run_one(script: Script, name: str, tolerance: float | None, console: Console,
+             verbose: bool) -> DrillResult:
+    target = _new_target(name)
+
+    def log(line: str) -> None:
+        console.print(f"[dim]{escape(line)}[/]", highlight=False, soft_wrap=True)
+
+    if verbose:
+        console.print(f"[bold]{escape(script.path)}[/] [cyan]\\[{name}][/]", highlight=False)
+    try:
+        return run_script(script, target, tolerance=tolerance, log=log if verbose else None)
+    except DrillError as exc:
+        raise _UsageError(f"{name} target: {exc}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tcpstack.drill.cli``: the drill command on its own."""
+    parser = argparse.ArgumentParser(
+        prog="tcpstack drill", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    try:
+        return run_drill(parser.parse_args(argv))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

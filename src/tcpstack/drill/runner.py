@@ -1,0 +1,736 @@
+"""Run a parsed drill script against a target and check what the TCP does.
+
+:func:`run_script` executes the events in order, packetdrill style:
+
+* an inbound packet (``<``) is built from the script, with sequence numbers
+  converted from relative to absolute, and injected at its time;
+* a system call runs at its time; its return value (and errno, and the
+  values getsockopt/poll write back) must be as written. A call written
+  ``+0...0.5`` is started and must return at the second time, while the
+  next lines run;
+* an outbound packet (``>``) is the next packet the TCP sends: flags,
+  sequence numbers, length, ack, window (when written), urgent pointer
+  (when written) and options (``<...>`` accepts any) must match, and it must
+  leave within ``tolerance`` of its time (``*``: any time);
+* a packet the TCP sends before an event's time when the script expects none
+  is an error ("unexpected packet"), except after the last line: the runner
+  stops there, as packetdrill does.
+
+The first failure stops the script.
+
+Sequence numbers (packetdrill's convention): the script's peer uses
+:data:`PEER_ISN` as its ISN; inbound ``seq`` is relative to it and inbound
+``ack`` (and SACK edges) to the ISN of the TCP under test, learned from the
+first SYN it sends (the SYN-ACK of a passive open, the SYN of an active
+one; 0 until then). Outbound ``seq`` is relative to the tested TCP's ISN,
+outbound ``ack`` and SACK edges to the peer's.
+
+Timestamps: an inbound ``TS val`` is sent as written. An inbound ``TS ecr``
+that equals the ``TS val`` written on an earlier outbound packet is replaced
+by the value that packet really carried (packetdrill's mapping); other ecr
+values are sent as written. On outbound packets the TS option's presence and
+position are checked, not its values.
+
+Times: ``0.1`` is seconds since the start; ``+0.1`` is relative to the
+previous event: to its scheduled time when both are inbound packets,
+otherwise to when it really happened (an outbound packet's send time, a
+call's return, the start of a ``...`` call).
+
+Ports: the tested side listens on :data:`~tcpstack.drill.target.LOCAL_PORT`
+(8080) and the peer connects from :data:`PEER_PORT`; after the TCP under
+test sends a SYN (``connect()``), its source port and the peer's port 8080
+are used instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import MalformedPacket
+from ..wire import (
+    Flags,
+    IPv4Header,
+    Mss,
+    Nop,
+    Sack,
+    SackPermitted,
+    Segment,
+    TcpOption,
+    Timestamps,
+    UnknownOption,
+    WindowScale,
+    decode_packet,
+    encode_packet,
+)
+from .model import DrillError, Event, PacketSpec, Script, Syscall, TcpOptionSpec
+from .parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
+from .target import (
+    LOCAL_ADDRESS,
+    LOCAL_PORT,
+    REMOTE_ADDRESS,
+    PendingCall,
+    SyscallResult,
+    Target,
+)
+
+__all__ = [
+    "ANY_TIME_LIMIT",
+    "DEFAULT_TOLERANCE",
+    "LATE_LOOKAHEAD",
+    "NONBLOCKING_SLACK",
+    "PEER_ISN",
+    "PEER_PORT",
+    "DrillResult",
+    "Failure",
+    "run_script",
+    "spec_summary",
+]
+
+DEFAULT_TOLERANCE = 0.004
+"""Default timing tolerance in seconds (packetdrill's default, 4 ms)."""
+
+PEER_ISN = 1_000_000_000
+"""The ISN of the script's peer: inbound ``seq`` values are relative to it."""
+
+PEER_PORT = 40000
+"""The peer's port for connections it opens to the tested side's listener."""
+
+ANY_TIME_LIMIT = 60.0
+"""How long (target seconds) an outbound packet timed ``*`` is waited for."""
+
+LATE_LOOKAHEAD = 3.0
+"""When an expected packet is missing, how much longer (target seconds) the runner
+waits to report its real time in the timing error."""
+
+NONBLOCKING_SLACK = 0.1
+"""A call written without ``...`` must return at once: within this many seconds (or the
+tolerance, if larger). Generous, since the Linux target's calls go through a helper
+process; a call that really blocks is late by far more."""
+
+_U32 = 0xFFFFFFFF
+_LETTERS = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, ".": Flags.ACK,
+            "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
+_LOCAL = ipaddress.IPv4Address(LOCAL_ADDRESS)
+_REMOTE = ipaddress.IPv4Address(REMOTE_ADDRESS)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a script failed.
+
+    Attributes:
+        line: the script line (0 for problems not tied to a line).
+        message: what went wrong, one line.
+        expected: the expected packet or call (packets in tcpdump style,
+            relative sequence numbers), or "".
+        actual: what the target did, in the same form, or "".
+        timing_error: for timing failures, actual minus expected time in
+            seconds (None otherwise, and when nothing arrived).
+    """
+
+    line: int
+    message: str
+    expected: str = ""
+    actual: str = ""
+    timing_error: float | None = None
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """The outcome of one script on one target.
+
+    Attributes:
+        path: the script.
+        target: the target's name.
+        passed: True when every event matched.
+        failures: the failure that stopped the script (at most one: the
+            first failure stops it), empty when passed.
+        duration: target time the script took, seconds (virtual for tcpstack).
+        wall_time: real time the run took, seconds.
+        linux_deviation: the script's ``linux-deviation`` text, if any.
+    """
+
+    path: str
+    target: str
+    passed: bool
+    failures: tuple[Failure, ...] = ()
+    duration: float = 0.0
+    wall_time: float = 0.0
+    linux_deviation: str | None = None
+
+    @property
+    def failure(self) -> Failure | None:
+        """The first failure, or None."""
+        return self.failures[0] if self.failures else None
+
+    @property
+    def timing_error(self) -> float | None:
+        """The timing error of the first failure, if it was one (seconds)."""
+        return self.failures[0].timing_error if self.failures else None
+
+    @property
+    def expected_deviation(self) -> bool:
+        """Failed on Linux, and the script documents why (``linux-deviation``)."""
+        return not self.passed and self.target == "linux" and bool(self.linux_deviation)
+
+
+class _Failed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def run_script(
+    script: Script,
+    target: Target,
+    *,
+    tolerance: float | None = None,
+    peer_isn: int = PEER_ISN,
+    log: Log | None = None,
+) -> DrillResult:
+    """Run ``script`` against ``target`` (started here and always closed).
+
+    Args:
+        script: the parsed script.
+        target: a fresh target.
+        tolerance: timing tolerance in seconds; None: the script's
+            ``--tolerance_usecs`` option, else :data:`DEFAULT_TOLERANCE`.
+        peer_isn: the ISN of the script's peer.
+        log: called with one line per event as it runs (``--verbose``).
+
+    Raises:
+        DrillError: the target could not be set up (from ``target.start()``).
+    """
+    if tolerance is None:
+        usecs = script.options.get("tolerance_usecs")
+        tolerance = int(usecs) / 1e6 if usecs else DEFAULT_TOLERANCE
+    run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
+    started = time.monotonic()
+    target.start()
+    try:
+        failure = run.run()
+        duration = target.now()
+    finally:
+        target.close()
+    return DrillResult(
+        path=script.path,
+        target=target.name,
+        passed=failure is None,
+        failures=(failure,) if failure else (),
+        duration=duration,
+        wall_time=time.monotonic() - started,
+        linux_deviation=script.linux_deviation,
+    )
+
+
+@dataclass
+class _Blocked:
+    event: Event
+    call: Syscall
+    pending: PendingCall
+    returns_at: float
+
+
+class _Run:
+    def __init__(self, script: Script, target: Target, tolerance: float, peer_isn: int,
+                 log: Log | None) -> None:
+        self.script = script
+        self.target = target
+        self.tol = tolerance
+        self.peer_isn = peer_isn
+        self.local_isn: int | None = None
+        self.local_port = LOCAL_PORT
+        self.remote_port = PEER_PORT
+        self.ts_map: dict[int, int] = {}
+        self.held: deque[tuple[float, bytes]] = deque()
+        self.blocked: list[_Blocked] = []
+        self.last_actual = 0.0
+        self.last_event: Event | None = None
+        self.last_start = 0.0
+        self.log = log
+        self.line = 0
+
+    # ------------------------------------------------------------------
+
+    def run(self) -> Failure | None:
+        try:
+            for event in self.script.events:
+                self.line = event.line
+                self._check_blocked(final=False)
+                self._run_event(event)
+                self.last_event = event
+            self._check_blocked(final=True)
+        except _Failed as failed:
+            return failed.failure
+        except DrillError as exc:
+            return Failure(self.line, str(exc))
+        return None
+
+    def _fail(self, message: str, *, line: int | None = None, expected: str = "",
+              actual: str = "", timing_error: float | None = None) -> _Failed:
+        return _Failed(Failure(self.line if line is None else line, message, expected, actual,
+                               timing_error))
+
+    def _say(self, t: float, line: int, text: str) -> None:
+        if self.log is not None:
+            self.log(f"{t:9.6f}  line {line:<4} {text}")
+
+    def _times(self, event: Event) -> tuple[float, float, float]:
+        """(start, end, base) of ``event`` in target time; base: what '+' is relative to."""
+        timing = event.timing
+        prev = self.last_event
+        if (
+            prev is not None
+            and isinstance(prev.action, PacketSpec) and prev.action.direction == "<"
+            and isinstance(event.action, PacketSpec) and event.action.direction == "<"
+        ):
+            base = self.last_start
+        else:
+            base = self.last_actual
+        if timing.kind == "abs":
+            return timing.start, timing.end, 0.0
+        if timing.kind == "rel":
+            return base + timing.start, base + timing.end, base
+        return base, math.inf, base
+
+    def _run_event(self, event: Event) -> None:
+        start, end, base = self._times(event)
+        action = event.action
+        if isinstance(action, PacketSpec) and action.direction == ">":
+            self._expect_packet(event, action, start, end)
+            return
+        self._idle_until(start)
+        self.target.wait_until(start)
+        self.last_start = start
+        if isinstance(action, PacketSpec):
+            packet = self._inbound(action)
+            self.target.inject(packet)
+            self.last_actual = start
+            if self.log is not None:
+                _, seg = decode_packet(packet)
+                self._say(start, event.line,
+                          "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
+            return
+        blocking_end = event.timing.blocking_end
+        if blocking_end is not None:
+            returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
+            pending = self.target.start_syscall(action)
+            self.blocked.append(_Blocked(event, action, pending, returns_at))
+            self.last_actual = start
+            self._say(start, event.line, f"{_call_text(action)} started")
+            return
+        result = self.target.syscall(action)
+        self._say(result.returned_at, event.line,
+                  f"{_call_text(action)} -> {_result_text(result)}")
+        self._check_result(event, action, result)
+        if result.returned_at - start > max(self.tol, NONBLOCKING_SLACK):
+            raise self._fail(
+                f"{action.name}() should return at once at {start:.3f} s but returned at "
+                f"{result.returned_at:.3f} s (it blocked; write a blocking call as "
+                f"'+0...T {action.name}(...)')",
+                expected=f"return at {start:.6f} s",
+                actual=f"returned at {result.returned_at:.6f} s",
+                timing_error=result.returned_at - start,
+            )
+        self.last_actual = result.returned_at
+
+    # ------------------------------------------------------------------
+    # Outbound packets
+    # ------------------------------------------------------------------
+
+    def _next_packet(self, deadline: float) -> tuple[float, bytes] | None:
+        if self.held:
+            return self.held.popleft() if self.held[0][0] <= deadline else None
+        got = self.target.next_outbound(deadline)
+        if got is not None and got[0] > deadline:
+            self.held.append(got)
+            return None
+        return got
+
+    def _idle_until(self, t: float) -> None:
+        """No packet is expected before ``t``: one sent before ``t - tolerance`` is unexpected."""
+        got = self._next_packet(t - self.tol)
+        if got is None:
+            return
+        sent_at, raw = got
+        actual = self._describe(raw)
+        raise self._fail(
+            f"unexpected packet sent at {sent_at:.3f} s (the script expects none before "
+            f"this line's event at {t:.3f} s)",
+            expected="(no packet)",
+            actual=actual,
+        )
+
+    def _describe(self, raw: bytes) -> str:
+        try:
+            _, seg = decode_packet(raw)
+        except MalformedPacket as exc:
+            return f"(undecodable packet: {exc})"
+        return seg.summary(relative_to=(self._isn(), self.peer_isn))
+
+    def _isn(self) -> int:
+        return self.local_isn if self.local_isn is not None else 0
+
+    def _expect_packet(self, event: Event, spec: PacketSpec, start: float, end: float) -> None:
+        any_time = event.timing.kind == "any"
+        low = -math.inf if any_time else start - self.tol
+        high = start + ANY_TIME_LIMIT if any_time else end + self.tol
+        got = self._next_packet(high)
+        expected = spec_summary(spec)
+        when = "at any time" if any_time else _when(start, end)
+        if got is None and not any_time:
+            # Look a little further, to report a late packet with its time.
+            got = self._next_packet(high + LATE_LOOKAHEAD)
+            high_seen = high + LATE_LOOKAHEAD
+        else:
+            high_seen = high
+        if got is None:
+            raise self._fail(
+                f"expected a packet {when}, none was sent by {high_seen:.3f} s",
+                expected=expected, actual="(no packet)",
+            )
+        sent_at, raw = got
+        try:
+            ip, seg = decode_packet(raw)
+        except MalformedPacket as exc:
+            raise self._fail(f"the TCP sent a malformed packet: {exc}",
+                             expected=expected) from None
+        if seg.has(Flags.SYN):
+            self.local_isn = seg.seq
+            if not seg.has(Flags.ACK):
+                self.local_port, self.remote_port = seg.src_port, seg.dst_port
+        actual = seg.summary(relative_to=(self._isn(), self.peer_isn))
+        self._say(sent_at, event.line, "> " + actual)
+        diffs = self._compare(spec, ip, seg)
+        if diffs:
+            raise self._fail(f"packet sent at {sent_at:.3f} s differs: {'; '.join(diffs)}",
+                             expected=expected, actual=actual)
+        if not low <= sent_at <= high:
+            target = start if sent_at < start else end
+            raise self._fail(
+                f"timing error: expected {when} (tolerance {self.tol * 1000:g} ms), "
+                f"sent at {sent_at:.6f} s",
+                expected=expected, actual=actual, timing_error=sent_at - target,
+            )
+        self._learn_timestamps(spec, seg)
+        self.last_actual = sent_at
+
+    def _compare(self, spec: PacketSpec, ip: object, seg: Segment) -> list[str]:
+        diffs: list[str] = []
+        if isinstance(ip, IPv4Header) and (ip.src != _LOCAL or ip.dst != _REMOTE):
+            diffs.append(f"addresses {ip.src} > {ip.dst}, expected {_LOCAL} > {_REMOTE}")
+        if (seg.src_port, seg.dst_port) != (self.local_port, self.remote_port):
+            diffs.append(f"ports {seg.src_port} > {seg.dst_port}, expected "
+                         f"{self.local_port} > {self.remote_port}")
+        flags = flags_of(spec.flags)
+        if seg.flags != flags:
+            diffs.append(f"flags [{seg.flags.letters()}], expected [{flags.letters()}]")
+        rel_seq = (seg.seq - self._isn()) & _U32
+        length = len(seg.payload)
+        if spec.seq is not None and rel_seq != spec.seq:
+            diffs.append(f"seq {rel_seq}, expected {spec.seq}")
+        if spec.length is not None and length != spec.length:
+            diffs.append(f"length {length}, expected {spec.length}")
+        elif spec.seq is None and spec.end is not None and (rel_seq + length) & _U32 != spec.end:
+            diffs.append(f"end {(rel_seq + length) & _U32}, expected {spec.end}")
+        if spec.ack is not None and seg.has(Flags.ACK):
+            rel_ack = (seg.ack - self.peer_isn) & _U32
+            if rel_ack != spec.ack:
+                diffs.append(f"ack {rel_ack}, expected {spec.ack}")
+        if spec.win is not None and seg.window != spec.win:
+            diffs.append(f"win {seg.window}, expected {spec.win}")
+        if spec.urg is not None and seg.urgent != spec.urg:
+            diffs.append(f"urg {seg.urgent}, expected {spec.urg}")
+        if not spec.options_wildcard:
+            want = _strip_eol(spec.options or ())
+            if not self._options_match(want, seg.options):
+                shown = _options_text(seg.options, self.peer_isn) or "none"
+                diffs.append(f"options <{shown}>, expected "
+                             f"<{_spec_options_text(want) or 'none'}>")
+        return diffs
+
+    def _options_match(self, want: tuple[TcpOptionSpec, ...], have: tuple[TcpOption, ...]
+                       ) -> bool:
+        if len(want) != len(have):
+            return False
+        for spec, option in zip(want, have, strict=True):
+            kind = spec.kind
+            if kind == "nop":
+                ok = isinstance(option, Nop)
+            elif kind == "sackOK":
+                ok = isinstance(option, SackPermitted)
+            elif kind == "mss":
+                ok = isinstance(option, Mss) and option.value == spec.values[0]
+            elif kind == "wscale":
+                ok = isinstance(option, WindowScale) and option.shift == spec.values[0]
+            elif kind == "TS":
+                ok = isinstance(option, Timestamps)
+            elif kind == "sack":
+                ok = isinstance(option, Sack) and tuple(
+                    (edge - self.peer_isn) & _U32 for block in option.blocks for edge in block
+                ) == spec.values
+            else:
+                ok = False
+            if not ok:
+                return False
+        return True
+
+    def _learn_timestamps(self, spec: PacketSpec, seg: Segment) -> None:
+        ts = seg.timestamps
+        if ts is None or spec.options is None:
+            return
+        for option in spec.options:
+            if option.kind == "TS":
+                self.ts_map[option.values[0]] = ts.tsval
+
+    # ------------------------------------------------------------------
+    # Inbound packets
+    # ------------------------------------------------------------------
+
+    def _inbound(self, spec: PacketSpec) -> bytes:
+        flags = flags_of(spec.flags)
+        assert spec.seq is not None and spec.length is not None and spec.win is not None
+        seq = (self.peer_isn + spec.seq) & _U32
+        ack = spec.ack or 0
+        if flags & Flags.ACK:
+            ack = (self._isn() + ack) & _U32
+        options: list[TcpOption] = []
+        ended = False
+        for option in spec.options or ():
+            if option.kind == "eol":
+                ended = True
+                continue
+            if ended:
+                raise DrillError("options after 'eol' cannot be sent")
+            options.append(self._wire_option(option))
+        segment = Segment(
+            src_port=self.remote_port,
+            dst_port=self.local_port,
+            seq=seq,
+            ack=ack,
+            flags=flags,
+            window=spec.win,
+            urgent=spec.urg or 0,
+            options=tuple(options),
+            payload=bytes(spec.length),
+        )
+        return encode_packet(_REMOTE, _LOCAL, segment)
+
+    def _wire_option(self, option: TcpOptionSpec) -> TcpOption:
+        values = option.values
+        if option.kind == "mss":
+            return Mss(values[0])
+        if option.kind == "wscale":
+            return WindowScale(values[0])
+        if option.kind == "sackOK":
+            return SackPermitted()
+        if option.kind == "nop":
+            return Nop()
+        if option.kind == "TS":
+            return Timestamps(values[0], self.ts_map.get(values[1], values[1]))
+        if option.kind == "sack":
+            base = self._isn()
+            return Sack(tuple(((base + values[i]) & _U32, (base + values[i + 1]) & _U32)
+                              for i in range(0, len(values), 2)))
+        raise DrillError(f"cannot send option {option.kind}")  # pragma: no cover
+
+    # ------------------------------------------------------------------
+    # System calls
+    # ------------------------------------------------------------------
+
+    def _check_result(self, event: Event, call: Syscall, result: SyscallResult) -> None:
+        expected = _call_text(call) + " = " + _expected_result_text(call)
+        actual = "= " + _result_text(result)
+        if result.value != call.result or (
+            call.errno is not None and result.value == -1 and result.errno != call.errno
+        ):
+            raise self._fail(f"{call.name}() returned {_result_text(result)}, expected "
+                             f"{_expected_result_text(call)}", line=event.line,
+                             expected=expected, actual=actual)
+        for key, want, show in _expected_outputs(call):
+            have = result.outputs.get(key)
+            if have is not None and have != want:
+                raise self._fail(f"{call.name}() {key} is {show(have)}, expected {show(want)}",
+                                 line=event.line, expected=expected,
+                                 actual=f"{actual}, {key} {show(have)}")
+
+    def _check_blocked(self, *, final: bool) -> None:
+        """Check the ``...`` calls that have returned. A call still blocked well after
+        its time (tolerance plus :data:`NONBLOCKING_SLACK`, for a target whose results
+        travel from another process) fails; at the end of the script, wait for it
+        (at most :data:`LATE_LOOKAHEAD` after its time)."""
+        for blocked in list(self.blocked):
+            deadline = blocked.returns_at + self.tol
+            overdue = deadline + NONBLOCKING_SLACK
+            result = blocked.pending.result()
+            # At the end, wait for it: up to LATE_LOOKAHEAD more, to report a late
+            # return with its time.
+            limit = deadline + LATE_LOOKAHEAD
+            while final and result is None and self.target.now() < limit:
+                step = max(deadline, self.target.now() + 0.002)
+                self.target.wait_until(min(step, limit))
+                result = blocked.pending.result()
+            line = blocked.event.line
+            if result is None:
+                if final or self.target.now() > overdue:
+                    raise self._fail(
+                        f"{blocked.call.name}() should have returned at "
+                        f"{blocked.returns_at:.3f} s but is still blocked",
+                        line=line, expected=f"return at {blocked.returns_at:.6f} s",
+                        actual="(still blocked)",
+                    )
+                continue
+            self.blocked.remove(blocked)
+            self._say(result.returned_at, line,
+                      f"{_call_text(blocked.call)} -> {_result_text(result)}")
+            self._check_result(blocked.event, blocked.call, result)
+            if abs(result.returned_at - blocked.returns_at) > self.tol:
+                raise self._fail(
+                    f"timing error: {blocked.call.name}() expected to return at "
+                    f"{blocked.returns_at:.6f} s (tolerance {self.tol * 1000:g} ms), returned "
+                    f"at {result.returned_at:.6f} s",
+                    line=line, expected=f"return at {blocked.returns_at:.6f} s",
+                    actual=f"returned at {result.returned_at:.6f} s",
+                    timing_error=result.returned_at - blocked.returns_at,
+                )
+
+
+# ----------------------------------------------------------------------
+# Text helpers
+# ----------------------------------------------------------------------
+
+
+def flags_of(letters: str) -> Flags:
+    """The flags of packetdrill letters (``"S."`` -> SYN|ACK)."""
+    flags = Flags(0)
+    for letter in letters:
+        flags |= _LETTERS[letter]
+    return flags
+
+
+def _when(start: float, end: float) -> str:
+    return f"at {start:.6f} s" if end == start else f"between {start:.6f} and {end:.6f} s"
+
+
+def spec_summary(spec: PacketSpec) -> str:
+    """A script packet in the tcpdump-like form of :meth:`Segment.summary` (``*`` for
+    wildcards)."""
+    flags = flags_of(spec.flags)
+
+    def num(value: int | None) -> str:
+        return "*" if value is None else str(value)
+
+    parts = [f"Flags [{flags.letters()}]"]
+    if spec.seq is None and spec.end is None:
+        parts.append("seq *")
+    elif spec.length != 0 or flags & (Flags.SYN | Flags.FIN | Flags.RST):
+        if spec.length:
+            parts.append(f"seq {num(spec.seq)}:{num(spec.end)}")
+        else:
+            parts.append(f"seq {num(spec.seq)}")
+    if flags & Flags.ACK:
+        parts.append(f"ack {num(spec.ack)}")
+    parts.append(f"win {num(spec.win)}")
+    if spec.urg is not None:
+        parts.append(f"urg {spec.urg}")
+    if spec.options_wildcard:
+        parts.append("options [...]")
+    elif spec.options:
+        parts.append(f"options [{_spec_options_text(spec.options)}]")
+    parts.append(f"length {num(spec.length)}")
+    return ", ".join(parts)
+
+
+def _strip_eol(options: tuple[TcpOptionSpec, ...]) -> tuple[TcpOptionSpec, ...]:
+    """Options before the first EOL (what a parser of the packet sees)."""
+    for i, option in enumerate(options):
+        if option.kind == "eol":
+            return options[:i]
+    return options
+
+
+def _spec_options_text(options: tuple[TcpOptionSpec, ...]) -> str:
+    items = []
+    for option in options:
+        if option.kind == "TS":
+            items.append(f"TS val {option.values[0]} ecr {option.values[1]}")
+        elif option.kind == "sack":
+            v = option.values
+            items.append("sack " + " ".join(f"{v[i]}:{v[i + 1]}" for i in range(0, len(v), 2)))
+        elif option.values:
+            items.append(f"{option.kind} {option.values[0]}")
+        else:
+            items.append(option.kind)
+    return ",".join(items)
+
+
+def _options_text(options: tuple[TcpOption, ...], ack_base: int) -> str:
+    items = []
+    for option in options:
+        if isinstance(option, Nop):
+            items.append("nop")
+        elif isinstance(option, Mss):
+            items.append(f"mss {option.value}")
+        elif isinstance(option, WindowScale):
+            items.append(f"wscale {option.shift}")
+        elif isinstance(option, SackPermitted):
+            items.append("sackOK")
+        elif isinstance(option, Timestamps):
+            items.append(f"TS val {option.tsval} ecr {option.tsecr}")
+        elif isinstance(option, Sack):
+            items.append("sack " + " ".join(
+                f"{(left - ack_base) & _U32}:{(right - ack_base) & _U32}"
+                for left, right in option.blocks))
+        elif isinstance(option, UnknownOption):
+            items.append(f"opt-{option.kind}:{option.data.hex()}")
+    return ",".join(items)
+
+
+def _call_text(call: Syscall) -> str:
+    return f"{call.name}({', '.join(call.args)})"
+
+
+def _expected_result_text(call: Syscall) -> str:
+    if call.errno:
+        return f"{call.result} {call.errno}"
+    return str(call.result)
+
+
+def _result_text(result: SyscallResult) -> str:
+    return f"{result.value} {result.errno}" if result.errno else str(result.value)
+
+
+_ERRNO_NAMES = {number: name for name, number in reversed(ERRNOS.items())}
+_POLL_NAMES = [(v, k) for k, v in SYMBOLS.items() if k.startswith("POLL")]
+
+
+def _errno_text(value: int) -> str:
+    return _ERRNO_NAMES.get(value, str(value)) if value else "0"
+
+
+def _poll_text(value: int) -> str:
+    names = [name for bit, name in _POLL_NAMES if value & bit]
+    return "|".join(names) if names else "0"
+
+
+def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str]]]:
+    """(output key, expected value, formatter) for the values a call writes back."""
+    if call.name == "getsockopt":
+        if call.args[2] == "SO_LINGER":
+            fields = struct_arg(call.args[3])
+            return [("onoff", int_arg(fields["onoff"]), str),
+                    ("linger", int_arg(fields["linger"]), str)]
+        value = int_arg(list_arg(call.args[3])[0])
+        show = _errno_text if call.args[2] == "SO_ERROR" else str
+        return [("optval", value, show)]
+    if call.name == "poll":
+        return [(f"revents[{i}]", pfd.revents, _poll_text)
+                for i, pfd in enumerate(pollfds_arg(call.args[0]))]
+    return []

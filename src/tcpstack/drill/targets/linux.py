@@ -1,0 +1,811 @@
+"""The Linux kernel as a drill target (like packetdrill's local mode).
+
+:class:`LinuxTarget` runs a script's system calls on real kernel sockets and
+its packets through a TUN device, all inside a private network namespace:
+
+* ``start()`` creates a namespace ``drill-linux-<pid>-<hex>`` (only ``lo``
+  and the TUN device, no default route, so nothing leaves it) and starts the
+  *agent* (:mod:`~tcpstack.drill.targets.linux_agent`) inside it with
+  ``ip netns exec``. The agent sets the sysctls below, creates ``tun0``
+  (``IFF_TUN | IFF_NO_PI``, no ``TUNSETOFFLOAD``: no TSO, so the kernel
+  segments everything to the MSS itself and computes full checksums) with
+  ``LOCAL_ADDRESS/24``, a route ``198.51.100.0/24 dev tun0`` to the peer, a
+  plain ``pfifo`` qdisc (no pacing), and passes the TUN fd back over a Unix
+  socket (``SCM_RIGHTS``).
+* Packets never cross the process boundary: this process reads and writes
+  the TUN fd itself. A reader thread stamps every packet the kernel sends
+  with its arrival time; :meth:`next_outbound` hands them out in order
+  (IPv4 TCP only; other packets are counted in :attr:`ignored`).
+* System calls go to the agent as JSON lines (one thread per call in the
+  agent, so blocking calls really block and ``start_syscall`` overlaps
+  them); script fds (3, 4, ...) map to real sockets there, numbered like
+  POSIX (lowest free number).
+* Time is ``time.monotonic()`` since the end of ``start()``, shared by both
+  processes (one ``CLOCK_MONOTONIC``), so the agent stamps ``returned_at``.
+* ``close()`` closes the sockets, stops the agent, closes the device and
+  deletes the namespace, always (also after errors or ``KeyboardInterrupt``,
+  and at interpreter exit if the caller forgot). A process killed with
+  SIGKILL leaves its ``drill-linux-<pid>-*`` namespace behind
+  (``ip netns delete`` it).
+
+Kernel settings (per-namespace sysctls, written before the device exists;
+a new namespace copies many of them from the host's, so they are set
+explicitly; see :data:`DEFAULT_SYSCTLS` and packetdrill's ``defaults.sh``).
+A sysctl this kernel lacks is skipped and reported as None in
+:attr:`LinuxTarget.sysctls_applied`; the ``sysctls`` argument overrides or
+adds settings (those must succeed).
+
+Script arguments are read as written, with the parser's helpers
+(:func:`~tcpstack.drill.parse.int_arg` and friends): ``bind`` and
+``connect`` always use ``LOCAL_ADDRESS:8080`` / ``REMOTE_ADDRESS:8080``.
+Out-parameters go into :attr:`SyscallResult.outputs` for the runner to
+compare: ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
+``{"onoff": N, "linger": N}`` for SO_LINGER, ``{"revents[i]": N}`` for poll.
+
+What the kernel does that a script author must expect (Linux 6.x with the
+settings above; MSS 1460 on the device):
+
+* SYN-ACK options ``<mss 1460,sackOK,TS val T ecr E,nop,wscale 7>`` and
+  ``win 65160`` when the SYN had timestamps; ``<mss 1460,nop,nop,sackOK,nop,
+  wscale 7>`` (win 64240) without; only ``<mss 1460>`` for a SYN without
+  options. Its own SYN: ``<mss 1460,sackOK,TS val T ecr 0,nop,wscale 7>``,
+  ``win 64240``. After the handshake the window field is 510 (<< 7).
+* TS val is a millisecond clock with a random per-connection offset; wscale
+  7 comes from ``tcp_rmem`` (and the global ``net.core.rmem_max`` if larger).
+* Initial window 10 segments (1448 payload bytes each with timestamps);
+  PSH only on some segments (end of a write, or after half a window).
+* RTO: at least 200 ms (the first retransmission of data comes about
+  200-210 ms after a near-zero RTT), 1 s for SYN and SYN-ACK, doubling.
+* About 16 quick ACKs at the start of a connection, then delayed ACKs of
+  about 40 ms; a FIN is ACKed at once.
+* ``accept()`` returns only after the handshake's last ACK; ``close()`` with
+  unread data sends a RST instead of a FIN.
+* IP: DF set, TTL 64, IP ID 0 on SYN-ACKs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import errno
+import json
+import os
+import secrets
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from ..model import DrillError, Syscall
+from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
+from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+
+__all__ = [
+    "DEFAULT_SYSCTLS",
+    "LinuxTarget",
+    "build_request",
+    "linux_unavailable_reason",
+]
+
+AGENT_MODULE = "tcpstack.drill.targets.linux_agent"
+"""The module run inside the namespace (``python -m``)."""
+NETNS_PREFIX = "drill-linux"
+"""Namespaces are named ``{NETNS_PREFIX}-{pid}-{6 hex digits}``."""
+IFNAME = "tun0"
+"""The TUN device's name inside the namespace."""
+PREFIX_LENGTH = 24
+"""``LOCAL_ADDRESS/24`` on the device."""
+PEER_NETWORK = "198.51.100.0/24"
+"""Routed to the TUN device: the script's peer lives here."""
+MTU = 1500
+"""Device MTU (bytes): the kernel's MSS is 1460."""
+
+SETUP_TIMEOUT = 30.0
+"""Seconds the agent may take to configure the namespace and answer."""
+QUIT_TIMEOUT = 3.0
+"""Seconds the agent gets to exit after ``quit`` before it is killed."""
+DEFAULT_MAX_BLOCK = 60.0
+"""Default longest wait (s) of :meth:`LinuxTarget.syscall` for a blocking call."""
+DEFAULT_MAX_WAIT = 300.0
+"""Default longest single wait (s) of ``wait_until`` / ``next_outbound``."""
+READ_SIZE = 65535
+"""Bytes asked of each read of the TUN fd."""
+
+DEFAULT_SYSCTLS: tuple[tuple[str, str, str], ...] = (
+    # name, value, why
+    ("net.ipv6.conf.all.disable_ipv6", "1", "no IPv6 chatter (RS, MLD) on the device"),
+    ("net.ipv6.conf.default.disable_ipv6", "1", "... also for tun0, created afterwards"),
+    ("net.ipv4.tcp_timestamps", "1", "RFC 7323 timestamps, random per-connection offset"),
+    ("net.ipv4.tcp_sack", "1", "RFC 2018 SACK"),
+    ("net.ipv4.tcp_dsack", "1", "RFC 2883 D-SACK (packetdrill)"),
+    ("net.ipv4.tcp_window_scaling", "1", "RFC 7323 window scaling"),
+    ("net.ipv4.tcp_ecn", "0", "no ECN (packetdrill); kernel default 2 answers ECN SYNs"),
+    (
+        "net.ipv4.tcp_rmem",
+        "4096 131072 6291456",
+        "kernel defaults: SYN-ACK win 65160, wscale 7 (a new netns copies the host's values)",
+    ),
+    ("net.ipv4.tcp_wmem", "4096 16384 4194304", "kernel defaults"),
+    (
+        "net.ipv4.tcp_congestion_control",
+        "reno",
+        "RFC 5681 like tcpstack's NewReno (packetdrill uses cubic; hosts may have bbr, "
+        "which paces and is copied into new namespaces)",
+    ),
+    ("net.ipv4.tcp_syn_retries", "5", "packetdrill"),
+    ("net.ipv4.tcp_synack_retries", "5", "packetdrill"),
+    (
+        "net.ipv4.tcp_syn_linear_timeouts",
+        "0",
+        "SYN retransmissions back off exponentially (RFC 6298 5.5); 6.x default 4 = linear 1 s",
+    ),
+    ("net.ipv4.tcp_early_retrans", "0", "no tail loss probes (TLP): RTO as in RFC 6298"),
+    ("net.ipv4.tcp_frto", "2", "packetdrill / kernel default"),
+    ("net.ipv4.tcp_reordering", "3", "dupthresh 3 (RFC 5681)"),
+    ("net.ipv4.tcp_slow_start_after_idle", "1", "RFC 5681 4.1 restart window (kernel default)"),
+    ("net.ipv4.tcp_autocorking", "0", "each write() goes out at once"),
+    ("net.ipv4.tcp_no_metrics_save", "1", "no RTT/ssthresh cache between connections"),
+    ("net.ipv4.tcp_comp_sack_nr", "0", "no SACK compression: one (dup)ACK per segment"),
+    ("net.ipv4.tcp_invalid_ratelimit", "0", "ACK every unacceptable segment (no 500 ms limit)"),
+    ("net.ipv4.tcp_syncookies", "1", "packetdrill / kernel default"),
+    ("net.ipv4.tcp_tso_win_divisor", "3", "packetdrill / kernel default"),
+    ("net.ipv4.tcp_fastopen", "0", "no TCP Fast Open"),
+)
+"""The sysctls set in the namespace, with the reason for each."""
+
+
+def linux_unavailable_reason() -> str | None:
+    """Why the Linux target cannot run here (one line), or None."""
+    if not sys.platform.startswith("linux"):
+        return "the linux target needs Linux"
+    if os.geteuid() != 0:
+        return "the linux target needs root (network namespaces and /dev/net/tun)"
+    if not os.path.exists("/dev/net/tun"):
+        return "the linux target needs /dev/net/tun (load the 'tun' module)"
+    if shutil.which("ip") is None:
+        return "the linux target needs the 'ip' command (iproute2)"
+    try:
+        import pyroute2  # noqa: F401
+    except ImportError:
+        return "the linux target needs the pyroute2 package"
+    return None
+
+
+# -- script arguments ------------------------------------------------------------
+
+
+def _bad(call: Syscall, message: str) -> DrillError:
+    return DrillError(f"{call.name}(): {message}")
+
+
+def _int_arg(call: Syscall, index: int, what: str) -> int:
+    try:
+        return int_arg(call.args[index])
+    except IndexError:
+        raise _bad(call, f"missing argument {index + 1} ({what})") from None
+    except ValueError as exc:
+        raise _bad(call, f"{what}: {exc}") from None
+
+
+def _is_wild(text: str) -> bool:
+    return text.strip() in ("...", "")
+
+
+def build_request(call: Syscall) -> tuple[dict[str, Any], str | None]:
+    """The agent request for ``call``, and the kind of its out-parameter.
+
+    The kind says how the agent's ``out`` becomes :attr:`SyscallResult.outputs`:
+    ``"optval"`` (getsockopt: ``{"optval": N}``, an errno number for
+    SO_ERROR), ``"linger"`` (``{"onoff": N, "linger": N}``), ``"poll"``
+    (``{"revents[i]": N}``) or None.
+
+    Raises:
+        DrillError: an unsupported call or argument.
+    """
+    name = call.name
+    args = call.args
+    req: dict[str, Any] = {"op": "call", "call": name}
+    kind: str | None = None
+    if name == "socket":
+        if len(args) != 3:
+            raise _bad(call, "expected socket(domain, type, protocol)")
+        if not _is_wild(args[0]) and _int_arg(call, 0, "domain") != socket.AF_INET:
+            raise _bad(call, "the linux target supports AF_INET only")
+        stype = _int_arg(call, 1, "type")
+        if stype & 0xF != socket.SOCK_STREAM:
+            raise _bad(call, "the linux target supports SOCK_STREAM only")
+        proto = 0 if _is_wild(args[2]) else _int_arg(call, 2, "protocol")
+        req.update(family=int(socket.AF_INET), type=stype, proto=proto)
+    elif name in ("bind", "connect"):
+        host = LOCAL_ADDRESS if name == "bind" else REMOTE_ADDRESS
+        req.update(fd=_int_arg(call, 0, "fd"), host=host, port=LOCAL_PORT)
+    elif name == "listen":
+        req.update(fd=_int_arg(call, 0, "fd"), backlog=_int_arg(call, 1, "backlog"))
+    elif name in ("accept", "close"):
+        req.update(fd=_int_arg(call, 0, "fd"))
+    elif name in ("read", "write"):
+        req.update(fd=_int_arg(call, 0, "fd"), count=_int_arg(call, 2, "count"))
+    elif name == "shutdown":
+        req.update(fd=_int_arg(call, 0, "fd"), how=_int_arg(call, 1, "how"))
+    elif name in ("setsockopt", "getsockopt"):
+        kind = _sockopt_request(call, req)
+    elif name == "fcntl":
+        req.update(fd=_int_arg(call, 0, "fd"), cmd=_int_arg(call, 1, "cmd"))
+        if len(args) > 2 and not _is_wild(args[2]):
+            req["arg"] = _int_arg(call, 2, "arg")
+    elif name == "poll":
+        try:
+            entries = pollfds_arg(args[0]) if args else ()
+        except ValueError as exc:
+            raise _bad(call, str(exc)) from None
+        timeout = _int_arg(call, 2, "timeout") if len(args) > 2 else 0
+        req.update(fds=[[e.fd, e.events] for e in entries], timeout=timeout)
+        kind = "poll"
+    else:
+        raise DrillError(f"the linux target does not support {name}()")
+    return req, kind
+
+
+def _sockopt_request(call: Syscall, req: dict[str, Any]) -> str | None:
+    if len(call.args) < 4:
+        raise _bad(call, "expected (fd, level, optname, optval, optlen)")
+    linger = call.args[2].strip() == "SO_LINGER"
+    req.update(
+        fd=_int_arg(call, 0, "fd"),
+        level=_int_arg(call, 1, "level"),
+        opt=_int_arg(call, 2, "optname"),
+        kind="linger" if linger else "int",
+    )
+    if call.name == "getsockopt":
+        return "linger" if linger else "optval"
+    raw = call.args[3].strip()
+    try:
+        if linger:
+            fields = struct_arg(raw)
+            req["value"] = [int_arg(fields["onoff"]), int_arg(fields["linger"])]
+        else:
+            items = list_arg(raw) if raw.startswith("[") else (raw,)
+            if len(items) != 1:
+                raise ValueError(f"expected one value in brackets, got {raw!r}")
+            req["value"] = int_arg(items[0])
+    except (KeyError, ValueError) as exc:
+        raise _bad(call, f"option value: {exc}") from None
+    return None
+
+
+def _outputs(kind: str | None, out: Any) -> dict[str, int]:
+    if kind is None or out is None:
+        return {}
+    if kind == "linger":
+        return {"onoff": int(out[0]), "linger": int(out[1])}
+    if kind == "poll":
+        return {f"revents[{i}]": int(r) for i, r in enumerate(out)}
+    return {"optval": int(out)}
+
+
+# -- the target ------------------------------------------------------------------
+
+
+class _Pending:
+    """A call running in the agent (:class:`~tcpstack.drill.target.PendingCall`)."""
+
+    def __init__(self, target: LinuxTarget, rid: int, call: Syscall, kind: str | None):
+        self._target = target
+        self.rid = rid
+        self.call = call
+        self.kind = kind
+        self._result: SyscallResult | None = None
+
+    def result(self) -> SyscallResult | None:
+        """The outcome once the call has returned, else None (never blocks).
+
+        Raises:
+            DrillError: the agent died or rejected the call.
+        """
+        if self._result is None:
+            resp = self._target._take_response(self.rid)
+            if resp is not None:
+                self._result = self._target._finish(self, resp)
+        return self._result
+
+    def wait(self, timeout: float) -> SyscallResult:
+        """Block until the call returns (at most ``timeout`` seconds)."""
+        if self._result is None:
+            resp = self._target._wait_response(self.rid, timeout, self.call)
+            self._result = self._target._finish(self, resp)
+        return self._result
+
+
+class LinuxTarget:
+    """The Linux kernel's TCP in a private network namespace (see the module docs).
+
+    Args:
+        sysctls: extra or overriding sysctls (``{"net.ipv4.tcp_sack": "0"}``);
+            these must exist and be accepted.
+        max_block: longest wait (s) of :meth:`syscall` for a blocking call.
+        max_wait: longest single wait (s) of :meth:`wait_until` and
+            :meth:`next_outbound`.
+
+    Attributes:
+        netns: the namespace's name once started.
+        sysctls_applied: each sysctl's value read back (None: not in this kernel).
+        packets: every packet injected (``"<"``) and captured (``">"``) with
+            its time, for a pcap.
+        ignored: packets captured that are not IPv4 TCP (not returned).
+        inject_errors: injected packets the kernel refused (treated as lost).
+    """
+
+    name = "linux"
+
+    def __init__(
+        self,
+        *,
+        sysctls: Mapping[str, str | int] | None = None,
+        max_block: float = DEFAULT_MAX_BLOCK,
+        max_wait: float = DEFAULT_MAX_WAIT,
+    ) -> None:
+        self.extra_sysctls = {k: str(v) for k, v in (sysctls or {}).items()}
+        self.max_block = float(max_block)
+        self.max_wait = float(max_wait)
+        self.netns: str | None = None
+        self.sysctls_applied: dict[str, str | None] = {}
+        self.packets: list[tuple[float, str, bytes]] = []
+        self.ignored = 0
+        self.inject_errors = 0
+        self._t0 = time.monotonic()
+        self._started = False
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._ctl: socket.socket | None = None
+        self._send_lock = threading.Lock()
+        self._tun_fd = -1
+        self._wake_r = -1
+        self._wake_w = -1
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+        self._cond = threading.Condition()
+        self._outbound: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._responses: dict[int, dict[str, Any]] = {}
+        self._agent_gone: str | None = None
+        self._pump_error: str | None = None
+        self._next_id = 1
+
+    # -- life cycle -------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the namespace, the agent and the device.
+
+        Raises:
+            DrillError: not available here (one-line reason) or setup failed;
+                nothing is left behind.
+        """
+        if self._started:
+            raise DrillError("the linux target was started already")
+        self._started = True
+        reason = linux_unavailable_reason()
+        if reason is not None:
+            raise DrillError(reason)
+        atexit.register(self.close)
+        try:
+            self._setup()
+        except DrillError:
+            self.close()
+            raise
+        except Exception as exc:
+            self.close()
+            raise DrillError(f"linux target setup failed: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self) -> None:
+        from ...drivers.netns import NetnsError, create_netns, exec_argv
+
+        name = f"{NETNS_PREFIX}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.netns = name  # before creating: close() deletes it whatever happens next
+        try:
+            create_netns(name)
+        except NetnsError as exc:
+            raise DrillError(f"cannot create a network namespace: {exc}") from None
+
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._ctl = parent
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[3])
+        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        with child:
+            argv = [sys.executable, "-m", AGENT_MODULE, "--fd", str(child.fileno())]
+            self._proc = subprocess.Popen(
+                exec_argv(name, argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                pass_fds=(child.fileno(),),
+                env=env,
+                start_new_session=True,  # Ctrl-C reaches us only; close() stops it
+            )
+
+        sysctls: dict[str, tuple[str, bool]] = {n: (v, False) for n, v, _ in DEFAULT_SYSCTLS}
+        sysctls.update({n: (v, True) for n, v in self.extra_sysctls.items()})
+        self._send(
+            {
+                "id": 0,
+                "op": "setup",
+                "ifname": IFNAME,
+                "address": f"{LOCAL_ADDRESS}/{PREFIX_LENGTH}",
+                "routes": [PEER_NETWORK],
+                "mtu": MTU,
+                "sysctls": [[n, v, req] for n, (v, req) in sysctls.items()],
+            }
+        )
+        reply, fds, rest = self._read_setup_reply(parent)
+        if not reply.get("ok"):
+            for fd in fds:
+                os.close(fd)
+            raise DrillError(f"linux target setup failed: {reply.get('error', 'unknown error')}")
+        if len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise DrillError("linux target setup failed: the agent sent no TUN device")
+        self._tun_fd = fds[0]
+        self.sysctls_applied = dict(reply.get("sysctls", {}))
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._t0 = time.monotonic()
+        self._spawn(self._pump_packets, "drill-linux-packets")
+        self._spawn(lambda: self._pump_control(rest), "drill-linux-control")
+
+    def _read_setup_reply(self, sock: socket.socket) -> tuple[dict[str, Any], list[int], bytes]:
+        buf = b""
+        fds: list[int] = []
+        deadline = time.monotonic() + SETUP_TIMEOUT
+        while b"\n" not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DrillError(
+                    f"linux target setup failed: no answer from the agent within "
+                    f"{SETUP_TIMEOUT:.0f} s{self._agent_stderr_hint()}"
+                )
+            sock.settimeout(min(remaining, 0.5))
+            try:
+                data, new_fds, _flags, _addr = socket.recv_fds(sock, 65536, 4)
+            except TimeoutError:
+                continue
+            finally:
+                sock.settimeout(None)
+            fds.extend(new_fds)
+            if not data:
+                raise DrillError(
+                    f"linux target setup failed: the agent exited{self._agent_stderr_hint()}"
+                )
+            buf += data
+        line, _, rest = buf.partition(b"\n")
+        try:
+            reply: dict[str, Any] = json.loads(line)
+        except ValueError:
+            raise DrillError(f"linux target setup failed: bad agent reply {line[:200]!r}") from None
+        return reply, fds, rest
+
+    def _agent_stderr_hint(self) -> str:
+        text = self.agent_stderr().strip()
+        if not text:
+            return ""
+        return ": " + text.splitlines()[-1][:300]
+
+    def agent_stderr(self) -> str:
+        """What the agent wrote on stderr so far (for diagnostics)."""
+        f = self._stderr
+        if f is None:
+            return ""
+        try:
+            f.seek(0)
+            return f.read()[-8000:].decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+
+    def _spawn(self, fn: Any, name: str) -> None:
+        thread = threading.Thread(target=fn, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def close(self) -> None:
+        """Close the sockets, stop the agent, remove the device and the namespace.
+
+        Safe to call more than once, and after a failed :meth:`start`.
+
+        Raises:
+            DrillError: the namespace could not be removed (its name is given).
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.close)
+        try:
+            self._stop_threads_and_agent()
+        finally:
+            try:
+                self._delete_netns()
+            finally:
+                if self._stderr is not None:
+                    self._stderr.close()
+                    self._stderr = None
+
+    def _stop_threads_and_agent(self) -> None:
+        self._stopping = True
+        if self._wake_w >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"x")
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(OSError, DrillError):
+                    self._send({"id": -2, "op": "quit"})
+                try:
+                    proc.wait(QUIT_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(QUIT_TIMEOUT)
+        finally:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(QUIT_TIMEOUT)
+            if self._ctl is not None:
+                with contextlib.suppress(OSError):
+                    self._ctl.shutdown(socket.SHUT_RDWR)
+            for thread in self._threads:
+                if thread is not threading.current_thread():
+                    thread.join(2.0)
+            if self._ctl is not None:
+                self._ctl.close()
+            for attr in ("_tun_fd", "_wake_r", "_wake_w"):
+                fd = getattr(self, attr)
+                if fd >= 0:
+                    setattr(self, attr, -1)
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            with self._cond:
+                if self._agent_gone is None:
+                    self._agent_gone = "the linux target is closed"
+                self._cond.notify_all()
+
+    def _delete_netns(self) -> None:
+        name = self.netns
+        if name is None:
+            return
+        from ...drivers.netns import NetnsError, delete_netns, netns_exists
+
+        last: Exception | None = None
+        for attempt in range(5):
+            try:
+                delete_netns(name)
+                if not netns_exists(name):
+                    break
+            except (NetnsError, OSError, subprocess.SubprocessError) as exc:
+                last = exc
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            raise DrillError(f"could not delete network namespace {name}: {last}")
+
+    # -- time and packets ------------------------------------------------
+
+    def now(self) -> float:
+        """Seconds since :meth:`start` finished (monotonic clock)."""
+        return time.monotonic() - self._t0
+
+    def wait_until(self, t: float) -> None:
+        """Sleep until target time ``t`` (at once if it is past).
+
+        Raises:
+            DrillError: ``t`` is more than ``max_wait`` seconds away.
+        """
+        delay = t - self.now()
+        if delay > self.max_wait:
+            raise DrillError(
+                f"the script waits {delay:.1f} s; the linux target waits at most "
+                f"{self.max_wait:.0f} s at a time"
+            )
+        for _ in range(1000):  # bounded: sleep() may return a little early
+            delay = t - self.now()
+            if delay <= 0:
+                return
+            time.sleep(delay)
+
+    def inject(self, packet: bytes) -> None:
+        """Write one raw IPv4 packet to the TUN device, as if it came from the peer.
+
+        A packet the kernel refuses at the device (EINVAL: not IP at all) is
+        counted in :attr:`inject_errors` and otherwise lost, like on a wire.
+
+        Raises:
+            DrillError: not started, or the device is gone.
+        """
+        if self._tun_fd < 0:
+            raise DrillError("the linux target is not running")
+        t = self.now()
+        try:
+            os.write(self._tun_fd, packet)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EMSGSIZE, errno.EFAULT):
+                self.inject_errors += 1
+                return
+            raise DrillError(f"cannot write to the TUN device: {exc.strerror}") from None
+        self.packets.append((t, "<", bytes(packet)))
+
+    def next_outbound(self, deadline: float) -> tuple[float, bytes] | None:
+        """The next IPv4 TCP packet the kernel sent, with the time it was read.
+
+        Waits until target time ``deadline`` at most (and at most ``max_wait``
+        seconds). None if nothing was sent by ``deadline``: a packet captured
+        later stays queued for the next call.
+        """
+        limit = min(deadline, self.now() + self.max_wait)
+        with self._cond:
+            for _ in range(100_000):  # bounded: each wait ends by ``limit``
+                if self._outbound:
+                    if self._outbound[0][0] > deadline:
+                        return None
+                    return self._outbound.popleft()
+                if self._pump_error is not None:
+                    raise DrillError(self._pump_error)
+                remaining = limit - self.now()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        return None
+
+    def _pump_packets(self) -> None:
+        fd, wake = self._tun_fd, self._wake_r
+        while not self._stopping:
+            try:
+                ready, _, _ = select.select([fd, wake], [], [], 1.0)
+            except (OSError, ValueError):
+                break
+            if wake in ready or self._stopping:
+                break
+            if fd not in ready:
+                continue
+            batch: list[tuple[float, bytes]] = []
+            for _ in range(256):
+                try:
+                    pkt = os.read(fd, READ_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    if not self._stopping:
+                        with self._cond:
+                            self._pump_error = f"reading the TUN device: {exc.strerror}"
+                            self._cond.notify_all()
+                    return
+                t = self.now()
+                self.packets.append((t, ">", pkt))
+                if len(pkt) >= 20 and pkt[0] >> 4 == 4 and pkt[9] == socket.IPPROTO_TCP:
+                    batch.append((t, pkt))
+                else:
+                    self.ignored += 1
+            if batch:
+                with self._cond:
+                    self._outbound.extend(batch)
+                    self._cond.notify_all()
+
+    # -- system calls ----------------------------------------------------
+
+    def syscall(self, call: Syscall) -> SyscallResult:
+        """Run ``call`` on the real socket; a blocking call really blocks (at most
+        ``max_block`` seconds, then DrillError).
+
+        Raises:
+            DrillError: unsupported call/argument, agent failure, or too long blocked.
+        """
+        return self.start_syscall(call).wait(self.max_block)
+
+    def start_syscall(self, call: Syscall) -> _Pending:
+        """Start ``call`` in its own agent thread; poll the returned object's ``result()``.
+
+        Raises:
+            DrillError: unsupported call/argument or the agent is gone.
+        """
+        req, kind = build_request(call)
+        with self._cond:
+            rid = self._next_id
+            self._next_id += 1
+        req["id"] = rid
+        self._send(req)
+        return _Pending(self, rid, call, kind)
+
+    def _send(self, obj: dict[str, Any]) -> None:
+        ctl = self._ctl
+        if ctl is None or (self._closed and obj.get("op") != "quit"):
+            raise DrillError("the linux target is not running")
+        data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+        try:
+            with self._send_lock:
+                ctl.sendall(data)
+        except OSError as exc:
+            raise DrillError(
+                f"the linux agent is gone ({exc.strerror}){self._agent_stderr_hint()}"
+            ) from None
+
+    def _pump_control(self, buf: bytes) -> None:
+        ctl = self._ctl
+        assert ctl is not None
+        reason = "the linux agent exited"
+        for _ in range(10**12):  # bounded by the agent's lifetime
+            while b"\n" in buf:
+                line, _, buf = buf.partition(b"\n")
+                try:
+                    msg: dict[str, Any] = json.loads(line)
+                except ValueError:
+                    continue
+                with self._cond:
+                    self._responses[int(msg.get("id", -1))] = msg
+                    self._cond.notify_all()
+            try:
+                data = ctl.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            buf += data
+        with self._cond:
+            if self._agent_gone is None:
+                self._agent_gone = reason + self._agent_stderr_hint()
+            self._cond.notify_all()
+
+    def _take_response(self, rid: int) -> dict[str, Any] | None:
+        with self._cond:
+            resp = self._responses.pop(rid, None)
+            if resp is None and self._agent_gone is not None:
+                raise DrillError(self._agent_gone)
+            return resp
+
+    def _wait_response(self, rid: int, timeout: float, call: Syscall) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        with self._cond:
+            for _ in range(10**9):  # bounded: each wait ends by ``end``
+                resp = self._responses.pop(rid, None)
+                if resp is not None:
+                    return resp
+                if self._agent_gone is not None:
+                    raise DrillError(self._agent_gone)
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        raise DrillError(f"{call.name}() still blocked after {timeout:g} s on the linux target")
+
+    def _finish(self, pending: _Pending, resp: dict[str, Any]) -> SyscallResult:
+        if "error" in resp:
+            raise DrillError(f"linux agent: {resp['error']}")
+        value = int(resp["value"])
+        err = resp.get("errno")
+        returned_at = float(resp["t"]) - self._t0
+        outputs = _outputs(pending.kind, resp.get("out")) if value >= 0 else {}
+        return SyscallResult(
+            value=value,
+            errno=None if err is None else str(err),
+            returned_at=returned_at,
+            outputs=outputs,
+        )
+
+    # -- context manager ---------------------------------------------------
+
+    def __enter__(self) -> LinuxTarget:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
