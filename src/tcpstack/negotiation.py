@@ -57,8 +57,9 @@ def syn_options(
 ) -> tuple[TcpOption, ...]:
     """Options for our SYN (``peer_syn`` None) or SYN,ACK (answering ``peer_syn``).
 
-    Order as Linux sends them: MSS, SACK-permitted, timestamps, NOP, window
-    scale (20 bytes when all are present).
+    Layout as Linux sends them: MSS, SACK-permitted, timestamps, NOP, window
+    scale (20 bytes when all are present); NOPs keep each option aligned when
+    some are absent.
 
     Args:
         config: our configuration (which options are enabled, buffer size).
@@ -66,18 +67,21 @@ def syn_options(
         tsval: our timestamp clock's current value.
         peer_syn: the SYN being answered, for a SYN,ACK.
     """
-    answering = peer_syn is not None
+    sack = config.sack and (peer_syn is None or peer_syn.sack_permitted)
+    ts = config.timestamps and (peer_syn is None or peer_syn.timestamps is not None)
+    wscale = config.window_scaling and (peer_syn is None or peer_syn.wscale is not None)
     opts: list[TcpOption] = [Mss(mss)]
-    if config.sack and (not answering or (peer_syn is not None and peer_syn.sack_permitted)):
-        opts.append(SackPermitted())
-    if config.timestamps and (not answering or (peer_syn is not None and peer_syn.timestamps)):
+    # Linux's layout keeps every option 4-byte aligned: SACK-permitted rides in
+    # the two bytes before the timestamps, or after two NOPs without them.
+    if ts:
         # RFC 7323 §3.2: a SYN,ACK echoes the SYN's TSval in TSecr.
         ecr = peer_syn.timestamps.tsval if peer_syn is not None and peer_syn.timestamps else 0
+        opts += [SackPermitted()] if sack else [Nop(), Nop()]
         opts.append(Timestamps(tsval, ecr))
-    if config.window_scaling and (not answering or (peer_syn is not None and
-                                                    peer_syn.wscale is not None)):
-        opts.append(Nop())
-        opts.append(WindowScale(window_shift(config.recv_buffer)))
+    elif sack:
+        opts += [Nop(), Nop(), SackPermitted()]
+    if wscale:
+        opts += [Nop(), WindowScale(window_shift(config.recv_buffer))]
     return tuple(opts)
 
 

@@ -63,8 +63,11 @@ def test_offer_every_option_on_our_syn() -> None:
     ("config", "expected"),
     [
         (TcpConfig(window_scaling=False), (Mss(1460), SackPermitted(), "ts")),
-        (TcpConfig(timestamps=False), (Mss(1460), SackPermitted(), Nop(), WindowScale(0))),
-        (TcpConfig(sack=False), (Mss(1460), "ts", Nop(), WindowScale(0))),
+        # Without timestamps SACK-permitted follows two NOPs; without SACK the
+        # timestamps do (4-byte alignment, Linux's layout).
+        (TcpConfig(timestamps=False),
+         (Mss(1460), Nop(), Nop(), SackPermitted(), Nop(), WindowScale(0))),
+        (TcpConfig(sack=False), (Mss(1460), Nop(), Nop(), "ts", Nop(), WindowScale(0))),
         (TcpConfig(window_scaling=False, timestamps=False, sack=False), (Mss(1460),)),
     ],
 )
@@ -83,7 +86,7 @@ def test_offer_syn_ack_answers_only_what_the_syn_offered() -> None:
     [synack] = s.expect([Out("SA", seq=0, ack=1)], at=0.0)
     ts = synack.timestamps
     assert ts is not None and ts.tsecr == 77  # echoes the SYN's TSval (RFC 7323 §3.2)
-    assert synack.options == (Mss(1460), Timestamps(ts.tsval, 77))
+    assert synack.options == (Mss(1460), Nop(), Nop(), Timestamps(ts.tsval, 77))
     assert s.conn.negotiated.timestamps
     assert not s.conn.negotiated.sack
     assert s.conn.negotiated.snd_wscale == 0 and s.conn.negotiated.rcv_wscale == 0
