@@ -199,6 +199,12 @@ class DiscardApp(App):
             self.finished = True
             conn.close()
 
+    def on_end(self, conn: AppConnection, event: events.Event) -> None:
+        """After a graceful close, count (and drop) what was still buffered."""
+        if isinstance(event, events.ConnectionClosed):
+            while data := conn.read(READ_CHUNK):
+                self.discarded += len(data)
+
 
 _REASONS = {
     200: "OK",
@@ -485,15 +491,28 @@ class SendClient(App):
         if self.sent == len(self._data) and not self._shut:
             self._shut = True
             self._after_send(conn)
+        self._drain(conn)
+        if conn.at_eof and self._shut:
+            self.finished = True
+            self._at_eof(conn)
+
+    def on_end(self, conn: AppConnection, event: events.Event) -> None:
+        """After a graceful close, collect what is still buffered.
+
+        The connection can reach CLOSED with bytes not read yet (a slow reader,
+        and a RST answered to TIME-WAIT, say): they were received in order
+        before the peer's FIN, so they belong to the reply.
+        """
+        if isinstance(event, events.ConnectionClosed):
+            self._drain(conn)
+
+    def _drain(self, conn: AppConnection) -> None:
         while chunk := conn.read(READ_CHUNK):
             self.received_bytes += len(chunk)
             if self._sink is not None:
                 self._sink(chunk)
             else:
                 self.received += chunk
-        if conn.at_eof and self._shut:
-            self.finished = True
-            self._at_eof(conn)
 
     def _after_send(self, conn: AppConnection) -> None:
         conn.shutdown()
@@ -603,6 +622,21 @@ class PerConnection(Generic[C]):
         self._call(app, conn, event)
         if isinstance(event, _TERMINAL_EVENTS):
             self.remove(conn)
+
+    def poll(self, conn: C) -> None:
+        """Call the ``poll`` of the application of ``conn`` (if any), keeping errors.
+
+        Drivers use it to let an application continue without an event, for
+        example once a throttled reader may read again.
+        """
+        app = self.app_of(conn)
+        if app is None or app.finished:
+            return
+        try:
+            app.poll(conn)
+        except TcpStackError as exc:
+            app.finished = True
+            self.errors.append(exc)
 
     def remove(self, conn: C) -> None:
         """Forget ``conn`` (its application gets no more events); counts in :attr:`ended`."""

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 import random
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NoReturn
 
 from . import events
 from .apps import APPS, App, HttpApp, SendClient
+from .argtypes import probability, seconds
+from .drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
 from .errors import TcpStackError
 from .state import State
 
@@ -60,6 +63,19 @@ network:
   ip netns exec demo socat TCP-LISTEN:9000,reuseaddr EXEC:cat &
   echo hello | ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000
 
+  # fault injection, repeatable with --seed: 5 % loss, 1 % duplicates and 2 %
+  # reordering both ways, counters at exit (-v)
+  ip netns exec demo tcpstack tun serve --app echo --port 7 \
+      --loss 0.05 --duplicate 0.01 --reorder 0.02 --seed 1 -v
+  # one direction at a time: SPEC is KEY=VALUE[,KEY=VALUE...] on top of the
+  # both-directions options ('none' first to start from no faults)
+  ip netns exec demo tcpstack tun serve --app discard --port 9 \
+      --to-kernel loss=0.05,reorder=0.02 --from-kernel none,delay=0.02,jitter=0.005
+
+  # a slow reader: read 1 MiB/s of the reply, so our window closes and reopens
+  ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000 --file /dev/null \
+      --read-rate 1M --output reply.bin
+
   ip netns del demo
 
 Needs root (or CAP_NET_ADMIN) and /dev/net/tun. Exit status: 0 success,
@@ -88,14 +104,39 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _probability(text: str) -> float:
+_RATE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _rate(text: str) -> float:
+    """A rate in bytes per second, > 0, with an optional K/M/G (binary) suffix."""
+    body = text.strip()
+    unit = body[-1:].upper() if body[-1:].isalpha() else ""
+    if unit not in _RATE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"not a rate in bytes/s (suffix K, M or G): {text!r}")
+    number = body[: len(body) - len(unit)]
     try:
-        value = float(text)
+        value = float(number) * _RATE_SUFFIXES[unit]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1): {text}")
+        raise argparse.ArgumentTypeError(f"not a rate in bytes/s: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of bytes/s > 0: {text}")
     return value
+
+
+def _fault_spec(text: str) -> str:
+    """A fault SPEC (checked here, applied to the both-directions settings later)."""
+    try:
+        FaultConfig.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -145,19 +186,104 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="stop after this many seconds (connections still open are reset)",
     )
     p.add_argument(
+        "--read-rate",
+        metavar="BYTES_PER_S",
+        type=_rate,
+        help="make the application a slow reader: every 10 ms it reads at most "
+        "BYTES_PER_S/100 bytes (suffix K, M, G for 2**10, 2**20, 2**30), so our receive "
+        "window closes and reopens",
+    )
+    p.add_argument(
+        "--linger",
+        metavar="SECONDS",
+        type=seconds,
+        help="keep running this long after the work is done, so TIME-WAIT can answer "
+        "a FIN sent again (default 1 with fault injection, else 0)",
+    )
+    f = p.add_argument_group(
+        "fault injection",
+        "Seeded faults on the packets between the kernel and our stack. --loss, --duplicate, "
+        "--reorder, --reorder-delay, --delay, --jitter and --corrupt apply to both "
+        "directions; --to-kernel / --from-kernel then change one direction with a SPEC of "
+        "KEY=VALUE items (keys: " + ", ".join(FAULT_KEYS) + "; 'none' resets that direction).",
+    )
+    f.add_argument(
         "--loss",
         metavar="P",
-        type=_probability,
+        type=probability,
         default=0.0,
-        help="drop this fraction of packets in each direction, to exercise "
-        "retransmission (default 0)",
+        help="drop this fraction of packets (default 0)",
     )
-    p.add_argument("--seed", type=int, help="seed of --loss and of ephemeral ports")
+    f.add_argument(
+        "--duplicate",
+        metavar="P",
+        type=probability,
+        default=0.0,
+        help="deliver this fraction of packets twice (default 0)",
+    )
+    f.add_argument(
+        "--reorder",
+        metavar="P",
+        type=probability,
+        default=0.0,
+        help="hold this fraction of packets back by --reorder-delay, so later "
+        "packets overtake them (default 0)",
+    )
+    f.add_argument(
+        "--reorder-delay",
+        metavar="SECONDS",
+        type=seconds,
+        default=NO_FAULTS.reorder_delay,
+        help=f"extra hold of a reordered packet (default {NO_FAULTS.reorder_delay:g})",
+    )
+    f.add_argument(
+        "--delay",
+        metavar="SECONDS",
+        type=seconds,
+        default=0.0,
+        help="delay every packet this long (default 0)",
+    )
+    f.add_argument(
+        "--jitter",
+        metavar="SECONDS",
+        type=seconds,
+        default=0.0,
+        help="add a random delay up to this long; it never reorders (default 0)",
+    )
+    f.add_argument(
+        "--corrupt",
+        metavar="P",
+        type=probability,
+        default=0.0,
+        help="flip 1-3 random bits in the TCP part of this fraction of packets, "
+        "so their checksum fails (default 0)",
+    )
+    f.add_argument(
+        "--to-kernel",
+        metavar="SPEC",
+        type=_fault_spec,
+        help="faults of the packets our stack sends, e.g. loss=0.05,reorder=0.02",
+    )
+    f.add_argument(
+        "--from-kernel",
+        metavar="SPEC",
+        type=_fault_spec,
+        help="faults of the packets the kernel sends, e.g. none,delay=0.02",
+    )
+    p.add_argument("--seed", type=int, help="seed of the fault injection and of ephemeral ports")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="at exit, print the fault counters and all the run's counters (JSON) on stderr",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def _add_commands(tun: argparse.ArgumentParser) -> None:
-    sub = tun.add_subparsers(dest="tun_command", metavar="{serve,connect}")
+    sub = tun.add_subparsers(
+        dest="tun_command", metavar="{serve,connect}", parser_class=_OneLineParser
+    )
     sub.required = True
     serve = sub.add_parser(
         "serve",
@@ -258,6 +384,7 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
         ours, peer = parse_peer(args.address, args.peer)
     except ValueError as exc:
         raise _Usage(str(exc)) from None
+    to_kernel, from_kernel = fault_configs(args)
     data = b""
     if cmd == "serve":
         if args.root is not None and not args.root.is_dir():
@@ -288,8 +415,8 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
     try:
         from .stack import Stack
 
-        # A real network: secret ISN key and unpredictable ephemeral ports (RFC 6528, 6056).
-        # A real network: a secret ISN key (RFC 6528) whatever the seed.
+        # A real network: a secret ISN key (RFC 6528) whatever the seed; the seed
+        # (when given) repeats the ephemeral ports and the fault injection.
         rng = random.Random(args.seed)
         stack = Stack(ours, name="tcpstack", trace=trace, isn_key=os.urandom(16), rng=rng)
         driver = TunDriver(
@@ -298,15 +425,20 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
             args.peer,
             stack,
             record=args.pcap is not None,
-            loss=args.loss,
-            rng=random.Random(rng.random()),
+            to_kernel=to_kernel,
+            from_kernel=from_kernel,
+            fault_seed=args.seed,
+            read_rate=args.read_rate,
             log=log,
         )
         try:
             with driver:
                 if cmd == "serve":
-                    return _serve(driver, args, log)
-                return _connect(driver, args, data, log)
+                    status = _serve(driver, args, log)
+                else:
+                    status = _connect(driver, args, data, log)
+                _report(driver, args, cmd)
+                return status
         except TunError as exc:
             raise _Usage(str(exc)) from None
         finally:
@@ -315,6 +447,70 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
     finally:
         if trace_fp is not None:
             trace_fp.close()
+
+
+def fault_configs(args: argparse.Namespace) -> tuple[FaultConfig, FaultConfig]:
+    """The (to-kernel, from-kernel) fault settings of parsed arguments.
+
+    The both-directions options make a base; ``--to-kernel`` /
+    ``--from-kernel`` SPECs change it for one direction.
+
+    Raises:
+        _Usage: an inconsistent value (one line).
+    """
+    try:
+        base = FaultConfig(
+            loss=args.loss,
+            duplicate=args.duplicate,
+            reorder=args.reorder,
+            reorder_delay=args.reorder_delay,
+            delay=args.delay,
+            jitter=args.jitter,
+            corrupt=args.corrupt,
+        )
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
+    configs = []
+    for option, spec in (("--to-kernel", args.to_kernel), ("--from-kernel", args.from_kernel)):
+        try:
+            configs.append(base.with_spec(spec) if spec is not None else base)
+        except ValueError as exc:
+            raise _Usage(f"{option}: {exc}") from None
+    return configs[0], configs[1]
+
+
+def _linger(driver: TunDriver, args: argparse.Namespace) -> float:
+    if args.linger is not None:
+        return float(args.linger)
+    return 1.0 if driver.faults_active else 0.0
+
+
+def _report(driver: TunDriver, args: argparse.Namespace, cmd: str) -> None:
+    """The counters at exit: fault stats into the trace; everything on stderr with -v."""
+    stats = driver.stats
+    trace = driver.stack.trace
+    if trace is not None and driver.faults_active:
+        data: dict[str, object] = {"call": "fault-stats", "seed": driver.fault_seed}
+        for direction, inj in driver.injectors.items():
+            data[direction] = {"config": inj.config.describe(), **inj.stats.as_dict()}
+        trace.emit(time.monotonic(), driver.stack.name, "", "app", data)
+    if not args.verbose:
+        return
+    prefix = f"tcpstack tun {cmd}:"
+    for direction, inj in driver.injectors.items():
+        print(
+            f"{prefix} faults {direction} ({inj.config.describe()}, seed {driver.fault_seed}): "
+            f"{inj.stats.describe()}",
+            file=sys.stderr,
+        )
+    print(
+        f"{prefix} windows closed (below one MSS): kernel's {stats.windows_closed_in} times, "
+        f"ours {stats.windows_closed_out} times; zero windows advertised: "
+        f"{stats.zero_windows_in} by the kernel, {stats.zero_windows_out} by tcpstack; "
+        f"{stats.throttled_reads} throttled reads",
+        file=sys.stderr,
+    )
+    print(f"{prefix} stats {json.dumps(stats.as_dict(), sort_keys=True)}", file=sys.stderr)
 
 
 def _in_initial_netns() -> bool:
@@ -390,7 +586,7 @@ def _serve(driver: TunDriver, args: argparse.Namespace, log: Callable[[str], Non
     def until() -> bool:
         return count is not None and driver.stats.finished >= count
 
-    stats = driver.run(factory, until=until, deadline=_deadline(args))
+    stats = driver.run(factory, until=until, deadline=_deadline(args), linger=_linger(driver, args))
     log(_summary(stats))
     if count is not None and stats.finished < count:
         return EXIT_FAILED if stats.reason == "deadline" else EXIT_OK
@@ -429,7 +625,9 @@ def _connect(
         def until() -> bool:
             return app.finished and conn.state in (State.TIME_WAIT, State.CLOSED)
 
-        stats = driver.run(None, until=until, deadline=_deadline(args))
+        stats = driver.run(
+            None, until=until, deadline=_deadline(args), linger=_linger(driver, args)
+        )
     finally:
         if out is not sys.stdout.buffer:
             out.close()

@@ -178,6 +178,21 @@ class Netns:
         rows = [ln.split()[1:] for ln in text.splitlines() if ln.startswith("Tcp:")]
         return {k: int(v) for k, v in zip(rows[0], rows[1], strict=True)}
 
+    def tcp_ext_counters(self) -> dict[str, int]:
+        """The kernel's ``TcpExt:`` counters of this namespace (/proc/net/netstat)."""
+        text = self.run(["cat", "/proc/net/netstat"], timeout=10).stdout
+        rows = [ln.split()[1:] for ln in text.splitlines() if ln.startswith("TcpExt:")]
+        return {k: int(v) for k, v in zip(rows[0], rows[1], strict=True)}
+
+    def stack_stats(self, label: str = "stack") -> dict[str, Any]:
+        """The run counters a ``-v`` stack printed at exit (its ``stats {...}`` line)."""
+        for line in reversed(self.output(label)[1].splitlines()):
+            _, sep, rest = line.partition(": stats {")
+            if sep:
+                stats: dict[str, Any] = json.loads("{" + rest)
+                return stats
+        pytest.fail(f"no stats line from {label}: {self.output(label)[1][-2000:]}")
+
     def close(self) -> None:
         """Stop every process started here: SIGTERM, then SIGKILL (bounded)."""
         for proc, _ in self._procs:

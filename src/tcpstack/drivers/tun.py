@@ -21,6 +21,16 @@ the fd into ``stack.receive(pkt, now)``, fire due timers, accept new
 connections and dispatch ``stack.next_event()`` to the applications, write
 ``stack.packets_to_send(now)``, then ``select`` until the next packet or
 timer. ``now`` is ``time.monotonic()`` in seconds.
+
+Fault injection (:mod:`tcpstack.drivers.faults`): a seeded
+:class:`~tcpstack.drivers.faults.FaultInjector` on each direction of the
+device can drop, duplicate, reorder, delay and corrupt packets, to exercise
+both TCPs' recovery against each other. Held packets are released by the
+loop at their due time.
+
+Slow readers: with ``read_rate`` the applications read only every
+``READ_PERIOD`` seconds, a limited amount each time (:class:`ReadThrottle`),
+so our receive window closes and reopens as behind a slow application.
 """
 
 from __future__ import annotations
@@ -30,7 +40,6 @@ import errno
 import fcntl
 import ipaddress
 import os
-import random
 import re
 import select
 import signal
@@ -38,14 +47,15 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..apps import App, PerConnection
 from ..errors import TcpStackError
 from ..state import State
+from .faults import DIRECTIONS, NO_FAULTS, FaultConfig, FaultInjector, FaultStats, direction_rng
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -53,7 +63,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MTU",
+    "ReadThrottle",
     "RunStats",
+    "ThrottledConnection",
     "TunDevice",
     "TunDriver",
     "TunError",
@@ -86,11 +98,20 @@ READ_BUDGET = 128
 MAX_WAIT = 0.2
 """Longest ``select`` wait (seconds), so signals and ``until()`` are noticed."""
 
+DRAIN_LIMIT = 5.0
+"""Longest wait (seconds) at the end of a run for packets still held by the
+to-kernel fault injector (a final ACK, say); later ones are discarded."""
+
+READ_PERIOD = 0.01
+"""Seconds between the reads of a throttled (slow) application (:class:`ReadThrottle`)."""
+
 CAP_NET_ADMIN = 12
 """Capability bit needed to create a TUN device and configure links."""
 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _DONE_STATES = frozenset({State.CLOSED, State.TIME_WAIT})
+_CAN_RECEIVE = frozenset({State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2})
+_CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
 
 
 class TunError(TcpStackError):
@@ -300,15 +321,26 @@ class RunStats:
         reason: why the loop ended: ``"until"``, ``"deadline"``, ``"signal"``
             or ``"stopped"`` (``request_stop()``).
         elapsed: seconds the loop ran.
-        packets_in, packets_out: packets given to / taken from the stack.
+        packets_in, packets_out: packets given to the stack / written to the
+            device (after fault injection).
         bytes_in, bytes_out: their total size in bytes.
         ignored: packets read from the device that were not IPv4 to our address.
-        lost: packets dropped on purpose (``loss``), both directions.
+        lost: packets dropped on purpose by the fault injectors, both directions.
         write_errors: packets the kernel refused.
         accepted: connections taken from the accept queue.
         finished: connections with an application that reached TIME-WAIT or CLOSED.
         app_errors: local-API errors raised inside applications.
         aborted: connections reset because the loop had to end.
+        zero_windows_in, zero_windows_out: segments (not SYN, not RST) from
+            the kernel / from our stack advertising a zero window.
+        windows_closed_in: times the kernel's window (SND.WND) fell below one
+            MSS, so our stack could not send a full segment (zero-window
+            probes and window updates then reopen it).
+        windows_closed_out: times our receive window (RCV.WND) fell below one
+            MSS (a slow reader: see ``read_rate``).
+        throttled_reads: reads that the ``read_rate`` limit cut short.
+        faults: the fault injectors' counters by direction (``"to-kernel"``,
+            ``"from-kernel"``), when fault injection is on.
     """
 
     reason: str = ""
@@ -324,6 +356,144 @@ class RunStats:
     finished: int = 0
     app_errors: int = 0
     aborted: int = 0
+    zero_windows_in: int = 0
+    zero_windows_out: int = 0
+    windows_closed_in: int = 0
+    windows_closed_out: int = 0
+    throttled_reads: int = 0
+    faults: dict[str, FaultStats] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as a JSON-serialisable dict."""
+        out = asdict(self)
+        out["elapsed"] = round(self.elapsed, 6)
+        return out
+
+
+class ReadThrottle:
+    """A slow reader: the application reads only at ticks, ``period`` seconds apart.
+
+    At each tick (:meth:`open`) the application may read up to ``quota =
+    rate * period`` bytes (at least 1); between ticks every read returns
+    nothing, as if the application slept between its ``recv`` calls. Bytes
+    it cannot read stay in the connection's receive buffer, so the receive
+    window closes whenever the peer sends faster than ``rate`` (or than the
+    buffer size per ``period``), and reopens at the next tick.
+
+    Args:
+        rate: average read rate limit, bytes per second.
+        clock: the driver's clock (seconds).
+        period: seconds between ticks.
+
+    Raises:
+        ValueError: ``rate`` or ``period`` not a finite number > 0.
+    """
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float], *, period: float = READ_PERIOD
+    ) -> None:
+        if not 0 < rate < float("inf"):
+            raise ValueError(f"read rate must be a finite number of bytes/s > 0, got {rate}")
+        if not 0 < period < float("inf"):
+            raise ValueError(f"read period must be a finite number of seconds > 0, got {period}")
+        self.rate = float(rate)
+        self.period = float(period)
+        self.quota = max(1, int(rate * period))
+        self.next_tick = clock()
+        """When the next tick is due (seconds)."""
+        self.budget = 0
+        """Bytes that may still be read in the current tick (0 between ticks)."""
+        self.ticks = 0
+
+    def open(self, now: float) -> None:
+        """Start a tick: the application may read ``quota`` bytes until :meth:`close`."""
+        self.budget = self.quota
+        self.ticks += 1
+        nxt = self.next_tick + self.period  # keep the average rate if the loop was a bit late
+        self.next_tick = nxt if nxt > now else now + self.period
+
+    def close(self) -> None:
+        """End the tick: reads return nothing until the next one."""
+        self.budget = 0
+
+    def take(self, want: int) -> int:
+        """Grant up to ``want`` bytes of the current tick's budget; return how many."""
+        n = min(want, self.budget)
+        self.budget -= n
+        return n
+
+
+class ThrottledConnection:
+    """The connection as an application sees it when its reads are throttled.
+
+    Everything is passed to the :class:`~tcpstack.connection.Connection`,
+    except that :meth:`read` returns no more than the :class:`ReadThrottle`
+    grants. Unread bytes stay in the connection's receive buffer, so the
+    receive window closes; the driver polls the application at the next
+    tick. Once the connection is CLOSED reads are no longer limited (the
+    application collects what the TCB still holds). :attr:`cut_short` counts
+    reads that got less than was buffered.
+    """
+
+    def __init__(self, conn: Connection, throttle: ReadThrottle) -> None:
+        self.conn = conn
+        self.throttle = throttle
+        self.cut_short = 0
+
+    @property
+    def state(self) -> State:
+        """The connection's state."""
+        return self.conn.state
+
+    @property
+    def at_eof(self) -> bool:
+        """True once the peer's FIN arrived and every byte before it was read."""
+        return self.conn.at_eof
+
+    def read(self, max_bytes: int = -1) -> bytes:
+        """Up to ``max_bytes`` buffered bytes (all if -1), as far as the throttle allows."""
+        avail = self.conn.readable
+        want = avail if max_bytes < 0 else min(max_bytes, avail)
+        if want <= 0:
+            return b""
+        if self.conn.state is State.CLOSED:  # no window left to hold closed: the rest at once
+            return self.conn.read(want)
+        n = self.throttle.take(want)
+        if n < want:
+            self.cut_short += 1
+        return self.conn.read(n) if n else b""
+
+    def send(self, data: bytes) -> int:
+        """Queue ``data``; return how many bytes the send buffer accepted."""
+        return self.conn.send(data)
+
+    def shutdown(self) -> None:
+        """Half-close."""
+        self.conn.shutdown()
+
+    def close(self) -> None:
+        """Full close."""
+        self.conn.close()
+
+    def abort(self) -> None:
+        """Reset the connection."""
+        self.conn.abort()
+
+
+_Handle: TypeAlias = "Connection | ThrottledConnection"
+"""What an application of the driver talks to."""
+
+
+def _conn_of(handle: _Handle) -> Connection:
+    return handle.conn if isinstance(handle, ThrottledConnection) else handle
+
+
+def _zero_window(pkt: bytes) -> bool:
+    """True if IPv4 ``pkt`` holds a TCP segment (not SYN, not RST) with a zero window."""
+    ihl = (pkt[0] & 0x0F) * 4
+    if len(pkt) < ihl + 20 or pkt[9] != 6:
+        return False
+    return pkt[ihl + 14] == 0 and pkt[ihl + 15] == 0 and not pkt[ihl + 13] & 0x06
 
 
 class TunDriver:
@@ -336,11 +506,16 @@ class TunDriver:
         stack: the stack; the driver only calls its public API.
         mtu: device MTU in bytes.
         record: keep ``(time, raw bytes)`` of every packet in and out in
-            :attr:`packets` (for :meth:`write_pcap`).
-        loss: fraction of packets, each direction, dropped on purpose
-            (fault injection to exercise retransmission against the kernel;
-            dropped packets are not recorded).
-        rng: randomness of ``loss`` (seed it to repeat a run).
+            :attr:`packets` (for :meth:`write_pcap`). This is our host's
+            view: packets as our stack sent them (before the to-kernel
+            faults) and as it received them (after the from-kernel faults).
+        to_kernel, from_kernel: fault injection on each direction (see
+            :mod:`tcpstack.drivers.faults`); default none.
+        fault_seed: seed of the fault injectors (None: a random one, kept
+            in :attr:`fault_seed` so the run can be repeated).
+        read_rate: make the applications slow readers: each reads at most
+            ``read_rate * READ_PERIOD`` bytes every ``READ_PERIOD`` seconds
+            (its own :class:`ReadThrottle`); None: no limit.
         log: called with one-line progress messages (default: silent).
         clock: monotonic clock in seconds (the stack's ``now``).
 
@@ -348,8 +523,8 @@ class TunDriver:
     device exists between the two, and :meth:`close` always removes it.
 
     Raises:
-        ValueError: invalid names or addresses, or ``our_address`` differs
-            from ``stack.address``.
+        ValueError: invalid names or addresses, ``our_address`` differs
+            from ``stack.address``, or a bad ``read_rate``.
         TunError: (from :meth:`open`) the device cannot be created.
     """
 
@@ -362,8 +537,10 @@ class TunDriver:
         *,
         mtu: int = DEFAULT_MTU,
         record: bool = False,
-        loss: float = 0.0,
-        rng: random.Random | None = None,
+        to_kernel: FaultConfig = NO_FAULTS,
+        from_kernel: FaultConfig = NO_FAULTS,
+        fault_seed: int | None = None,
+        read_rate: float | None = None,
         log: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -374,22 +551,44 @@ class TunDriver:
         self.stack = stack
         self.mtu = mtu
         self.record = record
-        if not 0.0 <= loss < 1.0:
-            raise ValueError(f"loss must be in [0, 1), got {loss}")
-        self.loss = loss
-        self._rng = rng or random.Random()
+        if read_rate is not None:
+            ReadThrottle(read_rate, clock)  # validates
+        self.read_rate = read_rate
+        self.fault_seed = (
+            fault_seed if fault_seed is not None else int.from_bytes(os.urandom(4), "big")
+        )
+        self.injectors: dict[str, FaultInjector] = {}
+        """The active fault injectors by direction (``"to-kernel"``, ``"from-kernel"``)."""
+        for direction, config in zip(DIRECTIONS, (to_kernel, from_kernel), strict=True):
+            if config.active:
+                self.injectors[direction] = FaultInjector(
+                    config, direction_rng(self.fault_seed, direction), name=direction
+                )
+        self._to_kernel = self.injectors.get("to-kernel")
+        self._from_kernel = self.injectors.get("from-kernel")
         self.packets: list[tuple[float, bytes]] = []
         """``(monotonic time, raw IPv4 packet)`` of every packet in and out, if recording."""
         self.stats = RunStats()
+        self.stats.faults = {d: inj.stats for d, inj in self.injectors.items()}
         self._log = log or (lambda _msg: None)
         self._clock = clock
         self._wall_offset = time.time() - time.monotonic()
         self._device: TunDevice | None = None
         self._our_bytes = self.address.packed
-        self._apps: PerConnection[Connection] = PerConnection()
+        self._apps: PerConnection[_Handle] = PerConnection()
+        self._throttled: dict[int, ThrottledConnection] = {}
+        self._closed: dict[int, tuple[bool, bool]] = {}  # id(conn) -> windows closed?
+        self._throttled_done = 0  # cut-short reads of throttled connections already gone
+        self._dropped_to = 0  # the injectors' drop counts last seen (to trace each drop)
+        self._dropped_from = 0
         self._ports: list[int] = []
         self._stop = threading.Event()
         self._stop_reason = ""
+
+    @property
+    def faults_active(self) -> bool:
+        """True if any fault injection is configured."""
+        return bool(self.injectors)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -401,6 +600,8 @@ class TunDriver:
                 f"{self.ifname}: kernel side {self.peer}, tcpstack at {self.address}, "
                 f"mtu {self.mtu}"
             )
+            for direction, inj in self.injectors.items():
+                self._log(f"faults {direction}: {inj.config.describe()} (seed {self.fault_seed})")
         return self._device
 
     def close(self) -> None:
@@ -441,7 +642,7 @@ class TunDriver:
         conn = self.stack.connect(
             remote_address, remote_port, now=self._clock(), local_port=local_port
         )
-        self._apps.attach(conn, app)
+        self._apps.attach(self._handle(conn), app)
         return conn
 
     def request_stop(self, reason: str = "stopped") -> None:
@@ -452,7 +653,7 @@ class TunDriver:
     @property
     def connections(self) -> list[Connection]:
         """Connections with an application attached that have not ended yet."""
-        return [c for c, _ in self._apps.items()]
+        return [_conn_of(h) for h, _ in self._apps.items()]
 
     # -- the loop --------------------------------------------------------
 
@@ -464,6 +665,7 @@ class TunDriver:
         deadline: float | None = None,
         handle_signals: bool = True,
         shutdown_grace: float = 3.0,
+        linger: float = 0.0,
     ) -> RunStats:
         """Run the loop until ``until()`` is true, ``deadline`` passes, or a stop.
 
@@ -477,6 +679,13 @@ class TunDriver:
                 connections gracefully; a second signal stops at once.
             shutdown_grace: seconds a graceful stop waits for connections
                 to finish before resetting them.
+            linger: seconds the loop keeps running once ``until()`` is true,
+                so that a connection in TIME-WAIT can acknowledge a FIN the
+                peer sends again (our last ACK may have been lost on purpose).
+
+        Packets still held by the to-kernel fault injector when the loop
+        ends are written at their due time (at most ``DRAIN_LIMIT`` seconds
+        later); packets held on their way to the stack are discarded.
 
         Returns:
             :class:`RunStats` (also kept in :attr:`stats`).
@@ -486,10 +695,12 @@ class TunDriver:
         start = self._clock()
         restore = self._install_signals() if handle_signals else {}
         stop_at: float | None = None
+        linger_until: float | None = None
         try:
             while True:
                 now = self._clock()
                 accepting = stop_at is None
+                self._release_held(now, app_factory, accepting=accepting)
                 for pkt in dev.read_packets():
                     # Each packet is answered before the next is read, as by a
                     # host on a wire: a burst of out-of-order segments draws
@@ -502,10 +713,13 @@ class TunDriver:
                 due = self.stack.next_timer()
                 if due is not None and now >= due:
                     self.stack.handle_timer(now)
+                self._wake_throttled(now)
                 self._dispatch(app_factory, accepting=accepting)
                 self._flush(now)
 
-                if until is not None and until():
+                if linger_until is None and until is not None and until():
+                    linger_until = now + linger
+                if linger_until is not None and now >= linger_until:
                     stats.reason = "until"
                     break
                 if stop_at is None and self._stop.is_set():
@@ -521,52 +735,188 @@ class TunDriver:
                     break
 
                 wait = MAX_WAIT
-                due = self.stack.next_timer()
-                if due is not None:
-                    wait = min(wait, due - now)
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                if stop_at is not None:
-                    wait = min(wait, stop_at - now)
+                for t in (
+                    self.stack.next_timer(),
+                    deadline,
+                    stop_at,
+                    linger_until,
+                    self._next_wake(),
+                ):
+                    if t is not None:
+                        wait = min(wait, t - now)
                 with contextlib.suppress(InterruptedError):
                     select.select([dev.fileno()], [], [], max(wait, 0.0))
             self._abort_live()
+            self._drain_held()
         finally:
             for sig, handler in restore.items():
                 signal.signal(sig, handler)
             stats.elapsed = self._clock() - start
+            stats.throttled_reads = sum(t.cut_short for t in self._throttled.values()) + (
+                self._throttled_done
+            )
         return stats
 
+    def _next_wake(self) -> float | None:
+        """The earliest time a held packet is due or a slow reader with data has a tick."""
+        times = [t for inj in self.injectors.values() if (t := inj.next_due()) is not None]
+        times.extend(h.throttle.next_tick for h in self._throttled.values() if h.conn.readable)
+        return min(times) if times else None
+
+    def _release_held(
+        self, now: float, app_factory: Callable[[], App] | None, *, accepting: bool
+    ) -> None:
+        """Deliver the packets the fault injectors held that are due by ``now``."""
+        inj = self._from_kernel
+        if inj is not None and inj.pending:
+            delivered = False
+            for pkt in inj.pop_due(now):
+                self._deliver(pkt, now)
+                delivered = True
+            if delivered:
+                self._dispatch(app_factory, accepting=accepting)
+                self._flush(now)
+        inj = self._to_kernel
+        if inj is not None and inj.pending:
+            for pkt in inj.pop_due(now):
+                self._write(pkt)
+
+    def _drain_held(self) -> None:
+        """At the end: write held to-kernel packets when due (bounded), drop the others."""
+        if self._from_kernel is not None:
+            self._from_kernel.clear()
+        inj = self._to_kernel
+        if inj is None or self._device is None:
+            return
+        end = self._clock() + DRAIN_LIMIT
+        for _ in range(100_000):  # bounded in count as well as in time
+            due = inj.next_due()
+            now = self._clock()
+            if due is None or now >= end:
+                break
+            if due > now:
+                time.sleep(min(due, end) - now)
+                continue
+            for pkt in inj.pop_due(now):
+                self._write(pkt)
+        inj.clear()
+
+    def _wake_throttled(self, now: float) -> None:
+        """A tick of each throttled application with bytes to read: let it read them."""
+        for handle in list(self._throttled.values()):
+            throttle = handle.throttle
+            if handle.conn.readable and now >= throttle.next_tick:
+                throttle.open(now)
+                try:
+                    self._apps.poll(handle)
+                finally:
+                    throttle.close()
+
     def _packet_in(self, pkt: bytes, now: float) -> bool:
-        """Give ``pkt`` to the stack if it is ours; False if it was not (or was lost)."""
+        """Give ``pkt`` to the stack if it is ours; False if nothing was delivered."""
         # IPv4 (version nibble 4) to our address; everything else is not ours.
         if len(pkt) < 20 or pkt[0] >> 4 != 4 or pkt[16:20] != self._our_bytes:
             self.stats.ignored += 1
             return False
-        if self.loss and self._rng.random() < self.loss:
+        inj = self._from_kernel
+        if inj is None:
+            self._deliver(pkt, now)
+            return True
+        out = inj.push(pkt, now)
+        if inj.stats.dropped != self._dropped_from:
+            self._dropped_from = inj.stats.dropped
             self.stats.lost += 1
-            return False
+            self._trace_fault_drop(pkt, now, "from-kernel")
+        for p in out:
+            self._deliver(p, now)
+        return bool(out)
+
+    def _deliver(self, pkt: bytes, now: float) -> None:
         if self.record:
             self.packets.append((now, pkt))
-        self.stats.packets_in += 1
-        self.stats.bytes_in += len(pkt)
+        stats = self.stats
+        stats.packets_in += 1
+        stats.bytes_in += len(pkt)
+        if _zero_window(pkt):
+            stats.zero_windows_in += 1
         self.stack.receive(pkt, now)
-        return True
 
     def _flush(self, now: float) -> None:
-        dev = self._device
-        assert dev is not None
+        inj = self._to_kernel
+        stats = self.stats
         for pkt in self.stack.packets_to_send(now):
-            if self.loss and self._rng.random() < self.loss:
-                self.stats.lost += 1
-                continue
             if self.record:
                 self.packets.append((now, pkt))
-            if dev.write(pkt):
-                self.stats.packets_out += 1
-                self.stats.bytes_out += len(pkt)
-            else:
-                self.stats.write_errors += 1
+            if _zero_window(pkt):
+                stats.zero_windows_out += 1
+            if inj is None:
+                self._write(pkt)
+                continue
+            out = inj.push(pkt, now)
+            if inj.stats.dropped != self._dropped_to:
+                self._dropped_to = inj.stats.dropped
+                stats.lost += 1
+                self._trace_fault_drop(pkt, now, "to-kernel")
+            for p in out:
+                self._write(p)
+        self._watch_windows()
+
+    def _watch_windows(self) -> None:
+        """Count the times each window fell below one MSS (see :class:`RunStats`)."""
+        closed = self._closed
+        stats = self.stats
+        for handle, _app in self._apps.items():
+            conn = _conn_of(handle)
+            state = conn.state
+            ours = state in _CAN_RECEIVE and conn.rcv_wnd < conn.rcv_mss
+            theirs = state in _CAN_SEND and conn.snd_wnd < conn.snd_mss
+            before = closed.get(id(conn), (False, False))
+            if ours and not before[0]:
+                stats.windows_closed_out += 1
+            if theirs and not before[1]:
+                stats.windows_closed_in += 1
+            closed[id(conn)] = (ours, theirs)
+
+    def _write(self, pkt: bytes) -> None:
+        dev = self._device
+        assert dev is not None
+        if dev.write(pkt):
+            self.stats.packets_out += 1
+            self.stats.bytes_out += len(pkt)
+        else:
+            self.stats.write_errors += 1
+
+    def _trace_fault_drop(self, pkt: bytes, now: float, direction: str) -> None:
+        """Trace a packet the fault injector dropped as ``segment_dropped`` (``fault-loss``)."""
+        trace = self.stack.trace
+        if trace is None:
+            return
+        data: dict[str, Any] = {"reason": "fault-loss", "direction": direction}
+        conn = ""
+        try:
+            from ..connection import segment_record
+            from ..wire import decode_packet
+
+            ip, seg = decode_packet(pkt)
+        except Exception:  # a corrupted or foreign packet: trace what we know
+            pass
+        else:
+            ours_first = direction == "to-kernel"
+            local = (ip.src, seg.src_port) if ours_first else (ip.dst, seg.dst_port)
+            remote = (ip.dst, seg.dst_port) if ours_first else (ip.src, seg.src_port)
+            conn = f"{local[0]}:{local[1]}-{remote[0]}:{remote[1]}"
+            data.update(segment_record(seg))
+        trace.emit(now, self.stack.name, conn, "segment_dropped", data)
+
+    def _handle(self, conn: Connection) -> _Handle:
+        """What the application of ``conn`` talks to: the connection, or its throttle."""
+        if self.read_rate is None:
+            return conn
+        handle = self._throttled.get(id(conn))
+        if handle is None or handle.conn is not conn:
+            handle = ThrottledConnection(conn, ReadThrottle(self.read_rate, self._clock))
+            self._throttled[id(conn)] = handle
+        return handle
 
     def _dispatch(self, app_factory: Callable[[], App] | None, *, accepting: bool) -> None:
         self._accept_all(app_factory, accepting=accepting)
@@ -575,12 +925,24 @@ class TunDriver:
             if item is None:
                 break
             conn, event = item
-            if self._apps.app_of(conn) is None:
+            handle = self._handle(conn)
+            if self._apps.app_of(handle) is None:
                 self._accept_all(app_factory, accepting=accepting)
-            self._apps.on_event(conn, event)  # ignored if no application owns it
-        for conn, _app in self._apps.items():
-            if conn.state in _DONE_STATES:  # TIME-WAIT: nothing left for the app
-                self._apps.remove(conn)
+            self._apps.on_event(handle, event)  # ignored if no application owns it
+        for handle, _app in self._apps.items():
+            # TIME-WAIT or CLOSED, and every byte read (a slow reader may still
+            # hold some): nothing left for the application.
+            if handle.state in _DONE_STATES and not _conn_of(handle).readable:
+                self._apps.remove(handle)
+        if len(self._closed) > len(self._apps):
+            live = {id(_conn_of(h)) for h, _ in self._apps.items()}
+            for key in [k for k in self._closed if k not in live]:
+                del self._closed[key]
+        if self._throttled:
+            for key, th in list(self._throttled.items()):
+                if self._apps.app_of(th) is None:
+                    self._throttled_done += th.cut_short
+                    del self._throttled[key]
         self.stats.finished = self._apps.ended
         self.stats.app_errors = len(self._apps.errors)
 
@@ -595,21 +957,21 @@ class TunDriver:
                 if app_factory is None or not accepting:
                     conn.close()
                     continue
-                self._apps.attach(conn, app_factory(), accepted=True)
+                self._apps.attach(self._handle(conn), app_factory(), accepted=True)
 
-    def _live(self) -> list[Connection]:
-        return [c for c, _ in self._apps.items() if c.state not in _DONE_STATES]
+    def _live(self) -> list[_Handle]:
+        return [h for h, _ in self._apps.items() if h.state not in _DONE_STATES]
 
     def _close_all(self) -> None:
-        for conn in self._live():
+        for handle in self._live():
             with contextlib.suppress(TcpStackError):
-                conn.close()
+                handle.close()
 
     def _abort_live(self) -> None:
         live = self._live()
-        for conn in live:
+        for handle in live:
             try:
-                conn.abort()
+                handle.abort()
                 self.stats.aborted += 1
             except TcpStackError:
                 pass
