@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, NoReturn
 from . import events
 from .apps import APPS, App, HttpApp, SendClient
 from .argtypes import probability, seconds
+from .config import TcpConfig
 from .drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
 from .errors import TcpStackError
 from .state import State
@@ -176,6 +177,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_PEER,
         metavar="ADDR/PREFIX",
         help=f"the kernel side's address on the device (default {DEFAULT_PEER})",
+    )
+    p.add_argument(
+        "--profile",
+        choices=("rfc", "linux"),
+        default="rfc",
+        help="timer defaults: 'rfc' (RTO 1 s .. 60 s, RFC 6298) or 'linux' "
+        "(RTO 200 ms .. 120 s, 40 ms delayed ACK) (default rfc)",
+    )
+    p.add_argument(
+        "--recv-buffer",
+        metavar="BYTES",
+        type=int,
+        default=None,
+        help="receive buffer (largest window offered); above 65535 uses window scaling",
     )
     p.add_argument("--trace", metavar="FILE", type=Path, help="write the JSON Lines trace here")
     p.add_argument("--pcap", metavar="FILE", type=Path, help="write every packet here (pcap)")
@@ -385,6 +400,13 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _Usage(str(exc)) from None
     to_kernel, from_kernel = fault_configs(args)
+    overrides: dict[str, object] = {}
+    if args.recv_buffer is not None:
+        overrides["recv_buffer"] = args.recv_buffer
+    try:
+        config = TcpConfig.profile(args.profile, **overrides)
+    except ValueError as exc:
+        raise _Usage(str(exc)) from None
     data = b""
     if cmd == "serve":
         if args.root is not None and not args.root.is_dir():
@@ -418,7 +440,8 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
         # A real network: a secret ISN key (RFC 6528) whatever the seed; the seed
         # (when given) repeats the ephemeral ports and the fault injection.
         rng = random.Random(args.seed)
-        stack = Stack(ours, name="tcpstack", trace=trace, isn_key=os.urandom(16), rng=rng)
+        stack = Stack(ours, config=config, name="tcpstack", trace=trace,
+                      isn_key=os.urandom(16), rng=rng)
         driver = TunDriver(
             args.ifname,
             ours,

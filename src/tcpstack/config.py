@@ -95,6 +95,11 @@ class TcpConfig:
     limited_transmit: bool = True
     """Send new data on the first two duplicate ACKs (RFC 3042)."""
 
+    tail_loss_probe: bool = True
+    """With SACK, probe with one segment 2 x SRTT after the last transmission
+    instead of waiting for the RTO (RFC 8985 §7, as Linux does); False gives
+    plain RFC 6298 timing."""
+
     keepalive: bool = False
     """Send keep-alive probes on an idle connection (MUST-24/25: off by default)."""
 

@@ -48,10 +48,13 @@ class Endpoint(NamedTuple):
         return f"{self.address}:{self.port}"
 
 
+WORST_CASE_DELAYED_ACK = 0.2
+"""WCDelAckT of RFC 8985 §7.2: the peer may hold the ACK of a lone segment this long."""
+
 IPV6_DEFAULT_PEER_MSS = 1220
 """Send MSS assumed when an IPv6 peer's SYN has no MSS option (MUST-15: 1280 - 60)."""
 
-TIMERS = ("rto", "persist", "delayed_ack", "keepalive", "time_wait", "fin_wait_2")
+TIMERS = ("tlp", "rto", "persist", "delayed_ack", "keepalive", "time_wait", "fin_wait_2")
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
 
 EventSink = Callable[["Connection", ev.Event], None]
@@ -190,6 +193,14 @@ class Connection:
         self._recover = 0  # RFC 6582 "recover" as a stream offset, exclusive end
         self._lt_bytes = 0  # sent by limited transmit beyond cwnd (RFC 3042) since the last new ACK
         self._fast_rexmit = False  # the segment at SND.UNA is due for retransmission
+        # Tail loss probe (RFC 8985 §7): one probe per episode, new data or the last segment.
+        self._tlp_pending = False
+        self._tlp_new_data = False
+        self._tlp_rexmit: int | None = None
+        # Lost-retransmission detection in SACK recovery: stream offset of each
+        # range retransmitted -> HighData when it was sent (RFC 8985 §6.2 idea).
+        self._rexmit_high: dict[int, int] = {}
+        self._lost_again: list[int] = []
         self._scoreboard: Scoreboard | None = None  # RFC 6675, once SACK is negotiated
         self._sndbuf_off = 0  # stream offset of _sndbuf[0] (data acknowledged so far)
 
@@ -594,7 +605,11 @@ class Connection:
                 # RFC 7323 §5.5: after more than 24 days idle the peer's clock
                 # may have advanced by 2**31 or more: TS.Recent is invalid.
                 self._ts_recent_valid = False
-            if self._ts_recent_valid and seq_lt(ts.tsval, self.ts_recent):
+            if (
+                self._ts_recent_valid
+                and seq_lt(ts.tsval, self.ts_recent)
+                and not self._disordered_ack(seg, ts)
+            ):
                 # PAWS (RFC 7323 §5.3 R1): an old duplicate from an earlier
                 # wrap of the sequence space. Not acceptable: ACK and drop.
                 self._ack_now = True
@@ -615,6 +630,12 @@ class Connection:
             # should be sent in reply (unless the RST bit is set ...)"
             if not seg.has(Flags.RST):
                 self._ack_now = True
+                if self.rcv_wnd == 0 and seg.has(Flags.ACK) and self.state.synchronized:
+                    # "If the RCV.WND is zero, no segments will be acceptable,
+                    # but special allowance should be made to accept valid
+                    # ACKs" (§3.10.7.4): the peer's window probes carry the
+                    # acknowledgment of our data; don't throw it away.
+                    self._process_ack(seg)
             self._drop(seg, "rst-out-of-window" if seg.has(Flags.RST) else "out-of-window")
             return
 
@@ -727,6 +748,8 @@ class Connection:
             return False
         prev_wnd = self.snd_wnd
         newly_sacked = self._sack_update(seg)
+        if newly_sacked and self.in_recovery:
+            self._detect_lost_retransmissions()
         if seq_gt(ack, self.snd_una):
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
             self._on_new_ack(self._ack_advanced(ack, seg))
@@ -897,6 +920,11 @@ class Connection:
         self.dupacks = 0
         self._lt_bytes = 0
         self._fast_rexmit = False
+        self._tlp_pending = False
+        self._tlp_rexmit = None
+        self._tlp_new_data = False
+        self._rexmit_high.clear()
+        self._lost_again.clear()
         if self._scoreboard is not None:
             self._scoreboard.reset_after_timeout(keep_sacks=True)
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
@@ -1023,8 +1051,19 @@ class Connection:
             self._fast_rexmit = False
             if seq_lt(self.snd_una, self.snd_max):
                 out.append(self._retransmit(self._off(self.snd_una)))
+        if self._tlp_rexmit is not None:
+            # Tail loss probe: the last segment again (RFC 8985 §7.3).
+            start, self._tlp_rexmit = self._tlp_rexmit, None
+            if start < self._high_data():
+                out.append(self._retransmit(start))
+        while self._lost_again and self.in_recovery:
+            start = self._lost_again.pop(0)
+            if start >= self._off(self.snd_una):
+                out.append(self._retransmit(start))
         if self.in_recovery and self._scoreboard is not None:
             out.extend(self._sack_recovery())
+        probe_room = self._seg_size() if self._tlp_new_data else 0
+        self._tlp_new_data = False
         force = self._force_send
         self._force_send = False
         size = self._seg_size()
@@ -1043,7 +1082,7 @@ class Connection:
             if offset < 0:  # SYN not yet acknowledged but being resent: handled by _syn_segment
                 break
             avail = len(self._sndbuf) - offset
-            usable = self._usable_window()
+            usable = self._usable_window() + probe_room  # a TLP may exceed cwnd by one
             n = min(avail, usable, size)
             if sb is not None and n > 0 and seq_lt(self.snd_nxt, self.snd_max):
                 # Going back after a timeout: skip what the receiver SACKed
@@ -1078,6 +1117,7 @@ class Connection:
                         self._arm_persist(override=True)
                     break
             force = False
+            probe_room = 0
             if not retransmission and self.dupacks and not self.in_recovery:
                 # Limited transmit (RFC 3042): note how far beyond cwnd this
                 # goes, to leave it out of FlightSize (RFC 5681 §3.2 (2)).
@@ -1111,6 +1151,8 @@ class Connection:
     def _retransmit(self, start: int, end: int | None = None) -> Segment:
         """Resend data from stream offset ``start`` (up to ``end`` or one segment), without
         moving SND.NXT; the FIN rides along if the segment reaches it."""
+        if self.in_recovery and self._scoreboard is not None:
+            self._rexmit_high[start] = self._high_data()
         offset = start - self._sndbuf_off
         sent_end = seq_diff(self.snd_max, self._sndbuf_seq)  # buffer index, FIN included
         n = min(self._seg_size(), len(self._sndbuf) - offset, max(sent_end - offset, 0))
@@ -1181,6 +1223,8 @@ class Connection:
         if "rto" not in self._timers:
             # RFC 6298 §5.1: start the timer if it is not running.
             self._arm("rto", self._now + self.rtt.rto)
+        if not retransmission and length:
+            self._arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
 
     # Segments without data, SYN or FIN carry SND.MAX, the next unsent octet:
     # after a timeout SND.NXT is rolled back to SND.UNA for retransmission,
@@ -1349,11 +1393,14 @@ class Connection:
             self._arm("rto", self._now + self.rtt.rto)
         else:
             self._first_sent_at = None
+        self._tlp_pending = False
+        self._arm_tlp()  # RFC 8985 §7.2: an ACK for new data reschedules the probe
         return data_acked
 
     def _on_new_ack(self, acked: int) -> None:
         """SND.UNA advanced by ``acked`` data bytes: grow cwnd, or go on with recovery."""
         self.dupacks = 0
+        self._tlp_pending = False
         self._lt_bytes = 0
         if not self.in_recovery:
             self.cc.on_ack(acked, self.in_flight)  # RFC 5681 §3.1
@@ -1362,6 +1409,8 @@ class Connection:
             # Full acknowledgment: recovery is over (RFC 6582 §3.2 (3),
             # RFC 6675 §5 (A)).
             self.in_recovery = False
+            self._rexmit_high.clear()
+            self._lost_again.clear()
             if self._scoreboard is not None:
                 self._scoreboard.exit_recovery()
             self.cc.on_exit_recovery(self.in_flight)
@@ -1393,8 +1442,16 @@ class Connection:
         una = self._off(self.snd_una)
         sb = self._scoreboard
         lost = sb is not None and sb.is_lost(una)  # RFC 6675 §5 (3)(b)
+        # Early retransmit (RFC 5827 §3.1): with two or three segments
+        # outstanding and nothing new to send, DupThresh duplicate ACKs can
+        # never arrive; wait for one fewer than the segments in flight. (With
+        # one segment, no later segment can draw a duplicate ACK at all.)
+        threshold = self.config.dupthresh
+        segments = -(-self.in_flight // self.snd_mss)
+        if 2 <= segments < 4 and self.unsent == 0:
+            threshold = min(threshold, segments - 1)
         # RFC 6582 §3.2 (2): no new recovery until "recover" is acknowledged.
-        if (self.dupacks >= self.config.dupthresh or lost) and una >= self._recover:
+        if (self.dupacks >= threshold or lost) and una >= self._recover:
             self._enter_recovery()
 
     def _enter_recovery(self) -> None:
@@ -1410,6 +1467,84 @@ class Connection:
             self._scoreboard.enter_recovery(self._recover)
         self._fast_rexmit = True
         self._metrics()
+
+    def _disordered_ack(self, seg: Segment, ts: Timestamps) -> bool:
+        """A pure duplicate ACK overtaken by a newer segment, exempt from PAWS.
+
+        Reordering makes such ACKs arrive with a TSval older than TS.Recent;
+        dropping them would lose the SACK information and duplicate-ACK count
+        loss recovery needs. Like Linux (tcp_disordered_ack): no data, at
+        RCV.NXT, acknowledging exactly SND.UNA, not changing the window, and
+        at most one RTO older than TS.Recent.
+        """
+        return (
+            not seg.payload
+            and seg.flags & (Flags.SYN | Flags.FIN | Flags.RST) == 0
+            and seg.has(Flags.ACK)
+            and seg.seq == self.rcv_nxt
+            and seg.ack == self.snd_una
+            and self._peer_window(seg) == self.snd_wnd
+            and seq_diff(self.ts_recent, ts.tsval) <= int(self.rtt.rto * 1000)
+        )
+
+    def _arm_tlp(self) -> None:
+        """Schedule a tail loss probe (RFC 8985 §7.2) before the RTO would fire.
+
+        PTO = 2 * SRTT (plus a delayed-ACK allowance when one segment is in
+        flight); only with SACK, outside recovery, one probe per episode.
+        """
+        self._timers.pop("tlp", None)
+        if (
+            not self.config.tail_loss_probe
+            or self._scoreboard is None
+            or self.in_recovery
+            or self._tlp_pending
+            or self.in_flight <= 0
+            or self.state not in (S.ESTABLISHED, S.CLOSE_WAIT)
+        ):
+            return
+        srtt = self.rtt.srtt
+        pto = 2 * srtt if srtt is not None else 1.0
+        if self.in_flight <= self.snd_mss:
+            pto += WORST_CASE_DELAYED_ACK
+        at = self._now + pto
+        rto_at = self._timers.get("rto")
+        if rto_at is None or at < rto_at:
+            self._arm("tlp", at)
+
+    def _on_tlp(self) -> None:
+        """Probe timeout (RFC 8985 §7.3): send new data if the window allows,
+        else retransmit the last segment, to draw an ACK with SACK blocks."""
+        if self.in_recovery or self.in_flight <= 0 or self._tlp_pending:
+            return
+        self._tlp_pending = True
+        window_left = self.snd_wnd - seq_diff(self.snd_max, self.snd_una)
+        if self.unsent > 0 and window_left >= min(self._seg_size(), self.unsent):
+            self._tlp_new_data = True
+        else:
+            high = self._high_data()
+            self._tlp_rexmit = max(self._off(self.snd_una), high - self._seg_size())
+        # "After sending a TLP, the sender MUST arm the RTO timer."
+        self._timers.pop("rto", None)
+        self._arm("rto", self._now + self.rtt.rto)
+
+    def _detect_lost_retransmissions(self) -> None:
+        """A retransmission is lost if data sent after it is SACKed while it is not.
+
+        RFC 6675 alone only notices this at the RTO; RACK (RFC 8985 §6.2)
+        and Linux's tcp_mark_lost_retrans resend it at once instead.
+        """
+        sb = self._scoreboard
+        if sb is None:
+            return
+        una = self._off(self.snd_una)
+        top = max((right for _, right in sb.blocks()), default=una)
+        for start, high in list(self._rexmit_high.items()):
+            if start < una or sb.is_sacked(start):
+                del self._rexmit_high[start]
+            elif top > high and start not in self._lost_again:
+                self._lost_again.append(start)
+                del self._rexmit_high[start]
 
     def _sack_update(self, seg: Segment) -> int:
         """Feed the ACK's SACK blocks to the scoreboard; returns newly SACKed bytes."""

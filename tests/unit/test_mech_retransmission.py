@@ -374,7 +374,8 @@ def test_linux_profile_200_ms_floor_and_120_s_cap_on_the_wire() -> None:
 
 def test_sack_permitted_alone_does_not_change_rto() -> None:
     # Only SACK negotiated: no timestamps, Karn applies as without options.
-    s = make_syn_sent()
+    # (Tail loss probes off: this pins plain RFC 6298 timing.)
+    s = make_syn_sent(config=TcpConfig(tail_loss_probe=False))
     s.rx("SA", seq=0, ack=1, options=(Mss(1460), SackPermitted()), at=0.1)
     s.expect([Out("A", seq=1, ack=1)], at=0.1)
     s.conn.send(b"k" * 100, now=1.0)
