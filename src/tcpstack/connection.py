@@ -499,7 +499,9 @@ class Connection:
             self._drop(seg, "ack-in-listen")
             return
         # Third: SYN. RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
-        # Text on the SYN is not acknowledged and is left for the peer to resend.
+        # "any other control or text should be queued for processing later": the
+        # SYN-ACK acknowledges the SYN only; text (or a FIN) on the SYN is kept
+        # with the SYN (_peer_syn) and processed once ESTABLISHED (_take_syn_text).
         if seg.has(Flags.SYN):
             self._take_syn(seg)
             self._update_window(seg, force=True)
@@ -554,6 +556,8 @@ class Connection:
             # Simultaneous open: "enter SYN-RECEIVED, form a SYN,ACK segment
             # <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it." The SYN is
             # retransmitted as a SYN,ACK from now on.
+            # "If there are other controls or text in the segment, queue them for
+            # processing after the ESTABLISHED state has been reached" (_take_syn_text).
             self._update_window(seg, force=True)
             self.snd_nxt = self.snd_una  # resend our SYN, now with ACK
             self._set_state(S.SYN_RECEIVED)
@@ -591,6 +595,7 @@ class Connection:
             self._set_state(S.ESTABLISHED)
             self._emit(ev.Connected())
             self._update_window(seg, force=True)
+            self._take_syn_text()
             if self._process_ack(seg):
                 self._process_text_and_fin(seg)
             return
@@ -690,6 +695,7 @@ class Connection:
                 self._set_state(S.ESTABLISHED)
                 self._emit(ev.Connected())
                 self._update_window(seg, force=True)
+                self._take_syn_text()
             else:
                 # "If the segment acknowledgment is not acceptable, form a
                 # reset segment <SEQ=SEG.ACK><CTL=RST>"
@@ -850,6 +856,23 @@ class Connection:
             self.snd_una, self._fin_seq_end
         ):
             self._enter_fin_wait_2()  # our FIN is acknowledged; the peer's FIN was not usable
+
+    def _take_syn_text(self) -> None:
+        """SYN-RECEIVED -> ESTABLISHED: process the text or FIN the peer's SYN carried.
+
+        RFC 9293 §3.10.7.2 (LISTEN, third: "any other control or text should be
+        queued for processing later") and §3.10.7.3 (SYN-SENT, fourth, a bare
+        SYN: "queue them for processing after the ESTABLISHED state has been
+        reached"); §3.5: data on a SYN is legitimate once it is clear it is
+        valid, i.e. once the handshake completed.
+        """
+        syn = self._peer_syn
+        if (
+            syn is not None
+            and (syn.payload or syn.has(Flags.FIN))
+            and self.rcv_nxt == seq_add(self.irs, 1)
+        ):
+            self._process_text_and_fin(syn)
 
     def _receive_fin(self) -> None:
         """§3.10.7.4 eighth step: the FIN is in order."""

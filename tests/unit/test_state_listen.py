@@ -97,12 +97,29 @@ def test_syn_ack_echoes_optional_options_only_when_offered(listen: Stack) -> Non
 
 
 def test_syn_with_text_does_not_acknowledge_the_text(listen: Stack) -> None:
-    # §3.10.7.2: text on a SYN may be queued; this stack drops it and
-    # acknowledges only the SYN, so the peer will resend the data.
+    # §3.10.7.2: "any other control or text should be queued for processing
+    # later": the SYN-ACK acknowledges only the SYN, nothing is readable yet.
     listen.receive(packet(peer_seg("S", seq=IRS, data=b"early")), 1.0)
     conn = only_conn(listen)
     [syn_ack] = stack_segments(listen, at=1.0)
     assert syn_ack.ack == IRS + 1
+    assert conn.readable == 0
+
+
+def test_syn_text_is_processed_once_established(listen: Stack) -> None:
+    # §3.10.7.2: the queued text is processed when the handshake completes.
+    listen.receive(packet(peer_seg("S", seq=IRS, data=b"early")), 1.0)
+    conn = only_conn(listen)
+    [syn_ack] = stack_segments(listen, at=1.0)
+    listen.receive(packet(peer_seg("A", seq=IRS + 1, ack=syn_ack.seq + 1)), 1.1)
+    assert conn.state is State.ESTABLISHED
+    assert conn.read() == b"early"
+    assert conn.rcv_nxt == IRS + 1 + 5
+    # The peer resends the same text (it saw only its SYN acknowledged): an
+    # old duplicate, acknowledged at once, not delivered twice.
+    listen.receive(packet(peer_seg("PA", seq=IRS + 1, ack=syn_ack.seq + 1, data=b"early")), 1.2)
+    [ack] = stack_segments(listen, at=1.2)
+    assert ack.ack == IRS + 6 and not ack.payload
     assert conn.readable == 0
 
 

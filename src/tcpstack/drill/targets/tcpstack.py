@@ -116,6 +116,7 @@ class _Sock:
     linger: tuple[int, int] | None = None
     shut_rd: bool = False
     shut_wr: bool = False
+    connecting: bool = False  # a non-blocking connect() not yet reported done (SS_CONNECTING)
 
 
 class _Pending:
@@ -452,8 +453,14 @@ class TcpstackTarget:
         if sock.conn is not None:
             status = self._st(sock.conn)
             if (err := self._take_err(sock.conn)) is not None:
+                sock.connecting = False
                 return _err(err)
             if status.established:
+                if sock.connecting:
+                    # Linux __inet_stream_connect: the first connect() after a
+                    # non-blocking one completed reports success, later ones EISCONN.
+                    sock.connecting = False
+                    return _Ret(0)
                 return _err("EISCONN")
             if not status.closed:
                 return _err("EALREADY")
@@ -470,6 +477,7 @@ class TcpstackTarget:
         sock.conn = conn
         self._status[conn] = _Status()
         if sock.nonblocking:
+            sock.connecting = True
             return _err("EINPROGRESS")
         return self._connect_wait(conn)
 
@@ -491,15 +499,19 @@ class TcpstackTarget:
         return self._read(sock, sock.conn, int_arg(call.args[2]))
 
     def _read(self, sock: _Sock, conn: Connection, size: int) -> _Op:
+        # The order of Linux tcp_recvmsg(): queued data first (also after
+        # SHUT_RD), then end of stream once the peer's FIN was processed
+        # (SOCK_DONE: a reset that came after the FIN is left for write() and
+        # SO_ERROR), then a pending error, then the read side being shut.
         while True:
-            if sock.shut_rd:
-                return _Ret(0)
             if conn.readable and size:
                 data = conn.read(size)
                 return _Ret(len(data))
+            if size == 0 or conn.fin_received:
+                return _Ret(0)
             if (err := self._take_err(conn)) is not None:
                 return _err(err)
-            if size == 0 or conn.at_eof or self._st(conn).closed:
+            if sock.shut_rd or conn.at_eof or self._st(conn).closed:
                 return _Ret(0)
             if sock.nonblocking:
                 return _err("EAGAIN")
