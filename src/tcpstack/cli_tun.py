@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, NoReturn
 
 from . import events
 from .apps import APPS, App, HttpApp, SendClient
-from .argtypes import probability, seconds
+from .argtypes import port, positive_seconds, probability, seconds
 from .config import TcpConfig
 from .drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
 from .errors import TcpStackError
@@ -85,26 +85,6 @@ environment, 130 interrupted twice.
 """
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range 1-65535: {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {text}")
-    return value
-
-
 _RATE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -151,14 +131,14 @@ def _positive_int(text: str) -> int:
 
 
 def _endpoint(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
+    host, sep, port_text = text.rpartition(":")
     if not sep or not host:
         raise argparse.ArgumentTypeError(f"expected ADDRESS:PORT, got {text!r}")
     try:
         addr = ipaddress.IPv4Address(host)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an IPv4 address: {host!r}") from None
-    return str(addr), _port(port)
+    return str(addr), port(port_text)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -197,7 +177,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=_positive_float,
+        type=positive_seconds,
         help="stop after this many seconds (connections still open are reset)",
     )
     p.add_argument(
@@ -308,7 +288,7 @@ def _add_commands(tun: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_common(serve)
-    serve.add_argument("--port", type=_port, default=80, help="port to listen on (default 80)")
+    serve.add_argument("--port", type=port, default=80, help="port to listen on (default 80)")
     serve.add_argument(
         "--app",
         choices=sorted(APPS),
@@ -344,7 +324,7 @@ def _add_commands(tun: argparse.ArgumentParser) -> None:
         help="send this file (default: stdin, read to its end before connecting)",
     )
     connect.add_argument("--output", type=Path, help="write the reply here (default: stdout)")
-    connect.add_argument("--local-port", type=_port, help="our port (default: ephemeral)")
+    connect.add_argument("--local-port", type=port, help="our port (default: ephemeral)")
     for p in (serve, connect):
         p.set_defaults(func=run_tun)
 
