@@ -258,23 +258,28 @@ register(Scenario(
 HALF_CLOSE_BYTES = 20_000
 
 
-class HalfCloseServer:
-    """After the client's FIN, keeps sending ``total`` bytes, then closes."""
+class PatternSender:
+    """Sends ``total`` bytes (``i % 251``) as the send buffer allows, then closes."""
 
     def __init__(self, total: int) -> None:
         self.pending = bytes(i % 251 for i in range(total))
+
+    def pump(self, conn: Connection) -> None:
+        """Queue what fits; close once everything is queued."""
+        n = conn.send(self.pending)
+        self.pending = self.pending[n:]
+        if not self.pending:
+            conn.close()
+
+
+class HalfCloseServer(PatternSender):
+    """After the client's FIN, keeps sending ``total`` bytes, then closes."""
 
     def on_event(self, conn: Connection, event: Event) -> None:
         if isinstance(event, DataReceived):
             conn.read()
         elif isinstance(event, PeerClosed | SendBufferAvailable) and self.pending:
-            self._pump(conn)
-
-    def _pump(self, conn: Connection) -> None:
-        n = conn.send(self.pending)
-        self.pending = self.pending[n:]
-        if not self.pending:
-            conn.close()
+            self.pump(conn)
 
 
 class HalfCloseClient:

@@ -7,7 +7,7 @@ from ..drivers.sim import Network, PacketInfo
 from ..events import Connected, DataReceived, Event, PeerClosed
 from ..state import State
 from .base import SERVER_ADDR, Scenario, ScenarioOptions, ScenarioResult, register, two_hosts
-from .lifecycle import PASSIVE_CLOSE, PORT
+from .lifecycle import PASSIVE_CLOSE, PORT, PatternSender
 
 # The receiver closes as soon as it reads end-of-stream: three-segment close.
 ACTIVE_CLOSE = ("CLOSED", "SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "TIME-WAIT", "CLOSED")
@@ -15,20 +15,14 @@ ACTIVE_CLOSE = ("CLOSED", "SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "TIME-WAIT", 
 CHUNK = 1448  # one full segment with timestamps (1460 - 12)
 
 
-class BulkClient:
+class BulkClient(PatternSender):
     """Sends ``total`` bytes as soon as connected, then closes."""
-
-    def __init__(self, total: int) -> None:
-        self.pending = bytes(i % 241 for i in range(total))
 
     def on_event(self, conn: Connection, event: Event) -> None:
         if isinstance(event, DataReceived):
             conn.read()
         if self.pending and conn.state is State.ESTABLISHED:
-            n = conn.send(self.pending)
-            self.pending = self.pending[n:]
-            if not self.pending:
-                conn.close()
+            self.pump(conn)
 
 
 class Receiver:
