@@ -157,6 +157,11 @@ class Connection:
         # Stream offsets inside the SACK blocks to report first, most recent
         # first: the newest arrival, then the blocks last reported (RFC 2018 §4).
         self._sack_recent: list[int] = []
+        # Urgent data (§3.8.5): RCV.UP and SND.UP as stream offsets of the first
+        # non-urgent octet; whether the application was told of the current one.
+        self._rcv_up = 0
+        self._urgent_signaled = False
+        self._snd_up: int | None = None
         self._peer_fin_offset: int | None = None  # stream offset of the peer's FIN, once seen
         self.fin_received = False
 
@@ -304,12 +309,14 @@ class Connection:
         self._app("connect", remote=str(self.remote))
         self._set_state(S.SYN_SENT)
 
-    def send(self, data: bytes, now: float | None = None) -> int:
+    def send(self, data: bytes, now: float | None = None, *, urgent: bool = False) -> int:
         """SEND (§3.10.2): queue ``data``; return how many bytes were accepted.
 
         Fewer than ``len(data)`` bytes are accepted when the send buffer is
         full; a :class:`~tcpstack.events.SendBufferAvailable` event follows
-        when acknowledgements free room.
+        when acknowledgements free room. With ``urgent``, the accepted bytes
+        are urgent data: segments carry URG and an urgent pointer to the
+        octet after them until they are acknowledged (§3.8.5, MUST-30/31/62).
 
         Raises:
             LocalProtocolError: the connection is closed or closing (§3.10.2).
@@ -329,8 +336,17 @@ class Connection:
             self._send_short = True
         if n:
             self._sndbuf += data[:n]
-            self._app("send", bytes=n)
+            self._app("send", bytes=n, **({"urgent": True} if urgent else {}))
+            if urgent:
+                # SND.UP: the first non-urgent octet (MUST-62), as a stream offset.
+                self._snd_up = self._sndbuf_off + len(self._sndbuf)
         return n
+
+    @property
+    def urgent_pending(self) -> int:
+        """Unread bytes that are urgent data, 0 if none (§3.8.5, MUST-33)."""
+        consumed = self._rcv_offset - len(self._rcvbuf)
+        return max(0, self._rcv_up - consumed)
 
     def read(self, max_bytes: int = -1) -> bytes:
         """RECEIVE (§3.10.3): take up to ``max_bytes`` (all if negative) buffered bytes.
@@ -348,6 +364,8 @@ class Connection:
             del self._rcvbuf[:max_bytes]
         if data:
             self._app("read", bytes=len(data))
+            if not self.urgent_pending:
+                self._urgent_signaled = False  # the urgent sequence has been read
             # A window update is only worth sending while the peer may still
             # send (after its FIN a closed peer would answer it with a RST),
             # and only when the window grew by an SWS step (MUST-39) to at
@@ -806,6 +824,15 @@ class Connection:
         payload = seg.payload
         fin = seg.has(Flags.FIN)
         data_seq = seq_add(seg.seq, 1) if seg.has(Flags.SYN) else seg.seq
+        if seg.has(Flags.URG) and self.state in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2):
+            # Sixth: "RCV.UP <- max(RCV.UP,SEG.UP), and signal the user that the
+            # remote side has urgent data if the urgent pointer (RCV.UP) is in
+            # advance of the data consumed" -- once per urgent sequence.
+            up = self._rcv_offset + seq_diff(seq_add(seg.seq, seg.urgent), self.rcv_nxt)
+            self._rcv_up = max(self._rcv_up, up)
+            if self.urgent_pending and not self._urgent_signaled:
+                self._urgent_signaled = True
+                self._emit(ev.UrgentDataReceived(self.urgent_pending))
         # Seventh: "In ESTABLISHED, FIN-WAIT-1 and FIN-WAIT-2 states ... move
         # the segment text into user RECEIVE buffers". Other states: ignore text.
         if payload and self.state not in (S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2):
@@ -1164,7 +1191,13 @@ class Connection:
             flags |= Flags.PSH  # MUST-61: PSH on the last buffered segment
         if fin:
             flags |= Flags.FIN
-        seg = self._make(seq=seq, flags=flags, payload=payload)
+        urgent = 0
+        if self._snd_up is not None and self._sndbuf_off + offset < self._snd_up:
+            # §3.8.5: URG with the pointer to the first non-urgent octet, as an
+            # offset from SEG.SEQ (at most 65535; it advances as we go).
+            flags |= Flags.URG
+            urgent = min(self._snd_up - (self._sndbuf_off + offset), 0xFFFF)
+        seg = self._make(seq=seq, flags=flags, payload=payload, urgent=urgent)
         if self._scoreboard is not None and n:
             start = self._sndbuf_off + offset
             self._scoreboard.on_sent(start, start + n, retransmission=seq_lt(seq, self.snd_max))
@@ -1263,6 +1296,7 @@ class Connection:
         ack_flag: bool = True,
         options: tuple[TcpOption, ...] = (),
         payload: bytes = b"",
+        urgent: int = 0,
     ) -> Segment:
         """Build a segment from our side of the TCB, advertising the current window.
 
@@ -1295,6 +1329,7 @@ class Connection:
             ack=ack,
             flags=flags,
             window=window,
+            urgent=urgent,
             options=options,
             payload=payload,
         )
@@ -1385,6 +1420,8 @@ class Connection:
             del self._sndbuf[:data_acked]
             self._sndbuf_seq = seq_add(self._sndbuf_seq, data_acked)
             self._sndbuf_off += data_acked
+            if self._snd_up is not None and self._sndbuf_off >= self._snd_up:
+                self._snd_up = None  # the urgent data is acknowledged: urgent mode ends
             if self._send_short and self.send_space > 0 and not self._fin_queued:
                 self._send_short = False
                 self._emit(ev.SendBufferAvailable(self.send_space))

@@ -95,3 +95,18 @@ class SendBufferAvailable(Event):
     """Acknowledged data freed room in the send buffer after a short ``send()``."""
 
     space: int
+
+
+@dataclass(frozen=True)
+class UrgentDataReceived(Event):
+    """The peer's urgent pointer moved beyond the data read so far (§3.8.5, MUST-32).
+
+    Signalled once per continuous sequence of urgent data. The urgent bytes are
+    delivered inline, in order; ``Connection.urgent_pending`` says how many of
+    the unread bytes are urgent (MUST-33).
+
+    Attributes:
+        pending: urgent bytes not yet read.
+    """
+
+    pending: int
