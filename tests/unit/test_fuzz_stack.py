@@ -34,7 +34,18 @@ from tcpstack.connection import Connection
 from tcpstack.errors import LocalProtocolError
 from tcpstack.seq import seq_add, seq_diff, seq_le
 from tcpstack.state import State
-from tcpstack.wire import Flags, Segment, decode_packet, encode_packet
+from tcpstack.wire import (
+    Flags,
+    Mss,
+    Nop,
+    SackPermitted,
+    Segment,
+    TcpOption,
+    Timestamps,
+    WindowScale,
+    decode_packet,
+    encode_packet,
+)
 
 EXAMPLES = int(os.environ.get("TCPSTACK_FUZZ_EXAMPLES", "120"))
 """Examples per state; raise it for a deeper local run (the default keeps the suite fast)."""
@@ -50,7 +61,11 @@ LOCAL_PORT = 40000
 class Driver:
     """A Stack plus the one connection under test, reached through scripted packets."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, negotiate: bool = False) -> None:
+        # negotiate: the peer offers SACK, timestamps and window scaling on its
+        # SYN and sends timestamps on every segment, so loss recovery, PAWS and
+        # scaled windows are exercised too.
+        self.negotiate = negotiate
         self.stack = new_stack()
         self.stack.listen(80)
         self.conn: Connection | None = None
@@ -67,6 +82,11 @@ class Driver:
         """The peer sends in order, acknowledging all we sent but ``ack_back`` octets."""
         conn = self.conn
         ack = seq_add(conn.snd_max, -ack_back) if conn is not None else 0
+        options: tuple[TcpOption, ...] = ()
+        if self.negotiate:
+            ts = Timestamps(1000 + int(self.t * 1000), 0)
+            options = ((Mss(1460), SackPermitted(), ts, Nop(), WindowScale(7))
+                       if "S" in letters else (Nop(), Nop(), ts))
         seg = peer_seg(
             letters,
             seq=self.peer_next,
@@ -74,6 +94,7 @@ class Driver:
             sport=self.sport,
             dport=self.dport,
             data=data,
+            options=options,
         )
         self.stack.receive(packet(seg), self.step())
         self.peer_next = seq_add(seg.seq, seg.seg_len)
@@ -128,8 +149,8 @@ BUILDERS: dict[str, tuple[Callable[[Driver], None], State | None]] = {
 }
 
 
-def driver_in(name: str) -> Driver:
-    d = Driver()
+def driver_in(name: str, *, negotiate: bool = False) -> Driver:
+    d = Driver(negotiate=negotiate)
     build, state = BUILDERS[name]
     build(d)
     if state is not None:
@@ -156,7 +177,7 @@ def check_conn(conn: Connection) -> None:
     assert conn.in_flight >= 0
     assert conn.readable >= 0
     assert conn.send_space >= 0
-    assert 0 <= conn.snd_wnd <= 0xFFFF
+    assert 0 <= conn.snd_wnd <= 0xFFFF << 14  # RFC 7323 §2.3: shift at most 14
     if conn.state is State.CLOSED:
         assert conn.next_timer() is None
 
@@ -304,6 +325,7 @@ def _coerce(name: str, value: object) -> object:
     raise AssertionError(name)
 
 
+@pytest.mark.parametrize("negotiate", [False, True], ids=["plain", "sack-ts-wscale"])
 @pytest.mark.parametrize("name", list(BUILDERS))
 @settings(
     max_examples=EXAMPLES,
@@ -311,8 +333,10 @@ def _coerce(name: str, value: object) -> object:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(steps=actions)
-def test_random_input_never_raises_and_keeps_invariants(name: str, steps: list) -> None:
-    d = driver_in(name)
+def test_random_input_never_raises_and_keeps_invariants(
+    name: str, negotiate: bool, steps: list
+) -> None:
+    d = driver_in(name, negotiate=negotiate)
     for action in steps:
         apply(d, action)
         check_invariants(d)
