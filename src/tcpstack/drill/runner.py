@@ -201,7 +201,8 @@ def run_script(
         script: the parsed script.
         target: a fresh target.
         tolerance: timing tolerance in seconds; None: the script's
-            ``--tolerance_usecs`` option, else :data:`DEFAULT_TOLERANCE`.
+            ``--tolerance_usecs`` option, else the target's
+            ``default_tolerance`` if it has one, else :data:`DEFAULT_TOLERANCE`.
         peer_isn: the ISN of the script's peer.
         log: called with one line per event as it runs (``--verbose``).
 
@@ -210,7 +211,10 @@ def run_script(
     """
     if tolerance is None:
         usecs = script.options.get("tolerance_usecs")
-        tolerance = int(usecs) / 1e6 if usecs else DEFAULT_TOLERANCE
+        # A target on a real clock may need more slack than packetdrill's 4 ms
+        # (the Linux kernel's timers and our agent process add jitter).
+        default = getattr(target, "default_tolerance", DEFAULT_TOLERANCE)
+        tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
     started = time.monotonic()
     target.start()
