@@ -43,9 +43,6 @@ from tun_helpers import (
     OURS,
     PEER,
     Netns,
-    netns_for_test,
-    require_or_skip,
-    tun_unavailable_reason,
     wait_for,
 )
 
@@ -86,21 +83,6 @@ TUNED = ["--profile", "linux", "--recv-buffer", "262144"]
 """Our stack's settings for the lossy runs: Linux's timer profile (RTO 200 ms .. 120 s,
 as the kernel on the other end uses) and a 256 KiB window."""
 """Fault injection of the lossy runs, both directions (add ``--seed``)."""
-
-
-@pytest.fixture(scope="session")
-def tun_env() -> None:
-    """Skip (or fail, with TCPSTACK_REQUIRE_TUN=1) where TUN tests cannot run."""
-    reason = tun_unavailable_reason()
-    if reason is not None:
-        require_or_skip(reason)
-
-
-@pytest.fixture
-def ns(tun_env: None, tmp_path: Path) -> Iterator[Netns]:
-    """A fresh namespace for one test; its processes are stopped and it is deleted."""
-    with netns_for_test(tmp_path) as netns:
-        yield netns
 
 
 def common_args(*extra: str) -> list[str]:
