@@ -1,6 +1,6 @@
 """The Linux drill target driven directly (no runner): real kernel sockets in a namespace.
 
-Each test starts a :class:`~tcpstack.drill.targets.linux.LinuxTarget` (its own
+Each test starts a :class:`~tcpstack.harness.drill.targets.linux.LinuxTarget` (its own
 network namespace: ``lo`` and ``tun0`` only, no route out), injects segments
 built with :mod:`tcpstack.wire` from the peer 198.51.100.2 and reads what the
 kernel sends back. Every wait is bounded; the namespace is gone afterwards.
@@ -19,10 +19,14 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from tcpstack.drill.model import DrillError, Syscall
-from tcpstack.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
-from tcpstack.drill.targets import linux
-from tcpstack.drill.targets.linux import LinuxTarget, build_request, linux_unavailable_reason
+from tcpstack.harness.drill.model import DrillError, Syscall
+from tcpstack.harness.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+from tcpstack.harness.drill.targets import linux
+from tcpstack.harness.drill.targets.linux import (
+    LinuxTarget,
+    build_request,
+    linux_unavailable_reason,
+)
 from tcpstack.wire import (
     Flags,
     Mss,

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.drill.parse import parse_file
-from tcpstack.drill.runner import run_script
-from tcpstack.drill.targets.linux import LinuxTarget, linux_unavailable_reason
+from tcpstack.harness.drill.parse import parse_file
+from tcpstack.harness.drill.runner import run_script
+from tcpstack.harness.drill.targets.linux import LinuxTarget, linux_unavailable_reason
 
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "drill").glob("*.pkt"))
 

@@ -1,7 +1,7 @@
 """tcpstack on a TUN device against the real Linux TCP, inside a throwaway namespace.
 
 Each test creates its own network namespace (only ``lo`` and the TUN device,
-no route out), starts ``python -m tcpstack.cli_tun`` inside it, runs a kernel
+no route out), starts ``python -m tcpstack.cli.tun`` inside it, runs a kernel
 client or server there, and removes everything afterwards. The kernel side
 is 192.0.2.1/24, our stack 192.0.2.2.
 
@@ -231,7 +231,7 @@ def test_stack_client_to_kernel_echo_server(ns: Netns, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tcpstack.cli_tun",
+            "tcpstack.cli.tun",
             "connect",
             "--ifname",
             IFNAME,
@@ -281,7 +281,7 @@ def test_stack_connect_refused_by_kernel(ns: Netns) -> None:
         [
             sys.executable,
             "-m",
-            "tcpstack.cli_tun",
+            "tcpstack.cli.tun",
             "connect",
             "--ifname",
             IFNAME,

@@ -393,7 +393,7 @@ def stack_client(ns: Netns, tmp: Path, *extra: str, timeout: float) -> tuple[flo
     t0 = time.monotonic()
     try:
         res = ns.run(
-            [sys.executable, "-m", "tcpstack.cli_tun", "connect", *common_args(*extra)],
+            [sys.executable, "-m", "tcpstack.cli.tun", "connect", *common_args(*extra)],
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:

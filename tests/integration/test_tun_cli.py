@@ -112,7 +112,7 @@ def test_missing_input_file(
 
 def test_help_has_examples() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "tcpstack.cli_tun", "serve", "--help"],
+        [sys.executable, "-m", "tcpstack.cli.tun", "serve", "--help"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -125,7 +125,7 @@ def test_help_has_examples() -> None:
 
 def test_module_entry_point_bad_address() -> None:
     res = subprocess.run(
-        [sys.executable, "-m", "tcpstack.cli_tun", "serve", "--address", "nope"],
+        [sys.executable, "-m", "tcpstack.cli.tun", "serve", "--address", "nope"],
         capture_output=True,
         text=True,
         timeout=30,

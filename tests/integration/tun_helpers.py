@@ -103,8 +103,8 @@ class Netns:
         )
 
     def start_stack(self, *args: str, label: str = "stack") -> subprocess.Popen[bytes]:
-        """Start ``python -m tcpstack.cli_tun ARGS`` and wait until the device is up."""
-        proc = self.start([sys.executable, "-m", "tcpstack.cli_tun", *args], label)
+        """Start ``python -m tcpstack.cli.tun ARGS`` and wait until the device is up."""
+        proc = self.start([sys.executable, "-m", "tcpstack.cli.tun", *args], label)
         if args and args[0] == "serve":
             self.wait_device_up(proc, label)
         return proc

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from tcpstack.apps import EchoApp, SendClient
 from tcpstack.config import TcpConfig
+from tcpstack.drivers.apps import EchoApp, SendClient
 from tcpstack.drivers.sim import Network
 from tcpstack.events import ConnectionClosed, ConnectionReset, ConnectionTimedOut
 from tcpstack.state import State

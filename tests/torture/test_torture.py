@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcpstack.torture import TortureCase, run_case
+from tcpstack.harness.torture import TortureCase, run_case
 
 SEEDS = range(300)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tcpstack import events
-from tcpstack.apps import (
+from tcpstack.connection import Connection
+from tcpstack.drivers.apps import (
     MAX_HEADER_BYTES,
     DiscardApp,
     EchoApp,
@@ -19,7 +20,6 @@ from tcpstack.apps import (
     SinkClient,
     safe_dispatch,
 )
-from tcpstack.connection import Connection
 from tcpstack.drivers.sim import Host, Network
 from tcpstack.errors import LocalProtocolError
 from tcpstack.state import State

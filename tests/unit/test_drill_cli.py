@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from tcpstack.cli import drill as drill_cli
 from tcpstack.cli import main
 from tcpstack.config import TcpConfig
-from tcpstack.drill import cli as drill_cli
-from tcpstack.drill.model import DrillError
-from tcpstack.drill.report import comparison_table, junit_xml, outcome, result_lines
-from tcpstack.drill.runner import DrillResult, Failure
-from tcpstack.drill.target import Target
-from tcpstack.drill.targets.tcpstack import TcpstackTarget
+from tcpstack.harness.drill.model import DrillError
+from tcpstack.harness.drill.report import comparison_table, junit_xml, outcome, result_lines
+from tcpstack.harness.drill.runner import DrillResult, Failure
+from tcpstack.harness.drill.target import Target
+from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 
 HANDSHAKE = """\
 0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.drill.model import DrillSyntaxError, PacketSpec, Syscall, TcpOptionSpec, Timing
-from tcpstack.drill.parse import (
+from tcpstack.harness.drill.model import (
+    DrillSyntaxError,
+    PacketSpec,
+    Syscall,
+    TcpOptionSpec,
+    Timing,
+)
+from tcpstack.harness.drill.parse import (
     PollFd,
     int_arg,
     list_arg,

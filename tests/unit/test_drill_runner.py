@@ -10,9 +10,9 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from tcpstack.drill.model import DrillError, Syscall
-from tcpstack.drill.parse import parse
-from tcpstack.drill.runner import (
+from tcpstack.harness.drill.model import DrillError, Syscall
+from tcpstack.harness.drill.parse import parse
+from tcpstack.harness.drill.runner import (
     DEFAULT_TOLERANCE,
     PEER_ISN,
     PEER_PORT,
@@ -21,7 +21,7 @@ from tcpstack.drill.runner import (
     run_script,
     spec_summary,
 )
-from tcpstack.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+from tcpstack.harness.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
 from tcpstack.wire import (
     Flags,
     Mss,

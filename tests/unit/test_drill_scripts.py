@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.drill.parse import parse_file
-from tcpstack.drill.runner import run_script
-from tcpstack.drill.targets.tcpstack import TcpstackTarget
+from tcpstack.harness.drill.parse import parse_file
+from tcpstack.harness.drill.runner import run_script
+from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "drill").glob("*.pkt"))
 

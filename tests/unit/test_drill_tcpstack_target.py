@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tcpstack.config import TcpConfig
-from tcpstack.drill.model import DrillError, Syscall
-from tcpstack.drill.parse import parse
-from tcpstack.drill.runner import DrillResult, run_script
-from tcpstack.drill.targets import TARGET_NAMES, create_target
-from tcpstack.drill.targets.tcpstack import TcpstackTarget
+from tcpstack.harness.drill.model import DrillError, Syscall
+from tcpstack.harness.drill.parse import parse
+from tcpstack.harness.drill.runner import DrillResult, run_script
+from tcpstack.harness.drill.targets import TARGET_NAMES, create_target
+from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 from tcpstack.wire import Flags, Segment, decode_packet, encode_packet
 
 LISTEN = """\

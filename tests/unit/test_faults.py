@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from tcpstack import events
-from tcpstack.apps import SendClient
+from tcpstack.drivers.apps import SendClient
 from tcpstack.drivers.faults import (
     FAULT_KEYS,
     NO_FAULTS,

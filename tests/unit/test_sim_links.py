@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from tcpstack.apps import EchoApp, SendClient
+from tcpstack.drivers.apps import EchoApp, SendClient
 from tcpstack.drivers.sim import GilbertElliott, LinkConfig, LinkStats, Network
 from tcpstack.trace import TraceRecord
 from tcpstack.wire import Flags, Segment, encode_packet

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.docs_gen import STATES_PAGE, states_page
+from tcpstack.cli.docs import STATES_PAGE, states_page
 from tcpstack.state import TRANSITIONS, State, transition_reason
 
 FIGURE_5 = [
@@ -39,4 +39,4 @@ def test_illegal_transition_raises() -> None:
 
 def test_docs_page_is_current() -> None:
     page = Path(__file__).resolve().parents[2] / STATES_PAGE
-    assert page.read_text(encoding="utf-8") == states_page(), "run tcpstack.docs_gen.write()"
+    assert page.read_text(encoding="utf-8") == states_page(), "run python -m tcpstack.cli.docs"

@@ -52,9 +52,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..apps import App, PerConnection
 from ..errors import TcpStackError
 from ..state import State
+from .apps import App, PerConnection
 from .faults import DIRECTIONS, NO_FAULTS, FaultConfig, FaultInjector, FaultStats, direction_rng
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """``tcpstack tun serve|connect``: the stack on a Linux TUN device, talking to the kernel.
 
 :func:`add_tun_parser` adds the ``tun`` command to the ``tcpstack`` parser
-and :func:`run_tun` runs it; ``python -m tcpstack.cli_tun serve ...`` runs
+and :func:`run_tun` runs it; ``python -m tcpstack.cli.tun serve ...`` runs
 the same commands without the rest of the command line.
 
 Bad input (a malformed address, a missing file) or an unusable environment
@@ -22,17 +22,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn
 
-from . import events
-from .apps import APPS, App, HttpApp, SendClient
+from .. import events
+from ..config import TcpConfig
+from ..drivers.apps import APPS, App, HttpApp, SendClient
+from ..drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
+from ..errors import TcpStackError
+from ..state import State
 from .argtypes import port, positive_seconds, probability, seconds
-from .config import TcpConfig
-from .drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
-from .errors import TcpStackError
-from .state import State
 
 if TYPE_CHECKING:
-    from .drivers.tun import RunStats, TunDriver
-    from .trace import Trace
+    from ..drivers.tun import RunStats, TunDriver
+    from ..trace import Trace
 
 __all__ = ["add_tun_parser", "main", "run_tun"]
 
@@ -372,7 +372,7 @@ def run_tun(args: argparse.Namespace) -> int:
 
 
 def _run(cmd: str, args: argparse.Namespace) -> int:
-    from .drivers.tun import TunDriver, TunError, check_tun_available, parse_peer, validate_ifname
+    from ..drivers.tun import TunDriver, TunError, check_tun_available, parse_peer, validate_ifname
 
     try:
         validate_ifname(args.ifname)
@@ -415,7 +415,7 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
         )
     trace, trace_fp = _open_trace(args.trace)
     try:
-        from .stack import Stack
+        from ..stack import Stack
 
         # A real network: a secret ISN key (RFC 6528) whatever the seed; the seed
         # (when given) repeats the ephemeral ports and the fault injection.
@@ -534,7 +534,7 @@ def _stderr_logger(cmd: str) -> Callable[[str], None]:
 def _open_trace(path: Path | None) -> tuple[Trace | None, IO[str] | None]:
     if path is None:
         return None, None
-    from .trace import Trace, TraceRecord
+    from ..trace import Trace, TraceRecord
 
     try:
         fp = path.open("w")
@@ -659,9 +659,9 @@ def _describe(event: events.Event, host: str, port: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m tcpstack.cli_tun {serve,connect} ...``."""
+    """Entry point of ``python -m tcpstack.cli.tun {serve,connect} ...``."""
     parser = argparse.ArgumentParser(
-        prog="python -m tcpstack.cli_tun",
+        prog="python -m tcpstack.cli.tun",
         description="Run tcpstack on a Linux TUN device against the real kernel.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,8 +1,8 @@
 """The agent of the Linux drill target: runs *inside* the target's network namespace.
 
-:class:`tcpstack.drill.targets.linux.LinuxTarget` starts it as::
+:class:`tcpstack.harness.drill.targets.linux.LinuxTarget` starts it as::
 
-    ip netns exec NS python -m tcpstack.drill.targets.linux_agent --fd N
+    ip netns exec NS python -m tcpstack.harness.drill.targets.linux_agent --fd N
 
 where ``N`` is one end of an ``AF_UNIX`` stream socket pair inherited from
 the parent. The agent configures the namespace (sysctls, the TUN device,
@@ -207,7 +207,7 @@ class _Agent:
     ) -> int:
         from pyroute2 import IPRoute
 
-        from ...drivers.tun import TunDevice
+        from ....drivers.tun import TunDevice
 
         self._device = TunDevice(ifname, address, mtu=mtu)
         with IPRoute() as ipr:
@@ -369,7 +369,7 @@ class _Agent:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``python -m tcpstack.drill.targets.linux_agent --fd N``."""
+    """Entry point: ``python -m tcpstack.harness.drill.targets.linux_agent --fd N``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--fd", type=int, required=True, help="inherited AF_UNIX control socket")
     args = parser.parse_args(argv)

@@ -11,14 +11,14 @@ A script is a list of timed events, one per line::
     +.1 < . 1:1(0) ack 1 win 257
     +0  accept(3, ..., ...) = 4
 
-:func:`parse` turns the text into a :class:`~tcpstack.drill.model.Script`.
+:func:`parse` turns the text into a :class:`~tcpstack.harness.drill.model.Script`.
 Everything outside the supported subset (shell commands in backticks,
 ``%{ python }%`` blocks, UDP/ICMP/IPv6 packets, unknown system calls or
-socket options...) raises :class:`~tcpstack.drill.model.DrillSyntaxError`
+socket options...) raises :class:`~tcpstack.harness.drill.model.DrillSyntaxError`
 naming the line: a script is never run with a line silently skipped.
 
 The module also gives the targets what they need to interpret a
-:class:`~tcpstack.drill.model.Syscall`'s raw arguments: :func:`int_arg`
+:class:`~tcpstack.harness.drill.model.Syscall`'s raw arguments: :func:`int_arg`
 (``"O_RDWR|O_NONBLOCK"`` -> ``0x802``), :func:`list_arg` (``"[1]"``),
 :func:`struct_arg` (``"{onoff=1, linger=0}"``) and :func:`pollfds_arg`,
 with the Linux values of every symbol drill knows (:data:`SYMBOLS`,

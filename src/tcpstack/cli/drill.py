@@ -1,7 +1,7 @@
 """``tcpstack drill``: run packetdrill-style scripts against tcpstack and/or Linux.
 
 :func:`add_drill_parser` adds the command to the ``tcpstack`` parser and
-:func:`run_drill` runs it; ``python -m tcpstack.drill.cli`` runs the same
+:func:`run_drill` runs it; ``python -m tcpstack.cli.drill`` runs the same
 command on its own.
 
 Exit status: 0 when every script passed (an expected Linux deviation counts
@@ -19,12 +19,18 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .model import DrillError, DrillSyntaxError, Script
-from .parse import parse_file
-from .report import comparison_table, outcome, print_result, print_summary, write_junit
-from .runner import DrillResult, run_script
-from .target import Target
-from .targets import create_target
+from ..harness.drill.model import DrillError, DrillSyntaxError, Script
+from ..harness.drill.parse import parse_file
+from ..harness.drill.report import (
+    comparison_table,
+    outcome,
+    print_result,
+    print_summary,
+    write_junit,
+)
+from ..harness.drill.runner import DrillResult, run_script
+from ..harness.drill.target import Target
+from ..harness.drill.targets import create_target
 
 __all__ = ["add_drill_parser", "main", "run_drill"]
 
@@ -177,7 +183,7 @@ def _run_one(script: Script, name: str, tolerance: float | None, console: Consol
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tcpstack.drill.cli``: the drill command on its own."""
+    """``python -m tcpstack.cli.drill``: the drill command on its own."""
     parser = argparse.ArgumentParser(
         prog="tcpstack drill", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..errors import TcpStackError
+from ...errors import TcpStackError
 
 
 class DrillError(TcpStackError):

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Generic, Protocol, TypeVar
 
-from . import events
-from .errors import TcpStackError
+from .. import events
+from ..errors import TcpStackError
 
 __all__ = [
     "APPS",
@@ -220,7 +220,7 @@ _INDEX_MARKER = "Served by tcpstack"
 
 
 def _index_page() -> bytes:
-    from . import __version__
+    from .. import __version__
 
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>tcpstack</title></head>\n'
@@ -424,7 +424,7 @@ class HttpApp(App):
         extra: list[tuple[str, str]] | None = None,
         head_only: bool = False,
     ) -> None:
-        from . import __version__
+        from .. import __version__
 
         self.status = status
         self._responding = True

@@ -25,18 +25,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import TcpConfig
-from .connection import Connection
-from .drivers.sim import Network
-from .events import (
+from ..config import TcpConfig
+from ..connection import Connection
+from ..drivers.sim import Network
+from ..events import (
     Connected,
     ConnectionClosed,
     ConnectionReset,
     ConnectionTimedOut,
     Event,
 )
-from .state import State
-from .trace import Trace
+from ..state import State
+from ..trace import Trace
 
 R2 = 600.0
 """R2 (seconds) used by torture connections: generous, like Linux's ~15 min,

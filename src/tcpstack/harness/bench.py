@@ -11,12 +11,12 @@ import platform
 import time
 from typing import Any
 
-from . import __version__
-from .apps import DiscardApp, SendClient
-from .connection import Connection
-from .drivers.sim import Network
-from .events import Connected, Event, PeerClosed
-from .trace import Trace
+from .. import __version__
+from ..connection import Connection
+from ..drivers.apps import DiscardApp, SendClient
+from ..drivers.sim import Network
+from ..events import Connected, Event, PeerClosed
+from ..trace import Trace
 
 
 def bulk_transfer(size: int, *, loss: float = 0.0, seed: int = 1,

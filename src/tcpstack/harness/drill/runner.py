@@ -36,7 +36,7 @@ previous event: to its scheduled time when both are inbound packets,
 otherwise to when it really happened (an outbound packet's send time, a
 call's return, the start of a ``...`` call).
 
-Ports: the tested side listens on :data:`~tcpstack.drill.target.LOCAL_PORT`
+Ports: the tested side listens on :data:`~tcpstack.harness.drill.target.LOCAL_PORT`
 (8080) and the peer connects from :data:`PEER_PORT`; after the TCP under
 test sends a SYN (``connect()``), its source port and the peer's port 8080
 are used instead.
@@ -51,8 +51,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import MalformedPacket
-from ..wire import (
+from ...errors import MalformedPacket
+from ...wire import (
     Flags,
     IPv4Header,
     Mss,

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from . import __version__
+from .. import __version__
+from ..scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
 from .argtypes import positive_seconds, probability, seconds
-from .scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
 
 
 class UsageError(Exception):
@@ -130,12 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="print one JSON object per seed instead of a summary")
 
     try:
-        from .cli_tun import add_tun_parser
+        from .tun import add_tun_parser
     except ImportError:  # pragma: no cover - the TUN driver is Linux-only
         pass
     else:
         add_tun_parser(sub)
-    from .drill.cli import add_drill_parser
+    from .drill import add_drill_parser
 
     add_drill_parser(sub)
     return parser
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenarios":
             return run_scenarios()
         if args.command == "bench":
-            from .bench import run_bench
+            from ..harness.bench import run_bench
 
             if args.size < 0 or args.connections < 1:
                 raise UsageError("--size must be >= 0 and --connections >= 1")
@@ -159,18 +159,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        connections=args.connections), indent=2))
             return 0
         if args.command == "torture":
-            from .torture_cli import run_torture
+            from .torture import run_torture
 
             if args.seeds < 1 or args.jobs < 1 or args.max_size < 0 or args.start < 0:
                 raise UsageError("--seeds and --jobs must be >= 1, --start and --max-size >= 0")
             return run_torture(start=args.start, seeds=args.seeds, jobs=args.jobs,
                                max_size=args.max_size, as_json=args.json)
         if args.command == "tun":
-            from .cli_tun import run_tun
+            from .tun import run_tun
 
             return run_tun(args)
         if args.command == "drill":
-            from .drill.cli import run_drill
+            from .drill import run_drill
 
             return run_drill(args)
         parser.print_help()
@@ -214,7 +214,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.json:
         result.trace.write_jsonl(sys.stdout)
         return 0
-    from .tools.ladder import render_ladder
+    from ..tools.ladder import render_ladder
 
     console = Console()
     if not args.quiet:
@@ -239,14 +239,14 @@ def _summary(result: ScenarioResult) -> str:
 
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
-        from .tools.pcap import write_pcap
+        from ..tools.pcap import write_pcap
 
         write_pcap(args.pcap, result.network.packets)
     if args.trace:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
     if args.html:
-        from .tools.html import render_html
+        from ..tools.html import render_html
 
         args.html.write_text(
             render_html(result.records, title=f"tcpstack: {result.name}", left=result.client,
@@ -254,7 +254,7 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
             encoding="utf-8",
         )
     if args.svg:
-        from .tools.html import render_svg
+        from ..tools.html import render_svg
 
         args.svg.write_text(
             render_svg(result.records, title=f"tcpstack: {result.name}", left=result.client,

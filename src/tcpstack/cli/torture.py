@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from .torture import TortureCase, TortureResult, run_case
+from ..harness.torture import TortureCase, TortureResult, run_case
 
 
 def _one(seed: int, max_size: int) -> TortureResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .state import TRANSITIONS, mermaid_diagram
+from ..state import TRANSITIONS, mermaid_diagram
 
 STATES_PAGE = Path("docs/states.md")
 
@@ -18,7 +18,7 @@ def states_page() -> str:
         "allows. This page is generated from `tcpstack.state.TRANSITIONS`, the same\n"
         "table `Connection._set_state` checks each state change against; a test fails\n"
         "if the two drift apart (regenerate with\n"
-        '`python -c "import tcpstack.docs_gen as d; d.write()"`).\n\n'
+        "`python -m tcpstack.cli.docs`).\n\n"
         f"```mermaid\n{mermaid_diagram()}```\n\n"
         "| from | to | rule |\n|---|---|---|\n"
         f"{rows}\n"
@@ -28,3 +28,7 @@ def states_page() -> str:
 def write(root: Path = Path()) -> None:
     """Regenerate the generated pages under ``root``."""
     (root / STATES_PAGE).write_text(states_page(), encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    write()

@@ -1,6 +1,6 @@
 """The tcpstack drill target: the sans-I/O :class:`~tcpstack.stack.Stack` in virtual time.
 
-The stack lives at :data:`~tcpstack.drill.target.LOCAL_ADDRESS`. Injected
+The stack lives at :data:`~tcpstack.harness.drill.target.LOCAL_ADDRESS`. Injected
 packets go to :meth:`Stack.receive`; what it sends is collected after every
 step with its virtual send time. :meth:`TcpstackTarget.wait_until` jumps the
 clock, firing the stack's timers in order on the way.
@@ -36,7 +36,7 @@ poll           Linux's ``tcp_poll`` mask; blocks up to the timeout (ms)
 A call that blocks waits in virtual time until it can complete. A blocking
 call written without ``...`` that can never complete (no timer pending, so
 nothing can change without the script's next packet) raises
-:class:`~tcpstack.drill.model.DrillError`, which the runner reports on that line.
+:class:`~tcpstack.harness.drill.model.DrillError`, which the runner reports on that line.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ... import events as ev
-from ...config import TcpConfig
-from ...connection import Connection
-from ...errors import LocalProtocolError, TcpStackError
-from ...stack import Stack
-from ...state import State
+from .... import events as ev
+from ....config import TcpConfig
+from ....connection import Connection
+from ....errors import LocalProtocolError, TcpStackError
+from ....stack import Stack
+from ....state import State
 from ..model import DrillError, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
@@ -120,7 +120,7 @@ class _Sock:
 
 
 class _Pending:
-    """A call in progress (:class:`~tcpstack.drill.target.PendingCall`)."""
+    """A call in progress (:class:`~tcpstack.harness.drill.target.PendingCall`)."""
 
     def __init__(self, call: Syscall, op: _Op) -> None:
         self.call = call

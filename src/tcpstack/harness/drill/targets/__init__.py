@@ -1,8 +1,8 @@
 """Drill targets: the TCPs a script can run against.
 
-* ``tcpstack``: :class:`~tcpstack.drill.targets.tcpstack.TcpstackTarget`, the
+* ``tcpstack``: :class:`~tcpstack.harness.drill.targets.tcpstack.TcpstackTarget`, the
   sans-I/O stack in virtual time (always available);
-* ``linux``: :class:`tcpstack.drill.targets.linux.LinuxTarget`, the kernel's TCP
+* ``linux``: :class:`tcpstack.harness.drill.targets.linux.LinuxTarget`, the kernel's TCP
   in a private network namespace (root and Linux only), imported lazily.
 """
 

@@ -5,7 +5,7 @@ its packets through a TUN device, all inside a private network namespace:
 
 * ``start()`` creates a namespace ``drill-linux-<pid>-<hex>`` (only ``lo``
   and the TUN device, no default route, so nothing leaves it) and starts the
-  *agent* (:mod:`~tcpstack.drill.targets.linux_agent`) inside it with
+  *agent* (:mod:`~tcpstack.harness.drill.targets.linux_agent`) inside it with
   ``ip netns exec``. The agent sets the sysctls below, creates ``tun0``
   (``IFF_TUN | IFF_NO_PI``, no ``TUNSETOFFLOAD``: no TSO, so the kernel
   segments everything to the MSS itself and computes full checksums) with
@@ -36,7 +36,7 @@ A sysctl this kernel lacks is skipped and reported as None in
 adds settings (those must succeed).
 
 Script arguments are read as written, with the parser's helpers
-(:func:`~tcpstack.drill.parse.int_arg` and friends): ``bind`` and
+(:func:`~tcpstack.harness.drill.parse.int_arg` and friends): ``bind`` and
 ``connect`` always use ``LOCAL_ADDRESS:8080`` / ``REMOTE_ADDRESS:8080``.
 Out-parameters go into :attr:`SyscallResult.outputs` for the runner to
 compare: ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
@@ -95,7 +95,7 @@ __all__ = [
     "linux_unavailable_reason",
 ]
 
-AGENT_MODULE = "tcpstack.drill.targets.linux_agent"
+AGENT_MODULE = "tcpstack.harness.drill.targets.linux_agent"
 """The module run inside the namespace (``python -m``)."""
 NETNS_PREFIX = "drill-linux"
 """Namespaces are named ``{NETNS_PREFIX}-{pid}-{6 hex digits}``."""
@@ -295,7 +295,7 @@ def _outputs(kind: str | None, out: Any) -> dict[str, int]:
 
 
 class _Pending:
-    """A call running in the agent (:class:`~tcpstack.drill.target.PendingCall`)."""
+    """A call running in the agent (:class:`~tcpstack.harness.drill.target.PendingCall`)."""
 
     def __init__(self, target: LinuxTarget, rid: int, call: Syscall, kind: str | None):
         self._target = target
@@ -413,7 +413,7 @@ class LinuxTarget:
             raise
 
     def _setup(self) -> None:
-        from ...drivers.netns import NetnsError, create_netns, exec_argv
+        from ....drivers.netns import NetnsError, create_netns, exec_argv
 
         name = f"{NETNS_PREFIX}-{os.getpid()}-{secrets.token_hex(3)}"
         self.netns = name  # before creating: close() deletes it whatever happens next
@@ -590,7 +590,7 @@ class LinuxTarget:
         name = self.netns
         if name is None:
             return
-        from ...drivers.netns import NetnsError, delete_netns, netns_exists
+        from ....drivers.netns import NetnsError, delete_netns, netns_exists
 
         last: Exception | None = None
         for attempt in range(5):
