@@ -79,6 +79,12 @@ class TcpConfig:
     challenge_ack_limit: int = 10
     """Challenge ACKs sent per second per connection at most (RFC 5961 §7)."""
 
+    invalid_ack_ratelimit: float = 0.5
+    """Seconds between two ACKs answering invalid segments that carry no data or
+    FIN (out of window, PAWS, an ACK of unsent or ancient data), per connection;
+    0 answers every one. Bounds ACK loops between TCBs that disagree and the
+    replies spoofed segments can draw (RFC 5961 §10; Linux tcp_invalid_ratelimit)."""
+
     fin_wait_2_timeout: float | None = 60.0
     """Seconds an orphaned connection (application closed) waits in FIN-WAIT-2
     for the peer's FIN; ``None`` waits forever (Linux tcp_fin_timeout)."""

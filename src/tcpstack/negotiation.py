@@ -11,6 +11,7 @@ it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from .config import TcpConfig
@@ -90,11 +91,18 @@ def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
 
     For an active open call it with the SYN,ACK (which only carries options
     we offered); for a passive open with the SYN (we answer with the same set).
+    Equal results are one shared (immutable) object.
     """
     wscale_ok = config.window_scaling and peer_syn.wscale is not None
-    return Negotiated(
-        snd_wscale=min(peer_syn.wscale or 0, MAX_WSCALE) if wscale_ok else 0,
-        rcv_wscale=window_shift(config.recv_buffer) if wscale_ok else 0,
-        timestamps=config.timestamps and peer_syn.timestamps is not None,
-        sack=config.sack and peer_syn.sack_permitted,
+    return _negotiated(
+        min(peer_syn.wscale or 0, MAX_WSCALE) if wscale_ok else 0,
+        window_shift(config.recv_buffer) if wscale_ok else 0,
+        config.timestamps and peer_syn.timestamps is not None,
+        config.sack and peer_syn.sack_permitted,
     )
+
+
+@functools.cache
+def _negotiated(snd_wscale: int, rcv_wscale: int, timestamps: bool, sack: bool) -> Negotiated:
+    # At most 15 * 15 * 2 * 2 distinct values: one object each, shared by all TCBs.
+    return Negotiated(snd_wscale, rcv_wscale, timestamps, sack)

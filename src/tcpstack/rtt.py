@@ -1,9 +1,18 @@
-"""Retransmission timeout computation (RFC 6298).
+"""Round-trip time: the RFC 6298 estimator and the sampler that feeds it.
 
-All values are seconds.
+* :class:`RttEstimator` turns samples into SRTT, RTTVAR and the RTO, and
+  backs the RTO off after a timeout (RFC 6298 §2, §5).
+* :class:`RttSampler` decides which acknowledgments are samples: one timed
+  segment per round trip, never a retransmitted one (Karn's rule, RFC 6298
+  §3), or, with timestamps, the echo of the latest transmission (RFC 7323
+  §4.1).
+
+All times are seconds; sequence numbers are modulo 2**32 (:mod:`tcpstack.seq`).
 """
 
 from __future__ import annotations
+
+from .seq import seq_add, seq_ge, seq_lt
 
 ALPHA = 1 / 8
 """Gain of SRTT (RFC 6298 §2.3)."""
@@ -23,6 +32,8 @@ class RttEstimator:
         minimum: lower bound of the RTO, seconds (§2.4: 1 s).
         maximum: upper bound of the RTO and of its backoff, seconds (§2.5: >= 60 s).
     """
+
+    __slots__ = ("_base_rto", "_max", "_min", "backoffs", "rto", "rttvar", "srtt")
 
     def __init__(self, initial: float = 1.0, minimum: float = 1.0, maximum: float = 60.0) -> None:
         if not 0 < minimum <= maximum:
@@ -69,3 +80,77 @@ class RttEstimator:
 
     def _clamp(self, rto: float) -> float:
         return min(max(rto, self._min), self._max)
+
+
+class RttSampler:
+    """Which acknowledgments measure a round trip (RFC 6298 §3, RFC 7323 §4.1).
+
+    One segment at a time is timed: the first new data sent while none is
+    timed. Its acknowledgment gives a sample unless it was retransmitted in
+    between (Karn's rule). With timestamps, the sample is our clock minus the
+    echoed TSecr, and only an echo of the timed data's latest transmission
+    (or a newer one) counts: an older echo would measure the loss episode.
+
+    Args:
+        estimator: where samples go.
+
+    Attributes:
+        estimator: the RFC 6298 estimator of this connection.
+    """
+
+    __slots__ = ("_retransmitted", "_sent_at", "_seq", "_tsval", "estimator")
+
+    def __init__(self, estimator: RttEstimator) -> None:
+        self.estimator = estimator
+        self._seq: int | None = None  # an ACK of this sequence number ends the timed segment
+        self._sent_at = 0.0
+        self._tsval = 0  # our TSval on the timed segment's latest transmission
+        self._retransmitted = False
+
+    @property
+    def timing(self) -> bool:
+        """True while a segment is being timed."""
+        return self._seq is not None
+
+    def on_send(self, seq: int, length: int, *, retransmission: bool, now: float,
+                tsval: int) -> None:
+        """``length`` sequence numbers left at ``seq`` at ``now`` with our TSval ``tsval``.
+
+        A retransmission of (or before) the timed segment spoils its sample
+        from our own clock (Karn); new data starts timing if nothing is timed.
+        """
+        if retransmission and self._seq is not None and seq_lt(seq, self._seq):
+            # Karn's rule (RFC 6298 §3): no sample from our own clock now. With
+            # timestamps, only an echo of this latest transmission (or newer)
+            # measures a round trip: an echo of an earlier one would include
+            # the timeout (the ACK for the first copy was lost).
+            self._retransmitted = True
+            self._tsval = tsval
+        elif self._seq is None and length and not retransmission:
+            self._seq = seq_add(seq, length)
+            self._sent_at = now
+            self._tsval = tsval
+            self._retransmitted = False
+
+    def on_ack(self, ack: int, now: float, *, ts_clock: int | None = None,
+               tsecr: int | None = None) -> None:
+        """SND.UNA advanced to ``ack`` at ``now``: take a sample if this ends the timed segment.
+
+        Args:
+            ts_clock: our timestamp clock now if timestamps are in use, else None.
+            tsecr: the acknowledgment's TSecr, if it carried a timestamps option.
+        """
+        if self._seq is None or not seq_ge(ack, self._seq):
+            return
+        if ts_clock is not None:
+            if tsecr and seq_ge(tsecr, self._tsval):
+                # The echo is at least as new as the last transmission of the
+                # timed data (RFC 7323 §4.1). An older echo comes from an ACK
+                # for a duplicate (TS.Recent is only updated by in-window
+                # segments, §4.3) and would measure the whole loss episode.
+                self.estimator.sample(((ts_clock - tsecr) & 0xFFFFFFFF) / 1000)
+        elif not self._retransmitted:
+            self.estimator.sample(now - self._sent_at)
+        # Otherwise no sample: a backed-off RTO stays until a valid sample
+        # (Karn's algorithm, RFC 6298 §3 and the note after §5.7).
+        self._seq = None

@@ -38,8 +38,37 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from typing import Protocol
 
-__all__ = ["Scoreboard"]
+__all__ = ["RecoveryPhase", "Scoreboard"]
+
+
+class RecoveryPhase(Protocol):
+    """Who holds the loss recovery phase a scoreboard works in (RFC 6675 §5).
+
+    A connection's :class:`~tcpstack.recovery.LossRecovery` holds it, so the
+    recovery point exists once; a scoreboard used on its own holds its own.
+    """
+
+    @property
+    def in_recovery(self) -> bool:
+        """Whether the loss recovery phase of §5 is running."""
+        ...
+
+    @property
+    def recovery_point(self) -> int | None:
+        """RecoveryPoint (§5 step 4.1) as an offset, or None when undefined."""
+        ...
+
+
+class _OwnPhase:
+    """The phase of a scoreboard that is not driven by a connection."""
+
+    __slots__ = ("in_recovery", "recovery_point")
+
+    def __init__(self) -> None:
+        self.in_recovery = False
+        self.recovery_point: int | None = None
 
 
 class _RangeSet:
@@ -204,6 +233,11 @@ class Scoreboard:
     Args:
         mss: SMSS in bytes (settable later, e.g. once the handshake fixed it).
         dupthresh: DupThresh of RFC 6675 §2 (3 by default, as RFC 5681).
+        phase: the holder of the recovery phase and RecoveryPoint. By default
+            the scoreboard holds its own, which :meth:`enter_recovery`,
+            :meth:`exit_recovery` and :meth:`reset_after_timeout` update. Given
+            a holder, those methods only reset the scoreboard's marks (HighRxt,
+            RescueRxt, retransmitted ranges) and the holder changes the phase.
 
     Attributes:
         high_rxt: HighRxt (§2), offset one past the highest byte retransmitted
@@ -213,12 +247,29 @@ class Scoreboard:
             highest byte sent when recovery began; after an RTO (§5.1) it holds
             HighData at the timeout while ``in_recovery`` is false. ``None``
             when there is no such point.
-        in_recovery: whether the loss recovery phase of §5 is running.
+        in_recovery: whether the loss recovery phase of §5 is running (read
+            from the phase holder).
         last_rule: which NextSeg() rule (1-4) produced the last
             :meth:`next_seg` result, ``None`` if it returned ``None``.
     """
 
-    def __init__(self, mss: int, dupthresh: int = 3) -> None:
+    __slots__ = (
+        "_high_ack",
+        "_high_data",
+        "_mss",
+        "_own",
+        "_phase",
+        "_rescue_offer",
+        "_rexmit",
+        "_sacked",
+        "dupthresh",
+        "high_rxt",
+        "last_rule",
+        "rescue_rxt",
+    )
+
+    def __init__(self, mss: int, dupthresh: int = 3, *,
+                 phase: RecoveryPhase | None = None) -> None:
         if dupthresh < 1:
             raise ValueError("dupthresh must be >= 1")
         self._mss = _check_mss(mss)
@@ -229,10 +280,20 @@ class Scoreboard:
         self._high_data: int | None = None
         self.high_rxt = 0
         self.rescue_rxt: int | None = None
-        self.recovery_point: int | None = None
-        self.in_recovery = False
+        self._own = _OwnPhase() if phase is None else None
+        self._phase: RecoveryPhase = self._own if self._own is not None else phase  # type: ignore[assignment]
         self.last_rule: int | None = None
         self._rescue_offer: tuple[int, int] | None = None
+
+    @property
+    def in_recovery(self) -> bool:
+        """Whether the loss recovery phase of §5 is running."""
+        return self._phase.in_recovery
+
+    @property
+    def recovery_point(self) -> int | None:
+        """RecoveryPoint (§5 step 4.1, or HighData at the last RTO, §5.1), or None."""
+        return self._phase.recovery_point
 
     # -- parameters and read-only state -------------------------------------
 
@@ -458,8 +519,9 @@ class Scoreboard:
         :meth:`exit_recovery`.
         """
         self._note_high_data(high_data)
-        self.in_recovery = True
-        self.recovery_point = high_data
+        if self._own is not None:
+            self._own.in_recovery = True
+            self._own.recovery_point = high_data
         self.rescue_rxt = None
         self._rescue_offer = None
         self._rexmit.clear()
@@ -471,8 +533,9 @@ class Scoreboard:
 
         The SACK information stays: it describes the receiver, not the phase.
         """
-        self.in_recovery = False
-        self.recovery_point = None
+        if self._own is not None:
+            self._own.in_recovery = False
+            self._own.recovery_point = None
         self.rescue_rxt = None
         self._rescue_offer = None
 
@@ -511,8 +574,9 @@ class Scoreboard:
         self._rexmit.clear()
         self.rescue_rxt = None
         self._rescue_offer = None
-        self.in_recovery = False
-        self.recovery_point = self._high_data
+        if self._own is not None:
+            self._own.in_recovery = False
+            self._own.recovery_point = self._high_data
         if not keep_sacks:
             self._sacked.clear()
 

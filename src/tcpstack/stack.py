@@ -5,14 +5,22 @@ raw IP bytes (:meth:`Stack.receive`) and leave the same way
 (:meth:`Stack.packets_to_send`); time is supplied by the caller. A packet
 never makes it raise: malformed input is counted in :attr:`Stack.stats` and
 traced as ``segment_dropped``.
+
+Costs do not grow with the number of connections: the stack keeps the
+connections that may have something to send (:meth:`packets_to_send` visits
+only those), a heap of timer deadlines (:meth:`next_timer` and
+:meth:`handle_timer` look at the due ones only), per-listener counts of
+half-open and queued connections, and deletes a TCB the moment it reaches
+CLOSED. An idle connection costs memory and nothing else.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import random
+import secrets
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import events as ev
@@ -20,7 +28,7 @@ from .config import TcpConfig
 from .connection import Connection, Endpoint, segment_record
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
 from .isn import IsnGenerator
-from .seq import seq_add, seq_gt
+from .seq import seq_add
 from .state import State
 from .trace import Trace
 from .wire import Flags, IPAddress, Segment, decode_packet, encode_packet
@@ -28,22 +36,37 @@ from .wire import Flags, IPAddress, Segment, decode_packet, encode_packet
 EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
 
+_IPV4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
-@dataclass
+
 class Listener:
     """A passive OPEN on one port (RFC 9293 §3.10.1).
 
-    Attributes:
+    Args:
         port: the local port.
         backlog: most connections that may be half-open or waiting in the
             accept queue at once; further SYNs are dropped.
-        accept_queue: ESTABLISHED connections not yet taken by ``accept()``.
+        config: configuration of the connections it creates (None: the stack's).
+
+    Attributes:
+        half_open: its connections still in SYN-RECEIVED.
+        accept_queue: ESTABLISHED (or later) connections not yet taken by
+            ``accept()``, oldest first; a connection leaves it when it dies.
     """
 
-    port: int
-    backlog: int
-    accept_queue: deque[Connection] = field(default_factory=deque)
-    config: TcpConfig | None = None
+    __slots__ = ("accept_queue", "backlog", "config", "half_open", "port")
+
+    def __init__(self, port: int, backlog: int, config: TcpConfig | None = None) -> None:
+        self.port = port
+        self.backlog = backlog
+        self.config = config
+        self.half_open: set[Connection] = set()
+        self.accept_queue: dict[Connection, None] = {}
+
+    @property
+    def full(self) -> bool:
+        """True when half-open plus queued connections reach the backlog."""
+        return len(self.half_open) + len(self.accept_queue) >= self.backlog
 
 
 class Stack:
@@ -54,10 +77,13 @@ class Stack:
         config: default configuration of new connections.
         name: host name used in the trace.
         trace: trace collector shared with other hosts, or None.
-        isn_key: secret of the RFC 6528 ISN hash; default derived from ``rng``.
-        rng: randomness for ephemeral ports and the default ISN key; default
-            ``random.Random(0)`` so simulations are reproducible. Drivers that
-            face a real network pass a key from ``os.urandom``.
+        isn_key: secret of the RFC 6528 ISN hash. Default: drawn from ``rng``
+            when one is given (so a seeded run is reproducible), else a fresh
+            random secret for this stack (RFC 6528 §3: outsiders must not be
+            able to compute it).
+        rng: randomness for ephemeral ports (RFC 6056) and the default ISN
+            key. Default: seeded from the operating system, so two stacks
+            never share a port sequence. The simulator passes a seeded one.
 
     Raises:
         ValueError: ``address`` is not an IP address.
@@ -77,13 +103,19 @@ class Stack:
         self.config = config or TcpConfig()
         self.name = name
         self.trace = trace
-        self._rng = rng or random.Random(0)
-        self._isn = IsnGenerator(isn_key or self._rng.randbytes(16))
+        if rng is None:
+            rng = random.Random(secrets.randbits(128))
+        self._rng = rng
+        self._isn = IsnGenerator(isn_key or rng.randbytes(16))
         self._conns: dict[tuple[int, IPAddress, int], Connection] = {}
         self._listeners: dict[int, Listener] = {}
         self._events: deque[tuple[Connection, ev.Event]] = deque()
         self._outbox: list[tuple[IPAddress, Segment, str]] = []
-        self._closed: list[Connection] = []
+        # Connections that may have segments to send (an ordered set).
+        self._active: dict[Connection, None] = {}
+        # (deadline, serial, connection); stale entries are skipped lazily.
+        self._timers: list[tuple[float, int, Connection]] = []
+        self._serial = 0
         self._now = 0.0
         #: Counters: packets in/out, drops by reason, resets sent, ...
         self.stats: Counter[str] = Counter()
@@ -116,7 +148,7 @@ class Stack:
             raise AddressInUse(f"already listening on port {port}")
         if now is not None:
             self._now = now
-        self._listeners[port] = Listener(port, backlog, config=config)
+        self._listeners[port] = Listener(port, backlog, config)
         self._trace("app", f"{_fmt(self.address, port)}-*", {"call": "listen", "port": port,
                                                              "backlog": backlog})
 
@@ -125,7 +157,7 @@ class Stack:
         self._listeners.pop(port, None)
 
     def accept(self, port: int) -> Connection | None:
-        """Take the oldest ESTABLISHED connection from the listener's queue, or None.
+        """Take the oldest connection from the listener's accept queue, or None.
 
         Raises:
             LocalProtocolError: nobody listens on ``port``.
@@ -133,12 +165,13 @@ class Stack:
         listener = self._listeners.get(port)
         if listener is None:
             raise LocalProtocolError(f"accept: not listening on port {port}")
-        while listener.accept_queue:
-            conn = listener.accept_queue.popleft()
-            if conn.state is not State.CLOSED:
-                conn._app("accept")
-                return conn
-        return None
+        queue = listener.accept_queue
+        if not queue:
+            return None
+        conn = next(iter(queue))
+        del queue[conn]
+        self._trace("app", conn.name, {"call": "accept"})
+        return conn
 
     def connect(
         self,
@@ -181,7 +214,10 @@ class Stack:
     # ------------------------------------------------------------------
 
     def receive(self, packet: bytes, now: float) -> None:
-        """Process one raw IP packet that arrived at ``now`` (seconds). Never raises."""
+        """Process one raw IP packet that arrived at ``now`` (seconds). Never raises.
+
+        Then call :meth:`packets_to_send`.
+        """
         self._now = now
         self.stats["packets_in"] += 1
         try:
@@ -190,69 +226,64 @@ class Stack:
             self._drop("", exc.reason, {"detail": exc.detail, "bytes": len(packet)})
             return
         src, dst = ip.src, ip.dst
-        name = f"{_fmt(dst, seg.dst_port)}-{_fmt(src, seg.src_port)}"
         if dst != self.address:
-            self._drop(name, "not-our-address", segment_record(seg))
+            self._drop(_name(dst, src, seg), "not-our-address", segment_record(seg))
             return
         if _invalid_peer(src) or seg.src_port == 0 or seg.dst_port == 0:
             # MUST-57/63: segments from or to broadcast/multicast, or port 0, are dropped.
-            self._drop(name, "invalid-address", segment_record(seg))
+            self._drop(_name(dst, src, seg), "invalid-address", segment_record(seg))
             return
-        key = (seg.dst_port, src, seg.src_port)
-        conn = self._conns.get(key)
-        if conn is not None and conn.state is State.TIME_WAIT and self._may_reopen(conn, seg):
-            # MAY-2 (§3.6.1): a new SYN with a higher sequence number than the
-            # old connection's end may reopen it: drop the TIME-WAIT TCB.
-            self._trace("segment_dropped", conn.name, {"reason": "time-wait-reopened"})
-            conn._enter_closed(ev.ConnectionClosed())
-            del self._conns[key]
+        conn = self._conns.get((seg.dst_port, src, seg.src_port))
+        listener = self._listeners.get(seg.dst_port)
+        if (
+            conn is not None
+            and listener is not None
+            and conn.state is State.TIME_WAIT
+            and conn.accept_reopen(seg, now)
+        ):
+            # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
             conn = None
         if conn is not None:
             conn.receive(seg, now)
             return
-        listener = self._listeners.get(seg.dst_port)
         if listener is not None and seg.flags & (Flags.SYN | Flags.RST | Flags.ACK) == Flags.SYN:
-            self._receive_listen(listener, src, seg, now, name)  # the new TCB traces it
+            self._receive_listen(listener, src, seg, now)  # the new TCB traces it
             return
+        name = _name(dst, src, seg)
         self._trace("segment_received", name, segment_record(seg))
         if listener is not None:
-            self._receive_listen(listener, src, seg, now, name)
+            self._receive_listen(listener, src, seg, now)
         else:
             self._receive_closed(src, seg, name)
 
-    def _receive_listen(
-        self, listener: Listener, src: IPAddress, seg: Segment, now: float, name: str
-    ) -> None:
-        """RFC 9293 §3.10.7.2, LISTEN."""
-        # First: "An incoming RST segment could not be valid ... It should be ignored."
-        if seg.has(Flags.RST):
-            self._drop(name, "rst-in-listen", {})
+    def _receive_listen(self, listener: Listener, src: IPAddress, seg: Segment, now: float) -> None:
+        """RFC 9293 §3.10.7.2, LISTEN, before a TCB exists."""
+        # First: "An incoming RST should be ignored."
+        if seg.flags & Flags.RST:
+            self._drop(_name(self.address, src, seg), "rst-in-listen", {})
             return
         # Second: "Any acknowledgment is bad if it arrives on a connection
         # still in the LISTEN state. An acceptable reset segment should be
         # formed for any arriving ACK-bearing segment: <SEQ=SEG.ACK><CTL=RST>"
-        if seg.has(Flags.ACK):
-            self._send_reset(src, seg, name)
+        if seg.flags & Flags.ACK:
+            self._send_reset(src, seg, _name(self.address, src, seg))
             return
         # Third: SYN: a new TCB in SYN-RECEIVED, if the backlog has room.
-        if seg.has(Flags.SYN):
-            pending = sum(
-                1 for c in self._conns.values()
-                if c.passive and c.local.port == listener.port and c.state is State.SYN_RECEIVED
-            )
-            if pending + len(listener.accept_queue) >= listener.backlog:
-                self._drop(name, "backlog-full", {})
+        if seg.flags & Flags.SYN:
+            if listener.full:
+                self._drop(_name(self.address, src, seg), "backlog-full", {})
                 return
             conn = self._new_connection(seg.dst_port, src, seg.src_port, now, passive=True,
                                         config=listener.config)
+            listener.half_open.add(conn)
             conn.receive(seg, now)
             return
         # Fourth: "Any other control or text-bearing segment ... drop it and return."
-        self._drop(name, "no-syn-in-listen", {})
+        self._drop(_name(self.address, src, seg), "no-syn-in-listen", {})
 
     def _receive_closed(self, src: IPAddress, seg: Segment, name: str) -> None:
         """RFC 9293 §3.10.7.1, CLOSED: no TCB. Answer everything but RST with RST."""
-        if seg.has(Flags.RST):
+        if seg.flags & Flags.RST:
             # "An incoming segment containing a RST is discarded."
             self._drop(name, "rst-to-closed-port", {})
             return
@@ -261,7 +292,7 @@ class Stack:
     def _send_reset(self, dst: IPAddress, seg: Segment, name: str) -> None:
         """The RST of §3.10.7.1: <SEQ=SEG.ACK><CTL=RST> if ACK is on, else
         <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>."""
-        if seg.has(Flags.ACK):
+        if seg.flags & Flags.ACK:
             rst = Segment(seg.dst_port, seg.src_port, seq=seg.ack, ack=0, flags=Flags.RST,
                           window=0)
         else:
@@ -272,18 +303,28 @@ class Stack:
         self._outbox.append((dst, rst, name))
 
     def packets_to_send(self, now: float) -> list[bytes]:
-        """Raw IP packets to transmit now, oldest first."""
+        """Raw IP packets to transmit now, oldest first.
+
+        Visits only the connections that may have something to send: those
+        that received a segment, fired a timer or were called since the last
+        time.
+        """
         self._now = now
         out: list[bytes] = []
         ttl = self.config.ttl
-        for dst, seg, name in self._outbox:
-            self._trace("segment_sent", name, segment_record(seg))
-            out.append(encode_packet(self.address, dst, seg, ttl=ttl))
-        self._outbox.clear()
-        for conn in list(self._conns.values()):
-            for seg in conn.packets_to_send(now):
-                out.append(encode_packet(self.address, conn.remote.address, seg, ttl=ttl))
-        self._reap()
+        if self._outbox:
+            for dst, seg, name in self._outbox:
+                self._trace("segment_sent", name, segment_record(seg))
+                out.append(encode_packet(self.address, dst, seg, ttl=ttl))
+            self._outbox.clear()
+        active = self._active
+        if active:
+            self._active = {}
+            conns = list(active) if len(active) == 1 else sorted(active, key=_serial_of)
+            for conn in conns:
+                remote = conn.remote.address
+                for seg in conn.packets_to_send(now):
+                    out.append(encode_packet(self.address, remote, seg, ttl=ttl))
         self.stats["packets_out"] += len(out)
         return out
 
@@ -294,16 +335,37 @@ class Stack:
 
     def next_timer(self) -> float | None:
         """The earliest timer deadline of any connection (seconds), or None."""
-        deadlines = [t for c in self._conns.values() if (t := c.next_timer()) is not None]
-        return min(deadlines) if deadlines else None
+        heap = self._timers
+        while heap:
+            at, serial, conn = heap[0]
+            real = conn.next_timer()
+            if real == at:
+                return at
+            heapq.heappop(heap)  # stale: the deadline moved or is gone
+            if real is not None and real > at:
+                heapq.heappush(heap, (real, serial, conn))
+        return None
 
     def handle_timer(self, now: float) -> None:
-        """Fire every timer due at ``now`` (seconds)."""
+        """Fire every timer due at ``now`` (seconds), connection by connection in
+        creation order. Then call :meth:`packets_to_send`."""
         self._now = now
-        for conn in list(self._conns.values()):
-            t = conn.next_timer()
-            if t is not None and t <= now:
-                conn.handle_timer(now)
+        heap = self._timers
+        due: dict[Connection, None] = {}
+        while heap and heap[0][0] <= now:
+            at, serial, conn = heapq.heappop(heap)
+            real = conn.next_timer()
+            if real is None:
+                continue
+            if real <= now:
+                due[conn] = None
+            elif real > at:
+                heapq.heappush(heap, (real, serial, conn))
+        for conn in sorted(due, key=_serial_of) if len(due) > 1 else due:
+            conn.handle_timer(now)
+            nxt = conn.next_timer()
+            if nxt is not None:
+                heapq.heappush(heap, (nxt, conn.serial, conn))
 
     def next_event(self) -> tuple[Connection, ev.Event] | None:
         """Pop the oldest ``(connection, event)`` pair of any connection, or None."""
@@ -316,7 +378,7 @@ class Stack:
     @property
     def connections(self) -> list[Connection]:
         """Every connection with a TCB (including TIME-WAIT), in creation order."""
-        return list(self._conns.values())
+        return sorted(self._conns.values(), key=_serial_of)
 
     def find(self, local_port: int, remote_address: str | IPAddress, remote_port: int
              ) -> Connection | None:
@@ -326,6 +388,60 @@ class Stack:
     def listening(self, port: int) -> bool:
         """True if a listener exists on ``port``."""
         return port in self._listeners
+
+    def listener(self, port: int) -> Listener | None:
+        """The listener on ``port`` (its backlog and queues), or None."""
+        return self._listeners.get(port)
+
+    # ------------------------------------------------------------------
+    # What connections tell their owner (connection.Owner)
+    # ------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """The last time seen (seconds)."""
+        return self._now
+
+    def on_event(self, conn: Connection, event: ev.Event) -> None:
+        """Queue ``event`` of ``conn`` for :meth:`next_event`; join the accept queue."""
+        if conn.passive and not conn.was_established:
+            # A half-open passive TCB the application never saw (§3.10.7.2):
+            # its events stay in the trace only.
+            return
+        if isinstance(event, ev.Connected) and conn.passive:
+            listener = self._listeners.get(conn.local.port)
+            if listener is not None:
+                listener.accept_queue[conn] = None
+        self._events.append((conn, event))
+
+    def wake(self, conn: Connection) -> None:
+        """``conn`` may have segments to send at the next :meth:`packets_to_send`."""
+        self._active[conn] = None
+
+    def timer_moved(self, conn: Connection) -> None:
+        """``conn``'s earliest deadline moved earlier: put it in the heap."""
+        at = conn.next_timer()
+        if at is not None:
+            heapq.heappush(self._timers, (at, conn.serial, conn))
+
+    def state_changed(self, conn: Connection, old: State, new: State) -> None:
+        """Keep the listener counts and the demultiplexing table in step with ``conn``."""
+        if old is State.SYN_RECEIVED or new in (State.CLOSED, State.LISTEN):
+            listener = self._listeners.get(conn.local.port)
+            if listener is not None:
+                listener.half_open.discard(conn)
+                if new in (State.CLOSED, State.LISTEN):
+                    listener.accept_queue.pop(conn, None)  # dead entries leave the queue
+        if new in (State.CLOSED, State.LISTEN):
+            # The TCB is deleted (a passive one that went back to LISTEN too:
+            # the listener is the stack's). Its last segments still go out.
+            key = (conn.local.port, conn.remote.address, conn.remote.port)
+            if self._conns.get(key) is conn:
+                del self._conns[key]
+            self._active[conn] = None
+
+    def count(self, what: str) -> None:
+        """Count one ``what`` in :attr:`stats`."""
+        self.stats[what] += 1
 
     # ------------------------------------------------------------------
     # Internals
@@ -342,6 +458,7 @@ class Stack:
         config: TcpConfig | None,
     ) -> Connection:
         iss = self._isn.isn(str(self.address), local_port, str(remote), remote_port, now)
+        self._serial += 1
         conn = Connection(
             Endpoint(self.address, local_port),
             Endpoint(remote, remote_port),
@@ -349,39 +466,11 @@ class Stack:
             config=config or self.config,
             now=now,
             passive=passive,
-            trace=self.trace,
-            host=self.name,
-            event_sink=self._on_event,
-            clock=lambda: self._now,
+            owner=self,
+            serial=self._serial,
         )
         self._conns[(local_port, remote, remote_port)] = conn
         return conn
-
-    def _on_event(self, conn: Connection, event: ev.Event) -> None:
-        if conn.passive and not conn.was_established:
-            # A half-open passive TCB the application never saw (§3.10.7.2):
-            # its events stay in the trace only.
-            return
-        if isinstance(event, ev.Connected) and conn.passive:
-            listener = self._listeners.get(conn.local.port)
-            if listener is not None:
-                listener.accept_queue.append(conn)
-        self._events.append((conn, event))
-
-    def _reap(self) -> None:
-        """Delete TCBs that reached CLOSED, or returned to LISTEN (passive, reset)."""
-        for key, conn in list(self._conns.items()):
-            if conn.state in (State.CLOSED, State.LISTEN):
-                del self._conns[key]
-
-    def _may_reopen(self, conn: Connection, seg: Segment) -> bool:
-        return (
-            seg.has(Flags.SYN)
-            and not seg.has(Flags.ACK)
-            and not seg.has(Flags.RST)
-            and seq_gt(seg.seq, conn.rcv_nxt)
-            and conn.local.port in self._listeners
-        )
 
     def _ephemeral_port(self, remote: IPAddress, remote_port: int) -> int:
         """A free local port (RFC 6056 §3.3.1: random start, linear probe)."""
@@ -402,8 +491,17 @@ class Stack:
             self.trace.emit(self._now, self.name, conn, event, data)
 
 
+def _serial_of(conn: Connection) -> int:
+    return conn.serial
+
+
 def _fmt(address: IPAddress, port: int) -> str:
     return str(Endpoint(address, port))
+
+
+def _name(local: IPAddress, remote: IPAddress, seg: Segment) -> str:
+    """The trace name of the connection ``seg`` (from ``remote``) belongs to."""
+    return f"{_fmt(local, seg.dst_port)}-{_fmt(remote, seg.src_port)}"
 
 
 def _check_port(port: int) -> None:
@@ -413,8 +511,4 @@ def _check_port(port: int) -> None:
 
 def _invalid_peer(address: IPAddress) -> bool:
     """Broadcast, multicast, unspecified addresses are never TCP peers (MUST-46/57/63)."""
-    if address.is_multicast or address.is_unspecified:
-        return True
-    return isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address(
-        "255.255.255.255"
-    )
+    return address.is_multicast or address.is_unspecified or address == _IPV4_BROADCAST

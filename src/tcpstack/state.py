@@ -1,13 +1,29 @@
-"""The eleven TCP states and the transitions between them (RFC 9293 §3.3.2, Figure 5).
+"""Everything that affects the state machine lives here (RFC 9293 §3.3.2, Figure 5, §3.10).
 
-:data:`TRANSITIONS` is the single table every state change is checked
-against. Each entry names the RFC rule that allows it; the docs' state diagram
-is drawn from the same table.
+* :class:`State`: the eleven states.
+* :class:`Cause`: why a transition happens: an arriving segment, a user
+  call, a timeout.
+* :data:`RULES`: every ``(old, new, cause)`` the implementation makes, each
+  with the RFC rule behind it. It is the single table that
+  ``Connection._set_state`` checks every change against; ``docs/states.md``
+  is drawn from it; a test fails if the suite never takes one of its
+  entries, or takes a transition that is not in it.
+* :data:`TRANSITIONS`: the same table as arcs, ``(old, new)`` -> rules.
+
+Theory of operation: a connection starts in CLOSED (active) or LISTEN
+(passive, MUST-11), moves through the handshake to ESTABLISHED, closes
+through FIN-WAIT-1/2, CLOSING and TIME-WAIT (active close) or CLOSE-WAIT and
+LAST-ACK (passive close), and ends in CLOSED, where its TCB is deleted. A
+passive TCB whose handshake is reset goes back to LISTEN and is deleted too:
+the listener itself is a record of the host, not a TCB. State that does not
+fit the table (the application closed: *orphaned*; a FIN queued behind
+data) is held by the connection and its send buffer, not by extra states.
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 
 
 class State(enum.Enum):
@@ -47,48 +63,161 @@ SYNCHRONIZED = frozenset(
 )
 """States after the handshake: ``SYN`` here draws a challenge ACK (RFC 5961 §4)."""
 
+
+class Cause(enum.Enum):
+    """Why a connection changes state; the value is the ``cause`` of ``state_updated``."""
+
+    OPEN = "active OPEN"
+    OPEN_PASSIVE = "passive OPEN"
+    SEND = "SEND"
+    RCV_SYN = "rcv SYN"
+    RCV_SYN_ACK = "rcv SYN,ACK"
+    RCV_ACK_OF_SYN = "rcv ACK of SYN"
+    RCV_FIN = "rcv FIN"
+    RCV_ACK_OF_FIN = "rcv ACK of FIN"
+    RCV_RST = "rcv RST"
+    CLOSE = "CLOSE"
+    FIN_SENT = "FIN sent"
+    ABORT = "ABORT"
+    CLOSE_UNREAD = "CLOSE with unread data"
+    DATA_AFTER_CLOSE = "data after CLOSE"
+    R2_TIMEOUT = "retransmission timeout (R2)"
+    KEEPALIVE_TIMEOUT = "keep-alive timeout"
+    FIN_WAIT_2_TIMEOUT = "FIN-WAIT-2 timeout"
+    TIME_WAIT_TIMEOUT = "2 MSL timeout"
+    REOPEN = "new SYN reopens"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 S = State
+C = Cause
+
+RULES: dict[tuple[State, State, Cause], str] = {
+    # Opening (§3.5, §3.10.1, §3.10.7.2-3).
+    (S.CLOSED, S.SYN_SENT, C.OPEN): "active OPEN: send SYN (§3.10.1)",
+    (S.CLOSED, S.LISTEN, C.OPEN_PASSIVE): "passive OPEN: wait for a SYN (§3.10.1)",
+    (S.LISTEN, S.SYN_SENT, C.SEND): "SEND in LISTEN with the remote socket specified: "
+                                    "become active, send SYN (§3.10.2)",
+    (S.LISTEN, S.SYN_RECEIVED, C.RCV_SYN): "SYN to a listener: send SYN,ACK (§3.10.7.2)",
+    (S.SYN_SENT, S.ESTABLISHED, C.RCV_SYN_ACK): "SYN,ACK acknowledges our SYN: send ACK "
+                                                 "(§3.10.7.3)",
+    (S.SYN_SENT, S.SYN_RECEIVED, C.RCV_SYN): "simultaneous open: send SYN,ACK (§3.10.7.3)",
+    (S.SYN_RECEIVED, S.ESTABLISHED, C.RCV_ACK_OF_SYN): "ACK of our SYN (§3.10.7.4 fifth)",
+    (S.SYN_RECEIVED, S.ESTABLISHED, C.RCV_SYN_ACK): "simultaneous open: the peer's SYN,ACK "
+                                                     "(§3.5 Figure 8)",
+    # A handshake that fails.
+    (S.SYN_SENT, S.CLOSED, C.RCV_RST): "RST with an acceptable ACK: connection refused "
+                                       "(§3.10.7.3)",
+    (S.SYN_SENT, S.CLOSED, C.CLOSE): "CLOSE: delete the TCB (§3.10.4)",
+    (S.SYN_SENT, S.CLOSED, C.ABORT): "ABORT: delete the TCB (§3.10.5)",
+    (S.SYN_SENT, S.CLOSED, C.R2_TIMEOUT): "SYN retransmitted for R2 (MUST-23, §3.8.3)",
+    (S.SYN_RECEIVED, S.LISTEN, C.RCV_RST): "RST after a passive OPEN: back to LISTEN "
+                                           "(§3.10.7.4 second, MUST-11)",
+    (S.SYN_RECEIVED, S.LISTEN, C.RCV_SYN): "SYN in the window after a passive OPEN "
+                                           "(§3.10.7.4 fourth)",
+    (S.SYN_RECEIVED, S.CLOSED, C.RCV_RST): "RST after an active OPEN: refused (§3.10.7.4 second)",
+    (S.SYN_RECEIVED, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
+    (S.SYN_RECEIVED, S.CLOSED, C.CLOSE_UNREAD): "CLOSE with unread data: send RST (SHLD-3)",
+    (S.SYN_RECEIVED, S.CLOSED, C.R2_TIMEOUT): "SYN,ACK retransmitted for R2 (§3.8.3)",
+    (S.SYN_RECEIVED, S.FIN_WAIT_1, C.CLOSE): "CLOSE: FIN after the handshake (§3.10.4)",
+    # Data transfer ends: active close (§3.6).
+    (S.ESTABLISHED, S.FIN_WAIT_1, C.CLOSE): "CLOSE: FIN follows the data (§3.10.4)",
+    (S.FIN_WAIT_1, S.FIN_WAIT_2, C.RCV_ACK_OF_FIN): "ACK of our FIN (§3.10.7.4 fifth)",
+    (S.FIN_WAIT_1, S.CLOSING, C.RCV_FIN): "the peer's FIN before the ACK of ours: "
+                                          "simultaneous close (§3.10.7.4 eighth)",
+    (S.FIN_WAIT_1, S.TIME_WAIT, C.RCV_FIN): "the peer's FIN with the ACK of ours "
+                                            "(§3.10.7.4 eighth)",
+    (S.FIN_WAIT_2, S.TIME_WAIT, C.RCV_FIN): "the peer's FIN: send ACK (§3.10.7.4 eighth)",
+    (S.CLOSING, S.TIME_WAIT, C.RCV_ACK_OF_FIN): "ACK of our FIN (§3.10.7.4 fifth)",
+    (S.TIME_WAIT, S.CLOSED, C.TIME_WAIT_TIMEOUT): "2 MSL elapsed: delete the TCB "
+                                                  "(§3.10.8, MUST-13)",
+    (S.TIME_WAIT, S.CLOSED, C.REOPEN): "a new SYN beyond the old sequence space reopens "
+                                       "the 4-tuple (MAY-2, RFC 1122 §4.2.2.13)",
+    # Passive close (§3.6).
+    (S.ESTABLISHED, S.CLOSE_WAIT, C.RCV_FIN): "the peer's FIN: send ACK (§3.10.7.4 eighth)",
+    (S.CLOSE_WAIT, S.LAST_ACK, C.FIN_SENT): "CLOSE queued until the data is segmentized; "
+                                            "the FIN leaves (§3.10.4)",
+    (S.LAST_ACK, S.CLOSED, C.RCV_ACK_OF_FIN): "ACK of our FIN: delete the TCB "
+                                              "(§3.10.7.4 fifth)",
+    # Resets and aborts in the synchronized states (§3.10.5, §3.10.7.4 second).
+    (S.ESTABLISHED, S.CLOSED, C.RCV_RST): "RST: connection reset (§3.10.7.4 second)",
+    (S.ESTABLISHED, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
+    (S.ESTABLISHED, S.CLOSED, C.CLOSE_UNREAD): "CLOSE with unread data: send RST (SHLD-3)",
+    (S.ESTABLISHED, S.CLOSED, C.R2_TIMEOUT): "data retransmitted for R2 (MUST-20, §3.8.3)",
+    (S.ESTABLISHED, S.CLOSED, C.KEEPALIVE_TIMEOUT): "keep-alive probes unanswered (§3.8.4)",
+    (S.FIN_WAIT_1, S.CLOSED, C.RCV_RST): "RST: connection reset (§3.10.7.4 second)",
+    (S.FIN_WAIT_1, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
+    (S.FIN_WAIT_1, S.CLOSED, C.DATA_AFTER_CLOSE): "data for a closed application: send RST "
+                                                  "(SHLD-3)",
+    (S.FIN_WAIT_1, S.CLOSED, C.R2_TIMEOUT): "FIN retransmitted for R2 (§3.8.3)",
+    (S.FIN_WAIT_2, S.CLOSED, C.RCV_RST): "RST: connection reset (§3.10.7.4 second)",
+    (S.FIN_WAIT_2, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
+    (S.FIN_WAIT_2, S.CLOSED, C.DATA_AFTER_CLOSE): "data for a closed application: send RST "
+                                                  "(SHLD-3)",
+    (S.FIN_WAIT_2, S.CLOSED, C.FIN_WAIT_2_TIMEOUT): "an orphan gave up waiting for the FIN "
+                                                    "(Linux tcp_fin_timeout)",
+    (S.FIN_WAIT_2, S.CLOSED, C.KEEPALIVE_TIMEOUT): "keep-alive probes unanswered (§3.8.4)",
+    (S.CLOSE_WAIT, S.CLOSED, C.RCV_RST): "RST: connection reset (§3.10.7.4 second)",
+    (S.CLOSE_WAIT, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
+    (S.CLOSE_WAIT, S.CLOSED, C.CLOSE_UNREAD): "CLOSE with unread data: send RST (SHLD-3)",
+    (S.CLOSE_WAIT, S.CLOSED, C.R2_TIMEOUT): "data retransmitted for R2 (§3.8.3)",
+    (S.CLOSE_WAIT, S.CLOSED, C.KEEPALIVE_TIMEOUT): "keep-alive probes unanswered (§3.8.4)",
+    (S.CLOSING, S.CLOSED, C.RCV_RST): "RST (§3.10.7.4 second)",
+    (S.CLOSING, S.CLOSED, C.ABORT): "ABORT (§3.10.5)",
+    (S.CLOSING, S.CLOSED, C.R2_TIMEOUT): "FIN retransmitted for R2 (§3.8.3)",
+    (S.LAST_ACK, S.CLOSED, C.RCV_RST): "RST (§3.10.7.4 second)",
+    (S.LAST_ACK, S.CLOSED, C.ABORT): "ABORT (§3.10.5)",
+    (S.LAST_ACK, S.CLOSED, C.R2_TIMEOUT): "FIN retransmitted for R2 (§3.8.3)",
+    (S.TIME_WAIT, S.CLOSED, C.RCV_RST): "RST, unless RFC 1337 protection is on "
+                                        "(§3.10.7.4 second)",
+    (S.TIME_WAIT, S.CLOSED, C.ABORT): "ABORT: delete the TCB (§3.10.5)",
+    (S.LISTEN, S.CLOSED, C.CLOSE): "CLOSE: delete the TCB (§3.10.4)",
+    (S.LISTEN, S.CLOSED, C.ABORT): "ABORT: delete the TCB (§3.10.5)",
+}
+"""Every ``(old, new, cause)`` state change the implementation makes, with its RFC rule."""
+
+
+def arcs() -> dict[tuple[State, State], list[Cause]]:
+    """:data:`RULES` as arcs: ``(old, new)`` -> the causes that take it, in table order."""
+    out: dict[tuple[State, State], list[Cause]] = {}
+    for old, new, cause in RULES:
+        out.setdefault((old, new), []).append(cause)
+    return out
+
 
 TRANSITIONS: dict[tuple[State, State], str] = {
-    # Figure 5 arcs.
-    (S.CLOSED, S.LISTEN): "passive OPEN (§3.10.1)",
-    (S.CLOSED, S.SYN_SENT): "active OPEN, send SYN (§3.10.1)",
-    (S.LISTEN, S.SYN_RECEIVED): "rcv SYN, send SYN,ACK (§3.10.7.2)",
-    (S.LISTEN, S.SYN_SENT): "SEND in LISTEN: active open from a listener (§3.10.2)",
-    (S.LISTEN, S.CLOSED): "CLOSE, delete TCB (§3.10.4)",
-    (S.SYN_SENT, S.SYN_RECEIVED): "rcv SYN (simultaneous open), send SYN,ACK (§3.10.7.3)",
-    (S.SYN_SENT, S.ESTABLISHED): "rcv SYN,ACK, send ACK (§3.10.7.3)",
-    (S.SYN_SENT, S.CLOSED): "CLOSE, RST, or timeout (§3.10.4, §3.10.7.3, §3.8.3)",
-    (S.SYN_RECEIVED, S.ESTABLISHED): "rcv ACK of SYN (§3.10.7.4)",
-    (S.SYN_RECEIVED, S.FIN_WAIT_1): "CLOSE, send FIN (§3.10.4)",
-    (S.SYN_RECEIVED, S.LISTEN): "rcv RST after passive OPEN (§3.10.7.4, MUST-11)",
-    (S.SYN_RECEIVED, S.CLOSED): "rcv RST after active OPEN, or timeout (§3.10.7.4)",
-    (S.SYN_RECEIVED, S.CLOSE_WAIT): "rcv FIN with the ACK of our SYN (§3.10.7.4 eighth)",
-    (S.ESTABLISHED, S.FIN_WAIT_1): "CLOSE, send FIN (§3.10.4)",
-    (S.ESTABLISHED, S.CLOSE_WAIT): "rcv FIN, send ACK (§3.10.7.4 eighth)",
-    (S.ESTABLISHED, S.CLOSED): "ABORT, rcv RST, or timeout (§3.10.5, §3.10.7.4)",
-    (S.FIN_WAIT_1, S.FIN_WAIT_2): "rcv ACK of FIN (§3.10.7.4 fifth)",
-    (S.FIN_WAIT_1, S.CLOSING): "rcv FIN, send ACK: simultaneous close (§3.10.7.4 eighth)",
-    (S.FIN_WAIT_1, S.TIME_WAIT): "rcv FIN,ACK of our FIN (§3.10.7.4 eighth)",
-    (S.FIN_WAIT_1, S.CLOSED): "ABORT, rcv RST, or timeout (§3.10.5, §3.10.7.4)",
-    (S.FIN_WAIT_2, S.TIME_WAIT): "rcv FIN, send ACK (§3.10.7.4 eighth)",
-    (S.FIN_WAIT_2, S.CLOSED): "ABORT, rcv RST, or FIN-WAIT-2 timeout (§3.10.5)",
-    (S.CLOSE_WAIT, S.LAST_ACK): "CLOSE, send FIN (§3.10.4)",
-    (S.CLOSE_WAIT, S.CLOSED): "ABORT, rcv RST, or timeout (§3.10.5, §3.10.7.4)",
-    (S.CLOSING, S.TIME_WAIT): "rcv ACK of FIN (§3.10.7.4 fifth)",
-    (S.CLOSING, S.CLOSED): "ABORT or rcv RST (§3.10.5, §3.10.7.4)",
-    (S.LAST_ACK, S.CLOSED): "rcv ACK of FIN, RST, or timeout (§3.10.7.4 fifth)",
-    (S.TIME_WAIT, S.CLOSED): "2MSL timeout, or RST (§3.10.8, §3.10.7.4)",
-    (S.TIME_WAIT, S.SYN_RECEIVED): "new SYN with a higher ISN reopens (MAY-2, §3.6.1)",
+    (old, new): "; ".join(f"{cause}: {RULES[(old, new, cause)]}" for cause in causes)
+    for (old, new), causes in arcs().items()
 }
-"""Allowed ``(old, new)`` state changes, each with the RFC 9293 rule behind it."""
+"""The allowed ``(old, new)`` state changes, each with its causes and rules (from :data:`RULES`)."""
+
+TAKEN: Counter[tuple[State, State, Cause]] = Counter()
+"""How often each transition was taken in this process (statistics, like a MIB
+counter; the test suite reads it to check that every entry of the table is taken)."""
+
+
+def check_transition(old: State, new: State, cause: Cause) -> str:
+    """Return the RFC rule allowing ``old -> new`` for ``cause``, and count it.
+
+    Raises:
+        ValueError: the transition is not in :data:`TRANSITIONS` (a bug).
+    """
+    key = (old, new, cause)
+    try:
+        rule = RULES[key]
+    except KeyError:
+        raise ValueError(f"illegal TCP state transition {old} -> {new} ({cause})") from None
+    TAKEN[key] += 1
+    return rule
 
 
 def transition_reason(old: State, new: State) -> str:
-    """Return the RFC rule allowing ``old -> new``.
+    """The causes and RFC rules allowing ``old -> new``.
 
     Raises:
-        ValueError: the transition is not in :data:`TRANSITIONS`.
+        ValueError: no cause allows ``old -> new``.
     """
     try:
         return TRANSITIONS[(old, new)]
@@ -99,10 +228,11 @@ def transition_reason(old: State, new: State) -> str:
 def mermaid_diagram() -> str:
     """The state diagram of :data:`TRANSITIONS` as Mermaid ``stateDiagram-v2`` text.
 
+    One arrow per ``(old, new)`` pair, labelled with its causes.
     ``docs/states.md`` embeds it; a test keeps the two identical.
     """
     lines = ["stateDiagram-v2", "    [*] --> CLOSED"]
-    for (old, new), reason in TRANSITIONS.items():
-        label = reason.replace(":", " -").replace('"', "'")
+    for (old, new), causes in arcs().items():
+        label = " / ".join(c.value for c in causes).replace(":", " -").replace('"', "'")
         lines.append(f"    {old.name} --> {new.name}: {label}")
     return "\n".join(lines) + "\n"

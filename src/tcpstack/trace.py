@@ -5,10 +5,11 @@ Every record has ``time`` (the driver's clock, seconds), ``host``, ``conn``
 and ``data``. Event names are a contract read by the tools and tests:
 
 ``segment_sent``, ``segment_received``, ``segment_dropped`` (``reason``),
-``state_updated`` (``old``, ``new``), ``timer_set`` (``timer``, ``at``),
-``timer_fired`` (``timer``), ``metrics_updated`` (``cwnd``, ``ssthresh``,
-``srtt``, ``rto``, ``snd_wnd``), ``app`` (``call`` and its arguments, or
-``delivered`` bytes).
+``state_updated`` (``old``, ``new``, ``cause``), ``timer_set`` (``timer``,
+``at``), ``timer_cancelled`` (``timer``), ``timer_fired`` (``timer``),
+``metrics_updated`` (``cwnd``, ``ssthresh``, ``srtt``, ``rto``, ``snd_wnd``),
+``app`` (``call`` and its arguments, or ``delivered`` bytes).
+``docs/trace.md`` documents every field.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EVENT_NAMES = frozenset(
         "segment_dropped",
         "state_updated",
         "timer_set",
+        "timer_cancelled",
         "timer_fired",
         "metrics_updated",
         "app",

@@ -41,8 +41,10 @@ def test_cw_half_close_application_keeps_sending(close_wait: Script) -> None:
         assert s.state is State.CLOSE_WAIT
     assert s.conn.in_flight == 0
     s.conn.close(now=t)
-    assert s.state is State.LAST_ACK
+    # §3.10.4: CLOSE-WAIT until the FIN leaves, then LAST-ACK.
+    assert s.state is State.CLOSE_WAIT
     s.expect([Out("FA", seq=1 + total, ack=2)], at=t)
+    assert s.state is State.LAST_ACK
     s.rx("A", seq=2, ack=2 + total, at=t + 0.1)
     assert s.state is State.CLOSED
 
@@ -50,8 +52,9 @@ def test_cw_half_close_application_keeps_sending(close_wait: Script) -> None:
 def test_cw_close_sends_fin_and_enters_last_ack(close_wait: Script) -> None:
     s = close_wait
     s.conn.close(now=2.0)
-    assert s.state is State.LAST_ACK
+    assert s.state is State.CLOSE_WAIT  # §3.10.4: until the FIN is segmentized
     s.expect([Out("FA", seq=1, ack=2)], at=2.0)
+    assert s.state is State.LAST_ACK
     assert s.conn.timer("rto") == pytest.approx(3.0)
 
 
@@ -59,8 +62,9 @@ def test_cw_close_with_queued_data_fin_follows_the_data(close_wait: Script) -> N
     s = close_wait
     s.conn.send(b"abc", now=2.0)
     s.conn.shutdown(now=2.0)
-    assert s.state is State.LAST_ACK
+    assert s.state is State.CLOSE_WAIT  # §3.10.4: until the FIN is segmentized
     s.expect([Out("FPA", seq=1, ack=2, len=3)], at=2.0)
+    assert s.state is State.LAST_ACK
     s.rx("A", seq=2, ack=4, at=2.1)  # the data only
     assert s.state is State.LAST_ACK
     s.rx("A", seq=2, ack=5, at=2.2)

@@ -24,6 +24,8 @@ class CongestionControl(ABC):
         mss: sender maximum segment size (SMSS), bytes.
     """
 
+    __slots__ = ("cwnd", "mss", "ssthresh")
+
     name = "base"
 
     def __init__(self, mss: int) -> None:
@@ -64,6 +66,13 @@ class CongestionControl(ABC):
     @abstractmethod
     def on_timeout(self, flight_size: int) -> None:
         """The retransmission timer expired (RFC 5681 §3.1, equation 4)."""
+
+    def on_lost_handshake(self) -> None:
+        """Our SYN or SYN,ACK had to be retransmitted: the initial window after the
+        handshake is one segment (RFC 5681 §3.1: "If the SYN or SYN/ACK is lost,
+        the initial window used by a sender after a correctly transmitted SYN
+        MUST be one segment")."""
+        self.cwnd = min(self.cwnd, self.mss)
 
     def on_idle(self) -> None:
         """The connection was idle for more than an RTO (RFC 5681 §4.1): restart window."""

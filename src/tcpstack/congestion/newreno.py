@@ -12,6 +12,8 @@ class NewReno(CongestionControl):
     sender limits itself with ``pipe`` instead.
     """
 
+    __slots__ = ("_ca_bytes", "_sack_recovery")
+
     name = "newreno"
 
     def __init__(self, mss: int) -> None:

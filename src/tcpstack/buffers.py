@@ -1,0 +1,352 @@
+"""Send and receive buffers, and the one mapping between their coordinate systems.
+
+Three coordinate systems meet in a TCP buffer, and each name here says which
+one it is in (``../shared/STYLE.md``):
+
+* ``*_seq``: sequence numbers, modulo 2**32 (RFC 9293 §3.4), compared with
+  :mod:`tcpstack.seq` only;
+* ``*_off``: stream offsets, Python ints that never wrap: byte 0 is the
+  first data byte of the direction (the one after the SYN);
+* ``*_index``: positions in the bytes a buffer holds now.
+
+:class:`SendBuffer` holds what the application wrote and the peer has not
+acknowledged; :class:`ReceiveBuffer` holds what arrived and the application
+has not read, the out-of-order blocks beyond a hole (SHLD-31), and owns
+RCV.NXT and the right edge of the window last advertised (RFC 9293 §3.3.1,
+§3.8.6). Both allocate their byte storage only while it holds bytes. Sizes
+are bytes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+from .reassembly import ReassemblyQueue
+from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt
+
+MAX_UNSCALED_WINDOW = 65535
+"""The largest window a 16-bit field holds (RFC 9293 §3.1)."""
+
+
+class SendBuffer:
+    """Bytes written by the application and not yet acknowledged (RFC 9293 §3.10.2).
+
+    The buffer starts at ``head_seq`` (the sequence number of its first
+    byte) and ``head_off`` (that byte's stream offset); acknowledgments move
+    both forward. The FIN, once queued, takes the sequence number right
+    after the last byte (:attr:`fin_seq`).
+
+    Args:
+        head_seq: sequence number of the first data byte: ISS + 1.
+
+    Attributes:
+        head_seq: sequence number of the oldest unacknowledged data byte.
+        head_off: its stream offset (data bytes acknowledged so far).
+        fin_queued: the application closed: a FIN follows the data (§3.10.4).
+        short: a ``send()`` was cut short by a full buffer; cleared when the
+            application is told there is room again.
+        up_off: SND.UP as a stream offset (the first non-urgent byte,
+            MUST-62), or None outside urgent mode (§3.8.5).
+    """
+
+    __slots__ = ("_data", "fin_queued", "head_off", "head_seq", "short", "up_off")
+
+    def __init__(self, head_seq: int) -> None:
+        self._data: bytearray | None = None
+        self.head_seq = head_seq
+        self.head_off = 0
+        self.fin_queued = False
+        self.short = False
+        self.up_off: int | None = None
+
+    def __len__(self) -> int:
+        """Bytes held: sent and unacknowledged, plus not yet sent."""
+        return len(self._data) if self._data is not None else 0
+
+    @property
+    def end_off(self) -> int:
+        """Stream offset one past the last byte written."""
+        return self.head_off + len(self)
+
+    @property
+    def end_seq(self) -> int:
+        """Sequence number one past the last byte written: our FIN's, once queued."""
+        return seq_add(self.head_seq, len(self))
+
+    fin_seq = end_seq
+
+    def space(self, capacity: int) -> int:
+        """Bytes ``append`` would accept into a buffer of ``capacity`` bytes."""
+        return max(0, capacity - len(self))
+
+    def append(self, data: bytes, capacity: int) -> int:
+        """Queue as much of ``data`` as fits in ``capacity`` bytes; return how much.
+
+        Marks the buffer :attr:`short` when ``data`` did not fit.
+        """
+        n = min(len(data), self.space(capacity))
+        if n < len(data):
+            self.short = True
+        if n:
+            if self._data is None:
+                self._data = bytearray()
+            self._data += data[:n] if n < len(data) else data
+        return n
+
+    def off(self, seq: int) -> int:
+        """Stream offset of sequence number ``seq``."""
+        return self.head_off + seq_diff(seq, self.head_seq)
+
+    def seq(self, off: int) -> int:
+        """Sequence number of stream offset ``off``."""
+        return seq_add(self.head_seq, off - self.head_off)
+
+    def index(self, seq: int) -> int:
+        """Buffer index of sequence number ``seq`` (negative before the head)."""
+        return seq_diff(seq, self.head_seq)
+
+    def take(self, index: int, n: int) -> bytes:
+        """A copy of ``n`` bytes from buffer index ``index``."""
+        data = self._data
+        return bytes(data[index : index + n]) if data is not None and n > 0 else b""
+
+    def unsent(self, snd_nxt: int) -> int:
+        """Bytes held beyond SND.NXT (written, never sent or to be sent again)."""
+        held = len(self)
+        return held - max(0, min(self.index(snd_nxt), held))
+
+    def acknowledge(self, ack_seq: int) -> int:
+        """SND.UNA moved to ``ack_seq``: drop the acknowledged bytes; return how many.
+
+        Urgent mode ends once SND.UP is acknowledged (§3.8.5).
+        """
+        n = max(0, min(self.index(ack_seq), len(self)))
+        if n:
+            data = self._data
+            assert data is not None
+            if n == len(data):
+                self._data = None  # hold no storage while empty
+            else:
+                del data[:n]
+            self.head_seq = seq_add(self.head_seq, n)
+            self.head_off += n
+            if self.up_off is not None and self.head_off >= self.up_off:
+                self.up_off = None
+        return n
+
+    def urgent_pointer(self, off: int) -> int:
+        """The urgent pointer for a segment starting at stream offset ``off``.
+
+        The offset from the segment's first byte to SND.UP, at most 65535;
+        0 when the segment carries no urgent data (§3.8.5, MUST-30/31).
+        """
+        if self.up_off is None or off >= self.up_off:
+            return 0
+        return min(self.up_off - off, 0xFFFF)
+
+
+class ReceiveBuffer:
+    """Received data not yet read, RCV.NXT and the advertised window (RFC 9293 §3.8.6).
+
+    The stream offset of RCV.NXT is :attr:`rcv_off`; in-order bytes not yet
+    read lie just below it. Bytes beyond a hole wait in a
+    :class:`~tcpstack.reassembly.ReassemblyQueue` (created when first needed).
+
+    Args:
+        rcv_nxt: RCV.NXT when the peer's SYN is taken: IRS + 1.
+
+    Attributes:
+        rcv_nxt: RCV.NXT, the next sequence number expected (§3.3.1).
+        rcv_adv: the right edge of the window last advertised: RCV.NXT + RCV.WND.
+        rcv_off: stream offset of RCV.NXT (bytes received in order).
+        fin_off: stream offset of the peer's FIN once seen and not yet
+            reached (a FIN beyond a hole waits for it), else None.
+        fin_received: RCV.NXT has passed the peer's FIN.
+        up_off: RCV.UP as a stream offset: urgent data ends before it (§3.8.5).
+        urgent_signaled: the application was told of the current urgent data.
+    """
+
+    __slots__ = (
+        "_data",
+        "_ooo",
+        "_sack_recent",
+        "fin_off",
+        "fin_received",
+        "rcv_adv",
+        "rcv_nxt",
+        "rcv_off",
+        "up_off",
+        "urgent_signaled",
+    )
+
+    def __init__(self, rcv_nxt: int) -> None:
+        self.rcv_nxt = rcv_nxt
+        self.rcv_adv = rcv_nxt
+        self.rcv_off = 0
+        self._data: bytearray | None = None
+        self._ooo: ReassemblyQueue | None = None
+        # Stream offsets inside the SACK blocks to report first, most recent
+        # first: the newest arrival, then the blocks last reported (RFC 2018 §4).
+        self._sack_recent: list[int] | None = None
+        self.fin_off: int | None = None
+        self.fin_received = False
+        self.up_off = 0
+        self.urgent_signaled = False
+
+    # -- the application's side -----------------------------------------------
+
+    @property
+    def readable(self) -> int:
+        """Bytes ready to be read."""
+        return len(self._data) if self._data is not None else 0
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer's FIN arrived and every byte before it was read."""
+        return self.fin_received and not self.readable
+
+    @property
+    def urgent_pending(self) -> int:
+        """Unread bytes that are urgent data (MUST-33)."""
+        consumed = self.rcv_off - self.readable
+        return max(0, self.up_off - consumed)
+
+    def read(self, max_bytes: int = -1) -> bytes:
+        """Take up to ``max_bytes`` bytes (all if negative); b"" if none are buffered."""
+        data = self._data
+        if data is None:
+            return b""
+        if max_bytes < 0 or max_bytes >= len(data):
+            self._data = None
+            out = bytes(data)
+        else:
+            out = bytes(data[:max_bytes])
+            del data[:max_bytes]
+        if out and not self.urgent_pending:
+            self.urgent_signaled = False  # the urgent sequence has been read
+        return out
+
+    def discard(self) -> None:
+        """Throw away unread bytes (the application closed without reading them)."""
+        self._data = None
+
+    # -- coordinates -------------------------------------------------------------
+
+    def off(self, seq: int) -> int:
+        """Stream offset of sequence number ``seq``."""
+        return self.rcv_off + seq_diff(seq, self.rcv_nxt)
+
+    def seq(self, off: int) -> int:
+        """Sequence number of stream offset ``off``."""
+        return seq_add(self.rcv_nxt, off - self.rcv_off)
+
+    # -- arrivals ----------------------------------------------------------------
+
+    def deliver(self, data: bytes) -> int:
+        """Append in-order ``data`` at RCV.NXT; return the bytes RCV.NXT advanced."""
+        if not data:
+            return 0
+        if self._data is None:
+            self._data = bytearray(data)
+        else:
+            self._data += data
+        self.rcv_off += len(data)
+        self.rcv_nxt = seq_add(self.rcv_nxt, len(data))
+        return len(data)
+
+    def join(self) -> bytes:
+        """Take the held out-of-order bytes that RCV.NXT now reaches (a hole was filled)."""
+        ooo = self._ooo
+        if ooo is None:
+            return b""
+        data = ooo.pop_contiguous(self.rcv_off)
+        if not ooo:
+            self._ooo = None
+            self._sack_recent = None
+        return data
+
+    def hold(self, off: int, data: bytes, *, sack: bool) -> None:
+        """Keep out-of-order ``data`` at stream offset ``off`` (SHLD-31); with
+        ``sack``, report its block first in the next SACK option (RFC 2018 §4)."""
+        if self._ooo is None:
+            self._ooo = ReassemblyQueue()
+        self._ooo.add(off, data)
+        if sack:
+            if self._sack_recent is None:
+                self._sack_recent = []
+            self._sack_recent.insert(0, off)
+
+    @property
+    def has_holes(self) -> bool:
+        """True while out-of-order data waits beyond a hole."""
+        return self._ooo is not None
+
+    def pass_fin(self) -> None:
+        """RCV.NXT advances over the peer's FIN (§3.10.7.4 eighth step)."""
+        self.fin_off = None
+        self.fin_received = True
+        self.rcv_nxt = seq_add(self.rcv_nxt, 1)
+        if seq_lt(self.rcv_adv, self.rcv_nxt):
+            self.rcv_adv = self.rcv_nxt
+
+    # -- the window we advertise (RFC 9293 §3.8.6, RFC 7323 §2) --------------------
+
+    @property
+    def rcv_wnd(self) -> int:
+        """RCV.WND: the window last advertised, bytes."""
+        return max(0, seq_diff(self.rcv_adv, self.rcv_nxt))
+
+    def window_edge(self, capacity: int, rcv_wscale: int) -> int:
+        """RCV.NXT + free space: the right edge a buffer of ``capacity`` bytes supports."""
+        free = max(0, capacity - self.readable)
+        return seq_add(self.rcv_nxt, min(free, MAX_UNSCALED_WINDOW << rcv_wscale))
+
+    def open_window(self, capacity: int) -> None:
+        """Advertise the whole free space, unscaled (the window of a SYN, RFC 7323 §2.2)."""
+        free = max(0, capacity - self.readable)
+        self.rcv_adv = seq_add(self.rcv_nxt, min(free, MAX_UNSCALED_WINDOW))
+
+    def advertise(self, capacity: int, rcv_wscale: int, sws_step: int) -> int:
+        """The window to put in a segment now, bytes.
+
+        The right edge never moves left (SHLD-14) and only moves right by at
+        least ``sws_step`` bytes at a time (receiver SWS avoidance, MUST-39).
+        """
+        edge = self.window_edge(capacity, rcv_wscale)
+        grows_enough = seq_diff(edge, self.rcv_adv) >= sws_step or (
+            seq_le(self.rcv_adv, self.rcv_nxt) and seq_diff(edge, self.rcv_nxt) >= sws_step
+        )
+        if seq_gt(edge, self.rcv_adv) and grows_enough:
+            self.rcv_adv = edge
+        if seq_lt(self.rcv_adv, self.rcv_nxt):
+            self.rcv_adv = self.rcv_nxt
+        return seq_diff(self.rcv_adv, self.rcv_nxt)
+
+    def window_growth(self, capacity: int, rcv_wscale: int) -> int:
+        """How far the supported right edge lies beyond the advertised one, bytes."""
+        return seq_diff(self.window_edge(capacity, rcv_wscale), self.rcv_adv)
+
+    # -- SACK (RFC 2018 §4) ---------------------------------------------------------
+
+    def sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
+        """Up to ``limit`` SACK blocks, as ``(left_seq, right_seq)``.
+
+        The block holding the newest segment first, then "the most recently
+        reported SACK blocks", then the highest other blocks held.
+        """
+        if self._ooo is None:
+            return ()
+        held = self._ooo.blocks()
+        starts = [a for a, _ in held]
+        chosen: list[tuple[int, int]] = []
+        for off in self._sack_recent or ():
+            i = bisect_right(starts, off) - 1
+            if len(chosen) < limit and i >= 0 and off < held[i][1] and held[i] not in chosen:
+                chosen.append(held[i])
+        for block in reversed(held):
+            if len(chosen) >= limit:
+                break
+            if block not in chosen:
+                chosen.append(block)
+        self._sack_recent = [a for a, _ in chosen]  # what this ACK reports, in order
+        return tuple((self.seq(a), self.seq(b)) for a, b in chosen)

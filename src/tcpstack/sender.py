@@ -1,0 +1,528 @@
+"""What leaves a connection now, and how its segments are built.
+
+The :class:`Sender` is the output half of a connection. On every
+``packets_to_send`` it decides which segments go out: control segments
+queued by event processing (RSTs, challenge ACKs, probes, duplicate ACKs),
+the SYN or SYN,ACK, retransmissions chosen by loss recovery, new data and the
+FIN as far as the windows allow, and a pure ACK when one is due. It owns:
+
+* the send policy: usable window (RFC 5681 §2), Nagle (RFC 9293 §3.7.4,
+  SHLD-7), sender SWS avoidance and its override timer (§3.8.6.2.1,
+  MUST-38), the persist timer and zero-window probes (§3.8.6.1, MUST-35/36),
+  restart after idle (RFC 5681 §4.1);
+* when ACKs are sent: delayed ACKs (§3.8.6.3, SHLD-18/19, MUST-40), and the
+  rate limits on ACKs that answer invalid segments (RFC 5961 §7 for
+  challenge ACKs; like Linux's ``tcp_invalid_ratelimit`` for the rest);
+* the bookkeeping of transmissions: SND.NXT/SND.MAX advance, the RTO timer
+  (RFC 6298 §5.1), R1/R2 counting (RFC 9293 §3.8.3), Last.ACK.sent (RFC 7323 §4.3);
+* segment building: our window (SHLD-14, MUST-39, RFC 7323 §2), the
+  timestamps option (RFC 7323 §3) and SACK blocks (RFC 2018 §4).
+
+The TCB variables themselves stay on the :class:`~tcpstack.connection.Connection`;
+the sender reads and advances them. Times are seconds, sizes bytes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .negotiation import TS_OPTION_SPACE, syn_options
+from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
+from .state import Cause, State
+from .timers import Timer
+from .wire import Flags, Nop, Sack, Segment, TcpOption, Timestamps
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+S = State
+NO_FLAGS = Flags(0)
+MAX_UNSCALED_WINDOW = 65535
+
+
+class Sender:
+    """The output half of one connection (see the module docstring).
+
+    Args:
+        conn: the connection whose segments this sender builds.
+
+    Attributes:
+        ack_now: an acknowledgment is due at the next output.
+        first_sent_at: when the oldest unacknowledged sequence space was
+            (re)sent first: R2 counts from here (RFC 9293 §3.8.3), or None.
+        retransmissions: timeouts of the oldest segment in a row (R1, SHLD-10).
+        syn_retransmitted: the SYN (or SYN,ACK) had to be sent again (RFC 6298 §5.7).
+        last_ack_sent: Last.ACK.sent of RFC 7323 §4.3: the ACK field of our latest segment.
+    """
+
+    __slots__ = (
+        "_c",
+        "_challenge_count",
+        "_challenge_second",
+        "_ctl",
+        "_force",
+        "_last_send_at",
+        "_oow_ack_at",
+        "_persist_backoff",
+        "_rcv_unacked",
+        "ack_now",
+        "first_sent_at",
+        "last_ack_sent",
+        "retransmissions",
+        "syn_retransmitted",
+    )
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._ctl: list[Segment] | None = None  # control segments waiting to go out
+        self.ack_now = False
+        self._rcv_unacked = 0  # bytes received since the last ACK we sent
+        self._persist_backoff = 0.0
+        self._force = False  # persist timer fired with a usable window: SWS override
+        self._last_send_at: float | None = None  # last transmission (RFC 5681 §4.1)
+        self.first_sent_at: float | None = None
+        self.retransmissions = 0
+        self.syn_retransmitted = False
+        self.last_ack_sent = 0
+        self._challenge_second = -1.0
+        self._challenge_count = 0
+        self._oow_ack_at: float | None = None  # last ACK answering an invalid segment
+
+    # ------------------------------------------------------------------
+    # The output procedure
+    # ------------------------------------------------------------------
+
+    def output(self) -> list[Segment]:
+        """Every segment to transmit now, in order (RFC 9293 §3.8, §3.9.1.2)."""
+        c = self._c
+        out = self._ctl or []
+        self._ctl = None
+        state = c._state
+        if state is S.CLOSED:
+            return out
+        if self.syn_pending():
+            out.append(self._syn_segment())
+        elif state not in (S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED):
+            # Data waits for ESTABLISHED (§3.10.2: queued in SYN-SENT/SYN-RECEIVED).
+            out.extend(self._data_segments())
+        carries_ack = any(s.flags & Flags.ACK and not s.flags & Flags.RST for s in out)
+        if self.ack_now and not carries_ack and c._state not in (S.LISTEN, S.SYN_SENT):
+            out.append(self.make(seq=c._snd_max))
+            carries_ack = True
+        if carries_ack:
+            self._ack_sent()
+        return out
+
+    def syn_pending(self) -> bool:
+        """Our SYN (or SYN,ACK) is due: first send, or resend after a timeout."""
+        c = self._c
+        return (
+            c._state in (S.SYN_SENT, S.SYN_RECEIVED, S.FIN_WAIT_1)
+            and c._snd_nxt == c._iss
+            and c._snd_una == c._iss
+        )
+
+    def _syn_segment(self) -> Segment:
+        """The SYN (SYN-SENT) or SYN,ACK (SYN-RECEIVED), first or retransmitted."""
+        c = self._c
+        # MSS always (MUST-14, SHLD-5); window scale, timestamps, SACK-permitted
+        # offered on a SYN, and on a SYN,ACK only if the peer's SYN had them.
+        answering = c._peer_syn if c._state is not S.SYN_SENT else None
+        opts = syn_options(c.config, mss=c.rcv_mss, tsval=self.tsval(), peer_syn=answering)
+        if c._state is S.SYN_SENT:
+            seg = self.make(seq=c._iss, flags=Flags.SYN, ack_flag=False, options=opts)
+        else:
+            seg = self.make(seq=c._iss, flags=Flags.SYN, options=opts)
+        self._sent(c._iss, 1)
+        return seg
+
+    def _data_segments(self) -> list[Segment]:
+        """Retransmissions, then data and FIN as the windows, Nagle and SWS
+        avoidance allow (§3.7.4, §3.8.6.2.1)."""
+        c = self._c
+        rec = c._recovery
+        buf = c._sndbuf
+        out: list[Segment] = []
+        if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
+            # Fast retransmit, or a NewReno partial ACK: resend the first
+            # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
+            out.append(self._retransmit(buf.off(c._snd_una)))
+        tlp_off = rec.take_tlp_retransmission()
+        if tlp_off is not None and tlp_off < self.high_data():
+            out.append(self._retransmit(tlp_off))  # tail loss probe (RFC 8985 §7.3)
+        for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
+            out.append(self._retransmit(start))
+        if rec.in_recovery and rec.scoreboard is not None:
+            out.extend(self._sack_recovery())
+        probe_room = self.seg_size() if rec.take_tlp_new_data() else 0
+        force = self._force
+        self._force = False
+        size = self.seg_size()
+        now = c._now
+        if (
+            c.in_flight == 0
+            and buf.unsent(c._snd_nxt) > 0
+            and self._last_send_at is not None
+            and now - self._last_send_at > c._rtt.estimator.rto
+        ):
+            # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
+            # from at most the initial window (the ACK clock has stopped).
+            rec.cc.on_idle()
+        sb = rec.scoreboard
+        while True:
+            index = buf.index(c._snd_nxt)
+            if index < 0:  # SYN not yet acknowledged but being resent: _syn_segment
+                break
+            avail = len(buf) - index
+            usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
+            n = min(avail, usable, size)
+            if sb is not None and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
+                # Going back after a timeout: skip what the receiver SACKed
+                # (RFC 6675 §5.1) and stop short of the next SACKed block.
+                skip, limit = rec.sack_skip(buf.head_off + index)
+                if skip:
+                    c._snd_nxt = seq_min(seq_add(c._snd_nxt, skip), c._snd_max)
+                    continue
+                n = min(n, limit)
+            fin_here = self.fin_unsent() and n == avail
+            if n <= 0:
+                if fin_here and avail == 0:
+                    # The FIN alone (it needs no window space beyond its own octet).
+                    out.append(self._emit_data(index, 0, fin=True))
+                    continue
+                if avail > 0:
+                    self._arm_persist()  # zero usable window: probe it (MUST-35/36)
+                break
+            retransmission = seq_lt(c._snd_nxt, c._snd_max)
+            if n < size and not force and not retransmission:
+                # (Retransmissions go out as they are: Nagle and SWS apply to new data.)
+                in_flight = c.in_flight > 0
+                if n == avail:
+                    # The tail of the queue: Nagle holds it while data is
+                    # unacknowledged (SHLD-7), unless switched off (MUST-17).
+                    if in_flight and c.config.nagle and not fin_here:
+                        break
+                elif in_flight or n < c._max_snd_wnd // 2:
+                    # Sender SWS avoidance (MUST-38): a small window-limited
+                    # segment waits for more window (or the override timer).
+                    if not in_flight:
+                        self._arm_persist(override=True)
+                    break
+            force = False
+            probe_room = 0
+            if not retransmission:
+                # Limited transmit (RFC 3042): how far beyond cwnd this goes.
+                rec.note_new_data(
+                    beyond_cwnd=seq_diff(c._snd_nxt, c._snd_una) + n - rec.cc.cwnd
+                )
+            out.append(self._emit_data(index, n, fin=fin_here))
+        return out
+
+    def _sack_recovery(self) -> list[Segment]:
+        """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() picks."""
+        c = self._c
+        rec = c._recovery
+        sb = rec.scoreboard
+        assert sb is not None
+        buf = c._sndbuf
+        out: list[Segment] = []
+        data_end = buf.end_off
+        for _ in range(4096):  # bounded: each pass sends one segment
+            una, high = buf.off(c._snd_una), self.high_data()
+            if rec.cc.cwnd - sb.pipe(una, high) < c._snd_mss:
+                break
+            chosen = sb.next_seg(una, high, unsent=data_end - high, rwnd_end=una + c._snd_wnd)
+            if chosen is None:
+                break
+            start, end = chosen
+            if start >= high:  # rule (2): new data, from SND.NXT
+                index = start - buf.head_off
+                n = min(end - start, len(buf) - index)
+                if n <= 0 or c._snd_nxt != c._snd_max:
+                    break
+                out.append(self._emit_data(index, n, fin=buf.fin_queued and index + n == len(buf)))
+            else:  # rules (1), (3), (4): a retransmission
+                out.append(self._retransmit(start, end))
+        return out
+
+    def _emit_data(self, index: int, n: int, *, fin: bool) -> Segment:
+        """The segment at SND.NXT: ``n`` bytes from buffer index ``index``, maybe the FIN."""
+        seg = self._data_segment(self._c._snd_nxt, index, n, fin=fin)
+        self._c._timers.cancel(Timer.PERSIST)
+        return seg
+
+    def _retransmit(self, start_off: int, end_off: int | None = None) -> Segment:
+        """Resend data from stream offset ``start_off`` (up to ``end_off`` or one
+        segment), without moving SND.NXT; the FIN rides along if the segment reaches it."""
+        c = self._c
+        buf = c._sndbuf
+        c._recovery.note_retransmission(start_off, self.high_data())
+        index = start_off - buf.head_off
+        sent_end = buf.index(c._snd_max)  # buffer index, FIN included
+        n = min(self.seg_size(), len(buf) - index, max(sent_end - index, 0))
+        if end_off is not None:
+            n = min(n, end_off - start_off)
+        fin = self.fin_sent() and index + n == len(buf)
+        return self._data_segment(seq_add(buf.head_seq, index), index, max(n, 0), fin=fin)
+
+    def _data_segment(self, seq: int, index: int, n: int, *, fin: bool) -> Segment:
+        """Build and account for a data segment at ``seq`` (new or retransmitted)."""
+        c = self._c
+        buf = c._sndbuf
+        flags = Flags.ACK
+        if n and index + n == len(buf):
+            flags |= Flags.PSH  # MUST-61: PSH on the last buffered segment
+        if fin:
+            flags |= Flags.FIN
+        off = buf.head_off + index
+        # §3.8.5: URG with the pointer to the first non-urgent octet, as an
+        # offset from SEG.SEQ (at most 65535; it advances as we go).
+        urgent = buf.urgent_pointer(off)
+        if urgent:
+            flags |= Flags.URG
+        seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent)
+        sb = c._recovery.scoreboard
+        if sb is not None and n:
+            sb.on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))
+        if fin and c._state is S.CLOSE_WAIT:
+            # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
+            # preceding SENDs have been segmentized; then send a FIN segment,
+            # enter LAST-ACK state." The FIN leaves now.
+            c._set_state(S.LAST_ACK, Cause.FIN_SENT)
+        self._sent(seq, n + (1 if fin else 0))
+        return seg
+
+    def _sent(self, seq: int, length: int) -> None:
+        """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT and
+        SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe."""
+        c = self._c
+        end = seq_add(seq, length)
+        retransmission = seq_lt(seq, c._snd_max)
+        if seq_gt(end, c._snd_nxt):
+            c._snd_nxt = end
+        if seq_gt(end, c._snd_max):
+            c._snd_max = end
+        now = c._now
+        self._last_send_at = now
+        if self.first_sent_at is None:
+            self.first_sent_at = now
+        c._rtt.on_send(seq, length, retransmission=retransmission, now=now, tsval=self.tsval())
+        timers = c._timers
+        if not timers.armed(Timer.RTO):
+            # RFC 6298 §5.1: start the timer if it is not running.
+            timers.arm(Timer.RTO, now + c._rtt.estimator.rto)
+        if not retransmission and length:
+            c._arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+
+    # ------------------------------------------------------------------
+    # Windows
+    # ------------------------------------------------------------------
+
+    def usable_window(self) -> int:
+        """Bytes we may send beyond SND.NXT: min(SND.WND, cwnd) from SND.UNA (RFC 5681 §2),
+        cwnd extended by limited transmit (RFC 3042)."""
+        c = self._c
+        cwnd = c._recovery.send_window(
+            limited_transmit=c.config.limited_transmit,
+            at_snd_max=c._snd_nxt == c._snd_max,
+            mss=c._snd_mss,
+        )
+        return max(0, min(c._snd_wnd, cwnd) - seq_diff(c._snd_nxt, c._snd_una))
+
+    def seg_size(self) -> int:
+        """Data bytes per full segment: SMSS less the timestamps option (MUST-16)."""
+        c = self._c
+        return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+
+    def high_data(self) -> int:
+        """HighData: stream offset one past the highest data byte sent (RFC 6675)."""
+        c = self._c
+        buf = c._sndbuf
+        return min(buf.off(c._snd_max), buf.end_off)
+
+    def fin_sent(self) -> bool:
+        """Our FIN has been sent (at least once)."""
+        c = self._c
+        buf = c._sndbuf
+        return buf.fin_queued and seq_gt(c._snd_max, buf.fin_seq)
+
+    def fin_unsent(self) -> bool:
+        """Our FIN is queued and SND.NXT has not passed it (first send or resend)."""
+        c = self._c
+        buf = c._sndbuf
+        return buf.fin_queued and seq_le(c._snd_nxt, buf.fin_seq)
+
+    def fin_acked(self) -> bool:
+        """Our FIN is sent and acknowledged."""
+        c = self._c
+        return self.fin_sent() and seq_gt(c._snd_una, c._sndbuf.fin_seq)
+
+    # ------------------------------------------------------------------
+    # The persist timer (§3.8.6.1, §3.8.6.2.1)
+    # ------------------------------------------------------------------
+
+    def _arm_persist(self, *, override: bool = False) -> None:
+        """Arm the persist timer: a zero-window probe after one RTO (SHLD-29), or,
+        with ``override``, the sender-SWS override timer, 0.1-1.0 s (§3.8.6.2.1)."""
+        c = self._c
+        timers = c._timers
+        if not timers.armed(Timer.PERSIST) and not timers.armed(Timer.RTO):
+            rto = c._rtt.estimator.rto
+            self._persist_backoff = min(max(rto, 0.1), 1.0) if override else rto
+            timers.arm(Timer.PERSIST, c._now + self._persist_backoff)
+
+    def on_persist(self) -> None:
+        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS."""
+        c = self._c
+        if c._sndbuf.unsent(c._snd_nxt) <= 0 and not self.fin_unsent():
+            return
+        if self.usable_window() > 0:
+            self._force = True  # SWS override timer (§3.8.6.2.1)
+        else:
+            # Zero-window probe: <SEQ=SND.UNA-1> draws an ACK with the current window.
+            self.queue(self.make(seq=seq_add(c._snd_una, -1)))
+            self._persist_backoff = min(self._persist_backoff * 2, c.config.rto_max)
+        c._timers.arm(Timer.PERSIST, c._now + self._persist_backoff)
+
+    # ------------------------------------------------------------------
+    # Acknowledgments
+    # ------------------------------------------------------------------
+
+    def schedule_ack(self, nbytes: int) -> None:
+        """In-order data arrived: delayed ACK (§3.8.6.3): at once for every second
+        full-sized segment (SHLD-19), else within ``delayed_ack`` s (MUST-40)."""
+        c = self._c
+        self._rcv_unacked += nbytes
+        # A full-sized segment carries RCV.MSS less the timestamps option.
+        full = c.rcv_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full:
+            self.ack_now = True
+        elif not c._timers.armed(Timer.DELAYED_ACK):
+            c._timers.arm(Timer.DELAYED_ACK, c._now + c.config.delayed_ack)
+
+    def _ack_sent(self) -> None:
+        self.ack_now = False
+        self._rcv_unacked = 0
+        self._c._timers.cancel(Timer.DELAYED_ACK)
+
+    def answer_invalid(self, seg: Segment) -> None:
+        """An invalid segment draws an ACK "in reply" (§3.10.7.4 first and fifth steps,
+        RFC 7323 §5.3, RFC 5961 §5.2) -- at most one per ``invalid_ack_ratelimit``.
+
+        Like Linux's ``tcp_oow_rate_limited``, only segments without data or
+        FIN are limited (a pure ACK, or a SYN): an ACK loop between two TCBs
+        that disagree, or a flood of spoofed segments, then draws a bounded
+        number of replies, while a retransmission of data the peer thinks is
+        lost still draws its duplicate ACK every time.
+        """
+        c = self._c
+        interval = c.config.invalid_ack_ratelimit
+        occupies = seg.seg_len and not seg.flags & Flags.SYN
+        if interval > 0 and not occupies:
+            last = self._oow_ack_at
+            if last is not None and 0 <= c._now - last < interval:
+                c._count("invalid-ack-rate-limited")
+                return
+            self._oow_ack_at = c._now
+        self.ack_now = True
+
+    def challenge_ack(self) -> None:
+        """RFC 5961 §3.2/§4.2 challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>, at most
+        ``challenge_ack_limit`` per second per connection (§7)."""
+        c = self._c
+        second = float(int(c._now))
+        if second != self._challenge_second:
+            self._challenge_second = second
+            self._challenge_count = 0
+        if self._challenge_count >= c.config.challenge_ack_limit:
+            c._count("challenge-ack-rate-limited")
+            return
+        self._challenge_count += 1
+        self.queue(self.make(seq=c._snd_max))
+
+    # ------------------------------------------------------------------
+    # Segment building
+    # ------------------------------------------------------------------
+
+    def queue(self, seg: Segment) -> None:
+        """Send ``seg`` (a control segment) at the next output, before anything else."""
+        if self._ctl is None:
+            self._ctl = [seg]
+        else:
+            self._ctl.append(seg)
+
+    def send_rst(self, seq: int) -> None:
+        """Queue <SEQ=seq><CTL=RST> (no ACK)."""
+        self.queue(self.make(seq=seq, flags=Flags.RST, ack_flag=False))
+
+    # Segments without data, SYN or FIN carry SND.MAX, the next unsent octet:
+    # after a timeout SND.NXT is rolled back to SND.UNA for retransmission,
+    # and a pure ACK with that older number would be unacceptable to a peer
+    # that already has those bytes (it would answer with an ACK: an ACK war).
+    # This is what BSD does (tcp_output: "use snd_max instead of snd_nxt").
+
+    def make(
+        self,
+        *,
+        seq: int,
+        flags: Flags = NO_FLAGS,
+        ack_flag: bool = True,
+        options: tuple[TcpOption, ...] = (),
+        payload: bytes = b"",
+        urgent: int = 0,
+    ) -> Segment:
+        """Build a segment from our side of the TCB, advertising the current window.
+
+        Adds the timestamps option to every non-RST segment once negotiated
+        (RFC 7323 §3.2) and SACK blocks to pure ACKs while data is held out
+        of order (RFC 2018 §4). SYN windows are never scaled (RFC 7323 §2.2).
+        """
+        c = self._c
+        if ack_flag:
+            flags |= Flags.ACK
+        rcv = c._rcvbuf
+        rcv_nxt = rcv.rcv_nxt if rcv is not None else 0
+        ack = rcv_nxt if flags & Flags.ACK else 0
+        neg = c.negotiated
+        if flags & Flags.RST:
+            window = 0
+        elif flags & Flags.SYN:
+            window = min(self._advertise(), MAX_UNSCALED_WINDOW)
+        else:
+            window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
+            extra: list[TcpOption] = []
+            if neg.timestamps:
+                extra += [Nop(), Nop(), Timestamps(self.tsval(), c._ts_recent)]
+            if neg.sack and flags & Flags.ACK and not payload and rcv is not None \
+                    and rcv.has_holes:
+                blocks = rcv.sack_blocks(3 if neg.timestamps else 4)
+                extra += [Nop(), Nop(), Sack(blocks)]
+            options = (*options, *extra)
+        if flags & Flags.ACK:
+            self.last_ack_sent = rcv_nxt
+        return Segment(
+            src_port=c.local.port,
+            dst_port=c.remote.port,
+            seq=seq,
+            ack=ack,
+            flags=flags,
+            window=window,
+            urgent=urgent,
+            options=options,
+            payload=payload,
+        )
+
+    def _advertise(self) -> int:
+        """The window to offer now, bytes (SHLD-14, MUST-39; the whole buffer before
+        the peer's SYN)."""
+        c = self._c
+        rcv = c._rcvbuf
+        if rcv is None:
+            return min(c.config.recv_buffer, MAX_UNSCALED_WINDOW)
+        return rcv.advertise(c.config.recv_buffer, c.negotiated.rcv_wscale, c.sws_step())
+
+    def tsval(self) -> int:
+        """Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4)."""
+        c = self._c
+        offset = (c._iss * 2654435761) & 0xFFFFFFFF  # derived from the ISS, fixed per connection
+        return (int(c._now * 1000) + offset) & 0xFFFFFFFF

@@ -1,0 +1,126 @@
+"""The timers of one connection: an enum and their single owner (RFC 9293 §3.8, §3.10.8).
+
+Every deadline of a connection lives in one :class:`Timers` object, keyed by
+:class:`Timer`. Arming, cancelling and firing are traced (``timer_set``,
+``timer_cancelled``, ``timer_fired``), and the owner is told whenever the
+earliest deadline may have moved earlier, so a host can keep all its
+connections' deadlines in one heap instead of asking each connection.
+
+Times are seconds on the caller's clock (``now``); deadlines are named ``*_at``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Timer(enum.Enum):
+    """A connection timer. The value is its name in trace records.
+
+    The order of the members is the order in which timers due at the same
+    instant fire.
+    """
+
+    TLP = "tlp"
+    """Tail loss probe, RFC 8985 §7 (armed only with SACK, before the RTO)."""
+    RTO = "rto"
+    """Retransmission timer, RFC 6298 §5; also R1/R2 (RFC 9293 §3.8.3)."""
+    PERSIST = "persist"
+    """Zero-window probe (RFC 9293 §3.8.6.1) or sender-SWS override (§3.8.6.2.1);
+    never armed together with RTO."""
+    DELAYED_ACK = "delayed_ack"
+    """Delayed acknowledgment, RFC 9293 §3.8.6.3 (MUST-40: under 0.5 s)."""
+    KEEPALIVE = "keepalive"
+    """Keep-alive idle and probe interval, RFC 9293 §3.8.4."""
+    TIME_WAIT = "time_wait"
+    """2 MSL in TIME-WAIT, RFC 9293 §3.10.8 (MUST-13)."""
+    FIN_WAIT_2 = "fin_wait_2"
+    """Give up an orphaned FIN-WAIT-2 (Linux tcp_fin_timeout)."""
+
+
+_ORDER: tuple[Timer, ...] = tuple(Timer)
+_INDEX: dict[Timer, int] = {t: i for i, t in enumerate(_ORDER)}
+
+TraceFn = Callable[[str, dict[str, Any]], None]
+"""``trace(event, data)``: where timer records go."""
+
+MovedFn = Callable[[], None]
+"""Called when the earliest deadline may have moved earlier."""
+
+
+class Timers:
+    """The armed deadlines of one connection, by :class:`Timer`.
+
+    Args:
+        trace: receives ``timer_set`` (``timer``, ``at``), ``timer_cancelled``
+            (``timer``) and ``timer_fired`` (``timer``) records.
+        moved: called after an arm that made the earliest deadline earlier
+            (or set it where there was none).
+    """
+
+    __slots__ = ("_at", "_moved", "_trace")
+
+    def __init__(self, trace: TraceFn, moved: MovedFn) -> None:
+        self._at: list[float | None] = [None] * len(_ORDER)
+        self._trace = trace
+        self._moved = moved
+
+    def arm(self, timer: Timer, at: float) -> None:
+        """Set ``timer`` to fire at ``at`` seconds (restarting it if armed)."""
+        earliest = self.next_at
+        self._at[_INDEX[timer]] = at
+        self._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
+        if earliest is None or at < earliest:
+            self._moved()
+
+    def cancel(self, timer: Timer) -> None:
+        """Stop ``timer`` if it is armed (traced only then)."""
+        i = _INDEX[timer]
+        if self._at[i] is not None:
+            self._at[i] = None
+            self._trace("timer_cancelled", {"timer": timer.value})
+
+    def cancel_all(self) -> None:
+        """Stop every armed timer (TIME-WAIT and CLOSED entry, RFC 9293 §3.10.7.4)."""
+        for timer in _ORDER:
+            self.cancel(timer)
+
+    def at(self, timer: Timer) -> float | None:
+        """The deadline of ``timer`` in seconds, or None if it is not armed."""
+        return self._at[_INDEX[timer]]
+
+    def armed(self, timer: Timer) -> bool:
+        """True if ``timer`` is armed."""
+        return self._at[_INDEX[timer]] is not None
+
+    @property
+    def next_at(self) -> float | None:
+        """The earliest armed deadline (seconds), or None."""
+        best: float | None = None
+        for at in self._at:
+            if at is not None and (best is None or at < best):
+                best = at
+        return best
+
+    @property
+    def empty(self) -> bool:
+        """True if no timer is armed."""
+        return all(at is None for at in self._at)
+
+    def due(self, now: float) -> Iterator[Timer]:
+        """Yield each timer due at ``now`` (seconds), in :class:`Timer` order, disarmed.
+
+        One pass: each timer's deadline is read when its turn comes, so what
+        the handler of an earlier timer arms or cancels is seen; a timer
+        re-armed by its own handler does not fire again in the same pass.
+        Traces ``timer_fired`` for each.
+        """
+        at_list = self._at
+        for i, timer in enumerate(_ORDER):
+            at = at_list[i]
+            if at is not None and at <= now:
+                at_list[i] = None
+                self._trace("timer_fired", {"timer": timer.value})
+                yield timer
