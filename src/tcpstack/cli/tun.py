@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, NoReturn
 from .. import events
 from ..config import TcpConfig
 from ..drivers.apps import APPS, App, HttpApp, SendClient
-from ..drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig
+from ..drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig, GilbertElliott
 from ..errors import TcpStackError
 from ..state import State
 from .argtypes import port, positive_seconds, probability, seconds
@@ -102,6 +102,14 @@ def _rate(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number of bytes/s > 0: {text}")
     return value
+
+
+def _burst_loss(text: str) -> GilbertElliott:
+    """Gilbert-Elliott burst loss as ``P_GOOD_TO_BAD:P_BAD_TO_GOOD[:LOSS_GOOD:LOSS_BAD]``."""
+    try:
+        return GilbertElliott.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fault_spec(text: str) -> str:
@@ -197,10 +205,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     f = p.add_argument_group(
         "fault injection",
-        "Seeded faults on the packets between the kernel and our stack. --loss, --duplicate, "
-        "--reorder, --reorder-delay, --delay, --jitter and --corrupt apply to both "
-        "directions; --to-kernel / --from-kernel then change one direction with a SPEC of "
-        "KEY=VALUE items (keys: " + ", ".join(FAULT_KEYS) + "; 'none' resets that direction).",
+        "Seeded faults on the packets between the kernel and our stack (the simulator's fault "
+        "model). --loss, --burst-loss, --duplicate, --reorder, --reorder-delay, --delay, "
+        "--jitter and --corrupt apply to both directions; --to-kernel / --from-kernel then "
+        "change one direction with a SPEC of KEY=VALUE items (keys: "
+        + ", ".join(FAULT_KEYS)
+        + "; 'none' resets that direction).",
     )
     f.add_argument(
         "--loss",
@@ -208,6 +218,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=probability,
         default=0.0,
         help="drop this fraction of packets (default 0)",
+    )
+    f.add_argument(
+        "--burst-loss",
+        metavar="P:Q",
+        type=_burst_loss,
+        help="Gilbert-Elliott burst loss: enter a loss burst with probability P per packet, "
+        "leave it with Q (mean burst 1/Q packets); P:Q:LOSS_GOOD:LOSS_BAD sets the loss "
+        "probability of each state (default 0 and 1)",
     )
     f.add_argument(
         "--duplicate",
@@ -250,8 +268,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         metavar="P",
         type=probability,
         default=0.0,
-        help="flip 1-3 random bits in the TCP part of this fraction of packets, "
-        "so their checksum fails (default 0)",
+        help="flip a random bit in the TCP part of this fraction of packets, so their "
+        "checksum fails (default 0; corrupt-bits=N in a SPEC flips 1 to N bits)",
     )
     f.add_argument(
         "--to-kernel",
@@ -464,6 +482,7 @@ def fault_configs(args: argparse.Namespace) -> tuple[FaultConfig, FaultConfig]:
     try:
         base = FaultConfig(
             loss=args.loss,
+            burst_loss=args.burst_loss,
             duplicate=args.duplicate,
             reorder=args.reorder,
             reorder_delay=args.reorder_delay,

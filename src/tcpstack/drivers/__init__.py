@@ -2,8 +2,9 @@
 
 * :mod:`~tcpstack.drivers.sim`: a discrete-event network in virtual time;
 * :mod:`~tcpstack.drivers.tun`: a Linux TUN device, to talk to the kernel's TCP;
-* :mod:`~tcpstack.drivers.faults`: the fault model (loss, delay, reordering,
-  duplication, corruption) both of them apply to packets;
+* :mod:`~tcpstack.drivers.faults`: the one fault model (random and burst
+  loss, delay, jitter, reordering, duplication, corruption) both of them
+  apply to packets;
 * :mod:`~tcpstack.drivers.netns`: network namespaces for anything that
   touches a real interface;
 * :mod:`~tcpstack.drivers.apps`: the small applications drivers run

@@ -1,35 +1,41 @@
 """A discrete-event network simulator in virtual time.
 
 Hosts (each a :class:`~tcpstack.stack.Stack` plus an optional application)
-are joined by links. Each direction of a link (a :class:`LinkConfig`) has a
-one-way propagation delay and, optionally, a bottleneck (bandwidth and a
-drop-tail queue), jitter, seeded random loss, Gilbert-Elliott burst loss,
-bit corruption, duplication, reordering and outages; on top of that come
-scripted faults ("drop the 3rd packet", "drop the first packet matching a
-predicate"). Time is virtual: two minutes of TIME-WAIT pass as fast as the
-events can be processed. A run is reproducible from its seed: every random
-choice is drawn from the network's one ``random.Random``.
+are joined by links. Each direction of a link (a :class:`LinkConfig`) is a
+stream of the shared fault model (:mod:`tcpstack.drivers.faults`, the same
+model the TUN driver's fault injector applies): a one-way propagation delay
+(the model's ``delay``), jitter, seeded random and Gilbert-Elliott burst
+loss, bit corruption, duplication and reordering. The link itself adds a
+bottleneck (bandwidth and a drop-tail queue), ``up`` and outages, and on
+top of that come scripted faults ("drop the 3rd packet", "drop the first
+packet matching a predicate"). Time is virtual: two minutes of TIME-WAIT
+pass as fast as the events can be processed. A run is reproducible from its
+seed: each direction draws from its own generator derived from the seed
+(:func:`~tcpstack.drivers.faults.stream_rng` of ``"src->dst"``), so the
+traffic and settings of one direction never shift the random decisions of
+another.
 
 What happens to a packet put on the src -> dst direction, in this order:
 
 1. the direction is down (``up`` is False, or an :meth:`Network.outage`
    window covers the send time): lost, reason ``"link-down"``;
-2. a scripted :class:`Fault` matches: lost (its ``reason``), or held back;
+2. a scripted :class:`Fault` matches: lost (its ``reason``), or held back
+   (delivered after the propagation delay plus its ``delay``, with no
+   further impairment; later packets may overtake it);
 3. the bottleneck, when ``bandwidth`` is set: the packet joins a FIFO queue
    behind the packets not yet serialized; if the queue is full it is lost,
    reason ``"queue-overflow"`` (drop-tail). Otherwise it is serialized
    (``size * 8 / bandwidth`` seconds) once the packets ahead are;
-4. Gilbert-Elliott burst loss (``"burst-loss"``), then random loss
-   (``"lost-in-network"``): these happen on the wire, after the bottleneck,
-   so a lost packet still used its share of the bandwidth;
-5. corruption: bits of the TCP header or payload are flipped; the packet is
-   delivered and the receiving stack drops it (its trace says
-   ``bad-checksum``), unless by chance the Internet checksum still verifies;
-6. duplication, jitter and reordering, then delivery after the propagation
-   delay.
-
-A lost packet is traced by the network as ``segment_dropped`` on the sending
-host, with the reason above; :attr:`Network.stats` counts everything.
+4. the fault model, from the time the packet leaves the bottleneck (see
+   :mod:`tcpstack.drivers.faults` for its draws and details): burst loss
+   (``"burst-loss"``) then random loss (``"lost-in-network"``), so a lost
+   packet still used its share of the bandwidth; corruption (the receiving
+   stack drops the packet, its trace says ``bad-checksum``, unless several
+   flipped bits cancel out in the checksum); duplication (the copy uses no
+   bandwidth); then delivery after the propagation delay plus jitter, or
+   ``reorder_delay`` later for a reordered packet. Unless
+   ``jitter_reorders`` is set, only reordered (and scripted-delay) packets
+   are ever overtaken.
 
 Example::
 
@@ -50,7 +56,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -66,9 +72,9 @@ from ..wire import (
     IPHeader,
     IPv4Header,
     Segment,
-    decode_packet,
     parse_ip,
 )
+from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
 
 __all__ = [
     "Application",
@@ -140,61 +146,23 @@ class Fault:
         return self.hits >= self.count
 
 
-def _check_probability(owner: str, name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{owner}.{name} must be in [0, 1], got {value}")
-
-
-@dataclass(frozen=True)
-class GilbertElliott:
-    """Gilbert-Elliott burst loss: a two-state Markov chain advanced once per packet.
-
-    For each packet that reaches the wire, the chain first moves (good -> bad
-    with probability ``p_good_to_bad``, bad -> good with ``p_bad_to_good``),
-    then the packet is lost with the loss probability of the new state. With
-    the defaults (no loss in the good state, every packet lost in the bad
-    one) losses come in bursts of mean length ``1 / p_bad_to_good`` packets,
-    separated by runs of mean length ``1 / p_good_to_bad``; the long-run loss
-    rate is ``p_good_to_bad / (p_good_to_bad + p_bad_to_good)``.
-
-    Attributes:
-        p_good_to_bad: per-packet probability of entering the bad state.
-        p_bad_to_good: per-packet probability of leaving it.
-        loss_good: loss probability in the good state.
-        loss_bad: loss probability in the bad state.
-    """
-
-    p_good_to_bad: float
-    p_bad_to_good: float
-    loss_good: float = 0.0
-    loss_bad: float = 1.0
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            _check_probability("GilbertElliott", f.name, getattr(self, f.name))
-
-    @property
-    def loss_rate(self) -> float:
-        """The long-run fraction of packets lost (the chain's stationary loss)."""
-        total = self.p_good_to_bad + self.p_bad_to_good
-        if total == 0:
-            return self.loss_good
-        bad = self.p_good_to_bad / total
-        return bad * self.loss_bad + (1 - bad) * self.loss_good
+_FAULT_FIELDS = tuple(f.name for f in fields(FaultConfig))
 
 
 @dataclass
 class LinkConfig:
-    """One direction of a link. Times in seconds, probabilities in [0, 1].
+    """One direction of a link: the fault model's impairments plus the link's own.
 
     Mutable: change a field mid-run (for example from :meth:`Network.at`)
-    and the next packet sees it.
+    and the next packet sees it. The impairment fields are those of
+    :class:`~tcpstack.drivers.faults.FaultConfig`, with the same meaning and
+    defaults, except ``delay`` (10 ms by default); :attr:`faults` gives them
+    as one frozen ``FaultConfig``, which is what the simulator applies.
 
     Attributes:
         delay: one-way propagation delay (seconds).
         jitter: extra delay drawn uniformly from [0, jitter] per packet
-            (seconds). Jittered packets may overtake each other unless
-            ``jitter_reorders`` is False.
+            (seconds). It never reorders packets unless ``jitter_reorders``.
         loss: probability that a packet is lost.
         duplicate: probability that a packet is delivered twice (the copy is
             made after the bottleneck: it does not use bandwidth).
@@ -212,12 +180,14 @@ class LinkConfig:
         queue_bytes: most bytes that may wait for the bottleneck (IP packet
             sizes, not counting the packet being serialized); None means
             unlimited. Combined with ``queue_limit``, whichever is hit first.
-        jitter_reorders: when False, jitter never reorders: a packet is not
-            delivered before the packets sent before it on this direction
-            (it is held until they are). Packets held back by ``reorder`` or
-            a scripted delay are exempt.
+        jitter_reorders: when True, jittered packets may overtake each
+            other; when False (the default), a packet is not delivered
+            before the packets sent before it on this direction (it is held
+            until they are). Packets held back by ``reorder`` or a scripted
+            delay are exempt.
         corrupt: probability that a delivered packet has bits flipped in its
-            TCP header or payload (never in the IP header).
+            TCP header or payload (never in the IP header nor the data
+            offset).
         corrupt_bits: a corrupted packet has between 1 and this many
             distinct bits flipped (uniformly). One flipped bit is always
             caught by the TCP checksum; several may, rarely, cancel out.
@@ -228,39 +198,50 @@ class LinkConfig:
             that event on (packets sent at the same instant by earlier
             events are not affected); :meth:`Network.outage` windows are
             exact.
+        corrupt_escapes: when False, a corrupted packet always fails its
+            TCP checksum (flips that cancel out are replaced by one).
+
+    Raises:
+        ValueError: a bad impairment (as ``FaultConfig``), a bandwidth that
+            is not > 0, or a negative queue limit; assigning a bad
+            impairment later raises too, and leaves the field unchanged.
     """
 
     delay: float = 0.010
-    jitter: float = 0.0
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    reorder_delay: float = 0.005
+    jitter: float = NO_FAULTS.jitter
+    loss: float = NO_FAULTS.loss
+    duplicate: float = NO_FAULTS.duplicate
+    reorder: float = NO_FAULTS.reorder
+    reorder_delay: float = NO_FAULTS.reorder_delay
     bandwidth: float | None = None
     queue_limit: int | None = None
     queue_bytes: int | None = None
-    jitter_reorders: bool = True
-    corrupt: float = 0.0
-    corrupt_bits: int = 1
-    burst_loss: GilbertElliott | None = None
+    jitter_reorders: bool = NO_FAULTS.jitter_reorders
+    corrupt: float = NO_FAULTS.corrupt
+    corrupt_bits: int = NO_FAULTS.corrupt_bits
+    burst_loss: GilbertElliott | None = NO_FAULTS.burst_loss
     up: bool = True
+    corrupt_escapes: bool = NO_FAULTS.corrupt_escapes
+    _faults: FaultConfig = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("loss", "duplicate", "reorder", "corrupt"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must be in [0, 1], got {v}")
-        for name in ("delay", "jitter", "reorder_delay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+        self._faults = FaultConfig(**{name: getattr(self, name) for name in _FAULT_FIELDS})
         if self.bandwidth is not None and not self.bandwidth > 0:
             raise ValueError(f"bandwidth must be > 0 bit/s or None, got {self.bandwidth}")
         for name in ("queue_limit", "queue_bytes"):
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0 or None, got {v}")
-        if self.corrupt_bits < 1:
-            raise ValueError(f"corrupt_bits must be >= 1, got {self.corrupt_bits}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FAULT_FIELDS and "_faults" in self.__dict__:  # after __init__
+            self._faults = replace(self._faults, **{name: value})  # checks it first
+        super().__setattr__(name, value)
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The impairment fields as the fault model's frozen configuration."""
+        return self._faults
 
     def serialization_time(self, size: int) -> float:
         """Seconds the bottleneck takes to send ``size`` bytes (0 without bandwidth)."""
@@ -334,30 +315,30 @@ class _Direction:
     """Run-time state of one link direction (its config is mutable and separate)."""
 
     __slots__ = (
-        "bad",
         "busy_until",
         "bytes_waiting",
         "config",
         "key",
-        "last_arrival",
         "max_delivered",
+        "model",
         "next_seq",
         "outages",
         "pipe",
         "stats",
     )
 
-    def __init__(self, key: tuple[str, str], config: LinkConfig, stats: LinkStats) -> None:
+    def __init__(
+        self, key: tuple[str, str], config: LinkConfig, stats: LinkStats, rng: random.Random
+    ) -> None:
         self.key = key
         self.config = config
         self.stats = stats
         self.busy_until = 0.0  # when the bottleneck finishes the last accepted packet
         self.pipe: deque[tuple[float, int]] = deque()  # (serialized at, bytes), FIFO
         self.bytes_waiting = 0  # bytes in ``pipe``
-        self.last_arrival = -math.inf  # latest in-order arrival time (for FIFO jitter)
+        self.model = FaultModel(rng)  # its generator and state (burst chain, FIFO floor)
         self.next_seq = 0  # per-direction packet number
         self.max_delivered = -1  # highest packet number delivered so far
-        self.bad = False  # Gilbert-Elliott state
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
 
     def down_at(self, now: float) -> bool:
@@ -640,7 +621,8 @@ class Network:
     def _set_direction(self, src: str, dst: str, config: LinkConfig) -> None:
         stats = LinkStats()
         self.stats.directions[(src, dst)] = stats
-        self._dirs[(src, dst)] = _Direction((src, dst), config, stats)
+        rng = stream_rng(self.seed, f"{src}->{dst}")
+        self._dirs[(src, dst)] = _Direction((src, dst), config, stats, rng)
 
     def _schedule(self, time: float, action: Callable[[], None]) -> None:
         self._order += 1
@@ -740,64 +722,29 @@ class Network:
                     total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
         seq = d.next_seq
         d.next_seq += 1
-        if held is not None:  # scripted delay: no loss, no jitter, may be overtaken
-            self._schedule(departs + link.delay + held, self._deliverer(dst, packet, d, seq))
+        faults = link.faults
+        if held is not None:  # scripted delay: no impairment, may be overtaken
+            self._schedule(departs + faults.delay + held, self._deliverer(dst, packet, d, seq))
             return
-        rng = self.rng
-        ge = link.burst_loss
-        if ge is not None:
-            if d.bad:
-                if rng.random() < ge.p_bad_to_good:
-                    d.bad = False
-            elif rng.random() < ge.p_good_to_bad:
-                d.bad = True
-            p = ge.loss_bad if d.bad else ge.loss_good
-            if p and rng.random() < p:
-                self._lost(src, ip, seg, "burst-loss", to, d)
-                return
-        if link.loss and rng.random() < link.loss:
-            self._lost(src, ip, seg, "lost-in-network", to, d)
+        fate = d.model.decide(faults, packet, departs)
+        if fate.lost is not None:
+            self._lost(src, ip, seg, fate.lost, to, d)
             return
-        if link.corrupt and rng.random() < link.corrupt:
-            packet = self._corrupt(packet, link.corrupt_bits, index, d)
-        copies = 1
-        if link.duplicate and rng.random() < link.duplicate:
-            copies = 2
+        if fate.corrupted:
+            self._count_corrupted(index, d, fate.undetected)
+        if fate.copies > 1:
             stats.duplicated += 1
             total.duplicated += 1
-        for _ in range(copies):
-            delay = link.delay
-            if link.jitter:
-                delay += rng.uniform(0, link.jitter)
-            arrival = departs + delay
-            if link.reorder and rng.random() < link.reorder:
-                arrival = departs + (delay + link.reorder_delay)
-            elif not link.jitter_reorders:
-                arrival = max(arrival, d.last_arrival)
-                d.last_arrival = arrival
-            self._schedule(arrival, self._deliverer(dst, packet, d, seq))
+        deliver = self._deliverer(dst, fate.packet, d, seq)
+        for _ in range(fate.copies):
+            self._schedule(fate.due, deliver)
 
-    def _corrupt(self, packet: bytes, max_bits: int, index: int, d: _Direction) -> bytes:
-        """Flip 1..``max_bits`` distinct random bits of the TCP part of ``packet``."""
-        rng = self.rng
-        buf = bytearray(packet)
-        start = (buf[0] & 0x0F) * 4 if buf[0] >> 4 == 4 else 40  # IPv4 IHL, or IPv6
-        nbits = (len(buf) - start) * 8
-        k = rng.randint(1, min(max_bits, nbits)) if max_bits > 1 else 1
-        for bit in rng.sample(range(nbits), k):
-            buf[start + (bit >> 3)] ^= 0x80 >> (bit & 7)
-        out = bytes(buf)
+    def _count_corrupted(self, index: int, d: _Direction, undetected: bool) -> None:
+        """Count a packet the fault model corrupted (``undetected``: its checksum verifies)."""
         self.corrupted.append((index, self.now))
-        d.stats.corrupted += 1
-        self.stats.corrupted += 1
-        try:
-            decode_packet(out)
-        except MalformedPacket:
-            pass
-        else:  # the flips cancelled out in the checksum
-            d.stats.corrupted_undetected += 1
-            self.stats.corrupted_undetected += 1
-        return out
+        for stats in (d.stats, self.stats):
+            stats.corrupted += 1
+            stats.corrupted_undetected += undetected
 
     def _deliverer(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> Callable[[], None]:
         def deliver() -> None:

@@ -22,11 +22,12 @@ connections and dispatch ``stack.next_event()`` to the applications, write
 ``stack.packets_to_send(now)``, then ``select`` until the next packet or
 timer. ``now`` is ``time.monotonic()`` in seconds.
 
-Fault injection (:mod:`tcpstack.drivers.faults`): a seeded
+Fault injection (:mod:`tcpstack.drivers.faults`, the fault model the
+simulator's links use too): a seeded
 :class:`~tcpstack.drivers.faults.FaultInjector` on each direction of the
-device can drop, duplicate, reorder, delay and corrupt packets, to exercise
-both TCPs' recovery against each other. Held packets are released by the
-loop at their due time.
+device can drop (at random or in Gilbert-Elliott bursts), duplicate,
+reorder, delay and corrupt packets, to exercise both TCPs' recovery against
+each other. Held packets are released by the loop at their due time.
 
 Slow readers: with ``read_rate`` the applications read only every
 ``READ_PERIOD`` seconds, a limited amount each time (:class:`ReadThrottle`),
