@@ -1,13 +1,19 @@
-"""argparse value types shared by the command-line tools.
+"""argparse value types shared by the command-line tools, and their usage error.
 
-Each raises ``argparse.ArgumentTypeError`` with a one-line message, which
+Each type raises ``argparse.ArgumentTypeError`` with a one-line message, which
 argparse turns into ``usage: ...`` plus ``error: ...`` and exit status 2.
+A command that checks its flags after parsing raises :class:`UsageError`
+instead: ``tcpstack`` reports it as one line, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
 
 
 def _number(text: str, what: str = "number") -> float:

@@ -8,7 +8,6 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,11 +18,10 @@ from rich.text import Text
 
 from .. import __version__
 from ..scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
-from .argtypes import positive_seconds, probability, seconds
+from .argtypes import UsageError, positive_seconds, probability, seconds
+from .bench import add_bench_parser, run_bench_command
 
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit status 2."""
+__all__ = ["UsageError", "build_parser", "main"]
 
 
 DEMO_EPILOG = """\
@@ -93,21 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the scenarios that 'tcpstack demo NAME' runs.",
     )
 
-    bench = sub.add_parser(
-        "bench",
-        help="run the benchmarks and print one JSON object",
-        description="Measure the stack in the simulator: a bulk transfer with and "
-        "without loss, handshakes per second. Prints one JSON object.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  tcpstack bench\n  tcpstack bench --size 4000000 --loss 0.01",
-    )
-    bench.add_argument("--size", type=int, default=2_000_000,
-                       help="bytes to transfer (default 2000000)")
-    bench.add_argument("--loss", type=probability, default=0.01,
-                       help="loss probability of the lossy run (default 0.01)")
-    bench.add_argument("--seed", type=int, default=1)
-    bench.add_argument("--connections", type=int, default=200,
-                       help="handshake+close cycles to time (default 200)")
+    add_bench_parser(sub)
 
     torture = sub.add_parser(
         "torture",
@@ -151,13 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenarios":
             return run_scenarios()
         if args.command == "bench":
-            from ..harness.bench import run_bench
-
-            if args.size < 0 or args.connections < 1:
-                raise UsageError("--size must be >= 0 and --connections >= 1")
-            print(json.dumps(run_bench(size=args.size, loss=args.loss, seed=args.seed,
-                                       connections=args.connections), indent=2))
-            return 0
+            return run_bench_command(args)
         if args.command == "torture":
             from .torture import run_torture
 
