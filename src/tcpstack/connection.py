@@ -576,6 +576,7 @@ class Connection:
         rcv = self._rcvbuf
         if rcv is None:
             return b""
+        self._touch(None)
         data = rcv.read(max_bytes)
         if data:
             self._app("read", bytes=len(data))

@@ -43,10 +43,6 @@ print(json.dumps({"got": got.decode()}))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: the listen record is stamped 0.0, the rest on the monotonic clock",
-)
 def test_tun_trace_times_are_on_the_drivers_monotonic_clock(ns: Netns, tmp_path: Path) -> None:
     trace_path = tmp_path / "trace.jsonl"
     started = time.monotonic()

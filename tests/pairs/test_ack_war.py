@@ -43,10 +43,6 @@ SLACK = 6
 (RTO 1, 2, 4 s: four in 10 s) and the answers they draw."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: unacceptable pure ACKs are answered without a rate limit (ACK war)",
-)
 @pytest.mark.parametrize("delay", [0.0, 0.010], ids=["zero-delay", "10ms"])
 def test_stale_syn_received_tcb_and_established_peer_do_not_ack_war(delay: float) -> None:
     net = Network(seed=1)

@@ -1,8 +1,6 @@
-"""Tests that pin known core defects (each fails today, passes once fixed).
+"""Tests of the core defects fixed by the core rebuild (each failed before its fix).
 
-Each defect's tests are marked ``xfail(strict=True)`` until the fix lands;
-the fix removes the marker. Tests without a marker pin behaviour the fix
-must keep (they pass today and must still pass afterwards).
+Some tests pin behaviour the fixes had to keep (they passed before too).
 
 1. Unacceptable segments draw a rate-limited ACK (ACK war, ACK amplification):
    ``test_oow_*``, ``test_invalid_ack_*``, ``test_tw_oow_*``. The pair test
@@ -68,21 +66,17 @@ def ts_established() -> Script:
 # TcpConfig.invalid_ack_ratelimit seconds. Segments carrying data or a FIN
 # are never limited: a retransmission must always draw its duplicate ACK.
 
-RATELIMIT_DEFECT = "defect: unacceptable pure ACKs are answered without a rate limit (ACK war)"
-NO_FIELD_DEFECT = "defect: TcpConfig has no invalid_ack_ratelimit field"
 
 BEYOND = 100_000
 """A SEG.SEQ offset beyond any window the fixtures offer (65535 bytes)."""
 
 
-@pytest.mark.xfail(strict=True, reason=NO_FIELD_DEFECT)
 def test_invalid_ack_ratelimit_default_is_half_a_second() -> None:
     # Linux net.ipv4.tcp_invalid_ratelimit: 500 ms.
     assert TcpConfig().invalid_ack_ratelimit == 0.5
     assert TcpConfig.linux().invalid_ack_ratelimit == 0.5
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 @pytest.mark.parametrize("offset", [BEYOND, -BEYOND], ids=["beyond-window", "old"])
 def test_oow_pure_acks_are_rate_limited(established: Script, offset: int) -> None:
     """§3.10.7.4 first step, rate-limited: a burst of out-of-window pure ACKs at one
@@ -105,7 +99,6 @@ def test_oow_pure_acks_are_rate_limited(established: Script, offset: int) -> Non
     assert s.conn.rcv_nxt == s.irs + 1
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 def test_oow_pure_acks_are_rate_limited_in_syn_received(syn_received: Script) -> None:
     """SYN-RECEIVED, §3.10.7.4 first step: the half of the ACK war in
     tests/pairs/test_ack_war.py (Linux tcp_check_req rate-limits this ACK too).
@@ -121,7 +114,6 @@ def test_oow_pure_acks_are_rate_limited_in_syn_received(syn_received: Script) ->
     assert s.state is State.SYN_RECEIVED
 
 
-@pytest.mark.xfail(strict=True, reason=NO_FIELD_DEFECT)
 def test_oow_rate_limit_interval_is_configurable() -> None:
     """TcpConfig.invalid_ack_ratelimit (seconds) sets the interval."""
     s = make_established(config=TcpConfig(invalid_ack_ratelimit=2.0))
@@ -134,7 +126,6 @@ def test_oow_rate_limit_interval_is_configurable() -> None:
     s.expect([Out("A", seq=1, ack=1)], at=4.1)
 
 
-@pytest.mark.xfail(strict=True, reason=NO_FIELD_DEFECT)
 def test_oow_rate_limit_zero_disables_limiting() -> None:
     """invalid_ack_ratelimit = 0: every unacceptable segment is answered (plain §3.10.7.4)."""
     s = make_established(config=TcpConfig(invalid_ack_ratelimit=0.0))
@@ -143,7 +134,6 @@ def test_oow_rate_limit_zero_disables_limiting() -> None:
         s.expect([Out("A", seq=1, ack=1)], at=2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 @pytest.mark.parametrize(
     ("seq", "ack"),
     [(1, 5000), (1, -70_000)],
@@ -166,7 +156,6 @@ def test_invalid_ack_field_pure_acks_are_rate_limited(
     assert s.state is State.ESTABLISHED
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 def test_invalid_ack_paws_rejected_pure_acks_are_rate_limited() -> None:
     """RFC 7323 §5.3 R1: a segment failing PAWS is "unacceptable": an ACK is sent
     and the segment dropped; for pure ACKs in a burst, at most one such ACK per
@@ -183,7 +172,6 @@ def test_invalid_ack_paws_rejected_pure_acks_are_rate_limited() -> None:
         assert a.timestamps == Timestamps(s.tsval(2.0), PEER_TS)
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 def test_invalid_ack_limit_is_per_connection_across_kinds(established: Script) -> None:
     """One limiter per connection: after an out-of-window pure ACK was answered, a
     spoofed ACK of unsent data within the interval draws nothing."""
@@ -220,7 +208,6 @@ def test_oow_retransmitted_old_data_is_acked_every_time(established: Script) -> 
     assert s.app_events() == [ev.DataReceived(3)]
 
 
-@pytest.mark.xfail(strict=True, reason=RATELIMIT_DEFECT)
 def test_tw_oow_pure_acks_are_rate_limited(time_wait: Script) -> None:
     """TIME-WAIT, §3.10.7.4 first step: out-of-window pure ACKs are rate-limited
     like in ESTABLISHED (Linux tcp_timewait_state_process uses the same limit)."""
@@ -265,10 +252,8 @@ def test_cw_retransmitted_fin_is_acked_even_right_after_a_limited_ack(close_wait
 # 2. TS.Recent only from accepted segments (RFC 7323 §4.3, §5.3)
 # ======================================================================
 
-TS_DEFECT = "defect: a segment dropped for its ACK field still updates TS.Recent"
 
 
-@pytest.mark.xfail(strict=True, reason=TS_DEFECT)
 @pytest.mark.parametrize(
     "bad_ack",
     [5000, -70_000],
@@ -292,7 +277,6 @@ def test_ts_recent_not_updated_by_a_segment_dropped_for_its_ack(bad_ack: int) ->
     s.expect([Out("A", seq=1, ack=6, options=s.ts_opt(1.3, PEER_TS + 1))], at=1.3)
 
 
-@pytest.mark.xfail(strict=True, reason=TS_DEFECT)
 def test_ts_recent_not_updated_by_a_data_segment_dropped_for_its_ack() -> None:
     """Same rule with data on the dropped segment: its text is not taken (the
     fifth step drops it) and neither is its TSval."""
@@ -308,7 +292,6 @@ def test_ts_recent_not_updated_by_a_data_segment_dropped_for_its_ack() -> None:
 # 3. The accept queue holds only live connections
 # ======================================================================
 
-ACCEPT_DEFECT = "defect: a connection reset in the accept queue stays there and fills the backlog"
 
 
 def handshake(stack: Stack, *, sport: int, irs: int, at: float) -> Connection:
@@ -322,7 +305,6 @@ def handshake(stack: Stack, *, sport: int, irs: int, at: float) -> Connection:
     return conn
 
 
-@pytest.mark.xfail(strict=True, reason=ACCEPT_DEFECT)
 def test_accept_queue_reset_child_leaves_the_queue() -> None:
     """Backlog 1: a queued connection reset before accept() (§3.10.7.4 second step,
     an acceptable RST -> CLOSED) no longer counts against the backlog: the next
@@ -351,7 +333,6 @@ def test_accept_queue_reset_child_leaves_the_queue() -> None:
 # 4. ISN secret: fresh per Stack unless given (RFC 6528 §3)
 # ======================================================================
 
-ISN_DEFECT = "defect: a Stack without isn_key/rng gets the fixed secret of random.Random(0)"
 OURS = "192.0.2.1"
 THEIRS = "192.0.2.2"
 
@@ -364,7 +345,6 @@ def first_syn_seq(stack: Stack, *, local_port: int | None = 40000) -> tuple[int,
     return syn.seq, syn.src_port
 
 
-@pytest.mark.xfail(strict=True, reason=ISN_DEFECT)
 def test_isn_default_secret_differs_between_stacks() -> None:
     """RFC 6528 §3: F() is keyed with a secret; RFC 9293 MUST-9 (ISNs not
     predictable). Two default stacks, same 4-tuple, same clock: different ISNs."""
@@ -373,14 +353,12 @@ def test_isn_default_secret_differs_between_stacks() -> None:
     assert a != b
 
 
-@pytest.mark.xfail(strict=True, reason=ISN_DEFECT)
 def test_isn_default_secret_eight_stacks_all_differ() -> None:
     # Eight fresh 32-bit hashes collide with probability about 7e-9.
     isns = {first_syn_seq(Stack(OURS))[0] for _ in range(8)}
     assert len(isns) == 8
 
 
-@pytest.mark.xfail(strict=True, reason=ISN_DEFECT)
 def test_isn_default_ephemeral_ports_are_not_one_fixed_sequence() -> None:
     """RFC 6056 §3.3.1: the ephemeral port choice starts at a random point; default
     stacks must not all walk the same publicly known port sequence."""
@@ -416,14 +394,12 @@ def test_isn_seed_alone_stays_deterministic() -> None:
 # §3.10.4 CLOSE, CLOSE-WAIT STATE: "Queue this request until all preceding
 # SENDs have been segmentized; then send a FIN segment, enter LAST-ACK state."
 
-CW_CLOSE_DEFECT = "defect: CLOSE in CLOSE-WAIT enters LAST-ACK before the FIN is sent"
 
 
 def state_changes(s: Script) -> list[tuple[State, State]]:
     return [(e.old, e.new) for e in s.events() if isinstance(e, ev.StateChanged)]
 
 
-@pytest.mark.xfail(strict=True, reason=CW_CLOSE_DEFECT)
 @pytest.mark.parametrize("call", ["shutdown", "close"])
 def test_cw_close_with_nothing_queued_enters_last_ack_when_fin_leaves(
     close_wait: Script, call: str
@@ -439,7 +415,6 @@ def test_cw_close_with_nothing_queued_enters_last_ack_when_fin_leaves(
     assert s.state is State.CLOSED
 
 
-@pytest.mark.xfail(strict=True, reason=CW_CLOSE_DEFECT)
 def test_cw_close_waits_for_queued_data_behind_a_zero_window() -> None:
     """Data queued behind a closed peer window: after shutdown() the state stays
     CLOSE-WAIT while the data trickles out as the window opens; the FIN rides on
@@ -469,7 +444,6 @@ def test_cw_close_waits_for_queued_data_behind_a_zero_window() -> None:
     assert s.state is State.CLOSED
 
 
-@pytest.mark.xfail(strict=True, reason=CW_CLOSE_DEFECT)
 def test_half_close_scenario_server_sends_data_in_close_wait() -> None:
     """The half-close demo: the server, in CLOSE-WAIT, keeps sending (RFC 9293
     §3.6 half-close) and enters LAST-ACK only with its FIN, after its data."""
@@ -503,7 +477,6 @@ def test_half_close_scenario_server_sends_data_in_close_wait() -> None:
 # a FIN at RCV.NXT must be treated the same way: the ACK <SEQ=SND.NXT><ACK=RCV.NXT>,
 # RCV.NXT unchanged, no event, no state change.
 
-CW_FIN_DEFECT = "defect: in CLOSE-WAIT a FIN at RCV.NXT is dropped silently while text draws an ACK"
 
 
 def check_cw_after_fin(s: Script, letters: str, seq: int, data: bytes = b"") -> None:
@@ -515,7 +488,6 @@ def check_cw_after_fin(s: Script, letters: str, seq: int, data: bytes = b"") -> 
     assert s.state is State.CLOSE_WAIT
 
 
-@pytest.mark.xfail(strict=True, reason=CW_FIN_DEFECT)
 def test_cw_after_fin_a_fin_at_rcv_nxt_draws_an_ack(close_wait: Script) -> None:
     check_cw_after_fin(close_wait, "FA", seq=2)
 
@@ -530,7 +502,6 @@ def test_cw_after_fin_data_and_fin_at_rcv_nxt_draws_an_ack(close_wait: Script) -
     check_cw_after_fin(close_wait, "FPA", seq=2, data=b"bogus")
 
 
-@pytest.mark.xfail(strict=True, reason=CW_FIN_DEFECT)
 def test_cw_after_fin_every_fin_at_rcv_nxt_draws_an_ack(close_wait: Script) -> None:
     """Carrying a FIN, such segments are not rate-limited (see defect 1): each is answered."""
     s = close_wait

@@ -628,7 +628,7 @@ class TunDriver:
 
     def listen(self, port: int, backlog: int = 128) -> None:
         """Listen on ``port``; accepted connections get an app from ``run``'s factory."""
-        self.stack.listen(port, backlog)
+        self.stack.listen(port, backlog, now=self._clock())  # one clock for the whole trace
         self._ports.append(port)
 
     def connect(
@@ -700,6 +700,7 @@ class TunDriver:
         try:
             while True:
                 now = self._clock()
+                self.stack.tick(now)  # user calls made in this pass are stamped now
                 accepting = stop_at is None
                 self._release_held(now, app_factory, accepting=accepting)
                 for pkt in dev.read_packets():
@@ -969,6 +970,7 @@ class TunDriver:
                 handle.close()
 
     def _abort_live(self) -> None:
+        self.stack.tick(self._clock())
         live = self._live()
         for handle in live:
             try:
