@@ -209,6 +209,7 @@ class Connection:
         "_sndbuf",
         "_state",
         "_timers",
+        "_timing",
         "_ts_recent",
         "_ts_recent_at",
     )
@@ -261,9 +262,10 @@ class Connection:
         self._ts_recent = 0
         self._ts_recent_at: float | None = None
         # --- Mechanisms ---
-        self._timers = Timers(self._trace, self._timer_moved)
+        self._timers = Timers(self)
         cfg = self._config
-        self._rtt = RttSampler(RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max))
+        self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self._timing: RttSampler | None = None  # the segment being timed, if any
         self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
         self._sender = Sender(self)
         self._keepalive_probes = 0
@@ -416,17 +418,17 @@ class Connection:
     @property
     def srtt(self) -> float | None:
         """Smoothed RTT in seconds, or None before the first sample (RFC 6298)."""
-        return self._rtt.estimator.srtt
+        return self._rtt.srtt
 
     @property
     def rto(self) -> float:
         """Current retransmission timeout in seconds, backoff included (RFC 6298)."""
-        return self._rtt.estimator.rto
+        return self._rtt.rto
 
     @property
     def rtt(self) -> RttEstimator:
         """The RFC 6298 estimator (SRTT, RTTVAR, RTO) of this connection."""
-        return self._rtt.estimator
+        return self._rtt
 
     @property
     def in_recovery(self) -> bool:
@@ -1066,7 +1068,7 @@ class Connection:
         rec = self._recovery
         prev_wnd = self._snd_wnd
         newly_sacked = 0
-        if rec.scoreboard is not None and seq_le(self._snd_una, ack):
+        if rec.uses_sack and seq_le(self._snd_una, ack):
             buf = self._sndbuf
             blocks = [(buf.off(left), buf.off(right)) for left, right in seg.sack_blocks]
             newly_sacked = rec.on_sack(buf.off(ack), blocks)
@@ -1267,7 +1269,7 @@ class Connection:
                               high_data=sender.high_data(), in_flight=self.in_flight)
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
         # (go back: SND.NXT returns to SND.UNA; SACKed data is skipped).
-        self._rtt.estimator.backoff()
+        self._rtt.backoff()
         self._snd_nxt = self._snd_una
         self._metrics()
 
@@ -1283,7 +1285,7 @@ class Connection:
             una_off=buf.off(self._snd_una),
             high_data=self._sender.high_data(),
         ):
-            self._timers.arm(Timer.RTO, self._now + self._rtt.estimator.rto)
+            self._timers.arm(Timer.RTO, self._now + self._rtt.rto)
 
     def _arm_tlp(self) -> None:
         """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
@@ -1293,7 +1295,7 @@ class Connection:
                 self._now,
                 in_flight=self.in_flight,
                 mss=self._snd_mss,
-                srtt=self._rtt.estimator.srtt,
+                srtt=self._rtt.srtt,
                 rto_at=self._timers.at(Timer.RTO),
             )
         if at is None:
@@ -1500,7 +1502,7 @@ class Connection:
             self._peer_syn = None  # our SYN is acknowledged: no more SYN,ACKs to build
             if sender.syn_retransmitted:
                 # RFC 6298 §5.7: RTO of at least 3 s once data transmission begins.
-                self._rtt.estimator.set_floor(self._config.rto_syn_after_retry)
+                self._rtt.set_floor(self._config.rto_syn_after_retry)
                 # RFC 5681 §3.1: "If the SYN or SYN/ACK is lost, the initial
                 # window used by a sender after a correctly transmitted SYN MUST
                 # be one segment".
@@ -1515,18 +1517,24 @@ class Connection:
             buf.short = False
             self._emit(ev.SendBufferAvailable(self.send_space))
         # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1).
-        ts = seg.timestamps if seg is not None and self._negotiated.timestamps else None
-        self._rtt.on_ack(
-            ack,
-            self._now,
-            ts_clock=sender.tsval() if self._negotiated.timestamps else None,
-            tsecr=ts.tsecr if ts is not None else None,
-        )
+        timing = self._timing
+        if timing is not None:
+            ts = seg.timestamps if seg is not None and self._negotiated.timestamps else None
+            done, sample = timing.on_ack(
+                ack,
+                self._now,
+                ts_clock=sender.tsval() if self._negotiated.timestamps else None,
+                tsecr=ts.tsecr if ts is not None else None,
+            )
+            if done:
+                self._timing = None
+                if sample is not None:
+                    self._rtt.sample(sample)
         sender.retransmissions = 0
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         if self.in_flight > 0:
             sender.first_sent_at = self._now
-            self._timers.arm(Timer.RTO, self._now + self._rtt.estimator.rto)
+            self._timers.arm(Timer.RTO, self._now + self._rtt.rto)
         else:
             sender.first_sent_at = None
             self._timers.cancel(Timer.RTO)

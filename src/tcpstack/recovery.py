@@ -54,7 +54,8 @@ class LossRecovery:
 
     Attributes:
         cc: the congestion controller: owns ``cwnd`` and ``ssthresh``.
-        scoreboard: the RFC 6675 scoreboard once SACK is in use, else None.
+        scoreboard: the RFC 6675 scoreboard, once SACK is in use and data
+            has been sent or SACKed; else None (see :attr:`uses_sack`).
         phase: the recovery phase.
         recover: ``recover`` of RFC 6582 = RecoveryPoint of RFC 6675: the
             stream offset one past the highest byte sent when recovery (or the
@@ -67,6 +68,7 @@ class LossRecovery:
         "_lt_bytes",
         "_rexmit_head",
         "_rexmit_high",
+        "_sack",
         "_tlp_new_data",
         "_tlp_rexmit_off",
         "_tlp_sent",
@@ -79,6 +81,7 @@ class LossRecovery:
 
     def __init__(self, algorithm: str, mss: int) -> None:
         self.cc: CongestionControl = congestion.create(algorithm, mss)
+        self._sack: tuple[int, int] | None = None  # (segment size, DupThresh) once negotiated
         self.scoreboard: Scoreboard | None = None
         self.phase = Phase.OPEN
         self.recover = 0
@@ -107,8 +110,26 @@ class LossRecovery:
         return None if self.phase is Phase.OPEN else self.recover
 
     def use_sack(self, seg_size: int, dupthresh: int) -> None:
-        """SACK was negotiated (RFC 2018 §2): keep a scoreboard of ``seg_size`` segments."""
-        self.scoreboard = Scoreboard(seg_size, dupthresh, phase=self)
+        """SACK was negotiated (RFC 2018 §2): keep a scoreboard of ``seg_size`` segments,
+        from the first data sent or SACKed on (an idle connection holds none)."""
+        self._sack = (seg_size, dupthresh)
+
+    @property
+    def uses_sack(self) -> bool:
+        """True if SACK was negotiated: recovery follows RFC 6675."""
+        return self._sack is not None
+
+    def board(self) -> Scoreboard:
+        """The scoreboard, created on first use.
+
+        Raises:
+            AssertionError: SACK is not in use (a bug).
+        """
+        sb = self.scoreboard
+        if sb is None:
+            assert self._sack is not None
+            sb = self.scoreboard = Scoreboard(*self._sack, phase=self)
+        return sb
 
     # -- acknowledgments --------------------------------------------------------
 
@@ -120,9 +141,9 @@ class LossRecovery:
         again (RFC 8985 §6.2 idea; Linux ``tcp_mark_lost_retrans``); RFC 6675
         alone would only notice at the RTO.
         """
-        sb = self.scoreboard
-        if sb is None:
-            return 0
+        if self._sack is None or (self.scoreboard is None and not blocks):
+            return 0  # (an empty scoreboard would only note the cumulative ACK)
+        sb = self.board()
         newly = sb.on_ack(una_off, blocks)
         if newly and self.phase is Phase.RECOVERY and self._rexmit_high:
             top = max((right for _, right in sb.blocks()), default=una_off)
@@ -150,7 +171,7 @@ class LossRecovery:
         """
         if in_flight <= 0 or carries_more:
             return False
-        if self.scoreboard is not None and has_sack:
+        if self._sack is not None and has_sack:
             return newly_sacked > 0
         return same_window
 
@@ -191,9 +212,9 @@ class LossRecovery:
         # limited transmit MUST NOT be included in this calculation" (FlightSize).
         flight = max(0, in_flight - self._lt_bytes)
         self._lt_bytes = 0
-        self.cc.on_enter_recovery(flight, sack=self.scoreboard is not None)
-        if self.scoreboard is not None:
-            self.scoreboard.enter_recovery(high_data)
+        self.cc.on_enter_recovery(flight, sack=self._sack is not None)
+        if self._sack is not None:
+            self.board().enter_recovery(high_data)
         self._rexmit_head = True
 
     def on_new_ack(self, *, acked: int, una_off: int, in_flight: int) -> None:
@@ -219,7 +240,7 @@ class LossRecovery:
         # Partial acknowledgment (RFC 6582 §3.2 (3)): deflate cwnd; without
         # SACK, resend the next hole at once (with SACK, NextSeg finds it).
         self.cc.on_partial_ack(acked)
-        if self.scoreboard is None:
+        if self._sack is None:
             self._rexmit_head = True
 
     def on_ack_advanced(self) -> None:
@@ -287,7 +308,7 @@ class LossRecovery:
 
     def note_retransmission(self, start_off: int, high_data: int) -> None:
         """A range starting at ``start_off`` was resent while HighData was ``high_data``."""
-        if self.phase is Phase.RECOVERY and self.scoreboard is not None:
+        if self.phase is Phase.RECOVERY and self._sack is not None:
             if self._rexmit_high is None:
                 self._rexmit_high = {}
             self._rexmit_high[start_off] = high_data
@@ -296,8 +317,8 @@ class LossRecovery:
         """For a resend from ``start_off`` after a timeout (RFC 6675 §5.1): bytes to
         skip because they are SACKed (0 if none), and how far the resend may go
         before the next SACKed block."""
-        assert self.scoreboard is not None
-        for left, right in self.scoreboard.blocks():
+        sb = self.scoreboard
+        for left, right in sb.blocks() if sb is not None else ():
             if left <= start_off < right:
                 return right - start_off, 0
             if left > start_off:
@@ -315,7 +336,7 @@ class LossRecovery:
         episode, and only if it comes before the RTO.
         """
         if (
-            self.scoreboard is None
+            self._sack is None
             or self.phase is Phase.RECOVERY
             or self._tlp_sent
             or in_flight <= 0

@@ -83,74 +83,72 @@ class RttEstimator:
 
 
 class RttSampler:
-    """Which acknowledgments measure a round trip (RFC 6298 §3, RFC 7323 §4.1).
+    """The one segment being timed, and which acknowledgment measures it
+    (RFC 6298 §3, RFC 7323 §4.1).
 
     One segment at a time is timed: the first new data sent while none is
-    timed. Its acknowledgment gives a sample unless it was retransmitted in
-    between (Karn's rule). With timestamps, the sample is our clock minus the
-    echoed TSecr, and only an echo of the timed data's latest transmission
-    (or a newer one) counts: an older echo would measure the loss episode.
-
-    Args:
-        estimator: where samples go.
-
-    Attributes:
-        estimator: the RFC 6298 estimator of this connection.
+    timed (:meth:`start`). Its acknowledgment gives a sample unless it was
+    retransmitted in between (Karn's rule). With timestamps, the sample is
+    our clock minus the echoed TSecr, and only an echo of the timed data's
+    latest transmission (or a newer one) counts: an older echo would measure
+    the loss episode. A connection holds a sampler only while it times a
+    segment; the samples go to its :class:`RttEstimator`.
     """
 
-    __slots__ = ("_retransmitted", "_sent_at", "_seq", "_tsval", "estimator")
+    __slots__ = ("_end", "_retransmitted", "_sent_at", "_tsval")
 
-    def __init__(self, estimator: RttEstimator) -> None:
-        self.estimator = estimator
-        self._seq: int | None = None  # an ACK of this sequence number ends the timed segment
-        self._sent_at = 0.0
-        self._tsval = 0  # our TSval on the timed segment's latest transmission
+    def __init__(self, end: int, now: float, tsval: int) -> None:
+        self._end = end  # an ACK of this sequence number ends the timed segment
+        self._sent_at = now
+        self._tsval = tsval  # our TSval on the timed segment's latest transmission
         self._retransmitted = False
 
-    @property
-    def timing(self) -> bool:
-        """True while a segment is being timed."""
-        return self._seq is not None
+    @classmethod
+    def start(cls, seq: int, length: int, *, retransmission: bool, now: float,
+              tsval: int) -> RttSampler | None:
+        """Time the ``length`` sequence numbers sent at ``seq`` at ``now`` with our
+        TSval ``tsval``, if they can be timed: new data, never a retransmission."""
+        if length and not retransmission:
+            return cls(seq_add(seq, length), now, tsval)
+        return None
 
-    def on_send(self, seq: int, length: int, *, retransmission: bool, now: float,
-                tsval: int) -> None:
-        """``length`` sequence numbers left at ``seq`` at ``now`` with our TSval ``tsval``.
+    def on_send(self, seq: int, *, retransmission: bool, tsval: int) -> None:
+        """Something was sent at ``seq`` while this segment is timed.
 
         A retransmission of (or before) the timed segment spoils its sample
-        from our own clock (Karn); new data starts timing if nothing is timed.
+        from our own clock (Karn's rule, RFC 6298 §3). With timestamps, only
+        an echo of this latest transmission (or newer) measures a round trip:
+        an echo of an earlier one would include the timeout (the ACK for the
+        first copy was lost).
         """
-        if retransmission and self._seq is not None and seq_lt(seq, self._seq):
-            # Karn's rule (RFC 6298 §3): no sample from our own clock now. With
-            # timestamps, only an echo of this latest transmission (or newer)
-            # measures a round trip: an echo of an earlier one would include
-            # the timeout (the ACK for the first copy was lost).
+        if retransmission and seq_lt(seq, self._end):
             self._retransmitted = True
             self._tsval = tsval
-        elif self._seq is None and length and not retransmission:
-            self._seq = seq_add(seq, length)
-            self._sent_at = now
-            self._tsval = tsval
-            self._retransmitted = False
 
     def on_ack(self, ack: int, now: float, *, ts_clock: int | None = None,
-               tsecr: int | None = None) -> None:
-        """SND.UNA advanced to ``ack`` at ``now``: take a sample if this ends the timed segment.
+               tsecr: int | None = None) -> tuple[bool, float | None]:
+        """SND.UNA advanced to ``ack`` at ``now``.
 
         Args:
             ts_clock: our timestamp clock now if timestamps are in use, else None.
             tsecr: the acknowledgment's TSecr, if it carried a timestamps option.
+
+        Returns:
+            ``(done, sample)``: whether timing of this segment ended, and the
+            RTT sample in seconds, or None (Karn's rule, or an old echo: a
+            backed-off RTO then stays until a valid sample, RFC 6298 §3 and the
+            note after §5.7).
         """
-        if self._seq is None or not seq_ge(ack, self._seq):
-            return
+        if not seq_ge(ack, self._end):
+            return False, None
         if ts_clock is not None:
             if tsecr and seq_ge(tsecr, self._tsval):
                 # The echo is at least as new as the last transmission of the
                 # timed data (RFC 7323 §4.1). An older echo comes from an ACK
-                # for a duplicate (TS.Recent is only updated by in-window
+                # for a duplicate (TS.Recent is only updated by accepted
                 # segments, §4.3) and would measure the whole loss episode.
-                self.estimator.sample(((ts_clock - tsecr) & 0xFFFFFFFF) / 1000)
-        elif not self._retransmitted:
-            self.estimator.sample(now - self._sent_at)
-        # Otherwise no sample: a backed-off RTO stays until a valid sample
-        # (Karn's algorithm, RFC 6298 §3 and the note after §5.7).
-        self._seq = None
+                return True, ((ts_clock - tsecr) & 0xFFFFFFFF) / 1000
+            return True, None
+        if self._retransmitted:
+            return True, None
+        return True, now - self._sent_at

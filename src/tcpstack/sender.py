@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .negotiation import TS_OPTION_SPACE, syn_options
+from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import Cause, State
 from .timers import Timer
@@ -152,7 +153,7 @@ class Sender:
             out.append(self._retransmit(tlp_off))  # tail loss probe (RFC 8985 §7.3)
         for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
             out.append(self._retransmit(start))
-        if rec.in_recovery and rec.scoreboard is not None:
+        if rec.in_recovery and rec.uses_sack:
             out.extend(self._sack_recovery())
         probe_room = self.seg_size() if rec.take_tlp_new_data() else 0
         force = self._force
@@ -163,12 +164,12 @@ class Sender:
             c.in_flight == 0
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
-            and now - self._last_send_at > c._rtt.estimator.rto
+            and now - self._last_send_at > c._rtt.rto
         ):
             # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
             # from at most the initial window (the ACK clock has stopped).
             rec.cc.on_idle()
-        sb = rec.scoreboard
+        sack = rec.uses_sack
         while True:
             index = buf.index(c._snd_nxt)
             if index < 0:  # SYN not yet acknowledged but being resent: _syn_segment
@@ -176,7 +177,7 @@ class Sender:
             avail = len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
             n = min(avail, usable, size)
-            if sb is not None and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
+            if sack and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
                 # Going back after a timeout: skip what the receiver SACKed
                 # (RFC 6675 §5.1) and stop short of the next SACKed block.
                 skip, limit = rec.sack_skip(buf.head_off + index)
@@ -222,8 +223,7 @@ class Sender:
         """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() picks."""
         c = self._c
         rec = c._recovery
-        sb = rec.scoreboard
-        assert sb is not None
+        sb = rec.board()
         buf = c._sndbuf
         out: list[Segment] = []
         data_end = buf.end_off
@@ -281,9 +281,9 @@ class Sender:
         if urgent:
             flags |= Flags.URG
         seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent)
-        sb = c._recovery.scoreboard
-        if sb is not None and n:
-            sb.on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))
+        rec = c._recovery
+        if rec.uses_sack and n:
+            rec.board().on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))
         if fin and c._state is S.CLOSE_WAIT:
             # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
             # preceding SENDs have been segmentized; then send a FIN segment,
@@ -306,11 +306,15 @@ class Sender:
         self._last_send_at = now
         if self.first_sent_at is None:
             self.first_sent_at = now
-        c._rtt.on_send(seq, length, retransmission=retransmission, now=now, tsval=self.tsval())
+        if c._timing is None:
+            c._timing = RttSampler.start(seq, length, retransmission=retransmission, now=now,
+                                         tsval=self.tsval())
+        else:
+            c._timing.on_send(seq, retransmission=retransmission, tsval=self.tsval())
         timers = c._timers
         if not timers.armed(Timer.RTO):
             # RFC 6298 §5.1: start the timer if it is not running.
-            timers.arm(Timer.RTO, now + c._rtt.estimator.rto)
+            timers.arm(Timer.RTO, now + c._rtt.rto)
         if not retransmission and length:
             c._arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
 
@@ -367,7 +371,7 @@ class Sender:
         c = self._c
         timers = c._timers
         if not timers.armed(Timer.PERSIST) and not timers.armed(Timer.RTO):
-            rto = c._rtt.estimator.rto
+            rto = c._rtt.rto
             self._persist_backoff = min(max(rto, 0.1), 1.0) if override else rto
             timers.arm(Timer.PERSIST, c._now + self._persist_backoff)
 

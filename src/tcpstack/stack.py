@@ -107,7 +107,11 @@ class Stack:
             rng = random.Random(secrets.randbits(128))
         self._rng = rng
         self._isn = IsnGenerator(isn_key or rng.randbytes(16))
-        self._conns: dict[tuple[int, IPAddress, int], Connection] = {}
+        # Demultiplexing: local port -> the peer's (address, port) -> TCB. The inner
+        # key is the connection's own ``remote`` endpoint (a tuple), so a TCB adds
+        # no key object of its own; a lookup uses a plain (address, port) tuple.
+        self._conns: dict[int, dict[tuple[IPAddress, int], Connection]] = {}
+        self._endpoints: dict[int, Endpoint] = {}  # our endpoint per local port, shared
         self._listeners: dict[int, Listener] = {}
         self._events: deque[tuple[Connection, ev.Event]] = deque()
         self._outbox: list[tuple[IPAddress, Segment, str]] = []
@@ -201,7 +205,7 @@ class Stack:
             local_port = self._ephemeral_port(remote, remote_port)
         else:
             _check_port(local_port)
-            if (local_port, remote, remote_port) in self._conns:
+            if self._lookup(local_port, remote, remote_port) is not None:
                 raise AddressInUse(f"{_fmt(self.address, local_port)} -> "
                                    f"{_fmt(remote, remote_port)} exists")
         conn = self._new_connection(local_port, remote, remote_port, now, passive=False,
@@ -233,7 +237,7 @@ class Stack:
             # MUST-57/63: segments from or to broadcast/multicast, or port 0, are dropped.
             self._drop(_name(dst, src, seg), "invalid-address", segment_record(seg))
             return
-        conn = self._conns.get((seg.dst_port, src, seg.src_port))
+        conn = self._lookup(seg.dst_port, src, seg.src_port)
         listener = self._listeners.get(seg.dst_port)
         if (
             conn is not None
@@ -378,12 +382,13 @@ class Stack:
     @property
     def connections(self) -> list[Connection]:
         """Every connection with a TCB (including TIME-WAIT), in creation order."""
-        return sorted(self._conns.values(), key=_serial_of)
+        return sorted((c for peers in self._conns.values() for c in peers.values()),
+                      key=_serial_of)
 
     def find(self, local_port: int, remote_address: str | IPAddress, remote_port: int
              ) -> Connection | None:
         """The connection with this 4-tuple, or None."""
-        return self._conns.get((local_port, ipaddress.ip_address(remote_address), remote_port))
+        return self._lookup(local_port, ipaddress.ip_address(remote_address), remote_port)
 
     def listening(self, port: int) -> bool:
         """True if a listener exists on ``port``."""
@@ -434,9 +439,11 @@ class Stack:
         if new in (State.CLOSED, State.LISTEN):
             # The TCB is deleted (a passive one that went back to LISTEN too:
             # the listener is the stack's). Its last segments still go out.
-            key = (conn.local.port, conn.remote.address, conn.remote.port)
-            if self._conns.get(key) is conn:
-                del self._conns[key]
+            peers = self._conns.get(conn.local.port)
+            if peers is not None and peers.get(conn.remote) is conn:
+                del peers[conn.remote]
+                if not peers:
+                    del self._conns[conn.local.port]
             self._active[conn] = None
 
     def count(self, what: str) -> None:
@@ -459,8 +466,11 @@ class Stack:
     ) -> Connection:
         iss = self._isn.isn(str(self.address), local_port, str(remote), remote_port, now)
         self._serial += 1
+        local = self._endpoints.get(local_port)
+        if local is None:
+            local = self._endpoints[local_port] = Endpoint(self.address, local_port)
         conn = Connection(
-            Endpoint(self.address, local_port),
+            local,
             Endpoint(remote, remote_port),
             iss=iss,
             config=config or self.config,
@@ -469,8 +479,15 @@ class Stack:
             owner=self,
             serial=self._serial,
         )
-        self._conns[(local_port, remote, remote_port)] = conn
+        peers = self._conns.get(local_port)
+        if peers is None:
+            peers = self._conns[local_port] = {}
+        peers[conn.remote] = conn
         return conn
+
+    def _lookup(self, local_port: int, remote: IPAddress, remote_port: int) -> Connection | None:
+        peers = self._conns.get(local_port)
+        return peers.get((remote, remote_port)) if peers is not None else None
 
     def _ephemeral_port(self, remote: IPAddress, remote_port: int) -> int:
         """A free local port (RFC 6056 §3.3.1: random start, linear probe)."""
@@ -478,7 +495,7 @@ class Stack:
         start = self._rng.randrange(n)
         for i in range(n):
             port = EPHEMERAL_PORTS[(start + i) % n]
-            if (port, remote, remote_port) not in self._conns and port not in self._listeners:
+            if self._lookup(port, remote, remote_port) is None and port not in self._listeners:
                 return port
         raise AddressInUse("no free ephemeral port")
 

@@ -12,8 +12,8 @@ Times are seconds on the caller's clock (``now``); deadlines are named ``*_at``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 
 class Timer(enum.Enum):
@@ -43,44 +43,59 @@ class Timer(enum.Enum):
 _ORDER: tuple[Timer, ...] = tuple(Timer)
 _INDEX: dict[Timer, int] = {t: i for i, t in enumerate(_ORDER)}
 
-TraceFn = Callable[[str, dict[str, Any]], None]
-"""``trace(event, data)``: where timer records go."""
+class TimerOwner(Protocol):
+    """The connection whose deadlines a :class:`Timers` holds."""
 
-MovedFn = Callable[[], None]
-"""Called when the earliest deadline may have moved earlier."""
+    def _trace(self, event: str, data: dict[str, Any]) -> None:
+        """Emit a trace record of the connection."""
+
+    def _timer_moved(self) -> None:
+        """The earliest deadline may have moved earlier (the host re-sorts it)."""
+
+
+_NONE: tuple[None, ...] = (None,) * len(_ORDER)
 
 
 class Timers:
     """The armed deadlines of one connection, by :class:`Timer`.
 
+    Records ``timer_set`` (``timer``, ``at``), ``timer_cancelled``
+    (``timer``) and ``timer_fired`` (``timer``) through the owner's trace,
+    and tells the owner after an arm that made the earliest deadline
+    earlier (or set it where there was none). Holds no storage while no
+    timer is armed: an idle connection pays for the object only.
+
     Args:
-        trace: receives ``timer_set`` (``timer``, ``at``), ``timer_cancelled``
-            (``timer``) and ``timer_fired`` (``timer``) records.
-        moved: called after an arm that made the earliest deadline earlier
-            (or set it where there was none).
+        owner: the connection.
     """
 
-    __slots__ = ("_at", "_moved", "_trace")
+    __slots__ = ("_at", "_owner")
 
-    def __init__(self, trace: TraceFn, moved: MovedFn) -> None:
-        self._at: list[float | None] = [None] * len(_ORDER)
-        self._trace = trace
-        self._moved = moved
+    def __init__(self, owner: TimerOwner) -> None:
+        self._at: list[float | None] | None = None
+        self._owner = owner
 
     def arm(self, timer: Timer, at: float) -> None:
         """Set ``timer`` to fire at ``at`` seconds (restarting it if armed)."""
         earliest = self.next_at
+        if self._at is None:
+            self._at = list(_NONE)
         self._at[_INDEX[timer]] = at
-        self._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
+        self._owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
         if earliest is None or at < earliest:
-            self._moved()
+            self._owner._timer_moved()
 
     def cancel(self, timer: Timer) -> None:
         """Stop ``timer`` if it is armed (traced only then)."""
+        at_list = self._at
+        if at_list is None:
+            return
         i = _INDEX[timer]
-        if self._at[i] is not None:
-            self._at[i] = None
-            self._trace("timer_cancelled", {"timer": timer.value})
+        if at_list[i] is not None:
+            at_list[i] = None
+            self._owner._trace("timer_cancelled", {"timer": timer.value})
+            if all(at is None for at in at_list):
+                self._at = None
 
     def cancel_all(self) -> None:
         """Stop every armed timer (TIME-WAIT and CLOSED entry, RFC 9293 §3.10.7.4)."""
@@ -89,15 +104,17 @@ class Timers:
 
     def at(self, timer: Timer) -> float | None:
         """The deadline of ``timer`` in seconds, or None if it is not armed."""
-        return self._at[_INDEX[timer]]
+        return self._at[_INDEX[timer]] if self._at is not None else None
 
     def armed(self, timer: Timer) -> bool:
         """True if ``timer`` is armed."""
-        return self._at[_INDEX[timer]] is not None
+        return self._at is not None and self._at[_INDEX[timer]] is not None
 
     @property
     def next_at(self) -> float | None:
         """The earliest armed deadline (seconds), or None."""
+        if self._at is None:
+            return None
         best: float | None = None
         for at in self._at:
             if at is not None and (best is None or at < best):
@@ -107,7 +124,7 @@ class Timers:
     @property
     def empty(self) -> bool:
         """True if no timer is armed."""
-        return all(at is None for at in self._at)
+        return self._at is None
 
     def due(self, now: float) -> Iterator[Timer]:
         """Yield each timer due at ``now`` (seconds), in :class:`Timer` order, disarmed.
@@ -117,10 +134,14 @@ class Timers:
         re-armed by its own handler does not fire again in the same pass.
         Traces ``timer_fired`` for each.
         """
-        at_list = self._at
         for i, timer in enumerate(_ORDER):
+            at_list = self._at
+            if at_list is None:
+                return
             at = at_list[i]
             if at is not None and at <= now:
                 at_list[i] = None
-                self._trace("timer_fired", {"timer": timer.value})
+                if all(a is None for a in at_list):
+                    self._at = None
+                self._owner._trace("timer_fired", {"timer": timer.value})
                 yield timer
