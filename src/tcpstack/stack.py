@@ -21,6 +21,7 @@ import ipaddress
 import random
 import secrets
 from collections import Counter, deque
+from collections.abc import Callable
 from typing import Any
 
 from . import events as ev
@@ -84,6 +85,17 @@ class Stack:
         rng: randomness for ephemeral ports (RFC 6056) and the default ISN
             key. Default: seeded from the operating system, so two stacks
             never share a port sequence. The simulator passes a seeded one.
+        clock: the driver's clock (seconds), read when a user call comes
+            without ``now``; default: the last time the stack was given.
+        wakeup: called (no arguments) whenever the stack gains work for its
+            driver: segments to send, events to report, or a timer deadline
+            earlier than before. A driver that polls after every input does
+            not need it; one that must not scan idle stacks (the simulator,
+            an event loop) uses it to know which stacks to service.
+
+    Attributes:
+        clock_source: the ``clock`` argument (settable).
+        wakeup: the ``wakeup`` argument (settable).
 
     Raises:
         ValueError: ``address`` is not an IP address.
@@ -98,8 +110,12 @@ class Stack:
         trace: Trace | None = None,
         isn_key: bytes | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], float] | None = None,
+        wakeup: Callable[[], None] | None = None,
     ) -> None:
         self.address: IPAddress = ipaddress.ip_address(address)
+        self.clock_source = clock
+        self.wakeup = wakeup
         self.config = config or TcpConfig()
         self.name = name
         self.trace = trace
@@ -152,6 +168,8 @@ class Stack:
             raise AddressInUse(f"already listening on port {port}")
         if now is not None:
             self._now = now
+        else:
+            self.clock()
         self._listeners[port] = Listener(port, backlog, config)
         self._trace("app", f"{_fmt(self.address, port)}-*", {"call": "listen", "port": port,
                                                              "backlog": backlog})
@@ -174,6 +192,7 @@ class Stack:
             return None
         conn = next(iter(queue))
         del queue[conn]
+        self.clock()
         self._trace("app", conn.name, {"call": "accept"})
         return conn
 
@@ -305,6 +324,7 @@ class Stack:
                           window=0)
         self.stats["resets_sent"] += 1
         self._outbox.append((dst, rst, name))
+        self._notify()
 
     def packets_to_send(self, now: float) -> list[bytes]:
         """Raw IP packets to transmit now, oldest first.
@@ -403,7 +423,12 @@ class Stack:
     # ------------------------------------------------------------------
 
     def clock(self) -> float:
-        """The last time seen (seconds)."""
+        """The current time (seconds): the driver's clock if given, else the last time seen."""
+        source = self.clock_source
+        if source is not None:
+            t = source()
+            if t > self._now:
+                self._now = t
         return self._now
 
     def on_event(self, conn: Connection, event: ev.Event) -> None:
@@ -417,16 +442,19 @@ class Stack:
             if listener is not None:
                 listener.accept_queue[conn] = None
         self._events.append((conn, event))
+        self._notify()
 
     def wake(self, conn: Connection) -> None:
         """``conn`` may have segments to send at the next :meth:`packets_to_send`."""
         self._active[conn] = None
+        self._notify()
 
     def timer_moved(self, conn: Connection) -> None:
         """``conn``'s earliest deadline moved earlier: put it in the heap."""
         at = conn.next_timer()
         if at is not None:
             heapq.heappush(self._timers, (at, conn.serial, conn))
+            self._notify()
 
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
         """Keep the listener counts and the demultiplexing table in step with ``conn``."""
@@ -498,6 +526,11 @@ class Stack:
             if self._lookup(port, remote, remote_port) is None and port not in self._listeners:
                 return port
         raise AddressInUse("no free ephemeral port")
+
+    def _notify(self) -> None:
+        wakeup = self.wakeup
+        if wakeup is not None:
+            wakeup()
 
     def _drop(self, conn: str, reason: str, data: dict[str, Any]) -> None:
         self.stats[f"dropped:{reason}"] += 1

@@ -406,6 +406,14 @@ class Network:
         self._dirs: dict[tuple[str, str], _Direction] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = 0
+        # The hosts with work (their stacks woke us up), by name, and the
+        # hosts' timer deadlines as a heap of (deadline, host index, name) with
+        # the deadline last pushed per host: a step costs the same whatever the
+        # number of idle hosts and connections.
+        self._dirty: dict[str, None] = {}
+        self._index: dict[str, int] = {}
+        self._timer_heap: list[tuple[float, int, str]] = []
+        self._timer_at: dict[str, float] = {}
         self.faults: list[Fault] = []
         self.keep_packets = keep_packets
         self.packets: list[tuple[float, bytes]] = []
@@ -433,17 +441,29 @@ class Network:
         addr = ipaddress.ip_address(address)
         if addr in self._by_address:
             raise ValueError(f"address {addr} is taken")
-        stack = Stack(
-            addr,
-            config=config,
-            name=name,
-            trace=self.trace,
-            rng=random.Random(f"{self.seed}/{name}"),
-        )
+        stack = self._new_stack(name, addr, config, random.Random(f"{self.seed}/{name}"))
         host = Host(name, stack, app)
+        self._index[name] = len(self.hosts)
         self.hosts[name] = host
         self._by_address[addr] = host
         return host
+
+    def _new_stack(self, name: str, address: IPAddress, config: TcpConfig | None,
+                   rng: random.Random) -> Stack:
+        """A host's stack on the network's clock, waking the network when it has work."""
+        dirty = self._dirty
+        return Stack(
+            address,
+            config=config,
+            name=name,
+            trace=self.trace,
+            rng=rng,
+            clock=self._clock,
+            wakeup=lambda: dirty.__setitem__(name, None),
+        )
+
+    def _clock(self) -> float:
+        return self.now
 
     def link(
         self,
@@ -553,25 +573,18 @@ class Network:
         """
         h = self.hosts[self._name(host)]
         old = h.stack
-        h.stack = Stack(
-            old.address,
-            config=old.config,
-            name=h.name,
-            trace=self.trace,
-            rng=random.Random(f"{self.seed}/{h.name}/restart"),
-        )
+        h.stack = self._new_stack(h.name, old.address, old.config,
+                                  random.Random(f"{self.seed}/{h.name}/restart"))
         self.trace.emit(self.now, h.name, "", "app", {"call": "restart"})
         return h
 
     def at(self, time: float, action: Callable[[], object]) -> None:
-        """Run ``action()`` at virtual ``time`` (seconds); then every host is serviced."""
+        """Run ``action()`` at virtual ``time`` (seconds); then every host it gave
+        work (segments, events, timers) is serviced. User calls in ``action``
+        read the network's clock."""
 
         def run() -> None:
-            for host in self.hosts.values():
-                host.stack.tick(self.now)
             action()
-            for host in self.hosts.values():
-                self._service(host)
 
         self._schedule(time, run)
 
@@ -585,17 +598,17 @@ class Network:
         Raises:
             RuntimeError: ``max_steps`` was exceeded (a livelock).
         """
+        # Whatever happened between runs (user calls, hosts added): start afresh.
         for host in self.hosts.values():
             self._service(host)
+            self._timer_at.pop(host.name, None)
+            self._track_timer(host)
+        self._flush()
         limit = math.inf if until is None else until
         queue = self._queue
         for _ in range(max_steps):
             t_queue = queue[0][0] if queue else math.inf
-            t_timer, timer_host = math.inf, None
-            for host in self.hosts.values():
-                t = host.stack.next_timer()
-                if t is not None and t < t_timer:
-                    t_timer, timer_host = t, host
+            t_timer, timer_host = self._next_timer()
             t = min(t_queue, t_timer)
             if t == math.inf or t > limit:
                 if until is not None:
@@ -608,7 +621,41 @@ class Network:
             else:
                 _, _, action = heapq.heappop(queue)
                 action()
+            self._flush()
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
+
+    def _next_timer(self) -> tuple[float, Host | None]:
+        """The earliest deadline of any host, and the host (inf, None if none)."""
+        heap = self._timer_heap
+        while heap:
+            at, index, name = heap[0]
+            host = self.hosts[name]
+            real = host.stack.next_timer()
+            if real == at:
+                return at, host
+            heapq.heappop(heap)  # stale: the host's deadline moved or is gone
+            if self._timer_at.get(name) == at:
+                del self._timer_at[name]
+                self._track_timer(host)
+        return math.inf, None
+
+    def _track_timer(self, host: Host) -> None:
+        """Put the host's current earliest deadline in the heap (once)."""
+        at = host.stack.next_timer()
+        if at is not None and self._timer_at.get(host.name) != at:
+            self._timer_at[host.name] = at
+            heapq.heappush(self._timer_heap, (at, self._index[host.name], host.name))
+
+    def _flush(self) -> None:
+        """Service every host whose stack woke us up, in the order hosts were added."""
+        dirty = self._dirty
+        for _ in range(1000):  # bounded: applications may keep waking each other
+            if not dirty:
+                return
+            names = sorted(dirty, key=self._index.__getitem__) if len(dirty) > 1 else list(dirty)
+            dirty.clear()
+            for name in names:
+                self._service(self.hosts[name])
 
     # --- internals --------------------------------------------------------
 
@@ -629,9 +676,12 @@ class Network:
         heapq.heappush(self._queue, (time, self._order, action))
 
     def _service(self, host: Host) -> None:
-        """Deliver the host's events to its application, then send its packets."""
+        """Deliver the host's events to its application, then send its packets;
+        then track its next timer. Work it causes on other hosts waits for
+        :meth:`_flush`."""
+        stack = host.stack
         for _ in range(100_000):
-            item = host.stack.next_event()
+            item = stack.next_event()
             if item is None:
                 break
             conn, event = item
@@ -640,12 +690,16 @@ class Network:
                 isinstance(event, Connected)
                 and conn.passive
                 and host.auto_accept
-                and host.stack.listening(conn.local.port)
+                and stack.listening(conn.local.port)
             ):
-                host.stack.accept(conn.local.port)  # the application takes it at once
+                stack.accept(conn.local.port)  # the application takes it at once
             host.dispatch(conn, event)
-        for packet in host.stack.packets_to_send(self.now):
+        for packet in stack.packets_to_send(self.now):
             self._transmit(host, packet)
+        # What this service woke up on this host is done (events raised while
+        # sending wait for the host's next service, as before).
+        self._dirty.pop(host.name, None)
+        self._track_timer(host)
 
     def _transmit(self, src: Host, packet: bytes) -> None:
         """Put one packet on the link from ``src``: the pipeline of the module docstring."""
