@@ -628,7 +628,7 @@ class Network:
         """The earliest deadline of any host, and the host (inf, None if none)."""
         heap = self._timer_heap
         while heap:
-            at, index, name = heap[0]
+            at, _, name = heap[0]
             host = self.hosts[name]
             real = host.stack.next_timer()
             if real == at:
