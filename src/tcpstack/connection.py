@@ -29,41 +29,29 @@ ESTABLISHED, FIN-WAIT-2, TIME-WAIT and CLOSED live there and nowhere else.
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
-from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from . import events as ev
-from .buffers import ReceiveBuffer, SendBuffer
-from .config import TcpConfig
+from .buffers import ReceiveBuffer
 from .errors import LocalProtocolError
-from .negotiation import Negotiated, negotiate
-from .recovery import LossRecovery
-from .rtt import RttEstimator, RttSampler
+from .keepalive import KEEPALIVE_STATES, KeepAlive
+from .negotiation import negotiate, send_mss
+from .paws import TsRecent
 from .sender import Sender
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .state import Cause, State, check_transition
-from .timers import Timer, Timers
-from .trace import Trace
-from .wire import Flags, IPAddress, Segment, Timestamps
+from .tcb import Endpoint, EventSink, Owner, Tcb
+from .timers import Timer
+from .trace import segment_record
+from .wire import Flags, Segment, Timestamps
+
+__all__ = ["Connection", "Endpoint", "EventSink", "Owner", "segment_record"]
 
 S = State
 
-IPV6_DEFAULT_PEER_MSS = 1220
-"""Send MSS assumed when an IPv6 peer's SYN has no MSS option (MUST-15: 1280 - 60)."""
-
 TIMERS = tuple(t.value for t in Timer)
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
-
-EventSink = Callable[["Connection", ev.Event], None]
-
-PAWS_IDLE = 24 * 86400.0
-"""Seconds after which TS.Recent is too old for PAWS (RFC 7323 §5.5: 24 days)."""
-
-KEEPALIVE_STATES = frozenset({S.ESTABLISHED, S.CLOSE_WAIT, S.FIN_WAIT_2})
-"""States in which an idle connection is probed: as in Linux, FIN-WAIT-2 too, so a
-half-closed connection whose peer vanished does not wait for its FIN forever."""
 
 TEXT_STATES = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
 """States whose segment text goes to the application (§3.10.7.4 seventh step)."""
@@ -76,423 +64,25 @@ RESET_ON_ABORT = frozenset({S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_W
 """States in which ABORT sends <SEQ=SND.NXT><CTL=RST> (§3.10.5)."""
 
 
-class Endpoint(NamedTuple):
-    """An (address, port) pair; ``str()`` gives ``192.0.2.1:80`` or ``[2001:db8::1]:80``."""
-
-    address: IPAddress
-    port: int
-
-    def __str__(self) -> str:
-        if isinstance(self.address, ipaddress.IPv6Address):
-            return f"[{self.address}]:{self.port}"
-        return f"{self.address}:{self.port}"
-
-
-class Owner(Protocol):
-    """What a connection tells the host that owns it (:class:`~tcpstack.stack.Stack`).
-
-    Attributes:
-        name: the host's name in trace records.
-        trace: where trace records go, or None.
-    """
-
-    name: str
-    trace: Trace | None
-
-    def clock(self) -> float | None:
-        """The host's current time (seconds), for user calls made without ``now``."""
-
-    def on_event(self, conn: Connection, event: ev.Event) -> None:
-        """``conn`` reports ``event`` to its application."""
-
-    def wake(self, conn: Connection) -> None:
-        """``conn`` may have segments to send."""
-
-    def timer_moved(self, conn: Connection) -> None:
-        """``conn``'s earliest timer deadline moved earlier (or was set)."""
-
-    def state_changed(self, conn: Connection, old: State, new: State) -> None:
-        """``conn`` moved from ``old`` to ``new`` (CLOSED: its TCB is gone)."""
-
-    def count(self, what: str) -> None:
-        """Count one occurrence of ``what`` (drops and limits, for statistics)."""
-
-
-class _Standalone:
-    """The owner of a connection created without a stack (unit tests, embedding)."""
-
-    __slots__ = ("_clock", "_sink", "events", "name", "trace")
-
-    def __init__(self, host: str, trace: Trace | None, sink: EventSink | None,
-                 clock: Callable[[], float] | None) -> None:
-        self.name = host
-        self.trace = trace
-        self._sink = sink
-        self._clock = clock
-        self.events: deque[ev.Event] = deque()
-
-    def clock(self) -> float | None:
-        return self._clock() if self._clock is not None else None
-
-    def on_event(self, conn: Connection, event: ev.Event) -> None:
-        if self._sink is not None:
-            self._sink(conn, event)
-        else:
-            self.events.append(event)
-
-    def wake(self, conn: Connection) -> None:
-        pass
-
-    def timer_moved(self, conn: Connection) -> None:
-        pass
-
-    def state_changed(self, conn: Connection, old: State, new: State) -> None:
-        pass
-
-    def count(self, what: str) -> None:
-        pass
-
-
-class Connection:
-    """The transmission control block of one connection and its event processing.
+class Connection(Tcb):
+    """One TCP connection: its TCB (:class:`~tcpstack.tcb.Tcb`) and the event
+    processing of RFC 9293 §3.10.
 
     Connections are normally created by :class:`tcpstack.stack.Stack`
     (``connect()`` or a SYN to a listener); creating one directly is useful in
-    unit tests. After construction call :meth:`open_active` or feed the SYN
-    of a passive open to :meth:`receive`.
+    unit tests. After construction call :meth:`open_active` (or
+    :meth:`open_passive`) or feed the SYN of a passive open to :meth:`receive`.
+    The arguments are those of :class:`~tcpstack.tcb.Tcb`.
 
     The state and the TCB variables are read-only properties; only the
     connection's own event processing changes them.
-
-    Args:
-        local: our address and port.
-        remote: the peer's address and port.
-        iss: initial send sequence number (RFC 6528; chosen by the stack).
-        config: connection parameters.
-        now: current time, seconds (for the trace).
-        passive: True if created by a passive OPEN (starts in LISTEN; MUST-11).
-        trace: where trace records go, or None (ignored with ``owner``).
-        host: host name used in trace records (ignored with ``owner``).
-        event_sink: if given, events go there instead of this connection's
-            own queue (ignored with ``owner``).
-        clock: gives the current time for user calls made without ``now``;
-            otherwise the last time seen is used (ignored with ``owner``).
-        owner: the host that owns this connection (the stack passes itself).
     """
 
-    __slots__ = (
-        "_config",
-        "_irs",
-        "_iss",
-        "_keepalive_probes",
-        "_local",
-        "_max_snd_wnd",
-        "_negotiated",
-        "_now",
-        "_orphaned",
-        "_owner",
-        "_passive",
-        "_peer_syn",
-        "_rcvbuf",
-        "_recovery",
-        "_remote",
-        "_rtt",
-        "_sender",
-        "_serial",
-        "_snd_max",
-        "_snd_mss",
-        "_snd_nxt",
-        "_snd_una",
-        "_snd_wl1",
-        "_snd_wl2",
-        "_snd_wnd",
-        "_sndbuf",
-        "_state",
-        "_timers",
-        "_timing",
-        "_ts_recent",
-        "_ts_recent_at",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        local: Endpoint,
-        remote: Endpoint,
-        *,
-        iss: int,
-        config: TcpConfig | None = None,
-        now: float = 0.0,
-        passive: bool = False,
-        trace: Trace | None = None,
-        host: str = "host",
-        event_sink: EventSink | None = None,
-        clock: Callable[[], float] | None = None,
-        owner: Owner | None = None,
-        serial: int = 0,
-    ) -> None:
-        self._owner: Owner = owner if owner is not None else _Standalone(
-            host, trace, event_sink, clock
-        )
-        self._serial = serial  # creation order within the owner
-        self._config = config or TcpConfig()
-        self._local = local
-        self._remote = remote
-        self._now = now
-        self._state = S.LISTEN if passive else S.CLOSED
-        self._passive = passive
-        self._orphaned = False
-        # --- Send sequence variables (RFC 9293 §3.3.1) ---
-        self._iss = iss % (1 << 32)
-        self._snd_una = self._iss
-        self._snd_nxt = self._iss
-        self._snd_max = self._iss  # highest sequence number sent + 1 (BSD snd_max)
-        self._snd_wnd = 0
-        self._snd_wl1 = 0
-        self._snd_wl2 = 0
-        self._max_snd_wnd = 0
-        # --- Receive side: IRS; RCV.NXT and RCV.WND live in the receive buffer ---
-        self._irs = 0
-        self._rcvbuf: ReceiveBuffer | None = None
-        self._sndbuf = SendBuffer(seq_add(self._iss, 1))
-        # --- MSS (§3.7.1) and options negotiated on the SYN (RFC 7323, RFC 2018) ---
-        self._snd_mss = self._config.default_peer_mss
-        self._negotiated = _NO_OPTIONS
-        self._peer_syn: Segment | None = None  # kept until our SYN is acknowledged
-        # TS.Recent (RFC 7323 §4.3), and when it was set (None: no valid value, §5.5).
-        self._ts_recent = 0
-        self._ts_recent_at: float | None = None
-        # --- Mechanisms ---
-        self._timers = Timers(self)
-        cfg = self._config
-        self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
-        self._timing: RttSampler | None = None  # the segment being timed, if any
-        self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
+    def __init__(self, local: Endpoint, remote: Endpoint, *, iss: int, **options: Any) -> None:
+        super().__init__(local, remote, iss=iss, **options)
         self._sender = Sender(self)
-        self._keepalive_probes = 0
-
-    # ------------------------------------------------------------------
-    # The read-only view: state and TCB variables
-    # ------------------------------------------------------------------
-
-    @property
-    def state(self) -> State:
-        """The RFC 9293 §3.3.2 state."""
-        return self._state
-
-    @property
-    def config(self) -> TcpConfig:
-        """This connection's configuration (change it with :meth:`reconfigure`)."""
-        return self._config
-
-    @property
-    def local(self) -> Endpoint:
-        """Our address and port."""
-        return self._local
-
-    @property
-    def remote(self) -> Endpoint:
-        """The peer's address and port."""
-        return self._remote
-
-    @property
-    def name(self) -> str:
-        """``local-remote``, as in trace records (``192.0.2.1:40000-192.0.2.2:80``)."""
-        return f"{self._local}-{self._remote}"
-
-    @property
-    def host(self) -> str:
-        """The owning host's name, as in trace records."""
-        return self._owner.name
-
-    @property
-    def serial(self) -> int:
-        """Creation order within the owning stack (1, 2, ...; 0 without a stack)."""
-        return self._serial
-
-    @property
-    def passive(self) -> bool:
-        """True if this TCB came from a passive OPEN (MUST-11)."""
-        return self._passive
-
-    @property
-    def orphaned(self) -> bool:
-        """True after :meth:`close`: the application will read no more."""
-        return self._orphaned
-
-    @property
-    def was_established(self) -> bool:
-        """True once the handshake has completed: ESTABLISHED now, or our SYN acknowledged."""
-        return self._state is S.ESTABLISHED or seq_gt(self._snd_una, self._iss)
-
-    @property
-    def iss(self) -> int:
-        """ISS: initial send sequence number."""
-        return self._iss
-
-    @property
-    def irs(self) -> int:
-        """IRS: the peer's initial sequence number (0 before its SYN)."""
-        return self._irs
-
-    @property
-    def snd_una(self) -> int:
-        """SND.UNA: oldest unacknowledged sequence number."""
-        return self._snd_una
-
-    @property
-    def snd_nxt(self) -> int:
-        """SND.NXT: next sequence number to send (rolled back to resend after a timeout)."""
-        return self._snd_nxt
-
-    @property
-    def snd_max(self) -> int:
-        """The highest sequence number sent, plus one (BSD ``snd_max``)."""
-        return self._snd_max
-
-    @property
-    def snd_wnd(self) -> int:
-        """SND.WND: the peer's window, bytes (scaled)."""
-        return self._snd_wnd
-
-    @property
-    def snd_wl1(self) -> int:
-        """SND.WL1: segment sequence number used for the last window update."""
-        return self._snd_wl1
-
-    @property
-    def snd_wl2(self) -> int:
-        """SND.WL2: segment acknowledgment number used for the last window update."""
-        return self._snd_wl2
-
-    @property
-    def max_snd_wnd(self) -> int:
-        """MAX.SND.WND: the largest window the peer ever offered, bytes (RFC 5961 §5)."""
-        return self._max_snd_wnd
-
-    @property
-    def rcv_nxt(self) -> int:
-        """RCV.NXT: next sequence number expected (0 before the peer's SYN)."""
-        return self._rcvbuf.rcv_nxt if self._rcvbuf is not None else 0
-
-    @property
-    def rcv_wnd(self) -> int:
-        """RCV.WND: the window we last advertised, bytes (RFC 9293 §3.3.1)."""
-        return self._rcvbuf.rcv_wnd if self._rcvbuf is not None else 0
-
-    @property
-    def snd_mss(self) -> int:
-        """The MSS we send with: the peer's, clamped (§3.7.1, MUST-15/16), bytes."""
-        return self._snd_mss
-
-    @property
-    def rcv_mss(self) -> int:
-        """The MSS we advertise: over IPv6 the IP header is 20 bytes longer (MUST-67)."""
-        mss = self._config.mss
-        return mss - 20 if isinstance(self._local.address, ipaddress.IPv6Address) else mss
-
-    @property
-    def negotiated(self) -> Negotiated:
-        """The options both SYNs agreed on (window scale, timestamps, SACK)."""
-        return self._negotiated
-
-    @property
-    def ts_recent(self) -> int:
-        """TS.Recent: the peer's timestamp we echo (RFC 7323 §4.3)."""
-        return self._ts_recent
-
-    @property
-    def fin_received(self) -> bool:
-        """True once RCV.NXT has passed the peer's FIN."""
-        return self._rcvbuf is not None and self._rcvbuf.fin_received
-
-    @property
-    def cwnd(self) -> int:
-        """Congestion window, bytes (RFC 5681)."""
-        return self._recovery.cc.cwnd
-
-    @property
-    def ssthresh(self) -> int:
-        """Slow-start threshold, bytes (RFC 5681)."""
-        return self._recovery.cc.ssthresh
-
-    @property
-    def srtt(self) -> float | None:
-        """Smoothed RTT in seconds, or None before the first sample (RFC 6298)."""
-        return self._rtt.srtt
-
-    @property
-    def rto(self) -> float:
-        """Current retransmission timeout in seconds, backoff included (RFC 6298)."""
-        return self._rtt.rto
-
-    @property
-    def rtt(self) -> RttEstimator:
-        """The RFC 6298 estimator (SRTT, RTTVAR, RTO) of this connection."""
-        return self._rtt
-
-    @property
-    def in_recovery(self) -> bool:
-        """True during fast recovery / SACK loss recovery (RFC 5681 §3.2, RFC 6675 §5)."""
-        return self._recovery.in_recovery
-
-    @property
-    def dupacks(self) -> int:
-        """Duplicate ACKs in a row (RFC 5681 §2)."""
-        return self._recovery.dupacks
-
-    @property
-    def recovery(self) -> LossRecovery:
-        """The loss recovery object (phase, congestion controller, scoreboard)."""
-        return self._recovery
-
-    @property
-    def readable(self) -> int:
-        """Bytes ready for :meth:`read`."""
-        return self._rcvbuf.readable if self._rcvbuf is not None else 0
-
-    @property
-    def at_eof(self) -> bool:
-        """True when the peer's FIN has been received and every byte read."""
-        return self._rcvbuf is not None and self._rcvbuf.at_eof
-
-    @property
-    def send_space(self) -> int:
-        """Bytes :meth:`send` would accept now."""
-        return self._sndbuf.space(self._config.send_buffer)
-
-    @property
-    def unsent(self) -> int:
-        """Bytes in the send buffer not yet sent."""
-        return self._sndbuf.unsent(self._snd_nxt)
-
-    @property
-    def in_flight(self) -> int:
-        """Sequence space sent but not acknowledged, bytes."""
-        return seq_diff(self._snd_max, self._snd_una)
-
-    @property
-    def urgent_pending(self) -> int:
-        """Unread bytes that are urgent data, 0 if none (§3.8.5, MUST-33)."""
-        return self._rcvbuf.urgent_pending if self._rcvbuf is not None else 0
-
-    def next_timer(self) -> float | None:
-        """The earliest armed timer deadline in seconds, or None."""
-        return self._timers.next_at
-
-    def timer(self, name: str | Timer) -> float | None:
-        """Deadline of a timer (a :class:`~tcpstack.timers.Timer` or its name), or None."""
-        return self._timers.at(name if isinstance(name, Timer) else Timer(name))
-
-    def next_event(self) -> ev.Event | None:
-        """Pop the oldest pending event, or None.
-
-        Only a connection without a stack or ``event_sink`` keeps its events;
-        otherwise they go to :meth:`tcpstack.stack.Stack.next_event`.
-        """
-        owner = self._owner
-        if isinstance(owner, _Standalone) and owner.events:
-            return owner.events.popleft()
-        return None
 
     # ------------------------------------------------------------------
     # User calls (RFC 9293 §3.10.1 - §3.10.6)
@@ -582,20 +172,7 @@ class Connection:
         data = rcv.read(max_bytes)
         if data:
             self._app("read", bytes=len(data))
-            # A window update is only worth sending while the peer may still
-            # send (after its FIN a closed peer would answer it with a RST),
-            # and only when the window grew by an SWS step (MUST-39) to at
-            # least twice what the peer can still use, as Linux does: an
-            # application that reads promptly must not turn every delayed
-            # ACK into an immediate one.
-            grown = rcv.window_growth(self._config.recv_buffer, self._negotiated.rcv_wscale)
-            if (
-                self._state.synchronized
-                and not rcv.fin_received
-                and grown >= self.sws_step()
-                and grown >= rcv.rcv_wnd
-            ):
-                self._sender.ack_now = True  # window update
+            if self._state.synchronized and self._sender.window_update_due():
                 self._owner.wake(self)
         return data
 
@@ -900,13 +477,9 @@ class Connection:
                 # without a TSopt SHOULD be silently dropped".
                 self._drop(seg, "missing-timestamps")
                 return False
-            at = self._ts_recent_at
-            if at is not None and self._now - at > PAWS_IDLE:
-                # RFC 7323 §5.5: after more than 24 days idle the peer's clock
-                # may have advanced by 2**31 or more: TS.Recent is invalid.
-                self._ts_recent_at = at = None
-            if at is not None and seq_lt(ts.tsval, self._ts_recent) and not self._disordered_ack(
-                seg, ts
+            recent = self._ts
+            if recent is not None and recent.rejects(ts.tsval, self._now) and not (
+                self._disordered_ack(seg, ts)
             ):
                 # PAWS (RFC 7323 §5.3 R1): an old duplicate from an earlier
                 # wrap of the sequence space. Not acceptable: ACK and drop.
@@ -1221,7 +794,7 @@ class Connection:
                 break
             match timer:
                 case Timer.TLP:
-                    self._on_tlp()
+                    self._sender.on_tlp()
                 case Timer.RTO:
                     self._on_rto()
                 case Timer.PERSIST:
@@ -1229,8 +802,13 @@ class Connection:
                 case Timer.DELAYED_ACK:
                     # §3.8.6.3: the delayed ACK is due now.
                     self._sender.ack_now = True
-                case Timer.KEEPALIVE:
-                    self._on_keepalive()
+                case Timer.KEEPALIVE if self._keepalive is not None:
+                    if self._keepalive.on_timer():
+                        # The probes went unanswered: the peer is gone (§3.8.4).
+                        # Like Linux, tell it with a RST in case it is only
+                        # unreachable.
+                        self._sender.send_rst(self._snd_max)
+                        self._close(Cause.KEEPALIVE_TIMEOUT, ev.ConnectionTimedOut("keepalive"))
                 case Timer.TIME_WAIT:
                     # "If the time-wait timeout expires on a connection, delete
                     # the TCB, enter the CLOSED state, and return." (§3.10.8)
@@ -1273,63 +851,15 @@ class Connection:
         self._snd_nxt = self._snd_una
         self._metrics()
 
-    def _on_tlp(self) -> None:
-        """Probe timeout (RFC 8985 §7.3): new data or the last segment, to draw an
-        ACK with SACK blocks; then "the sender MUST arm the RTO timer"."""
-        buf = self._sndbuf
-        if self._recovery.on_tlp_timeout(
-            in_flight=self.in_flight,
-            unsent=self.unsent,
-            window_left=self._snd_wnd - seq_diff(self._snd_max, self._snd_una),
-            seg_size=self._sender.seg_size(),
-            una_off=buf.off(self._snd_una),
-            high_data=self._sender.high_data(),
-        ):
-            self._timers.arm(Timer.RTO, self._now + self._rtt.rto)
-
-    def _arm_tlp(self) -> None:
-        """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
-        at = None
-        if self._config.tail_loss_probe and self._state in (S.ESTABLISHED, S.CLOSE_WAIT):
-            at = self._recovery.tlp_deadline(
-                self._now,
-                in_flight=self.in_flight,
-                mss=self._snd_mss,
-                srtt=self._rtt.srtt,
-                rto_at=self._timers.at(Timer.RTO),
-            )
-        if at is None:
-            self._timers.cancel(Timer.TLP)
-        else:
-            self._timers.arm(Timer.TLP, at)
-
-    def _on_keepalive(self) -> None:
-        """Keep-alive timer (§3.8.4): probe an idle connection, or give up."""
-        if not self._config.keepalive or self._state not in KEEPALIVE_STATES:
-            return
-        if self.in_flight > 0 or self.unsent > 0:
-            # MUST-26: only an idle connection is probed; the retransmission
-            # and persist timers watch this one.
-            self._timers.arm(Timer.KEEPALIVE, self._now + self._config.keepalive_idle)
-            return
-        if self._keepalive_probes >= self._config.keepalive_count:
-            # keepalive_count probes went unanswered: the peer is gone. Like
-            # Linux, tell it with a RST in case it is only unreachable.
-            self._sender.send_rst(self._snd_max)
-            self._close(Cause.KEEPALIVE_TIMEOUT, ev.ConnectionTimedOut("keepalive"))
-            return
-        # The probe: <SEQ=SND.NXT-1><ACK=RCV.NXT>, no data (SHLD-12). Its
-        # sequence number is old, so a live peer must answer with an ACK.
-        self._sender.queue(self._sender.make(seq=seq_add(self._snd_max, -1)))
-        self._keepalive_probes += 1
-        self._timers.arm(Timer.KEEPALIVE, self._now + self._config.keepalive_interval)
-
     def _keepalive_restart(self) -> None:
-        """Start the idle period again (after traffic from the peer, or a switch)."""
-        self._keepalive_probes = 0
+        """Start the keep-alive idle period again (the peer was heard from, the
+        switch or the state changed); hold a :class:`KeepAlive` only while it is on."""
         if self._config.keepalive and self._state in KEEPALIVE_STATES:
-            self._timers.arm(Timer.KEEPALIVE, self._now + self._config.keepalive_idle)
+            if self._keepalive is None:
+                self._keepalive = KeepAlive(self)
+            self._keepalive.restart()
         else:
+            self._keepalive = None
             self._timers.cancel(Timer.KEEPALIVE)
 
     def _arm_fin_wait_2(self) -> None:
@@ -1418,8 +948,7 @@ class Connection:
         rcv.open_window(self._config.recv_buffer)
         ts = seg.timestamps
         if self._negotiated.timestamps and ts is not None:
-            self._ts_recent = ts.tsval  # RFC 7323 §4.3 (1)
-            self._ts_recent_at = self._now
+            self._ts = TsRecent(ts.tsval, self._now)  # RFC 7323 §4.3 (1)
         self._take_peer_mss(seg)
         if self._negotiated.sack:
             self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh)
@@ -1442,17 +971,10 @@ class Connection:
             self._text_steps(syn)
 
     def _take_peer_mss(self, seg: Segment) -> None:
-        """Effective send MSS (§3.7.1, MUST-15/16): peer MSS, clamped, capped by ours."""
-        if seg.mss is not None:
-            peer = seg.mss
-        elif isinstance(self._remote.address, ipaddress.IPv6Address):
-            # MUST-15 (§3.7.1): without an MSS option assume 1220 over IPv6
-            # (1280 - 60); config.default_peer_mss is the IPv4 value (536).
-            peer = IPV6_DEFAULT_PEER_MSS
-        else:
-            peer = self._config.default_peer_mss
-        self._snd_mss = max(self._config.min_peer_mss, min(peer, self.rcv_mss))
-        self._recovery.cc.set_mss(self._snd_mss)  # and the initial window (RFC 5681 §3.1)
+        """Effective send MSS (§3.7.1, MUST-15/16), and the initial window for it."""
+        ipv6 = isinstance(self._remote.address, ipaddress.IPv6Address)
+        self._snd_mss = send_mss(self._config, seg, self.rcv_mss, ipv6=ipv6)
+        self._recovery.cc.set_mss(self._snd_mss)  # RFC 5681 §3.1
 
     def _update_window(self, seg: Segment, *, force: bool = False) -> None:
         """Send-window update (§3.10.7.4 fifth step): only from newer segments (SND.WL1/WL2)."""
@@ -1475,72 +997,31 @@ class Connection:
                 self._timers.cancel(Timer.PERSIST)
 
     def _update_ts_recent(self, seg: Segment) -> None:
-        """RFC 7323 §4.3 (2): remember the peer's timestamp to echo it.
-
-        Only from a segment that is accepted (its ACK passed the fifth step's
-        checks), not newer than what we acknowledged (SEG.SEQ =< Last.ACK.sent),
-        and not older than TS.Recent.
-        """
+        """RFC 7323 §4.3 (2), for a segment that passed the fifth step's checks."""
         ts = seg.timestamps
-        if (
-            self._negotiated.timestamps
-            and ts is not None
-            and (self._ts_recent_at is None or seq_ge(ts.tsval, self._ts_recent))
-            and seq_le(seg.seq, self._sender.last_ack_sent)
-        ):
-            self._ts_recent = ts.tsval
-            self._ts_recent_at = self._now
+        if ts is not None and self._ts is not None:
+            self._ts.update(ts.tsval, seg.seq, self._sender.last_ack_sent, self._now)
 
     def _ack_advanced(self, ack: int, seg: Segment | None = None) -> int:
-        """SND.UNA moves to ``ack``: free the buffer, sample RTT, manage the RTO timer.
+        """Fifth step: "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
 
-        Returns the number of data bytes newly acknowledged.
+        Once our SYN is acknowledged, a lost SYN leaves its marks (RFC 6298
+        §5.7, RFC 5681 §3.1); the sender then releases the acknowledged data and
+        restarts its timers. Returns the number of data bytes newly acknowledged.
         """
-        sender = self._sender
-        rec = self._recovery
         if seq_le(self._snd_una, self._iss) and seq_gt(ack, self._iss):
             self._peer_syn = None  # our SYN is acknowledged: no more SYN,ACKs to build
-            if sender.syn_retransmitted:
+            if self._sender.syn_retransmitted:
                 # RFC 6298 §5.7: RTO of at least 3 s once data transmission begins.
                 self._rtt.set_floor(self._config.rto_syn_after_retry)
                 # RFC 5681 §3.1: "If the SYN or SYN/ACK is lost, the initial
                 # window used by a sender after a correctly transmitted SYN MUST
                 # be one segment".
-                rec.cc.on_lost_handshake()
+                self._recovery.cc.on_lost_handshake()
         self._snd_una = ack
         if seq_lt(self._snd_nxt, ack):
             self._snd_nxt = ack
-        buf = self._sndbuf
-        acked = buf.acknowledge(ack)
-        if acked and buf.short and buf.space(self._config.send_buffer) > 0 \
-                and not buf.fin_queued:
-            buf.short = False
-            self._emit(ev.SendBufferAvailable(self.send_space))
-        # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1).
-        timing = self._timing
-        if timing is not None:
-            ts = seg.timestamps if seg is not None and self._negotiated.timestamps else None
-            done, sample = timing.on_ack(
-                ack,
-                self._now,
-                ts_clock=sender.tsval() if self._negotiated.timestamps else None,
-                tsecr=ts.tsecr if ts is not None else None,
-            )
-            if done:
-                self._timing = None
-                if sample is not None:
-                    self._rtt.sample(sample)
-        sender.retransmissions = 0
-        # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        if self.in_flight > 0:
-            sender.first_sent_at = self._now
-            self._timers.arm(Timer.RTO, self._now + self._rtt.rto)
-        else:
-            sender.first_sent_at = None
-            self._timers.cancel(Timer.RTO)
-        rec.on_ack_advanced()
-        self._arm_tlp()  # RFC 8985 §7.2: an ACK for new data reschedules the probe
-        return acked
+        return self._sender.acknowledged(ack, seg)
 
     def _disordered_ack(self, seg: Segment, ts: Timestamps) -> bool:
         """A pure duplicate ACK overtaken by a newer segment, exempt from PAWS.
@@ -1558,7 +1039,8 @@ class Connection:
             and seg.seq == self.rcv_nxt
             and seg.ack == self._snd_una
             and self._peer_window(seg) == self._snd_wnd
-            and seq_diff(self._ts_recent, ts.tsval) <= int(self.rto * 1000)
+            and self._ts is not None
+            and self._ts.age_ms(ts.tsval) <= int(self.rto * 1000)
         )
 
     def _acceptable(self, seg: Segment) -> bool:
@@ -1578,95 +1060,7 @@ class Connection:
         last = seq_add(seq, length - 1)
         return 0 <= seq_diff(seq, rcv_nxt) < wnd or 0 <= seq_diff(last, rcv_nxt) < wnd
 
-    def _peer_window(self, seg: Segment) -> int:
-        """SEG.WND in bytes: scaled, except on a SYN (RFC 7323 §2.2)."""
-        if seg.flags & Flags.SYN:
-            return seg.window
-        return seg.window << self._negotiated.snd_wscale
-
-    def sws_step(self) -> int:
-        """Receiver SWS avoidance step: min(buffer/2, RCV.MSS) bytes (MUST-39)."""
-        return min(self._config.recv_buffer // 2, self.rcv_mss)
-
     def _delivered(self, n: int) -> None:
         if n:
             self._emit(ev.DataReceived(n))
             self._trace("app", {"delivered": n})
-
-    # ------------------------------------------------------------------
-    # Plumbing: time, events, trace, counters
-    # ------------------------------------------------------------------
-
-    def _touch(self, now: float | None) -> None:
-        if now is not None:
-            self._now = now
-        else:
-            t = self._owner.clock()
-            if t is not None and t > self._now:
-                self._now = t
-
-    def _timer_moved(self) -> None:
-        self._owner.timer_moved(self)
-
-    def _emit(self, event: ev.Event) -> None:
-        self._owner.on_event(self, event)
-
-    def _count(self, what: str) -> None:
-        self._owner.count(what)
-
-    def _metrics(self) -> None:
-        if self._tracing():
-            self._trace(
-                "metrics_updated",
-                {
-                    "cwnd": self.cwnd,
-                    "ssthresh": self.ssthresh,
-                    "srtt": self.srtt,
-                    "rto": self.rto,
-                    "snd_wnd": self._snd_wnd,
-                },
-            )
-
-    def _app(self, call: str, **data: Any) -> None:
-        self._trace("app", {"call": call, **data})
-
-    def _drop(self, seg: Segment, reason: str) -> None:
-        self._count(f"dropped:{reason}")
-        self._drop_trace(seg, reason)
-
-    def _drop_trace(self, seg: Segment, reason: str) -> None:
-        if self._tracing():
-            self._trace("segment_dropped", {"reason": reason, "seq": seg.seq, "ack": seg.ack,
-                                            "flags": seg.flags.names(), "len": len(seg.payload)})
-
-    def _tracing(self) -> bool:
-        tracer = self._owner.trace
-        return tracer is not None and tracer.active
-
-    def _trace(self, event: str, data: dict[str, Any]) -> None:
-        tracer = self._owner.trace
-        if tracer is not None and tracer.active:
-            tracer.emit(self._now, self._owner.name, self.name, event, data)
-
-    def _trace_segment(self, event: str, seg: Segment) -> None:
-        tracer = self._owner.trace
-        if tracer is not None and tracer.active:
-            tracer.emit(self._now, self._owner.name, self.name, event, segment_record(seg))
-
-    def __repr__(self) -> str:
-        return f"<Connection {self.name} {self._state}>"
-
-
-_NO_OPTIONS = Negotiated()
-
-
-def segment_record(seg: Segment) -> dict[str, Any]:
-    """The ``data`` of a ``segment_sent``/``segment_received`` trace record."""
-    return {
-        "seq": seg.seq,
-        "ack": seg.ack,
-        "flags": seg.flags.names(),
-        "len": len(seg.payload),
-        "window": seg.window,
-        "options": seg.options_dict(),
-    }

@@ -106,3 +106,23 @@ def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
 def _negotiated(snd_wscale: int, rcv_wscale: int, timestamps: bool, sack: bool) -> Negotiated:
     # At most 15 * 15 * 2 * 2 distinct values: one object each, shared by all TCBs.
     return Negotiated(snd_wscale, rcv_wscale, timestamps, sack)
+
+
+IPV6_DEFAULT_PEER_MSS = 1220
+"""Send MSS assumed when an IPv6 peer's SYN has no MSS option (MUST-15: 1280 - 60)."""
+
+
+def send_mss(config: TcpConfig, peer_syn: Segment, rcv_mss: int, *, ipv6: bool) -> int:
+    """The MSS we send with, bytes (RFC 9293 §3.7.1, MUST-15/16).
+
+    The peer's MSS option, or without one 536 (IPv4, ``config.default_peer_mss``)
+    or 1220 (IPv6); at most our own ``rcv_mss``, at least ``config.min_peer_mss``
+    (a hostile MSS of 0 or 1 must not make us loop).
+    """
+    if peer_syn.mss is not None:
+        peer = peer_syn.mss
+    elif ipv6:
+        peer = IPV6_DEFAULT_PEER_MSS
+    else:
+        peer = config.default_peer_mss
+    return max(config.min_peer_mss, min(peer, rcv_mss))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import events as ev
 from .negotiation import TS_OPTION_SPACE, syn_options
 from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
@@ -316,7 +317,82 @@ class Sender:
             # RFC 6298 §5.1: start the timer if it is not running.
             timers.arm(Timer.RTO, now + c._rtt.rto)
         if not retransmission and length:
-            c._arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+            self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+
+    def acknowledged(self, ack: int, seg: Segment | None) -> int:
+        """SND.UNA moved to ``ack`` (carried by ``seg``): release the acknowledged data,
+        take an RTT sample, restart the retransmission timer and the probe.
+
+        Returns the data bytes newly acknowledged.
+        """
+        c = self._c
+        buf = c._sndbuf
+        acked = buf.acknowledge(ack)
+        if acked and buf.short and buf.space(c.config.send_buffer) > 0 and not buf.fin_queued:
+            buf.short = False
+            c._emit(ev.SendBufferAvailable(c.send_space))
+        # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1).
+        timing = c._timing
+        if timing is not None:
+            timestamps = c.negotiated.timestamps
+            ts = seg.timestamps if seg is not None and timestamps else None
+            done, sample = timing.on_ack(
+                ack,
+                c._now,
+                ts_clock=self.tsval() if timestamps else None,
+                tsecr=ts.tsecr if ts is not None else None,
+            )
+            if done:
+                c._timing = None
+                if sample is not None:
+                    c._rtt.sample(sample)
+        self.retransmissions = 0
+        # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
+        if c.in_flight > 0:
+            self.first_sent_at = c._now
+            c._timers.arm(Timer.RTO, c._now + c._rtt.rto)
+        else:
+            self.first_sent_at = None
+            c._timers.cancel(Timer.RTO)
+        c._recovery.on_ack_advanced()
+        self.arm_tlp()  # RFC 8985 §7.2: an ACK for new data reschedules the probe
+        return acked
+
+    # ------------------------------------------------------------------
+    # The tail loss probe (RFC 8985 §7)
+    # ------------------------------------------------------------------
+
+    def arm_tlp(self) -> None:
+        """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
+        c = self._c
+        at = None
+        if c.config.tail_loss_probe and c._state in (S.ESTABLISHED, S.CLOSE_WAIT):
+            at = c._recovery.tlp_deadline(
+                c._now,
+                in_flight=c.in_flight,
+                mss=c._snd_mss,
+                srtt=c._rtt.srtt,
+                rto_at=c._timers.at(Timer.RTO),
+            )
+        if at is None:
+            c._timers.cancel(Timer.TLP)
+        else:
+            c._timers.arm(Timer.TLP, at)
+
+    def on_tlp(self) -> None:
+        """Probe timeout (RFC 8985 §7.3): new data or the last segment, to draw an
+        ACK with SACK blocks; then "the sender MUST arm the RTO timer"."""
+        c = self._c
+        buf = c._sndbuf
+        if c._recovery.on_tlp_timeout(
+            in_flight=c.in_flight,
+            unsent=c.unsent,
+            window_left=c._snd_wnd - seq_diff(c._snd_max, c._snd_una),
+            seg_size=self.seg_size(),
+            una_off=buf.off(c._snd_una),
+            high_data=self.high_data(),
+        ):
+            c._timers.arm(Timer.RTO, c._now + c._rtt.rto)
 
     # ------------------------------------------------------------------
     # Windows
@@ -403,6 +479,25 @@ class Sender:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
             c._timers.arm(Timer.DELAYED_ACK, c._now + c.config.delayed_ack)
+
+    def window_update_due(self) -> bool:
+        """The application read: announce the window now if it is worth it (MUST-39).
+
+        Only while the peer may still send (after its FIN a closed peer would
+        answer with a RST), and only when the window grew by an SWS step to at
+        least twice what the peer can still use, as Linux does: an application
+        that reads promptly must not turn every delayed ACK into an immediate one.
+        Returns True (and makes the ACK due) if so.
+        """
+        c = self._c
+        rcv = c._rcvbuf
+        if rcv is None or rcv.fin_received:
+            return False
+        grown = rcv.window_growth(c.config.recv_buffer, c.negotiated.rcv_wscale)
+        if grown >= c.sws_step() and grown >= rcv.rcv_wnd:
+            self.ack_now = True
+            return True
+        return False
 
     def _ack_sent(self) -> None:
         self.ack_now = False
@@ -496,7 +591,7 @@ class Sender:
             window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
             extra: list[TcpOption] = []
             if neg.timestamps:
-                extra += [Nop(), Nop(), Timestamps(self.tsval(), c._ts_recent)]
+                extra += [Nop(), Nop(), Timestamps(self.tsval(), c.ts_recent)]
             if neg.sack and flags & Flags.ACK and not payload and rcv is not None \
                     and rcv.has_holes:
                 blocks = rcv.sack_blocks(3 if neg.timestamps else 4)

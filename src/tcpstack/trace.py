@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .wire import Segment
 
 EVENT_NAMES = frozenset(
     {
@@ -147,3 +150,15 @@ def read_jsonl(lines: Iterable[str]) -> list[TraceRecord]:
             raise ValueError(f"line {n}: not JSON: {exc}") from exc
         out.append(TraceRecord.from_dict(obj))
     return out
+
+
+def segment_record(seg: Segment) -> dict[str, Any]:
+    """The ``data`` of a ``segment_sent``/``segment_received`` trace record."""
+    return {
+        "seq": seg.seq,
+        "ack": seg.ack,
+        "flags": seg.flags.names(),
+        "len": len(seg.payload),
+        "window": seg.window,
+        "options": seg.options_dict(),
+    }

@@ -1,0 +1,61 @@
+"""TS.Recent and PAWS: what a TCP remembers of its peer's timestamp clock (RFC 7323 §4.3, §5).
+
+Once both SYNs carried the timestamps option, every segment does (§3.2). The
+receiver keeps TS.Recent, the latest TSval worth echoing, and rejects a
+segment whose TSval is older: an old duplicate from an earlier wrap of the
+sequence space (PAWS, §5). Timestamps are 32-bit values compared modulo 2**32
+(:mod:`tcpstack.seq`); times are seconds.
+"""
+
+from __future__ import annotations
+
+from .seq import seq_ge, seq_le, seq_lt
+
+PAWS_IDLE = 24 * 86400.0
+"""Seconds after which TS.Recent is too old for PAWS (RFC 7323 §5.5: 24 days)."""
+
+
+class TsRecent:
+    """TS.Recent of one connection, and PAWS against it.
+
+    Args:
+        tsval: the TSval of the peer's SYN (§4.3 (1)).
+        now: when it arrived, seconds.
+
+    Attributes:
+        value: TS.Recent, echoed in the TSecr of every segment we send.
+    """
+
+    __slots__ = ("_at", "value")
+
+    def __init__(self, tsval: int, now: float) -> None:
+        self.value = tsval
+        self._at: float | None = now  # when TS.Recent was set; None: no longer valid
+
+    def rejects(self, tsval: int, now: float) -> bool:
+        """PAWS (§5.3 R1): True if ``tsval`` is older than TS.Recent.
+
+        After more than 24 days without an update the peer's clock may have
+        advanced by 2**31 or more: TS.Recent is then invalid and rejects
+        nothing (§5.5).
+        """
+        at = self._at
+        if at is not None and now - at > PAWS_IDLE:
+            self._at = at = None
+        return at is not None and seq_lt(tsval, self.value)
+
+    def age_ms(self, tsval: int) -> int:
+        """How far ``tsval`` lies behind TS.Recent, in the peer's ticks (ms here)."""
+        return (self.value - tsval) & 0xFFFFFFFF if seq_lt(tsval, self.value) else 0
+
+    def update(self, tsval: int, seq: int, last_ack_sent: int, now: float) -> None:
+        """An accepted segment (SEG.SEQ = ``seq``) carried ``tsval`` (§4.3 (2)).
+
+        "If SEG.TSval >= TS.Recent and SEG.SEQ =< Last.ACK.sent then SEG.TSval
+        is copied to TS.Recent"; only accepted segments may do so (a segment
+        dropped for its ACK field must not, or the next valid one would fail
+        PAWS and the connection would stall).
+        """
+        if (self._at is None or seq_ge(tsval, self.value)) and seq_le(seq, last_ack_sent):
+            self.value = tsval
+            self._at = now

@@ -1,0 +1,537 @@
+"""The transmission control block: a connection's variables and its read-only view.
+
+RFC 9293 §3.3.1 names the variables of a TCB: the send sequence variables
+(SND.UNA, SND.NXT, SND.WND, SND.WL1, SND.WL2, ISS), the receive sequence
+variables (RCV.NXT, RCV.WND, IRS), and the state. :class:`Tcb` holds them
+(RCV.NXT and RCV.WND live in the receive buffer, next to the data they
+describe) together with the objects that own the mechanism: timers, RTT
+estimation, loss recovery, the buffers. Everything is readable from outside
+through properties; nothing is writable: only the event processing of
+:class:`~tcpstack.connection.Connection` changes a TCB.
+
+This module also defines the :class:`Endpoint` of a connection and the
+:class:`Owner` protocol through which a TCB talks to the host that holds it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
+
+from . import events as ev
+from .buffers import ReceiveBuffer, SendBuffer
+from .config import TcpConfig
+from .negotiation import Negotiated
+from .paws import TsRecent
+from .recovery import LossRecovery
+from .rtt import RttEstimator, RttSampler
+from .seq import seq_add, seq_diff, seq_gt
+from .state import State
+from .timers import Timer, Timers
+from .trace import Trace, segment_record
+from .wire import Flags, IPAddress, Segment
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .keepalive import KeepAlive
+
+S = State
+
+EventSink = Callable[["Connection", ev.Event], None]
+"""Where the events of a connection without a stack go."""
+
+class Endpoint(NamedTuple):
+    """An (address, port) pair; ``str()`` gives ``192.0.2.1:80`` or ``[2001:db8::1]:80``."""
+
+    address: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        if isinstance(self.address, ipaddress.IPv6Address):
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+class Owner(Protocol):
+    """What a connection tells the host that owns it (:class:`~tcpstack.stack.Stack`).
+
+    Attributes:
+        name: the host's name in trace records.
+        trace: where trace records go, or None.
+    """
+
+    name: str
+    trace: Trace | None
+
+    def clock(self) -> float | None:
+        """The host's current time (seconds), for user calls made without ``now``."""
+
+    def on_event(self, conn: Connection, event: ev.Event) -> None:
+        """``conn`` reports ``event`` to its application."""
+
+    def wake(self, conn: Connection) -> None:
+        """``conn`` may have segments to send."""
+
+    def timer_moved(self, conn: Connection) -> None:
+        """``conn``'s earliest timer deadline moved earlier (or was set)."""
+
+    def state_changed(self, conn: Connection, old: State, new: State) -> None:
+        """``conn`` moved from ``old`` to ``new`` (CLOSED: its TCB is gone)."""
+
+    def count(self, what: str) -> None:
+        """Count one occurrence of ``what`` (drops and limits, for statistics)."""
+
+
+class _Standalone:
+    """The owner of a connection created without a stack (unit tests, embedding)."""
+
+    __slots__ = ("_clock", "_sink", "events", "name", "trace")
+
+    def __init__(self, host: str, trace: Trace | None, sink: EventSink | None,
+                 clock: Callable[[], float] | None) -> None:
+        self.name = host
+        self.trace = trace
+        self._sink = sink
+        self._clock = clock
+        self.events: deque[ev.Event] = deque()
+
+    def clock(self) -> float | None:
+        return self._clock() if self._clock is not None else None
+
+    def on_event(self, conn: Connection, event: ev.Event) -> None:
+        if self._sink is not None:
+            self._sink(conn, event)
+        else:
+            self.events.append(event)
+
+    def wake(self, conn: Connection) -> None:
+        pass
+
+    def timer_moved(self, conn: Connection) -> None:
+        pass
+
+    def state_changed(self, conn: Connection, old: State, new: State) -> None:
+        pass
+
+    def count(self, what: str) -> None:
+        pass
+
+
+class Tcb:
+    """The transmission control block of one connection (RFC 9293 §3.3.1): its data.
+
+    :class:`~tcpstack.connection.Connection` adds the event processing; use
+    that class.
+
+    Connections are normally created by :class:`tcpstack.stack.Stack`
+    (``connect()`` or a SYN to a listener); creating one directly is useful in
+    unit tests. After construction call :meth:`open_active` or feed the SYN
+    of a passive open to :meth:`receive`.
+
+    The state and the TCB variables are read-only properties; only the
+    connection's own event processing changes them.
+
+    Args:
+        local: our address and port.
+        remote: the peer's address and port.
+        iss: initial send sequence number (RFC 6528; chosen by the stack).
+        config: connection parameters.
+        now: current time, seconds (for the trace).
+        passive: True if created by a passive OPEN (starts in LISTEN; MUST-11).
+        trace: where trace records go, or None (ignored with ``owner``).
+        host: host name used in trace records (ignored with ``owner``).
+        event_sink: if given, events go there instead of this connection's
+            own queue (ignored with ``owner``).
+        clock: gives the current time for user calls made without ``now``;
+            otherwise the last time seen is used (ignored with ``owner``).
+        owner: the host that owns this connection (the stack passes itself).
+    """
+
+    __slots__ = (
+        "_config",
+        "_irs",
+        "_iss",
+        "_keepalive",
+        "_local",
+        "_max_snd_wnd",
+        "_negotiated",
+        "_now",
+        "_orphaned",
+        "_owner",
+        "_passive",
+        "_peer_syn",
+        "_rcvbuf",
+        "_recovery",
+        "_remote",
+        "_rtt",
+        "_sender",
+        "_serial",
+        "_snd_max",
+        "_snd_mss",
+        "_snd_nxt",
+        "_snd_una",
+        "_snd_wl1",
+        "_snd_wl2",
+        "_snd_wnd",
+        "_sndbuf",
+        "_state",
+        "_timers",
+        "_timing",
+        "_ts",
+    )
+
+    def __init__(
+        self,
+        local: Endpoint,
+        remote: Endpoint,
+        *,
+        iss: int,
+        config: TcpConfig | None = None,
+        now: float = 0.0,
+        passive: bool = False,
+        trace: Trace | None = None,
+        host: str = "host",
+        event_sink: EventSink | None = None,
+        clock: Callable[[], float] | None = None,
+        owner: Owner | None = None,
+        serial: int = 0,
+    ) -> None:
+        self._owner: Owner = owner if owner is not None else _Standalone(
+            host, trace, event_sink, clock
+        )
+        self._serial = serial  # creation order within the owner
+        self._config = config or TcpConfig()
+        self._local = local
+        self._remote = remote
+        self._now = now
+        self._state = S.LISTEN if passive else S.CLOSED
+        self._passive = passive
+        self._orphaned = False
+        # --- Send sequence variables (RFC 9293 §3.3.1) ---
+        self._iss = iss % (1 << 32)
+        self._snd_una = self._iss
+        self._snd_nxt = self._iss
+        self._snd_max = self._iss  # highest sequence number sent + 1 (BSD snd_max)
+        self._snd_wnd = 0
+        self._snd_wl1 = 0
+        self._snd_wl2 = 0
+        self._max_snd_wnd = 0
+        # --- Receive side: IRS; RCV.NXT and RCV.WND live in the receive buffer ---
+        self._irs = 0
+        self._rcvbuf: ReceiveBuffer | None = None
+        self._sndbuf = SendBuffer(seq_add(self._iss, 1))
+        # --- MSS (§3.7.1) and options negotiated on the SYN (RFC 7323, RFC 2018) ---
+        self._snd_mss = self._config.default_peer_mss
+        self._negotiated = _NO_OPTIONS
+        self._peer_syn: Segment | None = None  # kept until our SYN is acknowledged
+        # TS.Recent and PAWS (RFC 7323 §4.3, §5), once timestamps are in use.
+        self._ts: TsRecent | None = None
+        # --- Mechanisms ---
+        self._timers = Timers(self)
+        cfg = self._config
+        self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self._timing: RttSampler | None = None  # the segment being timed, if any
+        self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
+        self._keepalive: KeepAlive | None = None  # only while keep-alive is on
+
+    # ------------------------------------------------------------------
+    # The read-only view: state and TCB variables
+    # ------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """The RFC 9293 §3.3.2 state."""
+        return self._state
+
+    @property
+    def config(self) -> TcpConfig:
+        """This connection's configuration (change it with :meth:`reconfigure`)."""
+        return self._config
+
+    @property
+    def local(self) -> Endpoint:
+        """Our address and port."""
+        return self._local
+
+    @property
+    def remote(self) -> Endpoint:
+        """The peer's address and port."""
+        return self._remote
+
+    @property
+    def name(self) -> str:
+        """``local-remote``, as in trace records (``192.0.2.1:40000-192.0.2.2:80``)."""
+        return f"{self._local}-{self._remote}"
+
+    @property
+    def host(self) -> str:
+        """The owning host's name, as in trace records."""
+        return self._owner.name
+
+    @property
+    def serial(self) -> int:
+        """Creation order within the owning stack (1, 2, ...; 0 without a stack)."""
+        return self._serial
+
+    @property
+    def passive(self) -> bool:
+        """True if this TCB came from a passive OPEN (MUST-11)."""
+        return self._passive
+
+    @property
+    def orphaned(self) -> bool:
+        """True after :meth:`close`: the application will read no more."""
+        return self._orphaned
+
+    @property
+    def was_established(self) -> bool:
+        """True once the handshake has completed: ESTABLISHED now, or our SYN acknowledged."""
+        return self._state is S.ESTABLISHED or seq_gt(self._snd_una, self._iss)
+
+    @property
+    def iss(self) -> int:
+        """ISS: initial send sequence number."""
+        return self._iss
+
+    @property
+    def irs(self) -> int:
+        """IRS: the peer's initial sequence number (0 before its SYN)."""
+        return self._irs
+
+    @property
+    def snd_una(self) -> int:
+        """SND.UNA: oldest unacknowledged sequence number."""
+        return self._snd_una
+
+    @property
+    def snd_nxt(self) -> int:
+        """SND.NXT: next sequence number to send (rolled back to resend after a timeout)."""
+        return self._snd_nxt
+
+    @property
+    def snd_max(self) -> int:
+        """The highest sequence number sent, plus one (BSD ``snd_max``)."""
+        return self._snd_max
+
+    @property
+    def snd_wnd(self) -> int:
+        """SND.WND: the peer's window, bytes (scaled)."""
+        return self._snd_wnd
+
+    @property
+    def snd_wl1(self) -> int:
+        """SND.WL1: segment sequence number used for the last window update."""
+        return self._snd_wl1
+
+    @property
+    def snd_wl2(self) -> int:
+        """SND.WL2: segment acknowledgment number used for the last window update."""
+        return self._snd_wl2
+
+    @property
+    def max_snd_wnd(self) -> int:
+        """MAX.SND.WND: the largest window the peer ever offered, bytes (RFC 5961 §5)."""
+        return self._max_snd_wnd
+
+    @property
+    def rcv_nxt(self) -> int:
+        """RCV.NXT: next sequence number expected (0 before the peer's SYN)."""
+        return self._rcvbuf.rcv_nxt if self._rcvbuf is not None else 0
+
+    @property
+    def rcv_wnd(self) -> int:
+        """RCV.WND: the window we last advertised, bytes (RFC 9293 §3.3.1)."""
+        return self._rcvbuf.rcv_wnd if self._rcvbuf is not None else 0
+
+    @property
+    def snd_mss(self) -> int:
+        """The MSS we send with: the peer's, clamped (§3.7.1, MUST-15/16), bytes."""
+        return self._snd_mss
+
+    @property
+    def rcv_mss(self) -> int:
+        """The MSS we advertise: over IPv6 the IP header is 20 bytes longer (MUST-67)."""
+        mss = self._config.mss
+        return mss - 20 if isinstance(self._local.address, ipaddress.IPv6Address) else mss
+
+    @property
+    def negotiated(self) -> Negotiated:
+        """The options both SYNs agreed on (window scale, timestamps, SACK)."""
+        return self._negotiated
+
+    @property
+    def ts_recent(self) -> int:
+        """TS.Recent: the peer's timestamp we echo (RFC 7323 §4.3)."""
+        return self._ts.value if self._ts is not None else 0
+
+    @property
+    def fin_received(self) -> bool:
+        """True once RCV.NXT has passed the peer's FIN."""
+        return self._rcvbuf is not None and self._rcvbuf.fin_received
+
+    @property
+    def cwnd(self) -> int:
+        """Congestion window, bytes (RFC 5681)."""
+        return self._recovery.cc.cwnd
+
+    @property
+    def ssthresh(self) -> int:
+        """Slow-start threshold, bytes (RFC 5681)."""
+        return self._recovery.cc.ssthresh
+
+    @property
+    def srtt(self) -> float | None:
+        """Smoothed RTT in seconds, or None before the first sample (RFC 6298)."""
+        return self._rtt.srtt
+
+    @property
+    def rto(self) -> float:
+        """Current retransmission timeout in seconds, backoff included (RFC 6298)."""
+        return self._rtt.rto
+
+    @property
+    def rtt(self) -> RttEstimator:
+        """The RFC 6298 estimator (SRTT, RTTVAR, RTO) of this connection."""
+        return self._rtt
+
+    @property
+    def in_recovery(self) -> bool:
+        """True during fast recovery / SACK loss recovery (RFC 5681 §3.2, RFC 6675 §5)."""
+        return self._recovery.in_recovery
+
+    @property
+    def dupacks(self) -> int:
+        """Duplicate ACKs in a row (RFC 5681 §2)."""
+        return self._recovery.dupacks
+
+    @property
+    def recovery(self) -> LossRecovery:
+        """The loss recovery object (phase, congestion controller, scoreboard)."""
+        return self._recovery
+
+    @property
+    def readable(self) -> int:
+        """Bytes ready for :meth:`read`."""
+        return self._rcvbuf.readable if self._rcvbuf is not None else 0
+
+    @property
+    def at_eof(self) -> bool:
+        """True when the peer's FIN has been received and every byte read."""
+        return self._rcvbuf is not None and self._rcvbuf.at_eof
+
+    @property
+    def send_space(self) -> int:
+        """Bytes :meth:`send` would accept now."""
+        return self._sndbuf.space(self._config.send_buffer)
+
+    @property
+    def unsent(self) -> int:
+        """Bytes in the send buffer not yet sent."""
+        return self._sndbuf.unsent(self._snd_nxt)
+
+    @property
+    def in_flight(self) -> int:
+        """Sequence space sent but not acknowledged, bytes."""
+        return seq_diff(self._snd_max, self._snd_una)
+
+    @property
+    def urgent_pending(self) -> int:
+        """Unread bytes that are urgent data, 0 if none (§3.8.5, MUST-33)."""
+        return self._rcvbuf.urgent_pending if self._rcvbuf is not None else 0
+
+    def next_timer(self) -> float | None:
+        """The earliest armed timer deadline in seconds, or None."""
+        return self._timers.next_at
+
+    def timer(self, name: str | Timer) -> float | None:
+        """Deadline of a timer (a :class:`~tcpstack.timers.Timer` or its name), or None."""
+        return self._timers.at(name if isinstance(name, Timer) else Timer(name))
+
+    def next_event(self) -> ev.Event | None:
+        """Pop the oldest pending event, or None.
+
+        Only a connection without a stack or ``event_sink`` keeps its events;
+        otherwise they go to :meth:`tcpstack.stack.Stack.next_event`.
+        """
+        owner = self._owner
+        if isinstance(owner, _Standalone) and owner.events:
+            return owner.events.popleft()
+        return None
+
+
+    def _peer_window(self, seg: Segment) -> int:
+        """SEG.WND in bytes: scaled, except on a SYN (RFC 7323 §2.2)."""
+        if seg.flags & Flags.SYN:
+            return seg.window
+        return seg.window << self._negotiated.snd_wscale
+
+    def sws_step(self) -> int:
+        """Receiver SWS avoidance step: min(buffer/2, RCV.MSS) bytes (MUST-39)."""
+        return min(self._config.recv_buffer // 2, self.rcv_mss)
+    # ------------------------------------------------------------------
+    # Plumbing: time, events, trace, counters
+    # ------------------------------------------------------------------
+
+    def _touch(self, now: float | None) -> None:
+        if now is not None:
+            self._now = now
+        else:
+            t = self._owner.clock()
+            if t is not None and t > self._now:
+                self._now = t
+
+    def _timer_moved(self) -> None:
+        self._owner.timer_moved(cast("Connection", self))
+
+    def _emit(self, event: ev.Event) -> None:
+        self._owner.on_event(cast("Connection", self), event)
+
+    def _count(self, what: str) -> None:
+        self._owner.count(what)
+
+    def _metrics(self) -> None:
+        if self._tracing():
+            self._trace(
+                "metrics_updated",
+                {
+                    "cwnd": self.cwnd,
+                    "ssthresh": self.ssthresh,
+                    "srtt": self.srtt,
+                    "rto": self.rto,
+                    "snd_wnd": self._snd_wnd,
+                },
+            )
+
+    def _app(self, call: str, **data: Any) -> None:
+        self._trace("app", {"call": call, **data})
+
+    def _drop(self, seg: Segment, reason: str) -> None:
+        self._count(f"dropped:{reason}")
+        self._drop_trace(seg, reason)
+
+    def _drop_trace(self, seg: Segment, reason: str) -> None:
+        if self._tracing():
+            self._trace("segment_dropped", {"reason": reason, "seq": seg.seq, "ack": seg.ack,
+                                            "flags": seg.flags.names(), "len": len(seg.payload)})
+
+    def _tracing(self) -> bool:
+        tracer = self._owner.trace
+        return tracer is not None and tracer.active
+
+    def _trace(self, event: str, data: dict[str, Any]) -> None:
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:
+            tracer.emit(self._now, self._owner.name, self.name, event, data)
+
+    def _trace_segment(self, event: str, seg: Segment) -> None:
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:
+            tracer.emit(self._now, self._owner.name, self.name, event, segment_record(seg))
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.name} {self._state}>"
+
+
+_NO_OPTIONS = Negotiated()
