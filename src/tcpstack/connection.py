@@ -262,9 +262,7 @@ class Connection(Tcb):
         self._app("close")
         self._orphaned = True
         rcv = self._rcvbuf
-        if rcv is not None and rcv.readable and self._state in (
-            S.ESTABLISHED, S.CLOSE_WAIT, S.SYN_RECEIVED
-        ):
+        if rcv is not None and rcv.readable and self._state in (S.ESTABLISHED, S.CLOSE_WAIT):
             # SHLD-3: closing with unread data resets the connection.
             rcv.discard()
             self._abort(Cause.CLOSE_UNREAD)

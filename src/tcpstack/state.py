@@ -119,7 +119,6 @@ RULES: dict[tuple[State, State, Cause], str] = {
                                            "(§3.10.7.4 fourth)",
     (S.SYN_RECEIVED, S.CLOSED, C.RCV_RST): "RST after an active OPEN: refused (§3.10.7.4 second)",
     (S.SYN_RECEIVED, S.CLOSED, C.ABORT): "ABORT: send RST (§3.10.5)",
-    (S.SYN_RECEIVED, S.CLOSED, C.CLOSE_UNREAD): "CLOSE with unread data: send RST (SHLD-3)",
     (S.SYN_RECEIVED, S.CLOSED, C.R2_TIMEOUT): "SYN,ACK retransmitted for R2 (§3.8.3)",
     (S.SYN_RECEIVED, S.FIN_WAIT_1, C.CLOSE): "CLOSE: FIN after the handshake (§3.10.4)",
     # Data transfer ends: active close (§3.6).

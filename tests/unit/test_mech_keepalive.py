@@ -172,3 +172,18 @@ def test_probes_in_close_wait_too() -> None:
     s.expect([probe(ack=2)], at=101.0)
     s.rx("A", seq=2, ack=1, at=101.1)
     assert s.conn.timer("keepalive") == pytest.approx(201.1)
+
+
+def test_close_wait_peer_gone_ends_with_rst_and_timeout() -> None:
+    # §3.8.4: probes in CLOSE-WAIT too (the application may wait to send); after
+    # keepalive_count unanswered probes the connection ends like in ESTABLISHED.
+    s = make_close_wait()
+    s.conn.set_keepalive(True, idle=100.0, interval=10.0, count=2)
+    s.events()
+    for t in (101.0, 111.0):
+        s.fire(t)
+        s.expect([probe(ack=2)], at=t)
+    s.fire(121.0)
+    s.expect([Out("R", seq=1)], at=121.0)
+    assert s.state is State.CLOSED
+    assert s.app_events() == [ev.ConnectionTimedOut("keepalive")]

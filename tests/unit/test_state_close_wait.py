@@ -96,6 +96,20 @@ def test_cw_data_beyond_the_fin_is_ignored(close_wait: Script) -> None:
     assert s.state is State.CLOSE_WAIT
 
 
+def test_cw_close_with_unread_data_resets(close_wait: Script) -> None:
+    # SHLD-3 (§3.6.1): closing while received data is unread resets the
+    # connection (as Linux does), in CLOSE-WAIT as in ESTABLISHED.
+    s = make_established()
+    s.rx("PA", seq=1, ack=1, data=b"unread", at=1.0)
+    s.rx("FA", seq=7, ack=1, at=1.1)
+    assert s.state is State.CLOSE_WAIT
+    s.events()
+    s.conn.close(now=2.0)
+    s.expect([Out("R", seq=1)], at=2.0)
+    assert s.state is State.CLOSED
+    assert s.app_events() == [ev.ConnectionAborted()]
+
+
 def test_cw_retransmitted_fin_is_reacked(close_wait: Script) -> None:
     s = close_wait
     s.rx("FA", seq=1, ack=1, at=2.0)
@@ -173,6 +187,17 @@ def test_la_fin_gives_up_after_r2() -> None:
     assert s.state is State.CLOSED
     assert s.app_events() == [ev.ConnectionTimedOut("fin")]
     s.expect_nothing(at=32.1)
+
+
+def test_la_abort_deletes_the_tcb_without_rst(last_ack: Script) -> None:
+    # §3.10.5 ABORT, "CLOSING STATE, LAST-ACK STATE, TIME-WAIT STATE: Respond with
+    # 'ok' and delete the TCB, enter CLOSED state, and return." No RST.
+    s = last_ack
+    s.conn.abort(now=1.5)
+    s.expect_nothing(at=1.5)
+    assert s.state is State.CLOSED
+    assert s.app_events() == [ev.ConnectionAborted()]
+    assert s.conn.next_timer() is None
 
 
 def test_la_rst_closes(last_ack: Script) -> None:

@@ -20,12 +20,15 @@ from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from tcp_script import (
+    ISS,
     PEER,
     PEER_ADDR,
+    US,
     US_ADDR,
     Out,
     Script,
     describe,
+    drain,
     make_listen,
     packet,
     peer_seg,
@@ -36,6 +39,7 @@ from tcp_script import (
 from tcpstack import events as ev
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection, Endpoint
+from tcpstack.errors import LocalProtocolError
 from tcpstack.stack import Stack
 from tcpstack.state import State
 from tcpstack.wire import Mss, SackPermitted, Timestamps, WindowScale
@@ -121,6 +125,55 @@ def test_syn_text_is_processed_once_established(listen: Stack) -> None:
     [ack] = stack_segments(listen, at=1.2)
     assert ack.ack == IRS + 6 and not ack.payload
     assert conn.readable == 0
+
+
+def test_passive_open_moves_a_closed_tcb_to_listen() -> None:
+    # §3.10.1 OPEN, passive, on a TCB whose remote socket is known: CLOSED -> LISTEN.
+    conn = Connection(US, PEER, iss=ISS)
+    conn.open_passive(now=0.5)
+    assert conn.state is State.LISTEN and conn.passive
+    assert [e for e in drain(conn)] == [ev.StateChanged(State.CLOSED, State.LISTEN)]
+    s = Script(conn)
+    s.rx("S", seq=0, ack=0, options=(Mss(1000),), at=1.0)
+    assert s.state is State.SYN_RECEIVED
+    s.expect([Out("SA", seq=0, ack=1, mss=1460)], at=1.0)
+    with pytest.raises(LocalProtocolError):
+        conn.open_passive(now=1.1)
+
+
+def test_send_in_listen_opens_actively(listen_conn: Script) -> None:
+    # §3.10.2 SEND, LISTEN: "If the remote socket is specified, then change the
+    # connection from passive to active, select an ISS. Send a SYN segment ...
+    # Enter SYN-SENT state. Data associated with SEND may be ... queued for
+    # transmission after entering ESTABLISHED state."
+    s = listen_conn
+    assert s.conn.send(b"hello", now=1.0) == 5
+    assert s.state is State.SYN_SENT and not s.conn.passive
+    s.expect([Out("S", seq=0, mss=1460)], at=1.0)
+    s.rx("SA", seq=0, ack=1, options=(Mss(1460),), at=1.1)
+    assert s.state is State.ESTABLISHED
+    s.expect([Out("PA", seq=1, ack=1, len=5)], at=1.1)
+
+
+def test_close_of_a_listen_tcb_deletes_it(listen_conn: Script) -> None:
+    # §3.10.4 CLOSE, LISTEN: "Any outstanding RECEIVEs are returned with 'error:
+    # closing' responses. Delete TCB, enter CLOSED state, and return."
+    s = listen_conn
+    s.conn.close(now=1.0)
+    s.expect_nothing(at=1.0)
+    assert s.state is State.CLOSED
+    assert s.app_events() == [ev.ConnectionClosed()]
+
+
+def test_abort_of_a_listen_tcb_deletes_it_without_rst(listen_conn: Script) -> None:
+    # §3.10.5 ABORT, LISTEN: "Any outstanding RECEIVEs should be returned with
+    # 'error: connection reset' responses. Delete TCB, enter CLOSED state, and
+    # return." Nothing is sent: there is no peer yet.
+    s = listen_conn
+    s.conn.abort(now=1.0)
+    s.expect_nothing(at=1.0)
+    assert s.state is State.CLOSED
+    assert s.app_events() == [ev.ConnectionAborted()]
 
 
 def test_syn_on_bare_listen_tcb(listen_conn: Script) -> None:

@@ -322,6 +322,7 @@ class _Run:
                 self._say(start, event.line,
                           "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
             return
+        self._await_returned(start)
         blocking_end = event.timing.blocking_end
         if blocking_end is not None:
             returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
@@ -564,6 +565,19 @@ class _Run:
                 raise self._fail(f"{call.name}() {key} is {show(have)}, expected {show(want)}",
                                  line=event.line, expected=expected,
                                  actual=f"{actual}, {key} {show(have)}")
+
+    def _await_returned(self, start: float) -> None:
+        """Before a call at ``start``: the blocking calls due to return by then must
+        have returned (a later call may use what they return, e.g. the fd of an
+        accept()). A target whose results travel from another process may deliver
+        one late: wait for it up to the tolerance plus :data:`NONBLOCKING_SLACK`.
+        (:meth:`_check_blocked` reports a call still blocked, after this line.)"""
+        for blocked in self.blocked:
+            if blocked.returns_at > start:
+                continue
+            limit = blocked.returns_at + self.tol + NONBLOCKING_SLACK
+            while blocked.pending.result() is None and self.target.now() < limit:
+                self.target.wait_until(min(self.target.now() + 0.002, limit))
 
     def _check_blocked(self, *, final: bool) -> None:
         """Check the ``...`` calls that have returned. A call still blocked well after
