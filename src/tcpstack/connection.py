@@ -656,7 +656,7 @@ class Connection(Tcb):
             same_window=self._peer_window(seg) == prev_wnd,
         ) and rec.on_duplicate_ack(
             una_off=self._sndbuf.off(self._snd_una),
-            high_data=self._sender.high_data(),
+            high_data_off=self._sender.high_data_off(),
             in_flight=self.in_flight,
             unsent=self.unsent,
             mss=self._snd_mss,
@@ -842,7 +842,7 @@ class Connection(Tcb):
             sender.syn_retransmitted = True
         # Loss recovery restarts (RFC 5681 §3.1, RFC 6582 §3.2, RFC 6675 §5.1).
         self._recovery.on_rto(una_off=self._sndbuf.off(self._snd_una),
-                              high_data=sender.high_data(), in_flight=self.in_flight)
+                              high_data_off=sender.high_data_off(), in_flight=self.in_flight)
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
         # (go back: SND.NXT returns to SND.UNA; SACKed data is skipped).
         self._rtt.backoff()
@@ -876,10 +876,16 @@ class Connection(Tcb):
         is due. Arms the timers the sent segments need.
         """
         self._touch(now)
-        out = self._sender.output()
+        sender = self._sender
+        out = sender.output()
         if self._tracing():
             for seg in out:
                 self._trace_segment("segment_sent", seg)
+        if self._state is S.CLOSE_WAIT and sender.fin_sent():
+            # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
+            # preceding SENDs have been segmentized; then send a FIN segment,
+            # enter LAST-ACK state." The FIN has just left.
+            self._set_state(S.LAST_ACK, Cause.FIN_SENT)
         return out
 
     # ------------------------------------------------------------------

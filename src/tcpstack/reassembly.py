@@ -13,6 +13,8 @@ import bisect
 class ReassemblyQueue:
     """Holds received bytes that lie beyond a hole, merged into disjoint blocks."""
 
+    __slots__ = ("_blocks", "_starts")
+
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._blocks: list[bytearray] = []

@@ -57,9 +57,9 @@ class LossRecovery:
         scoreboard: the RFC 6675 scoreboard, once SACK is in use and data
             has been sent or SACKed; else None (see :attr:`uses_sack`).
         phase: the recovery phase.
-        recover: ``recover`` of RFC 6582 = RecoveryPoint of RFC 6675: the
-            stream offset one past the highest byte sent when recovery (or the
-            LOSS phase) began. Meaningful outside OPEN only.
+        recover_off: ``recover`` of RFC 6582 (RecoveryPoint of RFC 6675) as a
+            stream offset: one past the highest byte sent when recovery (or
+            the LOSS phase) began. Meaningful outside OPEN only.
         dupacks: duplicate ACKs in a row (RFC 5681 §2).
     """
 
@@ -75,7 +75,7 @@ class LossRecovery:
         "cc",
         "dupacks",
         "phase",
-        "recover",
+        "recover_off",
         "scoreboard",
     )
 
@@ -84,7 +84,7 @@ class LossRecovery:
         self._sack: tuple[int, int] | None = None  # (segment size, DupThresh) once negotiated
         self.scoreboard: Scoreboard | None = None
         self.phase = Phase.OPEN
-        self.recover = 0
+        self.recover_off = 0
         self.dupacks = 0
         self._lt_bytes = 0  # sent by limited transmit beyond cwnd since the last new ACK
         self._rexmit_head = False  # the segment at SND.UNA is due for retransmission
@@ -107,7 +107,7 @@ class LossRecovery:
     @property
     def recovery_point(self) -> int | None:
         """RecoveryPoint while RECOVERY or LOSS, else None (RFC 6675 §5, §5.1)."""
-        return None if self.phase is Phase.OPEN else self.recover
+        return None if self.phase is Phase.OPEN else self.recover_off
 
     def use_sack(self, seg_size: int, dupthresh: int) -> None:
         """SACK was negotiated (RFC 2018 §2): keep a scoreboard of ``seg_size`` segments,
@@ -175,7 +175,7 @@ class LossRecovery:
             return newly_sacked > 0
         return same_window
 
-    def on_duplicate_ack(self, *, una_off: int, high_data: int, in_flight: int,
+    def on_duplicate_ack(self, *, una_off: int, high_data_off: int, in_flight: int,
                          unsent: int, mss: int, dupthresh: int) -> bool:
         """Count a duplicate ACK; at DupThresh (or IsLost with SACK) begin recovery.
 
@@ -200,21 +200,21 @@ class LossRecovery:
         if 2 <= segments < 4 and unsent == 0:
             threshold = min(threshold, segments - 1)
         if self.dupacks >= threshold or lost:
-            self._enter_recovery(high_data, in_flight)
+            self._enter_recovery(high_data_off, in_flight)
             return True
         return False
 
-    def _enter_recovery(self, high_data: int, in_flight: int) -> None:
+    def _enter_recovery(self, high_data_off: int, in_flight: int) -> None:
         """Fast retransmit (RFC 5681 §3.2 (2)-(3), RFC 6582, RFC 6675 §5 (4))."""
         self.phase = Phase.RECOVERY
-        self.recover = high_data  # RecoveryPoint = HighData
+        self.recover_off = high_data_off  # RecoveryPoint = HighData
         # RFC 5681 §3.2 (2): "When [RFC3042] is in use, additional data sent in
         # limited transmit MUST NOT be included in this calculation" (FlightSize).
         flight = max(0, in_flight - self._lt_bytes)
         self._lt_bytes = 0
         self.cc.on_enter_recovery(flight, sack=self._sack is not None)
         if self._sack is not None:
-            self.board().enter_recovery(high_data)
+            self.board().enter_recovery(high_data_off)
         self._rexmit_head = True
 
     def on_new_ack(self, *, acked: int, una_off: int, in_flight: int) -> None:
@@ -222,12 +222,12 @@ class LossRecovery:
         self.dupacks = 0
         self._tlp_sent = False
         self._lt_bytes = 0
-        if self.phase is Phase.LOSS and una_off >= self.recover:
+        if self.phase is Phase.LOSS and una_off >= self.recover_off:
             self.phase = Phase.OPEN  # everything outstanding at the timeout is acknowledged
         if self.phase is not Phase.RECOVERY:
             self.cc.on_ack(acked, in_flight)  # RFC 5681 §3.1
             return
-        if una_off >= self.recover:
+        if una_off >= self.recover_off:
             # Full acknowledgment: recovery is over (RFC 6582 §3.2 (3),
             # RFC 6675 §5 (A)).
             self.phase = Phase.OPEN
@@ -249,18 +249,18 @@ class LossRecovery:
 
     # -- the retransmission timeout --------------------------------------------------
 
-    def on_rto(self, *, una_off: int, high_data: int, in_flight: int) -> None:
+    def on_rto(self, *, una_off: int, high_data_off: int, in_flight: int) -> None:
         """The retransmission timer expired (RFC 5681 §3.1, RFC 6582 §3.2 (4), RFC 6675 §5.1).
 
         Everything about recovery restarts here: the phase becomes LOSS (OPEN
-        when nothing data-bearing is outstanding), ``recover`` is HighData,
+        when nothing data-bearing is outstanding), ``recover_off`` is HighData,
         counters and pending retransmissions are forgotten, the controller
         collapses cwnd, the scoreboard forgets its marks (keeping SACKs).
         """
         # RFC 5681 §3.1 (4): ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
         self.cc.on_timeout(in_flight)
-        self.recover = high_data
-        self.phase = Phase.LOSS if una_off < high_data else Phase.OPEN
+        self.recover_off = high_data_off
+        self.phase = Phase.LOSS if una_off < high_data_off else Phase.OPEN
         self.dupacks = 0
         self._lt_bytes = 0
         self._rexmit_head = False
@@ -306,12 +306,12 @@ class LossRecovery:
             return []
         return [start for start in lost if start >= una_off]
 
-    def note_retransmission(self, start_off: int, high_data: int) -> None:
-        """A range starting at ``start_off`` was resent while HighData was ``high_data``."""
+    def note_retransmission(self, start_off: int, high_data_off: int) -> None:
+        """A range starting at ``start_off`` was resent while HighData was ``high_data_off``."""
         if self.phase is Phase.RECOVERY and self._sack is not None:
             if self._rexmit_high is None:
                 self._rexmit_high = {}
-            self._rexmit_high[start_off] = high_data
+            self._rexmit_high[start_off] = high_data_off
 
     def sack_skip(self, start_off: int) -> tuple[int, int]:
         """For a resend from ``start_off`` after a timeout (RFC 6675 §5.1): bytes to
@@ -349,7 +349,7 @@ class LossRecovery:
         return at if rto_at is None or at < rto_at else None
 
     def on_tlp_timeout(self, *, in_flight: int, unsent: int, window_left: int,
-                       seg_size: int, una_off: int, high_data: int) -> bool:
+                       seg_size: int, una_off: int, high_data_off: int) -> bool:
         """The probe timer fired (RFC 8985 §7.3): plan new data if the peer's
         window allows, else the last segment again. Returns False if no probe is due."""
         if self.phase is Phase.RECOVERY or in_flight <= 0 or self._tlp_sent:
@@ -358,7 +358,7 @@ class LossRecovery:
         if unsent > 0 and window_left >= min(seg_size, unsent):
             self._tlp_new_data = True
         else:
-            self._tlp_rexmit_off = max(una_off, high_data - seg_size)
+            self._tlp_rexmit_off = max(una_off, high_data_off - seg_size)
         return True
 
     def take_tlp_retransmission(self) -> int | None:

@@ -30,7 +30,7 @@ from . import events as ev
 from .negotiation import TS_OPTION_SPACE, syn_options
 from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
-from .state import Cause, State
+from .state import State
 from .timers import Timer
 from .wire import Flags, Nop, Sack, Segment, TcpOption, Timestamps
 
@@ -150,7 +150,7 @@ class Sender:
             # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
             out.append(self._retransmit(buf.off(c._snd_una)))
         tlp_off = rec.take_tlp_retransmission()
-        if tlp_off is not None and tlp_off < self.high_data():
+        if tlp_off is not None and tlp_off < self.high_data_off():
             out.append(self._retransmit(tlp_off))  # tail loss probe (RFC 8985 §7.3)
         for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
             out.append(self._retransmit(start))
@@ -229,7 +229,7 @@ class Sender:
         out: list[Segment] = []
         data_end = buf.end_off
         for _ in range(4096):  # bounded: each pass sends one segment
-            una, high = buf.off(c._snd_una), self.high_data()
+            una, high = buf.off(c._snd_una), self.high_data_off()
             if rec.cc.cwnd - sb.pipe(una, high) < c._snd_mss:
                 break
             chosen = sb.next_seg(una, high, unsent=data_end - high, rwnd_end=una + c._snd_wnd)
@@ -257,7 +257,7 @@ class Sender:
         segment), without moving SND.NXT; the FIN rides along if the segment reaches it."""
         c = self._c
         buf = c._sndbuf
-        c._recovery.note_retransmission(start_off, self.high_data())
+        c._recovery.note_retransmission(start_off, self.high_data_off())
         index = start_off - buf.head_off
         sent_end = buf.index(c._snd_max)  # buffer index, FIN included
         n = min(self.seg_size(), len(buf) - index, max(sent_end - index, 0))
@@ -285,11 +285,6 @@ class Sender:
         rec = c._recovery
         if rec.uses_sack and n:
             rec.board().on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))
-        if fin and c._state is S.CLOSE_WAIT:
-            # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
-            # preceding SENDs have been segmentized; then send a FIN segment,
-            # enter LAST-ACK state." The FIN leaves now.
-            c._set_state(S.LAST_ACK, Cause.FIN_SENT)
         self._sent(seq, n + (1 if fin else 0))
         return seg
 
@@ -366,7 +361,11 @@ class Sender:
         """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
         c = self._c
         at = None
-        if c.config.tail_loss_probe and c._state in (S.ESTABLISHED, S.CLOSE_WAIT):
+        if (
+            c.config.tail_loss_probe
+            and c._state in (S.ESTABLISHED, S.CLOSE_WAIT)
+            and not self.fin_sent()  # (the FIN has been sent: LAST-ACK is next)
+        ):
             at = c._recovery.tlp_deadline(
                 c._now,
                 in_flight=c.in_flight,
@@ -390,7 +389,7 @@ class Sender:
             window_left=c._snd_wnd - seq_diff(c._snd_max, c._snd_una),
             seg_size=self.seg_size(),
             una_off=buf.off(c._snd_una),
-            high_data=self.high_data(),
+            high_data_off=self.high_data_off(),
         ):
             c._timers.arm(Timer.RTO, c._now + c._rtt.rto)
 
@@ -414,7 +413,7 @@ class Sender:
         c = self._c
         return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
 
-    def high_data(self) -> int:
+    def high_data_off(self) -> int:
         """HighData: stream offset one past the highest data byte sent (RFC 6675)."""
         c = self._c
         buf = c._sndbuf
