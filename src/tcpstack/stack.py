@@ -38,6 +38,8 @@ EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
 
 _IPV4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_HEAP_MIN = 1024  # timer heap size below which pushes never rebuild it
+_COMPACT_CLOSES = 32  # closes that may leave stale heap entries before a rebuild
 
 
 class Listener:
@@ -133,8 +135,12 @@ class Stack:
         self._outbox: list[tuple[IPAddress, Segment, str]] = []
         # Connections that may have segments to send (an ordered set).
         self._active: dict[Connection, None] = {}
-        # (deadline, serial, connection); stale entries are skipped lazily.
+        # (deadline, serial, connection); stale entries are skipped lazily, and
+        # the heap is rebuilt from its live entries once it doubles (so a TCB
+        # that closed with a far deadline is not held until then).
         self._timers: list[tuple[float, int, Connection]] = []
+        self._timers_compact_at = _HEAP_MIN
+        self._closed_since_compact = 0
         self._serial = 0
         self._now = 0.0
         #: Counters: packets in/out, drops by reason, resets sent, ...
@@ -453,7 +459,10 @@ class Stack:
         """``conn``'s earliest deadline moved earlier: put it in the heap."""
         at = conn.next_timer()
         if at is not None:
-            heapq.heappush(self._timers, (at, conn.serial, conn))
+            heap = self._timers
+            heapq.heappush(heap, (at, conn.serial, conn))
+            if len(heap) >= self._timers_compact_at:
+                self._compact_timers()
             self._notify()
 
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
@@ -473,6 +482,13 @@ class Stack:
                 if not peers:
                     del self._conns[conn.local.port]
             self._active[conn] = None
+            # Its heap entries are stale now: rebuild once such closes may be half
+            # the heap, so closed TCBs waiting there for an old deadline stay
+            # fewer than the live ones (and than _COMPACT_CLOSES).
+            self._closed_since_compact += 1
+            closed = self._closed_since_compact
+            if closed >= _COMPACT_CLOSES and 2 * closed > len(self._timers):
+                self._compact_timers()
 
     def count(self, what: str) -> None:
         """Count one ``what`` in :attr:`stats`."""
@@ -526,6 +542,19 @@ class Stack:
             if self._lookup(port, remote, remote_port) is None and port not in self._listeners:
                 return port
         raise AddressInUse("no free ephemeral port")
+
+    def _compact_timers(self) -> None:
+        """Rebuild the heap: one entry per connection that has a deadline, at its
+        current deadline (an entry is never later than its connection's deadline:
+        a deadline that moves earlier is pushed)."""
+        live: dict[Connection, tuple[float, int, Connection]] = {}
+        for _, serial, conn in self._timers:
+            if conn not in live and (at := conn.next_timer()) is not None:
+                live[conn] = (at, serial, conn)
+        self._timers = list(live.values())
+        heapq.heapify(self._timers)
+        self._timers_compact_at = max(_HEAP_MIN, 2 * len(self._timers))
+        self._closed_since_compact = 0
 
     def _notify(self) -> None:
         wakeup = self.wakeup
