@@ -7,27 +7,32 @@ parsed segments (:meth:`Connection.receive`), timer expiries
 Its outputs are pulled: :meth:`packets_to_send`, :meth:`next_timer`,
 :meth:`next_event`. Time is a float in seconds supplied by the caller.
 
-Theory of operation. The connection holds the TCB variables (RFC 9293
-§3.3.1) and runs the event processing of §3.10: the user calls, SEGMENT
-ARRIVES (for SYN-RECEIVED and the synchronized states as the RFC's eight
-steps, one method each, in order) and the timeouts. Mechanism lives in
-objects that own their state, each with its RFC:
+Theory of operation. The TCB variables (RFC 9293 §3.3.1) live in the base
+class :class:`~tcpstack.tcb.Tcb`; this class runs the event processing of
+§3.10: the user calls, SEGMENT ARRIVES (for SYN-RECEIVED and the synchronized
+states as the RFC's eight steps, one method each, in order) and the timeouts.
+Mechanism lives in objects that own their state, each with its RFC:
 
 * :class:`~tcpstack.timers.Timers`: every deadline (RFC 9293 §3.8, §3.10.8);
-* :class:`~tcpstack.rtt.RttSampler`: RTT samples and the RTO (RFC 6298, RFC 7323 §4);
+* :class:`~tcpstack.rtt.RttEstimator`, :class:`~tcpstack.rtt.RttSampler`:
+  the RTO and its samples (RFC 6298, RFC 7323 §4);
 * :class:`~tcpstack.recovery.LossRecovery`: loss detection and recovery and the
   congestion controller (RFC 5681, 6582, 6675, 3042, 5827, 8985);
 * :class:`~tcpstack.sender.Sender`: what leaves now and how segments are built;
 * :class:`~tcpstack.buffers.SendBuffer`, :class:`~tcpstack.buffers.ReceiveBuffer`:
-  the data, RCV.NXT and the advertised window.
+  the data, RCV.NXT and the advertised window;
+* :class:`~tcpstack.paws.TsRecent`: TS.Recent and PAWS (RFC 7323);
+* :class:`~tcpstack.keepalive.KeepAlive`: keep-alive probes (§3.8.4).
 
 Every state change goes through :meth:`Connection._set_state` with its cause,
-checked against :data:`tcpstack.state.TRANSITIONS`; the entry actions of
-ESTABLISHED, FIN-WAIT-2, TIME-WAIT and CLOSED live there and nowhere else.
+checked against :data:`tcpstack.state.RULES`; the entry actions of
+ESTABLISHED, FIN-WAIT-2, TIME-WAIT, CLOSED (and a passive TCB's return to
+LISTEN) live there and nowhere else.
 """
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 from dataclasses import replace
 from typing import Any
@@ -44,9 +49,10 @@ from .state import Cause, State, check_transition
 from .tcb import Endpoint, EventSink, Owner, Tcb
 from .timers import Timer
 from .trace import segment_record
-from .wire import Flags, Segment, Timestamps
+from .wire import Flags, Segment
 
-__all__ = ["Connection", "Endpoint", "EventSink", "Owner", "segment_record"]
+__all__ = ["Connection", "Endpoint", "EventSink", "ListenVerdict", "Owner", "listen_verdict",
+           "segment_record"]
 
 S = State
 
@@ -62,6 +68,38 @@ SEND_STATES = frozenset({S.SYN_SENT, S.SYN_RECEIVED, S.ESTABLISHED, S.CLOSE_WAIT
 RESET_ON_ABORT = frozenset({S.SYN_RECEIVED, S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2,
                             S.CLOSE_WAIT})
 """States in which ABORT sends <SEQ=SND.NXT><CTL=RST> (§3.10.5)."""
+
+
+class ListenVerdict(enum.Enum):
+    """What LISTEN does with an arriving segment (RFC 9293 §3.10.7.2); the value
+    is the drop reason where the segment is dropped."""
+
+    IGNORE_RST = "rst-in-listen"
+    RESET = "ack-in-listen"
+    OPEN = "syn"
+    DROP = "no-syn-in-listen"
+
+
+def listen_verdict(seg: Segment) -> ListenVerdict:
+    """RFC 9293 §3.10.7.2, SEGMENT ARRIVES in LISTEN: the rule, once.
+
+    It serves a host's listener (:class:`~tcpstack.stack.Stack`, before any TCB
+    exists) and a TCB in LISTEN alike; each acts on the verdict.
+    """
+    flags = seg.flags
+    # First: "check for a RST. An incoming RST should be ignored. Return."
+    if flags & Flags.RST:
+        return ListenVerdict.IGNORE_RST
+    # Second: "check for an ACK. Any acknowledgment is bad if it arrives on a
+    # connection still in the LISTEN state. An acceptable reset segment should
+    # be formed for any arriving ACK-bearing segment: <SEQ=SEG.ACK><CTL=RST>"
+    if flags & Flags.ACK:
+        return ListenVerdict.RESET
+    # Third: "check for a SYN": a connection opens (SYN-RECEIVED).
+    if flags & Flags.SYN:
+        return ListenVerdict.OPEN
+    # Fourth: "other data or control: ... drop the segment and return."
+    return ListenVerdict.DROP
 
 
 class Connection(Tcb):
@@ -334,27 +372,22 @@ class Connection(Tcb):
         self._owner.wake(self)
 
     def _receive_listen(self, seg: Segment) -> None:
-        """§3.10.7.2, LISTEN (a stack answers RST and ACK before a TCB exists)."""
-        # First: an incoming RST should be ignored.
-        if seg.flags & Flags.RST:
-            self._drop(seg, "rst-in-listen")
-            return
-        # Second: any acknowledgment is bad: <SEQ=SEG.ACK><CTL=RST>.
-        if seg.flags & Flags.ACK:
-            self._sender.send_rst(seg.ack)
-            self._drop(seg, "ack-in-listen")
-            return
-        # Third: SYN. RCV.NXT = SEG.SEQ+1, IRS = SEG.SEQ, send <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
-        # "any other control or text should be queued for processing later": the
-        # SYN-ACK acknowledges the SYN only; text (or a FIN) on the SYN is kept
-        # with the SYN (_peer_syn) and processed once ESTABLISHED (_take_syn_text).
-        if seg.flags & Flags.SYN:
-            self._take_syn(seg)
-            self._update_window(seg, force=True)
-            self._set_state(S.SYN_RECEIVED, Cause.RCV_SYN)
-            return
-        # Fourth: other text or control: drop.
-        self._drop(seg, "no-syn-in-listen")
+        """§3.10.7.2, LISTEN, for this TCB (:func:`listen_verdict` holds the rule)."""
+        match listen_verdict(seg):
+            case ListenVerdict.IGNORE_RST | ListenVerdict.DROP as verdict:
+                self._drop(seg, verdict.value)
+            case ListenVerdict.RESET:
+                self._sender.send_rst(seg.ack)  # <SEQ=SEG.ACK><CTL=RST>
+                self._drop(seg, "ack-in-listen")
+            case ListenVerdict.OPEN:
+                # "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... <SEQ=ISS>
+                # <ACK=RCV.NXT><CTL=SYN,ACK> should be sent"; "any other control
+                # or text should be queued for processing later": the SYN,ACK
+                # acknowledges the SYN only; text (or a FIN) on the SYN is kept
+                # with it and processed once ESTABLISHED (_take_syn_text).
+                self._take_syn(seg)
+                self._update_window(seg, force=True)
+                self._set_state(S.SYN_RECEIVED, Cause.RCV_SYN)
 
     def _receive_syn_sent(self, seg: Segment) -> None:
         """§3.10.7.3, SYN-SENT."""
@@ -477,14 +510,20 @@ class Connection(Tcb):
                 return False
             recent = self._ts
             if recent is not None and recent.rejects(ts.tsval, self._now) and not (
-                self._disordered_ack(seg, ts)
+                # A pure duplicate ACK overtaken by a newer segment (reordering)
+                # keeps its SACK blocks and duplicate-ACK count (Linux
+                # tcp_disordered_ack): at RCV.NXT, acking SND.UNA, same window.
+                recent.disordered_ack(seg, ts.tsval, rto=self.rto)
+                and seg.seq == self.rcv_nxt
+                and seg.ack == self._snd_una
+                and self._peer_window(seg) == self._snd_wnd
             ):
                 # PAWS (RFC 7323 §5.3 R1): an old duplicate from an earlier
                 # wrap of the sequence space. Not acceptable: ACK and drop.
                 self._sender.answer_invalid(seg)
                 self._drop(seg, "paws")
                 return False
-        if self._acceptable(seg):
+        if self._acceptable(seg.seq, seg.seg_len):
             # The peer is alive: the keep-alive idle time starts again (§3.8.4).
             if self._timers.armed(Timer.KEEPALIVE):
                 self._keepalive_restart()
@@ -1026,43 +1065,6 @@ class Connection(Tcb):
         if seq_lt(self._snd_nxt, ack):
             self._snd_nxt = ack
         return self._sender.acknowledged(ack, seg)
-
-    def _disordered_ack(self, seg: Segment, ts: Timestamps) -> bool:
-        """A pure duplicate ACK overtaken by a newer segment, exempt from PAWS.
-
-        Reordering makes such ACKs arrive with a TSval older than TS.Recent;
-        dropping them would lose the SACK information and duplicate-ACK count
-        loss recovery needs. Like Linux (tcp_disordered_ack): no data, at
-        RCV.NXT, acknowledging exactly SND.UNA, not changing the window, and
-        at most one RTO older than TS.Recent.
-        """
-        return (
-            not seg.payload
-            and seg.flags & (Flags.SYN | Flags.FIN | Flags.RST) == 0
-            and bool(seg.flags & Flags.ACK)
-            and seg.seq == self.rcv_nxt
-            and seg.ack == self._snd_una
-            and self._peer_window(seg) == self._snd_wnd
-            and self._ts is not None
-            and self._ts.age_ms(ts.tsval) <= int(self.rto * 1000)
-        )
-
-    def _acceptable(self, seg: Segment) -> bool:
-        """Segment acceptability test (§3.10.7.4 first step, the four cases)."""
-        wnd = self.rcv_wnd
-        rcv_nxt = self.rcv_nxt
-        seq = seg.seq
-        length = seg.seg_len
-        if length == 0:
-            if wnd == 0:
-                return seq == rcv_nxt
-            return 0 <= seq_diff(seq, rcv_nxt) < wnd
-        if wnd == 0:
-            # MUST-66: with a zero window, still process RST/ACK of a segment
-            # at RCV.NXT (its text is trimmed away later).
-            return seq == rcv_nxt
-        last = seq_add(seq, length - 1)
-        return 0 <= seq_diff(seq, rcv_nxt) < wnd or 0 <= seq_diff(last, rcv_nxt) < wnd
 
     def _delivered(self, n: int) -> None:
         if n:

@@ -10,6 +10,7 @@ sequence space (PAWS, §5). Timestamps are 32-bit values compared modulo 2**32
 from __future__ import annotations
 
 from .seq import seq_ge, seq_le, seq_lt
+from .wire import Flags, Segment
 
 PAWS_IDLE = 24 * 86400.0
 """Seconds after which TS.Recent is too old for PAWS (RFC 7323 §5.5: 24 days)."""
@@ -44,9 +45,23 @@ class TsRecent:
             self._at = at = None
         return at is not None and seq_lt(tsval, self.value)
 
-    def age_ms(self, tsval: int) -> int:
-        """How far ``tsval`` lies behind TS.Recent, in the peer's ticks (ms here)."""
-        return (self.value - tsval) & 0xFFFFFFFF if seq_lt(tsval, self.value) else 0
+    def disordered_ack(self, seg: Segment, tsval: int, *, rto: float) -> bool:
+        """Could ``seg``, rejected by PAWS, be a duplicate ACK overtaken by newer
+        segments (reordering) rather than an old duplicate?
+
+        Like Linux (``tcp_disordered_ack``): a pure ACK (no data, SYN, FIN or RST)
+        at most one RTO (``rto`` seconds, with a 1 ms timestamp clock) older than
+        TS.Recent. (The caller also checks that it sits at RCV.NXT, acknowledges
+        exactly SND.UNA and leaves the window unchanged.) Dropping it would lose
+        the SACK blocks and the duplicate-ACK count loss recovery needs.
+        """
+        flags = seg.flags
+        return (
+            not seg.payload
+            and flags & (Flags.SYN | Flags.FIN | Flags.RST) == 0
+            and bool(flags & Flags.ACK)
+            and ((self.value - tsval) & 0xFFFFFFFF) <= int(rto * 1000)
+        )
 
     def update(self, tsval: int, seq: int, last_ack_sent: int, now: float) -> None:
         """An accepted segment (SEG.SEQ = ``seq``) carried ``tsval`` (§4.3 (2)).

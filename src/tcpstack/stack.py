@@ -26,7 +26,7 @@ from typing import Any
 
 from . import events as ev
 from .config import TcpConfig
-from .connection import Connection, Endpoint, segment_record
+from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
 from .isn import IsnGenerator
 from .seq import seq_add
@@ -275,7 +275,7 @@ class Stack:
         if conn is not None:
             conn.receive(seg, now)
             return
-        if listener is not None and seg.flags & (Flags.SYN | Flags.RST | Flags.ACK) == Flags.SYN:
+        if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
             return
         name = _name(dst, src, seg)
@@ -286,29 +286,21 @@ class Stack:
             self._receive_closed(src, seg, name)
 
     def _receive_listen(self, listener: Listener, src: IPAddress, seg: Segment, now: float) -> None:
-        """RFC 9293 §3.10.7.2, LISTEN, before a TCB exists."""
-        # First: "An incoming RST should be ignored."
-        if seg.flags & Flags.RST:
-            self._drop(_name(self.address, src, seg), "rst-in-listen", {})
-            return
-        # Second: "Any acknowledgment is bad if it arrives on a connection
-        # still in the LISTEN state. An acceptable reset segment should be
-        # formed for any arriving ACK-bearing segment: <SEQ=SEG.ACK><CTL=RST>"
-        if seg.flags & Flags.ACK:
-            self._send_reset(src, seg, _name(self.address, src, seg))
-            return
-        # Third: SYN: a new TCB in SYN-RECEIVED, if the backlog has room.
-        if seg.flags & Flags.SYN:
-            if listener.full:
+        """RFC 9293 §3.10.7.2, LISTEN, before a TCB exists (:func:`listen_verdict`)."""
+        match listen_verdict(seg):
+            case ListenVerdict.IGNORE_RST | ListenVerdict.DROP as verdict:
+                self._drop(_name(self.address, src, seg), verdict.value, {})
+            case ListenVerdict.RESET:
+                self._send_reset(src, seg, _name(self.address, src, seg))  # <SEQ=SEG.ACK>
+            case ListenVerdict.OPEN if listener.full:
+                # The backlog of half-open and queued connections is full.
                 self._drop(_name(self.address, src, seg), "backlog-full", {})
-                return
-            conn = self._new_connection(seg.dst_port, src, seg.src_port, now, passive=True,
-                                        config=listener.config)
-            listener.half_open.add(conn)
-            conn.receive(seg, now)
-            return
-        # Fourth: "Any other control or text-bearing segment ... drop it and return."
-        self._drop(_name(self.address, src, seg), "no-syn-in-listen", {})
+            case ListenVerdict.OPEN:
+                # A new TCB in LISTEN for this peer; the SYN moves it to SYN-RECEIVED.
+                conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
+                                            passive=True, config=listener.config)
+                listener.half_open.add(conn)
+                conn.receive(seg, now)
 
     def _receive_closed(self, src: IPAddress, seg: Segment, name: str) -> None:
         """RFC 9293 §3.10.7.1, CLOSED: no TCB. Answer everything but RST with RST."""

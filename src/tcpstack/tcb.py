@@ -467,6 +467,22 @@ class Tcb:
             return seg.window
         return seg.window << self._negotiated.snd_wscale
 
+    def _acceptable(self, seq: int, length: int) -> bool:
+        """The segment acceptability test (§3.10.7.4 first step, its four cases):
+        does a segment of ``length`` sequence numbers at ``seq`` fall in RCV.WND?"""
+        wnd = self.rcv_wnd
+        rcv_nxt = self.rcv_nxt
+        if length == 0:
+            if wnd == 0:
+                return seq == rcv_nxt
+            return 0 <= seq_diff(seq, rcv_nxt) < wnd
+        if wnd == 0:
+            # MUST-66: with a zero window, still process RST/ACK of a segment
+            # at RCV.NXT (its text is trimmed away later).
+            return seq == rcv_nxt
+        last = seq_add(seq, length - 1)
+        return 0 <= seq_diff(seq, rcv_nxt) < wnd or 0 <= seq_diff(last, rcv_nxt) < wnd
+
     def sws_step(self) -> int:
         """Receiver SWS avoidance step: min(buffer/2, RCV.MSS) bytes (MUST-39)."""
         return min(self._config.recv_buffer // 2, self.rcv_mss)
