@@ -38,3 +38,13 @@ def test_wraps_modulo_2_32() -> None:
 def test_empty_key_rejected() -> None:
     with pytest.raises(ValueError):
         IsnGenerator(b"")
+
+
+def test_every_byte_of_a_long_key_counts() -> None:
+    # Keys up to 32 bytes key BLAKE2s directly; a longer one is hashed down, so
+    # two keys that differ only after byte 32 still give different ISNs.
+    long_a = b"k" * 40 + b"a"
+    long_b = b"k" * 40 + b"b"
+    tuple_ = ("192.0.2.1", 1, "192.0.2.2", 2, 0.0)
+    assert IsnGenerator(long_a).isn(*tuple_) != IsnGenerator(long_b).isn(*tuple_)
+    assert IsnGenerator(b"k" * 32).isn(*tuple_) == IsnGenerator(b"k" * 32).isn(*tuple_)
