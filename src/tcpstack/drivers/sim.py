@@ -598,31 +598,51 @@ class Network:
         Raises:
             RuntimeError: ``max_steps`` was exceeded (a livelock).
         """
-        # Whatever happened between runs (user calls, hosts added): start afresh.
-        for host in self.hosts.values():
-            self._service(host)
-            self._timer_at.pop(host.name, None)
-            self._track_timer(host)
-        self._flush()
+        self.restart_run()
         limit = math.inf if until is None else until
-        queue = self._queue
         for _ in range(max_steps):
-            t_queue = queue[0][0] if queue else math.inf
-            t_timer, timer_host = self._next_timer()
-            t = min(t_queue, t_timer)
+            t = self.next_time()
             if t == math.inf or t > limit:
                 if until is not None:
                     self.now = max(self.now, until)
                 return self.now
-            self.now = max(self.now, t)
-            if timer_host is not None and t_timer <= t_queue:
-                timer_host.stack.handle_timer(self.now)
-                self._service(timer_host)
-            else:
-                _, _, action = heapq.heappop(queue)
-                action()
-            self._flush()
+            self.step()
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
+
+    def restart_run(self) -> None:
+        """Service every host and note every deadline: whatever happened since the
+        last step (user calls, hosts added) is taken into account. ``run`` does
+        this first; a driver stepping the network itself calls it once."""
+        for host in self.hosts.values():
+            self._service(host)
+            self._timer_at.pop(host.name, None)
+            self._track_timer(host)
+        self.flush()
+
+    def next_time(self) -> float:
+        """When the next event happens (a packet arrives, an action or a host's
+        timer is due), virtual seconds; ``math.inf`` if nothing is pending."""
+        t_queue = self._queue[0][0] if self._queue else math.inf
+        return min(t_queue, self._next_timer()[0])
+
+    def step(self) -> bool:
+        """Process the next event, advancing the clock to it, then service the hosts
+        it gave work. Returns False if nothing was pending."""
+        queue = self._queue
+        t_queue = queue[0][0] if queue else math.inf
+        t_timer, timer_host = self._next_timer()
+        t = min(t_queue, t_timer)
+        if t == math.inf:
+            return False
+        self.now = max(self.now, t)
+        if timer_host is not None and t_timer <= t_queue:
+            timer_host.stack.handle_timer(self.now)
+            self._service(timer_host)
+        else:
+            _, _, action = heapq.heappop(queue)
+            action()
+        self.flush()
+        return True
 
     def _next_timer(self) -> tuple[float, Host | None]:
         """The earliest deadline of any host, and the host (inf, None if none)."""
@@ -646,8 +666,9 @@ class Network:
             self._timer_at[host.name] = at
             heapq.heappush(self._timer_heap, (at, self._index[host.name], host.name))
 
-    def _flush(self) -> None:
-        """Service every host whose stack woke us up, in the order hosts were added."""
+    def flush(self) -> None:
+        """Service every host whose stack has work (segments to send, events to
+        report, an earlier deadline), in the order hosts were added."""
         dirty = self._dirty
         for _ in range(1000):  # bounded: applications may keep waking each other
             if not dirty:
@@ -678,7 +699,7 @@ class Network:
     def _service(self, host: Host) -> None:
         """Deliver the host's events to its application, then send its packets;
         then track its next timer. Work it causes on other hosts waits for
-        :meth:`_flush`."""
+        :meth:`flush`."""
         stack = host.stack
         for _ in range(100_000):
             item = stack.next_event()
