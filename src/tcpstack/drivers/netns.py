@@ -27,12 +27,15 @@ from typing import Any
 from ..errors import TcpStackError
 
 __all__ = [
+    "NETNS_RUN_DIR",
     "NetnsError",
+    "NetnsWatch",
     "create_netns",
     "delete_netns",
     "exec_argv",
     "has_default_route",
     "list_netns",
+    "names_of_own_netns",
     "netns_exists",
     "popen_in_netns",
     "run_in_netns",
@@ -43,6 +46,12 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 COMMAND_TIMEOUT = 20.0
 """Seconds any single ``ip`` command may take before it is killed."""
+
+NETNS_RUN_DIR = "/run/netns"
+"""Where ``ip netns`` keeps its names: one bind mount of the namespace per name."""
+
+OWN_NETNS = "/proc/self/ns/net"
+"""This process's network namespace."""
 
 
 class NetnsError(TcpStackError):
@@ -163,3 +172,62 @@ def temporary_netns(prefix: str = "tcpstack") -> Iterator[str]:
         yield name
     finally:
         delete_netns(name)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``path`` (a namespace's identity), or None if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def names_of_own_netns(run_dir: str = NETNS_RUN_DIR, own: str = OWN_NETNS) -> list[str]:
+    """The ``ip netns`` names of the network namespace this process runs in.
+
+    Empty in the machine's main namespace, in an unnamed one (``unshare -n``)
+    or where ``run_dir`` cannot be read.
+
+    Args:
+        run_dir: where the names live (``/run/netns``).
+        own: this process's namespace (``/proc/self/ns/net``).
+    """
+    me = _identity(own)
+    try:
+        names = sorted(os.listdir(run_dir))
+    except OSError:
+        return []
+    return [n for n in names if me is not None and _identity(os.path.join(run_dir, n)) == me]
+
+
+class NetnsWatch:
+    """Notices that the named network namespace this process runs in was deleted.
+
+    ``ip netns del NAME`` only removes the name: a namespace lives on while a
+    process is inside it, so a server started with ``ip netns exec NAME``
+    would run on, unreachable, after its namespace is "deleted". This watch
+    remembers the names of the process's namespace when it is made;
+    :meth:`deleted` is true once none of them refers to it any more.
+
+    Args:
+        run_dir: where the names live (``/run/netns``).
+        own: this process's namespace (``/proc/self/ns/net``).
+    """
+
+    def __init__(self, run_dir: str = NETNS_RUN_DIR, own: str = OWN_NETNS) -> None:
+        self._run_dir = run_dir
+        self._me = _identity(own)
+        self.names: tuple[str, ...] = tuple(names_of_own_netns(run_dir, own))
+        """The names the namespace had when the watch was made (empty: nothing to watch)."""
+
+    def deleted(self) -> bool:
+        """True once every name the namespace had is gone or names another namespace.
+
+        Always False if it had no name. A few ``stat`` calls, no ``ip``.
+        """
+        if not self.names:
+            return False
+        return all(
+            _identity(os.path.join(self._run_dir, name)) != self._me for name in self.names
+        )

@@ -12,6 +12,15 @@ are set through pyroute2 (rtnetlink). The device is not persistent: it
 disappears when its file descriptor is closed, and :meth:`TunDevice.close`
 also deletes the link if it is still there, so removal always happens.
 
+A device is only ever removed by the instance that created it: a name
+already in use in the namespace (a TUN device of another process, a
+persistent TUN device, a veth, ``lo``...) is refused before anything is
+created, and :meth:`TunDevice.close` deletes a link only if the link of that
+name still has the interface index the device was created with. A network
+already routed to another link (an existing address of that network, or of
+a part of it) is refused too: the kernel would send the packets for our
+stack out of that other link, and a connection would hang.
+
 Run it inside a network namespace made for the purpose (see
 :mod:`tcpstack.drivers.netns`), never in the root namespace of a machine
 you care about.
@@ -21,6 +30,12 @@ the fd into ``stack.receive(pkt, now)``, fire due timers, accept new
 connections and dispatch ``stack.next_event()`` to the applications, write
 ``stack.packets_to_send(now)``, then ``select`` until the next packet or
 timer. ``now`` is ``time.monotonic()`` in seconds.
+
+The loop also watches its surroundings every ``WATCH_PERIOD`` seconds: it
+stops at once if its device is removed from under it (``ip link del``), and
+closes its connections and stops if the named network namespace it runs in
+is deleted (``ip netns del``: the namespace itself lives on while a process
+is inside it, so a server that did not notice would run on, unreachable).
 
 Fault injection (:mod:`tcpstack.drivers.faults`, the fault model the
 simulator's links use too): a seeded
@@ -44,6 +59,7 @@ import os
 import re
 import select
 import signal
+import socket
 import struct
 import threading
 import time
@@ -51,12 +67,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import TcpStackError
 from ..state import State
 from .apps import App, PerConnection
 from .faults import DIRECTIONS, NO_FAULTS, FaultConfig, FaultInjector, FaultStats, direction_rng
+from .netns import NetnsWatch
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -68,9 +85,11 @@ __all__ = [
     "RunStats",
     "ThrottledConnection",
     "TunDevice",
+    "TunDeviceRemoved",
     "TunDriver",
     "TunError",
     "check_tun_available",
+    "conflicting_address",
     "parse_peer",
     "validate_ifname",
 ]
@@ -80,10 +99,14 @@ TUN_PATH = "/dev/net/tun"
 
 TUNSETIFF = 0x400454CA
 """``_IOW('T', 202, int)``: attach the fd to a TUN/TAP interface."""
+TUNGETIFF = 0x800454D2
+"""``_IOR('T', 210, unsigned int)``: the name and flags of the fd's interface."""
 IFF_TUN = 0x0001
 """Layer-3 device: raw IP packets, no Ethernet header."""
 IFF_NO_PI = 0x1000
 """No 4-byte packet-information prefix on reads and writes."""
+IFF_PERSIST = 0x0800
+"""A persistent device (``ip tuntap add``): never one this module created."""
 IFNAMSIZ = 16
 """Interface names are at most ``IFNAMSIZ - 1`` = 15 bytes."""
 
@@ -98,6 +121,10 @@ READ_BUDGET = 128
 
 MAX_WAIT = 0.2
 """Longest ``select`` wait (seconds), so signals and ``until()`` are noticed."""
+
+WATCH_PERIOD = 0.5
+"""Seconds between the loop's checks that its device and its named network
+namespace still exist."""
 
 DRAIN_LIMIT = 5.0
 """Longest wait (seconds) at the end of a run for packets still held by the
@@ -117,6 +144,13 @@ _CAN_SEND = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
 
 class TunError(TcpStackError):
     """The TUN device could not be opened or configured (clear one-line message)."""
+
+
+class TunDeviceRemoved(TunError, OSError):
+    """The device was removed from under its open fd (``ip link del``).
+
+    Also an :class:`OSError`, which is what reading the fd raised before.
+    """
 
 
 def validate_ifname(name: str) -> str:
@@ -196,8 +230,39 @@ def check_tun_available() -> None:
         raise TunError("creating a TUN device needs root (or CAP_NET_ADMIN)")
 
 
+def conflicting_address(
+    peer: ipaddress.IPv4Interface, existing: list[tuple[str, ipaddress.IPv4Interface]]
+) -> str | None:
+    """Why ``peer``'s network cannot be given to a new device, or None if it can.
+
+    An existing address whose network lies inside ``peer``'s network (the
+    same network, or a smaller part of it) wins the kernel's route lookup
+    for that part: packets to our stack would leave by that other link, and
+    a connection would hang. A larger existing network is fine (the new,
+    more specific route wins).
+
+    Args:
+        peer: the kernel side's address and prefix for the new device.
+        existing: ``(ifname, address)`` of the IPv4 addresses of the namespace.
+    """
+    for ifname, iface in existing:
+        if iface.network.subnet_of(peer.network):
+            return (
+                f"{peer.network} is already routed to {ifname} (address {iface}): "
+                f"packets to the stack would leave by {ifname}; use another network"
+            )
+    return None
+
+
 class TunDevice:
     """An open TUN device with its kernel side addressed and up.
+
+    The device is created by this instance and only ever removed by it:
+    before creating it, a name already in use in this network namespace (by
+    any kind of link) is refused, and so is a network already routed to
+    another link (see :func:`conflicting_address`). The interface
+    index is kept in :attr:`ifindex`; :meth:`close` deletes a link of that
+    name only while it still has that index.
 
     Args:
         ifname: interface name to create (1-15 characters).
@@ -205,8 +270,10 @@ class TunDevice:
         mtu: device MTU in bytes.
 
     Raises:
-        TunError: the device could not be created or configured (the fd is
-            closed again, so nothing is left behind).
+        TunError: the name is in use in this namespace, the network is
+            already routed elsewhere, or the device could not be created or
+            configured (the fd is closed again and a device created here is
+            removed, so nothing is left behind; nothing else is touched).
         ValueError: invalid ``ifname``.
     """
 
@@ -217,40 +284,67 @@ class TunDevice:
         self.peer = peer
         self.mtu = mtu
         self.fd = -1
+        self.ifindex: int | None = None
+        """Interface index of the device this instance created (None before)."""
         check_tun_available()
+        self._check_free()
         try:
             self.fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as exc:
             raise TunError(f"cannot open {TUN_PATH}: {exc.strerror}") from None
         try:
-            ifr = struct.pack("16sH22x", self.ifname.encode(), IFF_TUN | IFF_NO_PI)
-            try:
-                fcntl.ioctl(self.fd, TUNSETIFF, ifr)
-            except OSError as exc:
-                hint = " (device name in use?)" if exc.errno in (errno.EBUSY, errno.EINVAL) else ""
-                raise TunError(f"TUNSETIFF {self.ifname}: {exc.strerror}{hint}") from None
+            self._attach()
             self._configure()
         except BaseException:
             self.close()
             raise
+
+    def _check_free(self) -> None:
+        """Refuse a name in use or a network already routed elsewhere (nothing created yet)."""
+        if _link_index(self.ifname) is not None:
+            raise TunError(
+                f"interface {self.ifname} already exists in this network namespace "
+                "(another tcpstack, or another link): choose another name"
+            )
+        conflict = conflicting_address(self.peer, _ipv4_addresses())
+        if conflict is not None:
+            raise TunError(conflict)
+
+    def _attach(self) -> None:
+        """TUNSETIFF: create the device; remember its index (only then is it ours)."""
+        ifr = struct.pack("16sH22x", self.ifname.encode(), IFF_TUN | IFF_NO_PI)
+        try:
+            fcntl.ioctl(self.fd, TUNSETIFF, ifr)
+        except OSError as exc:
+            hint = " (device name in use?)" if exc.errno in (errno.EBUSY, errno.EINVAL) else ""
+            raise TunError(f"TUNSETIFF {self.ifname}: {exc.strerror}{hint}") from None
+        # The name was free a moment ago; if a persistent TUN device of that name
+        # appeared since, TUNSETIFF attached us to it: not ours, leave it alone.
+        try:
+            flags = struct.unpack("16sH22x", fcntl.ioctl(self.fd, TUNGETIFF, bytes(40)))[1]
+        except OSError as exc:
+            raise TunError(f"TUNGETIFF {self.ifname}: {exc.strerror}") from None
+        if flags & IFF_PERSIST:
+            raise TunError(
+                f"interface {self.ifname} already exists in this network namespace "
+                "(a persistent TUN device): choose another name"
+            )
+        self.ifindex = _link_index(self.ifname)
+        if self.ifindex is None:
+            raise TunError(f"device {self.ifname} vanished after TUNSETIFF")
 
     def _configure(self) -> None:
         from pyroute2 import IPRoute  # imported here: Linux-only dependency
 
         try:
             with IPRoute() as ipr:
-                idx = ipr.link_lookup(ifname=self.ifname)
-                if not idx:
-                    raise TunError(f"device {self.ifname} vanished after TUNSETIFF")
                 ipr.addr(
                     "add",
-                    index=idx[0],
+                    index=self.ifindex,
                     address=str(self.peer.ip),
                     prefixlen=self.peer.network.prefixlen,
                 )
-                ipr.link("set", index=idx[0], mtu=self.mtu, state="up")
-        except TunError:
-            raise
+                ipr.link("set", index=self.ifindex, mtu=self.mtu, state="up")
         except Exception as exc:  # pyroute2's NetlinkError and friends
             raise TunError(f"configuring {self.ifname}: {exc}") from None
         # No IPv6 chatter (router solicitations, MLD) on the device: best effort.
@@ -260,8 +354,26 @@ class TunDevice:
         except OSError:
             pass
 
+    def present(self) -> bool:
+        """True while the link named :attr:`ifname` here is the device this instance made.
+
+        False once it was removed (``ip link del``), replaced by another link
+        of the same name, or closed. One ``ioctl``, no netlink.
+        """
+        return (
+            self.fd >= 0
+            and self.ifindex is not None
+            and _link_index(self.ifname) == self.ifindex
+        )
+
     def read_packets(self, budget: int = READ_BUDGET) -> list[bytes]:
-        """Read up to ``budget`` packets that are ready (never blocks)."""
+        """Read up to ``budget`` packets that are ready (never blocks).
+
+        Raises:
+            TunDeviceRemoved: the device was removed from under the fd
+                (``ip link del``); an :class:`OSError` too.
+            OSError: any other read error of the fd.
+        """
         out: list[bytes] = []
         for _ in range(budget):
             try:
@@ -270,6 +382,12 @@ class TunDevice:
                 break
             except InterruptedError:
                 continue
+            except OSError as exc:
+                if exc.errno == errno.EBADFD:  # what a read returns once the link is gone
+                    raise TunDeviceRemoved(
+                        f"{self.ifname} was removed from under us (ip link del?)"
+                    ) from None
+                raise
         return out
 
     def write(self, packet: bytes) -> bool:
@@ -287,19 +405,22 @@ class TunDevice:
     def close(self) -> None:
         """Close the fd (which removes the device) and delete the link if it remains.
 
-        Safe to call more than once.
+        Only the device this instance created is deleted: a link of the same
+        name with another index (or any link, if creation failed before the
+        device existed) is left alone. Safe to call more than once.
         """
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+        ifindex, self.ifindex = self.ifindex, None
+        if ifindex is None or _link_index(self.ifname) != ifindex:
+            return  # never created, or gone with the fd (the usual case), or not ours
         try:
             from pyroute2 import IPRoute
 
             with IPRoute() as ipr:
-                idx = ipr.link_lookup(ifname=self.ifname)
-                if idx:
-                    ipr.link("del", index=idx[0])
-        except Exception:  # already gone, or pyroute2 unavailable
+                ipr.link("del", index=ifindex)
+        except Exception:  # gone in the meantime, or pyroute2 unavailable
             pass
 
     def __enter__(self) -> TunDevice:
@@ -314,13 +435,46 @@ class TunDevice:
         self.close()
 
 
+def _link_index(ifname: str) -> int | None:
+    """Index of the link named ``ifname`` in this network namespace, or None."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
+def _ipv4_addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """``(ifname, address/prefix)`` of every IPv4 address in this network namespace.
+
+    Raises:
+        TunError: rtnetlink could not be asked.
+    """
+    from pyroute2 import IPRoute  # imported here: Linux-only dependency
+
+    out: list[tuple[str, ipaddress.IPv4Interface]] = []
+    try:
+        with IPRoute() as ipr:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+            for msg in ipr.get_addr(family=socket.AF_INET):
+                addr = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+                if addr:
+                    name = names.get(msg["index"], f"index {msg['index']}")
+                    out.append((name, ipaddress.IPv4Interface(f"{addr}/{msg['prefixlen']}")))
+    except Exception as exc:  # pyroute2's NetlinkError and friends
+        raise TunError(f"listing the addresses of this network namespace: {exc}") from None
+    return out
+
+
 @dataclass
 class RunStats:
     """What one :meth:`TunDriver.run` did.
 
     Attributes:
-        reason: why the loop ended: ``"until"``, ``"deadline"``, ``"signal"``
-            or ``"stopped"`` (``request_stop()``).
+        reason: why the loop ended: ``"until"``, ``"deadline"``, ``"signal"``,
+            ``"stopped"`` (``request_stop()``), ``"netns-deleted"`` (the named
+            network namespace the process runs in was deleted: connections
+            closed gracefully) or ``"device-removed"`` (the device was removed
+            from under the loop: connections abandoned, nothing more sent).
         elapsed: seconds the loop ran.
         packets_in, packets_out: packets given to the stack / written to the
             device (after fault injection).
@@ -519,6 +673,9 @@ class TunDriver:
             (its own :class:`ReadThrottle`); None: no limit.
         log: called with one-line progress messages (default: silent).
         clock: monotonic clock in seconds (the stack's ``now``).
+        watch_netns: stop :meth:`run` gracefully once the named network
+            namespace the process runs in is deleted (``ip netns del``; see
+            :class:`~tcpstack.drivers.netns.NetnsWatch`).
 
     Use as a context manager (or call :meth:`open` / :meth:`close`): the
     device exists between the two, and :meth:`close` always removes it.
@@ -544,6 +701,7 @@ class TunDriver:
         read_rate: float | None = None,
         log: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watch_netns: bool = True,
     ) -> None:
         self.ifname = validate_ifname(ifname)
         self.address, self.peer = parse_peer(str(our_address), peer_cidr)
@@ -585,6 +743,9 @@ class TunDriver:
         self._ports: list[int] = []
         self._stop = threading.Event()
         self._stop_reason = ""
+        self.watch_netns = watch_netns
+        self._netns_watch: NetnsWatch | None = None
+        self._device_gone = False  # removed from under us: nothing can be sent any more
 
     @property
     def faults_active(self) -> bool:
@@ -594,9 +755,16 @@ class TunDriver:
     # -- lifecycle -------------------------------------------------------
 
     def open(self) -> TunDevice:
-        """Create and configure the device (idempotent)."""
+        """Create and configure the device (idempotent).
+
+        Raises:
+            TunError: the device cannot be created (see :class:`TunDevice`).
+        """
         if self._device is None:
             self._device = TunDevice(self.ifname, self.peer, mtu=self.mtu)
+            self._device_gone = False
+            if self.watch_netns:
+                self._netns_watch = NetnsWatch()
             self._log(
                 f"{self.ifname}: kernel side {self.peer}, tcpstack at {self.address}, "
                 f"mtu {self.mtu}"
@@ -610,7 +778,8 @@ class TunDriver:
         if self._device is not None:
             dev, self._device = self._device, None
             dev.close()
-            self._log(f"{self.ifname}: removed")
+            if not self._device_gone:
+                self._log(f"{self.ifname}: removed")
 
     def __enter__(self) -> TunDriver:
         self.open()
@@ -697,13 +866,19 @@ class TunDriver:
         restore = self._install_signals() if handle_signals else {}
         stop_at: float | None = None
         linger_until: float | None = None
+        watch_at = start + WATCH_PERIOD
         try:
             while True:
                 now = self._clock()
                 self.stack.tick(now)  # user calls made in this pass are stamped now
                 accepting = stop_at is None
                 self._release_held(now, app_factory, accepting=accepting)
-                for pkt in dev.read_packets():
+                try:
+                    packets = dev.read_packets()
+                except TunDeviceRemoved as exc:
+                    self._lost_device(str(exc))
+                    break
+                for pkt in packets:
                     # Each packet is answered before the next is read, as by a
                     # host on a wire: a burst of out-of-order segments draws
                     # one duplicate ACK each (RFC 5681 §4.2), and the apps read
@@ -719,6 +894,12 @@ class TunDriver:
                 self._dispatch(app_factory, accepting=accepting)
                 self._flush(now)
 
+                if now >= watch_at:
+                    watch_at = now + WATCH_PERIOD
+                    if not dev.present():
+                        self._lost_device(f"{self.ifname} was removed from under us (ip link del?)")
+                        break
+                    self._watch_netns()
                 if linger_until is None and until is not None and until():
                     linger_until = now + linger
                 if linger_until is not None and now >= linger_until:
@@ -759,6 +940,20 @@ class TunDriver:
             )
         return stats
 
+    def _lost_device(self, message: str) -> None:
+        """The device is gone: end the loop now (nothing can be sent any more)."""
+        self._device_gone = True
+        self.stats.reason = "device-removed"
+        self._log(f"{message}: stopping")
+
+    def _watch_netns(self) -> None:
+        """Ask for a graceful stop once the named namespace we run in is deleted."""
+        watch = self._netns_watch
+        if watch is None or self._stop.is_set() or not watch.deleted():
+            return
+        self._log(f"network namespace {' '.join(watch.names)} was deleted (ip netns del)")
+        self.request_stop("netns-deleted")
+
     def _next_wake(self) -> float | None:
         """The earliest time a held packet is due or a slow reader with data has a tick."""
         times = [t for inj in self.injectors.values() if (t := inj.next_due()) is not None]
@@ -788,7 +983,7 @@ class TunDriver:
         if self._from_kernel is not None:
             self._from_kernel.clear()
         inj = self._to_kernel
-        if inj is None or self._device is None:
+        if inj is None or self._device is None or self._device_gone:
             return
         end = self._clock() + DRAIN_LIMIT
         for _ in range(100_000):  # bounded in count as well as in time
@@ -978,7 +1173,7 @@ class TunDriver:
                 self.stats.aborted += 1
             except TcpStackError:
                 pass
-        if live and self._device is not None:
+        if live and self._device is not None and not self._device_gone:
             self._flush(self._clock())
 
     def _install_signals(
@@ -1000,8 +1195,11 @@ class TunDriver:
 
     # -- output ----------------------------------------------------------
 
-    def write_pcap(self, path: str | Path) -> int:
+    def write_pcap(self, path: str | Path | IO[bytes]) -> int:
         """Write the recorded packets (wall-clock timestamps) as a pcap; return the count.
+
+        Args:
+            path: a path, or a binary file open for writing (left open).
 
         Raises:
             OSError: the file cannot be written.
