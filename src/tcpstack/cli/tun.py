@@ -4,14 +4,22 @@
 and :func:`run_tun` runs it; ``python -m tcpstack.cli.tun serve ...`` runs
 the same commands without the rest of the command line.
 
-Bad input (a malformed address, a missing file) or an unusable environment
-(not root, no ``/dev/net/tun``) gives one line on stderr and exit status 2.
-A connection that fails (refused, reset, timed out) gives exit status 1.
+Bad input (a malformed address, a missing file, an output path that cannot
+be written, an interface name already in use) or an unusable environment
+(not root, no ``/dev/net/tun``) gives one line on stderr and exit status 2,
+before any device is created. A connection that fails (refused, reset,
+timed out), or a device removed from under the command, gives exit status 1.
+
+Readiness: once the device is up and the stack listens (``serve``) or is
+about to connect (``connect``), one line ``... ready: IFNAME ADDRESS...`` goes
+to stderr and, with ``--ready-file PATH``, the same line to ``PATH``
+(written atomically, removed at exit), so that a script can wait for it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import os
@@ -28,7 +36,8 @@ from ..drivers.apps import APPS, App, HttpApp, SendClient
 from ..drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig, GilbertElliott
 from ..errors import TcpStackError
 from ..state import State
-from .argtypes import port, positive_seconds, probability, seconds
+from .argtypes import UsageError, port, positive_seconds, probability, seconds
+from .outputs import ReadyFile, open_output
 
 if TYPE_CHECKING:
     from ..drivers.tun import RunStats, TunDriver
@@ -52,36 +61,50 @@ network:
 
   ip netns add demo && ip -n demo link set lo up
 
-  # serve the built-in page (and files under ./site) to the kernel
-  ip netns exec demo tcpstack tun serve --app http --port 80 --root ./site
-  ip netns exec demo curl http://192.0.2.2/          # in another terminal
+  # serve the built-in page (and files under ./site) to the kernel; wait for
+  # the ready file (it appears once the stack listens), fetch, stop
+  ip netns exec demo tcpstack tun serve --app http --port 80 --root ./site \\
+      --ready-file demo.ready &
+  timeout 10 sh -c 'until [ -e demo.ready ]; do sleep 0.1; done'
+  ip netns exec demo curl http://192.0.2.2/
+  kill %1
 
   # echo server, stop after one connection, keep a trace and a pcap
   ip netns exec demo tcpstack tun serve --app echo --port 7 --count 1 \\
       --trace echo.jsonl --pcap echo.pcap
 
-  # our stack as the client of a kernel server
+  # our stack as the client of a kernel server (while a server runs, use
+  # another --ifname and another network: both are refused when in use)
   ip netns exec demo socat TCP-LISTEN:9000,reuseaddr EXEC:cat &
-  echo hello | ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000
+  echo hello | ip netns exec demo tcpstack tun connect --ifname tcps1 \\
+      --address 198.51.100.2 --peer 198.51.100.1/24 --to 198.51.100.1:9000
 
   # fault injection, repeatable with --seed: 5 % loss, 1 % duplicates and 2 %
   # reordering both ways, counters at exit (-v)
-  ip netns exec demo tcpstack tun serve --app echo --port 7 \
+  ip netns exec demo tcpstack tun serve --app echo --port 7 \\
       --loss 0.05 --duplicate 0.01 --reorder 0.02 --seed 1 -v
   # one direction at a time: SPEC is KEY=VALUE[,KEY=VALUE...] on top of the
   # both-directions options ('none' first to start from no faults)
-  ip netns exec demo tcpstack tun serve --app discard --port 9 \
+  ip netns exec demo tcpstack tun serve --app discard --port 9 \\
       --to-kernel loss=0.05,reorder=0.02 --from-kernel none,delay=0.02,jitter=0.005
 
   # a slow reader: read 1 MiB/s of the reply, so our window closes and reopens
-  ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000 --file /dev/null \
+  ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000 --file /dev/null \\
       --read-rate 1M --output reply.bin
 
   ip netns del demo
 
+Output files (--trace, --pcap, --output, --ready-file) are opened when the
+command starts: a bad path is one line and exit status 2, before any device
+is created. An --ifname already in use in the namespace (by any link) is
+refused the same way, and a device is only ever removed by the command that
+created it. A server stops by itself when its device is removed from under
+it (exit status 1) or its namespace is deleted (ip netns del: connections
+are closed first, exit status 0).
+
 Needs root (or CAP_NET_ADMIN) and /dev/net/tun. Exit status: 0 success,
-1 the connection failed (refused, reset, timed out), 2 bad arguments or
-environment, 130 interrupted twice.
+1 the connection failed (refused, reset, timed out) or the device was
+removed, 2 bad arguments or environment, 130 interrupted twice.
 """
 
 
@@ -181,7 +204,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="receive buffer (largest window offered); above 65535 uses window scaling",
     )
     p.add_argument("--trace", metavar="FILE", type=Path, help="write the JSON Lines trace here")
-    p.add_argument("--pcap", metavar="FILE", type=Path, help="write every packet here (pcap)")
+    p.add_argument(
+        "--pcap",
+        metavar="FILE",
+        type=Path,
+        help="write every packet here (pcap; the file is opened at start, written at exit)",
+    )
+    p.add_argument(
+        "--ready-file",
+        metavar="PATH",
+        type=Path,
+        help="once the device is up and the stack listens (serve) or is about to connect "
+        "(connect), write the ready line here (atomically: the file appears complete); "
+        "removed at exit. A stale file is removed at start, so scripts can wait for it",
+    )
     p.add_argument(
         "--timeout",
         metavar="SECONDS",
@@ -290,7 +326,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="at exit, print the fault counters and all the run's counters (JSON) on stderr",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines on stderr, the ready line included (see --ready-file)",
+    )
 
 
 def _add_commands(tun: argparse.ArgumentParser) -> None:
@@ -363,7 +404,7 @@ def add_tun_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     _add_commands(tun)
 
 
-class _Usage(Exception):
+class _Usage(UsageError):
     """Bad user input or environment: print one line and exit 2."""
 
 
@@ -378,7 +419,7 @@ def run_tun(args: argparse.Namespace) -> int:
     prog = f"tcpstack tun {cmd}"
     try:
         return _run(cmd, args)
-    except _Usage as exc:
+    except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -431,21 +472,23 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
             "warning: running in the machine's main network namespace; "
             "prefer a namespace of its own (ip netns exec NAME ...)"
         )
-    trace, trace_fp = _open_trace(args.trace)
-    try:
+    with contextlib.ExitStack() as files:
+        # Every output is opened now, before the device exists: a bad path is
+        # one line and exit status 2, not a capture lost at exit.
+        outputs = _Outputs.open(cmd, args, files, log)
         from ..stack import Stack
 
         # A real network: a secret ISN key (RFC 6528) whatever the seed; the seed
         # (when given) repeats the ephemeral ports and the fault injection.
         rng = random.Random(args.seed)
-        stack = Stack(ours, config=config, name="tcpstack", trace=trace,
+        stack = Stack(ours, config=config, name="tcpstack", trace=outputs.trace,
                       isn_key=os.urandom(16), rng=rng)
         driver = TunDriver(
             args.ifname,
             ours,
             args.peer,
             stack,
-            record=args.pcap is not None,
+            record=outputs.pcap is not None,
             to_kernel=to_kernel,
             from_kernel=from_kernel,
             fault_seed=args.seed,
@@ -455,19 +498,88 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
         try:
             with driver:
                 if cmd == "serve":
-                    status = _serve(driver, args, log)
+                    status = _serve(driver, args, outputs, log)
                 else:
-                    status = _connect(driver, args, data, log)
+                    status = _connect(driver, args, data, outputs, log)
                 _report(driver, args, cmd)
                 return status
         except TunError as exc:
             raise _Usage(str(exc)) from None
         finally:
-            if args.pcap is not None and driver.packets:
-                _write_pcap(driver, args.pcap, log)
-    finally:
-        if trace_fp is not None:
-            trace_fp.close()
+            outputs.write_pcap(driver)
+
+
+class _Outputs:
+    """The files of one run, opened at start (see :mod:`tcpstack.cli.outputs`).
+
+    Attributes:
+        trace: the trace writing to ``--trace``, or None.
+        pcap: ``--pcap`` open for writing (the capture is written at exit), or None.
+        output: ``--output`` of ``connect`` open for writing, or None (stdout).
+        ready_file: the ``--ready-file``, or None.
+    """
+
+    def __init__(self, args: argparse.Namespace, log: Callable[[str], None]) -> None:
+        self.args = args
+        self.log = log
+        self.trace: Trace | None = None
+        self.pcap: IO[bytes] | None = None
+        self.output: IO[bytes] | None = None
+        self.ready_file: ReadyFile | None = None
+
+    @classmethod
+    def open(
+        cls,
+        cmd: str,
+        args: argparse.Namespace,
+        files: contextlib.ExitStack,
+        log: Callable[[str], None],
+    ) -> _Outputs:
+        """Open every output named by ``args``; ``files`` closes them (and removes the ready file).
+
+        Raises:
+            UsageError: a path cannot be written (one line).
+        """
+        out = cls(args, log)
+        out.trace = _open_trace(args.trace, files)
+        if args.pcap is not None:
+            out.pcap = files.enter_context(open_output(args.pcap, "--pcap"))
+        if cmd == "connect" and args.output is not None:
+            out.output = files.enter_context(open_output(args.output, "--output"))
+        if args.ready_file is not None:
+            out.ready_file = ReadyFile(args.ready_file)
+            files.callback(out.ready_file.remove)
+        return out
+
+    def ready(self, text: str, hint: str = "") -> None:
+        """The device is up and the stack listens or is about to connect: say so.
+
+        ``ready: TEXT`` goes to stderr (with ``; HINT``) and to the ready file.
+
+        Raises:
+            TcpStackError: the ready file could not be written (one line).
+        """
+        self.log(f"ready: {text}" + (f"; {hint}" if hint else ""))
+        if self.ready_file is None:
+            return
+        try:
+            self.ready_file.write(f"ready: {text}")
+        except OSError as exc:
+            raise TcpStackError(
+                f"cannot write --ready-file {self.ready_file.path}: {exc.strerror or exc}"
+            ) from None
+
+    def write_pcap(self, driver: TunDriver) -> None:
+        """Write the run's packets to ``--pcap`` (a valid capture even if empty)."""
+        if self.pcap is None:
+            return
+        path = self.args.pcap
+        try:
+            n = driver.write_pcap(self.pcap)
+        except (OSError, ImportError) as exc:
+            print(f"tcpstack tun: cannot write pcap {path}: {exc}", file=sys.stderr)
+            return
+        self.log(f"wrote {n} packets to {path}")
 
 
 def fault_configs(args: argparse.Namespace) -> tuple[FaultConfig, FaultConfig]:
@@ -550,31 +662,20 @@ def _stderr_logger(cmd: str) -> Callable[[str], None]:
     return log
 
 
-def _open_trace(path: Path | None) -> tuple[Trace | None, IO[str] | None]:
+def _open_trace(path: Path | None, files: contextlib.ExitStack) -> Trace | None:
+    """A trace writing JSON Lines to ``path`` (opened now, closed by ``files``), or None."""
     if path is None:
-        return None, None
+        return None
     from ..trace import Trace, TraceRecord
 
-    try:
-        fp = path.open("w")
-    except OSError as exc:
-        raise _Usage(f"cannot write {path}: {exc.strerror}") from None
+    fp = files.enter_context(open_output(path, "--trace", "w"))
     trace = Trace(keep=False)
 
     def write(rec: TraceRecord) -> None:
         fp.write(rec.to_json() + "\n")
 
     trace.add_sink(write)
-    return trace, fp
-
-
-def _write_pcap(driver: TunDriver, path: Path, log: Callable[[str], None]) -> None:
-    try:
-        n = driver.write_pcap(path)
-    except (OSError, ImportError) as exc:
-        print(f"tcpstack tun: cannot write pcap {path}: {exc}", file=sys.stderr)
-        return
-    log(f"wrote {n} packets to {path}")
+    return trace
 
 
 def _deadline(args: argparse.Namespace) -> float | None:
@@ -590,7 +691,9 @@ def _summary(stats: RunStats) -> str:
     )
 
 
-def _serve(driver: TunDriver, args: argparse.Namespace, log: Callable[[str], None]) -> int:
+def _serve(
+    driver: TunDriver, args: argparse.Namespace, outputs: _Outputs, log: Callable[[str], None]
+) -> int:
     name: str = args.app
     factory: Callable[[], App]
     if name == "http":
@@ -600,9 +703,10 @@ def _serve(driver: TunDriver, args: argparse.Namespace, log: Callable[[str], Non
         factory = APPS[name]
     driver.listen(args.port)
     count: int | None = args.count
-    log(
-        f"serving {name} on {driver.address}:{args.port} via {driver.ifname} "
-        f"(kernel side {driver.peer}); Ctrl-C to stop"
+    outputs.ready(
+        f"{driver.ifname} {driver.address}:{args.port} (kernel side {driver.peer}), "
+        f"serving {name}",
+        "Ctrl-C to stop",
     )
 
     def until() -> bool:
@@ -610,22 +714,21 @@ def _serve(driver: TunDriver, args: argparse.Namespace, log: Callable[[str], Non
 
     stats = driver.run(factory, until=until, deadline=_deadline(args), linger=_linger(driver, args))
     log(_summary(stats))
+    if _device_removed(driver, stats, "serve"):
+        return EXIT_FAILED
     if count is not None and stats.finished < count:
         return EXIT_FAILED if stats.reason == "deadline" else EXIT_OK
     return EXIT_OK
 
 
 def _connect(
-    driver: TunDriver, args: argparse.Namespace, data: bytes, log: Callable[[str], None]
+    driver: TunDriver,
+    args: argparse.Namespace,
+    data: bytes,
+    outputs: _Outputs,
+    log: Callable[[str], None],
 ) -> int:
-    out: IO[bytes]
-    if args.output is not None:
-        try:
-            out = args.output.open("wb")
-        except OSError as exc:
-            raise _Usage(f"cannot write {args.output}: {exc.strerror}") from None
-    else:
-        out = sys.stdout.buffer
+    out: IO[bytes] = outputs.output if outputs.output is not None else sys.stdout.buffer
     broken = False
 
     def sink(chunk: bytes) -> None:
@@ -640,20 +743,20 @@ def _connect(
 
     app = SendClient(data, sink=sink)
     host, port = args.to
-    try:
-        conn = driver.connect(host, port, app, local_port=args.local_port)
-        log(f"connecting {conn.local} -> {conn.remote} via {driver.ifname}, {len(data)} bytes")
+    outputs.ready(
+        f"{driver.ifname} {driver.address} (kernel side {driver.peer}), "
+        f"connecting to {host}:{port}"
+    )
+    conn = driver.connect(host, port, app, local_port=args.local_port)
+    log(f"connecting {conn.local} -> {conn.remote} via {driver.ifname}, {len(data)} bytes")
 
-        def until() -> bool:
-            return app.finished and conn.state in (State.TIME_WAIT, State.CLOSED)
+    def until() -> bool:
+        return app.finished and conn.state in (State.TIME_WAIT, State.CLOSED)
 
-        stats = driver.run(
-            None, until=until, deadline=_deadline(args), linger=_linger(driver, args)
-        )
-    finally:
-        if out is not sys.stdout.buffer:
-            out.close()
+    stats = driver.run(None, until=until, deadline=_deadline(args), linger=_linger(driver, args))
     log(f"sent {app.sent} bytes, received {app.received_bytes} bytes; " + _summary(stats))
+    if _device_removed(driver, stats, "connect"):
+        return EXIT_FAILED
     if app.error is not None:
         print(f"tcpstack tun connect: {_describe(app.error, host, port)}", file=sys.stderr)
         return EXIT_FAILED
@@ -664,6 +767,18 @@ def _connect(
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _device_removed(driver: TunDriver, stats: RunStats, cmd: str) -> bool:
+    """If the run ended because the device was removed, say so (one line, even with -q)."""
+    if stats.reason != "device-removed":
+        return False
+    print(
+        f"tcpstack tun {cmd}: error: {driver.ifname} was removed from under us "
+        "(ip link del?); stopped",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _describe(event: events.Event, host: str, port: int) -> str:
