@@ -103,23 +103,29 @@ class Netns:
         )
 
     def start_stack(self, *args: str, label: str = "stack") -> subprocess.Popen[bytes]:
-        """Start ``python -m tcpstack.cli.tun ARGS`` and wait until the device is up."""
-        proc = self.start([sys.executable, "-m", "tcpstack.cli.tun", *args], label)
+        """Start ``python -m tcpstack.cli.tun ARGS``; for ``serve``, wait until it is ready.
+
+        A server gets ``--ready-file`` and is waited for by that file (bounded),
+        as a script would: the device is up and the stack listens.
+        """
+        argv = [sys.executable, "-m", "tcpstack.cli.tun", *args]
+        ready = self.tmp / f"{label}.ready"
         if args and args[0] == "serve":
-            self.wait_device_up(proc, label)
+            argv += ["--ready-file", str(ready)]
+        proc = self.start(argv, label)
+        if args and args[0] == "serve":
+            self.wait_ready(proc, label, ready)
         return proc
 
-    def wait_device_up(self, proc: subprocess.Popen[bytes], label: str) -> None:
-        """Wait until the TUN device has the kernel-side address and is UP."""
+    def wait_ready(self, proc: subprocess.Popen[bytes], label: str, ready: Path) -> None:
+        """Wait until ``ready`` (a ``--ready-file``) exists; fail if ``proc`` exits first."""
 
-        def up() -> bool:
+        def exists() -> bool:
             if proc.poll() is not None:
                 pytest.fail(f"{label} exited early ({proc.returncode}): {self.output(label)[1]}")
-            res = self.ip("-o", "addr", "show", "dev", IFNAME, check=False)
-            link = self.ip("-o", "link", "show", "dev", IFNAME, check=False)
-            return f"inet {PEER}" in res and ",UP" in link
+            return ready.exists()
 
-        wait_for(f"{IFNAME} up in {self.name}", up)
+        wait_for(f"{label} ready ({ready.name})", exists)
 
     def wait_exit(self, proc: subprocess.Popen[bytes], timeout: float = WAIT) -> int:
         """Wait for ``proc`` to exit by itself (bounded); return its exit status."""
