@@ -87,6 +87,7 @@ def test_tshark_reads_the_pcap_with_good_checksums(tmp_path: Path) -> None:
         (["demo", "--delay", "soon"], "not a number"),
         (["demo", "--msl", "0"], "must be > 0"),
         (["demo", "--pcap", "/nonexistent/dir/x.pcap"], "No such file or directory"),
+        (["demo", "--json", "--html", "/nonexistent/x.html"], "cannot write --html"),
         (["bench", "--size", "-1"], "--size"),
     ],
 )

@@ -122,6 +122,19 @@ def test_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
     assert message in lines[0]
 
 
+def test_bad_junit_path_fails_before_any_script_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "ok.pkt", HANDSHAKE)
+    junit = tmp_path / "missing" / "j.xml"
+    assert main(["drill", "--junit", str(junit), str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no script ran
+    assert captured.err == (
+        f"tcpstack drill: error: cannot write --junit {junit}: No such file or directory\n"
+    )
+
+
 def test_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["drill", "--tolerance-usecs", "-5", "x.pkt"])

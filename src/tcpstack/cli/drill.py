@@ -31,6 +31,8 @@ from ..harness.drill.report import (
 from ..harness.drill.runner import DrillResult, run_script
 from ..harness.drill.target import Target
 from ..harness.drill.targets import create_target
+from .argtypes import UsageError
+from .outputs import open_output
 
 __all__ = ["add_drill_parser", "main", "run_drill"]
 
@@ -108,6 +110,8 @@ def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
         names = ["tcpstack", "linux"] if args.target == "both" else [args.target]
         for name in names:
             _new_target(name)  # an unavailable target stops everything before any run
+        if args.junit is not None:  # a bad path fails now, not after every script ran
+            open_output(args.junit, "--junit").close()
         tolerance = None if args.tolerance_usecs is None else args.tolerance_usecs / 1e6
         results: list[DrillResult] = []
         pairs = []
@@ -127,7 +131,7 @@ def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
             print_summary(console, results)
         if args.junit is not None:
             write_junit(args.junit, results)
-    except _UsageError as exc:
+    except (_UsageError, UsageError) as exc:
         print(f"tcpstack drill: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:

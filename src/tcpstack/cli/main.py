@@ -20,6 +20,7 @@ from .. import __version__
 from ..scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
 from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
+from .outputs import open_output
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -178,6 +179,10 @@ def run_demo(args: argparse.Namespace) -> int:
         scenario = get_scenario(args.scenario)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    for option in ("pcap", "trace", "html", "svg"):  # a bad path fails now, not after the run
+        path = getattr(args, option)
+        if path:
+            open_output(path, f"--{option}").close()
     opts = ScenarioOptions(
         seed=args.seed,
         delay=args.delay,
