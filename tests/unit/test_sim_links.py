@@ -417,6 +417,29 @@ def test_no_route_and_unparseable_packets_are_counted() -> None:
     assert net.stats.sent == 2
 
 
+def test_a_host_reaches_its_own_address_over_a_loopback_without_delay() -> None:
+    net = Network()
+    a = net.add_host("a", "192.0.2.1")
+    a.auto_accept = True
+    a.stack.listen(7)
+    client = a.stack.connect("192.0.2.1", 7, now=0.0)
+    net.run(until=0.001)
+    (server,) = [c for c in a.stack.connections if c.passive]
+    assert client.state.value == server.state.value == "ESTABLISHED"
+    client.send(b"to myself")
+    net.run(until=0.002)
+    assert server.read() == b"to myself"
+    assert net.stats.lost_total == 0
+    assert net.link_stats("a", "a").delivered == net.stats.delivered > 0
+    # It is configured like any link: a loopback can be slowed down too.
+    net.link("a", "a", delay=0.5)
+    client.send(b"slow")
+    net.run(until=0.4)
+    assert server.read() == b""
+    net.run(until=2.0)  # (Nagle waits for the delayed ACK of the first data)
+    assert server.read() == b"slow"
+
+
 def test_link_config_validation() -> None:
     for bad in ({"bandwidth": 0}, {"queue_limit": -1}, {"queue_bytes": -5},
                 {"corrupt": 1.5}, {"corrupt_bits": 0}):

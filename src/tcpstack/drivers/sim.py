@@ -37,6 +37,10 @@ What happens to a packet put on the src -> dst direction, in this order:
    ``jitter_reorders`` is set, only reordered (and scripted-delay) packets
    are ever overtaken.
 
+A packet a host sends to its own address takes its loopback: a direction
+from the host to itself with no delay and no faults, unless
+``link(host, host, ...)`` configured one.
+
 Example::
 
     net = Network(seed=1)
@@ -686,6 +690,12 @@ class Network:
             raise KeyError(f"no host {name!r}")
         return name
 
+    def _loopback(self, host: Host) -> _Direction:
+        """The host's path to itself, made when first used: no delay, no faults
+        (``link(host, host, ...)`` configures it like any other link)."""
+        self._set_direction(host.name, host.name, LinkConfig(delay=0.0))
+        return self._dirs[(host.name, host.name)]
+
     def _set_direction(self, src: str, dst: str, config: LinkConfig) -> None:
         stats = LinkStats()
         self.stats.directions[(src, dst)] = stats
@@ -738,6 +748,8 @@ class Network:
             return
         dst = self._by_address.get(ip.dst)
         d = self._dirs.get((src.name, dst.name)) if dst is not None else None
+        if d is None and dst is src:
+            d = self._loopback(src)
         if dst is None or d is None:
             self._lost(src, ip, seg, "no-route", dst.name if dst else str(ip.dst), None)
             return
