@@ -444,7 +444,7 @@ class VirtualSelector(selectors.BaseSelector):
                 if loop.threads_busy():
                     # Threads take no virtual time: wait for them in real time.
                     return self._real.select(None)
-                if t > limit:
+                if t > limit or t == math.inf:
                     if limit == math.inf:
                         raise Deadlock(
                             "virtual time stands still: no task is ready, no timer is set "
