@@ -8,6 +8,8 @@ import random
 
 from aio_helpers import CLIENT, SERVER, flagged, retransmissions, run_sim, segments, states
 
+import tcpstack.aio
+
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(65536):
@@ -186,3 +188,20 @@ def test_many_concurrent_clients() -> None:
 
     replies, _net = run_sim(main, loss=0.03, seed=11)
     assert replies == [f"client {i} ".encode() * (i + 1) for i in range(50)]
+
+
+def test_ipv6_hosts() -> None:
+    async def main() -> tuple[bytes, tuple[object, ...]]:
+        server = await asyncio.start_server(_echo, "2001:db8::2", 7)
+        reader, writer = await asyncio.open_connection("2001:db8::2", 7)
+        writer.write(b"over IPv6")
+        writer.write_eof()
+        reply = await reader.read()
+        writer.close()
+        server.close()
+        return reply, writer.get_extra_info("sockname")
+
+    net = tcpstack.aio.SimulatedNetwork(["2001:db8::1", "2001:db8::2"], loss=0.1, seed=2)
+    reply, sockname = tcpstack.aio.run(main(), network=net)
+    assert reply == b"over IPv6"
+    assert sockname[0] == "2001:db8::1" and len(sockname) == 4

@@ -113,15 +113,19 @@ class AioNetwork:
         Raises:
             OSError: EADDRNOTAVAIL if no stack of the network has it.
         """
+        known = ", ".join(str(stack.address) for stack in self.stacks)
         try:
             addr = ipaddress.ip_address(address)
         except ValueError:
-            raise OSError(errno.EADDRNOTAVAIL, f"not an IP address: {address!r}") from None
+            raise OSError(errno.EADDRNOTAVAIL,
+                          f"{address!r} is not an IP address (tcpstack resolves no names; "
+                          f"this network has {known})") from None
         for stack in self.stacks:
             if stack.address == addr:
                 return stack
         raise OSError(errno.EADDRNOTAVAIL,
-                      f"Cannot assign requested address: {address} is not in this network")
+                      f"Cannot assign requested address: {address} is not in this network "
+                      f"(it has {known})")
 
     def bind_stacks(self, host: str | Sequence[str] | None) -> list[Stack]:
         """The stacks a server binds on: all of them for ``None``, ``""``, ``0.0.0.0``
