@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import random
+from pathlib import Path
 
 from aio_helpers import CLIENT, SERVER, flagged, retransmissions, run_sim, segments, states
 
@@ -205,3 +207,31 @@ def test_ipv6_hosts() -> None:
     reply, sockname = tcpstack.aio.run(main(), network=net)
     assert reply == b"over IPv6"
     assert sockname[0] == "2001:db8::1" and len(sockname) == 4
+
+
+def test_the_trace_draws_and_the_pcap_parses(tmp_path: Path) -> None:
+    from rich.console import Console
+    from scapy.all import TCP, rdpcap
+
+    from tcpstack.tools.html import render_html
+    from tcpstack.tools.ladder import render_ladder
+
+    async def main() -> None:
+        server = await asyncio.start_server(_echo, SERVER, 7)
+        reader, writer = await asyncio.open_connection(SERVER, 7)
+        writer.write(b"draw me")
+        writer.write_eof()
+        await reader.read()
+        writer.close()
+        server.close()
+
+    _, net = run_sim(main)
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(render_ladder(net.trace))
+    ladder = console.export_text()
+    assert "SYN" in ladder and "FIN" in ladder and "TIME-WAIT" in ladder
+    assert "<svg" in render_html(net.trace.records)
+    count = net.write_pcap(str(tmp_path / "run.pcap"))
+    packets = rdpcap(str(tmp_path / "run.pcap"))
+    assert len(packets) == count == len([r for r in net.trace if r.event == "segment_sent"])
+    assert all(TCP in p for p in packets)
