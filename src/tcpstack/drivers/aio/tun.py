@@ -18,6 +18,7 @@ import asyncio
 import os
 import random
 import selectors
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -93,8 +94,9 @@ class TunNetwork(AioNetwork):
     # -- AioNetwork ---------------------------------------------------------------------
 
     def time(self) -> float:
-        loop = self.loop
-        return loop.time() if loop is not None else 0.0
+        # The loop's time() asks the network, so this must not ask the loop back:
+        # the clock is asyncio's usual one.
+        return time.monotonic()
 
     def make_selector(self) -> selectors.BaseSelector:
         return selectors.DefaultSelector()
