@@ -168,14 +168,38 @@ class TunNetwork(AioNetwork):
         device, stack = self.device, self.stack
         if device is None or stack is None:
             return
+        try:
+            packets = device.read_packets()
+        except OSError as exc:  # TunDeviceRemoved (ip link del), or the fd went bad
+            self._device_lost(exc)
+            return
         now = self.time()
-        for packet in device.read_packets():
+        for packet in packets:
             if self._from_kernel is not None:
                 for due in self._from_kernel.push(packet, now):
                     stack.receive(due, now)
             else:
                 stack.receive(packet, now)  # (packets for other addresses are dropped, traced)
         self._flush()
+
+    def _device_lost(self, exc: OSError) -> None:
+        """The device is gone: say so once, then drop what the stack sends.
+
+        The reader must go, or the loop would call it (and fail) on every pass.
+        Connections then end as the kernel's do when their interface goes:
+        by their timeouts.
+        """
+        device, loop = self.device, self.loop
+        if device is None or loop is None:
+            return
+        loop.remove_reader(device.fileno())
+        loop.remove_writer(device.fileno())
+        self._out.clear()
+        self.device = None
+        device.close()
+        loop.call_exception_handler({"message": f"TUN device {self.ifname} lost; its "
+                                                "packets are dropped from now on",
+                                     "exception": exc})
 
     def _flush(self) -> None:
         """Events to transports, segments to the device, the next deadline armed."""
