@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import os
 import random
 import re
 import sys
@@ -37,6 +35,7 @@ from typing import Any, NoReturn, TypeVar
 
 import tcpstack.aio
 from tcpstack.aio import TcpServer
+from tcpstack.cli.argtypes import probability, seconds
 from tcpstack.drivers.aio import AioNetwork
 from tcpstack.drivers.faults import FaultConfig
 from tcpstack.drivers.tun import TunError, validate_ifname
@@ -58,25 +57,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _number(text: str, low: float, high: float, expected: str) -> float:
-    """``text`` as a number in [low, high], or an argparse error saying what was expected."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
-
-
-def _probability(text: str) -> float:
-    return _number(text, 0.0, 1.0, "a probability from 0 to 1")
-
-
-def _seconds(text: str) -> float:
-    return _number(text, 0.0, 3600.0, "seconds (a number from 0 to 3600)")
-
-
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the shared options; ``doc`` (the example's docstring)
     is its description. Add the example's own options, then hand it to :func:`run`."""
@@ -86,9 +66,9 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
                       help="run in the simulator, in virtual time (the default)")
     mode.add_argument("--tun", action="store_true",
                       help="run on a TUN device against the kernel (root, in a netns)")
-    p.add_argument("--loss", type=_probability, default=0.0,
+    p.add_argument("--loss", type=probability, default=0.0,
                    help="packet loss probability per direction (default 0)")
-    p.add_argument("--delay", type=_seconds, default=None,
+    p.add_argument("--delay", type=seconds, default=None,
                    help="one-way delay in seconds (default: 0.01 simulated, none added on TUN)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of every random choice: a --sim run repeats exactly (default: 1 "
@@ -110,8 +90,7 @@ def network(args: Namespace) -> AioNetwork:
     )
 
 
-def run(main: Callable[[Namespace], Coroutine[Any, Any, T]], p: argparse.ArgumentParser,
-        argv: list[str] | None = None) -> T:
+def run(main: Callable[[Namespace], Coroutine[Any, Any, T]], p: argparse.ArgumentParser) -> T:
     """Parse the command line, then ``asyncio.run(main(args))`` over the network it asks for.
 
     Bad command-line input ends the program with one line (exit status 2).
@@ -120,7 +99,7 @@ def run(main: Callable[[Namespace], Coroutine[Any, Any, T]], p: argparse.Argumen
     last line tells how much virtual and real time the run took and how many
     packets crossed (and were lost).
     """
-    args = p.parse_args(argv)
+    args = p.parse_args()
     try:
         validate_ifname(args.ifname)
     except ValueError as exc:
@@ -130,9 +109,6 @@ def run(main: Callable[[Namespace], Coroutine[Any, Any, T]], p: argparse.Argumen
     if args.seed is None and not args.tun:
         args.seed = 1
     net = network(args)
-    if args.tun and _in_initial_netns():
-        print("warning: running in the machine's own network namespace; prefer one made "
-              "for the demo (ip netns exec NAME ...)", file=sys.stderr)
     started = time.perf_counter()
     try:
         loop = tcpstack.aio.new_event_loop(net)  # on TUN: creates the device
@@ -180,7 +156,7 @@ def random_bytes(size: int, seed: int | None) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-# -- argument types the examples share --------------------------------------------------
+# -- argument types the examples share (more in tcpstack.cli.argtypes) ----------------
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -191,13 +167,6 @@ def size(text: str) -> int:
     if match is None:
         raise argparse.ArgumentTypeError(f"expected a size like 1000, 64K or 10M, got {text!r}")
     return int(match[1]) * _UNITS[match[2]]
-
-
-def port(text: str) -> int:
-    """A TCP port, 1 to 65535."""
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
-    return int(text)
 
 
 def count(text: str) -> int:
@@ -213,9 +182,3 @@ def directory(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
     return Path(text).resolve()
 
-
-def _in_initial_netns() -> bool:
-    try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        return False

@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tcpstack.cli import argtypes
+
 try:
     import aiohttp
     from aiohttp import web
@@ -75,7 +77,7 @@ async def main(args: _common.Namespace) -> None:
 if __name__ == "__main__":
     p = _common.parser(__doc__)
     p.add_argument("--dir", type=_common.directory, help="the directory to serve")
-    p.add_argument("--port", type=_common.port, default=8080, help="default 8080")
+    p.add_argument("--port", type=argtypes.port, default=8080, help="default 8080")
     p.add_argument("--size", type=_common.size, default=256 * 1024,
                    help="--sim without --dir: bytes of the random file (default 256 KiB)")
     _common.run(main, p)

@@ -122,8 +122,9 @@ def test_a_seed_repeats_a_run() -> None:
 
 
 @pytest.mark.parametrize(("name", "args", "message"), [
-    ("echo.py", ["--loss", "1.5"], "argument --loss: expected a probability from 0 to 1"),
-    ("echo.py", ["--delay", "soon"], "argument --delay: expected seconds"),
+    ("echo.py", ["--loss", "1.5"], "argument --loss: must be between 0 and 1, got 1.5"),
+    ("echo.py", ["--delay", "soon"], "argument --delay: not a number of seconds: 'soon'"),
+    ("http_server.py", ["--port", "70000"], "argument --port: port out of range 1-65535"),
     ("echo.py", ["--sim", "--tun"], "argument --tun: not allowed with argument --sim"),
     ("echo.py", ["--ifname", "no such name"], "invalid interface name 'no such name'"),
     ("echo.py", ["--tun", "--pcap", "x.pcap"], "--pcap is for --sim"),
