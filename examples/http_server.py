@@ -23,6 +23,7 @@ import hashlib
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from tcpstack.cli import argtypes
 
@@ -46,18 +47,22 @@ async def start_server(directory: Path, port: int) -> web.AppRunner:
     return runner
 
 
-async def fetch_all(directory: Path, port: int) -> None:
-    """Fetch the index page and every file of ``directory``; check each byte for byte."""
+async def fetch_all(directory: Path, port: int) -> bool:
+    """Fetch the index page and every file of ``directory``; True if each came back
+    byte for byte."""
+    all_same = True
     async with aiohttp.ClientSession() as session:
         async with session.get(f"http://{SERVER}:{port}/") as resp:
             print(f"GET / -> {resp.status}, {len(await resp.read())} bytes (the index)")
         for path in sorted(p for p in directory.iterdir() if p.is_file()):
-            async with session.get(f"http://{SERVER}:{port}/{path.name}") as resp:
+            async with session.get(f"http://{SERVER}:{port}/{quote(path.name)}") as resp:
                 body = await resp.read()
-            same = hashlib.sha256(body).digest() == hashlib.sha256(path.read_bytes()).digest()
+            digest = hashlib.sha256(body).hexdigest()
+            same = resp.status == 200 and digest == hashlib.sha256(path.read_bytes()).hexdigest()
+            all_same &= same
             print(f"GET /{path.name} -> {resp.status}, {len(body)} bytes, "
-                  f"sha256 {hashlib.sha256(body).hexdigest()[:16]}... "
-                  f"{'matches' if same else 'DIFFERS FROM'} the file")
+                  f"sha256 {digest[:16]}... {'matches' if same else 'DIFFERS FROM'} the file")
+    return all_same
 
 
 async def main(args: _common.Namespace) -> None:
@@ -70,8 +75,10 @@ async def main(args: _common.Namespace) -> None:
             print(f"serving {directory} at http://{SERVER}:{args.port}/ (Ctrl-C stops it)",
                   flush=True)
             await _common.serve_until_interrupted(runner.cleanup)
-        await fetch_all(directory, args.port)
+        all_same = await fetch_all(directory, args.port)
         await runner.cleanup()
+    if not all_same:
+        sys.exit("error: a file came back different")
 
 
 if __name__ == "__main__":
