@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import warnings
 
 import pytest
 from aio_helpers import CLIENT, SERVER, run_sim, states
@@ -170,3 +171,25 @@ def test_several_hosts_and_local_addr_pick_the_client_host() -> None:
     assert [host for host, _ in seen] == ["192.0.2.1", "192.0.2.1", "192.0.2.2"]
     assert seen[2][1] == 4321
     assert [h.name for h in net.hosts] == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+
+
+def test_a_network_serves_one_loop_and_a_failed_start_leaves_nothing_behind() -> None:
+    net = tcpstack.aio.SimulatedNetwork([CLIENT, SERVER])
+    first = tcpstack.aio.new_event_loop(net)
+    try:
+
+        async def never() -> None:
+            raise AssertionError("must not run")
+
+        coro = never()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # "coroutine ... was never awaited" would fail
+            with pytest.raises(RuntimeError, match="already serves"):
+                tcpstack.aio.run(coro, network=net)
+        assert coro.cr_frame is None  # closed, not left pending
+        assert net.loop is first  # the first loop keeps its network
+        assert first.run_until_complete(asyncio.sleep(60, result="still works")) == "still works"
+    finally:
+        first.close()
+    assert net.loop is None
+    assert tcpstack.aio.run(asyncio.sleep(1, result="free again"), network=net) == "free again"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import errno
+import inspect
 import ipaddress
 import socket
 from collections.abc import Callable, Coroutine, Sequence
@@ -52,7 +53,13 @@ class TcpstackEventLoop(asyncio.SelectorEventLoop):
         self._woke = False
         self._threads = 0
         super().__init__(network.make_selector())
-        network.attach(self)
+        try:
+            network.attach(self)
+        except BaseException:  # e.g. the TUN device cannot be made: leave nothing open
+            super().close()
+            if network.loop is self:
+                network.detach()
+            raise
 
     # -- the clock and the network's wake-ups --------------------------------------
 
@@ -330,5 +337,9 @@ def run(main: Coroutine[Any, Any, T], *, network: AioNetwork, debug: bool | None
     :class:`~tcpstack.drivers.aio.network.Deadlock` when, in the simulator,
     nothing can happen any more while ``main`` waits).
     """
-    with asyncio.Runner(debug=debug, loop_factory=lambda: new_event_loop(network)) as runner:
-        return runner.run(main)
+    try:
+        with asyncio.Runner(debug=debug, loop_factory=lambda: new_event_loop(network)) as runner:
+            return runner.run(main)
+    finally:
+        if inspect.getcoroutinestate(main) == inspect.CORO_CREATED:
+            main.close()  # the loop could not start (a TUN device refused): main never ran
