@@ -188,3 +188,14 @@ def test_bad_flags_are_one_line_and_exit_2(
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tcpstack: error: ")
     assert message in lines[0]
+
+
+def test_aio_virtual_time_reports_both_waits() -> None:
+    from tcpstack.harness.aio_time import aio_virtual_time
+
+    fig = aio_virtual_time(runs=1)
+    assert fig["runs"] == 1 and fig["target"] == "<= 1.00"
+    assert fig["sleep"]["virtual_seconds"] == 7200.0
+    assert fig["keepalive"]["virtual_seconds"] == pytest.approx(7200 + 9 * 75, abs=2)
+    with pytest.raises(ValueError, match="runs"):
+        aio_virtual_time(runs=0)

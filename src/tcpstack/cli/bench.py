@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from ..harness.aio_time import AIO_VIRTUAL_TIME_TARGET
 from ..harness.bench import DEFAULT_FIGURES, FIGURES, MAX_IDLE_HOSTS, SIM_STEP_TARGET, run_bench
 from ..harness.scaling import ACCEPT_TARGET, CONN_MEMORY_TARGET, SCALING_TARGET
 from .argtypes import UsageError, probability
@@ -31,6 +32,8 @@ figures (--only NAMES, comma-separated; default: all but idle_million):
                 --sim-connections idle connections / alone (target {SIM_STEP_TARGET})
   idle_million  idle_connection_ends: 500,000 connections (1,000,000 ends) in one process
                 (opt-in: --idle-million, or name it in --only)
+  aio_time      aio_virtual_time: wall seconds of an asyncio program's 2-hour sleep and
+                keep-alive timeout over the simulator (target {AIO_VIRTUAL_TIME_TARGET})
 
 examples:
   tcpstack bench                                  every default figure
@@ -53,7 +56,7 @@ _DEFAULTS: dict[str, Any] = {
 
 _WHOLE_NUMBERS: tuple[tuple[str, str, int | None, str], ...] = (
     # flag (its run_bench keyword with "_" for "-"), metavar, least value, what it sets
-    ("--runs", "K", 1, "runs of conn_memory and sim_step"),
+    ("--runs", "K", 1, "runs of conn_memory, sim_step and aio_time"),
     ("--heavy-runs", "K", 1, "runs of scaling and accept"),
     ("--size", "BYTES", 1, "bytes of each bulk transfer"),
     ("--connections", "N", 1, "open+close cycles of the handshakes figure"),

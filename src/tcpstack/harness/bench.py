@@ -26,6 +26,7 @@ from ..drivers.apps import DiscardApp, SendClient
 from ..drivers.sim import Host, Network
 from ..events import Connected, Event, PeerClosed
 from ..trace import Trace
+from .aio_time import aio_virtual_time
 from .figures import Ratios, Sample, Stopwatch, Target, require_positive
 from .population import BULK_PORT, idle_endpoint, listener_ports
 from .scaling import accept_scaling, conn_memory_bytes, idle_connection_ends, scaling_ratio
@@ -226,6 +227,7 @@ FIGURES: dict[str, tuple[str, ...]] = {
     "accept": ("accept_scaling",),
     "sim_step": ("sim_step_ratio",),
     "idle_million": ("idle_connection_ends",),
+    "aio_time": ("aio_virtual_time",),
 }
 """The figures by the name ``tcpstack bench --only`` takes -> the keys they print."""
 DEFAULT_FIGURES = tuple(name for name in FIGURES if name != "idle_million")
@@ -246,7 +248,7 @@ def run_bench(*, size: int = 2_000_000, loss: float = 0.01, seed: int = 1,
         seed: seed of every network and stack.
         connections: open+close cycles of the handshakes figure.
         figures: names of :data:`FIGURES` to measure.
-        runs: runs of conn_memory and sim_step.
+        runs: runs of conn_memory, sim_step and aio_time.
         heavy_runs: runs of scaling and accept (their populations are large).
         scale: idle connections of scaling; the larger size of accept (the
             smaller is ``scale // 10``).
@@ -275,6 +277,7 @@ def run_bench(*, size: int = 2_000_000, loss: float = 0.01, seed: int = 1,
                                                  runs=runs, seed=seed),
         "idle_connection_ends": lambda: idle_connection_ends(connections=million_connections,
                                                              seed=seed),
+        "aio_virtual_time": lambda: aio_virtual_time(runs=runs),
     }
     # idle_million first, so that the peak resident set it reports is its own.
     order = sorted(chosen, key=lambda name: (name != "idle_million", list(FIGURES).index(name)))

@@ -289,6 +289,9 @@ class SimulatedNetwork(AioNetwork):
 
     Attributes:
         network: the simulator (:class:`~tcpstack.drivers.sim.Network`).
+        real_waits: how many times the loop waited in real time (only ever for
+            work handed to threads, ``run_in_executor``): 0 means the whole
+            run took no wall-clock waiting, whatever its virtual duration.
 
     Raises:
         ValueError: no host, a duplicate address or an invalid link option.
@@ -316,6 +319,7 @@ class SimulatedNetwork(AioNetwork):
         if not hosts:
             raise ValueError("a simulated network needs at least one host")
         self.network = Network(seed=seed, keep_packets=keep_packets)
+        self.real_waits = 0
         self._hosts: list[Host] = []
         for entry in hosts:
             name, address = (entry, entry) if isinstance(entry, str) else entry
@@ -447,6 +451,7 @@ class VirtualSelector(selectors.BaseSelector):
                     return []  # callbacks are ready: no time passes
                 if loop.threads_busy():
                     # Threads take no virtual time: wait for them in real time.
+                    net.real_waits += 1
                     return self._real.select(None)
                 if t > limit or t == math.inf:
                     if limit == math.inf:
