@@ -162,6 +162,7 @@ class ReceiveBuffer:
         fin_off: stream offset of the peer's FIN once seen and not yet
             reached (a FIN beyond a hole waits for it), else None.
         fin_received: RCV.NXT has passed the peer's FIN.
+        eof_read: the application's read found the end of the stream.
         up_off: RCV.UP as a stream offset: urgent data ends before it (§3.8.5).
         urgent_signaled: the application was told of the current urgent data.
     """
@@ -170,6 +171,7 @@ class ReceiveBuffer:
         "_data",
         "_ooo",
         "_sack_recent",
+        "eof_read",
         "fin_off",
         "fin_received",
         "rcv_adv",
@@ -190,6 +192,7 @@ class ReceiveBuffer:
         self._sack_recent: list[int] | None = None
         self.fin_off: int | None = None
         self.fin_received = False
+        self.eof_read = False
         self.up_off = 0
         self.urgent_signaled = False
 

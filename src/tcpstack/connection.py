@@ -212,6 +212,9 @@ class Connection(Tcb):
             self._app("read", bytes=len(data))
             if self._state.synchronized and self._sender.window_update_due():
                 self._owner.wake(self)
+        elif rcv.at_eof and not rcv.eof_read:
+            rcv.eof_read = True  # "recv() returns 0": traced once
+            self._app("read", bytes=0, eof=True)
         return data
 
     def reconfigure(self, **changes: Any) -> None:
@@ -369,6 +372,7 @@ class Connection(Tcb):
                 self._receive_syn_sent(seg)
             case _:
                 self._segment_arrives(seg)
+        self._metrics_if_changed()
         self._owner.wake(self)
 
     def _receive_listen(self, seg: Segment) -> None:
@@ -856,6 +860,7 @@ class Connection(Tcb):
                     if self._state is S.FIN_WAIT_2:
                         self._close(Cause.FIN_WAIT_2_TIMEOUT,
                                     ev.ConnectionTimedOut("fin-wait-2"))
+        self._metrics_if_changed()
         self._owner.wake(self)
 
     def _on_rto(self) -> None:
@@ -925,6 +930,8 @@ class Connection(Tcb):
             # preceding SENDs have been segmentized; then send a FIN segment,
             # enter LAST-ACK state." The FIN has just left.
             self._set_state(S.LAST_ACK, Cause.FIN_SENT)
+        if out:
+            self._metrics_if_changed()
         return out
 
     # ------------------------------------------------------------------

@@ -42,6 +42,13 @@ S = State
 EventSink = Callable[["Connection", ev.Event], None]
 """Where the events of a connection without a stack go."""
 
+
+TRACED_TCB = ("cwnd", "ssthresh", "srtt", "rto", "snd_wnd", "snd_una", "snd_nxt",
+              "rcv_nxt", "rcv_wnd")
+"""The fields of a ``metrics_updated`` trace record: bytes, except ``srtt`` and
+``rto`` in seconds (``srtt`` None before the first sample); sequence numbers
+are absolute."""
+
 class Endpoint(NamedTuple):
     """An (address, port) pair; ``str()`` gives ``192.0.2.1:80`` or ``[2001:db8::1]:80``."""
 
@@ -179,6 +186,7 @@ class Tcb:
         "_state",
         "_timers",
         "_timing",
+        "_traced_tcb",
         "_ts",
     )
 
@@ -235,6 +243,7 @@ class Tcb:
         self._timing: RttSampler | None = None  # the segment being timed, if any
         self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
         self._keepalive: KeepAlive | None = None  # only while keep-alive is on
+        self._traced_tcb: tuple[Any, ...] | None = None  # last metrics_updated values
 
     # ------------------------------------------------------------------
     # The read-only view: state and TCB variables
@@ -507,18 +516,29 @@ class Tcb:
     def _count(self, what: str) -> None:
         self._owner.count(what)
 
+    def _tcb_values(self) -> tuple[Any, ...]:
+        """The TCB variables ``metrics_updated`` carries, in :data:`TRACED_TCB` order."""
+        rcv = self._rcvbuf
+        return (self.cwnd, self.ssthresh, self.srtt, self.rto, self._snd_wnd,
+                self._snd_una, self._snd_nxt,
+                rcv.rcv_nxt if rcv is not None else 0, rcv.rcv_wnd if rcv is not None else 0)
+
     def _metrics(self) -> None:
+        """Trace the TCB variables now (congestion or RTT state changed)."""
         if self._tracing():
-            self._trace(
-                "metrics_updated",
-                {
-                    "cwnd": self.cwnd,
-                    "ssthresh": self.ssthresh,
-                    "srtt": self.srtt,
-                    "rto": self.rto,
-                    "snd_wnd": self._snd_wnd,
-                },
-            )
+            values = self._tcb_values()
+            self._traced_tcb = values
+            self._trace("metrics_updated", dict(zip(TRACED_TCB, values, strict=True)))
+
+    def _metrics_if_changed(self) -> None:
+        """Trace the TCB variables if any changed since they were last traced: the end
+        of every event (a segment, a timer, a user call), so a trace holds the TCB
+        after each step."""
+        if self._tracing():
+            values = self._tcb_values()
+            if values != self._traced_tcb:
+                self._traced_tcb = values
+                self._trace("metrics_updated", dict(zip(TRACED_TCB, values, strict=True)))
 
     def _app(self, call: str, **data: Any) -> None:
         self._trace("app", {"call": call, **data})

@@ -7,7 +7,8 @@ and ``data``. Event names are a contract read by the tools and tests:
 ``segment_sent``, ``segment_received``, ``segment_dropped`` (``reason``),
 ``state_updated`` (``old``, ``new``, ``cause``), ``timer_set`` (``timer``,
 ``at``), ``timer_cancelled`` (``timer``), ``timer_fired`` (``timer``),
-``metrics_updated`` (``cwnd``, ``ssthresh``, ``srtt``, ``rto``, ``snd_wnd``),
+``metrics_updated`` (``cwnd``, ``ssthresh``, ``srtt``, ``rto``, ``snd_wnd``,
+``snd_una``, ``snd_nxt``, ``rcv_nxt``, ``rcv_wnd``),
 ``app`` (``call`` and its arguments, or ``delivered`` bytes).
 ``docs/trace.md`` documents every field.
 """
