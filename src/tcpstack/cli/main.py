@@ -33,7 +33,7 @@ examples:
   tcpstack demo --loss 0.2 --seed 7     the lifecycle over a lossy link
   tcpstack demo --json > trace.jsonl    the structured trace instead of the drawing
   tcpstack demo --pcap run.pcap         also write a capture (tshark -r run.pcap)
-  tcpstack demo --html ladder.html      also write an interactive HTML ladder
+  tcpstack demo --html view.html        also write the interactive viewer (one file)
 """
 
 
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="print the JSON Lines trace instead")
     out.add_argument("--pcap", metavar="FILE", type=Path, help="also write a pcap capture")
     out.add_argument("--html", metavar="FILE", type=Path,
-                     help="also write an interactive HTML ladder")
+                     help="also write the interactive viewer: a self-contained HTML page")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .drill import add_drill_parser
 
     add_drill_parser(sub)
+    from .ui import add_ui_parser
+
+    add_ui_parser(sub)
     return parser
 
 
@@ -152,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .drill import run_drill
 
             return run_drill(args)
+        if args.command == "ui":
+            from .ui import run_ui
+
+            return run_ui(args)
         parser.print_help()
         return 2
     except UsageError as exc:
@@ -229,13 +236,9 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
     if args.html:
-        from ..tools.html import render_html
+        from .ui import viewer_html
 
-        args.html.write_text(
-            render_html(result.records, title=f"tcpstack: {result.name}", left=result.client,
-                        right=result.server, absolute=args.absolute),
-            encoding="utf-8",
-        )
+        args.html.write_text(viewer_html(result, args), encoding="utf-8")
     if args.svg:
         from ..tools.html import render_svg
 
