@@ -30,12 +30,15 @@ _STATUS_FATE = {"delivered": "processed", "orphan": "processed", "lost": "lost",
                 "dropped": "dropped"}
 
 
-def segment_fate(seg: SegmentView) -> str:
+def segment_fate(seg: SegmentView, *, dropped_by_tcp: bool = False) -> str:
     """One of :data:`FATES` for ``seg``: its ``fate`` if the model gives one,
-    else derived from its ``status``."""
+    else derived from its ``status`` and whether the trace shows its receiver
+    discarding it after its arrival (``dropped_by_tcp``)."""
     fate = getattr(seg, "fate", None)
     if isinstance(fate, str) and fate in FATES:
         return fate
+    if dropped_by_tcp:
+        return "dropped"
     if seg.status == "one-sided" and seg.recv_time is not None:
         return "processed"  # traced on arrival: it was received
     return _STATUS_FATE.get(seg.status, "unknown")

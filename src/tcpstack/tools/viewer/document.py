@@ -207,6 +207,8 @@ class _Builder:
         self.tcb = {h: _Tcb(self._initial_state(h)) for h in (model.left, model.right)}
         self._segs = self._segment_lookup()
         self.retransmits: dict[int, bool] = {}
+        self._arrived: dict[tuple[str, float, SegKey], int] = {}
+        self.tcp_drops: dict[int, str] = {}  # segment -> reason: arrived, then discarded
 
     # -- which records ----------------------------------------------------------
 
@@ -231,7 +233,7 @@ class _Builder:
             if r.event == "app" and r.data.get("call") in ("listen", "connect"):
                 return "CLOSED"
             if r.event == "state_updated":
-                return str(r.data.get("old", "CLOSED"))
+                return _code(r.data.get("old"), "CLOSED")
         return "CLOSED"
 
     # -- segments -----------------------------------------------------------------
@@ -336,15 +338,24 @@ class _Builder:
         label = self._label(index) if index is not None else flags_text(_record_key(r)[2])
         step = self._step(r, "arrive", self._caption("arrive", host=r.host, seg=label))
         self._attach(step, index, "arrived")
+        if index is not None:
+            self._arrived[(r.host, _round(r.time), _record_key(r))] = index
         if "SYN" in _record_key(r)[2]:
             self.tcb[r.host].peer_syn = True
 
     def _on_segment_dropped(self, r: TraceRecord) -> None:
-        reason = str(r.data.get("reason", "dropped"))
+        reason = _code(r.data.get("reason"), "dropped")
         explained = REASONS.get(reason)
         why = (Text(f"{reason} ({explained.en})", f"{reason}（{explained.zh}）") if explained
                else Text(reason, reason))
         index = self._segment_of(r)
+        to = r.data.get("to")
+        in_network = reason == "lost-in-network" or (isinstance(to, str) and to != r.host)
+        if index is None and not in_network:
+            # Discarded by TCP after its arrival (traced as received, then dropped).
+            index = self._arrived.get((r.host, _round(r.time), _record_key(r)))
+            if index is not None:
+                self.tcp_drops.setdefault(index, reason)
         if index is None:
             self._step(r, "drop", _fill(CAPTIONS["host_drop"], why, host=r.host), reason=reason)
             return
@@ -361,40 +372,40 @@ class _Builder:
             self.seg_steps.setdefault(index, {}).setdefault(role, step["i"])
 
     def _on_state_updated(self, r: TraceRecord) -> None:
-        old, new = str(r.data.get("old", "?")), str(r.data.get("new", "?"))
-        cause = str(r.data.get("cause", ""))
-        said = CAUSES.get(cause) or Text(cause or "?", cause or "?")
+        old, new = _code(r.data.get("old"), "?"), _code(r.data.get("new"), "?")
+        cause = _code(r.data.get("cause"), "?")
+        said = CAUSES.get(cause) or Text(cause, cause)
         self._step(r, "state", _fill(CAPTIONS["state"], said, "cause", host=r.host, old=old,
                                      new=new),
                    old=old, new=new, cause=cause, rule=_rule(old, new, cause))
         self.tcb[r.host].state = new
 
     def _timer_words(self, r: TraceRecord) -> tuple[str, Text]:
-        name = str(r.data.get("timer", "timer"))
+        name = _code(r.data.get("timer"), "timer")
         return name, TIMERS.get(name) or Text(f"{name} timer", f"{name} 定时器")
 
     def _on_timer_fired(self, r: TraceRecord) -> None:
         name, words = self._timer_words(r)
-        self.tcb[r.host].timers.pop(name, None)
         self._step(r, "timer", _fill(CAPTIONS["timer_fired"], words, "timer", host=r.host),
                    timer=name, action="fired")
+        self.tcb[r.host].timers.pop(name, None)
 
     def _on_timer_set(self, r: TraceRecord) -> None:
         name, words = self._timer_words(r)
         at = _num(r.data.get("at"))
         timers = self.tcb[r.host].timers
         prev = timers[name]["at"] if name in timers else None
-        timers[name] = {"at": at, "set": _round(r.time), "prev": prev}
         caption = CAPTIONS["timer_restarted" if prev is not None else "timer_set"]
         said = _fill(caption, words, "timer", host=r.host, at=_fmt(at), prev=_fmt(prev))
         self._effect(r, said, timer=name, action="restarted" if prev is not None else "set",
                      at=at, prev=prev)
+        timers[name] = {"at": at, "set": _round(r.time), "prev": prev}
 
     def _on_timer_cancelled(self, r: TraceRecord) -> None:
         name, words = self._timer_words(r)
-        self.tcb[r.host].timers.pop(name, None)
         said = _fill(CAPTIONS["timer_cancelled"], words, "timer", host=r.host)
         self._effect(r, said, timer=name, action="cancelled")
+        self.tcb[r.host].timers.pop(name, None)
 
     def _effect(self, r: TraceRecord, said: Text, **info: Any) -> None:
         step = self._same_instant(r)
@@ -404,33 +415,29 @@ class _Builder:
             step["effects"].append({"text": said.to_dict(), **info})
 
     def _on_app(self, r: TraceRecord) -> None:
+        # A step is made before the TCB changes: the step before keeps its own TCB.
         d = r.data
         tcb = self.tcb[r.host]
-        if "delivered" in d:
-            n = _num(d.get("delivered"))
-            tcb.unread += int(n or 0)
+        if "delivered" in d:  # folded into the current step
+            tcb.unread += int(_num(d.get("delivered")) or 0)
             return
         call = str(d.get("call", ""))
-        if call == "restart":
-            tcb.reset("CLOSED")
-            self._step(r, "restart", self._caption("restart", host=r.host), call=call)
-            return
-        if call == "read":
-            n = int(_num(d.get("bytes")) or 0)
-            tcb.unread = max(0, tcb.unread - n)
-            key = "read_eof" if d.get("eof") else "read"
-            self._step(r, "call", self._caption(key, host=r.host, n=n), call=call,
-                       label=_app_call_text(d))
-            return
-        if call == "listen":
-            tcb.state = "LISTEN"
-        if call == "accept":
-            self._step(r, "call", self._caption("accept", host=r.host), call=call,
-                       label="accept()")
-            return
         label = _app_call_text(d)
-        self._step(r, "call", self._caption("call", host=r.host, call=label), call=call,
-                   label=label)
+        if call == "restart":
+            self._step(r, "restart", self._caption("restart", host=r.host), call=call)
+            tcb.reset("CLOSED")
+        elif call == "read":
+            n = int(_num(d.get("bytes")) or 0)
+            key = "read_eof" if d.get("eof") else "read"
+            self._step(r, "call", self._caption(key, host=r.host, n=n), call=call, label=label)
+            tcb.unread = max(0, tcb.unread - n)
+        elif call == "accept":
+            self._step(r, "call", self._caption("accept", host=r.host), call=call, label=label)
+        else:
+            self._step(r, "call", self._caption("call", host=r.host, call=label), call=call,
+                       label=label)
+            if call == "listen":
+                tcb.state = "LISTEN"
 
     # -- segments' extra fields ----------------------------------------------------------
 
@@ -499,8 +506,8 @@ class _Builder:
                 "label_rel": " ".join(seg.label_parts(False, options=False)),
                 "label_abs": " ".join(seg.label_parts(True, options=False)),
                 "sent": seg.send_time, "received": seg.recv_time, "dropped": seg.drop_time,
-                "drop_reason": seg.drop_reason,
-                "fate": segment_fate(seg),
+                "drop_reason": seg.drop_reason or self.tcp_drops.get(seg.index),
+                "fate": segment_fate(seg, dropped_by_tcp=seg.index in self.tcp_drops),
                 "status": seg.status,
                 "retransmission": self.retransmits.get(seg.index, False),
                 "step_sent": steps.get("sent"),
@@ -582,6 +589,12 @@ def _rule(old: str, new: str, cause: str) -> str | None:
         return RULES.get((State(old), State(new), Cause(cause)))
     except ValueError:
         return None
+
+
+def _code(value: object, default: str) -> str:
+    """A code from the trace (a reason, a cause, a state) as text; ``default`` if missing."""
+    text = str(value).strip() if value is not None else ""
+    return text or default
 
 
 def _fmt(t: float | int | None) -> str:
