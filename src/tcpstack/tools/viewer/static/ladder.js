@@ -11,8 +11,8 @@ TV.ladder = (function () {
   function markText(st) {
     if (st.kind === "state") { return st["new"]; }
     if (st.kind === "call") { return st.label || st.call; }
-    if (st.kind === "timer" && st.action === "fired") { return st.timer + " fired"; }
-    if (st.kind === "restart") { return "↯ restart"; }
+    if (st.kind === "timer" && st.action === "fired") { return TV.t("mark_fired", {timer: st.timer}); }
+    if (st.kind === "restart") { return TV.t("mark_restart"); }
     if (st.kind === "drop" && (st.seg === null || st.seg === undefined)) { return "⊘ " + st.reason; }
     return null;
   }
@@ -23,7 +23,7 @@ TV.ladder = (function () {
     if (m) { out.push({text: m, cls: st.kind}); }
     (st.effects || []).forEach(function (e) {
       if (e.action === "restarted" && e.timer === "time_wait") {
-        out.push({text: "↻ 2 MSL restarted", cls: "note"});
+        out.push({text: TV.t("mark_2msl"), cls: "note"});
       }
     });
     if (!out.length && st.notes && st.notes.length) {
@@ -162,11 +162,10 @@ TV.ladder = (function () {
       g.head = false; g.inflight = true;
       return g;
     }
-    if (seg.fate === "dropped") {
-      g.head = false;
-      if (seg.step_dropped !== null && seg.step_dropped !== undefined && seg.step_dropped <= cur) {
-        g.tail = "dropped";
-      }
+    if (seg.fate === "dropped" && seg.step_dropped !== null && seg.step_dropped !== undefined &&
+        seg.step_dropped <= cur) {
+      g.head = false;                                     // discarded: no arrow head, ⊘ and why
+      g.tail = "dropped";
     }
     return g;
   }
@@ -187,7 +186,8 @@ TV.ladder = (function () {
     var dx = geo.x2 - geo.x1, dy = geo.y2 - geo.y1;
     if (geo.tail) {
       var right = dx > 0;
-      var word = geo.tail === "lost" ? "✕ lost" : (geo.tail === "dropped" ? "⊘ " + (seg.drop_reason || "dropped") : "?");
+      var word = geo.tail === "lost" ? TV.t("mark_lost") :
+        (geo.tail === "dropped" ? "⊘ " + (seg.drop_reason || "dropped") : "?");
       grp.appendChild(TV.svg("text", {"class": "end " + geo.tail, x: geo.x2 + (right ? 4 : -4),
         y: geo.y2 + 4, "text-anchor": right ? "start" : "end"}, word));
     }

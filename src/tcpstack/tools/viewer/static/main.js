@@ -58,19 +58,24 @@
     if (t !== null) {                      // a re-run: stay at the same moment
       TV.steps().forEach(function (st) { if (st.t <= t) { TV.cur = st.i; } });
     }
-    document.title = doc ? doc.title : document.title;
-    TV.$("tv-title").textContent = doc ? doc.title : TV.t("title");
-    var meta = "";
+    fillConnections();
+    describe();
+    render();
+  };
+
+  /* The heading: the run's title, its hosts and its size. */
+  function describe() {
+    var doc = TV.doc, meta = "";
     if (doc) {
+      document.title = doc.title;
       var h = doc.hosts;
       meta = h.L.name + (h.L.addr ? " (" + h.L.addr + ")" : "") + " ⇄ " + h.R.name +
         (h.R.addr ? " (" + h.R.addr + ")" : "") + " · " +
         TV.t("summary_counts", {segments: doc.segments.length, steps: doc.steps.length, time: TV.secs(doc.end)});
     }
+    TV.$("tv-title").textContent = doc ? doc.title : TV.t("title");
     TV.$("tv-meta").textContent = meta;
-    fillConnections();
-    render();
-  };
+  }
 
   /* ---- the ui mode: the run form ---- */
 
@@ -170,7 +175,9 @@
   TV.$("tv-lang").addEventListener("change", function () {
     TV.lang = this.value === "zh" ? "zh" : "en";
     translate();
-    if (TV.doc) { TV.setDoc(TV.doc, true); } else { render(); }
+    describe();
+    TV.ladder.reset();                   // its marks' widths change with the language
+    render();
   });
   TV.$("tv-abs").addEventListener("change", function () { TV.abs = this.checked; render(); });
   TV.$("tv-first").addEventListener("click", function () { TV.go(0); });
