@@ -186,3 +186,47 @@ def test_exported_page_works_offline(browser: Any, tmp_path: Path, artifacts: Pa
     context.close()
     assert attempted == [out.as_uri()]
     assert errors == []
+
+
+def _pages() -> list[tuple[str, str]]:
+    """Every scenario's page, and a few runs over bad links (built in Python, loaded as is)."""
+    from tcpstack.cli.ui import run_document
+    from tcpstack.scenarios import SCENARIOS
+    from tcpstack.tools.sample import lifecycle_trace
+    from tcpstack.tools.viewer import build_document, render_page
+
+    runs: list[tuple[str, dict[str, object]]] = [(name, {"scenario": name}) for name in SCENARIOS]
+    runs += [("lifecycle loss 0.3", {"scenario": "lifecycle", "loss": 0.3, "seed": 3}),
+             ("fast-retransmit jitter", {"scenario": "fast-retransmit", "jitter": 0.02}),
+             ("zero-window reorder", {"scenario": "zero-window", "reorder": 0.3, "seed": 2})]
+    pages = [(label, render_page(run_document(params))) for label, params in runs]
+    one_sided = [r for r in lifecycle_trace() if r.host == "client"]
+    pages.append(("one-sided", render_page(build_document(one_sided))))
+    pages.append(("empty", render_page(build_document([]))))
+    return pages
+
+
+STEP_THROUGH = """() => {
+  const tv = window.tcpstackViewer, n = tv.steps().length, seen = new Set();
+  for (let i = 0; i < n; i += 1) {
+    tv.go(i);
+    seen.add(document.querySelector('[data-testid=tcb-client]').getAttribute('data-state'));
+  }
+  document.querySelector('[data-testid=absolute]').click();
+  const lang = document.querySelector('[data-testid=lang-switch]');
+  lang.value = 'zh';
+  lang.dispatchEvent(new Event('change'));
+  tv.go(n - 1);
+  return {n: n, cur: tv.cur, states: Array.from(seen)};
+}"""
+
+
+def test_every_scenario_draws_at_every_step(page: Any) -> None:
+    """No step of any run (nor a one-sided or empty trace) makes the page's script fail."""
+    for label, html in _pages():
+        page.set_content(html)
+        result = page.evaluate(STEP_THROUGH)
+        assert result["cur"] == max(0, result["n"] - 1), label
+        assert page.errors == [], (label, page.errors)
+        if label == "lifecycle":
+            assert {"SYN-SENT", "ESTABLISHED", "TIME-WAIT", "CLOSED"} <= set(result["states"])

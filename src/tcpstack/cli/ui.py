@@ -198,11 +198,17 @@ def run_document(params: Mapping[str, object]) -> dict[str, Any]:
 
     Raises:
         ValueError: bad parameters, or ``conn`` is not a connection of the run.
+        RuntimeError: the run could not be drawn (not the parameters' fault).
     """
     scenario, options, conn = run_options(params)
     with _RUN_LOCK:
         result = scenario.run(options)
-    return _document(scenario, options, result, conn)
+    try:
+        return _document(scenario, options, result, conn)
+    except ValueError as exc:
+        if conn is not None:  # the connection asked for is not in this run
+            raise
+        raise RuntimeError(f"the run could not be drawn: {exc}") from exc
 
 
 def viewer_html(result: ScenarioResult, args: argparse.Namespace) -> str:

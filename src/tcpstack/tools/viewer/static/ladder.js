@@ -217,12 +217,20 @@ TV.ladder = (function () {
     return d;
   }
 
+  /* Keep the current row in view: once per frame, after the drawing (reading the
+   * scroll position right after rebuilding the SVG would force a layout per step). */
+  var scrollPending = false;
   function scrollIntoView() {
-    var box = TV.$("tv-ladder-scroll"), y = layout.rows[TV.cur];
-    if (!box || y === undefined) { return; }
-    if (y < box.scrollTop + 50 || y > box.scrollTop + box.clientHeight - 40) {
-      box.scrollTop = Math.max(0, y - box.clientHeight / 2);
-    }
+    if (scrollPending) { return; }
+    scrollPending = true;
+    window.requestAnimationFrame(function () {
+      scrollPending = false;
+      var box = TV.$("tv-ladder-scroll"), y = layout && layout.rows[TV.cur];
+      if (!box || y === undefined || y === null) { return; }
+      if (y < box.scrollTop + 50 || y > box.scrollTop + box.clientHeight - 40) {
+        box.scrollTop = Math.max(0, y - box.clientHeight / 2);
+      }
+    });
   }
 
   return {
