@@ -157,6 +157,18 @@ def test_segment_fields_for_the_header_view(lfa: dict[str, Any]) -> None:
     assert data["label_abs"].startswith(f"PSH,ACK seq={data['seq']}")
 
 
+def test_sack_blocks_relative_to_the_data_senders_isn() -> None:
+    doc = build_document(run("fast-retransmit"))
+    sacks = [s for s in doc["segments"] if s["options"].get("sack")]
+    assert sacks
+    isn = doc["hosts"]["L"]["isn"]  # the client sends the data the server SACKs
+    for seg in sacks:
+        assert seg["src"] == "server"
+        assert seg["sack_rel"] == [[(a - isn) % 2**32, (b - isn) % 2**32]
+                                   for a, b in seg["options"]["sack"]]
+        assert all(seg["rel_ack"] < a < b for a, b in seg["sack_rel"])  # above the hole
+
+
 def test_the_state_diagram_covers_every_rule(lfa: dict[str, Any]) -> None:
     table = {(t["old"], t["new"], t["cause"]): t["rule"] for t in lfa["transitions"]}
     assert table == {(str(o), str(n), str(c)): rule for (o, n, c), rule in RULES.items()}

@@ -474,6 +474,19 @@ class _Builder:
             return shifts
         return {}
 
+    def _sack_rel(self, seg: SegmentView) -> list[list[int]] | None:
+        """SACK blocks relative to the ISN of the data they acknowledge (the receiver's)."""
+        blocks = seg.options.get("sack")
+        base = self.m.isn.get(seg.dst)
+        if not isinstance(blocks, list) or base is None:
+            return None
+        out = []
+        for block in blocks:
+            if (isinstance(block, list | tuple) and len(block) == 2
+                    and all(_num(v) is not None for v in block)):
+                out.append([(int(block[0]) - base) % _MOD, (int(block[1]) - base) % _MOD])
+        return out
+
     def segments_json(self) -> list[dict[str, Any]]:
         shifts = self.window_shift()
         out = []
@@ -502,6 +515,7 @@ class _Builder:
                 "window_scaled": scaled,
                 "window_shift": shifts.get(seg.src) if "SYN" not in seg.flags else None,
                 "options": _clean(seg.options),
+                "sack_rel": self._sack_rel(seg),
                 "category": seg.category,
                 "label_rel": " ".join(seg.label_parts(False, options=False)),
                 "label_abs": " ".join(seg.label_parts(True, options=False)),

@@ -25,15 +25,17 @@ TV.panels = (function () {
     return [String(v)];
   }
 
+  /* One running timer; "restarted" only at the step that re-armed it while it ran. */
   function timerLine(e, now, prevSnap) {
     var old = prevSnap && prevSnap.timers.filter(function (x) { return x.timer === e.timer; })[0];
     var changed = !old || old.at !== e.at;
+    var restarted = changed && e.prev !== null && e.prev !== undefined;
     var words = TV.pick(TV.catalog["timer_" + e.timer]) || e.timer;
     var text = words + ": " + TV.t("expires", {at: TV.secs(e.at), left: (e.at - now).toFixed(3)});
     var li = TV.el("li", {"data-timer": e.timer, "data-at": e.at,
-      "class": [(e.prev !== null && e.prev !== undefined) ? "restarted" : "", changed ? "changed" : ""].join(" ").trim() || null},
+      "class": [restarted ? "restarted" : "", changed ? "changed" : ""].join(" ").trim() || null},
       text);
-    if (e.prev !== null && e.prev !== undefined) {
+    if (restarted) {
       TV.append(li, [" — ", TV.el("small", null, TV.t("restarted", {prev: TV.secs(e.prev)}))]);
     }
     return li;
