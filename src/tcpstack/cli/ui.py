@@ -383,8 +383,9 @@ def run_ui(args: argparse.Namespace) -> int:
     app = create_app(lang=args.lang or default_lang(), allowed_hosts=allowed)
     shown = f"[{host}]" if ":" in host else host
     print(f"tcpstack ui: http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    # A run in progress may hold a request open: Ctrl-C waits at most 2 s for it.
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                           lifespan="off"))
+                                           lifespan="off", timeout_graceful_shutdown=2))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -174,6 +174,7 @@
 
   TV.$("tv-lang").addEventListener("change", function () {
     TV.lang = this.value === "zh" ? "zh" : "en";
+    this.blur();                         // so that ← → step again instead of changing it
     translate();
     describe();
     TV.ladder.reset();                   // its marks' widths change with the language
