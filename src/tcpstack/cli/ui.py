@@ -72,19 +72,20 @@ def _text(value: object) -> Text | str | None:
     return None
 
 
-def scenario_about(scenario: Scenario, options: ScenarioOptions | None = None) -> About:
+def scenario_about(scenario: Scenario, options: Mapping[str, Any] | None = None) -> About:
     """The scenario's name, summary, question and answer, and the run's options.
 
-    A scenario that has no ``question``/``answer`` yet gives its English
+    A scenario that has no ``question``/``answer`` gives its English
     ``explanation`` as the answer.
     """
-    answer = _text(getattr(scenario, "answer", None)) or _text(scenario.explanation)
+    answer = _text(getattr(scenario, "answer", None)) or _text(
+        getattr(scenario, "explanation", None))
     return About(
         name=scenario.name,
-        summary=_text(scenario.summary),
+        summary=_text(getattr(scenario, "summary", None)),
         question=_text(getattr(scenario, "question", None)),
         answer=answer,
-        options=dataclasses.asdict(options) if options is not None else {},
+        options=dict(options or {}),
     )
 
 
@@ -184,7 +185,7 @@ def _document(scenario: Scenario, options: ScenarioOptions, result: ScenarioResu
               conn: str | None) -> dict[str, Any]:
     return build_document(result.records, left=result.client, right=result.server, conn=conn,
                           title=f"tcpstack: {scenario.name}",
-                          about=scenario_about(scenario, options))
+                          about=scenario_about(scenario, dataclasses.asdict(options)))
 
 
 _RUN_LOCK = threading.Lock()
@@ -220,7 +221,7 @@ def viewer_html(result: ScenarioResult, args: argparse.Namespace) -> str:
     """
     scenario = get_scenario(result.name)
     names = {f.name for f in dataclasses.fields(ScenarioOptions)}
-    options = ScenarioOptions(**{k: v for k, v in vars(args).items() if k in names})
+    options = {k: v for k, v in vars(args).items() if k in names}  # what the run was given
     document = build_document(result.records, left=result.client, right=result.server,
                               title=f"tcpstack: {result.name}",
                               about=scenario_about(scenario, options),

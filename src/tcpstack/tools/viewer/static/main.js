@@ -72,6 +72,12 @@
       meta = h.L.name + (h.L.addr ? " (" + h.L.addr + ")" : "") + " ⇄ " + h.R.name +
         (h.R.addr ? " (" + h.R.addr + ")" : "") + " · " +
         TV.t("summary_counts", {segments: doc.segments.length, steps: doc.steps.length, time: TV.secs(doc.end)});
+      var opts = (doc.about && doc.about.options) || {};
+      var shown = Object.keys(opts).filter(function (k) {
+        var v = opts[k];
+        return v !== null && v !== false && !(Array.isArray(v) && !v.length);
+      }).map(function (k) { return k + "=" + (Array.isArray(opts[k]) ? opts[k].join(",") : opts[k]); });
+      if (shown.length) { meta += " · " + shown.join(" "); }
     }
     TV.$("tv-title").textContent = doc ? doc.title : TV.t("title");
     TV.$("tv-meta").textContent = meta;
