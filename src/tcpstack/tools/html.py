@@ -130,7 +130,7 @@ SVG_STYLE = """
 .tcp-ladder .drop.discard { fill: #e65100; }
 .tcp-ladder .annotation { fill: #6a1b9a; font-style: italic; font-size: 11px; }
 .tcp-ladder .label, .tcp-ladder .state, .tcp-ladder .note, .tcp-ladder .drop,
-.tcp-ladder .call, .tcp-ladder .return, .tcp-ladder .annotation {
+.tcp-ladder .call, .tcp-ladder .return, .tcp-ladder .annotation, .tcp-ladder .lost {
   paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 .tcp-ladder .seg .hit { stroke: transparent; stroke-width: 12; }
 .tcp-ladder .seg:hover .shaft { stroke-width: 3; }
@@ -189,6 +189,7 @@ class _SvgBuilder:
         self.width = max(self.width, int(self.x_left + MIN_SPAN + right_margin))
         self.x_right = self.width - right_margin
         self.parts: list[str] = []
+        self.transit_dy: float | None = None  # the median drop of an arrow that arrived, px
 
     def _w(self, key: str, **values: object) -> str:
         return WORDS[key].format(**values).get(self.lang) if values else WORDS[key].get(self.lang)
@@ -282,6 +283,12 @@ class _SvgBuilder:
         head_y = top + 16
         first_y = head_y + 44
         ys, gaps, bottom = self._layout(first_y)
+        drops = sorted(
+            ys[(s.index, "recv")] - ys[(s.index, "send")]
+            for s in m.segments
+            if (s.index, "recv") in ys and (s.index, "send") in ys
+        )
+        self.transit_dy = drops[len(drops) // 2] if drops else None
         keys = legend_keys(m, bool(self.notes)) if self.legend else []
         legend_lines = len([k for k in keys if k != "annotation"])
         height = bottom + 60 + legend_lines * LEGEND_DY
@@ -355,7 +362,8 @@ class _SvgBuilder:
             out.append(self._mark(mark, ys[(i, "mark")]))
         for k, (a, lines) in enumerate(self.notes):
             out.append(self._note(a, lines, ys[(k, "ann")]))
-        for seg in m.segments:
+        # Segments that stop short last, so that their ✕ is never under another label.
+        for seg in sorted(m.segments, key=lambda s: s.fate == "lost" or s.status == "unmatched"):
             out.append(self._segment(seg, ys))
         out.append(
             f'<text class="time" x="10" y="{_num(bottom + 48)}">{_text(self._summary())}</text>'
@@ -474,8 +482,8 @@ class _SvgBuilder:
             y1 = ysend if ysend is not None else (ydrop or 0.0)
             frac = 0.6
             x2 = xs + frac * (xd - xs)
-            lost_y = ydrop if seg.fate == "lost" and ydrop is not None else y1
-            y2 = max(lost_y, y1 + frac * TYPICAL_DY)
+            # The stub slopes like the arrows that arrived, so that labels stay apart.
+            y2 = y1 + frac * (self.transit_dy or TYPICAL_DY)
             x1 = xs
             head = ""
             tail = "lost" if seg.fate == "lost" else "lost?"
@@ -499,7 +507,7 @@ class _SvgBuilder:
             head = "hollow"
             if seg.status == "orphan":
                 start_mark = "?"
-        g = [f'<g class="seg {seg.category} {seg.fate}" data-i="{seg.index}"'
+        g = [f'<g class="seg {seg.category}" data-i="{seg.index}"'
              f' data-fate="{seg.fate}">']
         g.append(f"<title>{_text(self._tooltip(seg))}</title>")
         g.append(
@@ -531,23 +539,23 @@ class _SvgBuilder:
             )
         # The label runs along the arrow, left to right, just above it, a bit
         # past the middle: there the previous arrow is furthest away.
+        # A stub that stops short keeps its label clear of the ✕ at its end.
         (lx, ly), (rx, ry) = sorted(((x1, y1), (x2, y2)))
         angle = math.degrees(math.atan2(ry - ly, rx - lx))
-        mx, my = x1 + LABEL_AT * (x2 - x1), y1 + LABEL_AT * (y2 - y1)
+        at = 0.45 if tail else LABEL_AT
+        mx, my = x1 + at * (x2 - x1), y1 + at * (y2 - y1)
         rot = f' transform="rotate({angle:.2f} {_num(mx)} {_num(my)})"'
         rel = " ".join(seg.label_parts(False, options=False))
         absl = " ".join(seg.label_parts(True, options=False))
-        room = 2 * (1 - LABEL_AT) * math.hypot(rx - lx, ry - ly) - 12
-        size = ""
-        longest = max(len(rel), len(absl))
-        if longest * CHAR_PX > room:
-            size = f' font-size="{max(8.0, room / longest / CHAR_PX * FONT_PX):.1f}px"'
-        common = f'x="{_num(mx)}" y="{_num(my - 5)}" text-anchor="middle" fill="{color}"{rot}{size}'
-        if rel == absl:
-            g.append(f'<text class="label" {common}>{_text(rel)}</text>')
-        else:
-            g.append(f'<text class="label rel" {common}>{_text(rel)}</text>')
-            g.append(f'<text class="label abs" {common}>{_text(absl)}</text>')
+        room = 2 * min(at, 1 - at) * math.hypot(rx - lx, ry - ly) - 12
+        common = f'x="{_num(mx)}" y="{_num(my - 5)}" text-anchor="middle" fill="{color}"{rot}'
+        variants = [("label", rel)] if rel == absl else [("label rel", rel), ("label abs", absl)]
+        for cls, label in variants:
+            size = ""
+            if len(label) * CHAR_PX > room:  # shrink to fit along the arrow
+                # An inline style: the stylesheet's font-size would beat an attribute.
+                size = f' style="font-size:{max(8.0, room / len(label) / CHAR_PX * FONT_PX):.1f}px"'
+            g.append(f'<text class="{cls}" {common}{size}>{_text(label)}</text>')
         opts = options_text(seg.options) if "SYN" in seg.flags else ""
         if opts:
             ox, oy = x1 + (1 - LABEL_AT) * (x2 - x1), y1 + (1 - LABEL_AT) * (y2 - y1)
