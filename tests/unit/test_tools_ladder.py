@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from tcpstack.scenarios import SCENARIOS, ScenarioOptions
 from tcpstack.tools.ladder import LadderDiagram, print_ladder, render_ladder
 from tcpstack.tools.sample import CLIENT_CONN, SERVER_CONN, lifecycle_trace
 from tcpstack.trace import TraceRecord
@@ -425,3 +426,73 @@ def test_long_notes_go_beside_their_lifeline_in_full() -> None:
     left, right = lifeline_columns(line)
     assert left < line.index("retransmitted") < right
     assert line.index("received") > (left + right) // 2  # near the server's lifeline
+
+
+# -- the three fates, calls and annotations in a real run -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lost_final_ack() -> tuple[list[TraceRecord], str]:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    return result.records, render_text(result.records, width=100)
+
+
+def test_the_time_wait_re_ack_is_not_drawn_as_a_loss(
+    lost_final_ack: tuple[list[TraceRecord], str],
+) -> None:
+    _, text = lost_final_ack
+    lines = text.splitlines()
+    fins = [i for i, line in enumerate(lines) if "FIN,ACK seq=45 ack=20" in line]
+    assert len(fins) == 2
+    first, again = (arrow_line("\n".join(lines[i:]), "FIN,ACK seq=45") for i in fins)
+    assert "◀" in first and "✕" not in first
+    # The retransmitted FIN reached TIME-WAIT: a hollow head, no cross, and
+    # what TCP did in words, beside the client that received it.
+    assert "◁" in again and "✕" not in again and "lost" not in again
+    after = lines[fins[1] + 1 : fins[1] + 5]
+    said = next(line for line in after if "retransmitted FIN: re-ACKed" in line)
+    assert "↺ retransmitted FIN" in said and side_of(said, "retransmitted") == "middle"
+    assert said.index("↺") < len(said) // 2  # on the client's side of the region
+    assert any("2 MSL restarted" in line for line in after)
+    # Only the final ACK was lost in the network.
+    crossed = [line for line in lines if "✕" in line and "│" in line]
+    assert len(crossed) == 1 and "ACK seq=20 ack=46" in text and "✕ lost" in crossed[0]
+    assert "1 lost in the network" in text and "1 dropped by TCP" in text
+
+
+def test_application_calls_stand_on_their_lifelines(
+    lost_final_ack: tuple[list[TraceRecord], str],
+) -> None:
+    _, text = lost_final_ack
+    lines = text.splitlines()
+
+    def where(word: str) -> tuple[int, str]:
+        i = next(i for i, line in enumerate(lines) if word in line)
+        return i, side_of(lines[i], word)
+
+    assert where("connect()")[1] == "left" and where("listen()")[1] == "right"
+    assert where("write(18)")[1] == "left" and where("read() → 18")[1] == "right"
+    assert where("read() → 44")[1] == "left" and where("write(44)")[1] == "right"
+    # close() comes before the state it causes: FIN-WAIT-1 is explained by it.
+    close_at, side = where("close()")
+    assert side == "left" and close_at < where("FIN-WAIT-1")[0]
+    assert "connect() returns" in text and "accept() returns" in text
+    assert text.count("shutdown(WR)") == 0  # close() traces its shutdown: one call
+
+
+def test_half_close_shows_shutdown_and_folded_reads() -> None:
+    result = SCENARIOS["half-close"].run(ScenarioOptions())
+    text = render_text(result.records, width=100)
+    line = next(line for line in text.splitlines() if "shutdown(WR)" in line)
+    assert side_of(line, "shutdown(WR)") == "left"
+    assert re.search(r"read\(\) → 1448 ×\d+, until", text)
+
+
+def test_annotations_follow_the_language() -> None:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    zh = render_text(result.records, width=100, lang="zh")
+    assert "2 MSL 重新计时" in zh and "重传的 FIN：再次回复 ACK" in zh and "✕ 丢失" in zh
+    assert "2 MSL restarted" not in zh
+    bare = render_text(result.records, width=100, annotations=False, legend=False)
+    assert "↳" not in bare and "arrived, processed" not in bare
+    assert "↺ retransmitted FIN" in bare  # what TCP did is part of the drawing, not a note
