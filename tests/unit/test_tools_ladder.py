@@ -496,3 +496,13 @@ def test_annotations_follow_the_language() -> None:
     bare = render_text(result.records, width=100, annotations=False, legend=False)
     assert "↳" not in bare and "arrived, processed" not in bare
     assert "↺ retransmitted FIN" in bare  # what TCP did is part of the drawing, not a note
+
+
+def test_long_names_are_elided_visibly_not_cropped() -> None:
+    far = "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:2]:80"
+    recs = [TraceRecord(r.time, r.host, r.conn.replace("192.0.2.2:80", far), r.event, r.data)
+            for r in lifecycle_trace()]
+    text = render_text(recs, width=80, left="client", right="server")
+    head = text.splitlines()[:2]
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert head[1].rstrip().endswith(":80") and "…" in head[1]

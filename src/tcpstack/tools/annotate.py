@@ -310,7 +310,7 @@ class _Annotator:
             # RFC 5681 §2: same ACK, no data, no SYN/FIN, same window, data outstanding.
             n = self.dups.get(h, 0) + 1
             self.dups[h] = n
-            text = Text(f"duplicate ACK {n}", f"重复确认 {n}（第 {n} 个重复 ACK）")
+            text = Text(f"duplicate ACK {n}", f"第 {n} 个重复确认")
             self.add(t, pos, h, text, seg.index, "dup-ack")
         if prev is None or not seq_lt(seg.ack, prev[0]):
             self.last_ack[h] = (seg.ack, seg.window)
@@ -340,7 +340,7 @@ class _Annotator:
                 self.fast_done[h] = True
                 text = Text(
                     f"fast retransmit ({n} dup ACK{'s' if n > 1 else ''})",
-                    f"快速重传（收到 {n} 个重复 ACK）",
+                    f"快速重传（收到 {n} 个重复确认）",
                 )
                 self.add(t, pos, h, text, seg.index, "fast-retransmit")
             else:

@@ -1,14 +1,27 @@
 """The ladder (sequence) diagram of one connection, drawn in the terminal with ``rich``.
 
-::
+(:func:`tcpstack.tools.sample.lifecycle_trace` at 84 columns, first lines)::
 
-    time (s)                client │                                   │ server
-                   192.0.2.1:40000 │                                   │ 192.0.2.2:80
-            0.000       connect()  │                                   │
-    0.000 → 0.010         SYN-SENT │── SYN seq=0 len=0 win=65535 ─────▶│
-    0.010 → 0.020                  │◀─ SYN,ACK seq=0 ack=1 len=0 ──────│ SYN-RECEIVED
-            0.010                  │     ↳ ack = x + 1: the SYN (seq x) │
-                                   │      consumes one sequence number │
+         time (s)       client │                                        │ server
+               192.0.2.1:40000 │                                        │ 192.0.2.2:80
+    ───────────────────────────┼────────────────────────────────────────┼─────────────
+            0.000              │                                        │ listen()
+            0.000    connect() │                                        │ LISTEN
+                               │  SYN seq=0 len=0 win=65535 <mss 1460,  │
+                               │            wscale 7,sackOK>            │
+    0.000 → 0.010     SYN-SENT │───────────────────────────────────────▶│
+                               │  SYN,ACK seq=0 ack=1 len=0 win=65535   │
+                               │       <mss 1460,wscale 7,sackOK>       │
+    0.010 → 0.020              │◀───────────────────────────────────────│ SYN-RECEIVED
+            0.010              │         ↳ ack = x + 1: the SYN (seq x) │
+                               │           consumes one sequence number │
+            0.020  ESTABLISHED │                                        │
+            0.020              │ connect() returns                      │
+    0.020 → 0.030              │─── ACK seq=1 ack=1 len=0 win=64240 ───▶│
+            0.020              │ ↳ ack = x + 1: the SYN (seq x)         │
+                               │ consumes one sequence number           │
+                               │ PSH,ACK seq=1 ack=1 len=100 win=64240  │
+        0.030 → ✕   write(100) │──────────────────────────────✕ lost    │ ESTABLISHED
 
 The client (the host that sent the first SYN without ACK) is on the left.
 Each segment is an arrow in its direction, labelled with flags, ``seq``,
@@ -257,7 +270,7 @@ class LadderDiagram:
             # Narrow console: squeeze the state columns.
             cw = max(8, cw - (MIN_REGION - region + 1) // 2)
             region = max(MIN_REGION, width - tw - 2 * cw - 7)
-        self._tw, self._cw, self._region = tw, cw, region
+        self._tw, self._cw, self._region, self._width = tw, cw, region, width
         # Narrow consoles: leave the window out everywhere rather than wrap most labels.
         self._show_win = all(
             len(" ".join(s.label_parts(self.absolute, options=False))) <= region - 2
@@ -351,8 +364,8 @@ class LadderDiagram:
     def _header(self, time: str, left: str, right: str, style: str) -> Text:
         """A header line: names may spill over the time column and past the right cell."""
         area = self._tw + 1 + self._cw
-        if cell_len(left) > area:
-            left = "…" + left[-(area - 1) :]
+        room = self._width - area - self._region - 4  # what is left right of the right lifeline
+        left, right = _elide(left, area), _elide(right, room)
         line = Text(no_wrap=True, overflow="crop")
         if time and self._tw + 1 + cell_len(left) <= area:
             line.append(_pad(time, self._tw, "right"), style="dim")
@@ -510,6 +523,16 @@ def legend_keys(model: LadderModel, annotated: bool) -> list[str]:
 
 def _routine(model: LadderModel, seg: SegmentView) -> bool:
     return any(mk.segment == seg.index and mk.routine for mk in model.marks)
+
+
+def _elide(text: str, width: int) -> str:
+    """``text``, or ``…`` and its end (an address's port) when it is wider than ``width``."""
+    if cell_len(text) <= width:
+        return text
+    tail = text
+    while tail and cell_len(tail) > width - 1:
+        tail = tail[1:]
+    return "…" + tail
 
 
 def _center(text: str, width: int) -> str:
