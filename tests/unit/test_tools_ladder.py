@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 
 from tcpstack.scenarios import SCENARIOS, ScenarioOptions
+from tcpstack.tools._model import build_model
 from tcpstack.tools.ladder import LadderDiagram, print_ladder, render_ladder
 from tcpstack.tools.sample import CLIENT_CONN, SERVER_CONN, lifecycle_trace
 from tcpstack.trace import TraceRecord
@@ -506,3 +507,32 @@ def test_long_names_are_elided_visibly_not_cropped() -> None:
     head = text.splitlines()[:2]
     assert max(len(line) for line in text.splitlines()) <= 80
     assert head[1].rstrip().endswith(":80") and "…" in head[1]
+
+
+def _shifted(
+    recs: list[TraceRecord], dt: float, client_by: int, server_by: int
+) -> list[TraceRecord]:
+    """The same connection again, ``dt`` s later, with other ISNs (a new incarnation)."""
+    out = []
+    for r in recs:
+        data = dict(r.data)
+        sender = r.host if r.event == "segment_sent" else ("server" if r.host == "client"
+                                                             else "client")
+        by = {"client": client_by, "server": server_by}
+        if "seq" in data:
+            data["seq"] = (data["seq"] + by[sender]) % 2**32
+        if data.get("ack"):
+            other = "server" if sender == "client" else "client"
+            data["ack"] = (data["ack"] + by[other]) % 2**32
+        out.append(TraceRecord(r.time + dt, r.host, r.conn, r.event, data))
+    return out
+
+
+def test_a_new_incarnation_on_the_same_4_tuple_counts_from_its_own_isn() -> None:
+    first = lifecycle_trace(lose_data=False)
+    again = _shifted(first, 300.0, 123_456, 987_654)
+    model_one = build_model(first)
+    model_two = build_model(first + again)
+    labels = [s.label() for s in model_one.segments]
+    assert [s.label() for s in model_two.segments] == labels + labels
+    assert model_two.isn == model_one.isn  # the first incarnation's ISNs

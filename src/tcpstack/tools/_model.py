@@ -796,16 +796,39 @@ class _Matcher:
 
 
 def _relative_numbers(model: LadderModel) -> None:
-    """Each direction's ISN (its first SYN, else the first seq it sent) and the
-    segments' seq/ack relative to it."""
+    """Each direction's ISN and the segments' seq/ack relative to it, like Wireshark.
+
+    ``model.isn[host]`` is the host's first SYN (else the first seq it sent).
+    A later SYN with another sequence number starts a new incarnation of the
+    connection on the same 4-tuple (after TIME-WAIT, or after an old duplicate
+    was reset): the segments after it count from its ISN. Only SYNs the host
+    really sent count (an injected old duplicate does not), except for a
+    host that is not traced, whose SYNs are known only by their arrival.
+    """
     for host in (model.left, model.right):
         sent = [s for s in model.segments if s.src == host and s.seq is not None]
         syn = next((s for s in sent if "SYN" in s.flags), None)
         first = syn or (sent[0] if sent else None)
         if first is not None and first.seq is not None:
             model.isn[host] = first.seq
+    starts: dict[str, list[tuple[tuple[float, int], int]]] = {}
+    for seg in sorted(model.segments, key=lambda s: (s.time, s.order)):
+        really_sent = seg.send_time is not None or seg.src not in model.traced
+        if "SYN" in seg.flags and seg.seq is not None and really_sent:
+            known = starts.setdefault(seg.src, [])
+            if not known or known[-1][1] != seg.seq:
+                known.append(((seg.time, seg.order), seg.seq))
+
+    def base(host: str, seg: SegmentView) -> int | None:
+        isn = model.isn.get(host)
+        for at, seq in starts.get(host, []):
+            if at <= (seg.time, seg.order):
+                isn = seq
+        return isn
+
     for seg in model.segments:
-        if seg.seq is not None and seg.src in model.isn:
-            seg.rel_seq = (seg.seq - model.isn[seg.src]) % 2**32
-        if seg.ack is not None and seg.dst in model.isn and "ACK" in seg.flags:
-            seg.rel_ack = (seg.ack - model.isn[seg.dst]) % 2**32
+        src_isn, dst_isn = base(seg.src, seg), base(seg.dst, seg)
+        if seg.seq is not None and src_isn is not None:
+            seg.rel_seq = (seg.seq - src_isn) % 2**32
+        if seg.ack is not None and dst_isn is not None and "ACK" in seg.flags:
+            seg.rel_ack = (seg.ack - dst_isn) % 2**32
