@@ -80,6 +80,18 @@ def test_the_syn_consumes_one_sequence_number() -> None:
     assert "ack = x + 1" in notes[0].text.en and "序列号" in notes[0].text.zh
 
 
+def test_each_syn_is_explained_once_also_an_old_duplicate() -> None:
+    # old-duplicate-syn: the server answers a stale SYN, is reset, then answers
+    # the real one: two different client SYNs, each acknowledged with x + 1.
+    run = scenario("old-duplicate-syn")
+    acked = sorted((run.seg(n).ack or 0) - 1 for n in run.of("syn-consumes", "server"))
+    client_syns = sorted({s.seq or 0 for s in run.model.segments
+                          if s.src == "client" and s.flags == frozenset({"SYN"})})
+    assert acked == client_syns and len(acked) == 2
+    # Retransmitted SYNs carry the same number: explained once.
+    assert len(scenario("lost-syn").of("syn-consumes", "server")) == 1
+
+
 def test_fin_consumes_one_sequence_number_also_after_data() -> None:
     run = scenario("lifecycle")
     notes = run.of("fin-consumes")

@@ -352,16 +352,18 @@ class _Annotator:
 
     def per_segment(self) -> None:
         segs = sorted(self.m.segments, key=lambda s: (s.time, s.order))
-        acked: set[tuple[str, str]] = set()  # (sender of the SYN/FIN, "SYN"/"FIN") explained
+        # Each SYN or FIN once (its retransmissions carry the same number); a
+        # new incarnation of the connection has new ones.
+        acked: set[tuple[str, str, int]] = set()
         window: dict[str, int] = {}
         for s in segs:
             if s.seq is None:
                 continue
             for flag in ("SYN", "FIN"):
-                if flag in s.flags and (s.src, flag) not in acked:
+                if flag in s.flags and (s.src, flag, s.seq) not in acked:
                     end = (s.seq + (s.length or 0) + 1 + (flag == "FIN" and "SYN" in s.flags))
                     self.first_ack_of(segs, s, flag, end % 2**32)
-                    acked.add((s.src, flag))
+                    acked.add((s.src, flag, s.seq))
             if s.window is None or s.flags & {"RST", "SYN"}:
                 continue
             before = window.get(s.src)
