@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from rich.console import Console
 
 from tcpstack.scenarios import SCENARIOS, ScenarioOptions
 from tcpstack.tools._model import build_model
+from tcpstack.tools.drops import describe_drop, is_network_loss
 from tcpstack.tools.ladder import LadderDiagram, print_ladder, render_ladder
 from tcpstack.tools.sample import CLIENT_CONN, SERVER_CONN, lifecycle_trace
 from tcpstack.trace import TraceRecord
@@ -536,3 +538,21 @@ def test_a_new_incarnation_on_the_same_4_tuple_counts_from_its_own_isn() -> None
     labels = [s.label() for s in model_one.segments]
     assert [s.label() for s in model_two.segments] == labels + labels
     assert model_two.isn == model_one.isn  # the first incarnation's ISNs
+
+
+def test_every_drop_reason_of_the_trace_contract_has_words() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "trace.md").read_text("utf-8")
+    table = doc.split("Reasons, by who drops:", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    network = {"simulated network", "TUN fault injector"}
+    for who, cell in rows:
+        for reason in re.findall(r"`([a-z0-9-]+)`", cell):
+            if any(n in who for n in network):
+                assert is_network_loss(reason), reason
+                continue
+            drop = describe_drop(reason)
+            assert not is_network_loss(reason), reason
+            assert reason not in drop.words.en and reason not in drop.words.zh, reason
+    assert describe_drop("retransmitted-fin").routine
+    assert not describe_drop("bad-checksum").routine
+    assert describe_drop("no-such-reason").words.en == "discarded: no-such-reason"

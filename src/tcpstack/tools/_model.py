@@ -53,7 +53,6 @@ from tcpstack.trace import TraceRecord
 
 SEGMENT_EVENTS = frozenset({"segment_sent", "segment_received", "segment_dropped"})
 FLAG_ORDER = ("SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
-NETWORK_LOSS = "lost-in-network"
 FATES = ("lost", "dropped", "processed", "unknown")
 """The values of :attr:`SegmentView.fate`."""
 #: Folded runs of reads or writes are at least this long (or all at one instant).
