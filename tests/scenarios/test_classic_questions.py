@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tcpstack.events import ConnectionReset, PeerClosed
 from tcpstack.scenarios import ScenarioOptions, ScenarioResult, get_scenario
+from tcpstack.scenarios.closing import EXIT_AT, FLUSH_BYTES, LEAK_CONNECTIONS
 from tcpstack.scenarios.lifecycle import GREETING
+from tcpstack.scenarios.ss import state_counts
+from tcpstack.scenarios.transfer import Receiver
 from tcpstack.seq import SEQ_MOD
 from tcpstack.trace import TraceRecord
 
@@ -46,3 +52,74 @@ def test_syn_and_fin_each_take_one_sequence_number() -> None:
     server_fin = next(x for x in s if "FIN" in flags(x))
     assert server_fin.data["seq"] == plus(irs, 1)  # the server sent no data
     assert c[-1].data["ack"] == plus(irs, 2) and flags(c[-1]) == {"ACK"}
+
+
+# --- close-flushes --------------------------------------------------------------
+
+
+def test_close_after_write_still_delivers_everything_then_the_fin() -> None:
+    r = run("close-flushes")
+    conn = r.connections("client")[0]
+    close = next(x for x in records(r, "client", "app") if x.data.get("call") == "close")
+    data = [x for x in records(r, "client", "segment_sent", conn) if x.data["len"]]
+    # close() came first, yet most of the data left afterwards, in FIN-WAIT-1.
+    assert close.time < data[-1].time
+    fw1 = next(x.time for x in records(r, "client", "state_updated")
+               if x.data["new"] == "FIN-WAIT-1")
+    assert fw1 == close.time
+    iss = records(r, "client", "segment_sent")[0].data["seq"]
+    fin = next(x for x in records(r, "client", "segment_sent") if "FIN" in flags(x))
+    assert plus(fin.data["seq"], fin.data["len"]) == plus(iss, 1 + FLUSH_BYTES)
+    # The server's application read every byte, in order, then end-of-stream.
+    app = r.network.hosts["server"].app
+    assert isinstance(app, Receiver)
+    assert bytes(app.received) == bytes(i % 251 for i in range(FLUSH_BYTES))
+    reads = [x.data for x in records(r, "server", "app") if x.data.get("call") == "read"]
+    assert sum(d["bytes"] for d in reads) == FLUSH_BYTES
+    assert reads[-1] == {"call": "read", "bytes": 0, "eof": True}
+
+
+# --- close-wait-leak ------------------------------------------------------------
+
+
+def test_close_wait_piles_up_and_fin_wait_2_times_out() -> None:
+    r = run("close-wait-leak")
+    assert not any("FIN" in flags(x) for x in records(r, "server", "segment_sent"))
+    conns = r.connections("client")
+    assert len(conns) == LEAK_CONNECTIONS
+    for conn in conns:
+        changes = records(r, "client", "state_updated", conn)
+        fw2 = next(x.time for x in changes if x.data["new"] == "FIN-WAIT-2")
+        end = changes[-1]
+        assert end.data == {"old": "FIN-WAIT-2", "new": "CLOSED", "cause": "FIN-WAIT-2 timeout"}
+        assert end.time - fw2 == pytest.approx(60.0)
+    (client, server) = state_counts(r.records, [r.network.now], ["client", "server"])
+    assert client.counts == {}
+    assert server.counts == {"LISTEN": 1, "CLOSE-WAIT": LEAK_CONNECTIONS}
+    (note,) = r.notes
+    assert "server CLOSE-WAIT" in note.en and "server CLOSE-WAIT" in note.zh
+    last_row = note.en.splitlines()[-1].split()
+    assert last_row[-1] == str(LEAK_CONNECTIONS)
+
+
+# --- process-exit ---------------------------------------------------------------
+
+
+def test_process_exit_closes_with_fin_or_rst() -> None:
+    r = run("process-exit")
+    first, second = r.connections("client")
+    at_exit = {conn: [x for x in records(r, "client", "segment_sent", conn)
+                      if x.time == pytest.approx(EXIT_AT)] for conn in (first, second)}
+    assert [flags(x) for x in at_exit[first]] == [{"FIN", "ACK"}]
+    assert [flags(x) for x in at_exit[second]] == [{"RST"}]
+    closes = [x for x in records(r, "client", "app") if x.data.get("call") == "close"]
+    assert {x.conn for x in closes} == {first, second}
+    assert all(x.time == pytest.approx(EXIT_AT) for x in closes)
+    reset = records(r, "client", "state_updated", second)[-1]
+    assert reset.data["cause"] == "CLOSE with unread data"
+    server_events = [e for _, _, e in r.network.hosts["server"].events]
+    assert ConnectionReset(refused=False) in server_events
+    assert any(isinstance(e, PeerClosed) for e in server_events)
+    assert [n.en.split(": ", 1)[1] for n in r.notes] == [
+        "everything read at exit: FIN, a graceful close.",
+        "unread data in the receive buffer at exit: RST."]

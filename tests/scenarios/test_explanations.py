@@ -79,3 +79,9 @@ def test_summaries_fit_one_line_and_questions_differ() -> None:
     questions = [sc.question.en for sc in SCENARIOS.values()]
     assert len(set(questions)) == len(questions)
 
+
+def test_the_classic_questions_are_all_answered() -> None:
+    asked = " ".join(sc.question.zh for sc in SCENARIOS.values())
+    for topic in ("三次握手", "四次挥手", "2MSL", "CLOSE-WAIT", "FIN-WAIT-2", "保活",
+                  "SYN 和 FIN", "recv()", "close()", "Ctrl-C", "TIME-WAIT", "半关闭"):
+        assert topic in asked, topic
