@@ -36,7 +36,8 @@ def test_runs_under_hostile_links(name: str) -> None:
 
 def test_a_connection_that_never_opens_leaves_the_server_untouched() -> None:
     # Every packet lost: the client gives up on its SYN, the server never hears of it.
-    for name in ("half-open", "fin-wait-2-timeout", "close-wait-leak", "process-exit"):
+    for name in ("half-open", "fin-wait-2-timeout", "close-wait-leak", "process-exit",
+                 "time-wait-old-duplicate"):
         result = SCENARIOS[name].run(ScenarioOptions(loss=1.0))
         assert result.states(result.server) == [], name
         assert set(result.states(result.client)) <= {"CLOSED", "SYN-SENT"}, name

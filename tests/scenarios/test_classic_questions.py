@@ -7,6 +7,13 @@ import pytest
 from tcpstack.events import ConnectionReset, PeerClosed
 from tcpstack.scenarios import ScenarioOptions, ScenarioResult, get_scenario
 from tcpstack.scenarios.closing import EXIT_AT, FLUSH_BYTES, LEAK_CONNECTIONS
+from tcpstack.scenarios.incarnations import (
+    NEW_DATA,
+    NO_TIME_WAIT_PORT,
+    OLD_DATA,
+    WITH_TIME_WAIT_PORT,
+    Streams,
+)
 from tcpstack.scenarios.lifecycle import GREETING
 from tcpstack.scenarios.ss import state_counts
 from tcpstack.scenarios.transfer import Receiver
@@ -123,3 +130,67 @@ def test_process_exit_closes_with_fin_or_rst() -> None:
     assert [n.en.split(": ", 1)[1] for n in r.notes] == [
         "everything read at exit: FIN, a graceful close.",
         "unread data in the receive buffer at exit: RST."]
+
+
+# --- time-wait-old-duplicate ----------------------------------------------------
+
+
+def test_without_time_wait_an_old_segment_corrupts_the_new_connection() -> None:
+    r = run("time-wait-old-duplicate")
+    app = r.network.hosts["server"].app
+    assert isinstance(app, Streams)
+    old, new = app.incarnations(NO_TIME_WAIT_PORT)
+    assert old == OLD_DATA
+    assert new != NEW_DATA and len(new) == len(NEW_DATA)
+    assert b"old " in new  # the previous incarnation's bytes, read as this one's
+    # The culprit: a data segment of the first incarnation that the server received
+    # while the second one was established on the same 4-tuple.
+    conn = next(c for c in r.connections("server") if c.endswith(f":{NO_TIME_WAIT_PORT}"))
+    changes = records(r, "server", "state_updated", conn)
+    reopened = [x.time for x in changes if x.data["new"] == "ESTABLISHED"][1]
+    # The first incarnation's segments acknowledge the server's first ISN.
+    old_synack = next(x for x in records(r, "server", "segment_sent", conn)
+                      if flags(x) == {"SYN", "ACK"})
+    old_ack = plus(old_synack.data["seq"], 1)
+    stale = [x for x in records(r, "server", "segment_received", conn)
+             if x.time > reopened and x.data["len"] and x.data["ack"] == old_ack]
+    assert len(stale) == 1
+    new_syn = [x for x in records(r, "client", "segment_sent") if flags(x) == {"SYN"}
+               and x.conn.split("-")[0].endswith(f":{NO_TIME_WAIT_PORT}")][1]
+    # Its sequence numbers straddle the new connection's first byte: it is in the window.
+    start = stale[0].data["seq"]
+    first_byte = plus(new_syn.data["seq"], 1)
+    assert 0 < (first_byte - start) % SEQ_MOD < stale[0].data["len"]
+    assert not [x for x in r.records if x.event == "segment_dropped" and x.conn == conn
+                and x.time > reopened]
+
+
+def test_with_time_wait_the_old_segment_cannot_reach_a_new_connection() -> None:
+    r = run("time-wait-old-duplicate")
+    app = r.network.hosts["server"].app
+    assert isinstance(app, Streams)
+    old, new = app.incarnations(WITH_TIME_WAIT_PORT)
+    assert old == OLD_DATA and new == NEW_DATA
+    conn = next(c for c in r.connections("client") if c.split("-")[0].endswith(
+        f":{WITH_TIME_WAIT_PORT}"))
+    changes = records(r, "client", "state_updated", conn)
+    tw_end = next(x.time for x in changes if x.data["old"] == "TIME-WAIT")
+    tw_start = next(x.time for x in changes if x.data["new"] == "TIME-WAIT")
+    assert tw_end - tw_start == pytest.approx(2 * 120.0)
+    reopen = [x.time for x in changes if x.data["new"] == "SYN-SENT"][1]
+    assert reopen >= tw_end  # the 4-tuple was taken until 2 MSL had passed
+    # The held segment found no connection: the server's RST is ignored by TIME-WAIT.
+    rst = [x for x in records(r, "server", "segment_sent") if "RST" in flags(x)]
+    assert len(rst) == 1 and tw_start < rst[0].time < tw_end
+    dropped = records(r, "client", "segment_dropped", conn)
+    assert [x.data["reason"] for x in dropped] == ["rst-out-of-window"]
+    assert "failed" in r.notes[1].en and "exactly" in r.notes[1].en
+    assert "corrupted" in r.notes[0].en
+
+
+def test_time_wait_old_duplicate_depends_on_time_wait_not_on_the_seed() -> None:
+    for seed in (2, 3, 4):
+        app = run("time-wait-old-duplicate", seed=seed).network.hosts["server"].app
+        assert isinstance(app, Streams)
+        assert app.incarnations(NO_TIME_WAIT_PORT)[1] != NEW_DATA
+        assert app.incarnations(WITH_TIME_WAIT_PORT)[1] == NEW_DATA

@@ -9,7 +9,7 @@ suite checks it.
 
 Modules: :mod:`.lifecycle` (open, close, TIME-WAIT, resets), :mod:`.transfer`
 (retransmission, flow control, keep-alive), :mod:`.closing` (how applications
-close), :mod:`.ss` (sockets per
+close), :mod:`.incarnations` (what TIME-WAIT protects), :mod:`.ss` (sockets per
 state over time, from a trace).
 
 ``tcpstack scenarios`` lists them; ``tcpstack demo NAME`` draws one.
@@ -20,6 +20,7 @@ from __future__ import annotations
 # Importing a module registers its scenarios; closing imports lifecycle and transfer
 # first, so the listing starts with the lifecycle.
 from . import closing as _closing  # noqa: F401
+from . import incarnations as _incarnations  # noqa: F401
 from . import lifecycle as _lifecycle  # noqa: F401
 from . import transfer as _transfer  # noqa: F401
 from .base import SCENARIOS, Scenario, ScenarioOptions, ScenarioResult, get_scenario
