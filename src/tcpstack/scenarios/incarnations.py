@@ -224,11 +224,11 @@ register(Scenario(
          "如果没有 TIME-WAIT，会出什么问题？"),
     Text(
         f"A segment can linger in the network for up to one MSL. The client sends "
-        f"{len(OLD_DATA)} bytes on a fast link; the network holds one segment back (TCP "
+        f"{len(OLD_DATA):,} bytes on a fast link; the network holds one segment back (TCP "
         f"retransmits it and the connection closes normally). First with TIME-WAIT "
         f"skipped: {REOPEN_AFTER} s after the first connect() the client opens a new "
         f"connection from the same port to the same server: the same 4-tuple. The ISN "
-        f"clock moved only {ISN_ADVANCE} in that time (250,000 per second), less than the "
+        f"clock moved only {ISN_ADVANCE:,} in that time (250,000 per second), less than the "
         f"old connection sent, so the new sequence space overlaps the old. The old "
         f"segment arrives, lies in the new receive window, and the server takes it as new "
         f"data: the application reads \"old old\" where the client wrote \"NEW NEW\". Then "
@@ -239,7 +239,8 @@ register(Scenario(
         f"发送 {len(OLD_DATA)} 字节，网络把其中一个报文段扣住了（TCP 重传了它，连接照常关闭）。"
         f"先看跳过 TIME-WAIT 的情况：第一次 connect() 之后 {REOPEN_AFTER} 秒，"
         f"客户端从同一个端口向同一个服务器再建一条连接，四元组完全相同。"
-        f"这段时间里 ISN 时钟只走了 {ISN_ADVANCE}（每秒 250,000），比旧连接发出的字节数还少，"
+        f"这段时间里 ISN 时钟只前进了 {ISN_ADVANCE}（它每 4 微秒加 1，每秒 250000），"
+        f"比旧连接发出的字节数还少，"
         f"所以新连接的序列号空间和旧连接重叠了。旧报文段这时才到达，正好落在新连接的接收窗口里，"
         f"服务器把它当成新数据收下：应用读到的是 \"old old\"，而客户端写的是 \"NEW NEW\"。"
         f"再看有 TIME-WAIT 的情况：客户端的这个四元组在 2MSL 内一直被占用，"

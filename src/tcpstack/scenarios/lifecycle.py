@@ -122,14 +122,14 @@ register(Scenario(
         "once, but its application may still have data to send, so its own FIN comes "
         "later, when it calls close() (CLOSE-WAIT, then LAST-ACK): the ACK and the FIN "
         "travel apart, four segments. The client then waits in TIME-WAIT for 2 x MSL "
-        "(240 s) before it is CLOSED too.",
+        "(240 s by default) before it is CLOSED too.",
         "建立连接时，客户端的 SYN 带上自己的初始序列号；服务器在同一个报文段里既确认它，"
         "又发出自己的 SYN（即 SYN-ACK）；客户端再回一个 ACK，三次握手完成。"
         "关闭连接时，两个方向要各自关闭。客户端先关闭（主动关闭）：发出 FIN 进入 FIN-WAIT-1，"
         "FIN 被确认后进入 FIN-WAIT-2。服务器收到 FIN 会马上确认，但它的应用可能还有数据要发，"
         "要等应用调用 close() 才发出自己的 FIN（先 CLOSE-WAIT，再 LAST-ACK）。"
         "ACK 和 FIN 分开发送，所以是四次挥手。最后客户端在 TIME-WAIT 中等待 2×MSL"
-        "（240 秒），然后也进入 CLOSED。",
+        "（默认 240 秒），然后也进入 CLOSED。",
     ),
     lifecycle,
     {"client": ACTIVE_CLOSE, "server": PASSIVE_CLOSE},
@@ -401,8 +401,8 @@ register(Scenario(
         "receiving. The server, in CLOSE-WAIT, keeps sending its answer over the "
         "half-closed connection and closes when it is done; only then does the client's "
         "read() return 0.",
-        "能。FIN 只关闭一个方向。客户端发出请求后调用 shutdown(WR)，FIN 紧跟在请求之后发出，"
-        "客户端进入 FIN-WAIT-2，但仍然可以接收数据。服务器处于 CLOSE-WAIT，"
+        "能。FIN 只关闭一个方向。客户端发出请求后调用 shutdown(WR)，FIN 紧跟在请求之后发出；"
+        "它被确认后，客户端停在 FIN-WAIT-2，但仍然可以接收数据。服务器处于 CLOSE-WAIT，"
         "在这条半关闭的连接上继续发送应答，发完才关闭；直到这时，客户端的 read() 才返回 0。",
     ),
     half_close,
