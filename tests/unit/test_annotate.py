@@ -144,7 +144,12 @@ def test_read_returns_0_at_the_end_of_the_stream() -> None:
     eof = next(r for r in run.records if r.event == "app" and r.data.get("eof"))
     assert (note.host, note.time) == (eof.host, eof.time)
     assert "read() returns 0" in note.text.en and "FIN" in note.text.zh
-    assert scenario("lifecycle").of("eof") == []  # nobody read the end there
+    for name in ("lifecycle", "keepalive", "half-close", "refused"):
+        run = scenario(name)
+        eofs = [(r.host, r.time) for r in run.records
+                if r.event == "app" and r.data.get("eof")]
+        assert [(n.host, n.time) for n in run.of("eof")] == eofs, name
+    assert scenario("keepalive").of("eof") == []  # nobody reads the end there
 
 
 # -- losses and retransmissions ---------------------------------------------------------

@@ -25,7 +25,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from tcpstack.cli import main
-from tcpstack.scenarios import SCENARIOS, ScenarioOptions, ScenarioResult
+from tcpstack.scenarios import SCENARIOS, ScenarioOptions
 from tcpstack.tools._model import build_model
 from tcpstack.tools.annotate import annotate
 from tcpstack.tools.html import render_svg
@@ -52,34 +52,17 @@ def draw_both(records: list[TraceRecord], **kw: Any) -> tuple[str, ET.Element]:
     return "\n".join(lines), ET.fromstring(render_svg(records, **kw))
 
 
-def run_scenario(name: str, **opts: Any) -> ScenarioResult | None:
-    try:
-        return SCENARIOS[name].run(ScenarioOptions(**opts))
-    except (IndexError, KeyError, ValueError, AssertionError):
-        # Some scenarios' own scripts fail on some links (half-open and
-        # fin-wait-2-timeout raise IndexError under --loss 0.9 or --delay 5);
-        # the scenarios are being fixed separately (engineer B of issue 9).
-        # Only the scenario's run is excused here, never the drawing.
-        return None
-
-
 @pytest.mark.parametrize("link", list(LINKS))
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_every_scenario_draws_on_every_link_and_seed(name: str, link: str) -> None:
-    drawn = 0
     for seed in range(1, 21):
-        result = run_scenario(name, seed=seed, **LINKS[link])
-        if result is None:
-            continue
+        result = SCENARIOS[name].run(ScenarioOptions(seed=seed, **LINKS[link]))
         text, root = draw_both(result.records, left=result.client, right=result.server)
         model = build_model(result.records, left=result.client, right=result.server)
         assert f"{len(model.segments)} segments" in text
         groups = [g for g in root.iter(f"{SVG}g") if "seg" in (g.get("class") or "").split()]
         assert len(groups) == len(model.segments)
         assert {g.get("data-fate") for g in groups} <= {"lost", "dropped", "processed", "unknown"}
-        drawn += 1
-    if not drawn:
-        pytest.skip(f"{name} fails in its own script on every seed with {link}")
 
 
 def test_a_connection_that_never_opened_shows_its_lost_syns() -> None:

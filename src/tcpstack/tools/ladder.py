@@ -61,7 +61,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
@@ -69,6 +69,7 @@ from rich.text import Text
 from tcpstack.tools._model import LadderModel, Mark, SegmentView, build_model
 from tcpstack.tools.annotate import Annotation, annotate
 from tcpstack.tools.i18n import Text as I18n
+from tcpstack.tools.wrap import wrap
 from tcpstack.trace import TraceRecord
 
 __all__ = ["LadderDiagram", "legend_keys", "print_ladder", "render_ladder", "wrap_text"]
@@ -120,70 +121,25 @@ WORDS = {
 }
 
 
-def _is_wide(ch: str) -> bool:
-    return cell_len(ch) > 1
-
-
-_BREAK_AFTER = frozenset(",，、：；。）")
-
-
-def _atoms(text: str) -> list[tuple[str, bool]]:
-    """Pieces of ``text`` that may not be broken, each with "a space comes before it".
-
-    Lines may break at spaces, after a comma, and before or after a wide
-    (Chinese) character; never inside a number or a word.
-    """
-    atoms: list[tuple[str, bool]] = []
-    cur, space = "", False
-    for ch in text:
-        if ch == " ":
-            if cur:
-                atoms.append((cur, space))
-                cur = ""
-            space = True
-            continue
-        if cur and (_is_wide(ch) or _is_wide(cur[-1])):
-            atoms.append((cur, space))
-            cur, space = "", False
-        cur += ch
-        if ch in _BREAK_AFTER:
-            atoms.append((cur, space))
-            cur, space = "", False
-    if cur:
-        atoms.append((cur, space))
-    return atoms
-
-
 def wrap_text(text: str, width: int) -> list[str]:
     """``text`` in lines of at most ``width`` terminal cells (Chinese counts two).
 
-    Breaks between words, after commas and around Chinese characters; a
-    single word wider than a line (a very long name) is split at the width.
+    :func:`tcpstack.tools.wrap.wrap` breaks at spaces, between Chinese
+    characters and after punctuation, never inside a number or a word; a
+    single word wider than a line (a very long name) is then split at the
+    width, so that nothing is cropped unseen.
     """
     width = max(width, 2)
     lines: list[str] = []
-    cur = ""
-    for atom, space in _atoms(text):
-        while cell_len(atom) > width:
-            if cur:
-                lines.append(cur)
-                cur = ""
-            head = set_cell_size(atom, width).rstrip()
-            head = head[: max(1, len(head))]
-            lines.append(head)
-            atom = atom[len(head) :]
-            space = False
-        if not atom:
-            continue
-        sep = " " if space and cur else ""
-        if cur and cell_len(cur) + cell_len(sep) + cell_len(atom) > width:
-            lines.append(cur)
-            cur = atom
-        else:
-            cur += sep + atom
-    if cur:
-        lines.append(cur)
-    return lines or [""]
+    for line in wrap(text, width):
+        while cell_len(line) > width:
+            cut = 0
+            while cell_len(line[: cut + 1]) <= width:
+                cut += 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
 
 
 def _pad(text: str, width: int, align: str) -> str:
