@@ -40,8 +40,7 @@ from rich.cells import cell_len
 
 from tcpstack.tools._model import LadderModel, Mark, SegmentView, build_model, options_text
 from tcpstack.tools.annotate import Annotation, annotate
-from tcpstack.tools.i18n import Text
-from tcpstack.tools.ladder import legend_keys, wrap_text
+from tcpstack.tools.ladder import legend_keys, word, wrap_text
 from tcpstack.trace import TraceRecord
 
 __all__ = ["render_html", "render_svg"]
@@ -70,23 +69,6 @@ LEGEND_DY = 22.0  # px per legend line
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
-WORDS = {
-    "time": Text("time (s)", "时间（秒）"),
-    "later": Text("⋮ {gap} s later ⋮", "⋮ {gap} 秒后 ⋮"),
-    "lost": Text("lost", "丢失"),
-    "lost?": Text("lost?", "丢失?"),
-    "segments": Text("{n} segments", "{n} 个报文段"),
-    "n_lost": Text("{n} lost in the network", "{n} 个在网络中丢失"),
-    "n_dropped": Text("{n} dropped by TCP", "{n} 个被 TCP 丢弃"),
-    "colours": Text("SYN green, FIN blue, RST red, data yellow",
-                    "SYN 绿色，FIN 蓝色，RST 红色，数据黄色"),
-    "processed": Text("arrived, processed", "到达并处理"),
-    "dropped": Text("arrived, dropped by TCP: ↺ answered per the RFC, ⊘ discarded",
-                    "到达后被 TCP 丢弃：↺ 按 RFC 正常应答，⊘ 丢弃"),
-    "net_lost": Text("lost in the network", "在网络中丢失"),
-    "unknown": Text("never seen arriving", "没有到达的记录"),
-    "annotation": Text("↳ what it means", "↳ 说明"),
-}
 
 
 def _text(s: object) -> str:
@@ -192,7 +174,7 @@ class _SvgBuilder:
         self.transit_dy: float | None = None  # the median drop of an arrow that arrived, px
 
     def _w(self, key: str, **values: object) -> str:
-        return WORDS[key].format(**values).get(self.lang) if values else WORDS[key].get(self.lang)
+        return word(key, self.lang, **values)
 
     def _mark_text(self, mark: Mark) -> str:
         text = mark.display(self.lang)
@@ -342,7 +324,7 @@ class _SvgBuilder:
         for g0, g1, dt in gaps:
             out.append(
                 f'<text class="gap" x="{_num((xl + xr) / 2)}" y="{_num((g0 + g1) / 2 + 4)}"'
-                f' text-anchor="middle">{_text(self._w("later", gap=f"{dt:.3f}"))}</text>'
+                f' text-anchor="middle">⋮ {_text(self._w("later", gap=f"{dt:.3f}"))} ⋮</text>'
             )
         # Time labels: one per distinct y.
         labelled: set[float] = set()

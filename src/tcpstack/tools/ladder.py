@@ -72,7 +72,15 @@ from tcpstack.tools.i18n import Text as I18n
 from tcpstack.tools.wrap import wrap
 from tcpstack.trace import TraceRecord
 
-__all__ = ["LadderDiagram", "legend_keys", "print_ladder", "render_ladder", "wrap_text"]
+__all__ = [
+    "WORDS",
+    "LadderDiagram",
+    "legend_keys",
+    "print_ladder",
+    "render_ladder",
+    "word",
+    "wrap_text",
+]
 
 SEGMENT_STYLES = {
     "syn": "green",
@@ -112,13 +120,26 @@ WORDS = {
     "relative": I18n("seq/ack relative to each side's ISN", "序列号/确认号相对于各自的 ISN"),
     "absolute": I18n("seq/ack absolute", "序列号/确认号为绝对值"),
     "no_win": I18n("win omitted (narrow console)", "终端太窄，未显示窗口"),
-    "processed": I18n("▶ arrived, processed", "▶ 到达并处理"),
-    "dropped": I18n("▷ arrived, dropped by TCP (↺ answered per the RFC, ⊘ discarded)",
-                    "▷ 到达后被 TCP 丢弃（↺ 按 RFC 正常应答，⊘ 丢弃）"),
-    "net_lost": I18n("✕ lost in the network", "✕ 在网络中丢失"),
-    "unknown": I18n("? never seen arriving", "? 没有到达的记录"),
+    "colours": I18n("SYN green, FIN blue, RST red, data yellow",
+                    "SYN 绿色，FIN 蓝色，RST 红色，数据黄色"),
+    # The legend (the SVG draws its own samples instead of LEGEND_GLYPHS).
+    "processed": I18n("arrived, processed", "到达并处理"),
+    "dropped": I18n("arrived, dropped by TCP (↺ answered per the RFC, ⊘ discarded)",
+                    "到达后被 TCP 丢弃（↺ 按 RFC 正常应答，⊘ 丢弃）"),
+    "net_lost": I18n("lost in the network", "在网络中丢失"),
+    "unknown": I18n("never seen arriving", "没有到达的记录"),
     "annotation": I18n("↳ what it means", "↳ 说明"),
 }
+"""Every word the ladders (terminal and SVG) draw themselves, in both languages."""
+
+
+def word(key: str, lang: str, **values: object) -> str:
+    """``WORDS[key]`` in ``lang``, with ``{name}`` fields filled from ``values``."""
+    text = WORDS[key]
+    return (text.format(**values) if values else text).get(lang)
+
+
+LEGEND_GLYPHS = {"processed": "▶ ", "dropped": "▷ ", "net_lost": "✕ ", "unknown": "? "}
 
 
 def wrap_text(text: str, width: int) -> list[str]:
@@ -196,7 +217,7 @@ class LadderDiagram:
         yield from self.lines(options.max_width)
 
     def _w(self, key: str, **values: object) -> str:
-        return WORDS[key].format(**values).get(self.lang) if values else WORDS[key].get(self.lang)
+        return word(key, self.lang, **values)
 
     # -- layout ---------------------------------------------------------------
 
@@ -461,7 +482,8 @@ class LadderDiagram:
         out = _pack(parts, "  ·  ", width, "dim")
         if self.legend:
             keys = legend_keys(self.model, bool(self.annotations))
-            out.extend(_pack([self._w(k) for k in keys], "   ", width, "dim"))
+            items = [LEGEND_GLYPHS.get(k, "") + self._w(k) for k in keys]
+            out.extend(_pack(items, "   ", width, "dim"))
         return out
 
 
