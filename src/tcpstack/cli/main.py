@@ -18,6 +18,7 @@ from rich.text import Text
 
 from .. import __version__
 from ..scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
+from ..tools.i18n import Lang, default_lang, parse_lang
 from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
 from .outputs import open_output
@@ -32,7 +33,9 @@ examples:
   tcpstack demo lifecycle --absolute    wire sequence numbers instead of relative
   tcpstack demo --loss 0.2 --seed 7     the lifecycle over a lossy link
   tcpstack demo --json > trace.jsonl    the structured trace instead of the drawing
-  tcpstack demo --pcap run.pcap         also write a capture (tshark -r run.pcap)
+  tcpstack demo lost-final-ack --pcap run.pcapng
+                                        also write a capture; packet comments say which
+                                        were lost or dropped, and why (tshark -r run.pcapng)
   tcpstack demo --html ladder.html      also write an interactive HTML ladder
 """
 
@@ -60,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scenario name (default: lifecycle; see 'tcpstack scenarios')")
     out = demo.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the JSON Lines trace instead")
-    out.add_argument("--pcap", metavar="FILE", type=Path, help="also write a pcap capture")
+    out.add_argument("--pcap", metavar="FILE", type=Path,
+                     help="also write a pcapng capture, with a comment on every packet that "
+                          "was lost or dropped")
     out.add_argument("--html", metavar="FILE", type=Path,
                      help="also write an interactive HTML ladder")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
@@ -222,9 +227,7 @@ def _summary(result: ScenarioResult) -> str:
 
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
-        from ..tools.pcap import write_pcap
-
-        write_pcap(args.pcap, result.network.packets)
+        _write_pcap(args, result)
     if args.trace:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
@@ -244,6 +247,32 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
                        right=result.server, absolute=args.absolute),
             encoding="utf-8",
         )
+
+
+def _output_lang(args: argparse.Namespace) -> Lang:
+    """The language of the words written into output files: ``--lang``, else the locale's."""
+    value = getattr(args, "lang", None)
+    try:
+        return parse_lang(value) if isinstance(value, str) else default_lang()
+    except ValueError:
+        return default_lang()
+
+
+def _write_pcap(args: argparse.Namespace, result: ScenarioResult) -> None:
+    """``--pcap``: pcapng, every packet at its send time, losses and drops commented."""
+    from ..tools.fates import packet_comments
+    from ..tools.pcap import write_pcapng
+
+    packets = result.network.packets
+    write_pcapng(
+        args.pcap,
+        packets,
+        packet_comments(packets, result.records, _output_lang(args)),
+        section_comment=f"tcpstack demo {result.name} --seed {args.seed} --loss {args.loss} "
+        f"--delay {args.delay}: a simulated run, times are virtual seconds",
+        interface="sim",
+        description="tcpstack simulator: every packet put on a link, at its send time",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -860,7 +860,7 @@ class Network:
         to: str,
         d: _Direction | None,
     ) -> None:
-        """Count and trace packet number ``index`` (:attr:`PacketInfo.index`), lost for ``reason``."""
+        """Count and trace the loss of packet number ``index`` (:attr:`PacketInfo.index`)."""
         _count(self.stats, d.stats if d is not None else None, reason)
         conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
         self.trace.emit(
