@@ -37,6 +37,7 @@ examples:
                                         also write a capture; packet comments say which
                                         were lost or dropped, and why (tshark -r run.pcapng)
   tcpstack demo --html ladder.html      also write an interactive HTML ladder
+  tcpstack demo --mermaid ladder.mmd    also write a Mermaid sequenceDiagram for your notes
 """
 
 
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--html", metavar="FILE", type=Path,
                      help="also write an interactive HTML ladder")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
+    out.add_argument("--mermaid", metavar="FILE", type=Path,
+                     help="also write the ladder as a Mermaid sequenceDiagram (renders in "
+                          "Markdown notes: Obsidian, Typora, GitHub)")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
     out.add_argument("--absolute", action="store_true",
@@ -184,7 +188,7 @@ def run_demo(args: argparse.Namespace) -> int:
         scenario = get_scenario(args.scenario)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    for option in ("pcap", "trace", "html", "svg"):  # a bad path fails now, not after the run
+    for option in ("pcap", "trace", "html", "svg", "mermaid"):  # a bad path fails now
         path = getattr(args, option)
         if path:
             open_output(path, f"--{option}").close()
@@ -228,6 +232,15 @@ def _summary(result: ScenarioResult) -> str:
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
         _write_pcap(args, result)
+    if args.mermaid:
+        from ..tools.mermaid import render_mermaid
+
+        args.mermaid.write_text(
+            render_mermaid(result.records, title=f"tcpstack: {result.name}", left=result.client,
+                           right=result.server, absolute=args.absolute,
+                           lang=_output_lang(args)),
+            encoding="utf-8",
+        )
     if args.trace:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
