@@ -22,6 +22,7 @@ from ..tools.i18n import Lang, default_lang, parse_lang
 from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
 from .outputs import open_output
+from .plot import add_plot_parser, check_plot_outputs, plot_records, run_plot
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -38,6 +39,8 @@ examples:
                                         were lost or dropped, and why (tshark -r run.pcapng)
   tcpstack demo --html ladder.html      also write an interactive HTML ladder
   tcpstack demo --mermaid ladder.mmd    also write a Mermaid sequenceDiagram for your notes
+  tcpstack demo fast-retransmit --plot-tsg tsg.png --plot-cwnd cwnd.svg
+                                        also draw the time-sequence graph and cwnd
 """
 
 
@@ -73,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--mermaid", metavar="FILE", type=Path,
                      help="also write the ladder as a Mermaid sequenceDiagram (renders in "
                           "Markdown notes: Obsidian, Typora, GitHub)")
+    out.add_argument("--plot-tsg", metavar="FILE", type=Path,
+                     help="also draw the time-sequence graph (FILE.png or FILE.svg; "
+                          "see 'tcpstack plot'); a run without data gets a warning instead")
+    out.add_argument("--plot-cwnd", metavar="FILE", type=Path,
+                     help="also draw cwnd and ssthresh over time (FILE.png or FILE.svg)")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
     out.add_argument("--absolute", action="store_true",
@@ -102,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_bench_parser(sub)
+    add_plot_parser(sub)
 
     torture = sub.add_parser(
         "torture",
@@ -146,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_scenarios()
         if args.command == "bench":
             return run_bench_command(args)
+        if args.command == "plot":
+            return run_plot(args)
         if args.command == "torture":
             from .torture import run_torture
 
@@ -192,6 +203,7 @@ def run_demo(args: argparse.Namespace) -> int:
         path = getattr(args, option)
         if path:
             open_output(path, f"--{option}").close()
+    check_plot_outputs(args.plot_tsg, args.plot_cwnd)
     opts = ScenarioOptions(
         seed=args.seed,
         delay=args.delay,
@@ -232,6 +244,12 @@ def _summary(result: ScenarioResult) -> str:
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
         _write_pcap(args, result)
+    for kind in ("tsg", "cwnd"):
+        if path := getattr(args, f"plot_{kind}"):
+            try:
+                plot_records(result.records, kind, path)
+            except UsageError as exc:  # e.g. the connection never carried data
+                print(f"tcpstack: warning: --plot-{kind} not written: {exc}", file=sys.stderr)
     if args.mermaid:
         from ..tools.mermaid import render_mermaid
 
