@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tcpstack.scenarios import ScenarioOptions, get_scenario
+from tcpstack.scenarios import ScenarioOptions, ScenarioResult, get_scenario
 from tcpstack.tools.plot import (
     CwndSeries,
     DataSegment,
@@ -21,6 +22,13 @@ from tcpstack.tools.plot import (
 from tcpstack.trace import TraceRecord
 
 C, S = "10.0.0.1:4000", "10.0.0.2:80"
+
+
+@functools.cache
+def _run(name: str) -> ScenarioResult:
+    """A scenario's run with the default options (runs are deterministic; never mutated here)."""
+    return get_scenario(name).run(ScenarioOptions())
+
 CS, SC = f"{C}-{S}", f"{S}-{C}"
 
 
@@ -143,7 +151,7 @@ def test_cwnd_series_of_the_sender_only() -> None:
 def test_a_real_fast_retransmit() -> None:
     """The scenario drops one data segment: it is marked lost, sent again later and marked
     as a retransmission; ssthresh leaves "infinity" then."""
-    result = get_scenario("fast-retransmit").run(ScenarioOptions())
+    result = _run("fast-retransmit")
     s = tsg_series(result.records)
     assert s.direction.sender_host == result.client
     sent = [r for r in result.records
@@ -161,7 +169,7 @@ def test_a_real_fast_retransmit() -> None:
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
 def test_files_are_valid_pictures(tmp_path: Path, suffix: str) -> None:
-    result = get_scenario("fast-retransmit").run(ScenarioOptions())
+    result = _run("fast-retransmit")
     tsg, cwnd = tmp_path / f"tsg{suffix}", tmp_path / f"cwnd{suffix}"
     plot_tsg(tsg_series(result.records), tsg)
     plot_cwnd(cwnd_series(result.records), cwnd)
@@ -176,6 +184,27 @@ def test_files_are_valid_pictures(tmp_path: Path, suffix: str) -> None:
         again = tmp_path / "again.svg"
         plot_tsg(tsg_series(result.records), again)
         assert again.read_bytes() == tsg.read_bytes()
+
+
+def _svg_text(path: Path) -> str:
+    root = ET.fromstring(path.read_bytes())
+    return " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+def test_the_graph_zooms_on_the_data_when_the_window_is_far_above(tmp_path: Path) -> None:
+    """An RTO story (18 bytes in flight, a 64 KiB window) is drawn at the scale of the data."""
+    result = _run("retransmission")
+    series = tsg_series(result.records)
+    top = max(w for _, w in series.window)
+    assert top > 3 * max(s.end for s in series.segments)
+    plot_tsg(series, tmp_path / "rto.svg")
+    text = _svg_text(tmp_path / "rto.svg")
+    assert f"window line above, up to {top}" in text
+    assert "Time-sequence graph: client (192.0.2.1:" in text and "retransmission" in text
+    bulk = tsg_series(_run("fast-retransmit").records)
+    assert max(w for _, w in bulk.window) < 3 * max(s.end for s in bulk.segments)
+    plot_tsg(bulk, tmp_path / "bulk.svg")
+    assert "window line above" not in _svg_text(tmp_path / "bulk.svg")
 
 
 def test_unknown_extension_is_refused(tmp_path: Path) -> None:

@@ -33,7 +33,8 @@ examples:
   tcpstack demo fast-retransmit --trace fr.jsonl --quiet
   tcpstack plot fr.jsonl --kind tsg -o fr-tsg.png
   tcpstack plot fr.jsonl --kind cwnd -o fr-cwnd.svg
-  tcpstack plot fr.jsonl --kind tsg --host server -o reply.png   the server's data
+  tcpstack demo half-close --trace hc.jsonl --quiet
+  tcpstack plot hc.jsonl --kind tsg --host client -o request.png   the other direction
   tcpstack demo retransmission --json | tcpstack plot - --kind tsg -o rto.png
 """
 

@@ -37,15 +37,15 @@ from tcpstack.tools._model import _flags, _int, split_conn
 from tcpstack.tools.i18n import Lang, Text
 from tcpstack.tools.reasons import drop_reason_text, is_network_loss
 from tcpstack.trace import TraceRecord
-from tcpstack.wire import IPv4Header, Segment, parse_ip
+from tcpstack.wire import PROTO_TCP, IPv4Header, Segment, parse_ip
 
 __all__ = ["Arrival", "PacketFate", "packet_comments", "packet_fates"]
 
 #: A drop reason after which a new connection processes the segment (MAY-2).
 TAKEOVER = "time-wait-reopened"
 
-Key = tuple[int | None, int | None, frozenset[str], int | None]
-Direction = tuple[str, str, Key]
+_Key = tuple[int | None, int | None, frozenset[str], int | None]
+_Way = tuple[str, str, _Key]
 
 _LOST = Text("lost in the network: {reason}", "在网络中丢失：{reason}")
 _DROPPED = Text("dropped by {host} ({addr}) on arrival: {words} [{reason}]",
@@ -96,7 +96,7 @@ class PacketFate:
     size: int
     src: str
     dst: str
-    key: Key | None = field(default=None, repr=False)
+    key: _Key | None = field(default=None, repr=False)
     extra: tuple[int | None, str] | None = field(default=None, repr=False)
     lost: str | None = None
     arrivals: list[Arrival] = field(default_factory=list)
@@ -116,7 +116,7 @@ class PacketFate:
         if self.lost is not None:
             words = drop_reason_text(self.lost)
             if words.en == self.lost:  # a scenario's own reason: say it was a loss
-                words = _LOST.format(reason=self.lost)
+                return _LOST.format(reason=self.lost).get(lang)
             return f"{words.get(lang)} [{self.lost}]"
         if not self.arrivals:
             return _NO_ARRIVAL.get(lang) if self.src else None
@@ -153,12 +153,12 @@ def _parse(number: int, time: float, raw: bytes) -> PacketFate:
     try:
         ip, payload = parse_ip(raw)
         proto = ip.protocol if isinstance(ip, IPv4Header) else ip.next_header
-        if proto != 6:
+        if proto != PROTO_TCP:
             raise MalformedPacket("not-tcp", str(proto))
         seg = Segment.decode(payload, ip.src, ip.dst, verify_checksum=False)
     except MalformedPacket:
         return PacketFate(number, time, len(raw), "", "")
-    key: Key = (seg.seq, seg.ack, frozenset(seg.flags.names()), len(seg.payload))
+    key: _Key = (seg.seq, seg.ack, frozenset(seg.flags.names()), len(seg.payload))
     extra = (seg.window, _canon(seg.options_dict()))
     return PacketFate(number, time, len(raw), _endpoint(ip.src, seg.src_port),
                       _endpoint(ip.dst, seg.dst_port), key, extra)
@@ -168,7 +168,7 @@ def _canon(options: Any) -> str:
     return json.dumps(options, sort_keys=True, default=str)
 
 
-def _record_key(data: dict[str, Any]) -> Key:
+def _record_key(data: dict[str, Any]) -> _Key:
     return (_int(data.get("seq")), _int(data.get("ack")), _flags(data.get("flags")),
             _int(data.get("len")))
 
@@ -183,13 +183,13 @@ class _Matcher:
     """Packets waiting for their arrival record, per direction and segment fields."""
 
     def __init__(self, fates: list[PacketFate]) -> None:
-        self.pending: dict[Direction, deque[PacketFate]] = {}
-        self.arrived: dict[Direction, list[PacketFate]] = {}
+        self.pending: dict[_Way, deque[PacketFate]] = {}
+        self.arrived: dict[_Way, list[PacketFate]] = {}
         for f in fates:
             if f.lost is None and f.key is not None:
                 self.pending.setdefault((f.src, f.dst, f.key), deque()).append(f)
 
-    def take(self, direction: Direction, extra: tuple[int | None, str] | None,
+    def take(self, direction: _Way, extra: tuple[int | None, str] | None,
              time: float) -> PacketFate | None:
         """The packet a record at ``time`` is the arrival of: pending first, else a copy."""
         queue = self.pending.get(direction)
@@ -200,8 +200,7 @@ class _Matcher:
             chosen = next((f for f in sent if extra is not None and f.extra == extra), None)
             if chosen is None and not any(f.extra == extra for f in seen):
                 chosen = sent[0] if sent else None
-        if chosen is not None:
-            assert queue is not None
+        if chosen is not None and queue is not None:
             queue.remove(chosen)
             self.arrived.setdefault(direction, []).append(chosen)
             return chosen
@@ -225,7 +224,7 @@ class _Matcher:
             addresses: only packets to one of these addresses.
             size: only packets of this many bytes (a corrupted packet keeps its size).
         """
-        best: tuple[Direction, PacketFate] | None = None
+        best: tuple[_Way, PacketFate] | None = None
         for direction, queue in self.pending.items():
             if ends is not None and direction[:2] != ends:
                 continue
@@ -243,7 +242,6 @@ class _Matcher:
         self.pending[best[0]].remove(best[1])
         self.arrived.setdefault(best[0], []).append(best[1])
         return best[1]
-
 
     def free_twin(self, time: float, addresses: set[str], size: int | None) -> PacketFate | None:
         """A packet that arrived, given back because an identical packet took its arrivals.
@@ -277,7 +275,7 @@ class _Current:
     """The packet a host is processing: the records of one arrival follow each other."""
 
     time: float
-    key: Key | None
+    key: _Key | None
     ends: tuple[str, str] | None
     arrival: Arrival | None
 

@@ -62,6 +62,9 @@ FORMATS = {".png": "png", ".svg": "svg"}
 #: (``tcpstack.congestion.base.INFINITE_SSTHRESH``).
 INFINITE_SSTHRESH = 1 << 30
 _MOD = 1 << 32
+#: The time-sequence graph zooms on the data when the window line goes
+#: higher than this many times the highest byte sent or acknowledged.
+WINDOW_ZOOM = 3
 
 
 class DataSegment(NamedTuple):
@@ -385,7 +388,7 @@ def _save(fig: Figure, path: Path) -> None:
 
     fmt = _format(path)
     # Reproducible files: no date, fixed SVG ids.
-    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "path"}):
+    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "none"}):
         metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {"Software": None}
         fig.savefig(path, format=fmt, metadata=metadata)
 
@@ -439,6 +442,13 @@ def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None) -
             ax.plot([s.time for s in series.lost],
                     [(s.start + s.end) / 2 for s in series.lost], linestyle="none",
                     marker="x", color="black", markersize=8, label="lost in the network")
+        # A window far above the data would squash it into a line at the bottom.
+        data_top = max([s.end for s in series.segments] + [a for _, a in series.acks] + [1])
+        window_top = max([w for _, w in series.window], default=0)
+        if window_top > WINDOW_ZOOM * data_top:
+            ax.set_ylim(0, data_top * 1.3)
+            ax.annotate(f"window line above, up to {window_top}", (0.99, 0.98),
+                        xycoords="axes fraction", ha="right", va="top", color="tab:olive")
 
     seen = "sent" if series.vantage == "sender" else "arrived (seen by the receiver)"
     _draw(path, draw, title=title or f"Time-sequence graph: {series.direction.name}",
