@@ -67,10 +67,16 @@ _DROPPED = Text("dropped on arrival: {words} [{reason}]", "收到后丢弃：{wo
 _GAP = Text("⋮ {seconds} s later", "⋮ {seconds} 秒后")
 _EMPTY = Text("no segments in the trace", "追踪记录中没有报文段")
 _NOT_TRACED = Text("(not traced)", "（未追踪）")
-_HEADER = Text(
-    "seq/ack relative to each side's ISN", "seq/ack 为相对于各自初始序列号（ISN）的相对值"
+_HEADER = Text("tcpstack: one connection of a run, drawn from its trace; {numbers}",
+               "tcpstack：根据追踪记录画出的一次运行中的一个连接；{numbers}")
+_RELATIVE = Text("seq/ack relative to each side's ISN",
+                 "seq/ack 为相对于各自初始序列号（ISN）的相对值")
+_ABSOLUTE = Text("seq/ack as on the wire", "seq/ack 为报文中的绝对值")
+_LEGEND = Text(
+    "arrows: ->> processed, -) dropped by TCP on arrival, -x lost in the network, "
+    "-->> fate unknown",
+    "箭头：->> 已处理，-) 到达后被 TCP 丢弃，-x 在网络中丢失，-->> 去向未知",
 )
-_HEADER_ABS = Text("seq/ack as on the wire", "seq/ack 为报文中的绝对值")
 
 
 def segment_fate(seg: SegmentView) -> str:
@@ -160,11 +166,10 @@ def render_mermaid(
     model = (source if isinstance(source, LadderModel)
              else build_model(source, left=left, right=right, conn=conn))
     ids = _ids(model)
-    numbers = (_HEADER_ABS if absolute else _HEADER).get(lang)
+    numbers = (_ABSOLUTE if absolute else _RELATIVE).get(lang)
     lines = [
-        f"%% tcpstack: one connection of a run, drawn from its trace; {numbers}",
-        "%% arrows: ->> processed, -) dropped by TCP on arrival, -x lost in the network, "
-        "-->> fate unknown",
+        f"%% {_HEADER.format(numbers=numbers).get(lang)}",
+        f"%% {_LEGEND.get(lang)}",
         "sequenceDiagram",
     ]
     if title:
