@@ -12,8 +12,8 @@ from rich.console import Console
 
 from tcpstack.scenarios import SCENARIOS, ScenarioOptions
 from tcpstack.tools._model import build_model
-from tcpstack.tools.drops import describe_drop, is_network_loss
 from tcpstack.tools.ladder import LadderDiagram, print_ladder, render_ladder
+from tcpstack.tools.reasons import describe_drop, is_network_reason
 from tcpstack.tools.sample import CLIENT_CONN, SERVER_CONN, lifecycle_trace
 from tcpstack.trace import TraceRecord
 
@@ -548,10 +548,10 @@ def test_every_drop_reason_of_the_trace_contract_has_words() -> None:
     for who, cell in rows:
         for reason in re.findall(r"`([a-z0-9-]+)`", cell):
             if any(n in who for n in network):
-                assert is_network_loss(reason), reason
+                assert is_network_reason(reason), reason
                 continue
             drop = describe_drop(reason)
-            assert not is_network_loss(reason), reason
+            assert not is_network_reason(reason), reason
             assert reason not in drop.words.en and reason not in drop.words.zh, reason
     assert describe_drop("retransmitted-fin").routine
     assert not describe_drop("bad-checksum").routine

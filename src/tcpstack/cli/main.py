@@ -24,6 +24,7 @@ from ..tools.wrap import wrap
 from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
 from .outputs import open_output
+from .plot import add_plot_parser, check_plot_outputs, plot_records, run_plot
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -35,8 +36,13 @@ examples:
   tcpstack demo lifecycle --absolute    wire sequence numbers instead of relative
   tcpstack demo --loss 0.2 --seed 7     the lifecycle over a lossy link
   tcpstack demo --json > trace.jsonl    the structured trace instead of the drawing
-  tcpstack demo --pcap run.pcap         also write a capture (tshark -r run.pcap)
+  tcpstack demo lost-final-ack --pcap run.pcapng
+                                        also write a capture; packet comments say which
+                                        were lost or dropped, and why (tshark -r run.pcapng)
   tcpstack demo --html ladder.html      also write an interactive HTML ladder
+  tcpstack demo --mermaid ladder.mmd    also write a Mermaid sequenceDiagram for your notes
+  tcpstack demo fast-retransmit --plot-tsg tsg.png --plot-cwnd cwnd.svg
+                                        also draw the time-sequence graph and cwnd
   tcpstack demo lifecycle --drop-final-ack   lose the last ACK of the close
   tcpstack demo --drop 1 --drop 3       lose the 1st and 3rd packets of the run
   tcpstack demo close-wait-leak --lang zh    the explanation in Chinese
@@ -66,10 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scenario name (default: lifecycle; see 'tcpstack scenarios')")
     out = demo.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the JSON Lines trace instead")
-    out.add_argument("--pcap", metavar="FILE", type=Path, help="also write a pcap capture")
+    out.add_argument("--pcap", metavar="FILE", type=Path,
+                     help="also write a pcapng capture, with a comment on every packet that "
+                          "was lost or dropped")
     out.add_argument("--html", metavar="FILE", type=Path,
                      help="also write an interactive HTML ladder")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
+    out.add_argument("--mermaid", metavar="FILE", type=Path,
+                     help="also write the ladder as a Mermaid sequenceDiagram (renders in "
+                          "Markdown notes: Obsidian, Typora, GitHub)")
+    out.add_argument("--plot-tsg", metavar="FILE", type=Path,
+                     help="also draw the time-sequence graph (FILE.png or FILE.svg; "
+                          "see 'tcpstack plot'); a run without data gets a warning instead")
+    out.add_argument("--plot-cwnd", metavar="FILE", type=Path,
+                     help="also draw cwnd and ssthresh over time (FILE.png or FILE.svg)")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
     out.add_argument("--absolute", action="store_true",
@@ -115,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lang_option(scenarios)
 
     add_bench_parser(sub)
+    add_plot_parser(sub)
 
     torture = sub.add_parser(
         "torture",
@@ -159,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_scenarios(_lang(args), args.scenario)
         if args.command == "bench":
             return run_bench_command(args)
+        if args.command == "plot":
+            return run_plot(args)
         if args.command == "torture":
             from .torture import run_torture
 
@@ -321,10 +340,11 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run one scenario and draw (or dump) its trace."""
     scenario = _scenario(args.scenario)
     lang = _lang(args)
-    for option in ("pcap", "trace", "html", "svg"):  # a bad path fails now, not after the run
+    for option in ("pcap", "trace", "html", "svg", "mermaid"):  # a bad path fails now
         path = getattr(args, option)
         if path:
             open_output(path, f"--{option}").close()
+    check_plot_outputs(args.plot_tsg, args.plot_cwnd)
     opts = ScenarioOptions(
         seed=args.seed,
         delay=args.delay,
@@ -374,9 +394,22 @@ def _summary(result: ScenarioResult, lang: Lang = "en") -> str:
 
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
-        from ..tools.pcap import write_pcap
+        _write_pcap(args, result)
+    for kind in ("tsg", "cwnd"):
+        if path := getattr(args, f"plot_{kind}"):
+            try:
+                plot_records(result.records, kind, path)
+            except UsageError as exc:  # e.g. the connection never carried data
+                print(f"tcpstack: warning: --plot-{kind} not written: {exc}", file=sys.stderr)
+    if args.mermaid:
+        from ..tools.mermaid import render_mermaid
 
-        write_pcap(args.pcap, result.network.packets)
+        args.mermaid.write_text(
+            render_mermaid(result.records, title=f"tcpstack: {result.name}", left=result.client,
+                           right=result.server, absolute=args.absolute,
+                           lang=_lang(args)),
+            encoding="utf-8",
+        )
     if args.trace:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
@@ -396,6 +429,23 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
                        right=result.server, absolute=args.absolute, lang=_lang(args)),
             encoding="utf-8",
         )
+
+
+def _write_pcap(args: argparse.Namespace, result: ScenarioResult) -> None:
+    """``--pcap``: pcapng, every packet at its send time, losses and drops commented."""
+    from ..tools.fates import packet_comments
+    from ..tools.pcap import write_pcapng
+
+    packets = result.network.packets
+    write_pcapng(
+        args.pcap,
+        packets,
+        packet_comments(packets, result.records, _lang(args)),
+        section_comment=f"tcpstack demo {result.name} --seed {args.seed} --loss {args.loss} "
+        f"--delay {args.delay}: a simulated run, times are virtual seconds",
+        interface="sim",
+        description="tcpstack simulator: every packet put on a link, at its send time",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,7 @@ became of it", drawn three distinct ways:
   a network reason such as ``lost-in-network``); drawn stopping midway, ``✕``;
 - ``dropped``: it arrived and TCP discarded it (a ``segment_dropped`` by the
   receiver; :attr:`SegmentView.drop_reason` says why, and
-  :func:`tcpstack.tools.drops.describe_drop` says it in words). Many such drops
+  :func:`tcpstack.tools.reasons.describe_drop` says it in words). Many such drops
   are TCP working normally: a retransmitted FIN in TIME-WAIT is re-ACKed;
 - ``processed``: it arrived and was processed;
 - ``unknown``: the receiver is not traced, or it was still in flight when the
@@ -47,8 +47,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tcpstack.tools.drops import describe_drop, is_network_loss
 from tcpstack.tools.i18n import Text
+from tcpstack.tools.reasons import describe_drop, is_network_reason
 from tcpstack.trace import TraceRecord
 
 SEGMENT_EVENTS = frozenset({"segment_sent", "segment_received", "segment_dropped"})
@@ -648,7 +648,7 @@ def _find_client(
         if "SYN" in fl and "ACK" not in fl:
             if r.event == "segment_received":
                 return peer_of(r.host)
-            if r.event == "segment_sent" or is_network_loss(str(d.get("reason"))):
+            if r.event == "segment_sent" or is_network_reason(str(d.get("reason"))):
                 return r.host
     return next(
         (r.host for r in recs if usable(r) and in_conn(r) and r.event == "segment_sent"), None
@@ -732,7 +732,7 @@ class _Matcher:
             reason = d.get("reason")
             reason = reason if isinstance(reason, str) and reason else "dropped"
             to = d.get("to")
-            if is_network_loss(reason) or (isinstance(to, str) and to != host):
+            if is_network_reason(reason) or (isinstance(to, str) and to != host):
                 # Lost in the network: recorded by the sender, or on TUN by the
                 # fault injector for a packet from the kernel.
                 incoming = d.get("direction") == "from-kernel"
