@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show wire sequence numbers (default: relative to each ISN)")
     out.add_argument("--quiet", action="store_true",
                      help="no explanation text, only the diagram")
+    out.add_argument("--width", type=_columns, metavar="N",
+                     help=f"draw for N columns, at least {MIN_COLUMNS} (default: the "
+                          "terminal's width; 80 when the output is a pipe)")
     net = demo.add_argument_group("network")
     net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     net.add_argument("--delay", type=seconds, default=0.010,
@@ -194,12 +198,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tcpstack: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _stdout_closed()
     except OSError as exc:
         print(f"tcpstack: error: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+MIN_COLUMNS = 60
+"""The narrowest ``--width`` (the ladder's own minimum)."""
+
+
+def _columns(text: str) -> int:
+    """``--width``: a number of terminal columns, at least :data:`MIN_COLUMNS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of columns: {text!r}") from None
+    if value < MIN_COLUMNS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_COLUMNS} columns, got {value}")
+    return value
+
+
+class _Console(Console):
+    """A console whose closed stdout ends the command like any other (:func:`_stdout_closed`)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit with status 1 instead
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``tcpstack demo | head``): stop quietly.
+
+    Exits like a program killed by SIGPIPE would (128 + 13), as ``yes | head``
+    does; stdout is pointed at /dev/null so that flushing it at exit does not
+    raise again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured)
+        pass
+    return 141  # 128 + SIGPIPE (13)
 
 
 def _add_lang_option(parser: argparse.ArgumentParser) -> None:
@@ -319,11 +363,11 @@ def run_demo(args: argparse.Namespace) -> int:
         return 0
     from ..tools.ladder import render_ladder
 
-    console = Console()
+    console = _Console(width=args.width)
     if not args.quiet:
         console.print(_explanation(scenario, lang, console.width))
     console.print(render_ladder(result.records, left=result.client, right=result.server,
-                                absolute=args.absolute))
+                                absolute=args.absolute, lang=lang))
     if not args.quiet:
         for note in result.notes:
             _print_wrapped(console, note.get(lang))
@@ -382,7 +426,7 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
 
         args.svg.write_text(
             render_svg(result.records, title=f"tcpstack: {result.name}", left=result.client,
-                       right=result.server, absolute=args.absolute),
+                       right=result.server, absolute=args.absolute, lang=_lang(args)),
             encoding="utf-8",
         )
 

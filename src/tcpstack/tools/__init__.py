@@ -2,6 +2,9 @@
 
 - :mod:`tcpstack.tools.ladder` -- :func:`render_ladder`, :func:`print_ladder` (``rich``).
 - :mod:`tcpstack.tools.html` -- :func:`render_svg`, :func:`render_html`.
+- :mod:`tcpstack.tools.annotate` -- :func:`~tcpstack.tools.annotate.annotate`: per-step
+  explanations computed from the run, in English and Chinese.
+- :mod:`tcpstack.tools.reasons` -- what each drop reason means, in words.
 - :mod:`tcpstack.tools.mermaid` -- :func:`render_mermaid` (a Mermaid ``sequenceDiagram``).
 - :mod:`tcpstack.tools.pcap` -- :func:`write_pcapng` (with packet comments),
   :func:`write_pcap` (classic), :func:`read_pcap`, :func:`read_packets`.

@@ -87,9 +87,8 @@ def segment_fate(seg: SegmentView) -> str:
     (``delivered`` and ``orphan`` were processed; ``unmatched`` and
     ``one-sided`` are unknown).
     """
-    fate = getattr(seg, "fate", None)
-    if isinstance(fate, str) and fate in ARROWS:
-        return fate
+    if seg.fate in ARROWS and seg.fate != "unknown":
+        return seg.fate
     return _STATUS_FATE.get(seg.status, "unknown")
 
 
