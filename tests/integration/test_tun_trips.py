@@ -173,6 +173,8 @@ def test_pcap_is_written_at_exit_even_when_empty(ns: Netns, tmp_path: Path) -> N
     assert res.returncode == 0, res.stderr
     assert ns.wait_exit(stack) == 0, ns.output("stack")[1]
     assert len(read_pcap(full)) >= 6  # handshake, request, response, close
+    assert full.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"  # pcapng: names the device
+    assert IFNAME.encode() in full.read_bytes()
     res = ns.run([*TUN_CLI, *serve_args("--timeout", "0.5", "--pcap", str(empty))], timeout=30)
     assert res.returncode == 0, res.stderr
     assert read_pcap(empty) == []

@@ -103,6 +103,26 @@ def test_queueing_delay_only_while_the_bottleneck_is_busy() -> None:
     )
 
 
+def test_network_losses_name_their_packet() -> None:
+    """The ``packet`` field of a network loss is the lost packet's number (1-based):
+    ``Network.packets[packet - 1]`` holds its bytes, sent at the loss's time."""
+    net = two(bandwidth=1e6, queue_limit=3, loss=0.2)
+    send_burst(net, 40)
+    net.outage("a", "b", 0.5, 0.6)
+    send_burst(net, 5, at=0.55, first=40)
+    net.run()
+    lost = [r for r in net.trace if r.event == "segment_dropped" and "to" in r.data]
+    assert {r.data["reason"] for r in lost} >= {"queue-overflow", "link-down"}
+    numbers = [r.data["packet"] for r in lost]
+    assert len(set(numbers)) == len(numbers) == net.stats.lost_total
+    for r in lost:
+        time, raw = net.packets[r.data["packet"] - 1]
+        seg = Segment.decode(raw[20:], net.hosts["a"].address, net.hosts["b"].address)
+        assert (time, seg.seq) == (r.time, r.data["seq"])
+    kept = {seq for _, seq in arrivals(net)}
+    assert kept.isdisjoint(r.data["seq"] for r in lost) and len(kept) + len(lost) == 45
+
+
 def test_drop_tail_by_packets() -> None:
     net = two(bandwidth=1e6, queue_limit=3)
     send_burst(net, 10)

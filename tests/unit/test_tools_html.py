@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tcpstack.scenarios import SCENARIOS, ScenarioOptions
 from tcpstack.tools.html import render_html, render_svg
 from tcpstack.tools.sample import lifecycle_trace
 from tcpstack.trace import TraceRecord
@@ -214,3 +216,86 @@ def test_empty_trace_still_gives_valid_documents() -> None:
     ET.fromstring(render_svg([]))
     page = render_html([])
     assert "<svg" in page and json.loads(_blob(page, "tv-doc"))["steps"] == []
+
+
+# -- the three fates, calls and annotations in the SVG ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lost_final_ack_svg() -> ET.Element:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    return ET.fromstring(render_svg(result.records, left="client", right="server"))
+
+
+def _classes(el: ET.Element) -> list[str]:
+    return (el.get("class") or "").split()
+
+
+def test_svg_draws_three_fates_distinctly(lost_final_ack_svg: ET.Element) -> None:
+    root = lost_final_ack_svg
+    groups = segment_groups(root)
+    fates = [g.get("data-fate") for g in groups]
+    assert fates.count("lost") == 1 and fates.count("dropped") == 1
+    assert fates.count("processed") == len(groups) - 2
+    lost = next(g for g in groups if g.get("data-fate") == "lost")
+    assert shaft(lost).get("marker-end") is None and "✕" in texts(lost)
+    dropped = next(g for g in groups if g.get("data-fate") == "dropped")
+    assert "hollow" in (shaft(dropped).get("marker-end") or "")
+    assert "✕" not in texts(dropped) and "lost" not in texts(dropped)
+    ok = next(g for g in groups if g.get("data-fate") == "processed")
+    assert "head" in (shaft(ok).get("marker-end") or "")
+    # What TCP did with the dropped FIN, in words, routine, beside the client.
+    mid = float(root.get("width", "0")) / 2
+    said = [el for el in root.iter(f"{SVG}text") if "drop" in _classes(el)]
+    assert len(said) == 1 and "routine" in _classes(said[0])
+    assert "".join(said[0].itertext()) == "↺ retransmitted FIN: re-ACKed"
+    assert float(said[0].get("x", "0")) < mid
+    assert said[0].get("data-segment") == dropped.get("data-i")
+
+
+def test_svg_calls_annotations_and_legend(lost_final_ack_svg: ET.Element) -> None:
+    root = lost_final_ack_svg
+    mid = float(root.get("width", "0")) / 2
+    calls: dict[str, set[str]] = {}
+    for el in root.iter(f"{SVG}text"):
+        if {"call", "return"} & set(_classes(el)):
+            side = "L" if float(el.get("x", "0")) < mid else "R"
+            calls.setdefault("".join(el.itertext()), set()).add(side)
+    assert calls["connect()"] == calls["write(18)"] == calls["read() → 44"] == {"L"}
+    assert calls["listen()"] == calls["accept() returns"] == calls["write(44)"] == {"R"}
+    assert calls["close()"] == {"L", "R"}
+    notes = {el.get("data-kind"): el for el in root.iter(f"{SVG}text")
+             if "annotation" in _classes(el) and el.get("data-kind")}
+    assert {"syn-consumes", "fin-consumes", "time-wait", "time-wait-restart", "rto"} <= set(notes)
+    assert "".join(notes["time-wait"].itertext()) == "↳ TIME-WAIT: 2 MSL = 240 s"
+    assert float(notes["time-wait-restart"].get("x", "0")) < mid
+    assert float(notes["rto"].get("x", "0")) > mid  # the server's timer
+    legend = "\n".join(texts(next(g for g in root.iter(f"{SVG}g")
+                                  if "legend" in _classes(g))))
+    assert "arrived, processed" in legend and "lost in the network" in legend
+    assert "dropped by TCP" in legend
+
+
+def test_svg_in_chinese() -> None:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    root = ET.fromstring(render_svg(result.records, lang="zh"))
+    joined = "\n".join(texts(root))
+    assert "2 MSL 重新计时" in joined and "重传的 FIN：再次回复 ACK" in joined
+    assert "丢失" in joined and "时间（秒）" in joined and root.get("lang") == "zh"
+
+
+def test_svg_wrapped_annotations_do_not_overlap() -> None:
+    result = SCENARIOS["fast-retransmit"].run(ScenarioOptions())
+    root = ET.fromstring(render_svg(result.records, lang="zh"))
+    spans: dict[float, list[tuple[float, float]]] = {}
+    for el in root.iter(f"{SVG}text"):
+        if {"annotation", "state", "call", "return", "drop", "note"} & set(_classes(el)):
+            if el.get("data-kind") is None and "annotation" in _classes(el):
+                continue  # the legend's sign
+            n = max(1, len(list(el.iter(f"{SVG}tspan"))))
+            y = float(el.get("y", "0"))
+            spans.setdefault(float(el.get("x", "0")), []).append((y, y + 14 * (n - 1)))
+    for boxes in spans.values():
+        boxes.sort()
+        for (_, end), (start, _) in itertools.pairwise(boxes):
+            assert start - end >= 13.9, boxes

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
+from tcpstack.scenarios import SCENARIOS, ScenarioOptions
+from tcpstack.tools._model import build_model
 from tcpstack.tools.ladder import LadderDiagram, print_ladder, render_ladder
+from tcpstack.tools.reasons import describe_drop, is_network_reason
 from tcpstack.tools.sample import CLIENT_CONN, SERVER_CONN, lifecycle_trace
 from tcpstack.trace import TraceRecord
 
-ARROWS = ("▶", "◀", "✕")
+#: What ends an arrow line: processed (▶ ◀), dropped by TCP (▷ ◁), lost (✕),
+#: never seen arriving ("? lost?").
+ARROWS = ("▶", "◀", "▷", "◁", "✕", "? lost?")
 
 
 def render_text(records: list[TraceRecord], width: int = 100, **kw: Any) -> str:
@@ -254,9 +260,15 @@ def test_left_override_flips_the_drawing() -> None:
     assert "▶" in arrow_line(text, "SYN,ACK seq=0")
 
 
-def test_unknown_host_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="nobody"):
-        render_ladder(lifecycle_trace(), left="nobody")
+def test_a_named_host_that_never_appears_gets_an_empty_lifeline() -> None:
+    # build_model's contract: a named host with no records is drawn (its SYN may
+    # all have been lost), and says so; it is not an error.
+    text = render_text(lifecycle_trace(), left="client", right="nobody")
+    header = text.splitlines()[0]
+    assert side_of(header, "nobody") == "right"
+    assert "no records of this host" in text
+    with pytest.raises(ValueError, match="same host"):
+        render_ladder(lifecycle_trace(), left="client", right="client")
 
 
 def _two_connections() -> list[TraceRecord]:
@@ -335,6 +347,9 @@ def test_a_one_sided_trace_draws_complete_arrows() -> None:
 
 
 def test_receiver_drop_is_shown_with_its_reason() -> None:
+    # A segment that arrived and that TCP discarded reaches the receiver's
+    # lifeline with a hollow head and the reason in words; it is not drawn
+    # as a loss (the old drawing's red "✕ bad-checksum" read as one).
     recs = [
         seg(0.0, "client", "segment_sent", 100, 0, ["SYN"]),
         TraceRecord(
@@ -348,8 +363,9 @@ def test_receiver_drop_is_shown_with_its_reason() -> None:
     ]
     text = render_text(recs)
     line = arrow_line(text, "SYN seq=0")
-    assert "✕│" in line and "lost" not in line
-    assert "✕ bad-checksum" in text and "✕ too-short" in text
+    assert "▷│" in line and "lost" not in line and "✕" not in line
+    assert "⊘ bad TCP checksum: discarded" in text and "⊘ discarded: too-short" in text
+    assert "1 dropped by TCP" in text and "lost" not in text
 
 
 def test_garbage_data_fields_do_not_crash() -> None:
@@ -409,7 +425,134 @@ def test_long_notes_go_beside_their_lifeline_in_full() -> None:
     ]
     text = render_text(recs, width=80)
     line = next(ln for ln in text.splitlines() if "retransmitted" in ln)
-    assert "✕ retransmitted-syn-received" in line
+    assert "retransmitted-syn-received" in line  # whole, not cut
     left, right = lifeline_columns(line)
-    assert left < line.index("✕") < right
+    assert left < line.index("retransmitted") < right
     assert line.index("received") > (left + right) // 2  # near the server's lifeline
+
+
+# -- the three fates, calls and annotations in a real run -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lost_final_ack() -> tuple[list[TraceRecord], str]:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    return result.records, render_text(result.records, width=100)
+
+
+def test_the_time_wait_re_ack_is_not_drawn_as_a_loss(
+    lost_final_ack: tuple[list[TraceRecord], str],
+) -> None:
+    _, text = lost_final_ack
+    lines = text.splitlines()
+    fins = [i for i, line in enumerate(lines) if "FIN,ACK seq=45 ack=20" in line]
+    assert len(fins) == 2
+    first, again = (arrow_line("\n".join(lines[i:]), "FIN,ACK seq=45") for i in fins)
+    assert "◀" in first and "✕" not in first
+    # The retransmitted FIN reached TIME-WAIT: a hollow head, no cross, and
+    # what TCP did in words, beside the client that received it.
+    assert "◁" in again and "✕" not in again and "lost" not in again
+    after = lines[fins[1] + 1 : fins[1] + 5]
+    said = next(line for line in after if "retransmitted FIN: re-ACKed" in line)
+    assert "↺ retransmitted FIN" in said and side_of(said, "retransmitted") == "middle"
+    assert said.index("↺") < len(said) // 2  # on the client's side of the region
+    assert any("2 MSL restarted" in line for line in after)
+    # Only the final ACK was lost in the network.
+    crossed = [line for line in lines if "✕" in line and "│" in line]
+    assert len(crossed) == 1 and "ACK seq=20 ack=46" in text and "✕ lost" in crossed[0]
+    assert "1 lost in the network" in text and "1 dropped by TCP" in text
+
+
+def test_application_calls_stand_on_their_lifelines(
+    lost_final_ack: tuple[list[TraceRecord], str],
+) -> None:
+    _, text = lost_final_ack
+    lines = text.splitlines()
+
+    def where(word: str) -> tuple[int, str]:
+        i = next(i for i, line in enumerate(lines) if word in line)
+        return i, side_of(lines[i], word)
+
+    assert where("connect()")[1] == "left" and where("listen()")[1] == "right"
+    assert where("write(18)")[1] == "left" and where("read() → 18")[1] == "right"
+    assert where("read() → 44")[1] == "left" and where("write(44)")[1] == "right"
+    # close() comes before the state it causes: FIN-WAIT-1 is explained by it.
+    close_at, side = where("close()")
+    assert side == "left" and close_at < where("FIN-WAIT-1")[0]
+    assert "connect() returns" in text and "accept() returns" in text
+    assert text.count("shutdown(WR)") == 0  # close() traces its shutdown: one call
+
+
+def test_half_close_shows_shutdown_and_folded_reads() -> None:
+    result = SCENARIOS["half-close"].run(ScenarioOptions())
+    text = render_text(result.records, width=100)
+    line = next(line for line in text.splitlines() if "shutdown(WR)" in line)
+    assert side_of(line, "shutdown(WR)") == "left"
+    assert re.search(r"read\(\) → 1448 ×\d+, until", text)
+
+
+def test_annotations_follow_the_language() -> None:
+    result = SCENARIOS["lost-final-ack"].run(ScenarioOptions())
+    zh = render_text(result.records, width=100, lang="zh")
+    assert "2 MSL 重新计时" in zh and "重传的 FIN：再次回复 ACK" in zh and "✕ 丢失" in zh
+    assert "2 MSL restarted" not in zh
+    bare = render_text(result.records, width=100, annotations=False, legend=False)
+    assert "↳" not in bare and "arrived, processed" not in bare
+    assert "↺ retransmitted FIN" in bare  # what TCP did is part of the drawing, not a note
+
+
+def test_long_names_are_elided_visibly_not_cropped() -> None:
+    far = "[2001:db8:aaaa:bbbb:cccc:dddd:eeee:2]:80"
+    recs = [TraceRecord(r.time, r.host, r.conn.replace("192.0.2.2:80", far), r.event, r.data)
+            for r in lifecycle_trace()]
+    text = render_text(recs, width=80, left="client", right="server")
+    head = text.splitlines()[:2]
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert head[1].rstrip().endswith(":80") and "…" in head[1]
+
+
+def _shifted(
+    recs: list[TraceRecord], dt: float, client_by: int, server_by: int
+) -> list[TraceRecord]:
+    """The same connection again, ``dt`` s later, with other ISNs (a new incarnation)."""
+    out = []
+    for r in recs:
+        data = dict(r.data)
+        sender = r.host if r.event == "segment_sent" else ("server" if r.host == "client"
+                                                             else "client")
+        by = {"client": client_by, "server": server_by}
+        if "seq" in data:
+            data["seq"] = (data["seq"] + by[sender]) % 2**32
+        if data.get("ack"):
+            other = "server" if sender == "client" else "client"
+            data["ack"] = (data["ack"] + by[other]) % 2**32
+        out.append(TraceRecord(r.time + dt, r.host, r.conn, r.event, data))
+    return out
+
+
+def test_a_new_incarnation_on_the_same_4_tuple_counts_from_its_own_isn() -> None:
+    first = lifecycle_trace(lose_data=False)
+    again = _shifted(first, 300.0, 123_456, 987_654)
+    model_one = build_model(first)
+    model_two = build_model(first + again)
+    labels = [s.label() for s in model_one.segments]
+    assert [s.label() for s in model_two.segments] == labels + labels
+    assert model_two.isn == model_one.isn  # the first incarnation's ISNs
+
+
+def test_every_drop_reason_of_the_trace_contract_has_words() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "trace.md").read_text("utf-8")
+    table = doc.split("Reasons, by who drops:", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1:3] for line in table.splitlines()[2:]]
+    network = {"simulated network", "TUN fault injector"}
+    for who, cell in rows:
+        for reason in re.findall(r"`([a-z0-9-]+)`", cell):
+            if any(n in who for n in network):
+                assert is_network_reason(reason), reason
+                continue
+            drop = describe_drop(reason)
+            assert not is_network_reason(reason), reason
+            assert reason not in drop.words.en and reason not in drop.words.zh, reason
+    assert describe_drop("retransmitted-fin").routine
+    assert not describe_drop("bad-checksum").routine
+    assert describe_drop("no-such-reason").words.en == "discarded: no-such-reason"

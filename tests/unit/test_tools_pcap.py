@@ -1,4 +1,4 @@
-"""tcpstack.tools.pcap: classic libpcap with LINKTYPE_RAW, checked against tshark."""
+"""tcpstack.tools.pcap: classic pcap and pcapng of raw IP, checked against tshark and scapy."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.tools.pcap import LINKTYPE_RAW, SNAPLEN, read_pcap, write_pcap
+from tcpstack.tools.pcap import (
+    LINKTYPE_RAW,
+    SNAPLEN,
+    CapturedPacket,
+    read_packets,
+    read_pcap,
+    write_pcap,
+    write_pcapng,
+)
 
 # -- hand-built IPv4/TCP packets ---------------------------------------------
 
@@ -128,7 +136,7 @@ def test_negative_time_is_rejected() -> None:
     ("data", "message"),
     [
         (b"", "shorter than"),
-        (b"\x0a\x0d\x0d\x0a" + bytes(28), "pcapng"),
+        (b"\x0a\x0d\x0d\x0a" + bytes(28), "byte-order magic"),
         (b"GIF89a" + bytes(30), "magic"),
     ],
 )
@@ -244,3 +252,152 @@ def test_tshark_verbose_output_says_good(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("[Checksum Status: Good]") == 3
+
+
+# -- pcapng ------------------------------------------------------------------------
+
+
+def _blocks(raw: bytes) -> list[tuple[int, bytes]]:
+    """``(type, body)`` of each block of a little-endian pcapng file, lengths checked."""
+    out = []
+    pos = 0
+    while pos < len(raw):
+        kind, length = struct.unpack_from("<II", raw, pos)
+        assert length % 4 == 0 and struct.unpack_from("<I", raw, pos + length - 4)[0] == length
+        out.append((kind, raw[pos + 8 : pos + length - 4]))
+        pos += length
+    assert pos == len(raw)
+    return out
+
+
+def _options(body: bytes) -> list[tuple[int, bytes]]:
+    opts = []
+    pos = 0
+    while pos < len(body):
+        code, length = struct.unpack_from("<HH", body, pos)
+        if code == 0:
+            break
+        opts.append((code, body[pos + 4 : pos + 4 + length]))
+        pos += 4 + length + (-length % 4)
+    return opts
+
+
+def test_pcapng_blocks_name_the_tool_and_carry_comments() -> None:
+    buf = io.BytesIO()
+    n = write_pcapng(buf, [(1.5, b"\x45abc"), (240.000000001, b"\x45")], ["lost; 丢失", None],
+                     section_comment="a run", interface="sim", description="the simulator")
+    assert n == 2
+    blocks = _blocks(buf.getvalue())
+    assert [kind for kind, _ in blocks] == [0x0A0D0D0A, 1, 6, 6]
+    shb = blocks[0][1]
+    assert struct.unpack_from("<IHHq", shb) == (0x1A2B3C4D, 1, 0, -1)
+    assert _options(shb[16:]) == [(1, b"a run"), (4, b"tcpstack 0.2.0")]
+    idb = blocks[1][1]
+    assert struct.unpack_from("<HHI", idb) == (LINKTYPE_RAW, 0, SNAPLEN)
+    assert _options(idb[8:]) == [(2, b"sim"), (3, b"the simulator"), (9, b"\x09")]
+    first, second = blocks[2][1], blocks[3][1]
+    iface, hi, lo, incl, orig = struct.unpack_from("<IIIII", first)
+    assert (iface, (hi << 32) | lo, incl, orig) == (0, 1_500_000_000, 4, 4)
+    assert first[20:24] == b"\x45abc"
+    assert _options(first[24:]) == [(1, "lost; 丢失".encode())]
+    _, hi, lo, incl, _ = struct.unpack_from("<IIIII", second)
+    assert ((hi << 32) | lo, incl) == (240_000_000_001, 1)
+    assert second[20:24] == b"\x45\0\0\0" and _options(second[24:]) == []
+
+
+def test_pcapng_round_trip_with_comments(tmp_path: Path) -> None:
+    packets = [(0.0, b"\x45abc"), (1.25, b""), (3.000000007, bytes(range(256)) * 3)]
+    path = tmp_path / "t.pcapng"
+    assert write_pcapng(path, packets, ["", "zero bytes", "x" * 70_000]) == 3
+    got = read_packets(path)
+    assert [(p.time, p.data) for p in got] == packets
+    assert [p.comments for p in got] == [(), ("zero bytes",), ("x" * 65535,)]
+    assert read_pcap(path) == packets
+    assert all(p.linktype == LINKTYPE_RAW for p in got)
+
+
+def test_pcapng_cuts_long_packets_and_keeps_their_length() -> None:
+    buf = io.BytesIO()
+    write_pcapng(buf, [(0.0, bytes(SNAPLEN + 10))])
+    (_, body) = _blocks(buf.getvalue())[2]
+    assert struct.unpack_from("<II", body, 12) == (SNAPLEN, SNAPLEN + 10)
+    assert len(read_pcap(io.BytesIO(buf.getvalue()))[0][1]) == SNAPLEN
+
+
+def _be_block(kind: int, body: bytes) -> bytes:
+    return struct.pack(">II", kind, 12 + len(body)) + body + struct.pack(">I", 12 + len(body))
+
+
+def test_reads_big_endian_pcapng_with_microseconds_and_offset() -> None:
+    shb = _be_block(0x0A0D0D0A, struct.pack(">IHHq", 0x1A2B3C4D, 1, 0, -1))
+    # No if_tsresol: microseconds; if_tsoffset 100 s; an unknown block in between is skipped.
+    idb = _be_block(1, struct.pack(">HHI", 101, 0, 0) + struct.pack(">HHq", 14, 8, 100)
+                    + struct.pack(">HH", 0, 0))
+    nrb = _be_block(4, struct.pack(">HH", 0, 0))
+    epb = _be_block(6, struct.pack(">IIIII", 0, 0, 2_500_000, 3, 3) + b"abc\0"
+                    + struct.pack(">HH", 1, 2) + b"hi\0\0" + struct.pack(">HH", 0, 0))
+    spb = _be_block(3, struct.pack(">I", 2) + b"xy\0\0")
+    got = read_packets(io.BytesIO(shb + idb + nrb + epb + spb))
+    assert got == [CapturedPacket(102.5, b"abc", ("hi",)), CapturedPacket(0.0, b"xy")]
+
+
+@pytest.mark.parametrize(
+    ("cut", "message"),
+    [(lambda raw: raw[:-2], "truncated"), (lambda raw: raw[:-4] + b"\xff\0\0\0", "lengths")],
+)
+def test_bad_pcapng_raises_clear_value_errors(cut: object, message: str) -> None:
+    buf = io.BytesIO()
+    write_pcapng(buf, [(0.0, b"0123456789")], ["c"])
+    raw = cut(buf.getvalue())  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message):
+        read_packets(io.BytesIO(raw))
+
+
+def test_pcapng_rejects_a_packet_of_an_undescribed_interface() -> None:
+    buf = io.BytesIO()
+    write_pcapng(buf, [(0.0, b"x")])
+    blocks = _blocks(buf.getvalue())
+    shb = buf.getvalue()[: 12 + len(blocks[0][1])]
+    epb = buf.getvalue()[-(12 + len(blocks[2][1])) :]
+    with pytest.raises(ValueError, match="interface"):
+        read_packets(io.BytesIO(shb + epb))
+
+
+def test_pcapng_negative_time_is_rejected() -> None:
+    with pytest.raises(ValueError, match="time"):
+        write_pcapng(io.BytesIO(), [(float("nan"), b"")])
+
+
+def _tshark(path: Path, *fields: str) -> list[list[str]]:
+    args = ["tshark", "-n", "-r", str(path), "-o", "tcp.check_checksum:TRUE",
+            "-o", "ip.check_checksum:TRUE", "-T", "fields", "-E", "separator=|"]
+    for f in fields:
+        args += ["-e", f]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("|") for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed")
+def test_tshark_reads_pcapng_comments_and_checksums(tmp_path: Path) -> None:
+    path = tmp_path / "hs.pcapng"
+    write_pcapng(path, _handshake(), [None, "lost in the network [lost-in-network]", "中文 ok"])
+    rows = _tshark(path, "frame.comment", "tcp.checksum.status", "frame.time_relative")
+    assert [r[0] for r in rows] == ["", "lost in the network [lost-in-network]", "中文 ok"]
+    assert [r[1] for r in rows] == ["1", "1", "1"]
+    assert float(rows[1][2]) == pytest.approx(0.010, abs=1e-9)
+    if shutil.which("capinfos"):  # Debian's tshark brings it
+        info = subprocess.run(["capinfos", str(path)], capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+        assert "pcapng" in info and "Capture application: tcpstack" in info
+
+
+def test_scapy_reads_pcapng_packets_and_comments(tmp_path: Path) -> None:
+    from scapy.all import TCP, rdpcap
+
+    path = tmp_path / "hs.pcapng"
+    write_pcapng(path, _handshake(), ["first", None, "third"])
+    packets = rdpcap(str(path))
+    assert len(packets) == 3 and all(TCP in p for p in packets)
+    assert [p.comment for p in packets] == [b"first", None, b"third"]
+    assert [int(p[TCP].seq) for p in packets] == [1000, 5000, 1001]

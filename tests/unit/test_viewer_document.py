@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
-import types
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,6 +12,8 @@ from hypothesis import strategies as st
 
 from tcpstack.scenarios import ScenarioOptions, get_scenario
 from tcpstack.state import RULES
+from tcpstack.tools._model import build_model
+from tcpstack.tools.annotate import annotate
 from tcpstack.tools.i18n import Text
 from tcpstack.tools.viewer import About, build_document
 from tcpstack.tools.viewer.document import TCB_FIELDS
@@ -270,36 +269,20 @@ def test_odd_traces_never_raise(records: list[TraceRecord]) -> None:
         assert len(step["tcb"]) == 2
 
 
-def test_annotations_land_on_their_step(monkeypatch: pytest.MonkeyPatch,
-                                        lfa_records: list[TraceRecord]) -> None:
+def test_annotations_land_on_their_step(lfa_records: list[TraceRecord]) -> None:
     """Annotations come from tools.annotate; one about a segment lands on that segment's step
-    at that host."""
-
-    @dataclass(frozen=True)
-    class Annotation:
-        time: float
-        host: str
-        text: Text
-        segment: int | None
-        kind: str
-
-    def annotate(model: Any, records: Any) -> list[Annotation]:
-        fin = [s for s in model.segments if "FIN" in s.flags and s.src == "server"][1]
-        return [Annotation(fin.recv_time, "client", Text("2 MSL restarted", "2MSL 重新计时"),
-                           fin.index, "time-wait"),
-                Annotation(0.0, "server", Text("listen", "监听"), None, "call"),
-                Annotation(0.0, "client", "not a Text", None, "junk")]  # type: ignore[arg-type]
-
-    module = types.ModuleType("tcpstack.tools.annotate")
-    module.annotate = annotate  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tcpstack.tools.annotate", module)
+    at that host, one about a timer on its host's step at that time."""
     doc = build_document(lfa_records, left="client", right="server")
     i = retransmitted_fin_arrival(doc)
-    assert doc["steps"][i]["notes"] == [{"kind": "time-wait",
-                                         "text": {"en": "2 MSL restarted", "zh": "2MSL 重新计时"}}]
-    first_server = next(s for s in doc["steps"] if s["host"] == "server")
-    assert [n["kind"] for n in first_server["notes"]] == ["call"]
-    assert sum(len(s["notes"]) for s in doc["steps"]) == 2
+    notes = doc["steps"][i]["notes"]
+    assert [n["kind"] for n in notes] == ["time-wait-restart"]
+    assert notes[0]["text"]["en"].startswith("2 MSL restarted")
+    assert "2 MSL 重新计时" in notes[0]["text"]["zh"]
+    kinds = [(s["host"], n["kind"]) for s in doc["steps"] for n in s["notes"]]
+    assert ("server", "rto") in kinds and ("client", "time-wait") in kinds
+    assert kinds.count(("client", "time-wait-restart")) == 1
+    expected = annotate(build_model(lfa_records, left="client", right="server"), lfa_records)
+    assert sum(len(s["notes"]) for s in doc["steps"]) == len(expected)
 
 
 def test_every_word_has_both_languages() -> None:

@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +18,13 @@ from rich.panel import Panel
 from rich.text import Text
 
 from .. import __version__
-from ..scenarios import SCENARIOS, ScenarioOptions, ScenarioResult, get_scenario
+from ..scenarios import SCENARIOS, Scenario, ScenarioOptions, ScenarioResult, get_scenario
+from ..tools.i18n import Lang, default_lang, parse_lang
+from ..tools.wrap import wrap
 from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
 from .outputs import open_output
+from .plot import add_plot_parser, check_plot_outputs, plot_records, run_plot
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -32,8 +36,16 @@ examples:
   tcpstack demo lifecycle --absolute    wire sequence numbers instead of relative
   tcpstack demo --loss 0.2 --seed 7     the lifecycle over a lossy link
   tcpstack demo --json > trace.jsonl    the structured trace instead of the drawing
-  tcpstack demo --pcap run.pcap         also write a capture (tshark -r run.pcap)
+  tcpstack demo lost-final-ack --pcap run.pcapng
+                                        also write a capture; packet comments say which
+                                        were lost or dropped, and why (tshark -r run.pcapng)
   tcpstack demo --html view.html        also write the interactive viewer (one file)
+  tcpstack demo --mermaid ladder.mmd    also write a Mermaid sequenceDiagram for your notes
+  tcpstack demo fast-retransmit --plot-tsg tsg.png --plot-cwnd cwnd.svg
+                                        also draw the time-sequence graph and cwnd
+  tcpstack demo lifecycle --drop-final-ack   lose the last ACK of the close
+  tcpstack demo --drop 1 --drop 3       lose the 1st and 3rd packets of the run
+  tcpstack demo close-wait-leak --lang zh    the explanation in Chinese
 """
 
 
@@ -60,16 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scenario name (default: lifecycle; see 'tcpstack scenarios')")
     out = demo.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print the JSON Lines trace instead")
-    out.add_argument("--pcap", metavar="FILE", type=Path, help="also write a pcap capture")
+    out.add_argument("--pcap", metavar="FILE", type=Path,
+                     help="also write a pcapng capture, with a comment on every packet that "
+                          "was lost or dropped")
     out.add_argument("--html", metavar="FILE", type=Path,
                      help="also write the interactive viewer: a self-contained HTML page")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
+    out.add_argument("--mermaid", metavar="FILE", type=Path,
+                     help="also write the ladder as a Mermaid sequenceDiagram (renders in "
+                          "Markdown notes: Obsidian, Typora, GitHub)")
+    out.add_argument("--plot-tsg", metavar="FILE", type=Path,
+                     help="also draw the time-sequence graph (FILE.png or FILE.svg; "
+                          "see 'tcpstack plot'); a run without data gets a warning instead")
+    out.add_argument("--plot-cwnd", metavar="FILE", type=Path,
+                     help="also draw cwnd and ssthresh over time (FILE.png or FILE.svg)")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
     out.add_argument("--absolute", action="store_true",
                      help="show wire sequence numbers (default: relative to each ISN)")
     out.add_argument("--quiet", action="store_true",
                      help="no explanation text, only the diagram")
+    out.add_argument("--width", type=_columns, metavar="N",
+                     help=f"draw for N columns, at least {MIN_COLUMNS} (default: the "
+                          "terminal's width; 80 when the output is a pipe)")
     net = demo.add_argument_group("network")
     net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     net.add_argument("--delay", type=seconds, default=0.010,
@@ -85,14 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--msl", type=positive_seconds, default=120.0,
                      help="maximum segment lifetime in seconds; TIME-WAIT is 2 x MSL "
                           "(default 120)")
+    net.add_argument("--drop", metavar="N", action="append", default=[],
+                     help="lose the N-th packet of the run (1-based, counted over the "
+                          "whole network in the order sent); repeatable")
+    net.add_argument("--drop-final-ack", action="store_true",
+                     help="lose the last ACK of the close (the one acknowledging the "
+                          "peer's FIN)")
+    _add_lang_option(demo)
 
-    sub.add_parser(
+    scenarios = sub.add_parser(
         "scenarios",
-        help="list the scenarios",
-        description="List the scenarios that 'tcpstack demo NAME' runs.",
+        help="list the scenarios, or explain one",
+        description="List the scenarios that 'tcpstack demo NAME' runs, one line each; with "
+        "a NAME, print the question that scenario answers and a short answer.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tcpstack scenarios\n  tcpstack scenarios lost-final-ack --lang zh",
     )
+    scenarios.add_argument("scenario", nargs="?", default=None,
+                           help="a scenario to explain (default: list them all)")
+    _add_lang_option(scenarios)
 
     add_bench_parser(sub)
+    add_plot_parser(sub)
 
     torture = sub.add_parser(
         "torture",
@@ -137,9 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return run_demo(args)
         if args.command == "scenarios":
-            return run_scenarios()
+            return run_scenarios(_lang(args), args.scenario)
         if args.command == "bench":
             return run_bench_command(args)
+        if args.command == "plot":
+            return run_plot(args)
         if args.command == "torture":
             from .torture import run_torture
 
@@ -164,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"tcpstack: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _stdout_closed()
     except OSError as exc:
         print(f"tcpstack: error: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
@@ -172,24 +215,143 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def run_scenarios() -> int:
-    """Print every scenario with its one-line summary."""
+MIN_COLUMNS = 60
+"""The narrowest ``--width`` (the ladder's own minimum)."""
+
+
+def _columns(text: str) -> int:
+    """``--width``: a number of terminal columns, at least :data:`MIN_COLUMNS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of columns: {text!r}") from None
+    if value < MIN_COLUMNS:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_COLUMNS} columns, got {value}")
+    return value
+
+
+class _Console(Console):
+    """A console whose closed stdout ends the command like any other (:func:`_stdout_closed`)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError  # rich would exit with status 1 instead
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``tcpstack demo | head``): stop quietly.
+
+    Exits like a program killed by SIGPIPE would (128 + 13), as ``yes | head``
+    does; stdout is pointed at /dev/null so that flushing it at exit does not
+    raise again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file descriptor (captured)
+        pass
+    return 141  # 128 + SIGPIPE (13)
+
+
+def _add_lang_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", metavar="en|zh", default=None,
+                        help="language of the explanations: en or zh (default: from the "
+                             "locale, LC_ALL / LC_MESSAGES / LANG)")
+
+
+def _lang(args: argparse.Namespace) -> Lang:
+    """The language of ``--lang``, or of the locale.
+
+    Raises:
+        UsageError: not a language we have.
+    """
+    if args.lang is None:
+        return default_lang()
+    try:
+        return parse_lang(args.lang)
+    except ValueError as exc:
+        raise UsageError(f"--lang: {exc}") from None
+
+
+def _drop_numbers(values: Sequence[str]) -> tuple[int, ...]:
+    """The packet numbers of ``--drop``.
+
+    Raises:
+        UsageError: not a whole number >= 1.
+    """
+    numbers = []
+    for value in values:
+        try:
+            n = int(value)
+        except ValueError:
+            raise UsageError(f"--drop: not a packet number: {value!r}") from None
+        if n < 1:
+            raise UsageError(f"--drop: packet numbers start at 1, got {n}")
+        numbers.append(n)
+    return tuple(numbers)
+
+
+def run_scenarios(lang: Lang = "en", name: str | None = None) -> int:
+    """Print every scenario with its one-line summary, or the question and answer
+    of the scenario ``name``, in ``lang``.
+
+    Raises:
+        UsageError: no scenario called ``name``.
+    """
+    if name is not None:
+        console = Console()
+        console.print(_explanation(_scenario(name), lang, console.width))
+        return 0
     width = max(len(n) for n in SCENARIOS)
-    for name, sc in SCENARIOS.items():
-        print(f"{name:<{width}}  {sc.summary}")
+    for key, sc in SCENARIOS.items():
+        print(f"{key:<{width}}  {sc.summary.get(lang)}")
     return 0
+
+
+def _scenario(name: str) -> Scenario:
+    """The scenario called ``name``.
+
+    Raises:
+        UsageError: there is none (the message lists the known names).
+    """
+    try:
+        return get_scenario(name)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+
+
+EXPLANATION_WIDTH = 100
+"""Widest explanation panel, columns (long lines are hard to read)."""
+
+
+def _explanation(scenario: Scenario, lang: Lang, width: int) -> Panel:
+    """The scenario's summary, question and short answer in ``lang``, wrapped
+    (Chinese included) to fit ``width`` columns."""
+    inner = max(min(width, EXPLANATION_WIDTH) - 4, 20)  # borders and padding
+    body = Text(no_wrap=True)
+    parts = [(scenario.summary, "dim"), (None, ""), (scenario.question, "bold"),
+             (scenario.answer, "")]
+    for i, (part, style) in enumerate(parts):
+        lines = wrap(part.get(lang), inner) if part is not None else [""]
+        body.append(("\n" if i else "") + "\n".join(lines), style=style)
+    return Panel(body, title=f"[bold]{scenario.name}[/]", expand=False)
+
+
+def _print_wrapped(console: Console, text: str) -> None:
+    """Print ``text`` wrapped to the console's width (Chinese included)."""
+    console.print(Text("\n".join(wrap(text, max(console.width, 20))), no_wrap=True),
+                  highlight=False)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run one scenario and draw (or dump) its trace."""
-    try:
-        scenario = get_scenario(args.scenario)
-    except KeyError as exc:
-        raise UsageError(str(exc.args[0])) from None
-    for option in ("pcap", "trace", "html", "svg"):  # a bad path fails now, not after the run
+    scenario = _scenario(args.scenario)
+    lang = _lang(args)
+    for option in ("pcap", "trace", "html", "svg", "mermaid"):  # a bad path fails now
         path = getattr(args, option)
         if path:
             open_output(path, f"--{option}").close()
+    check_plot_outputs(args.plot_tsg, args.plot_cwnd)
     opts = ScenarioOptions(
         seed=args.seed,
         delay=args.delay,
@@ -198,6 +360,8 @@ def run_demo(args: argparse.Namespace) -> int:
         reorder=args.reorder,
         jitter=args.jitter,
         msl=args.msl,
+        drop=_drop_numbers(args.drop),
+        drop_final_ack=args.drop_final_ack,
     )
     result = scenario.run(opts)
     _write_outputs(args, result)
@@ -206,32 +370,53 @@ def run_demo(args: argparse.Namespace) -> int:
         return 0
     from ..tools.ladder import render_ladder
 
-    console = Console()
+    console = _Console(width=args.width)
     if not args.quiet:
-        console.print(Panel(Text(scenario.explanation), title=f"[bold]{scenario.name}[/]",
-                            subtitle=scenario.summary, expand=False))
+        console.print(_explanation(scenario, lang, console.width))
     console.print(render_ladder(result.records, left=result.client, right=result.server,
-                                absolute=args.absolute))
+                                absolute=args.absolute, lang=lang))
     if not args.quiet:
-        console.print(_summary(result), highlight=False)
+        for note in result.notes:
+            _print_wrapped(console, note.get(lang))
+        _print_wrapped(console, _summary(result, lang))
     return 0
 
 
-def _summary(result: ScenarioResult) -> str:
+def _summary(result: ScenarioResult, lang: Lang = "en") -> str:
+    zh = lang == "zh"
     lines = []
     for host in (result.client, result.server):
-        states = " → ".join(result.states(host)) or "(no connection)"
-        lines.append(f"{host}: {states}")
+        conns = result.connections(host)
+        if not conns:
+            lines.append(f"{host}: " + ("（没有连接）" if zh else "(no connection)"))
+        for conn in conns:
+            ports = "→".join(end.rsplit(":", 1)[-1] for end in conn.split("-", 1))
+            label = f"{host} {ports}" if len(conns) > 1 else host
+            lines.append(f"{label}: " + " → ".join(result.states(host, conn)))
     net = result.network
-    lines.append(f"{net.packets_sent} packets in {net.now:.3f} s of virtual time")
+    lines.append(f"虚拟时间 {net.now:.3f} 秒内共 {net.packets_sent} 个数据包" if zh else
+                 f"{net.packets_sent} packets in {net.now:.3f} s of virtual time")
     return "\n".join(lines)
 
 
 def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
     if args.pcap:
-        from ..tools.pcap import write_pcap
+        _write_pcap(args, result)
+    for kind in ("tsg", "cwnd"):
+        if path := getattr(args, f"plot_{kind}"):
+            try:
+                plot_records(result.records, kind, path)
+            except UsageError as exc:  # e.g. the connection never carried data
+                print(f"tcpstack: warning: --plot-{kind} not written: {exc}", file=sys.stderr)
+    if args.mermaid:
+        from ..tools.mermaid import render_mermaid
 
-        write_pcap(args.pcap, result.network.packets)
+        args.mermaid.write_text(
+            render_mermaid(result.records, title=f"tcpstack: {result.name}", left=result.client,
+                           right=result.server, absolute=args.absolute,
+                           lang=_lang(args)),
+            encoding="utf-8",
+        )
     if args.trace:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
@@ -244,9 +429,26 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
 
         args.svg.write_text(
             render_svg(result.records, title=f"tcpstack: {result.name}", left=result.client,
-                       right=result.server, absolute=args.absolute),
+                       right=result.server, absolute=args.absolute, lang=_lang(args)),
             encoding="utf-8",
         )
+
+
+def _write_pcap(args: argparse.Namespace, result: ScenarioResult) -> None:
+    """``--pcap``: pcapng, every packet at its send time, losses and drops commented."""
+    from ..tools.fates import packet_comments
+    from ..tools.pcap import write_pcapng
+
+    packets = result.network.packets
+    write_pcapng(
+        args.pcap,
+        packets,
+        packet_comments(packets, result.records, _lang(args)),
+        section_comment=f"tcpstack demo {result.name} --seed {args.seed} --loss {args.loss} "
+        f"--delay {args.delay}: a simulated run, times are virtual seconds",
+        interface="sim",
+        description="tcpstack simulator: every packet put on a link, at its send time",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

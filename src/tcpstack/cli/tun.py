@@ -208,7 +208,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--pcap",
         metavar="FILE",
         type=Path,
-        help="write every packet here (pcap; the file is opened at start, written at exit)",
+        help="write every packet here (pcapng; the file is opened at start, written at exit)",
     )
     p.add_argument(
         "--ready-file",

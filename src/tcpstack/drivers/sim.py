@@ -391,7 +391,10 @@ class Network:
             off for long runs that do not need them.
 
     Attributes:
-        packets: every packet put on a link, as ``(send time, raw IP bytes)``.
+        packets: every packet put on a link, as ``(send time, raw IP bytes)``;
+            ``packets[n - 1]`` is packet number ``n`` (:attr:`PacketInfo.index`,
+            and the ``packet`` field of a network loss's ``segment_dropped``
+            trace record).
         packets_sent: how many packets were put on links.
         corrupted: every corrupted packet as ``(packet index, send time)``
             (the index is :attr:`PacketInfo.index`).
@@ -751,14 +754,14 @@ class Network:
         if d is None and dst is src:
             d = self._loopback(src)
         if dst is None or d is None:
-            self._lost(src, ip, seg, "no-route", dst.name if dst else str(ip.dst), None)
+            self._lost(index, src, ip, seg, "no-route", dst.name if dst else str(ip.dst), None)
             return
         link = d.config
         stats = d.stats
         stats.sent += 1
         to = dst.name
         if d.down_at(now):
-            self._lost(src, ip, seg, "link-down", to, d)
+            self._lost(index, src, ip, seg, "link-down", to, d)
             return
         held: float | None = None  # extra delay of a scripted delay fault
         if self.faults:
@@ -773,7 +776,7 @@ class Network:
                 if fault.match(info):
                     fault.hits += 1
                     if fault.delay is None:
-                        self._lost(src, ip, seg, fault.reason, to, d)
+                        self._lost(index, src, ip, seg, fault.reason, to, d)
                         return
                     held = fault.delay
                     break
@@ -793,7 +796,7 @@ class Network:
             ):
                 stats.queue_drops += 1
                 total.queue_drops += 1
-                self._lost(src, ip, seg, "queue-overflow", to, d)
+                self._lost(index, src, ip, seg, "queue-overflow", to, d)
                 return
             departs = max(now, d.busy_until) + size * 8 / link.bandwidth
             d.busy_until = departs
@@ -815,7 +818,7 @@ class Network:
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
-            self._lost(src, ip, seg, fate.lost, to, d)
+            self._lost(index, src, ip, seg, fate.lost, to, d)
             return
         if fate.corrupted:
             self._count_corrupted(index, d, fate.undetected)
@@ -849,6 +852,7 @@ class Network:
 
     def _lost(
         self,
+        index: int,
         src: Host,
         ip: IPHeader,
         seg: Segment,
@@ -856,6 +860,7 @@ class Network:
         to: str,
         d: _Direction | None,
     ) -> None:
+        """Count and trace the loss of packet number ``index`` (:attr:`PacketInfo.index`)."""
         _count(self.stats, d.stats if d is not None else None, reason)
         conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
         self.trace.emit(
@@ -863,7 +868,7 @@ class Network:
             src.name,
             conn.name if conn is not None else "",
             "segment_dropped",
-            {"reason": reason, "to": to, **segment_record(seg)},
+            {"reason": reason, "to": to, "packet": index, **segment_record(seg)},
         )
 
 

@@ -1196,7 +1196,10 @@ class TunDriver:
     # -- output ----------------------------------------------------------
 
     def write_pcap(self, path: str | Path | IO[bytes]) -> int:
-        """Write the recorded packets (wall-clock timestamps) as a pcap; return the count.
+        """Write the recorded packets (wall-clock timestamps) as pcapng; return the count.
+
+        The interface is named after the device; the section comment says
+        whose view it is and the fault seed when faults were injected.
 
         Args:
             path: a path, or a binary file open for writing (left open).
@@ -1204,8 +1207,16 @@ class TunDriver:
         Raises:
             OSError: the file cannot be written.
         """
-        from ..tools.pcap import write_pcap  # another engineer's module: import lazily
+        from ..tools.pcap import write_pcapng  # a tool: imported lazily
 
         packets = [(t + self._wall_offset, p) for t, p in self.packets]
-        write_pcap(path, packets)
+        faults = f"; faults seeded {self.fault_seed}" if self.injectors else ""
+        write_pcapng(
+            path,
+            packets,
+            section_comment=f"tcpstack tun: {self.address} talking to the kernel ({self.peer}) "
+            f"on {self.ifname}; packets as our stack sent and received them{faults}",
+            interface=self.ifname,
+            description="tcpstack TUN driver (raw IPv4, wall-clock time)",
+        )
         return len(packets)

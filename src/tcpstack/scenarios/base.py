@@ -1,4 +1,4 @@
-"""Scenario registry and the result type shared by every scenario."""
+"""Scenario registry, the options a user may turn, and the result every scenario returns."""
 
 from __future__ import annotations
 
@@ -6,16 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import TcpConfig
-from ..drivers.sim import Network
+from ..connection import Connection
+from ..drivers.sim import Application, Network, PacketInfo
+from ..events import Event
+from ..state import State
+from ..tools.i18n import Text
 from ..trace import Trace, TraceRecord
+from ..wire import Flags
 
 CLIENT_ADDR = "192.0.2.1"
 SERVER_ADDR = "192.0.2.2"
+PORT = 80
+"""The server's port."""
 
 
 @dataclass(frozen=True)
 class ScenarioOptions:
-    """Knobs a user may turn from the command line.
+    """Knobs a user may turn from the command line or the viewer.
 
     Attributes:
         seed: seeds every random choice of the run.
@@ -25,6 +32,14 @@ class ScenarioOptions:
         reorder: probability that a packet is held back (reordered), in [0, 1].
         jitter: extra random delay per packet, up to this many seconds.
         msl: maximum segment lifetime, seconds (TIME-WAIT lasts 2 * msl).
+        drop: 1-based numbers of packets to lose, counted over the whole
+            network in the order they are sent (``--drop N``).
+        drop_final_ack: lose the last ACK of the close, the one that
+            acknowledges the peer's FIN after our own FIN left (the first
+            pure ACK sent in TIME-WAIT or CLOSING; ``--drop-final-ack``).
+
+    Raises:
+        ValueError: a packet number in ``drop`` is below 1.
     """
 
     seed: int = 1
@@ -34,10 +49,19 @@ class ScenarioOptions:
     reorder: float = 0.0
     jitter: float = 0.0
     msl: float = 120.0
+    drop: tuple[int, ...] = ()
+    drop_final_ack: bool = False
+
+    def __post_init__(self) -> None:
+        bad = [n for n in self.drop if n < 1]
+        if bad:
+            raise ValueError(f"packet numbers to drop start at 1, got {bad[0]}")
 
     def config(self, **overrides: object) -> TcpConfig:
         """The TcpConfig of both hosts (MSL from the options)."""
-        return TcpConfig(msl=self.msl, **overrides)  # type: ignore[arg-type]
+        values: dict[str, object] = {"msl": self.msl}
+        values.update(overrides)
+        return TcpConfig(**values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -48,13 +72,16 @@ class ScenarioResult:
         name: scenario name.
         network: the simulator after the run (hosts, packets).
         client, server: the two hosts' names (left and right of the ladder).
+        notes: facts of this run for the learner, in both languages (what
+            the application read, a table of states over time...), shown
+            after the ladder.
     """
 
     name: str
     network: Network
     client: str = "client"
     server: str = "server"
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
 
     @property
     def trace(self) -> Trace:
@@ -66,21 +93,36 @@ class ScenarioResult:
         """All trace records in time order."""
         return self.network.trace.records
 
-    def states(self, host: str) -> list[str]:
-        """The state sequence of ``host``'s connection(s), RFC spelling, e.g.
-        ``["CLOSED", "SYN-SENT", "ESTABLISHED", ...]``.
+    def connections(self, host: str) -> list[str]:
+        """The names of ``host``'s connections that changed state, in the order
+        of their first ``state_updated`` record (a 4-tuple used again by a new
+        incarnation keeps its name)."""
+        names: dict[str, None] = {}
+        for rec in self.records:
+            if rec.host == host and rec.event == "state_updated" and rec.conn:
+                names.setdefault(rec.conn, None)
+        return list(names)
+
+    def states(self, host: str, conn: str | None = None) -> list[str]:
+        """The state sequence of one of ``host``'s connections (``conn``), or of
+        all of them one after the other (in the order of :meth:`connections`),
+        RFC spelling, e.g. ``["CLOSED", "SYN-SENT", "ESTABLISHED", ...]``.
 
         Built from ``state_updated`` records: the first record's ``old`` then
         every ``new``. Listeners have no state records; a passive TCB starts
         from LISTEN.
         """
+        names = [conn] if conn is not None else self.connections(host)
         seq: list[str] = []
-        for rec in self.records:
-            if rec.host != host or rec.event != "state_updated" or not rec.conn:
-                continue
-            if not seq or seq[-1] != rec.data["old"]:
-                seq.append(str(rec.data["old"]))
-            seq.append(str(rec.data["new"]))
+        for name in names:
+            part: list[str] = []
+            for rec in self.records:
+                if rec.host != host or rec.event != "state_updated" or rec.conn != name:
+                    continue
+                if not part or part[-1] != rec.data["old"]:
+                    part.append(str(rec.data["old"]))
+                part.append(str(rec.data["new"]))
+            seq += part
         return seq
 
 
@@ -91,15 +133,19 @@ class Scenario:
     Attributes:
         name: command-line name (``tcpstack demo NAME``).
         summary: one line for ``tcpstack scenarios``.
-        explanation: what to look at in the ladder, and why TCP does it.
+        question: the classic question the scenario answers.
+        answer: a short answer for learners (a few sentences): what to look
+            at in the ladder, and why TCP does it.
         run: builds and runs the network.
         expected: per host, the state sequence the run must produce with
-            default options.
+            default options (all the host's connections one after the other,
+            as :meth:`ScenarioResult.states` gives it).
     """
 
     name: str
-    summary: str
-    explanation: str
+    summary: Text
+    question: Text
+    answer: Text
     run: Callable[[ScenarioOptions], ScenarioResult]
     expected: dict[str, tuple[str, ...]]
 
@@ -133,8 +179,16 @@ def get_scenario(name: str) -> Scenario:
         raise KeyError(f"unknown scenario {name!r}; known: {known}") from None
 
 
+def is_final_ack(p: PacketInfo) -> bool:
+    """The last ACK of a close: a bare ACK (no data, SYN, FIN or RST) sent after
+    both FINs, that is in TIME-WAIT or CLOSING (RFC 9293 §3.6)."""
+    return (p.sender_state in (State.TIME_WAIT, State.CLOSING)
+            and p.segment.flags == Flags.ACK and not p.segment.payload)
+
+
 def two_hosts(opts: ScenarioOptions, **config: object) -> tuple[Network, str, str]:
-    """A client and a server joined by a link shaped by ``opts``."""
+    """A client and a server joined by a link shaped by ``opts``, with the
+    scripted losses of ``opts.drop`` and ``opts.drop_final_ack`` in place."""
     net = Network(seed=opts.seed)
     cfg = opts.config(**config)
     net.add_host("client", CLIENT_ADDR, config=cfg)
@@ -148,4 +202,48 @@ def two_hosts(opts: ScenarioOptions, **config: object) -> tuple[Network, str, st
         reorder=opts.reorder,
         jitter=opts.jitter,
     )
+    for n in opts.drop:
+        net.drop_nth(n)
+    if opts.drop_final_ack:
+        net.drop_first(is_final_ack)
     return net, "client", "server"
+
+
+def listen_and_connect(net: Network, *connect_at: float) -> None:
+    """The server of :func:`two_hosts` listens on :data:`PORT` now, and the client
+    connects to it at each of the times ``connect_at`` (seconds; at 0 if none)."""
+    net.hosts["server"].stack.listen(PORT)
+    client = net.hosts["client"]
+    for t in connect_at or (0.0,):
+        net.at(t, lambda: client.stack.connect(SERVER_ADDR, PORT, now=net.now))
+
+
+OPEN_STATES = frozenset({State.ESTABLISHED, State.CLOSE_WAIT})
+"""Synchronized states in which the application may still write (RFC 9293 §3.10.2)."""
+
+
+def can_send(conn: Connection | None) -> bool:
+    """True if ``conn`` exists, is synchronized and its application has not
+    closed it, so it may still write. A scripted action checks this first:
+    under loss the connection may never have opened, or may have been reset."""
+    return conn is not None and conn.state in OPEN_STATES and not conn.orphaned
+
+
+class PerConnection:
+    """An application that runs one object per connection, made by ``factory``
+    when the connection reports its first event (a host with several
+    connections, each with its own little program).
+
+    Attributes:
+        apps: the objects, by connection, in the order they were made.
+    """
+
+    def __init__(self, factory: Callable[[], Application]) -> None:
+        self.factory = factory
+        self.apps: dict[Connection, Application] = {}
+
+    def on_event(self, conn: Connection, event: Event) -> None:
+        app = self.apps.get(conn)
+        if app is None:
+            app = self.apps[conn] = self.factory()
+        app.on_event(conn, event)

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from tcpstack.tools._model import LadderModel, SegKey, SegmentView, flags_text
-from tcpstack.tools.viewer.adapt import segment_fate
 from tcpstack.tools.viewer.values import MOD, clean, endpoint, num
 from tcpstack.trace import TraceRecord
 
@@ -144,7 +143,7 @@ def segments_json(
             "label_abs": " ".join(seg.label_parts(True, options=False)),
             "sent": seg.send_time, "received": seg.recv_time, "dropped": seg.drop_time,
             "drop_reason": seg.drop_reason or tcp_drops.get(seg.index),
-            "fate": segment_fate(seg, dropped_by_tcp=seg.index in tcp_drops),
+            "fate": seg.fate,
             "status": seg.status,
             "retransmission": retransmits.get(seg.index, False),
             "step_sent": at.get("sent"),

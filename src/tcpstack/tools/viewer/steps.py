@@ -27,12 +27,13 @@ from tcpstack.tools._model import (
     flags_text,
     split_conn,
 )
+from tcpstack.tools.annotate import annotate
 from tcpstack.tools.i18n import Text
-from tcpstack.tools.viewer.adapt import run_annotations
+from tcpstack.tools.reasons import DROP_REASONS, is_network_reason
 from tcpstack.tools.viewer.segments import record_key
 from tcpstack.tools.viewer.tcb import TCB_FIELDS, TcbTracker
 from tcpstack.tools.viewer.values import code, fmt_secs, num, round_time
-from tcpstack.tools.viewer.words import CAPTIONS, CAUSES, REASONS, TIMERS
+from tcpstack.tools.viewer.words import CAPTIONS, CAUSES, TIMERS
 from tcpstack.trace import TraceRecord
 
 __all__ = ["StepBuilder"]
@@ -213,12 +214,12 @@ class StepBuilder:
 
     def _on_segment_dropped(self, r: TraceRecord) -> None:
         reason = code(r.data.get("reason"), "dropped")
-        explained = REASONS.get(reason)
+        explained = DROP_REASONS.get(reason)
         why = (Text(f"{reason} ({explained.en})", f"{reason}（{explained.zh}）") if explained
                else Text(reason, reason))
         index = self._segment_of(r)
         to = r.data.get("to")
-        in_network = reason == "lost-in-network" or (isinstance(to, str) and to != r.host)
+        in_network = is_network_reason(reason) or (isinstance(to, str) and to != r.host)
         if index is None and not in_network:
             # Discarded by TCP after its arrival (traced as received, then dropped).
             index = self._arrived.get((r.host, round_time(r.time), record_key(r)))
@@ -310,7 +311,7 @@ class StepBuilder:
     # -- explanations ----------------------------------------------------------------------
 
     def _attach_notes(self) -> None:
-        for note in run_annotations(self.m, self.records):
+        for note in annotate(self.m, self.records):
             target = self._note_step(note.host, note.time, note.segment)
             if target is not None:
                 self.steps[target]["notes"].append({"kind": note.kind,

@@ -7,7 +7,7 @@ Three catalogs of :class:`~tcpstack.tools.i18n.Text`:
 * :data:`CAPTIONS`: one template per kind of step ("client sends ..."),
   filled in by :mod:`tcpstack.tools.viewer.document` with ``{host}``,
   ``{seg}`` and the like;
-* :data:`CAUSES`, :data:`TIMERS`, :data:`FATES`, :data:`REASONS`: the trace's
+* :data:`CAUSES`, :data:`TIMERS`, :data:`FATES`: the trace's
   codes (``state_updated`` causes, timer names, segment fates, drop reasons)
   in words a learner reads.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from tcpstack.tools.i18n import Text
 
-__all__ = ["CAPTIONS", "CAUSES", "FATES", "REASONS", "TIMERS", "UI", "catalog"]
+__all__ = ["CAPTIONS", "CAUSES", "FATES", "TIMERS", "UI", "catalog"]
 
 T = Text
 
@@ -197,32 +197,6 @@ FATES: dict[str, Text] = {
 }
 """What became of a segment (``SegmentView.fate``)."""
 
-REASONS: dict[str, Text] = {
-    "lost-in-network": T("random loss on the link", "链路上的随机丢包"),
-    "scripted-drop": T("dropped on purpose by the scenario", "场景有意丢弃"),
-    "queue-overflow": T("the link's queue was full", "链路队列已满"),
-    "burst-loss": T("a burst of losses on the link", "链路上的突发丢包"),
-    "link-down": T("the link is down", "链路断开"),
-    "retransmitted-fin": T(
-        "a retransmitted FIN in TIME-WAIT: ACK it again and restart the 2 MSL timer",
-        "TIME-WAIT 收到重传的 FIN：再确认一次，并重新开始 2MSL 计时",
-    ),
-    "retransmitted-syn": T("a retransmitted SYN: the SYN,ACK is sent again",
-                           "重传的 SYN：再发一次 SYN,ACK"),
-    "out-of-window": T("not in the receive window: answered with an ACK",
-                       "不在接收窗口内：回复一个 ACK"),
-    "rst-challenged": T("a RST inside the window but not exact: challenge ACK (RFC 5961)",
-                        "RST 落在窗口内但不精确：回复挑战 ACK（RFC 5961）"),
-    "syn-challenged": T("a SYN on a synchronized connection: challenge ACK (RFC 5961)",
-                        "已同步的连接收到 SYN：回复挑战 ACK（RFC 5961）"),
-    "connection-closed": T("the connection is closed", "连接已关闭"),
-    "rst-to-closed-port": T("a RST for a port with no connection", "发往无连接端口的 RST"),
-    "time-wait-reopened": T("a new SYN took over the TIME-WAIT 4-tuple",
-                            "新的 SYN 接管了处于 TIME-WAIT 的四元组"),
-    "paws": T("an old timestamp (PAWS, RFC 7323)", "时间戳过旧（PAWS，RFC 7323）"),
-    "ack-above-snd-nxt": T("it acknowledges data never sent", "它确认了从未发送的数据"),
-    "bad-ack-in-syn-sent": T("its ACK is not for our SYN", "它的确认号不是对本端 SYN 的确认"),
-}
 """Drop reasons (docs/trace.md) with a short explanation; others show their code."""
 
 

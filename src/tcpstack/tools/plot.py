@@ -1,0 +1,483 @@
+"""Plots of a trace: the time-sequence graph and cwnd/ssthresh over time (matplotlib).
+
+Two steps, so that what is drawn can be checked apart from the drawing:
+
+- :func:`tsg_series` and :func:`cwnd_series` extract the data series from
+  trace records (plain numbers, seconds and bytes);
+- :func:`plot_tsg` and :func:`plot_cwnd` draw them into a PNG or SVG file
+  with matplotlib's non-interactive Agg backend (no display, no pyplot state).
+
+**Time-sequence graph** (as tcptrace and Wireshark's Stream Graphs draw it):
+one direction of one connection; time on x, the sequence number relative to
+the sender's ISN on y (the SYN is 0, the first data byte 1). Each data
+segment is a vertical bar from its first to its last byte at the time it
+left; retransmissions (a segment starting below the highest byte sent
+before it) and segments lost in the network are marked; the ACK line is
+the cumulative acknowledgment the sender received, the window line ACK +
+the receiver's advertised window (scaled, RFC 7323 §2.3): the sender may
+send up to it (RFC 9293 §3.8.6). When the sender is not traced (a TUN trace
+whose sender is the kernel), the same series come from the receiver's side:
+arrival times instead of send times, and no losses.
+
+**cwnd**: the sender's congestion window and slow-start threshold after
+every change (``metrics_updated``, RFC 5681). ssthresh starts "arbitrarily
+high" (RFC 5681 §3.1); the series holds ``None`` for that and the plot
+draws it at the top of the axes.
+
+Labels are in English: matplotlib's default font has no Chinese glyphs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from tcpstack.tools._model import _flags, _int, conn_key, split_conn
+from tcpstack.tools.reasons import is_network_loss
+from tcpstack.trace import TraceRecord
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "FORMATS",
+    "INFINITE_SSTHRESH",
+    "CwndSeries",
+    "DataSegment",
+    "Direction",
+    "TsgSeries",
+    "cwnd_series",
+    "find_direction",
+    "plot_cwnd",
+    "plot_tsg",
+    "tsg_series",
+]
+
+#: File formats by extension.
+FORMATS = {".png": "png", ".svg": "svg"}
+#: ssthresh at or above this (bytes) is the initial "arbitrarily high" value
+#: (``tcpstack.congestion.base.INFINITE_SSTHRESH``).
+INFINITE_SSTHRESH = 1 << 30
+_MOD = 1 << 32
+#: The time-sequence graph zooms on the data when the window line goes
+#: higher than this many times the highest byte sent or acknowledged.
+WINDOW_ZOOM = 3
+
+
+class DataSegment(NamedTuple):
+    """One data segment of the time-sequence graph.
+
+    Attributes:
+        time: seconds (sent, or arrived when seen from the receiver).
+        start: relative sequence number of its first byte.
+        end: relative sequence number after its last byte (start + length).
+        retransmission: it starts below the highest byte sent before it.
+    """
+
+    time: float
+    start: int
+    end: int
+    retransmission: bool
+
+
+@dataclass(frozen=True)
+class Direction:
+    """One direction of one connection: who sends the data.
+
+    Attributes:
+        sender, receiver: endpoints ``addr:port`` (IPv6 in brackets).
+        sender_host, receiver_host: the traced hosts at those endpoints, or None.
+        data_bytes: payload bytes seen going that way (retransmissions included).
+    """
+
+    sender: str
+    receiver: str
+    sender_host: str | None
+    receiver_host: str | None
+    data_bytes: int
+
+    @property
+    def name(self) -> str:
+        """``sender -> receiver`` with host names where known."""
+        def who(host: str | None, ep: str) -> str:
+            return f"{host} ({ep})" if host else ep
+        return f"{who(self.sender_host, self.sender)} → {who(self.receiver_host, self.receiver)}"
+
+
+@dataclass
+class TsgSeries:
+    """The series of a time-sequence graph (see the module docstring).
+
+    Attributes:
+        direction: whose data it is.
+        vantage: ``"sender"`` or ``"receiver"``: whose records the times are.
+        isn: the sender's initial sequence number (absolute).
+        segments: data segments, in trace order.
+        lost: data segments lost in the network (sender's vantage only).
+        acks: ``(time, relative ACK)`` of every acknowledgment, in trace order.
+        window: ``(time, relative ACK + window in bytes)`` of the same segments.
+        window_scale: the shift applied to the receiver's window field.
+    """
+
+    direction: Direction
+    vantage: str
+    isn: int
+    segments: list[DataSegment] = field(default_factory=list)
+    lost: list[DataSegment] = field(default_factory=list)
+    acks: list[tuple[float, int]] = field(default_factory=list)
+    window: list[tuple[float, int]] = field(default_factory=list)
+    window_scale: int = 0
+
+
+@dataclass
+class CwndSeries:
+    """cwnd and ssthresh of one sender after every change.
+
+    Attributes:
+        host: the sender's host name; conn: its connection string.
+        times: seconds.
+        cwnd: bytes.
+        ssthresh: bytes, ``None`` while it is the initial "infinite" value.
+    """
+
+    host: str
+    conn: str
+    times: list[float] = field(default_factory=list)
+    cwnd: list[int] = field(default_factory=list)
+    ssthresh: list[int | None] = field(default_factory=list)
+
+
+# -- choosing what to plot ---------------------------------------------------------
+
+
+def _directions(records: Sequence[TraceRecord]) -> dict[tuple[str, str], Direction]:
+    """Every direction that carried segments, with the data bytes seen on it."""
+    host_of: dict[str, str] = {}
+    seen: dict[tuple[str, str], dict[str, int]] = {}
+    for r in records:
+        parts = split_conn(r.conn)
+        if parts is None or "*" in parts[1]:
+            continue
+        host_of.setdefault(parts[0], r.host)
+        if r.event == "segment_sent":
+            way, view = parts, "sent"
+        elif r.event == "segment_received":
+            way, view = (parts[1], parts[0]), "received"
+        else:
+            continue
+        counts = seen.setdefault(way, {"sent": 0, "received": 0})
+        counts[view] += max(_int(r.data.get("len")) or 0, 0)
+    return {
+        way: Direction(way[0], way[1], host_of.get(way[0]), host_of.get(way[1]),
+                       max(counts.values()))
+        for way, counts in seen.items()
+    }
+
+
+def find_direction(
+    records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
+) -> Direction:
+    """The direction to plot: by default the one that carried the most data.
+
+    Args:
+        records: trace records.
+        conn: only this connection (``addr:port-addr:port``, either direction).
+        host: the data sender: a host name of the trace, or an endpoint ``addr:port``.
+
+    Raises:
+        ValueError: ``conn`` or ``host`` is not in the trace, or no segment
+            carried data (the message says what the trace has).
+    """
+    recs = list(records)
+    dirs = list(_directions(recs).values())
+    if not dirs:
+        raise ValueError("no segments in the trace")
+    if conn is not None:
+        key = conn_key(conn)
+        conns = sorted({"-".join(sorted((d.sender, d.receiver))) for d in dirs})
+        dirs = [d for d in dirs if key == frozenset((d.sender, d.receiver))]
+        if not dirs:
+            raise ValueError(f"connection {conn!r} is not in the trace "
+                             f"(connections: {', '.join(conns)})")
+    if host is not None:
+        names = sorted({h for d in dirs for h in (d.sender_host, d.receiver_host) if h})
+        dirs = [d for d in dirs if host in (d.sender_host, d.sender)]
+        if not dirs:
+            raise ValueError(f"host {host!r} sends nothing in the trace"
+                             f"{' on that connection' if conn else ''} "
+                             f"(hosts: {', '.join(names) or 'none'})")
+    best = max(dirs, key=lambda d: d.data_bytes)  # the first of the largest on ties
+    if best.data_bytes == 0:
+        raise ValueError("no data in the trace: no segment carried payload"
+                         + (f" from {host}" if host else ""))
+    return best
+
+
+def _on(r: TraceRecord, local: str, remote: str) -> bool:
+    parts = split_conn(r.conn)
+    return parts == (local, remote)
+
+
+def _syn_option(recs: Sequence[TraceRecord], src: str, dst: str, option: str) -> Any:
+    """The ``option`` of the SYN sent from ``src`` to ``dst`` (None: no SYN or no option)."""
+    for r in recs:
+        if r.event not in ("segment_sent", "segment_received") or "SYN" not in _flags(
+            r.data.get("flags")
+        ):
+            continue
+        if (r.event == "segment_sent" and _on(r, src, dst)) or (
+            r.event == "segment_received" and _on(r, dst, src)
+        ):
+            opts = r.data.get("options")
+            return opts.get(option) if isinstance(opts, dict) else None
+    return None
+
+
+def _isn(recs: Sequence[TraceRecord], d: Direction) -> int | None:
+    """The sender's ISN: its SYN's seq, else the first seq it is seen sending."""
+    first: int | None = None
+    for r in recs:
+        if (r.event == "segment_sent" and _on(r, d.sender, d.receiver)) or (
+            r.event == "segment_received" and _on(r, d.receiver, d.sender)
+        ):
+            seq = _int(r.data.get("seq"))
+            if seq is None:
+                continue
+            if "SYN" in _flags(r.data.get("flags")):
+                return seq
+            if first is None:
+                first = seq
+    return first
+
+
+def tsg_series(
+    records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
+) -> TsgSeries:
+    """The time-sequence graph's series of one data direction (see the module docstring).
+
+    Args:
+        records: trace records, in trace order (times in seconds).
+        conn, host: which connection and which sender (:func:`find_direction`).
+
+    Raises:
+        ValueError: as :func:`find_direction`.
+    """
+    recs = list(records)
+    d = find_direction(recs, conn=conn, host=host)
+    isn = _isn(recs, d) or 0
+    both_scale = [_syn_option(recs, a, b, "wscale") for a, b in
+                  ((d.sender, d.receiver), (d.receiver, d.sender))]
+    scale = both_scale[1] if all(isinstance(s, int) for s in both_scale) else 0
+    by_sender = any(r.event == "segment_sent" and _on(r, d.sender, d.receiver) for r in recs)
+    out = TsgSeries(d, "sender" if by_sender else "receiver", isn, window_scale=int(scale))
+    # Data: what the sender sent (or, from the receiver, what arrived);
+    # ACKs: what came back to the sender (or what the receiver sent).
+    if by_sender:
+        data_event, data_ends = "segment_sent", (d.sender, d.receiver)
+        ack_event, ack_ends = "segment_received", (d.sender, d.receiver)
+    else:
+        data_event, data_ends = "segment_received", (d.receiver, d.sender)
+        ack_event, ack_ends = "segment_sent", (d.receiver, d.sender)
+    high = 0
+    for r in recs:
+        if r.event == data_event and _on(r, *data_ends):
+            seg = _data_segment(r, isn, high)
+            if seg is not None:
+                out.segments.append(seg)
+                high = max(high, seg.end)
+        elif r.event == ack_event and _on(r, *ack_ends):
+            _ack_point(r, isn, out)
+        elif by_sender and r.event == "segment_dropped" and _on(r, d.sender, d.receiver) \
+                and is_network_loss(r.data):
+            lost = _data_segment(r, isn, high)
+            if lost is not None:  # its segment_sent came just before: as it was marked
+                sent = next((s for s in reversed(out.segments)
+                             if (s.start, s.end) == (lost.start, lost.end)), None)
+                out.lost.append(sent or lost)
+    return out
+
+
+def _relative(seq: int, isn: int) -> int:
+    return (seq - isn) % _MOD
+
+
+def _data_segment(r: TraceRecord, isn: int, high: int) -> DataSegment | None:
+    length = _int(r.data.get("len"))
+    seq = _int(r.data.get("seq"))
+    if not length or length < 0 or seq is None:
+        return None
+    start = _relative(seq, isn)
+    if "SYN" in _flags(r.data.get("flags")):
+        start += 1  # the SYN's own number comes first (data on a SYN)
+    return DataSegment(r.time, start, start + length, start < high)
+
+
+def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
+    flags = _flags(r.data.get("flags"))
+    ack = _int(r.data.get("ack"))
+    if "ACK" not in flags or "RST" in flags or ack is None:
+        return
+    rel = _relative(ack, isn)
+    out.acks.append((r.time, rel))
+    window = _int(r.data.get("window"))
+    if window is not None:
+        shift = 0 if "SYN" in flags else out.window_scale  # RFC 7323 §2.2: never on a SYN
+        out.window.append((r.time, rel + (window << shift)))
+
+
+def cwnd_series(
+    records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
+) -> CwndSeries:
+    """cwnd and ssthresh of the data sender after every change (``metrics_updated``).
+
+    Args:
+        records: trace records, in trace order.
+        conn, host: which connection and which sender (:func:`find_direction`).
+
+    Raises:
+        ValueError: as :func:`find_direction`, or the sender is not traced or
+            its trace has no ``metrics_updated`` records.
+    """
+    recs = list(records)
+    d = find_direction(recs, conn=conn, host=host)
+    if d.sender_host is None:
+        raise ValueError(f"the data sender {d.sender} is not traced: no cwnd to plot")
+    out = CwndSeries(d.sender_host, f"{d.sender}-{d.receiver}")
+    for r in recs:
+        if r.event != "metrics_updated" or r.host != d.sender_host:
+            continue
+        if not _on(r, d.sender, d.receiver):
+            continue
+        cwnd = _int(r.data.get("cwnd"))
+        if cwnd is None:
+            continue
+        ssthresh = _int(r.data.get("ssthresh"))
+        out.times.append(r.time)
+        out.cwnd.append(cwnd)
+        out.ssthresh.append(ssthresh if ssthresh is not None
+                            and ssthresh < INFINITE_SSTHRESH else None)
+    if not out.times:
+        raise ValueError(f"no metrics_updated records for {d.sender_host} on {out.conn}")
+    return out
+
+
+# -- drawing -------------------------------------------------------------------------
+
+
+def _format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot write {path.name!r}: choose a .png or .svg file")
+    return fmt
+
+
+def _figure() -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 6), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    import matplotlib
+
+    fmt = _format(path)
+    # Reproducible files: no date, fixed SVG ids.
+    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "none"}):
+        metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(path, format=fmt, metadata=metadata)
+
+
+def _steps(ax: Axes, points: Sequence[tuple[float, float]], end: float, **kw: Any) -> None:
+    if points:
+        xs = [t for t, _ in points] + [end]
+        ys = [v for _, v in points] + [points[-1][1]]
+        ax.step(xs, ys, where="post", **kw)
+
+
+def _draw(path: Path | str, draw: Callable[[Axes], None], *, title: str, xlabel: str,
+          ylabel: str) -> None:
+    """A figure with one axes that ``draw`` fills, titled, labelled and saved to ``path``."""
+    path = Path(path)
+    _format(path)
+    fig = _figure()
+    ax = fig.add_subplot()
+    draw(ax)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    _save(fig, path)
+
+
+def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None) -> None:
+    """Draw a time-sequence graph into ``path`` (``.png`` or ``.svg``).
+
+    Raises:
+        ValueError: another extension.
+        OSError: the file cannot be written.
+    """
+
+    def draw(ax: Axes) -> None:
+        times = [s.time for s in series.segments] + [t for t, _ in series.acks]
+        end = max(times, default=0.0)
+        _steps(ax, series.window, end, color="tab:olive", linewidth=1,
+               label="window (ACK + advertised window)")
+        _steps(ax, series.acks, end, color="tab:green", linewidth=1.2, label="ACK")
+        for retrans, color, label in ((False, "tab:blue", "data segment"),
+                                      (True, "tab:red", "retransmission")):
+            segs = [s for s in series.segments if s.retransmission is retrans]
+            if segs:
+                ax.vlines([s.time for s in segs], [s.start for s in segs],
+                          [s.end for s in segs], color=color, linewidth=2, label=label)
+                ax.plot([s.time for s in segs], [s.end for s in segs], linestyle="none",
+                        marker="_", color=color, markersize=6)
+        if series.lost:
+            ax.plot([s.time for s in series.lost],
+                    [(s.start + s.end) / 2 for s in series.lost], linestyle="none",
+                    marker="x", color="black", markersize=8, label="lost in the network")
+        # A window far above the data would squash it into a line at the bottom.
+        data_top = max([s.end for s in series.segments] + [a for _, a in series.acks] + [1])
+        window_top = max([w for _, w in series.window], default=0)
+        if window_top > WINDOW_ZOOM * data_top:
+            ax.set_ylim(0, data_top * 1.3)
+            ax.annotate(f"window line above, up to {window_top}", (0.99, 0.98),
+                        xycoords="axes fraction", ha="right", va="top", color="tab:olive")
+
+    seen = "sent" if series.vantage == "sender" else "arrived (seen by the receiver)"
+    _draw(path, draw, title=title or f"Time-sequence graph: {series.direction.name}",
+          xlabel=f"time (s), data when {seen}",
+          ylabel="sequence number relative to the ISN (bytes)")
+
+
+def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None) -> None:
+    """Draw cwnd and ssthresh over time into ``path`` (``.png`` or ``.svg``).
+
+    ssthresh's initial "infinite" value is drawn at the top of the axes.
+
+    Raises:
+        ValueError: another extension.
+        OSError: the file cannot be written.
+    """
+
+    def draw(ax: Axes) -> None:
+        end = series.times[-1] if series.times else 0.0
+        _steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
+               linewidth=1.5, label="cwnd")
+        finite = [s for s in series.ssthresh if s is not None]
+        top = max([*series.cwnd, *finite, 1]) * 1.15
+        capped: list[float] = [top if s is None else s for s in series.ssthresh]
+        if capped:
+            label = "ssthresh" + (" (∞ drawn at the top)" if None in series.ssthresh else "")
+            _steps(ax, list(zip(series.times, capped, strict=True)), end, color="tab:orange",
+                   linewidth=1.2, linestyle="--", label=label)
+        ax.set_ylim(0, top * 1.05)
+
+    _draw(path, draw, title=title or f"cwnd and ssthresh of {series.host} ({series.conn})",
+          xlabel="time (s)", ylabel="bytes")
