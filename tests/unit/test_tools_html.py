@@ -132,45 +132,64 @@ def test_svg_escapes_host_names_and_option_values() -> None:
     assert "ev&lt;il&gt;&amp;" in svg
 
 
+def _blob(page: str, name: str) -> str:
+    match = re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', page, re.S)
+    assert match is not None, name
+    return match.group(1)
+
+
 def test_html_is_self_contained_and_escaped() -> None:
     page = render_html(_evil_trace(), title="Ladder <of> doom")
     assert page.startswith("<!DOCTYPE html>")
     assert "<title>Ladder &lt;of&gt; doom</title>" in page
     assert "<il>" not in page and "<b>x" not in page
-    assert page.count("</script>") == 2
-    # Nothing is fetched: the only URL is the SVG namespace.
-    urls = set(re.findall(r"https?://[^\s\"'<>]+", page))
+    # Three JSON blobs (words, configuration, the run) and one script.
+    assert page.count("</script>") == 4 and page.count("<script>") == 1
+    # Nothing is fetched: no external URL but the SVG namespace, no links or
+    # imports, and the content security policy forbids every connection.
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
     assert urls == {"http://www.w3.org/2000/svg"}
     assert "<link" not in page and "@import" not in page and " src=" not in page
-    # The embedded SVG parses on its own.
-    svg = page[page.index("<svg") : page.index("</svg>") + len("</svg>")]
-    root = ET.fromstring(svg)
-    assert EVIL in texts(root)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert csp is not None and "connect-src 'none'" in csp.group(1)
+    assert "default-src 'none'" in csp.group(1)
+    doc = json.loads(_blob(page, "tv-doc"))
+    assert doc["hosts"]["L"]["name"] == EVIL and doc["title"] == "Ladder <of> doom"
 
 
-def test_html_has_the_checkbox_and_segment_data() -> None:
-    page = render_html(lifecycle_trace())
-    assert 'type="checkbox" id="tcp-ladder-abs"' in page
-    blob = re.search(
-        r'<script type="application/json" id="tcp-ladder-data">(.*?)</script>', page, re.S
-    )
-    assert blob is not None
-    data = json.loads(blob.group(1))
-    assert len(data) == 12 == page.count('class="seg ')
-    syn = data[0]
-    assert syn["flags"] == "SYN" and syn["seq"] == 1000 and syn["rel_seq"] == 0
+def test_html_carries_the_run_and_the_words() -> None:
+    page = render_html(lifecycle_trace(), lang="zh")
+    assert '<html lang="zh-Hans">' in page
+    config = json.loads(_blob(page, "tv-config"))
+    assert config["mode"] == "file" and config["lang"] == "zh"
+    words = json.loads(_blob(page, "tv-catalog"))
+    assert words["state_diagram"]["zh"].startswith("状态转换图")
+    doc = json.loads(_blob(page, "tv-doc"))
+    segs = doc["segments"]
+    assert len(segs) == 12
+    syn = segs[0]
+    assert syn["flags"] == ["SYN"] and syn["seq"] == 1000 and syn["rel_seq"] == 0
     assert syn["options"] == {"mss": 1460, "wscale": 7, "sack_permitted": True}
     assert syn["window"] == 65535 and syn["sent"] == 0.0 and syn["received"] == 0.01
-    assert [d["status"] for d in data].count("lost") == 1
-    for state in ["SYN-SENT", "TIME-WAIT", "LAST-ACK", "CLOSED"]:
-        assert f">{state}<" in page
+    assert [s["fate"] for s in segs].count("lost") == 1
+    assert [st["kind"] for st in doc["steps"]].count("state") == 12
+
+
+def test_html_has_every_control_of_the_viewer() -> None:
+    page = render_html(lifecycle_trace())
+    for testid in ("step-prev", "step-next", "step-index", "ladder", "tcb-client", "tcb-server",
+                   "segment-detail", "state-diagram", "explanation", "lang-switch"):
+        assert page.count(f'data-testid="{testid}"') == 1, testid
+    # The run form is there for `tcpstack ui`, hidden in a file.
+    assert re.search(r'<form id="tv-form"[^>]* hidden>', page)
 
 
 def test_html_escapes_script_breakouts_in_the_data() -> None:
     page = render_html(_evil_trace())
-    blob = page.split('id="tcp-ladder-data">', 1)[1].split("</script>", 1)[0]
+    blob = _blob(page, "tv-doc")
     assert "<" not in blob
-    assert json.loads(blob)[0]["options"]["note"] == "</script><b>x</b>"
+    doc = json.loads(blob)
+    assert doc["segments"][0]["options"]["note"] == "</script><b>x</b>"
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
@@ -195,7 +214,8 @@ def test_conn_and_errors_are_passed_through() -> None:
 
 def test_empty_trace_still_gives_valid_documents() -> None:
     ET.fromstring(render_svg([]))
-    assert "<svg" in render_html([])
+    page = render_html([])
+    assert "<svg" in page and json.loads(_blob(page, "tv-doc"))["steps"] == []
 
 
 # -- the three fates, calls and annotations in the SVG ------------------------------------------

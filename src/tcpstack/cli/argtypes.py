@@ -50,12 +50,21 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def port(text: str) -> int:
-    """A TCP port number, 1..65535."""
+def _port_from(text: str, lowest: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range 1-65535: {value}")
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range {lowest}-65535: {value}")
     return value
+
+
+def port(text: str) -> int:
+    """A TCP port number, 1..65535."""
+    return _port_from(text, 1)
+
+
+def listen_port(text: str) -> int:
+    """A port to listen on, 0..65535 (0: the system picks a free one)."""
+    return _port_from(text, 0)

@@ -39,7 +39,7 @@ examples:
   tcpstack demo lost-final-ack --pcap run.pcapng
                                         also write a capture; packet comments say which
                                         were lost or dropped, and why (tshark -r run.pcapng)
-  tcpstack demo --html ladder.html      also write an interactive HTML ladder
+  tcpstack demo --html view.html        also write the interactive viewer (one file)
   tcpstack demo --mermaid ladder.mmd    also write a Mermaid sequenceDiagram for your notes
   tcpstack demo fast-retransmit --plot-tsg tsg.png --plot-cwnd cwnd.svg
                                         also draw the time-sequence graph and cwnd
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write a pcapng capture, with a comment on every packet that "
                           "was lost or dropped")
     out.add_argument("--html", metavar="FILE", type=Path,
-                     help="also write an interactive HTML ladder")
+                     help="also write the interactive viewer: a self-contained HTML page")
     out.add_argument("--svg", metavar="FILE", type=Path, help="also write an SVG ladder")
     out.add_argument("--mermaid", metavar="FILE", type=Path,
                      help="also write the ladder as a Mermaid sequenceDiagram (renders in "
@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .drill import add_drill_parser
 
     add_drill_parser(sub)
+    from .ui import add_ui_parser
+
+    add_ui_parser(sub)
     return parser
 
 
@@ -193,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .drill import run_drill
 
             return run_drill(args)
+        if args.command == "ui":
+            from .ui import run_ui
+
+            return run_ui(args)
         parser.print_help()
         return 2
     except UsageError as exc:
@@ -414,13 +421,9 @@ def _write_outputs(args: argparse.Namespace, result: ScenarioResult) -> None:
         with args.trace.open("w", encoding="utf-8") as fp:
             result.trace.write_jsonl(fp)
     if args.html:
-        from ..tools.html import render_html
+        from .ui import viewer_html
 
-        args.html.write_text(
-            render_html(result.records, title=f"tcpstack: {result.name}", left=result.client,
-                        right=result.server, absolute=args.absolute),
-            encoding="utf-8",
-        )
+        args.html.write_text(viewer_html(result, args), encoding="utf-8")
     if args.svg:
         from ..tools.html import render_svg
 

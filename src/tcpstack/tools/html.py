@@ -29,7 +29,6 @@ No external resources: CSS and JavaScript are inline.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -40,7 +39,9 @@ from rich.cells import cell_len
 
 from tcpstack.tools._model import LadderModel, Mark, SegmentView, build_model, options_text
 from tcpstack.tools.annotate import Annotation, annotate
+from tcpstack.tools.i18n import Lang, default_lang
 from tcpstack.tools.ladder import legend_keys, word, wrap_text
+from tcpstack.tools.viewer import About, build_document, render_page
 from tcpstack.trace import TraceRecord
 
 __all__ = ["render_html", "render_svg"]
@@ -609,72 +610,6 @@ def render_svg(
     ).build()
 
 
-_PAGE_CSS = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.3em; margin: 0 0 .3em; }
-.meta { color: #555; margin: 0 0 1em; font-family: ui-monospace, monospace; }
-.controls { margin-bottom: .8em; }
-#tcp-ladder-wrap { overflow-x: auto; }
-#tcp-ladder-tip { position: fixed; pointer-events: none; background: #fffde7;
-  border: 1px solid #999; border-radius: 4px; padding: .4em .6em; margin: 0;
-  font: 12px ui-monospace, monospace; white-space: pre; box-shadow: 0 2px 6px #0003;
-  max-width: 60em; z-index: 10; }
-"""
-
-_PAGE_JS = """
-(function () {
-  "use strict";
-  var data = JSON.parse(document.getElementById("tcp-ladder-data").textContent);
-  var svg = document.querySelector("svg.tcp-ladder");
-  var box = document.getElementById("tcp-ladder-abs");
-  var tip = document.getElementById("tcp-ladder-tip");
-  if (!svg) { return; }
-  function apply() {
-    svg.classList.toggle("show-abs", box.checked);
-    svg.classList.toggle("show-rel", !box.checked);
-  }
-  box.checked = svg.classList.contains("show-abs");
-  box.addEventListener("change", apply);
-  function describe(d) {
-    var lines = [d.from + " \\u2192 " + d.to + "  [" + d.flags + "]"];
-    var keys = ["status", "seq", "ack", "rel_seq", "rel_ack", "len", "window",
-                "sent", "received", "dropped", "drop_reason"];
-    keys.forEach(function (k) {
-      if (d[k] !== null && d[k] !== undefined) { lines.push(k + ": " + d[k]); }
-    });
-    lines.push("options: " + JSON.stringify(d.options));
-    return lines.join("\\n");
-  }
-  function place(ev) {
-    tip.style.left = (ev.clientX + 14) + "px";
-    tip.style.top = (ev.clientY + 14) + "px";
-  }
-  Array.prototype.forEach.call(svg.querySelectorAll("g.seg"), function (g) {
-    var t = g.querySelector("title");
-    if (t) { t.parentNode.removeChild(t); }
-    var d = data[Number(g.getAttribute("data-i"))];
-    g.addEventListener("mouseenter", function (ev) {
-      tip.textContent = describe(d); tip.hidden = false; place(ev);
-    });
-    g.addEventListener("mousemove", place);
-    g.addEventListener("mouseleave", function () { tip.hidden = true; });
-  });
-}());
-"""
-
-
-def _script_json(obj: object) -> str:
-    """JSON that is safe inside a ``<script>`` element."""
-    text = json.dumps(obj, ensure_ascii=False, default=str)
-    return (
-        text.replace("&", "\\u0026")
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-
-
 def render_html(
     records: Iterable[TraceRecord],
     *,
@@ -685,19 +620,31 @@ def render_html(
     conn: str | None = None,
     gap: float = 1.0,
     width: int = 1000,
+    about: About | None = None,
+    lang: Lang | None = None,
 ) -> str:
-    """A self-contained interactive HTML page with the ladder of one connection.
+    """The interactive viewer of one connection, as one self-contained HTML page.
 
-    The page embeds :func:`render_svg`'s drawing; hovering an arrow shows
-    every field of the segment (flags, absolute and relative seq/ack, len,
-    window, options, send/arrival/drop times in seconds, status), and a
-    checkbox switches between relative and absolute sequence numbers. CSS and
-    JavaScript are inline; the page fetches nothing.
+    The page (:mod:`tcpstack.tools.viewer`) steps forwards and backwards
+    through the run (buttons, ←/→ keys) with the ladder drawn up to the
+    current step, both ends' TCB at each step (state, SND.UNA, SND.NXT,
+    SND.WND, RCV.NXT, RCV.WND, cwnd, ssthresh, srtt, rto, running timers
+    with their expiry in seconds), the current segment's header as
+    Wireshark shows it, RFC 9293 Figure 5 with each end's state and path,
+    a time-sequence graph and cwnd plot when the run carries data, and an
+    English / 中文 switch. CSS, script and data are inline; the page
+    fetches nothing (it works from ``file://`` with the network off).
 
     Args:
-        records: trace records.
+        records: trace records (times in seconds).
         title: the page title and heading.
-        left, right, absolute, conn, gap, width: as for :func:`render_svg`.
+        left, right, conn: which hosts and connection, as for :func:`render_svg`.
+        absolute: start with wire ``seq``/``ack`` values (the page can switch).
+        gap: idle seconds from which the ladder marks a cut.
+        width: accepted for compatibility with :func:`render_svg`; the page
+            lays its ladder out itself.
+        about: the scenario's question, answer and options, when known.
+        lang: the language the page starts in (default: the locale's).
 
     Returns:
         The HTML document text (UTF-8).
@@ -705,32 +652,7 @@ def render_html(
     Raises:
         ValueError: ``conn``, ``left`` or ``right`` is not in the trace.
     """
-    model = _build(records, left, right, conn)
-    svg = _SvgBuilder(model, absolute=absolute, title=None, gap=gap, width=width).build()
-    data = [seg.to_info() for seg in model.segments]
-    checked = " checked" if absolute else ""
-    hosts = f"{model.left} ({model.left_addr}) ⇄ {model.right} ({model.right_addr})"
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{_text(title)}</title>",
-            f"<style>{_PAGE_CSS}</style>",
-            "</head>",
-            "<body>",
-            f"<h1>{_text(title)}</h1>",
-            f'<p class="meta">{_text(hosts)}</p>',
-            '<div class="controls"><label><input type="checkbox" id="tcp-ladder-abs"'
-            f"{checked}> absolute sequence numbers</label></div>",
-            f'<div id="tcp-ladder-wrap">{svg}</div>',
-            '<pre id="tcp-ladder-tip" hidden></pre>',
-            f'<script type="application/json" id="tcp-ladder-data">{_script_json(data)}</script>',
-            f"<script>{_PAGE_JS}</script>",
-            "</body>",
-            "</html>",
-            "",
-        ]
-    )
+    del width  # the page's script lays the ladder out
+    document = build_document(records, left=left, right=right, conn=conn, title=title,
+                              about=about, absolute=absolute, gap=gap)
+    return render_page(document, mode="file", lang=lang or default_lang(), title=title)
