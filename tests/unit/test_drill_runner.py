@@ -10,7 +10,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from tcpstack.harness.drill.model import DrillError, Syscall
+from tcpstack.harness.drill.model import DrillError, Script, Syscall
 from tcpstack.harness.drill.parse import parse
 from tcpstack.harness.drill.runner import (
     DEFAULT_TOLERANCE,
@@ -80,6 +80,9 @@ class FakeTarget:
 
     def __post_init__(self) -> None:
         self.queue = deque(sorted(self.outbound, key=lambda p: p[0]))
+
+    def prepare(self, script: Script) -> None:
+        self.script = script
 
     def start(self) -> None:
         if self.start_error:

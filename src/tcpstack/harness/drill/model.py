@@ -29,6 +29,24 @@ class DrillSyntaxError(DrillError):
         super().__init__(f"{path}:{line}: {message}")
 
 
+class DrillUnsupported(DrillSyntaxError):
+    """Valid packetdrill that drill does not run (TCP Fast Open, MD5, zero-copy, UDP ...).
+
+    A suite runner reports such a script as "unsupported: <construct>" and
+    goes on; only a script that is not valid packetdrill is a syntax error.
+
+    Attributes:
+        construct: a short, stable name of what is not supported
+            (``"TCP Fast Open"``, ``"TCP MD5 option"``, ``"UDP packets"``),
+            used for the histogram of ``--list-unsupported``.
+    """
+
+    def __init__(self, path: str, line: int, construct: str, detail: str = "") -> None:
+        self.construct = construct
+        message = f"unsupported: {construct}" + (f" ({detail})" if detail else "")
+        super().__init__(path, line, message)
+
+
 @dataclass(frozen=True)
 class Timing:
     """When an event happens.
@@ -94,12 +112,41 @@ class Syscall:
 
 
 @dataclass(frozen=True)
+class Shell:
+    """A shell command in backticks, such as `` `sysctl -q net.ipv4.tcp_sack=0` ``.
+
+    ``command`` is the text between the backticks, unchanged. packetdrill
+    runs it with ``/bin/sh -c`` in the script's directory; the Linux target
+    does so inside its namespace, the tcpstack target reads the sysctl
+    settings it makes (see ``Target.shell``).
+    """
+
+    command: str
+
+
+@dataclass(frozen=True)
+class PythonBlock:
+    """A ``%{ python }%`` block: assertions on ``TCP_INFO`` (``tcpi_*`` names).
+
+    ``code`` is the text between ``%{`` and ``}%``, dedented. It runs after the
+    script's events, at the end, as in packetdrill, with the ``tcpi_*`` values
+    of the socket last used at its place in the script (``Target.tcp_info``).
+    """
+
+    code: str
+
+
+Action = PacketSpec | Syscall | Shell | PythonBlock
+"""What one event of a script does."""
+
+
+@dataclass(frozen=True)
 class Event:
-    """One timed line of a script: a packet or a system call."""
+    """One timed line of a script: a packet, a system call, a shell command or a code block."""
 
     line: int
     timing: Timing
-    action: PacketSpec | Syscall
+    action: Action
     text: str = ""
 
 

@@ -67,7 +67,16 @@ from ...wire import (
     decode_packet,
     encode_packet,
 )
-from .model import DrillError, Event, PacketSpec, Script, Syscall, TcpOptionSpec
+from .model import (
+    DrillError,
+    Event,
+    PacketSpec,
+    PythonBlock,
+    Script,
+    Shell,
+    Syscall,
+    TcpOptionSpec,
+)
 from .parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from .target import (
     LOCAL_ADDRESS,
@@ -217,6 +226,7 @@ def run_script(
         tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
     started = time.monotonic()
+    target.prepare(script)
     target.start()
     try:
         failure = run.run()
@@ -307,6 +317,8 @@ class _Run:
     def _run_event(self, event: Event) -> None:
         start, end, base = self._times(event)
         action = event.action
+        if isinstance(action, (Shell, PythonBlock)):  # interim: the parser makes none yet
+            raise self._fail("shell commands and %{ }% blocks are not run yet", line=event.line)
         if isinstance(action, PacketSpec) and action.direction == ">":
             self._expect_packet(event, action, start, end)
             return

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .model import Syscall
+from .model import Script, Syscall
 
 LOCAL_ADDRESS = "192.0.2.1"
 """Address of the TCP under test."""
@@ -36,6 +36,14 @@ class SyscallResult:
     outputs: Mapping[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ShellResult:
+    """The outcome of a script's shell command: exit ``status`` and its ``output`` text."""
+
+    status: int
+    output: str = ""
+
+
 class PendingCall(Protocol):
     """A system call started with :meth:`Target.start_syscall`."""
 
@@ -52,8 +60,28 @@ class Target(Protocol):
 
     name: str
 
+    def prepare(self, script: Script) -> None:
+        """Called once before :meth:`start` with the script to run: its options
+        (``--mss``, ``--ip_version``, ...) and its path (its directory is where
+        shell commands run). Raises DrillError for an option this target
+        cannot honour."""
+
     def start(self) -> None:
         """Set up (namespace, device, stack). Raises DrillError with a clear reason."""
+
+    def shell(self, command: str, cwd: str) -> ShellResult:
+        """Run a script's backtick command now, from directory ``cwd``.
+
+        The Linux target runs it with ``/bin/sh -c`` inside its namespace (as
+        packetdrill does); the tcpstack target applies the ``sysctl`` settings
+        the command makes, directly or through a script it runs, to its
+        configuration, and reports each setting it has no equivalent for once.
+        """
+
+    def tcp_info(self, fd: int) -> Mapping[str, int]:
+        """``TCP_INFO`` of socket ``fd`` as ``{"tcpi_state": 1, "tcpi_rto": 200000, ...}``
+        (Linux names, units and state numbers: times in microseconds). Raises
+        DrillError when ``fd`` is not a TCP socket."""
 
     def now(self) -> float:
         """Current target time."""

@@ -84,9 +84,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..model import DrillError, Syscall
+from ..model import DrillError, Script, Syscall
 from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
-from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, ShellResult, SyscallResult
 
 __all__ = [
     "DEFAULT_SYSCTLS",
@@ -385,6 +385,19 @@ class LinuxTarget:
         self._next_id = 1
 
     # -- life cycle -------------------------------------------------------
+
+    def prepare(self, script: Script) -> None:
+        """Remember the script (its options and directory); see ``Target.prepare``."""
+        self.script = script
+
+    def shell(self, command: str, cwd: str) -> ShellResult:
+        """Interim: shell commands are not run yet (see ``Target.shell``)."""
+        raise DrillError(f"{self.name} target: shell commands are not supported yet: "
+                         f"`{command}`")
+
+    def tcp_info(self, fd: int) -> Mapping[str, int]:
+        """Interim: TCP_INFO is not available yet (see ``Target.tcp_info``)."""
+        raise DrillError(f"{self.name} target: TCP_INFO is not supported yet (fd {fd})")
 
     def start(self) -> None:
         """Create the namespace, the agent and the device.

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,9 +53,9 @@ from ....connection import Connection
 from ....errors import LocalProtocolError, TcpStackError
 from ....stack import Stack
 from ....state import State
-from ..model import DrillError, Syscall
+from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
-from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, ShellResult, SyscallResult
 
 __all__ = ["TcpstackTarget"]
 
@@ -160,6 +160,19 @@ class TcpstackTarget:
     # ------------------------------------------------------------------
     # Target protocol
     # ------------------------------------------------------------------
+
+    def prepare(self, script: Script) -> None:
+        """Remember the script (its options and directory); see ``Target.prepare``."""
+        self.script = script
+
+    def shell(self, command: str, cwd: str) -> ShellResult:
+        """Interim: shell commands are not run yet (see ``Target.shell``)."""
+        raise DrillError(f"{self.name} target: shell commands are not supported yet: "
+                         f"`{command}`")
+
+    def tcp_info(self, fd: int) -> Mapping[str, int]:
+        """Interim: TCP_INFO is not available yet (see ``Target.tcp_info``)."""
+        raise DrillError(f"{self.name} target: TCP_INFO is not supported yet (fd {fd})")
 
     def start(self) -> None:
         """Nothing to set up: the stack exists from construction, at time 0."""
