@@ -18,6 +18,29 @@
 
 The first failure stops the script.
 
+Shell commands (backticks) run through ``target.shell`` in the script's
+directory at their time; a non-zero status fails the script with the command
+and its output, as in packetdrill. ``%{ }%`` blocks take a ``TCP_INFO``
+snapshot (``target.tcp_info``) of the socket under test when the script
+reaches them (the socket last returned by ``socket()`` or ``accept()``, as
+packetdrill's "socket under test") and run at the end, after the last event,
+in one restricted namespace (:mod:`.pycode`).
+
+IP version (``--ip_version``): ``ipv4`` (default) and ``ipv4-mapped-ipv6``
+put IPv4 on the wire (192.0.2.1, 198.51.100.2); ``ipv6`` puts IPv6 packets
+(40-byte header, TCP checksum over the IPv6 pseudo-header) between
+:data:`~tcpstack.harness.drill.target.LOCAL_ADDRESS6` and
+:data:`~tcpstack.harness.drill.target.REMOTE_ADDRESS6`. An ECN mark written
+on a packet (``[ect0]``) sets the inbound packet's ECN field and is checked
+on an outbound one.
+
+Segmentation offload: an outbound segment longer than the MSS (as packetdrill
+sees from its TUN device with TSO/GSO) is compared as the one segment it is.
+
+Time limits: a script that runs longer than ``timeout`` seconds of target
+time (default :data:`DEFAULT_TIMEOUT`) or ``wall_timeout`` seconds of real
+time fails, so that a suite never hangs.
+
 Sequence numbers (packetdrill's convention): the script's peer uses
 :data:`PEER_ISN` as its ISN; inbound ``seq`` is relative to it and inbound
 ``ack`` (and SACK edges) to the ISN of the TCP under test, learned from the
@@ -46,6 +69,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -77,11 +101,23 @@ from .model import (
     Syscall,
     TcpOptionSpec,
 )
-from .parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
+from .parse import (
+    ERRNOS,
+    SYMBOLS,
+    epoll_events_arg,
+    int_arg,
+    list_arg,
+    msghdr_arg,
+    pollfds_arg,
+    struct_arg,
+)
+from .pycode import Snapshot, run_blocks
 from .target import (
     LOCAL_ADDRESS,
+    LOCAL_ADDRESS6,
     LOCAL_PORT,
     REMOTE_ADDRESS,
+    REMOTE_ADDRESS6,
     PendingCall,
     SyscallResult,
     Target,
@@ -89,7 +125,9 @@ from .target import (
 
 __all__ = [
     "ANY_TIME_LIMIT",
+    "DEFAULT_TIMEOUT",
     "DEFAULT_TOLERANCE",
+    "DEFAULT_WALL_TIMEOUT",
     "LATE_LOOKAHEAD",
     "NONBLOCKING_SLACK",
     "PEER_ISN",
@@ -102,6 +140,12 @@ __all__ = [
 
 DEFAULT_TOLERANCE = 0.004
 """Default timing tolerance in seconds (packetdrill's default, 4 ms)."""
+
+DEFAULT_TIMEOUT = 120.0
+"""Default per-script limit in seconds of target time (virtual on tcpstack)."""
+
+DEFAULT_WALL_TIMEOUT = 300.0
+"""Default per-script limit in seconds of real time (what bounds the Linux target)."""
 
 PEER_ISN = 1_000_000_000
 """The ISN of the script's peer: inbound ``seq`` values are relative to it."""
@@ -124,8 +168,30 @@ process; a call that really blocks is late by far more."""
 _U32 = 0xFFFFFFFF
 _LETTERS = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, ".": Flags.ACK,
             "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
-_LOCAL = ipaddress.IPv4Address(LOCAL_ADDRESS)
-_REMOTE = ipaddress.IPv4Address(REMOTE_ADDRESS)
+_ECN_BITS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
+_LIKELY_CAUSE = {
+    "accept": "no connection completed the handshake (the peer's final ACK was not "
+              "accepted, or the listener's backlog is full)",
+    "accept4": "no connection completed the handshake",
+    "connect": "the handshake did not complete (no SYN-ACK accepted, or the SYN was "
+               "never answered)",
+    "read": "no data or FIN arrived in order (a gap, or data outside the window)",
+    "recv": "no data or FIN arrived in order (a gap, or data outside the window)",
+    "recvfrom": "no data or FIN arrived in order",
+    "recvmsg": "no data or FIN arrived in order",
+    "readv": "no data or FIN arrived in order",
+    "write": "the send buffer is full (the peer's window is closed or data is not "
+             "acknowledged)",
+    "send": "the send buffer is full (the peer's window is closed or data is not "
+            "acknowledged)",
+    "sendto": "the send buffer is full",
+    "sendmsg": "the send buffer is full",
+    "writev": "the send buffer is full",
+    "close": "SO_LINGER waits for the FIN to be acknowledged",
+    "poll": "none of the requested events became ready",
+    "epoll_wait": "none of the requested events became ready",
+}
+"""What usually keeps a blocking call blocked, for the failure message."""
 
 Log = Callable[[str], None]
 
@@ -203,6 +269,8 @@ def run_script(
     tolerance: float | None = None,
     peer_isn: int = PEER_ISN,
     log: Log | None = None,
+    timeout: float | None = None,
+    wall_timeout: float | None = None,
 ) -> DrillResult:
     """Run ``script`` against ``target`` (started here and always closed).
 
@@ -214,6 +282,9 @@ def run_script(
             ``default_tolerance`` if it has one, else :data:`DEFAULT_TOLERANCE`.
         peer_isn: the ISN of the script's peer.
         log: called with one line per event as it runs (``--verbose``).
+        timeout: limit in seconds of target time (default :data:`DEFAULT_TIMEOUT`).
+        wall_timeout: limit in seconds of real time (default
+            :data:`DEFAULT_WALL_TIMEOUT`).
 
     Raises:
         DrillError: the target could not be set up (from ``target.start()``).
@@ -226,6 +297,9 @@ def run_script(
         tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
     started = time.monotonic()
+    run.deadline = DEFAULT_TIMEOUT if timeout is None else timeout
+    run.wall_deadline = started + (DEFAULT_WALL_TIMEOUT if wall_timeout is None
+                                   else wall_timeout)
     target.prepare(script)
     target.start()
     try:
@@ -270,6 +344,16 @@ class _Run:
         self.last_start = 0.0
         self.log = log
         self.line = 0
+        self.deadline = DEFAULT_TIMEOUT
+        self.wall_deadline = math.inf
+        self.socket_under_test: int | None = None
+        self.snapshots: list[Snapshot] = []
+        self.cwd = os.path.dirname(os.path.abspath(script.path))
+        ipv6 = script.options.get("ip_version") == "ipv6"
+        self.local_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            LOCAL_ADDRESS6 if ipv6 else LOCAL_ADDRESS)
+        self.remote_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            REMOTE_ADDRESS6 if ipv6 else REMOTE_ADDRESS)
 
     # ------------------------------------------------------------------
 
@@ -277,10 +361,15 @@ class _Run:
         try:
             for event in self.script.events:
                 self.line = event.line
+                self._check_time_limits(event)
                 self._check_blocked(final=False)
                 self._run_event(event)
                 self.last_event = event
             self._check_blocked(final=True)
+            code_failure = run_blocks(self.snapshots, self.script.path)
+            if code_failure is not None:
+                raise self._fail(f"error in Python code: {code_failure.message}",
+                                 line=code_failure.line)
         except _Failed as failed:
             return failed.failure
         except DrillError as exc:
@@ -291,6 +380,15 @@ class _Run:
               actual: str = "", timing_error: float | None = None) -> _Failed:
         return _Failed(Failure(self.line if line is None else line, message, expected, actual,
                                timing_error))
+
+    def _check_time_limits(self, event: Event) -> None:
+        now = self.target.now()
+        if now > self.deadline:
+            raise self._fail(f"script timeout: {now:.3f} s of target time passed before this "
+                             f"line (limit {self.deadline:g} s; drill --timeout)")
+        if time.monotonic() > self.wall_deadline:
+            raise self._fail("script timeout: the real-time limit passed before this line "
+                             "(drill --timeout)")
 
     def _say(self, t: float, line: int, text: str) -> None:
         if self.log is not None:
@@ -317,8 +415,6 @@ class _Run:
     def _run_event(self, event: Event) -> None:
         start, end, base = self._times(event)
         action = event.action
-        if isinstance(action, (Shell, PythonBlock)):  # interim: the parser makes none yet
-            raise self._fail("shell commands and %{ }% blocks are not run yet", line=event.line)
         if isinstance(action, PacketSpec) and action.direction == ">":
             self._expect_packet(event, action, start, end)
             return
@@ -334,6 +430,12 @@ class _Run:
                 self._say(start, event.line,
                           "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
             return
+        if isinstance(action, Shell):
+            self._run_shell(event, action, start)
+            return
+        if isinstance(action, PythonBlock):
+            self._snapshot(event, action, start)
+            return
         self._await_returned(start)
         blocking_end = event.timing.blocking_end
         if blocking_end is not None:
@@ -347,6 +449,7 @@ class _Run:
         self._say(result.returned_at, event.line,
                   f"{_call_text(action)} -> {_result_text(result)}")
         self._check_result(event, action, result)
+        self._note_socket(action, result)
         if result.returned_at - start > max(self.tol, NONBLOCKING_SLACK):
             raise self._fail(
                 f"{action.name}() should return at once at {start:.3f} s but returned at "
@@ -357,6 +460,37 @@ class _Run:
                 timing_error=result.returned_at - start,
             )
         self.last_actual = result.returned_at
+
+    # ------------------------------------------------------------------
+    # Shell commands and code blocks
+    # ------------------------------------------------------------------
+
+    def _run_shell(self, event: Event, shell: Shell, start: float) -> None:
+        result = self.target.shell(shell.command, self.cwd)
+        self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
+        if result.status != 0:
+            output = result.output.strip()
+            raise self._fail(
+                f"command failed with status {result.status}: `{shell.command}`"
+                + (f": {output.splitlines()[-1]}" if output else ""),
+                line=event.line, expected="status 0",
+                actual=f"status {result.status}" + (f"\n{output}" if output else ""))
+        self.last_actual = start
+
+    def _snapshot(self, event: Event, block: PythonBlock, start: float) -> None:
+        fd = self.socket_under_test
+        if fd is None:
+            raise self._fail("no socket to use for the %{ }% code (no socket() or accept() "
+                             "before it)", line=event.line)
+        info = self.target.tcp_info(fd)
+        self._say(start, event.line, f"TCP_INFO of fd {fd} taken for the code at the end")
+        self.snapshots.append(Snapshot(event.line, block.code, dict(info)))
+        self.last_actual = start
+
+    def _note_socket(self, call: Syscall, result: SyscallResult) -> None:
+        """Track packetdrill's socket under test: the last socket created or accepted."""
+        if call.name in ("socket", "accept", "accept4") and result.value >= 0:
+            self.socket_under_test = result.value
 
     # ------------------------------------------------------------------
     # Outbound packets
@@ -441,8 +575,17 @@ class _Run:
 
     def _compare(self, spec: PacketSpec, ip: object, seg: Segment) -> list[str]:
         diffs: list[str] = []
-        if isinstance(ip, IPv4Header) and (ip.src != _LOCAL or ip.dst != _REMOTE):
-            diffs.append(f"addresses {ip.src} > {ip.dst}, expected {_LOCAL} > {_REMOTE}")
+        src, dst = getattr(ip, "src", None), getattr(ip, "dst", None)
+        if (src, dst) != (self.local_ip, self.remote_ip):
+            diffs.append(f"addresses {src} > {dst}, expected {self.local_ip} > "
+                         f"{self.remote_ip}")
+        if spec.ecn is not None:
+            tos = ip.tos if isinstance(ip, IPv4Header) else getattr(ip, "traffic_class", 0)
+            have = tos & 3
+            ok = have in (1, 2) if spec.ecn == "ect01" else have == _ECN_BITS[spec.ecn]
+            if not ok:
+                names = {v: k for k, v in _ECN_BITS.items()}
+                diffs.append(f"ECN field [{names[have]}], expected [{spec.ecn}]")
         if (seg.src_port, seg.dst_port) != (self.local_port, self.remote_port):
             diffs.append(f"ports {seg.src_port} > {seg.dst_port}, expected "
                          f"{self.local_port} > {self.remote_port}")
@@ -538,7 +681,8 @@ class _Run:
             options=tuple(options),
             payload=bytes(spec.length),
         )
-        return encode_packet(_REMOTE, _LOCAL, segment)
+        return encode_packet(self.remote_ip, self.local_ip, segment,
+                             tos=_ECN_BITS.get(spec.ecn or "noecn", 0))
 
     def _wire_option(self, option: TcpOptionSpec) -> TcpOption:
         values = option.values
@@ -610,9 +754,11 @@ class _Run:
             line = blocked.event.line
             if result is None:
                 if final or self.target.now() > overdue:
+                    cause = _LIKELY_CAUSE.get(blocked.call.name)
                     raise self._fail(
                         f"{blocked.call.name}() should have returned at "
-                        f"{blocked.returns_at:.3f} s but is still blocked",
+                        f"{blocked.returns_at:.3f} s but is still blocked"
+                        + (f"; likely cause: {cause}" if cause else ""),
                         line=line, expected=f"return at {blocked.returns_at:.6f} s",
                         actual="(still blocked)",
                     )
@@ -621,6 +767,7 @@ class _Run:
             self._say(result.returned_at, line,
                       f"{_call_text(blocked.call)} -> {_result_text(result)}")
             self._check_result(blocked.event, blocked.call, result)
+            self._note_socket(blocked.call, result)
             if abs(result.returned_at - blocked.returns_at) > self.tol:
                 raise self._fail(
                     f"timing error: {blocked.call.name}() expected to return at "
@@ -751,16 +898,32 @@ def _poll_text(value: int) -> str:
 
 
 def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str]]]:
-    """(output key, expected value, formatter) for the values a call writes back."""
+    """(output key, expected value, formatter) for the values a call writes back
+    (see ``SyscallResult.outputs``); values written as ``...`` are not compared."""
+    args = call.args
     if call.name == "getsockopt":
-        if call.args[2] == "SO_LINGER":
-            fields = struct_arg(call.args[3])
+        if args[2] == "SO_LINGER" and args[3].startswith("{"):
+            fields = struct_arg(args[3])
             return [("onoff", int_arg(fields["onoff"]), str),
                     ("linger", int_arg(fields["linger"]), str)]
-        value = int_arg(list_arg(call.args[3])[0])
-        show = _errno_text if call.args[2] == "SO_ERROR" else str
+        if not args[3].startswith("["):
+            return []
+        value = int_arg(list_arg(args[3])[0])
+        show = _errno_text if args[2] == "SO_ERROR" else str
         return [("optval", value, show)]
-    if call.name == "poll":
+    if call.name == "ioctl" and args[2].startswith("["):
+        items = list_arg(args[2])
+        return [("optval", int_arg(items[0]), str)] if len(items) == 1 else []
+    if call.name == "poll" and args[0].startswith("["):
         return [(f"revents[{i}]", pfd.revents, _poll_text)
-                for i, pfd in enumerate(pollfds_arg(call.args[0]))]
+                for i, pfd in enumerate(pollfds_arg(args[0]))]
+    if call.name == "epoll_wait" and args[1].startswith("["):
+        expected: list[tuple[str, int, Callable[[int], str]]] = []
+        for i, event in enumerate(epoll_events_arg(args[1])):
+            expected += [(f"events[{i}]", event.events, _poll_text), (f"data[{i}]", event.data,
+                                                                      str)]
+        return expected
+    if call.name == "recvmsg" and args[1].startswith("{"):
+        flags = msghdr_arg(args[1]).get("msg_flags")
+        return [("msg_flags", int_arg(flags), str)] if flags and flags != "..." else []
     return []
