@@ -268,3 +268,14 @@ def test_values_written_back_by_ioctl_epoll_and_recvmsg_are_compared() -> None:
     result = run(SOCKET + "+0 epoll_wait(5, [{events=EPOLLIN, u64=4}], 1, 0) = 1\n",
                  language_target(replies={"epoll_wait": epoll}))
     assert "events[0] is POLLOUT, expected POLLIN" in failure(result).message
+
+
+def test_an_exception_in_the_target_fails_the_script_instead_of_the_suite() -> None:
+    def broken(call: Syscall, t: float) -> SyscallResult:
+        raise ValueError("cannot read that argument")
+
+    result = run(SOCKET + "+0 close(3) = 0\n", language_target(replies={"close": broken}))
+    f = failure(result)
+    assert f.line == 2
+    assert f.message == ("internal error in the fake target or the runner: ValueError: "
+                         "cannot read that argument")

@@ -374,6 +374,9 @@ class _Run:
             return failed.failure
         except DrillError as exc:
             return Failure(self.line, str(exc))
+        except Exception as exc:  # a target's bug must not stop a suite run: report it
+            return Failure(self.line, f"internal error in the {self.target.name} target or "
+                           f"the runner: {type(exc).__name__}: {exc}")
         return None
 
     def _fail(self, message: str, *, line: int | None = None, expected: str = "",
