@@ -279,3 +279,29 @@ def test_an_exception_in_the_target_fails_the_script_instead_of_the_suite() -> N
     assert f.line == 2
     assert f.message == ("internal error in the fake target or the runner: ValueError: "
                          "cannot read that argument")
+
+
+def test_script_fds_are_names_mapped_to_the_targets_fds() -> None:
+    """packetdrill's CHECK_FD: `socket(...) = 4` passes when the target returns 3, and
+    the script's 4 means the target's 3 from then on."""
+    def socket(call: Syscall, t: float) -> SyscallResult:
+        return SyscallResult(3, None, t)
+
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def record(call: Syscall, t: float) -> SyscallResult:
+        seen.append((call.name, call.args))
+        return SyscallResult(call.result or 0, call.errno, t)
+
+    target = language_target(replies={"socket": socket, "close": record, "poll": record,
+                                      "epoll_ctl": record})
+    result = run("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n"
+                 "+0 poll([{fd=4, events=POLLIN}], 1, 0) = 0\n"
+                 "+0 epoll_ctl(5, EPOLL_CTL_ADD, 4, {events=EPOLLIN, u64=4}) = 0\n"
+                 "+0 %{ pass }%\n"
+                 "+0 close(4) = 0\n+0 close(99) = -1 EBADF\n", target)
+    assert result.passed, result.failure
+    assert seen == [("poll", ("[{fd=3, events=POLLIN}]", "1", "0")),
+                    ("epoll_ctl", ("5", "EPOLL_CTL_ADD", "3", "{events=EPOLLIN, u64=4}")),
+                    ("close", ("3",)), ("close", ("99",))]
+    assert [fd for _, fd in target.infos] == [3]

@@ -34,6 +34,14 @@ put IPv4 on the wire (192.0.2.1, 198.51.100.2); ``ipv6`` puts IPv6 packets
 on a packet (``[ect0]``) sets the inbound packet's ECN field and is checked
 on an outbound one.
 
+File descriptors (packetdrill's ``CHECK_FD``): the number a script writes as
+the result of ``socket()``, ``accept()``, ``accept4()`` or ``epoll_create()``
+is a name, not a value to compare. The call passes when the target returns
+an fd (any) where the script expects one; the runner then maps the script's
+number to the target's in every later call's fd arguments (the first
+argument, ``epoll_ctl``'s third, ``poll``'s ``fd=`` fields). An fd the script
+never named is passed through unchanged (so ``close(99) = -1 EBADF`` works).
+
 Segmentation offload: an outbound segment longer than the MSS (as packetdrill
 sees from its TUN device with TSO/GSO) is compared as the one segment it is.
 
@@ -70,6 +78,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -169,6 +178,9 @@ _U32 = 0xFFFFFFFF
 _LETTERS = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, ".": Flags.ACK,
             "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
 _ECN_BITS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
+_FD_RESULT_CALLS = frozenset({"socket", "accept", "accept4", "epoll_create", "epoll_create1"})
+"""Calls whose result is an fd: compared as "an fd or not", then mapped."""
+_NO_FD_FIRST_ARG = frozenset({"socket", "poll", "epoll_create", "epoll_create1"})
 _LIKELY_CAUSE = {
     "accept": "no connection completed the handshake (the peer's final ACK was not "
               "accepted, or the listener's backlog is full)",
@@ -347,6 +359,7 @@ class _Run:
         self.deadline = DEFAULT_TIMEOUT
         self.wall_deadline = math.inf
         self.socket_under_test: int | None = None
+        self.fds: dict[int, int] = {}  # script fd -> target fd
         self.snapshots: list[Snapshot] = []
         self.cwd = os.path.dirname(os.path.abspath(script.path))
         ipv6 = script.options.get("ip_version") == "ipv6"
@@ -443,12 +456,12 @@ class _Run:
         blocking_end = event.timing.blocking_end
         if blocking_end is not None:
             returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
-            pending = self.target.start_syscall(action)
+            pending = self.target.start_syscall(self._live(action))
             self.blocked.append(_Blocked(event, action, pending, returns_at))
             self.last_actual = start
             self._say(start, event.line, f"{_call_text(action)} started")
             return
-        result = self.target.syscall(action)
+        result = self.target.syscall(self._live(action))
         self._say(result.returned_at, event.line,
                   f"{_call_text(action)} -> {_result_text(result)}")
         self._check_result(event, action, result)
@@ -491,9 +504,33 @@ class _Run:
         self.last_actual = start
 
     def _note_socket(self, call: Syscall, result: SyscallResult) -> None:
-        """Track packetdrill's socket under test: the last socket created or accepted."""
+        """Map the script's fd to the target's; track packetdrill's socket under test
+        (the last socket created or accepted, as a target fd)."""
+        if call.name in _FD_RESULT_CALLS and result.value >= 0 and call.result is not None \
+                and call.result >= 0:
+            self.fds[call.result] = result.value
         if call.name in ("socket", "accept", "accept4") and result.value >= 0:
             self.socket_under_test = result.value
+
+    def _live(self, call: Syscall) -> Syscall:
+        """``call`` with the script's fds replaced by the target's (see the module)."""
+        if not self.fds or all(k == v for k, v in self.fds.items()):
+            return call
+        args = list(call.args)
+
+        def live(text: str) -> str:
+            number = text.strip()
+            if number.isdigit() and int(number) in self.fds:
+                return str(self.fds[int(number)])
+            return text
+
+        if args and call.name not in _NO_FD_FIRST_ARG:
+            args[0] = live(args[0])
+        if call.name == "epoll_ctl" and len(args) > 2:
+            args[2] = live(args[2])
+        if call.name == "poll" and args:
+            args[0] = re.sub(r"\bfd\s*=\s*(\d+)", lambda m: f"fd={live(m.group(1))}", args[0])
+        return Syscall(call.name, tuple(args), call.result, call.errno)
 
     # ------------------------------------------------------------------
     # Outbound packets
@@ -712,7 +749,11 @@ class _Run:
     def _check_result(self, event: Event, call: Syscall, result: SyscallResult) -> None:
         expected = _call_text(call) + " = " + _expected_result_text(call)
         actual = "= " + _result_text(result)
-        if result.value != call.result or (
+        if call.name in _FD_RESULT_CALLS and call.result is not None and call.result >= 0:
+            same = result.value >= 0  # packetdrill's CHECK_FD: an fd is expected, any fd
+        else:
+            same = result.value == call.result
+        if not same or (
             call.errno is not None and result.value == -1 and result.errno != call.errno
         ):
             raise self._fail(f"{call.name}() returned {_result_text(result)}, expected "
