@@ -111,3 +111,38 @@ def test_help_states_both_default_tolerances(capsys: pytest.CaptureFixture[str])
         main(["drill", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "4000 on tcpstack" in out and "20000 on linux" in out
+
+
+# Passes on tcpstack (delayed ACK 40 ms) only with 25 ms of tolerance or more.
+LATE_ACK = """\
+0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000>
++0 > S. 0:0(0) ack 1 <...>
++.1 < . 1:1(0) ack 1 win 32792
++0 accept(3, ..., ...) = 4
++0 < P. 1:11(10) ack 1 win 32792
++.02 > . 1:1(0) ack 11
+"""
+
+
+def test_command_line_options_override_the_scripts(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    suite(tmp_path, late="--tolerance_usecs=1000\n" + LATE_ACK)
+    assert main(["drill", str(tmp_path)]) == 1
+    assert main(["drill", "--option", "tolerance_usecs=25000", str(tmp_path)]) == 0
+    assert main(["drill", "--option=--tolerance_usecs=25000", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("mss=0", "out of range"),
+    ("no_such=1", "unknown script option --no_such"),
+    ("wire_client", "unsupported: wire client/server mode"),
+])
+def test_bad_command_line_options(option: str, message: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["drill", "--option", option, "x.pkt"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err

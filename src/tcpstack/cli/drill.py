@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..harness.drill.model import DrillError, DrillUnsupported, Script
+from ..harness.drill.model import DrillError, DrillSyntaxError, DrillUnsupported, Script
+from ..harness.drill.options import parse_option_line
 from ..harness.drill.report import (
     comparison_table,
     outcome,
@@ -72,6 +74,8 @@ examples:
                                                   what keeps scripts from running
   tcpstack drill --timeout 30 ~/packetdrill/gtests/net/tcp
                                                   a whole suite, 30 s per script
+  tcpstack drill --option ip_version=ipv6 ~/packetdrill/gtests/net/tcp
+                                                  the suite over IPv6
 
 the syntax, the supported subset and how to write a script: docs/drill.md
 """
@@ -108,6 +112,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-script limit: SECONDS of target time (virtual on "
                              "tcpstack) and 2*SECONDS+30 of real time (default: "
                              f"{DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--option", metavar="NAME[=VALUE]", action="append", default=[],
+                        type=_script_option, dest="options",
+                        help="a packetdrill option for every script, overriding the "
+                             "script's own (as packetdrill's command line does), e.g. "
+                             "--option ip_version=ipv6 --option mss=1000; repeatable")
     parser.add_argument("--list-unsupported", action="store_true",
                         help="parse only: print how many scripts each unsupported construct "
                              "keeps out (and those that do not parse), run nothing")
@@ -123,6 +132,15 @@ def _usecs(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return value
+
+
+def _script_option(text: str) -> tuple[str, str]:
+    try:
+        return parse_option_line("--" + text.lstrip("-"), "--option", 0)
+    except DrillUnsupported as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc.message}") from None
+    except DrillSyntaxError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _seconds(text: str) -> float:
@@ -158,9 +176,12 @@ def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
             if item.script is None:
                 not_parsed += _report_unrun(console, item, names, skipped)
                 continue
+            script = item.script
+            if getattr(args, "options", None):  # packetdrill: the command line overrides the script
+                script = replace(script, options={**script.options, **dict(args.options)})
             row: list[DrillResult | None] = []
             for name in names:
-                result = _run_one(item.script, name, tolerance, timeout, console,
+                result = _run_one(script, name, tolerance, timeout, console,
                                   args.verbose)
                 if isinstance(result, DrillUnsupported):
                     _print_unrun(console, "UNSUPPORTED", item.path, name, str(result.message))
