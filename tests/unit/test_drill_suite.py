@@ -146,3 +146,25 @@ def test_bad_command_line_options(option: str, message: str,
         main(["drill", "--option", option, "x.pkt"])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_target_that_cannot_honour_an_option_reports_the_script_unsupported(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tcpstack.cli import drill as drill_cli
+    from tcpstack.harness.drill.model import DrillUnsupported, Script
+    from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
+
+    class NoIpv6(TcpstackTarget):
+        def prepare(self, script: Script) -> None:
+            if script.options.get("ip_version") == "ipv6":
+                raise DrillUnsupported(script.path, 0, "IPv6 on this target")
+            super().prepare(script)
+
+    monkeypatch.setattr(drill_cli, "create_target", lambda name: NoIpv6())
+    suite(tmp_path, a=GOOD, b="--ip_version=ipv6\n" + GOOD)
+    assert main(["drill", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "UNSUPPORTED" in out and "[tcpstack]" in out
+    assert "unsupported: IPv6 on this target" in out
+    assert "1 passed, 0 failed, 1 unsupported" in out

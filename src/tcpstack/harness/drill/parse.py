@@ -41,6 +41,7 @@ re-exported.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -273,8 +274,6 @@ def _dedent_code(inner: str) -> str:
     """The code of a ``%{ }%`` block as packetdrill runs it: without the spaces around
     it, and without the indentation its lines share."""
     first, _, rest = inner.strip(" \t").partition("\n")
-    import textwrap
-
     first = first.strip()
     rest = textwrap.dedent(rest).strip("\n")
     code = "\n".join(part for part in (first, rest) if part.strip())
