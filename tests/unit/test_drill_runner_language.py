@@ -305,3 +305,9 @@ def test_script_fds_are_names_mapped_to_the_targets_fds() -> None:
                     ("epoll_ctl", ("5", "EPOLL_CTL_ADD", "3", "{events=EPOLLIN, u64=4}")),
                     ("close", ("3",)), ("close", ("99",))]
     assert [fd for _, fd in target.infos] == [3]
+
+
+def test_a_failing_multi_line_command_is_shown_on_one_line() -> None:
+    target = language_target(statuses={"true\n  false": ShellResult(1, "")})
+    result = run(SOCKET + "+0 `true\n  false`\n", target)
+    assert failure(result).message == "command failed with status 1: `true; false`"

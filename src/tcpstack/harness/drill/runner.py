@@ -486,8 +486,10 @@ class _Run:
         self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
         if result.status != 0:
             output = result.output.strip()
+            one_line = "; ".join(part.strip() for part in shell.command.splitlines()
+                                 if part.strip())
             raise self._fail(
-                f"command failed with status {result.status}: `{shell.command}`"
+                f"command failed with status {result.status}: `{one_line}`"
                 + (f": {output.splitlines()[-1]}" if output else ""),
                 line=event.line, expected="status 0",
                 actual=f"status {result.status}" + (f"\n{output}" if output else ""))
