@@ -345,3 +345,11 @@ def test_every_script_of_gtests_net_tcp_parses_or_is_unsupported() -> None:
         except DrillSyntaxError as exc:
             errors.append(str(exc))
     assert errors == []
+
+
+def test_code_block_ending_in_a_line_continuation() -> None:
+    script = parse(SOCKET + "+0 %{ assert 1 <= 2, 'a';\\\n      assert 3 <= 4, 'b';\\\n}%\n")
+    code = script.events[1].action
+    assert code == PythonBlock("assert 1 <= 2, 'a';\\\nassert 3 <= 4, 'b';")
+    assert isinstance(code, PythonBlock)
+    compile(code.code, "t", "exec")

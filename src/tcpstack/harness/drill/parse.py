@@ -272,12 +272,17 @@ def _scan(text: str, path: str) -> tuple[list[str], list[Shell | PythonBlock], l
 
 def _dedent_code(inner: str) -> str:
     """The code of a ``%{ }%`` block as packetdrill runs it: without the spaces around
-    it, and without the indentation its lines share."""
+    it, and without the indentation its lines share. A backslash ending the block
+    (``assert a;\\`` before ``}%``) continues onto nothing and is dropped: in
+    packetdrill's generated program it joins the next block's variables."""
     first, _, rest = inner.strip(" \t").partition("\n")
     first = first.strip()
     rest = textwrap.dedent(rest).strip("\n")
     code = "\n".join(part for part in (first, rest) if part.strip())
-    return textwrap.dedent(code).strip()
+    code = textwrap.dedent(code).strip()
+    while code.endswith("\\"):
+        code = code[:-1].rstrip()
+    return code
 
 
 def _logical_lines(lines: list[str]) -> list[tuple[int, str]]:
