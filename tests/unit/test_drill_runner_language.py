@@ -311,3 +311,52 @@ def test_a_failing_multi_line_command_is_shown_on_one_line() -> None:
     target = language_target(statuses={"true\n  false": ShellResult(1, "")})
     result = run(SOCKET + "+0 `true\n  false`\n", target)
     assert failure(result).message == "command failed with status 1: `true; false`"
+
+
+WRITE_BURST = HANDSHAKE + "+0 accept(3, ..., ...) = 4\n+.1 write(4, ..., 3000) = 3000\n"
+
+
+def test_mss_sized_segments_are_joined_to_the_length_the_script_expects() -> None:
+    """packetdrill's aggregation: a script written for TSO (`1:3001(3000)`) matches
+    three 1000-byte segments sent together; PSH comes from the last one."""
+    target = handshake_target(
+        out(0.2, A, ISS + 1, PEER_ISN + 1, payload=1000),
+        out(0.2, A, ISS + 1001, PEER_ISN + 1, payload=1000),
+        out(0.2, Flags.PSH | A, ISS + 2001, PEER_ISN + 1, payload=1000),
+        out(0.3, A, ISS + 3001, PEER_ISN + 1))
+    result = run(WRITE_BURST + "+0 > P. 1:3001(3000) ack 1\n+.1 > . 3001:3001(0) ack 1\n",
+                 target)
+    assert result.passed, result.failure
+
+
+def test_a_packet_that_does_not_continue_the_run_is_left_for_the_next_line() -> None:
+    target = handshake_target(
+        out(0.2, A, ISS + 1, PEER_ISN + 1, payload=1000),
+        out(0.2, Flags.FIN | A, ISS + 1001, PEER_ISN + 1, payload=0),
+    )
+    result = run(WRITE_BURST + "+0 > P. 1:3001(3000) ack 1\n", target)
+    assert "length 1000, expected 3000" in failure(result).message
+    target = handshake_target(
+        out(0.2, A, ISS + 1, PEER_ISN + 1, payload=1000),
+        out(0.2, Flags.FIN | A, ISS + 1001, PEER_ISN + 1, payload=0),
+    )
+    result = run(WRITE_BURST + "+0 > . 1:1001(1000) ack 1\n+0 > F. 1001:1001(0) ack 1\n",
+                 target)
+    assert result.passed, result.failure
+
+
+def test_strict_segments_turns_aggregation_off() -> None:
+    target = handshake_target(
+        out(0.2, A, ISS + 1, PEER_ISN + 1, payload=1000),
+        out(0.2, Flags.PSH | A, ISS + 1001, PEER_ISN + 1, payload=1000))
+    result = run("--strict_segments\n" + WRITE_BURST + "+0 > P. 1:2001(2000) ack 1\n", target)
+    assert "length 1000, expected 2000" in failure(result).message
+
+
+def test_fragments_of_unequal_size_before_the_last_are_not_joined() -> None:
+    target = handshake_target(
+        out(0.2, A, ISS + 1, PEER_ISN + 1, payload=500),
+        out(0.2, A, ISS + 501, PEER_ISN + 1, payload=1000),
+        out(0.2, Flags.PSH | A, ISS + 1501, PEER_ISN + 1, payload=1000))
+    result = run(WRITE_BURST.replace("3000", "2500") + "+0 > P. 1:2501(2500) ack 1\n", target)
+    assert "length 500, expected 2500" in failure(result).message

@@ -44,6 +44,9 @@ never named is passed through unchanged (so ``close(99) = -1 EBADF`` works).
 
 Segmentation offload: an outbound segment longer than the MSS (as packetdrill
 sees from its TUN device with TSO/GSO) is compared as the one segment it is.
+Conversely, when a script expects more payload than the next packet carries,
+the packets that continue it are joined first, as packetdrill does (unless
+``--strict_segments``): see :meth:`_Run._aggregate`.
 
 Time limits: a script that runs longer than ``timeout`` seconds of target
 time (default :data:`DEFAULT_TIMEOUT`) or ``wall_timeout`` seconds of real
@@ -82,12 +85,13 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...errors import MalformedPacket
 from ...wire import (
     Flags,
     IPv4Header,
+    IPv6Header,
     Mss,
     Nop,
     Sack,
@@ -599,6 +603,9 @@ class _Run:
             self.local_isn = seg.seq
             if not seg.has(Flags.ACK):
                 self.local_port, self.remote_port = seg.src_port, seg.dst_port
+        if (spec.length is not None and len(seg.payload) < spec.length
+                and "strict_segments" not in self.script.options):
+            sent_at, ip, seg = self._aggregate(spec.length, sent_at, ip, seg, high)
         actual = seg.summary(relative_to=(self._isn(), self.peer_isn))
         self._say(sent_at, event.line, "> " + actual)
         diffs = self._compare(spec, ip, seg)
@@ -614,6 +621,53 @@ class _Run:
             )
         self._learn_timestamps(spec, seg)
         self.last_actual = sent_at
+
+    def _aggregate(self, length: int, sent_at: float, ip: IPv4Header | IPv6Header,
+                   seg: Segment, deadline: float
+                   ) -> tuple[float, IPv4Header | IPv6Header, Segment]:
+        """packetdrill's aggregation of segments (``run_packet.c``, off with
+        ``--strict_segments``): when the script expects more payload than the packet
+        carries, the next packets sent by ``deadline`` that continue it (same ports,
+        the next sequence number, every fragment but the last as long as the one
+        before it)
+        are joined into one, as segmentation offload would have sent it. The result
+        has the first fragment's sequence number and CWR flag, the last one's other
+        header fields and send time, and the joined payload. A packet that does not
+        continue the run is left for the next line."""
+        fragments = [seg]
+        total = len(seg.payload)
+        while total < length:
+            got = self._next_packet(deadline)
+            if got is None:
+                break
+            try:
+                next_ip, following = decode_packet(got[1])
+            except MalformedPacket:
+                self.held.appendleft(got)
+                break
+            previous = fragments[-1]
+            continues = (
+                (following.src_port, following.dst_port) == (seg.src_port, seg.dst_port)
+                and following.seq == (previous.seq + len(previous.payload)) & _U32
+                and len(following.payload) > 0
+                and total + len(following.payload) <= length
+                # every fragment but the last as long as the one before it
+                and (total + len(following.payload) == length
+                     or len(following.payload) == len(previous.payload))
+            )
+            if not continues:
+                self.held.appendleft(got)
+                break
+            fragments.append(following)
+            total += len(following.payload)
+            sent_at, ip = got[0], next_ip
+        if len(fragments) == 1:
+            return sent_at, ip, seg
+        last = fragments[-1]
+        flags = (last.flags & ~Flags.CWR) | (seg.flags & Flags.CWR)
+        joined = replace(last, seq=seg.seq, flags=flags,
+                         payload=b"".join(f.payload for f in fragments))
+        return sent_at, ip, joined
 
     def _compare(self, spec: PacketSpec, ip: object, seg: Segment) -> list[str]:
         diffs: list[str] = []
