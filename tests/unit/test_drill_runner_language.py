@@ -360,3 +360,16 @@ def test_fragments_of_unequal_size_before_the_last_are_not_joined() -> None:
         out(0.2, Flags.PSH | A, ISS + 1501, PEER_ISN + 1, payload=1000))
     result = run(WRITE_BURST.replace("3000", "2500") + "+0 > P. 1:2501(2500) ack 1\n", target)
     assert "length 500, expected 2500" in failure(result).message
+
+
+def test_deferred_unexpected_packets_are_checked_by_the_next_outbound_line_only() -> None:
+    """packetdrill's rule: a packet the script does not list is not an error by itself;
+    the next `>` line compares it (and fails), and with no `>` line it is never seen."""
+    unlisted = out(0.5, A, ISS + 1, PEER_ISN + 1, payload=1000)
+    script = HANDSHAKE + "+1 < . 1:1(0) ack 1 win 1000\n"
+    assert not run(script, handshake_target(unlisted)).passed  # drill's rule
+    result = run(script, handshake_target(unlisted), unexpected="defer")
+    assert result.passed, result.failure
+    result = run(script + "+0 > F. 1:1(0) ack 1\n", handshake_target(unlisted),
+                 unexpected="defer")
+    assert "flags [.], expected [F.]" in failure(result).message

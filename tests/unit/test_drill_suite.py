@@ -168,3 +168,13 @@ def test_a_target_that_cannot_honour_an_option_reports_the_script_unsupported(
     assert "UNSUPPORTED" in out and "[tcpstack]" in out
     assert "unsupported: IPv6 on this target" in out
     assert "1 passed, 0 failed, 1 unsupported" in out
+
+
+def test_unexpected_defer_on_the_command_line(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # The SYN-ACK is not listed: drill's rule fails at the next line, packetdrill's
+    # rule never looks at it.
+    suite(tmp_path, s=LATE_ACK.split("+0 > S.")[0] + "+1 close(3) = 0\n")
+    assert main(["drill", str(tmp_path)]) == 1
+    assert "unexpected packet" in capsys.readouterr().out
+    assert main(["drill", "--unexpected", "defer", str(tmp_path)]) == 0

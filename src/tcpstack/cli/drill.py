@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from rich.console import Console
 from rich.markup import escape
@@ -76,6 +77,8 @@ examples:
                                                   a whole suite, 30 s per script
   tcpstack drill --option ip_version=ipv6 ~/packetdrill/gtests/net/tcp
                                                   the suite over IPv6
+  tcpstack drill --unexpected defer ~/packetdrill/gtests/net/tcp
+                                                  packetdrill's rule for unlisted packets
 
 the syntax, the supported subset and how to write a script: docs/drill.md
 """
@@ -117,6 +120,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a packetdrill option for every script, overriding the "
                              "script's own (as packetdrill's command line does), e.g. "
                              "--option ip_version=ipv6 --option mss=1000; repeatable")
+    parser.add_argument("--unexpected", choices=("fail", "defer"), default="fail",
+                        help="a packet the script does not list: 'fail' the script at once "
+                             "(drill's rule, the default) or 'defer' it to the next '>' "
+                             "line, never checked if none follows (packetdrill's rule; use "
+                             "it for the public suites)")
     parser.add_argument("--list-unsupported", action="store_true",
                         help="parse only: print how many scripts each unsupported construct "
                              "keeps out (and those that do not parse), run nothing")
@@ -182,7 +190,7 @@ def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
             row: list[DrillResult | None] = []
             for name in names:
                 result = _run_one(script, name, tolerance, timeout, console,
-                                  args.verbose)
+                                  args.verbose, getattr(args, "unexpected", "fail"))
                 if isinstance(result, DrillUnsupported):
                     _print_unrun(console, "UNSUPPORTED", item.path, name, str(result.message))
                     skipped.append((name, item.path, result.message))
@@ -243,7 +251,8 @@ def _new_target(name: str) -> Target:
 
 
 def _run_one(script: Script, name: str, tolerance: float | None, timeout: float | None,
-             console: Console, verbose: bool) -> DrillResult | DrillUnsupported:
+             console: Console, verbose: bool, unexpected: Literal["fail", "defer"] = "fail"
+             ) -> DrillResult | DrillUnsupported:
     """Run one script on a fresh target; a DrillUnsupported (an option or construct
     this target cannot honour, from ``Target.prepare``) is returned, not raised."""
     target = _new_target(name)
@@ -256,7 +265,7 @@ def _run_one(script: Script, name: str, tolerance: float | None, timeout: float 
     wall = None if timeout is None else 2 * timeout + 30
     try:
         return run_script(script, target, tolerance=tolerance, log=log if verbose else None,
-                          timeout=timeout, wall_timeout=wall)
+                          timeout=timeout, wall_timeout=wall, unexpected=unexpected)
     except DrillUnsupported as exc:
         return exc
     except DrillError as exc:

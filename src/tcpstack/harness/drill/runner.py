@@ -86,6 +86,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from ...errors import MalformedPacket
 from ...wire import (
@@ -287,6 +288,7 @@ def run_script(
     log: Log | None = None,
     timeout: float | None = None,
     wall_timeout: float | None = None,
+    unexpected: Literal["fail", "defer"] = "fail",
 ) -> DrillResult:
     """Run ``script`` against ``target`` (started here and always closed).
 
@@ -301,6 +303,12 @@ def run_script(
         timeout: limit in seconds of target time (default :data:`DEFAULT_TIMEOUT`).
         wall_timeout: limit in seconds of real time (default
             :data:`DEFAULT_WALL_TIMEOUT`).
+        unexpected: what a packet the script does not list does. ``"fail"``
+            (drill's rule): sent while the script waits for an inbound packet or
+            a call, it fails the script ("unexpected packet"). ``"defer"``
+            (packetdrill's rule): it stays queued and is compared with the next
+            ``>`` line, or never if none follows; public suites rely on this
+            (they leave out the data segments of a bulk write).
 
     Raises:
         DrillError: the target could not be set up (from ``target.start()``).
@@ -314,6 +322,7 @@ def run_script(
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
     started = time.monotonic()
     run.deadline = DEFAULT_TIMEOUT if timeout is None else timeout
+    run.defer_unexpected = unexpected == "defer"
     run.wall_deadline = started + (DEFAULT_WALL_TIMEOUT if wall_timeout is None
                                    else wall_timeout)
     target.prepare(script)
@@ -364,6 +373,7 @@ class _Run:
         self.wall_deadline = math.inf
         self.socket_under_test: int | None = None
         self.fds: dict[int, int] = {}  # script fd -> target fd
+        self.defer_unexpected = False
         self.snapshots: list[Snapshot] = []
         self.cwd = os.path.dirname(os.path.abspath(script.path))
         ipv6 = script.options.get("ip_version") == "ipv6"
@@ -552,7 +562,10 @@ class _Run:
         return got
 
     def _idle_until(self, t: float) -> None:
-        """No packet is expected before ``t``: one sent before ``t - tolerance`` is unexpected."""
+        """No packet is expected before ``t``: one sent before ``t - tolerance`` is unexpected
+        (unless unexpected packets are deferred to the next ``>`` line, as in packetdrill)."""
+        if self.defer_unexpected:
+            return
         got = self._next_packet(t - self.tol)
         if got is None:
             return
