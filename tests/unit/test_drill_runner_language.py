@@ -373,3 +373,11 @@ def test_deferred_unexpected_packets_are_checked_by_the_next_outbound_line_only(
     result = run(script + "+0 > F. 1:1(0) ack 1\n", handshake_target(unlisted),
                  unexpected="defer")
     assert "flags [.], expected [F.]" in failure(result).message
+
+
+def test_a_failing_command_with_line_continuations_is_shown_as_the_shell_reads_it() -> None:
+    command = "set_sysctls.py \\\n  a=1 \\\n  b=2\nethtool -K tun0 tso off"
+    target = language_target(statuses={command: ShellResult(127, "ethtool: not found")})
+    result = run(SOCKET + f"+0 `{command}`\n", target)
+    assert failure(result).message == ("command failed with status 127: `set_sysctls.py a=1 "
+                                       "b=2; ethtool -K tun0 tso off`: ethtool: not found")

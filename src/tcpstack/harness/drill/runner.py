@@ -500,7 +500,8 @@ class _Run:
         self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
         if result.status != 0:
             output = result.output.strip()
-            one_line = "; ".join(part.strip() for part in shell.command.splitlines()
+            joined = re.sub(r"\\\n", " ", shell.command)  # shell line continuations
+            one_line = "; ".join(" ".join(part.split()) for part in joined.splitlines()
                                  if part.strip())
             raise self._fail(
                 f"command failed with status {result.status}: `{one_line}`"
