@@ -72,8 +72,9 @@ class Target(Protocol):
     def prepare(self, script: Script) -> None:
         """Called once before :meth:`start` with the script to run: its options
         (``--mss``, ``--ip_version``, ...) and its path (its directory is where
-        shell commands run). Raises DrillError for an option this target
-        cannot honour."""
+        shell commands run). Raises DrillUnsupported (a DrillError) naming the
+        construct for an option or feature this target cannot honour: a suite run
+        then reports the script as "unsupported" on this target instead of failed."""
 
     def start(self) -> None:
         """Set up (namespace, device, stack). Raises DrillError with a clear reason."""
