@@ -103,14 +103,14 @@ def test_verbose_prints_events(tmp_path: Path, capsys: pytest.CaptureFixture[str
     [
         (["/nonexistent/x.pkt"], "no such script or directory: /nonexistent/x.pkt"),
         (["EMPTY_DIR"], "no *.pkt scripts under"),
-        (["SYNTAX"], "syntax.pkt:2: unsupported: shell command in backticks"),
+        (["SYNTAX"], "syntax.pkt:2: expected a time"),
     ],
 )
 def test_usage_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                    args: list[str], message: str) -> None:
     (tmp_path / "empty").mkdir()
     syntax = write(tmp_path, "syntax.pkt", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
-                                           "`echo hi`\n")
+                                           "socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n")
     args = [str(tmp_path / "empty") if a == "EMPTY_DIR" else str(syntax) if a == "SYNTAX" else a
             for a in args]
     assert main(["drill", *args]) == 2

@@ -206,8 +206,9 @@ def test_script_options() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("--mss=1000\n" + SOCKET, 1, "unsupported: script option --mss"),
-        ("--ip_version=ipv6\n" + SOCKET, 1, "unsupported: --ip_version=ipv6"),
+        ("--wire_client\n" + SOCKET, 1, "unsupported: wire client/server mode"),
+        ("--ip_version=ipv5\n" + SOCKET, 1, "must be one of ipv4, ipv6, ipv4-mapped-ipv6"),
+        ("--no_such_option=1\n" + SOCKET, 1, "unknown script option --no_such_option"),
         ("--tolerance_usecs=abc\n" + SOCKET, 1, "needs a number"),
         ("--=3\n" + SOCKET, 1, "cannot parse script option"),
         (SOCKET + "--tolerance_usecs=5\n", 2, "must come before the first event"),
@@ -223,20 +224,6 @@ def test_empty_script() -> None:
     exc = error("// nothing\n\n")
     assert (exc.line, exc.message) == (2, "script has no events")
     assert error("").line == 1
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [
-        ("`../common/defaults.sh`", "unsupported: shell command in backticks"),
-        ("+0 `sysctl -q net.ipv4.tcp_timestamps=0`", "unsupported: shell command in backticks"),
-        ("%{ print(tcpi_rto) }%", "unsupported: %{ code }% block"),
-        ("+0 %{ assert tcpi_rto == 1 }%", "unsupported: %{ code }% block"),
-    ],
-)
-def test_shell_and_code_are_rejected(line: str, message: str) -> None:
-    exc = error(SOCKET + "\n" + line + "\n")
-    assert (exc.line, exc.message) == (3, message)
 
 
 # ----------------------------------------------------------------------
@@ -326,14 +313,14 @@ def test_outbound_wildcards() -> None:
         ("< S 0:0(0) win 1 <...>", "<...> for TCP options can only be used with outbound"),
         ("< udp (1472)", "unsupported: UDP packets"),
         ("> icmp unreachable frag_needed mtu 1200 [1:1461(1460)]", "unsupported: ICMP packets"),
-        ("< ipv6 2001:db8::1 > 2001:db8::2: S 0:0(0) win 1", "unsupported: IPv6 packets"),
+        ("< ipv6 2001:db8::1 > 2001:db8::2: S 0:0(0) win 1", "unsupported: IP encapsulation"),
         ("< ipv4 1.1.1.1 > 2.2.2.2: S 0:0(0) win 1", "unsupported: IP encapsulation"),
         ("< gre: S 0:0(0) win 1", "unsupported: GRE encapsulation"),
-        ("< [ect0] S 0:0(0) win 1", "unsupported: IP/ECN information"),
-        ("< (tos 0x10) S 0:0(0) win 1", "unsupported: IP/ECN information"),
+        ("< [ect01] S 0:0(0) win 1", "[ect01] can only be used with outbound packets"),
+        ("< (tos 0x10) S 0:0(0) win 1", "unsupported: IP header fields"),
         ("< 40000>8080 S 0:0(0) win 1", "unsupported: explicit ports"),
         ("< SX 0:0(0) win 1", "invalid TCP flag 'X'"),
-        ("< SA 0:0(0) win 1", "unsupported: TCP flag 'A' (AccECN)"),
+        ("< SA 0:0(0) win 1", "unsupported: AccECN (flag 'A')"),
         ("< S 0:0 win 1", "expected 'start:end(length)'"),
         ("< 0:0(0) win 1", "expected TCP flags"),
         ("< S 0:10(5) win 1", "inconsistent sequence numbers and payload size: 0:10(5)"),
@@ -357,8 +344,9 @@ def test_outbound_wildcards() -> None:
         ("< . 1:1(0) ack 1 win 1 <nop,nop,sack 1:2 3:4 5:6 7:8 9:10>", "at most 4 SACK blocks"),
         ("< . 1:1(0) ack 1 win 1 <nop,nop,TS val 1 ecr 2,nop,nop,sack 1:2 3:4 5:6 7:8>",
          "TCP options too long: 48 bytes"),
-        ("< S 0:0(0) win 1 <md5 abcd>", "unsupported: TCP option 'md5'"),
-        ("< S 0:0(0) win 1 <FO abcd>", "unsupported: TCP option 'FO'"),
+        ("< S 0:0(0) win 1 <md5 abcd>", "unsupported: TCP MD5 option"),
+        ("< S 0:0(0) win 1 <FO abcd>", "unsupported: TCP Fast Open"),
+        ("< S 0:0(0) win 1 <bogus 3>", "unknown TCP option 'bogus'"),
         ("< S 0:0(0) win 1 <mss 1000,sackOK>", "not padded to a multiple of 4 bytes (6 bytes)"),
         ("< S 0:0(0) win 1 <nop,nop,TS val 1 ecr 2,nop,nop,TS val 1 ecr 2,nop,nop,"
          "TS val 1 ecr 2,nop,nop,TS val 1 ecr 2>", "TCP options too long: 48 bytes"),
@@ -444,8 +432,8 @@ def test_tcp_level_options(option: str) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("sendto(3, ..., 10, 0, ..., ...) = 10", "unsupported: system call sendto()"),
-        ("epoll_create(1) = 5", "unsupported: system call epoll_create()"),
+        ("sendto(3, ..., 10, MSG_FASTOPEN, ..., ...) = 10", "unsupported: TCP Fast Open"),
+        ("splice(3, ..., 4, ..., 10, 0) = 10", "unsupported: splice"),
         ("close(3)", "expected '= result' after the call"),
         ("close(3) = ", "cannot parse the result"),
         ("close(3) = 0 ENOTCONN", "an errno (ENOTCONN) goes with the result -1, not 0"),
@@ -456,18 +444,17 @@ def test_tcp_level_options(option: str) -> None:
         ("fcntl(3) = 0", "fcntl() takes 2 or 3 arguments, got 1"),
         ("close(3 = 0", "close(: missing ')'"),
         ("close(x) = 0", "the file descriptor must be a number, got 'x'"),
-        ("socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 3", "unsupported: socket domain"),
-        ("socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3", "unsupported: socket type 'SOCK_DGRAM'"),
-        ("socket(..., SOCK_NONBLOCK, IPPROTO_TCP) = 3", "other than SOCK_STREAM"),
-        ("socket(..., SOCK_STREAM, IPPROTO_UDP) = 3", "unsupported: socket protocol"),
-        ("bind(3, {sa_family=AF_INET, sin_port=htons(80)}, 16) = 0", "unsupported: bind()"),
-        ("connect(3, ..., 16) = 0", "unsupported: connect() argument '16'"),
+        ("socket(AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP) = 3", "unsupported: socket domain"),
+        ("socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3", "unsupported: non-TCP sockets"),
+        ("socket(..., SOCK_NONBLOCK, IPPROTO_TCP) = 3", "unsupported: non-TCP sockets"),
+        ("socket(..., SOCK_STREAM, IPPROTO_UDP) = 3", "unsupported: non-TCP sockets"),
         ("listen(3, x) = 0", "the backlog must be a number"),
         ("read(4, ..., -1) = 0", "negative length"),
-        ("write(4, \"hello\", 5) = 5", "unsupported: write() argument"),
-        ("shutdown(4, 7) = 0", "unsupported: shutdown() how '7'"),
-        ("setsockopt(3, SOL_SOCKET, SO_BINDTODEVICE, [1], 4) = 0",
-         "unsupported: socket option SO_BINDTODEVICE"),
+        ("shutdown(4, SHUT_BOTH) = 0", "not a number or known symbol: 'SHUT_BOTH'"),
+        ("setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0",
+         "unsupported: non-Linux socket option (TCP_NOOPT)"),
+        ("setsockopt(3, SOL_SOCKET, SO_ZEROCOPY, [1], 4) = 0", "unsupported: zero-copy"),
+        ("setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, [1], 4) = 0", "unsupported: TCP MD5 option"),
         ("setsockopt(3, SOL_SOCKET, TCP_NODELAY, [1], 4) = 0",
          "TCP_NODELAY belongs to level IPPROTO_TCP, not SOL_SOCKET"),
         ("setsockopt(3, IPPROTO_TCP, SO_KEEPALIVE, [1], 4) = 0",
@@ -483,10 +470,10 @@ def test_tcp_level_options(option: str) -> None:
         ("setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, [1], x) = 0",
          "the option length must be a number"),
         ("getsockopt(3, SOL_SOCKET, SO_ERROR, [0], 4) = 0", "the length must be '[N]'"),
-        ("fcntl(3, F_GETFD) = 0", "unsupported: fcntl() command 'F_GETFD'"),
+        ("fcntl(3, F_GETFD, 1) = 0", "fcntl(F_GETFD) takes no third argument"),
         ("fcntl(3, F_GETFL, 0) = 2", "fcntl(F_GETFL) takes no third argument"),
         ("fcntl(3, F_SETFL) = 0", "fcntl(F_SETFL) needs the flags"),
-        ("fcntl(3, F_SETFL, O_APPEND) = 0", "unsupported: file flag 'O_APPEND'"),
+        ("fcntl(3, F_SETFL, O_BOGUS) = 0", "not a number or known symbol: 'O_BOGUS'"),
         ("poll([{fd=4}], 1, 0) = 0", "poll(): expected '{fd=N, events=..., revents=...}'"),
         ("poll([], 0, 0) = 0", "poll(): no pollfd entries"),
         ("poll(4, 1, 0) = 0", "poll(): expected '[...]'"),

@@ -457,7 +457,7 @@ def fixed(value: int, errno: str | None = None, delay: float = 0.0,
 @pytest.mark.parametrize(
     ("line", "reply", "message"),
     [
-        ("0 accept(3, ..., ...) = 4", fixed(5), "accept() returned 5, expected 4"),
+        ("0 accept(3, ..., ...) = -1 EAGAIN", fixed(5), "accept() returned 5, expected -1 EAGAIN"),
         ("0 accept(3, ..., ...) = 4", fixed(-1, "EAGAIN"), "returned -1 EAGAIN, expected 4"),
         ("0 read(4, ..., 10) = -1 EAGAIN", fixed(-1, "ECONNRESET"),
          "returned -1 ECONNRESET, expected -1 EAGAIN"),
@@ -515,8 +515,9 @@ def test_blocking_call() -> None:
     fail = failure(run("0...0.4 accept(3, ..., ...) = 4\n", FakeTarget(replies={"accept": later})))
     assert "accept() expected to return at 0.400000 s" in fail.message
     assert fail.timing_error == pytest.approx(0.1)
-    fail = failure(run("0...0.5 accept(3, ..., ...) = 5\n", FakeTarget(replies={"accept": later})))
-    assert "returned 4, expected 5" in fail.message
+    fail = failure(run("0...0.5 accept(3, ..., ...) = -1 EAGAIN\n",
+                       FakeTarget(replies={"accept": later})))
+    assert "returned 4, expected -1 EAGAIN" in fail.message
 
 
 def test_blocking_call_that_never_returns() -> None:

@@ -80,7 +80,10 @@ class PacketSpec:
     ``flags``: packetdrill letters (``S F R P . U E W``; ``.`` is ACK).
     ``seq``/``end``/``length``: ``start:end(len)``; ``ack``/``win`` None when
     absent. ``options``: None when not given, or a tuple; ``options_wildcard``
-    for ``<...>``. ``any_*`` flags mark ``*`` wildcards.
+    for ``<...>``. ``any_*`` flags mark ``*`` wildcards. ``ecn``: the IP ECN
+    field written before the flags (``[ect0]``, ``[ect1]``, ``[ce]``, ``[noecn]``;
+    ``[ect01]``, outbound only, accepts ECT(0) or ECT(1)), None when not written
+    (inbound: not-ECT; outbound: not checked).
     """
 
     direction: Literal["<", ">"]
@@ -93,6 +96,7 @@ class PacketSpec:
     urg: int | None = None
     options: tuple[TcpOptionSpec, ...] | None = None
     options_wildcard: bool = False
+    ecn: Literal["noecn", "ect0", "ect1", "ce", "ect01"] | None = None
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,10 @@ def print_result(console: Console, result: DrillResult) -> None:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def print_summary(console: Console, results: Sequence[DrillResult]) -> None:
-    """One line: how many passed, failed, deviated as expected."""
+def print_summary(console: Console, results: Sequence[DrillResult], *, unsupported: int = 0,
+                  not_parsed: int = 0) -> None:
+    """One line: how many passed, failed, deviated as expected; and, for a suite, how
+    many were unsupported (valid packetdrill drill does not run) or did not parse."""
     counts = {"PASS": 0, "FAIL": 0, "DEVIATION": 0}
     for result in results:
         counts[outcome(result)] += 1
@@ -82,6 +84,12 @@ def print_summary(console: Console, results: Sequence[DrillResult]) -> None:
         text.append(", ")
         text.append(f"{counts['DEVIATION']} expected deviation"
                     f"{'s' if counts['DEVIATION'] > 1 else ''}", style=_STYLE["DEVIATION"])
+    if unsupported:
+        text.append(", ")
+        text.append(f"{unsupported} unsupported", style="magenta")
+    if not_parsed:
+        text.append(", ")
+        text.append(f"{not_parsed} did not parse", style="bold magenta")
     console.print(text, highlight=False)
 
 
@@ -120,24 +128,36 @@ def _cell(result: DrillResult) -> Text:
     return Text(label, style=_STYLE[kind])
 
 
-def junit_xml(results: Sequence[DrillResult]) -> ET.Element:
+def junit_xml(results: Sequence[DrillResult],
+              unsupported: Sequence[tuple[str, str, str]] = ()) -> ET.Element:
     """A JUnit XML tree: one testsuite per target, one testcase per script.
 
-    A failure becomes ``<failure>``; an expected Linux deviation ``<skipped>``.
+    A failure becomes ``<failure>``; an expected Linux deviation ``<skipped>``;
+    ``unsupported`` lists ``(target, script path, "unsupported: ...")`` of the
+    scripts not run, each a testcase with ``<skipped>``.
     """
     root = ET.Element("testsuites", name="tcpstack drill")
     targets: dict[str, list[DrillResult]] = {}
+    not_run: dict[str, list[tuple[str, str]]] = {}
     for result in results:
         targets.setdefault(result.target, []).append(result)
+    for target, path, message in unsupported:
+        targets.setdefault(target, [])
+        not_run.setdefault(target, []).append((path, message))
     total = failed = 0
     for target, items in targets.items():
         fails = sum(1 for r in items if outcome(r) == "FAIL")
         skipped = sum(1 for r in items if outcome(r) == "DEVIATION")
+        others = not_run.get(target, [])
         suite = ET.SubElement(
-            root, "testsuite", name=f"drill.{target}", tests=str(len(items)),
-            failures=str(fails), errors="0", skipped=str(skipped),
+            root, "testsuite", name=f"drill.{target}", tests=str(len(items) + len(others)),
+            failures=str(fails), errors="0", skipped=str(skipped + len(others)),
             time=f"{sum(r.wall_time for r in items):.3f}",
         )
+        for path, message in others:
+            case = ET.SubElement(suite, "testcase", classname=f"drill.{target}", name=path,
+                                 time="0.000")
+            ET.SubElement(case, "skipped", message=message)
         for result in items:
             case = ET.SubElement(suite, "testcase", classname=f"drill.{target}",
                                  name=result.path, time=f"{result.wall_time:.3f}")
@@ -157,20 +177,21 @@ def junit_xml(results: Sequence[DrillResult]) -> ET.Element:
                 if failure.timing_error is not None:
                     details.append(f"timing error: {failure.timing_error * 1000:+.3f} ms")
                 node.text = "\n".join(details)
-        total += len(items)
+        total += len(items) + len(others)
         failed += fails
     root.set("tests", str(total))
     root.set("failures", str(failed))
     return root
 
 
-def write_junit(path: str | Path, results: Sequence[DrillResult]) -> None:
+def write_junit(path: str | Path, results: Sequence[DrillResult],
+                unsupported: Sequence[tuple[str, str, str]] = ()) -> None:
     """Write :func:`junit_xml` to ``path``.
 
     Raises:
         OSError: the file cannot be written.
     """
-    tree = ET.ElementTree(junit_xml(results))
+    tree = ET.ElementTree(junit_xml(results, unsupported))
     ET.indent(tree)
     with open(path, "wb") as fp:
         tree.write(fp, encoding="utf-8", xml_declaration=True)

@@ -18,6 +18,40 @@
 
 The first failure stops the script.
 
+Shell commands (backticks) run through ``target.shell`` in the script's
+directory at their time; a non-zero status fails the script with the command
+and its output, as in packetdrill. ``%{ }%`` blocks take a ``TCP_INFO``
+snapshot (``target.tcp_info``) of the socket under test when the script
+reaches them (the socket last returned by ``socket()`` or ``accept()``, as
+packetdrill's "socket under test") and run at the end, after the last event,
+in one restricted namespace (:mod:`.pycode`).
+
+IP version (``--ip_version``): ``ipv4`` (default) and ``ipv4-mapped-ipv6``
+put IPv4 on the wire (192.0.2.1, 198.51.100.2); ``ipv6`` puts IPv6 packets
+(40-byte header, TCP checksum over the IPv6 pseudo-header) between
+:data:`~tcpstack.harness.drill.target.LOCAL_ADDRESS6` and
+:data:`~tcpstack.harness.drill.target.REMOTE_ADDRESS6`. An ECN mark written
+on a packet (``[ect0]``) sets the inbound packet's ECN field and is checked
+on an outbound one.
+
+File descriptors (packetdrill's ``CHECK_FD``): the number a script writes as
+the result of ``socket()``, ``accept()``, ``accept4()`` or ``epoll_create()``
+is a name, not a value to compare. The call passes when the target returns
+an fd (any) where the script expects one; the runner then maps the script's
+number to the target's in every later call's fd arguments (the first
+argument, ``epoll_ctl``'s third, ``poll``'s ``fd=`` fields). An fd the script
+never named is passed through unchanged (so ``close(99) = -1 EBADF`` works).
+
+Segmentation offload: an outbound segment longer than the MSS (as packetdrill
+sees from its TUN device with TSO/GSO) is compared as the one segment it is.
+Conversely, when a script expects more payload than the next packet carries,
+the packets that continue it are joined first, as packetdrill does (unless
+``--strict_segments``): see :meth:`_Run._aggregate`.
+
+Time limits: a script that runs longer than ``timeout`` seconds of target
+time (default :data:`DEFAULT_TIMEOUT`) or ``wall_timeout`` seconds of real
+time fails, so that a suite never hangs.
+
 Sequence numbers (packetdrill's convention): the script's peer uses
 :data:`PEER_ISN` as its ISN; inbound ``seq`` is relative to it and inbound
 ``ack`` (and SACK edges) to the ISN of the TCP under test, learned from the
@@ -46,15 +80,19 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from ...errors import MalformedPacket
 from ...wire import (
     Flags,
     IPv4Header,
+    IPv6Header,
     Mss,
     Nop,
     Sack,
@@ -77,11 +115,23 @@ from .model import (
     Syscall,
     TcpOptionSpec,
 )
-from .parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
+from .parse import (
+    ERRNOS,
+    SYMBOLS,
+    epoll_events_arg,
+    int_arg,
+    list_arg,
+    msghdr_arg,
+    pollfds_arg,
+    struct_arg,
+)
+from .pycode import Snapshot, run_blocks
 from .target import (
     LOCAL_ADDRESS,
+    LOCAL_ADDRESS6,
     LOCAL_PORT,
     REMOTE_ADDRESS,
+    REMOTE_ADDRESS6,
     PendingCall,
     SyscallResult,
     Target,
@@ -89,7 +139,9 @@ from .target import (
 
 __all__ = [
     "ANY_TIME_LIMIT",
+    "DEFAULT_TIMEOUT",
     "DEFAULT_TOLERANCE",
+    "DEFAULT_WALL_TIMEOUT",
     "LATE_LOOKAHEAD",
     "NONBLOCKING_SLACK",
     "PEER_ISN",
@@ -102,6 +154,12 @@ __all__ = [
 
 DEFAULT_TOLERANCE = 0.004
 """Default timing tolerance in seconds (packetdrill's default, 4 ms)."""
+
+DEFAULT_TIMEOUT = 120.0
+"""Default per-script limit in seconds of target time (virtual on tcpstack)."""
+
+DEFAULT_WALL_TIMEOUT = 300.0
+"""Default per-script limit in seconds of real time (what bounds the Linux target)."""
 
 PEER_ISN = 1_000_000_000
 """The ISN of the script's peer: inbound ``seq`` values are relative to it."""
@@ -124,8 +182,33 @@ process; a call that really blocks is late by far more."""
 _U32 = 0xFFFFFFFF
 _LETTERS = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, ".": Flags.ACK,
             "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
-_LOCAL = ipaddress.IPv4Address(LOCAL_ADDRESS)
-_REMOTE = ipaddress.IPv4Address(REMOTE_ADDRESS)
+_ECN_BITS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
+_FD_RESULT_CALLS = frozenset({"socket", "accept", "accept4", "epoll_create", "epoll_create1"})
+"""Calls whose result is an fd: compared as "an fd or not", then mapped."""
+_NO_FD_FIRST_ARG = frozenset({"socket", "poll", "epoll_create", "epoll_create1"})
+_LIKELY_CAUSE = {
+    "accept": "no connection completed the handshake (the peer's final ACK was not "
+              "accepted, or the listener's backlog is full)",
+    "accept4": "no connection completed the handshake",
+    "connect": "the handshake did not complete (no SYN-ACK accepted, or the SYN was "
+               "never answered)",
+    "read": "no data or FIN arrived in order (a gap, or data outside the window)",
+    "recv": "no data or FIN arrived in order (a gap, or data outside the window)",
+    "recvfrom": "no data or FIN arrived in order",
+    "recvmsg": "no data or FIN arrived in order",
+    "readv": "no data or FIN arrived in order",
+    "write": "the send buffer is full (the peer's window is closed or data is not "
+             "acknowledged)",
+    "send": "the send buffer is full (the peer's window is closed or data is not "
+            "acknowledged)",
+    "sendto": "the send buffer is full",
+    "sendmsg": "the send buffer is full",
+    "writev": "the send buffer is full",
+    "close": "SO_LINGER waits for the FIN to be acknowledged",
+    "poll": "none of the requested events became ready",
+    "epoll_wait": "none of the requested events became ready",
+}
+"""What usually keeps a blocking call blocked, for the failure message."""
 
 Log = Callable[[str], None]
 
@@ -203,6 +286,9 @@ def run_script(
     tolerance: float | None = None,
     peer_isn: int = PEER_ISN,
     log: Log | None = None,
+    timeout: float | None = None,
+    wall_timeout: float | None = None,
+    unexpected: Literal["fail", "defer"] = "fail",
 ) -> DrillResult:
     """Run ``script`` against ``target`` (started here and always closed).
 
@@ -214,6 +300,15 @@ def run_script(
             ``default_tolerance`` if it has one, else :data:`DEFAULT_TOLERANCE`.
         peer_isn: the ISN of the script's peer.
         log: called with one line per event as it runs (``--verbose``).
+        timeout: limit in seconds of target time (default :data:`DEFAULT_TIMEOUT`).
+        wall_timeout: limit in seconds of real time (default
+            :data:`DEFAULT_WALL_TIMEOUT`).
+        unexpected: what a packet the script does not list does. ``"fail"``
+            (drill's rule): sent while the script waits for an inbound packet or
+            a call, it fails the script ("unexpected packet"). ``"defer"``
+            (packetdrill's rule): it stays queued and is compared with the next
+            ``>`` line, or never if none follows; public suites rely on this
+            (they leave out the data segments of a bulk write).
 
     Raises:
         DrillError: the target could not be set up (from ``target.start()``).
@@ -226,6 +321,10 @@ def run_script(
         tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
     started = time.monotonic()
+    run.deadline = DEFAULT_TIMEOUT if timeout is None else timeout
+    run.defer_unexpected = unexpected == "defer"
+    run.wall_deadline = started + (DEFAULT_WALL_TIMEOUT if wall_timeout is None
+                                   else wall_timeout)
     target.prepare(script)
     target.start()
     try:
@@ -270,6 +369,18 @@ class _Run:
         self.last_start = 0.0
         self.log = log
         self.line = 0
+        self.deadline = DEFAULT_TIMEOUT
+        self.wall_deadline = math.inf
+        self.socket_under_test: int | None = None
+        self.fds: dict[int, int] = {}  # script fd -> target fd
+        self.defer_unexpected = False
+        self.snapshots: list[Snapshot] = []
+        self.cwd = os.path.dirname(os.path.abspath(script.path))
+        ipv6 = script.options.get("ip_version") == "ipv6"
+        self.local_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            LOCAL_ADDRESS6 if ipv6 else LOCAL_ADDRESS)
+        self.remote_ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+            REMOTE_ADDRESS6 if ipv6 else REMOTE_ADDRESS)
 
     # ------------------------------------------------------------------
 
@@ -277,20 +388,37 @@ class _Run:
         try:
             for event in self.script.events:
                 self.line = event.line
+                self._check_time_limits(event)
                 self._check_blocked(final=False)
                 self._run_event(event)
                 self.last_event = event
             self._check_blocked(final=True)
+            code_failure = run_blocks(self.snapshots, self.script.path)
+            if code_failure is not None:
+                raise self._fail(f"error in Python code: {code_failure.message}",
+                                 line=code_failure.line)
         except _Failed as failed:
             return failed.failure
         except DrillError as exc:
             return Failure(self.line, str(exc))
+        except Exception as exc:  # a target's bug must not stop a suite run: report it
+            return Failure(self.line, f"internal error in the {self.target.name} target or "
+                           f"the runner: {type(exc).__name__}: {exc}")
         return None
 
     def _fail(self, message: str, *, line: int | None = None, expected: str = "",
               actual: str = "", timing_error: float | None = None) -> _Failed:
         return _Failed(Failure(self.line if line is None else line, message, expected, actual,
                                timing_error))
+
+    def _check_time_limits(self, event: Event) -> None:
+        now = self.target.now()
+        if now > self.deadline:
+            raise self._fail(f"script timeout: {now:.3f} s of target time passed before this "
+                             f"line (limit {self.deadline:g} s; drill --timeout)")
+        if time.monotonic() > self.wall_deadline:
+            raise self._fail("script timeout: the real-time limit passed before this line "
+                             "(drill --timeout)")
 
     def _say(self, t: float, line: int, text: str) -> None:
         if self.log is not None:
@@ -317,8 +445,6 @@ class _Run:
     def _run_event(self, event: Event) -> None:
         start, end, base = self._times(event)
         action = event.action
-        if isinstance(action, (Shell, PythonBlock)):  # interim: the parser makes none yet
-            raise self._fail("shell commands and %{ }% blocks are not run yet", line=event.line)
         if isinstance(action, PacketSpec) and action.direction == ">":
             self._expect_packet(event, action, start, end)
             return
@@ -334,19 +460,26 @@ class _Run:
                 self._say(start, event.line,
                           "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
             return
+        if isinstance(action, Shell):
+            self._run_shell(event, action, start)
+            return
+        if isinstance(action, PythonBlock):
+            self._snapshot(event, action, start)
+            return
         self._await_returned(start)
         blocking_end = event.timing.blocking_end
         if blocking_end is not None:
             returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
-            pending = self.target.start_syscall(action)
+            pending = self.target.start_syscall(self._live(action))
             self.blocked.append(_Blocked(event, action, pending, returns_at))
             self.last_actual = start
             self._say(start, event.line, f"{_call_text(action)} started")
             return
-        result = self.target.syscall(action)
+        result = self.target.syscall(self._live(action))
         self._say(result.returned_at, event.line,
                   f"{_call_text(action)} -> {_result_text(result)}")
         self._check_result(event, action, result)
+        self._note_socket(action, result)
         if result.returned_at - start > max(self.tol, NONBLOCKING_SLACK):
             raise self._fail(
                 f"{action.name}() should return at once at {start:.3f} s but returned at "
@@ -357,6 +490,64 @@ class _Run:
                 timing_error=result.returned_at - start,
             )
         self.last_actual = result.returned_at
+
+    # ------------------------------------------------------------------
+    # Shell commands and code blocks
+    # ------------------------------------------------------------------
+
+    def _run_shell(self, event: Event, shell: Shell, start: float) -> None:
+        result = self.target.shell(shell.command, self.cwd)
+        self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
+        if result.status != 0:
+            output = result.output.strip()
+            joined = re.sub(r"\\\n", " ", shell.command)  # shell line continuations
+            one_line = "; ".join(" ".join(part.split()) for part in joined.splitlines()
+                                 if part.strip())
+            raise self._fail(
+                f"command failed with status {result.status}: `{one_line}`"
+                + (f": {output.splitlines()[-1]}" if output else ""),
+                line=event.line, expected="status 0",
+                actual=f"status {result.status}" + (f"\n{output}" if output else ""))
+        self.last_actual = start
+
+    def _snapshot(self, event: Event, block: PythonBlock, start: float) -> None:
+        fd = self.socket_under_test
+        if fd is None:
+            raise self._fail("no socket to use for the %{ }% code (no socket() or accept() "
+                             "before it)", line=event.line)
+        info = self.target.tcp_info(fd)
+        self._say(start, event.line, f"TCP_INFO of fd {fd} taken for the code at the end")
+        self.snapshots.append(Snapshot(event.line, block.code, dict(info)))
+        self.last_actual = start
+
+    def _note_socket(self, call: Syscall, result: SyscallResult) -> None:
+        """Map the script's fd to the target's; track packetdrill's socket under test
+        (the last socket created or accepted, as a target fd)."""
+        if call.name in _FD_RESULT_CALLS and result.value >= 0 and call.result is not None \
+                and call.result >= 0:
+            self.fds[call.result] = result.value
+        if call.name in ("socket", "accept", "accept4") and result.value >= 0:
+            self.socket_under_test = result.value
+
+    def _live(self, call: Syscall) -> Syscall:
+        """``call`` with the script's fds replaced by the target's (see the module)."""
+        if not self.fds or all(k == v for k, v in self.fds.items()):
+            return call
+        args = list(call.args)
+
+        def live(text: str) -> str:
+            number = text.strip()
+            if number.isdigit() and int(number) in self.fds:
+                return str(self.fds[int(number)])
+            return text
+
+        if args and call.name not in _NO_FD_FIRST_ARG:
+            args[0] = live(args[0])
+        if call.name == "epoll_ctl" and len(args) > 2:
+            args[2] = live(args[2])
+        if call.name == "poll" and args:
+            args[0] = re.sub(r"\bfd\s*=\s*(\d+)", lambda m: f"fd={live(m.group(1))}", args[0])
+        return Syscall(call.name, tuple(args), call.result, call.errno)
 
     # ------------------------------------------------------------------
     # Outbound packets
@@ -372,7 +563,10 @@ class _Run:
         return got
 
     def _idle_until(self, t: float) -> None:
-        """No packet is expected before ``t``: one sent before ``t - tolerance`` is unexpected."""
+        """No packet is expected before ``t``: one sent before ``t - tolerance`` is unexpected
+        (unless unexpected packets are deferred to the next ``>`` line, as in packetdrill)."""
+        if self.defer_unexpected:
+            return
         got = self._next_packet(t - self.tol)
         if got is None:
             return
@@ -423,6 +617,9 @@ class _Run:
             self.local_isn = seg.seq
             if not seg.has(Flags.ACK):
                 self.local_port, self.remote_port = seg.src_port, seg.dst_port
+        if (spec.length is not None and len(seg.payload) < spec.length
+                and "strict_segments" not in self.script.options):
+            sent_at, ip, seg = self._aggregate(spec.length, sent_at, ip, seg, high)
         actual = seg.summary(relative_to=(self._isn(), self.peer_isn))
         self._say(sent_at, event.line, "> " + actual)
         diffs = self._compare(spec, ip, seg)
@@ -439,10 +636,66 @@ class _Run:
         self._learn_timestamps(spec, seg)
         self.last_actual = sent_at
 
+    def _aggregate(self, length: int, sent_at: float, ip: IPv4Header | IPv6Header,
+                   seg: Segment, deadline: float
+                   ) -> tuple[float, IPv4Header | IPv6Header, Segment]:
+        """packetdrill's aggregation of segments (``run_packet.c``, off with
+        ``--strict_segments``): when the script expects more payload than the packet
+        carries, the next packets sent by ``deadline`` that continue it (same ports,
+        the next sequence number, every fragment but the last as long as the one
+        before it)
+        are joined into one, as segmentation offload would have sent it. The result
+        has the first fragment's sequence number and CWR flag, the last one's other
+        header fields and send time, and the joined payload. A packet that does not
+        continue the run is left for the next line."""
+        fragments = [seg]
+        total = len(seg.payload)
+        while total < length:
+            got = self._next_packet(deadline)
+            if got is None:
+                break
+            try:
+                next_ip, following = decode_packet(got[1])
+            except MalformedPacket:
+                self.held.appendleft(got)
+                break
+            previous = fragments[-1]
+            continues = (
+                (following.src_port, following.dst_port) == (seg.src_port, seg.dst_port)
+                and following.seq == (previous.seq + len(previous.payload)) & _U32
+                and len(following.payload) > 0
+                and total + len(following.payload) <= length
+                # every fragment but the last as long as the one before it
+                and (total + len(following.payload) == length
+                     or len(following.payload) == len(previous.payload))
+            )
+            if not continues:
+                self.held.appendleft(got)
+                break
+            fragments.append(following)
+            total += len(following.payload)
+            sent_at, ip = got[0], next_ip
+        if len(fragments) == 1:
+            return sent_at, ip, seg
+        last = fragments[-1]
+        flags = (last.flags & ~Flags.CWR) | (seg.flags & Flags.CWR)
+        joined = replace(last, seq=seg.seq, flags=flags,
+                         payload=b"".join(f.payload for f in fragments))
+        return sent_at, ip, joined
+
     def _compare(self, spec: PacketSpec, ip: object, seg: Segment) -> list[str]:
         diffs: list[str] = []
-        if isinstance(ip, IPv4Header) and (ip.src != _LOCAL or ip.dst != _REMOTE):
-            diffs.append(f"addresses {ip.src} > {ip.dst}, expected {_LOCAL} > {_REMOTE}")
+        src, dst = getattr(ip, "src", None), getattr(ip, "dst", None)
+        if (src, dst) != (self.local_ip, self.remote_ip):
+            diffs.append(f"addresses {src} > {dst}, expected {self.local_ip} > "
+                         f"{self.remote_ip}")
+        if spec.ecn is not None:
+            tos = ip.tos if isinstance(ip, IPv4Header) else getattr(ip, "traffic_class", 0)
+            have = tos & 3
+            ok = have in (1, 2) if spec.ecn == "ect01" else have == _ECN_BITS[spec.ecn]
+            if not ok:
+                names = {v: k for k, v in _ECN_BITS.items()}
+                diffs.append(f"ECN field [{names[have]}], expected [{spec.ecn}]")
         if (seg.src_port, seg.dst_port) != (self.local_port, self.remote_port):
             diffs.append(f"ports {seg.src_port} > {seg.dst_port}, expected "
                          f"{self.local_port} > {self.remote_port}")
@@ -538,7 +791,8 @@ class _Run:
             options=tuple(options),
             payload=bytes(spec.length),
         )
-        return encode_packet(_REMOTE, _LOCAL, segment)
+        return encode_packet(self.remote_ip, self.local_ip, segment,
+                             tos=_ECN_BITS.get(spec.ecn or "noecn", 0))
 
     def _wire_option(self, option: TcpOptionSpec) -> TcpOption:
         values = option.values
@@ -565,7 +819,11 @@ class _Run:
     def _check_result(self, event: Event, call: Syscall, result: SyscallResult) -> None:
         expected = _call_text(call) + " = " + _expected_result_text(call)
         actual = "= " + _result_text(result)
-        if result.value != call.result or (
+        if call.name in _FD_RESULT_CALLS and call.result is not None and call.result >= 0:
+            same = result.value >= 0  # packetdrill's CHECK_FD: an fd is expected, any fd
+        else:
+            same = result.value == call.result
+        if not same or (
             call.errno is not None and result.value == -1 and result.errno != call.errno
         ):
             raise self._fail(f"{call.name}() returned {_result_text(result)}, expected "
@@ -610,9 +868,11 @@ class _Run:
             line = blocked.event.line
             if result is None:
                 if final or self.target.now() > overdue:
+                    cause = _LIKELY_CAUSE.get(blocked.call.name)
                     raise self._fail(
                         f"{blocked.call.name}() should have returned at "
-                        f"{blocked.returns_at:.3f} s but is still blocked",
+                        f"{blocked.returns_at:.3f} s but is still blocked"
+                        + (f"; likely cause: {cause}" if cause else ""),
                         line=line, expected=f"return at {blocked.returns_at:.6f} s",
                         actual="(still blocked)",
                     )
@@ -621,6 +881,7 @@ class _Run:
             self._say(result.returned_at, line,
                       f"{_call_text(blocked.call)} -> {_result_text(result)}")
             self._check_result(blocked.event, blocked.call, result)
+            self._note_socket(blocked.call, result)
             if abs(result.returned_at - blocked.returns_at) > self.tol:
                 raise self._fail(
                     f"timing error: {blocked.call.name}() expected to return at "
@@ -751,16 +1012,32 @@ def _poll_text(value: int) -> str:
 
 
 def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str]]]:
-    """(output key, expected value, formatter) for the values a call writes back."""
+    """(output key, expected value, formatter) for the values a call writes back
+    (see ``SyscallResult.outputs``); values written as ``...`` are not compared."""
+    args = call.args
     if call.name == "getsockopt":
-        if call.args[2] == "SO_LINGER":
-            fields = struct_arg(call.args[3])
+        if args[2] == "SO_LINGER" and args[3].startswith("{"):
+            fields = struct_arg(args[3])
             return [("onoff", int_arg(fields["onoff"]), str),
                     ("linger", int_arg(fields["linger"]), str)]
-        value = int_arg(list_arg(call.args[3])[0])
-        show = _errno_text if call.args[2] == "SO_ERROR" else str
+        if not args[3].startswith("["):
+            return []
+        value = int_arg(list_arg(args[3])[0])
+        show = _errno_text if args[2] == "SO_ERROR" else str
         return [("optval", value, show)]
-    if call.name == "poll":
+    if call.name == "ioctl" and args[2].startswith("["):
+        items = list_arg(args[2])
+        return [("optval", int_arg(items[0]), str)] if len(items) == 1 else []
+    if call.name == "poll" and args[0].startswith("["):
         return [(f"revents[{i}]", pfd.revents, _poll_text)
-                for i, pfd in enumerate(pollfds_arg(call.args[0]))]
+                for i, pfd in enumerate(pollfds_arg(args[0]))]
+    if call.name == "epoll_wait" and args[1].startswith("["):
+        expected: list[tuple[str, int, Callable[[int], str]]] = []
+        for i, event in enumerate(epoll_events_arg(args[1])):
+            expected += [(f"events[{i}]", event.events, _poll_text), (f"data[{i}]", event.data,
+                                                                      str)]
+        return expected
+    if call.name == "recvmsg" and args[1].startswith("{"):
+        flags = msghdr_arg(args[1]).get("msg_flags")
+        return [("msg_flags", int_arg(flags), str)] if flags and flags != "..." else []
     return []

@@ -14,6 +14,12 @@ REMOTE_ADDRESS = "198.51.100.2"
 """Address of the script's simulated peer."""
 LOCAL_PORT = 8080
 """Port the script's bind() and connect() use on the side under test / the peer."""
+LOCAL_ADDRESS6 = "2001:db8::1"
+"""Address of the TCP under test with ``--ip_version=ipv6`` (documentation prefix)."""
+REMOTE_ADDRESS6 = "2001:db8:1::2"
+"""Address of the script's peer with ``--ip_version=ipv6``. With
+``--ip_version=ipv4-mapped-ipv6`` the wire carries IPv4 between LOCAL_ADDRESS and
+REMOTE_ADDRESS while the sockets are AF_INET6 (``::ffff:192.0.2.1``)."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +32,11 @@ class SyscallResult:
     runner to compare with the script (added for getsockopt and poll):
     ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
     ``{"onoff": N, "linger": N}`` for getsockopt(SO_LINGER), and
-    ``{"revents[i]": N}`` for the i-th pollfd of poll(). Only the keys
-    present are compared; a target that leaves it empty skips those checks.
+    ``{"revents[i]": N}`` for the i-th pollfd of poll(), ``{"optval": N}`` for
+    the value ioctl() writes through its third argument (SIOCINQ, SIOCOUTQ),
+    ``{"events[i]": N, "data[i]": N}`` for the i-th event epoll_wait() returns
+    and ``{"msg_flags": N}`` for recvmsg(). Only the keys present are compared;
+    a target that leaves it empty skips those checks.
     """
 
     value: int
@@ -63,8 +72,9 @@ class Target(Protocol):
     def prepare(self, script: Script) -> None:
         """Called once before :meth:`start` with the script to run: its options
         (``--mss``, ``--ip_version``, ...) and its path (its directory is where
-        shell commands run). Raises DrillError for an option this target
-        cannot honour."""
+        shell commands run). Raises DrillUnsupported (a DrillError) naming the
+        construct for an option or feature this target cannot honour: a suite run
+        then reports the script as "unsupported" on this target instead of failed."""
 
     def start(self) -> None:
         """Set up (namespace, device, stack). Raises DrillError with a clear reason."""
@@ -90,11 +100,14 @@ class Target(Protocol):
         """Let time pass until ``t``, processing the TCP's timers meanwhile."""
 
     def inject(self, packet: bytes) -> None:
-        """Deliver a raw IPv4 packet from the peer to the TCP under test, now."""
+        """Deliver a raw IP packet (IPv4, or IPv6 with ``--ip_version=ipv6``) from the
+        peer to the TCP under test, now."""
 
     def next_outbound(self, deadline: float) -> tuple[float, bytes] | None:
-        """The next raw IPv4 packet the TCP sent (with its send time), waiting at most
-        until ``deadline``; None if nothing was sent by then."""
+        """The next raw IP packet the TCP sent (with its send time), waiting at most
+        until ``deadline``; None if nothing was sent by then. With segmentation
+        offload (the default, as on packetdrill's TUN device) a segment may be longer
+        than the MSS: the runner compares it as one segment."""
 
     def syscall(self, call: Syscall) -> SyscallResult:
         """Perform ``call`` now. A blocking call (accept, connect, read, write,

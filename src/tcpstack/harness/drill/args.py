@@ -1,0 +1,230 @@
+"""Reading a system call's raw arguments: helpers for the targets and the runner.
+
+A :class:`~tcpstack.harness.drill.model.Syscall` keeps its arguments as
+written (``"3"``, ``"..."``, ``"MSG_PEEK|MSG_DONTWAIT"``, ``"[1]"``,
+``"{onoff=1, linger=0}"``, ``"[{iov_base=..., iov_len=1000}]"``). These
+functions give their values, with the Linux values of the symbols
+(:mod:`~tcpstack.harness.drill.symbols`); each raises ValueError for a form
+it does not read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .symbols import ERRNOS, SYMBOLS
+
+__all__ = [
+    "EpollEvent",
+    "PollFd",
+    "epoll_events_arg",
+    "int_arg",
+    "iovecs_arg",
+    "is_int",
+    "list_arg",
+    "msghdr_arg",
+    "pollfds_arg",
+    "split_args",
+    "struct_arg",
+]
+
+_OPEN = "([{"
+_CLOSE = ")]}"
+
+
+def is_int(text: str) -> bool:
+    """True for a decimal or ``0x`` hexadecimal integer, optionally negative."""
+    return re.fullmatch(r"-?(0x[0-9a-fA-F]+|\d+)", text) is not None
+
+
+def split_args(text: str) -> tuple[str, ...]:
+    """Split an argument list at the commas outside brackets and strings; strip each.
+
+    ``"3, [{a=1, b=2}], \\"x,y\\""`` -> ``("3", "[{a=1, b=2}]", "\\"x,y\\"")``.
+    """
+    parts: list[str] = []
+    depth = 0
+    current: list[str] = []
+    quote = False
+    escaped = False
+    for ch in text:
+        if quote:
+            current.append(ch)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quote = False
+            continue
+        if ch == '"':
+            quote = True
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current).strip())
+    return tuple(parts)
+
+
+def int_arg(text: str) -> int:
+    """The value of an integer argument: ``"3"``, ``"0x2"``, ``"O_RDWR|O_NONBLOCK"``,
+    ``"ECONNREFUSED"`` (errno names give their number), ``"htons(8080)"``.
+
+    Raises:
+        ValueError: not a number, a known symbol or an OR of them.
+    """
+    value = 0
+    for word in text.split("|"):
+        word = word.strip()
+        htons = re.fullmatch(r"htons\s*\(\s*(\w+)\s*\)", word)
+        if htons:
+            word = htons.group(1)
+        if is_int(word):
+            value |= int(word, 0)
+        elif word in SYMBOLS:
+            value |= SYMBOLS[word]
+        elif word in ERRNOS:
+            value |= ERRNOS[word]
+        else:
+            raise ValueError(f"not a number or known symbol: {word!r}")
+    return value
+
+
+def list_arg(text: str) -> tuple[str, ...]:
+    """The items of a bracketed argument: ``"[1]"`` -> ``("1",)``.
+
+    Raises:
+        ValueError: not in brackets.
+    """
+    text = text.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        raise ValueError(f"expected '[...]', got {text!r}")
+    inner = text[1:-1].strip()
+    return split_args(inner) if inner else ()
+
+
+def struct_arg(text: str) -> dict[str, str]:
+    """The fields of a braced argument: ``"{onoff=1, linger=0}"`` -> ``{"onoff": "1", ...}``.
+
+    A field written with a size, ``msg_iov(1)=[...]`` or ``msg_name(...)=...``, is
+    keyed by its name alone (``"msg_iov"``).
+
+    Raises:
+        ValueError: not ``{name=value, ...}``.
+    """
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"expected '{{...}}', got {text!r}")
+    fields: dict[str, str] = {}
+    inner = text[1:-1].strip()
+    if not inner:
+        return fields
+    for item in split_args(inner):
+        key, sep, value = item.partition("=")
+        key = re.sub(r"\([^()]*\)$", "", key.strip())
+        if not sep or not key or not value.strip():
+            raise ValueError(f"expected 'name=value', got {item!r}")
+        fields[key] = value.strip()
+    return fields
+
+
+@dataclass(frozen=True)
+class PollFd:
+    """One ``{fd=N, events=..., revents=...}`` entry of ``poll()``; ``revents`` 0 when not
+    written (as in packetdrill)."""
+
+    fd: int
+    events: int
+    revents: int
+
+
+def pollfds_arg(text: str) -> tuple[PollFd, ...]:
+    """The entries of poll()'s first argument.
+
+    Raises:
+        ValueError: malformed entries or unknown event names.
+    """
+    result = []
+    for item in list_arg(text):
+        fields = struct_arg(item)
+        unknown = set(fields) - {"fd", "events", "revents"}
+        if unknown or "fd" not in fields or "events" not in fields:
+            raise ValueError(f"expected '{{fd=N, events=..., revents=...}}', got {item!r}")
+        result.append(PollFd(int_arg(fields["fd"]), int_arg(fields["events"]),
+                             int_arg(fields.get("revents", "0"))))
+    if not result:
+        raise ValueError("no pollfd entries")
+    return tuple(result)
+
+
+def iovecs_arg(text: str) -> tuple[int, ...]:
+    """The lengths (bytes) of an iovec array: ``"[{iov_base=..., iov_len=1000}]"``
+    (or ``"[{..., 1000}]"``) -> ``(1000,)``. The contents (``iov_base``) are not
+    data drill sends: payloads are zeros.
+
+    Raises:
+        ValueError: not a list of ``{iov_base=..., iov_len=N}``.
+    """
+    lengths = []
+    for item in list_arg(text):
+        parts = split_args(item.strip()[1:-1]) if item.strip().startswith("{") else ()
+        if len(parts) == 2 and "=" not in parts[0] + parts[1]:  # {..., 1000}
+            lengths.append(int_arg(parts[1]))
+            continue
+        fields = struct_arg(item)
+        if "iov_len" not in fields or set(fields) - {"iov_base", "iov_len"}:
+            raise ValueError(f"expected '{{iov_base=..., iov_len=N}}', got {item!r}")
+        lengths.append(int_arg(fields["iov_len"]))
+    return tuple(lengths)
+
+
+def msghdr_arg(text: str) -> dict[str, str]:
+    """The fields of a ``struct msghdr`` argument (sendmsg/recvmsg), as raw strings:
+    ``"{msg_name(...)=..., msg_iov(1)=[{iov_base=..., iov_len=1000}], msg_flags=0}"`` ->
+    ``{"msg_name": "...", "msg_iov": "[...]", "msg_flags": "0"}``; read ``msg_iov``
+    with :func:`iovecs_arg` and ``msg_flags`` with :func:`int_arg`.
+
+    Raises:
+        ValueError: not a braced list of fields, or without ``msg_iov``.
+    """
+    fields = struct_arg(text)
+    if "msg_iov" not in fields:
+        raise ValueError(f"a msghdr needs msg_iov, got {text!r}")
+    iovecs_arg(fields["msg_iov"])
+    return fields
+
+
+@dataclass(frozen=True)
+class EpollEvent:
+    """An ``{events=EPOLLIN, u64=N}`` (or ``ptr=``/``fd=``/``u32=``) struct epoll_event."""
+
+    events: int
+    data: int
+
+
+def epoll_events_arg(text: str) -> tuple[EpollEvent, ...]:
+    """The events of epoll_ctl()'s fourth argument (one struct, braced) or
+    epoll_wait()'s second (a bracketed list of them).
+
+    Raises:
+        ValueError: malformed entries.
+    """
+    text = text.strip()
+    items = list_arg(text) if text.startswith("[") else (text,)
+    result = []
+    for item in items:
+        fields = struct_arg(item)
+        data_keys = set(fields) - {"events"}
+        if "events" not in fields or len(data_keys) > 1 or data_keys - {"u64", "u32", "ptr",
+                                                                          "fd"}:
+            raise ValueError(f"expected '{{events=..., u64=N}}', got {item!r}")
+        data = int_arg(fields[data_keys.pop()]) if data_keys else 0
+        result.append(EpollEvent(int_arg(fields["events"]), data))
+    return tuple(result)

@@ -1,0 +1,230 @@
+"""Parsing a packet line: ``< S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 7>``.
+
+packetdrill's grammar (``tcp_packet_spec``): direction, optional IP
+information in brackets (``[ect0]``, ``(tos 0x10)``), flags, ``start:end(length)``,
+then ``ack N``, ``win N``, ``urg N`` in this order, each optional, then the
+options in ``<...>``. Tokens may be spaced freely (``1:1001 (1000)``,
+``< mss 1460 , nop >``). drill adds ``*`` wildcards on outbound packets.
+
+Constructs drill does not run raise
+:class:`~tcpstack.harness.drill.model.DrillUnsupported` with a stable name:
+UDP, ICMP and encapsulated packets, IP header fields other than ECN
+(``(tos 0x10)``, ``flowlabel``, ``ttl``), explicit ports,
+AccECN, TCP Fast Open (``FO``, ``FOEXP``) and MD5 (``md5``) options, packet
+fuzzing ``{...}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Literal
+
+from .model import DrillSyntaxError, PacketSpec, TcpOptionSpec
+
+__all__ = ["options_length", "parse_packet"]
+
+Fail = Callable[[str], DrillSyntaxError]
+"""``fail(message)``: a DrillSyntaxError for the line being parsed."""
+Unsupported = Callable[[str, str], DrillSyntaxError]
+"""``unsupported(construct, detail)``: a DrillUnsupported for the line being parsed."""
+
+_OPTION_SIZE = {"mss": 4, "sackOK": 2, "nop": 1, "eol": 1, "wscale": 3, "TS": 10}
+_FLAG_LETTERS = "FSRP.UEW"
+_U32 = 1 << 32
+
+_NOT_TCP = {
+    "udp": "UDP packets", "icmp": "ICMP packets", "ipv4": "IP encapsulation",
+    "ipv6": "IP encapsulation", "gre": "GRE encapsulation", "grev0": "GRE encapsulation",
+    "mpls": "MPLS encapsulation", "raw": "raw IP packets", "encap": "PSP encapsulation",
+}
+_SEQ = re.compile(r"(\*|\d+)\s*:\s*(\*|\d+)\s*\(\s*(\*|\d+)\s*\)|\*(?=\s|$)")
+_KEYWORD = re.compile(r"(ack|win|urg)\s+(\*|\d+)(?=\s|<|$)")
+_ECN_WORDS = {"ect0", "ect1", "ect01", "ce", "noecn"}
+
+
+def parse_packet(text: str, fail: Fail, unsupported: Unsupported) -> PacketSpec:
+    """Parse the packet part of a line (from ``<`` or ``>``).
+
+    Raises:
+        DrillUnsupported: valid packetdrill drill does not run (see the module).
+        DrillSyntaxError: not a valid packet line.
+    """
+    direction: Literal["<", ">"] = "<" if text[0] == "<" else ">"
+    rest = text[1:].lstrip()
+    first = rest.split(None, 1)[0] if rest else ""
+    word = first.rstrip(":,").lower()
+    if word in _NOT_TCP:
+        raise unsupported(_NOT_TCP[word], first)
+    ecn: Literal["noecn", "ect0", "ect1", "ce", "ect01"] | None = None
+    if first[:1] in "[(":
+        close = rest.find("]" if first[0] == "[" else ")")
+        if close < 0:
+            raise fail(f"missing '{']' if first[0] == '[' else ')'}' after {first!r}")
+        inside = rest[1:close].strip()
+        if inside in _ECN_WORDS:
+            ecn = inside  # type: ignore[assignment]
+            if inside == "ect01" and direction == "<":
+                raise fail("[ect01] can only be used with outbound packets")
+        else:
+            raise unsupported("IP header fields", rest[:close + 1])
+        rest = rest[close + 1:].lstrip()
+        first = rest.split(None, 1)[0] if rest else ""
+    if re.match(r"\d+\s*>\s*\d+", rest):
+        raise unsupported("explicit ports", rest.split(None, 1)[0])
+    match = re.match(r"(-|[A-Za-z]*\.?)(?=\s|$)", rest)
+    if match is None or not match.group(1):
+        if re.match(r"[A-Za-z]*\.\d|[A-Za-z]+\d", rest):
+            raise unsupported("AccECN", first)
+        raise fail(f"expected TCP flags after '{direction}', got {first!r}")
+    flags = "" if match.group(1) == "-" else match.group(1)
+    for letter in flags:
+        if letter not in _FLAG_LETTERS:
+            if letter == "A":
+                raise unsupported("AccECN", f"flag {letter!r}")
+            raise fail(f"invalid TCP flag {letter!r} (known: {' '.join(_FLAG_LETTERS)})")
+    rest = rest[match.end():].lstrip()
+
+    seq_match = _SEQ.match(rest)
+    if seq_match is None:
+        raise fail(f"expected 'start:end(length)' after the flags, got {rest[:20]!r}")
+    seq = end = length = None
+    if seq_match.group(0) != "*":
+        seq = _int_or_star(seq_match.group(1), 32, "start sequence number", fail)
+        end = _int_or_star(seq_match.group(2), 32, "end sequence number", fail)
+        length = _int_or_star(seq_match.group(3), 16, "payload length", fail)
+        if seq is not None and end is not None and length is not None and (
+            end != (seq + length) % _U32
+        ):
+            raise fail(f"inconsistent sequence numbers and payload size: {seq}:{end}({length})")
+        if seq is not None and end is not None and length is None:
+            length = (end - seq) % _U32
+            if length > 0xFFFF:
+                raise fail("payload length out of range")
+    rest = rest[seq_match.end():].lstrip()
+
+    values: dict[str, int | None] = {}
+    wildcards: set[str] = set()
+    order = ["ack", "win", "urg"]
+    while (kw := _KEYWORD.match(rest)) is not None:
+        name, raw = kw.group(1), kw.group(2)
+        if name in values or name in wildcards:
+            raise fail(f"'{name}' given twice")
+        if any(k in values or k in wildcards for k in order[order.index(name) + 1:]):
+            raise fail("write 'ack', 'win' and 'urg' in this order")
+        if raw == "*":
+            if name == "urg":
+                raise fail("'urg *' is not supported")
+            wildcards.add(name)
+        else:
+            values[name] = _int_or_star(raw, 32 if name == "ack" else 16, name, fail)
+        rest = rest[kw.end():].lstrip()
+
+    options: tuple[TcpOptionSpec, ...] | None = None
+    options_wildcard = False
+    if rest.startswith("<"):
+        close = rest.find(">")
+        if close < 0:
+            raise fail("TCP options: missing '>'")
+        body = rest[1:close].strip()
+        rest = rest[close + 1:].strip()
+        if body == "...":
+            options_wildcard = True
+        else:
+            options = _parse_options(body, fail, unsupported)
+    else:
+        options = ()
+    if rest:
+        if rest.startswith("{"):
+            raise unsupported("packet fuzzing", rest)
+        word = rest.split(None, 1)[0]
+        raise fail(f"unexpected {word!r} in a packet line")
+
+    if direction == "<":
+        if options_wildcard:
+            raise fail("<...> for TCP options can only be used with outbound packets")
+        if seq is None or end is None or length is None or wildcards:
+            raise fail("'*' wildcards can only be used in outbound packets")
+        if "win" not in values:
+            raise fail("window must be specified for inbound packets")
+    if options is not None:
+        size = options_length(options)
+        if size > 40:
+            raise fail(f"TCP options too long: {size} bytes (at most 40)")
+        if size % 4:
+            raise fail(f"TCP options are not padded to a multiple of 4 bytes ({size} bytes); "
+                       "add nop or eol")
+    return PacketSpec(
+        direction=direction, flags=flags, seq=seq, end=end, length=length,
+        ack=values.get("ack"), win=values.get("win"), urg=values.get("urg"),
+        options=options, options_wildcard=options_wildcard, ecn=ecn,
+    )
+
+
+def _int_or_star(raw: str, bits: int, what: str, fail: Fail) -> int | None:
+    if raw == "*":
+        return None
+    return _ranged(raw, bits, what, fail)
+
+
+def _ranged(raw: str, bits: int, what: str, fail: Fail) -> int:
+    value = int(raw)
+    if value >= 1 << bits:
+        raise fail(f"{what} {value} out of range (at most {(1 << bits) - 1})")
+    return value
+
+
+_UNSUPPORTED_OPTIONS = {"FO": "TCP Fast Open", "FOEXP": "TCP Fast Open",
+                        "md5": "TCP MD5 option", "ECN": "AccECN"}
+
+
+def _parse_options(body: str, fail: Fail, unsupported: Unsupported
+                   ) -> tuple[TcpOptionSpec, ...]:
+    if not body:
+        raise fail("empty TCP option list '<>'")
+    result: list[TcpOptionSpec] = []
+    for item in body.split(","):
+        words = item.split()
+        if not words:
+            raise fail("empty TCP option in the list")
+        name, args = words[0], words[1:]
+        if name in _UNSUPPORTED_OPTIONS:
+            raise unsupported(_UNSUPPORTED_OPTIONS[name], f"option {item.strip()!r}")
+        if name in ("nop", "eol", "sackOK") and not args:
+            result.append(TcpOptionSpec(name))  # type: ignore[arg-type]
+        elif name == "mss" and len(args) == 1 and args[0].isdigit():
+            result.append(TcpOptionSpec("mss", (_ranged(args[0], 16, "mss", fail),)))
+        elif name == "wscale" and len(args) == 1 and args[0].isdigit():
+            result.append(TcpOptionSpec("wscale", (_ranged(args[0], 8, "wscale", fail),)))
+        elif (
+            name == "TS" and len(args) == 4 and args[0] == "val" and args[2] == "ecr"
+            and args[1].isdigit() and args[3].isdigit()
+        ):
+            val = _ranged(args[1], 32, "TS val", fail)
+            ecr = _ranged(args[3], 32, "TS ecr", fail)
+            result.append(TcpOptionSpec("TS", (val, ecr)))
+        elif name == "sack" and args:
+            edges: list[int] = []
+            for block in re.findall(r"\S+\s*:\s*\S+|\S+", " ".join(args)):
+                m = re.fullmatch(r"(\d+)\s*:\s*(\d+)", block)
+                if m is None:
+                    raise fail(f"SACK block {block!r}: expected 'left:right'")
+                edges += [_ranged(m.group(1), 32, "SACK edge", fail),
+                          _ranged(m.group(2), 32, "SACK edge", fail)]
+            if len(edges) > 8:
+                raise fail("at most 4 SACK blocks fit in the option space")
+            result.append(TcpOptionSpec("sack", tuple(edges)))
+        elif name in ("nop", "eol", "sackOK", "mss", "wscale", "TS", "sack"):
+            raise fail(f"TCP option {item.strip()!r}: bad arguments")
+        else:
+            raise fail(f"unknown TCP option {name!r} (packetdrill knows nop, eol, mss, "
+                       "wscale, sackOK, sack, TS, md5, FO, FOEXP, ECN)")
+    return tuple(result)
+
+
+def options_length(options: tuple[TcpOptionSpec, ...]) -> int:
+    """Bytes the options take on the wire (without padding)."""
+    return sum(
+        2 + 4 * len(o.values) if o.kind == "sack" else _OPTION_SIZE[o.kind]
+        for o in options
+    )

@@ -1,0 +1,270 @@
+"""Parsing a system call line: ``name(args) = result [ERRNO (text)]``.
+
+Arguments are kept as written (see :mod:`~tcpstack.harness.drill.args` for
+reading them); the parser checks what packetdrill's own run-time checks
+would reject early (the number of arguments, integers where integers go,
+the level of a socket option) and names the features drill does not run:
+
+* system calls outside :data:`SYSCALLS` (``splice``, ``sendfile``, ``pipe``...);
+* TCP Fast Open (``MSG_FASTOPEN``, ``TCP_FASTOPEN*``), zero-copy
+  (``MSG_ZEROCOPY``, ``SO_ZEROCOPY``), MD5 (``TCP_MD5SIG``), timestamping
+  and the error queue: see :data:`~tcpstack.harness.drill.symbols.UNSUPPORTED_SYMBOLS`;
+* symbols a Linux TCP does not have (the FreeBSD suite's ``TCP_NOOPT``...);
+* sockets that are not TCP (``SOCK_DGRAM``, ``IPPROTO_UDP``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from .args import (
+    epoll_events_arg,
+    int_arg,
+    iovecs_arg,
+    is_int,
+    list_arg,
+    msghdr_arg,
+    pollfds_arg,
+    split_args,
+    struct_arg,
+)
+from .model import DrillSyntaxError, DrillUnsupported, Syscall
+from .symbols import ERRNOS, SYMBOLS, unsupported_construct
+
+__all__ = ["SOCKOPT_LEVELS", "SYSCALLS", "parse_syscall"]
+
+Fail = Callable[[str], DrillSyntaxError]
+Unsupported = Callable[[str, str], DrillSyntaxError]
+
+SYSCALLS: dict[str, tuple[int, ...]] = {
+    "socket": (3,), "bind": (3,), "listen": (2,), "accept": (3,), "accept4": (4,),
+    "connect": (3,), "write": (3,), "read": (3,), "close": (1,), "shutdown": (2,),
+    "setsockopt": (5,), "getsockopt": (5,), "fcntl": (2, 3), "poll": (3,),
+    "recv": (4,), "send": (4,), "recvfrom": (6,), "sendto": (6,), "recvmsg": (3,),
+    "sendmsg": (3,), "readv": (3,), "writev": (3,), "ioctl": (3,),
+    "epoll_create": (1,), "epoll_create1": (1,), "epoll_ctl": (4,), "epoll_wait": (4,),
+    "getsockname": (3,), "getpeername": (3,),
+}
+"""System calls drill parses, with the numbers of arguments they take (the targets
+implement them)."""
+
+SOCKOPT_LEVELS: dict[str, tuple[str, ...]] = {
+    "SO_": ("SOL_SOCKET",),
+    "TCP_": ("IPPROTO_TCP", "SOL_TCP"),
+    "IP_": ("IPPROTO_IP", "SOL_IP"),
+    "IPV6_": ("IPPROTO_IPV6", "SOL_IPV6"),
+}
+"""The levels a socket option belongs to, by the prefix of its name."""
+
+_UNSUPPORTED_CALLS = {
+    "sendfile": "sendfile", "open": "sendfile", "splice": "splice", "pipe": "splice",
+    "vmsplice": "splice", "sendmmsg": "sendmmsg/recvmmsg", "recvmmsg": "sendmmsg/recvmmsg",
+}
+"""Calls of features drill does not run, by the construct reported (a script opens the
+file it sends with ``sendfile`` and the pipe it splices into first)."""
+
+_SYSCALL_START = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_RESULT = re.compile(
+    r"=\s*(?P<value>-?0x[0-9a-fA-F]+|-?\d+)"
+    r"(?:\s+(?P<errno>[A-Z][A-Z0-9_]*))?"
+    r"(?:\s*\((?P<note>.*)\))?\s*$"
+)
+_WORD = re.compile(r"\b[A-Z][A-Z0-9_]*[A-Z0-9]\b|\bTCP_CA_\w+")
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
+
+
+def parse_syscall(text: str, fail: Fail, unsupported: Unsupported) -> Syscall:
+    """Parse the system call part of a line.
+
+    Raises:
+        DrillUnsupported: a call or argument drill does not run (see the module).
+        DrillSyntaxError: not a valid call line.
+    """
+    match = _SYSCALL_START.match(text)
+    if match is None:
+        word = text.split(None, 1)[0]
+        raise fail(f"expected a packet ('<' or '>') or a system call, got {word!r}")
+    name = match.group(1)
+    close = _closing(text, match.end() - 1)
+    if close < 0:
+        raise fail(f"{name}(: missing ')'")
+    inner = text[match.end():close]
+    args = split_args(inner) if inner.strip() else ()
+    result_text = text[close + 1:].strip()
+    res = _RESULT.match(result_text)
+    if res is None:
+        if not result_text.startswith("="):
+            raise fail(f"{name}(): expected '= result' after the call")
+        raise fail(f"{name}(): cannot parse the result {result_text[1:].strip()!r}")
+    value = int(res.group("value"), 0)
+    errno = res.group("errno")
+    if errno is not None:
+        if errno not in ERRNOS:
+            raise fail(f"unknown errno {errno}")
+        if value != -1:
+            raise fail(f"an errno ({errno}) goes with the result -1, not {value}")
+    if name not in SYSCALLS:
+        raise unsupported(_UNSUPPORTED_CALLS.get(name, f"system call {name}()"), f"{name}()")
+    if len(args) not in SYSCALLS[name]:
+        counts = " or ".join(str(n) for n in SYSCALLS[name])
+        raise fail(f"{name}() takes {counts} arguments, got {len(args)}")
+    try:
+        _check_symbols(args, unsupported)
+    except DrillUnsupported:
+        raise
+    except DrillSyntaxError as exc:
+        raise fail(f"{name}(): {exc.message}") from None
+    call = Syscall(name=name, args=args, result=value, errno=errno)
+    _check_args(call, fail, unsupported)
+    return call
+
+
+def _closing(text: str, open_index: int) -> int:
+    depth = 0
+    quote = False
+    for i in range(open_index, len(text)):
+        ch = text[i]
+        if quote:
+            if ch == '"' and text[i - 1] != "\\":
+                quote = False
+            continue
+        if ch == '"':
+            quote = True
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _check_symbols(args: tuple[str, ...], unsupported: Unsupported) -> None:
+    """Every upper-case word must be a Linux symbol drill knows, or name what drill
+    does not run; raises a DrillSyntaxError with no place for an unknown one (the
+    caller adds the place)."""
+    for arg in args:
+        for word in _WORD.findall(_STRING.sub('""', arg)):
+            construct = unsupported_construct(word)
+            if construct is not None:
+                raise unsupported(construct, word)
+            if word not in SYMBOLS and word not in ERRNOS:
+                raise DrillSyntaxError("", 0, f"not a number or known symbol: {word!r}")
+
+
+def _check_args(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
+    """Check the argument forms packetdrill would reject at run time."""
+    name, args = call.name, call.args
+
+    def integer(i: int, what: str) -> int:
+        try:
+            return int_arg(args[i])
+        except ValueError:
+            raise fail(f"{name}(): {what} must be a number, got {args[i]!r}") from None
+
+    def reader(i: int, read: Callable[[str], object], what: str) -> None:
+        if args[i] == "...":
+            return
+        try:
+            read(args[i])
+        except ValueError as exc:
+            raise fail(f"{name}(): {exc} ({what})") from None
+
+    if name == "socket":
+        if args[0] not in ("...", "AF_INET", "AF_INET6", "PF_INET", "PF_INET6"):
+            raise unsupported("socket domain", args[0])
+        if "SOCK_STREAM" not in args[1] and args[1] != "...":
+            raise unsupported("non-TCP sockets", args[1])
+        if args[2] not in ("IPPROTO_TCP", "0", "..."):
+            raise unsupported("non-TCP sockets", args[2])
+        return
+    if name == "poll":
+        reader(0, pollfds_arg, "the pollfds")
+        integer(1, "nfds")
+        integer(2, "the timeout")
+        return
+    if name in ("epoll_create", "epoll_create1"):
+        integer(0, "the size" if name == "epoll_create" else "the flags")
+        return
+    integer(0, "the file descriptor")
+    if name == "listen":
+        integer(1, "the backlog")
+    elif name in ("read", "write", "recv", "send", "recvfrom", "sendto"):
+        if integer(2, "the length") < 0:
+            raise fail(f"{name}(): negative length")
+        if name not in ("read", "write"):
+            integer(3, "the flags")
+    elif name in ("readv", "writev"):
+        reader(1, iovecs_arg, "the iovec array")
+        integer(2, "the iovec count")
+    elif name in ("sendmsg", "recvmsg"):
+        reader(1, msghdr_arg, "the msghdr")
+        integer(2, "the flags")
+    elif name == "shutdown":
+        if args[1] not in ("SHUT_RD", "SHUT_WR", "SHUT_RDWR") and not is_int(args[1]):
+            raise fail(f"shutdown(): unknown 'how' {args[1]!r}")
+    elif name in ("setsockopt", "getsockopt"):
+        _check_sockopt(call, fail)
+    elif name == "fcntl":
+        command = integer(1, "the command")
+        if command in (SYMBOLS["F_SETFL"], SYMBOLS["F_SETFD"]) and len(args) != 3:
+            raise fail(f"fcntl({args[1]}) needs the flags")
+        if command in (SYMBOLS["F_GETFL"], SYMBOLS["F_GETFD"]) and len(args) != 2:
+            raise fail(f"fcntl({args[1]}) takes no third argument")
+        if len(args) == 3:
+            integer(2, "the argument")
+    elif name == "ioctl":
+        integer(1, "the request")
+    elif name == "epoll_ctl":
+        integer(1, "the operation")
+        integer(2, "the file descriptor")
+        reader(3, epoll_events_arg, "the event")
+    elif name == "epoll_wait":
+        reader(1, epoll_events_arg, "the events")
+        integer(2, "maxevents")
+        integer(3, "the timeout")
+    elif name == "accept4":
+        integer(3, "the flags")
+
+
+def _check_sockopt(call: Syscall, fail: Fail) -> None:
+    name, args = call.name, call.args
+    level, opt = args[1], args[2]
+    if opt in SYMBOLS:
+        for prefix, levels in sorted(SOCKOPT_LEVELS.items(), key=lambda kv: -len(kv[0])):
+            if opt.startswith(prefix):
+                if level not in levels and not is_int(level):
+                    raise fail(f"{opt} belongs to level {levels[0]}, not {level}")
+                break
+    if name == "setsockopt" and opt in ("SO_ERROR", "TCP_INFO"):
+        raise fail(f"{opt} can only be read (getsockopt)")
+    raw = args[3]
+    if opt == "SO_LINGER" and raw != "...":
+        try:
+            fields = struct_arg(raw)
+        except ValueError:
+            fields = {}
+        if set(fields) != {"onoff", "linger"}:
+            raise fail(f"{name}(SO_LINGER): the value must be '{{onoff=N, linger=N}}', "
+                       f"got {raw!r}")
+    elif raw.startswith("["):
+        items = list_arg(raw)
+        if len(items) != 1:
+            raise fail(f"{name}({opt}): the value must be one number in brackets")
+        try:
+            int_arg(items[0])
+        except ValueError:
+            raise fail(f"{name}({opt}): cannot read the value {items[0]!r}") from None
+    elif not (raw.startswith('"') or raw.startswith("{")
+              or (name == "getsockopt" and raw == "...")):
+        raise fail(f"{name}({opt}): the value must be '[N]', a string or a struct, "
+                   f"got {raw!r}")
+    if name == "setsockopt":
+        try:
+            int_arg(args[4])
+        except ValueError:
+            raise fail(f"setsockopt(): the option length must be a number, got "
+                       f"{args[4]!r}") from None
+    elif args[4] != "..." and not args[4].startswith("["):
+        raise fail(f"getsockopt(): the length must be '[N]', got {args[4]!r}")
