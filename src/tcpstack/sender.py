@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 S = State
 NO_FLAGS = Flags(0)
 MAX_UNSCALED_WINDOW = 65535
+TSO_MAX_BYTES = 65536 - 1 - 320
+"""Most data bytes one segment carries with segmentation offload
+(``TcpConfig.tso``): Linux's GSO_MAX_SIZE less one and MAX_TCP_HEADER
+(tcp_xmit_size_goal); the segment itself is a multiple of the segment size."""
 
 
 class Sender:
@@ -160,12 +164,14 @@ class Sender:
         force = self._force
         self._force = False
         size = self.seg_size()
+        burst = self.tso_size() if c.config.tso else size
         now = c._now
         if (
             c.in_flight == 0
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
+            and c.config.slow_start_after_idle
         ):
             # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
             # from at most the initial window (the ACK clock has stopped).
@@ -177,7 +183,7 @@ class Sender:
                 break
             avail = len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
-            n = min(avail, usable, size)
+            n = min(avail, usable, burst)
             if sack and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
                 # Going back after a timeout: skip what the receiver SACKed
                 # (RFC 6675 §5.1) and stop short of the next SACKed block.
@@ -186,6 +192,10 @@ class Sender:
                     c._snd_nxt = seq_min(seq_add(c._snd_nxt, skip), c._snd_max)
                     continue
                 n = min(n, limit)
+            if size < n < avail:
+                # Segmentation offload: a super-segment cut short by the windows
+                # ends on a segment boundary (Linux tcp_mss_split_point).
+                n -= n % size
             fin_here = self.fin_unsent() and n == avail
             if n <= 0:
                 if fin_here and avail == 0:
@@ -412,6 +422,12 @@ class Sender:
         """Data bytes per full segment: SMSS less the timestamps option (MUST-16)."""
         c = self._c
         return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+
+    def tso_size(self) -> int:
+        """Largest super-segment with offload (``TcpConfig.tso``): the most full
+        segments within :data:`TSO_MAX_BYTES`, bytes."""
+        size = self.seg_size()
+        return max(size, TSO_MAX_BYTES // size * size)
 
     def high_data_off(self) -> int:
         """HighData: stream offset one past the highest data byte sent (RFC 6675)."""
