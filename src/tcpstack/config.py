@@ -75,6 +75,17 @@ class TcpConfig:
     delayed_ack: float = 0.2
     """Delay of a delayed ACK; 0 disables delaying (MUST-40: < 0.5 s, SHLD-18)."""
 
+    cork: bool = False
+    """Hold a partial segment at the tail of the queue until more data fills it,
+    the application uncorks, or the persist timer's override fires (Linux
+    TCP_CORK and MSG_MORE). False: Nagle's rule alone decides (SHLD-7)."""
+
+    quick_acks: int = 0
+    """Data segments acknowledged at once (not delayed) at the start of a
+    connection and after an idle period longer than the RTO, unless the
+    exchange is interactive: Linux's quick-ACK mode (up to 16). 0: every ACK
+    may be delayed (RFC 9293 §3.8.6.3, SHLD-18)."""
+
     nagle: bool = True
     """Nagle's algorithm (SHLD-7); switch off per connection for no-delay (MUST-17)."""
 

@@ -842,7 +842,7 @@ class Connection(Tcb):
                     self._sender.on_persist()
                 case Timer.DELAYED_ACK:
                     # §3.8.6.3: the delayed ACK is due now.
-                    self._sender.ack_now = True
+                    self._sender.on_delayed_ack()
                 case Timer.KEEPALIVE if self._keepalive is not None:
                     if self._keepalive.on_timer():
                         # The probes went unanswered: the peer is gone (§3.8.4).

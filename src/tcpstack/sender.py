@@ -70,6 +70,9 @@ class Sender:
         "_last_send_at",
         "_oow_ack_at",
         "_persist_backoff",
+        "_pingpong",
+        "_quick",
+        "_rcv_data_at",
         "_rcv_unacked",
         "ack_now",
         "first_sent_at",
@@ -93,6 +96,9 @@ class Sender:
         self._challenge_second = -1.0
         self._challenge_count = 0
         self._oow_ack_at: float | None = None  # last ACK answering an invalid segment
+        self._quick = 0  # ACKs still to send at once (config.quick_acks)
+        self._pingpong = False  # interactive: we answered data with data within ato
+        self._rcv_data_at: float | None = None  # when in-order data last arrived
 
     # ------------------------------------------------------------------
     # The output procedure
@@ -214,6 +220,13 @@ class Sender:
                     # unacknowledged (SHLD-7), unless switched off (MUST-17).
                     if in_flight and c.config.nagle and not fin_here:
                         break
+                    if c.config.cork and not fin_here:
+                        # Corked (Linux TCP_CORK / MSG_MORE): the partial
+                        # segment waits for more data, uncorking, or at most
+                        # the override timer (as the SWS override, §3.8.6.2.1).
+                        if not in_flight:
+                            self._arm_persist(override=True)
+                        break
                 elif in_flight or n < c._max_snd_wnd // 2:
                     # Sender SWS avoidance (MUST-38): a small window-limited
                     # segment waits for more window (or the override timer).
@@ -323,6 +336,9 @@ class Sender:
             timers.arm(Timer.RTO, now + c._rtt.rto)
         if not retransmission and length:
             self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+            received = self._rcv_data_at
+            if received is not None and now - received < c.config.delayed_ack:
+                self._pingpong = True
 
     def acknowledged(self, ack: int, seg: Segment | None) -> int:
         """SND.UNA moved to ``ack`` (carried by ``seg``): release the acknowledged data,
@@ -490,10 +506,35 @@ class Sender:
         self._rcv_unacked += nbytes
         # A full-sized segment carries RCV.MSS less the timestamps option.
         full = c.rcv_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
-        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full:
+        quick = self._quick_ack()
+        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full or quick:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
             c._timers.arm(Timer.DELAYED_ACK, c._now + c.config.delayed_ack)
+
+    def _quick_ack(self) -> bool:
+        """Quick-ACK mode (``config.quick_acks``, as Linux): the first data segments
+        of a connection, and those after an idle period longer than the RTO, are
+        acknowledged at once unless the exchange is interactive (we answered data
+        with data within the delayed-ACK time: Linux's "pingpong" mode)."""
+        c = self._c
+        limit = c.config.quick_acks
+        if not limit:
+            return False
+        now = c._now
+        last = self._rcv_data_at
+        self._rcv_data_at = now
+        if last is None or now - last > c._rtt.rto:
+            self._quick = max(self._quick, limit)
+        if self._quick > 0 and not self._pingpong:
+            self._quick -= 1
+            return True
+        return False
+
+    def on_delayed_ack(self) -> None:
+        """The delayed-ACK timer fired: a delayed ACK ends the interactive mode."""
+        self._pingpong = False
+        self.ack_now = True
 
     def window_update_due(self) -> bool:
         """The application read: announce the window now if it is worth it (MUST-39).

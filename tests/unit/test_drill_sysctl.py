@@ -160,3 +160,12 @@ def test_rmem_max_of_15_mib_offers_window_scale_8(tmp_path: Path) -> None:
     assert _syn_ack_wscale(target) == 8
     # Without the settings the default 64 KiB buffer needs no scaling: wscale 0.
     assert _syn_ack_wscale(TcpstackTarget()) == -1
+
+
+def test_ethtool_switches_offload() -> None:
+    sysctls, shell = reader()
+    assert shell.run("ethtool -K tun0 tso off gso off", ".").status == 0
+    assert sysctls.config(BASE.__class__(tso=True), passive=False).tso is False
+    assert shell.run("ethtool -K tun0 tso on", ".").status == 0
+    assert sysctls.config(BASE, passive=False).tso is True
+    assert shell.run("ethtool -K tun0 tso maybe", ".").status == 1

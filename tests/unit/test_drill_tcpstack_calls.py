@@ -8,7 +8,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from tcpstack.harness.drill.model import DrillError, Script, Syscall
+from tcpstack.harness.drill.model import DrillError, Event, Script, Shell, Syscall, Timing
 from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 from tcpstack.wire import (
     Flags,
@@ -52,9 +52,10 @@ class Peer:
 
 
 def established(options: dict[str, str] | None = None, family: str = "AF_INET",
-                peer_mss: int = 1000) -> tuple[TcpstackTarget, Peer]:
+                peer_mss: int = 1000, shell: bool = False) -> tuple[TcpstackTarget, Peer]:
     target = TcpstackTarget()
-    target.prepare(Script("t.pkt", (), options=options or {}))
+    events = (Event(1, Timing("abs"), Shell("true")),) if shell else ()
+    target.prepare(Script("t.pkt", events, options=options or {}))
     target.start()
     v6 = (options or {}).get("ip_version") == "ipv6"
     peer = Peer(target, "2001:db8::1" if v6 else "192.0.2.1",
@@ -222,3 +223,53 @@ def test_gro_mss_splits_a_large_inbound_packet() -> None:
     assert target.tcp_info(4)["tcpi_segs_in"] == 2 + 10  # SYN, ACK, ten segments
     (ack,) = peer.sent()
     assert ack.ack == (PEER_ISN + 10001) % 2**32
+
+
+def test_quick_acks_for_packetdrill_scripts_until_the_exchange_is_interactive() -> None:
+    target, peer = established(shell=True)
+    peer.send(Flags.ACK | Flags.PSH, data=100)
+    (ack,) = peer.sent()  # at once: Linux's quick-ACK mode
+    assert ack.ack == (PEER_ISN + 101) % 2**32
+    assert call(target, "write", "4", "...", "100")[0] == 100  # a reply within 40 ms
+    peer.sent()
+    peer.send(Flags.ACK | Flags.PSH, seq=101, ack=101, data=100)
+    assert peer.sent() == []  # interactive: the ACK waits (pingpong)
+    target.wait_until(target.now() + 0.04)
+    (ack,) = peer.sent()
+    assert ack.ack == (PEER_ISN + 201) % 2**32
+
+
+def test_drill_scripts_keep_delayed_acks() -> None:
+    target, peer = established()
+    peer.send(Flags.ACK | Flags.PSH, data=100)
+    assert peer.sent() == []
+    target.wait_until(target.now() + 0.04)
+    assert len(peer.sent()) == 1
+
+
+def test_tcp_cork_and_msg_more_hold_a_partial_segment() -> None:
+    target, peer = established()
+    assert call(target, "setsockopt", "4", "SOL_TCP", "TCP_CORK", "[1]", "4")[0] == 0
+    assert call(target, "write", "4", "...", "40")[0] == 40
+    target.wait_until(target.now() + 0.05)
+    assert call(target, "write", "4", "...", "40")[0] == 40
+    assert peer.sent() == []
+    assert call(target, "setsockopt", "4", "SOL_TCP", "TCP_CORK", "[0]", "4")[0] == 0
+    (seg,) = peer.sent()
+    assert len(seg.payload) == 80 and seg.flags & Flags.PSH
+    peer.send(Flags.ACK, ack=81)
+    # MSG_MORE corks one call; TCP_NODELAY pushes what it holds.
+    assert call(target, "send", "4", "...", "40", "MSG_MORE")[0] == 40
+    assert peer.sent() == []
+    assert call(target, "setsockopt", "4", "SOL_TCP", "TCP_NODELAY", "[1]", "4")[0] == 0
+    (seg,) = peer.sent()
+    assert len(seg.payload) == 40
+    peer.send(Flags.ACK, ack=121)
+    # Held with nothing in flight, the data goes when the override timer fires.
+    assert call(target, "send", "4", "...", "40", "MSG_MORE")[0] == 40
+    start = target.now()
+    assert peer.sent() == []
+    item = target.next_outbound(start + 1.0)
+    assert item is not None
+    assert 0.1 <= item[0] - start <= 1.0
+    assert len(decode_packet(item[1])[1].payload) == 40

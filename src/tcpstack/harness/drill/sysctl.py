@@ -280,6 +280,8 @@ class Sysctls:
 
     values: dict[str, str] = field(default_factory=dict)
     ignored: dict[str, str] = field(default_factory=dict)
+    offload: bool | None = None
+    """Segmentation offload switched by ``ethtool -K tun0 tso on|off``; None: unchanged."""
 
     def set(self, name: str, value: str, base: TcpConfig) -> str | None:
         """Record ``name=value``; returns the "ignored" note the first time a
@@ -328,6 +330,8 @@ class Sysctls:
             # max(tcp_rmem[2], net.core.rmem_max).
             wanted = max(config.recv_buffer_max or config.recv_buffer, _int(rmem_max))
             config = replace(config, recv_buffer_max=min(wanted, 1 << 30))
+        if self.offload is not None and self.offload != config.tso:
+            config = replace(config, tso=self.offload)
         return config
 
 
@@ -476,6 +480,9 @@ class ShellReader:
             return 0, ""
         if base == "echo":
             return 0, " ".join(words[1:])
+        if base == "ethtool" and len(words) >= 3 and words[1] in ("-K", "--features",
+                                                                  "--offload"):
+            return self._ethtool(words[3:])
         if _harmless(words):
             return 0, ""
         path = os.path.normpath(os.path.join(cwd, program))
@@ -484,6 +491,17 @@ class ShellReader:
                 outcome = self.run(f.read(), cwd, depth=depth + 1)
             return outcome.status, outcome.output
         return 1, _refuse(text)
+
+    def _ethtool(self, args: list[str]) -> tuple[int, str]:
+        """``ethtool -K DEV FEATURE on|off ...``: ``tso`` switches segmentation
+        offload (a device without TSO gets MSS-sized packets); the other
+        features change nothing tcpstack sends."""
+        if len(args) % 2 or any(v not in ("on", "off") for v in args[1::2]):
+            return 1, f"ethtool: expected 'FEATURE on|off ...', got {' '.join(args)!r}"
+        for feature, value in zip(args[::2], args[1::2], strict=True):
+            if feature in ("tso", "tcp-segmentation-offload"):
+                self.sysctls.offload = value == "on"
+        return 0, ""
 
     def _sysctl(self, args: list[str]) -> tuple[int, str]:
         pairs: list[tuple[str, str]] = []

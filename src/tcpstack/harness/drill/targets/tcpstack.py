@@ -91,6 +91,8 @@ _POLL = {
         "POLLRDHUP",
     )
 }
+LINUX_QUICK_ACKS = 16
+"""Linux's TCP_MAX_QUICKACKS."""
 LINUX_INITIAL_WINDOW = 10
 """Segments in Linux's initial congestion window (TCP_INIT_CWND, RFC 6928)."""
 _LINUX_BUF_MAX = 212992
@@ -247,6 +249,11 @@ class TcpstackTarget:
           cuts an inbound packet larger than that into (``gso_size``): such a
           packet reaches the stack as that many back-to-back segments. It does
           not change the MSS the stack advertises.
+        * Without a configuration given to the constructor: Linux's initial
+          window of 10 segments, and for a packetdrill-environment script (one
+          that runs shell commands) Linux's quick-ACK mode
+          (``TcpConfig.quick_acks``); drill's own scripts keep the RFC's
+          delayed ACKs.
         * ``tso``: ``1`` switches segmentation offload on (as packetdrill's TUN
           device has TSO/GSO), ``0`` off. Without the option (and without a
           ``tso`` given to the constructor) offload is on for a script that
@@ -266,10 +273,16 @@ class TcpstackTarget:
             self.local_address, self.remote_address = LOCAL_ADDRESS6, REMOTE_ADDRESS6
         else:
             self.local_address, self.remote_address = LOCAL_ADDRESS, REMOTE_ADDRESS
+        # A script that runs shell commands was written for packetdrill's
+        # environment: a Linux kernel behind a TUN device with offload.
+        packetdrill_env = any(isinstance(event.action, Shell) for event in script.events)
         if self._default_config and self.config.initial_window is None:
             # Linux's initial window: 10 segments (RFC 6928), which packetdrill's
-            # scripts assume ("Assumes initial cwnd > 3 (e.g. IW=10)").
-            self.config = replace(self.config, initial_window=LINUX_INITIAL_WINDOW)
+            # scripts assume ("Assumes initial cwnd > 3 (e.g. IW=10)"), and, for
+            # packetdrill's scripts, its quick-ACK mode at the start of a connection.
+            quick = LINUX_QUICK_ACKS if packetdrill_env else 0
+            self.config = replace(self.config, initial_window=LINUX_INITIAL_WINDOW,
+                                  quick_acks=quick)
             self._reader = ShellReader(self.sysctls, self.config)
         tso = self.tso
         if "tso" in options:
@@ -277,7 +290,7 @@ class TcpstackTarget:
                 raise DrillError(f"{self.name} target: --tso must be 0 or 1")
             tso = options["tso"] == "1"
         if tso is None:
-            tso = any(isinstance(event.action, Shell) for event in script.events)
+            tso = packetdrill_env
         if tso != self.config.tso:
             self.config = replace(self.config, tso=tso)
             self._reader = ShellReader(self.sysctls, self.config)
@@ -573,6 +586,8 @@ class TcpstackTarget:
             return {"keepalive": bool(value)}
         if name == "TCP_NODELAY":
             return {"nagle": not value}
+        if name == "TCP_CORK":
+            return {"cork": bool(value)}
         if name == "TCP_KEEPIDLE":
             _check_range(value, 1, 32767)
             return {"keepalive_idle": float(value)}
@@ -621,8 +636,12 @@ class TcpstackTarget:
         self._socks[sock.fd] = sock
         return sock
 
-    def _free_fd(self) -> int:
-        """The lowest free descriptor (0-2 are stdin, stdout, stderr)."""
+    def _free_fd(self, want: int | None = None) -> int:
+        """The descriptor the script names (``want``, packetdrill maps script fds
+        to real ones) if free, else the lowest free one (0-2 are stdin, stdout,
+        stderr)."""
+        if want is not None and want >= 3 and want not in self._socks | self._epolls:
+            return want
         fd = 3
         while fd in self._socks or fd in self._epolls:
             fd += 1
@@ -639,7 +658,7 @@ class TcpstackTarget:
         kind = sym(call.args[1])
         # sysctl settings made so far apply to this socket (Linux reads them at creation).
         sock = self._add(_Sock(
-            self._free_fd(),
+            self._free_fd(call.result),
             nonblocking=bool(kind & _O_NONBLOCK),
             family=family,
             config=self.sysctls.config(self.config, passive=False),
@@ -684,16 +703,16 @@ class TcpstackTarget:
             return _err("EBADF")
         if not sock.listening or sock.port is None:
             return _err("EINVAL")
-        return self._accept(sock)
+        return self._accept(sock, call.result)
 
-    def _accept(self, listener: _Sock) -> _Op:
+    def _accept(self, listener: _Sock, want: int | None = None) -> _Op:
         while True:
             port = listener.port
             if not listener.listening or port is None or listener.fd not in self._socks:
                 return _err("EBADF")
             conn = self.stack.accept(port)
             if conn is not None:
-                new = self._add(_Sock(self._free_fd(), port=port, conn=conn,
+                new = self._add(_Sock(self._free_fd(want), port=port, conn=conn,
                                        opts=dict(listener.opts), linger=listener.linger))
                 changes = self._config_for(new, buffers=False)
                 if changes:
@@ -789,12 +808,7 @@ class TcpstackTarget:
             yield None
 
     def _sys_write(self, call: Syscall) -> _Ret | _Op:
-        sock = self._sock(call)
-        if sock is None:
-            return _err("EBADF")
-        if sock.conn is None:
-            return _err("EPIPE")
-        return self._write(sock, sock.conn, int_arg(call.args[2]))
+        return self._send(call, int_arg(call.args[2]), 0)
 
     def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
         nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
@@ -843,14 +857,21 @@ class TcpstackTarget:
             raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
         if flags & MSG["MSG_ZEROCOPY"]:
             raise DrillError("unsupported: zero-copy (MSG_ZEROCOPY) on the tcpstack target")
-        if flags & (MSG["MSG_MORE"] | MSG["MSG_OOB"]):
-            raise DrillError("tcpstack target: MSG_MORE / MSG_OOB (corking, urgent data "
-                             "from send) are not supported")
+        if flags & MSG["MSG_OOB"]:
+            raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
+                             "supported")
         if sock.conn is None:
             return _err("EPIPE")
         if buf == "NULL" and size:
             return _err("EFAULT")
-        return self._write(sock, sock.conn, size, flags)
+        conn = sock.conn
+        if self._alive(conn):
+            # MSG_MORE corks this write's tail; a write without it uncorks
+            # (unless TCP_CORK is set), as Linux's tcp_push does.
+            cork = bool(flags & MSG["MSG_MORE"]) or bool(sock.opts.get("TCP_CORK"))
+            if conn.config.cork != cork:
+                conn.reconfigure(cork=cork)
+        return self._write(sock, conn, size, flags)
 
     def _sys_recv(self, call: Syscall) -> _Ret | _Op:
         return self._recv(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
@@ -917,14 +938,14 @@ class TcpstackTarget:
     def _sys_epoll_create(self, call: Syscall) -> _Ret:
         if int_arg(call.args[0]) <= 0:
             return _err("EINVAL")
-        ep = _Epoll(self._free_fd())
+        ep = _Epoll(self._free_fd(call.result))
         self._epolls[ep.fd] = ep
         return _Ret(ep.fd)
 
     def _sys_epoll_create1(self, call: Syscall) -> _Ret:
         if sym(call.args[0]) & ~EPOLL["EPOLL_CLOEXEC"]:
             return _err("EINVAL")
-        ep = _Epoll(self._free_fd())
+        ep = _Epoll(self._free_fd(call.result))
         self._epolls[ep.fd] = ep
         return _Ret(ep.fd)
 
@@ -1064,9 +1085,21 @@ class TcpstackTarget:
             # Buffer sizes take effect at once (the receive window's right edge
             # never moves left, RFC 7323 §2.4); the MSS only before the SYN.
             live = {k: v for k, v in changes.items() if k != "mss"}
+            conn = sock.conn
+            if name == "TCP_NODELAY" and value and conn.config.cork:
+                # Linux: TCP_NODELAY pushes what is pending once, even when corked.
+                self._push(conn)
             if live:
-                sock.conn.reconfigure(**live)
+                conn.reconfigure(**live)
         return _Ret(0)
+
+    def _push(self, conn: Connection) -> None:
+        """Send what a cork holds now, and cork again (Linux TCP_NAGLE_PUSH)."""
+        conn.reconfigure(cork=False)
+        for packet in self.stack.packets_to_send(self._now):
+            self._out.append((self._now, packet))
+            self._count_out(packet)
+        conn.reconfigure(cork=True)
 
     def _sys_getsockopt(self, call: Syscall) -> _Ret:
         sock = self._sock(call)
