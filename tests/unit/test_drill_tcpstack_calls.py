@@ -273,3 +273,17 @@ def test_tcp_cork_and_msg_more_hold_a_partial_segment() -> None:
     assert item is not None
     assert 0.1 <= item[0] - start <= 1.0
     assert len(decode_packet(item[1])[1].payload) == 40
+
+
+def test_tcp_congestion_by_name() -> None:
+    target = TcpstackTarget()
+    target.prepare(Script("t.pkt", ()))
+    call(target, "socket", "...", "SOCK_STREAM", "IPPROTO_TCP")
+    assert call(target, "setsockopt", "3", "SOL_TCP", "TCP_CONGESTION", '"reno"', "4")[0] == 0
+    assert call(target, "setsockopt", "3", "SOL_TCP", "TCP_CONGESTION", '"bbr"',
+                "4")[:2] == (-1, "ENOENT")
+    call(target, "bind", "3", "...", "...")
+    call(target, "listen", "3", "1")
+    listener = target.stack.listener(8080)
+    assert listener is not None and listener.config is not None
+    assert listener.config.congestion_control == "reno"

@@ -67,3 +67,18 @@ def test_rcvbuf_on_a_connected_socket_changes_the_window() -> None:
         "+0 < P. 3001:4001(1000) ack 1 win 50000\n"
         "+0~+.05 > . 1:1(0) ack 4001 win 61535\n"
     )
+
+
+def test_rcvbuf_before_listen_clamps_the_window_scale_rmem_would_give() -> None:
+    target = TcpstackTarget()
+    target.prepare(parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "t.pkt"))
+    assert target.shell('sysctl -q net.ipv4.tcp_rmem="4096 540000 15728640"', ".").status == 0
+    script = (
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+        "+0 setsockopt(3, SOL_SOCKET, SO_RCVBUF, [100000], 4) = 0\n"
+        "+0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n"
+        "+0 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>\n"
+        "+0 > S. 0:0(0) ack 1 <mss 1460,nop,wscale 1>\n"
+    )
+    result = run_script(parse(script, "t.pkt"), target)
+    assert result.passed, result.failure

@@ -49,6 +49,7 @@ from typing import Any
 
 from .... import events as ev
 from ....config import TcpConfig
+from ....congestion import ALGORITHMS
 from ....connection import Connection
 from ....errors import LocalProtocolError, TcpStackError
 from ....seq import seq_diff, seq_gt
@@ -167,6 +168,7 @@ class _Sock:
     family: int = 2  # AF_INET; AF_INET6 is 10
     config: TcpConfig | None = None  # sysctl defaults when socket() ran, active side
     passive_config: TcpConfig | None = None  # ... for a listener (tcp_synack_retries)
+    congestion: str | None = None  # TCP_CONGESTION
     port: int | None = None
     listening: bool = False
     conn: Connection | None = None
@@ -604,7 +606,10 @@ class TcpstackTarget:
             return {"r2": value / 1000, "r2_syn": value / 1000}
         if name == "SO_RCVBUF" and buffers:
             limit = (1 << 30) if base.window_scaling else 65535
-            return {"recv_buffer": min(max(self._buf_cap(name, value), 1), limit)}
+            # A locked receive buffer also clamps the window scale offered
+            # (Linux: window_clamp = tcp_full_space with SOCK_RCVBUF_LOCK).
+            return {"recv_buffer": min(max(self._buf_cap(name, value), 1), limit),
+                    "recv_buffer_max": None}
         if name == "SO_SNDBUF" and buffers:
             # Linux sets sk_sndbuf to twice the value and charges each queued
             # skb's truesize against it; the payload that fits is about two
@@ -614,7 +619,7 @@ class TcpstackTarget:
         if name == "TCP_MAXSEG":
             _check_range(value, 88, 32767)  # Linux: TCP_MIN_MSS..MAX_TCP_WINDOW
             return {"mss": value}
-        if name in _ACCEPTED_OPTIONS or name in ("SO_RCVBUF", "SO_SNDBUF"):
+        if name in _ACCEPTED_OPTIONS or name in ("SO_RCVBUF", "SO_SNDBUF", "TCP_CONGESTION"):
             return {}
         raise LookupError(name)
 
@@ -630,6 +635,8 @@ class TcpstackTarget:
     def _new_config(self, sock: _Sock, *, passive: bool = False) -> TcpConfig:
         base = (sock.passive_config if passive else sock.config) or self.config
         changes = self._config_for(sock)
+        if sock.congestion is not None:
+            changes["congestion_control"] = sock.congestion
         return replace(base, **changes) if changes else base
 
     def _add(self, sock: _Sock) -> _Sock:
@@ -1065,6 +1072,17 @@ class TcpstackTarget:
         if sock is None:
             return _err("EBADF")
         name = call.args[2]
+        if name == "TCP_CONGESTION":
+            # setsockopt(fd, SOL_TCP, TCP_CONGESTION, "reno", 4): ENOENT if unknown.
+            algorithm = call.args[3].strip().strip('"')
+            if algorithm not in ALGORITHMS:
+                return _err("ENOENT")
+            sock.opts[name] = 1
+            sock.congestion = algorithm
+            if sock.conn is not None and self._alive(sock.conn):
+                raise DrillError("tcpstack target: TCP_CONGESTION on a connected socket "
+                                 "is not supported")
+            return _Ret(0)
         if name == "SO_LINGER":
             fields = struct_arg(call.args[3])
             sock.linger = (int_arg(fields["onoff"]), int_arg(fields["linger"]))
