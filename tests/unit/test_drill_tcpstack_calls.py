@@ -83,7 +83,7 @@ def test_recv_peek_then_read_and_vector_forms() -> None:
     assert call(target, "recvfrom", "4", "...", "500", "0", "...", "...")[0] == 500
     assert call(target, "readv", "4", "[{..., 200}, {..., 300}]", "2")[0] == 500
     msg = "{msg_name(...)=..., msg_iov(1)=[{..., 5000}], msg_flags=0}"
-    assert call(target, "recvmsg", "4", msg, "0")[0] == 1000
+    assert call(target, "recvmsg", "4", msg, "0")[::2] == (1000, {"msg_flags": 0})
     assert call(target, "recv", "4", "...", "10", "MSG_DONTWAIT")[:2] == (-1, "EAGAIN")
     assert call(target, "recv", "4", "NULL", "10", "MSG_DONTWAIT")[:2] == (-1, "EAGAIN")
 
@@ -123,12 +123,12 @@ def test_epoll_level_and_edge_triggered() -> None:
     assert call(target, "epoll_wait", "5", "{events=0, ptr=0}", "1", "0")[0] == 0
     peer.send(Flags.ACK | Flags.PSH, data=100)
     assert call(target, "epoll_wait", "5", "{events=EPOLLIN, fd=4}", "1", "0") == (
-        1, None, {"events": 1, "fd": 4})
+        1, None, {"events[0]": 1, "data[0]": 4})
     assert call(target, "epoll_wait", "5", "{events=EPOLLIN, fd=4}", "1", "0")[0] == 1
     assert call(target, "epoll_ctl", "5", "EPOLL_CTL_MOD", "4",
                 "{events=EPOLLIN|EPOLLOUT|EPOLLET, fd=4}")[0] == 0
     assert call(target, "epoll_wait", "5", "{events=EPOLLIN|EPOLLOUT, fd=4}", "1", "0")[2] == {
-        "events": 5, "fd": 4}
+        "events[0]": 5, "data[0]": 4}
     assert call(target, "epoll_wait", "5", "{events=0, ptr=0}", "1", "0")[0] == 0  # no new edge
     assert call(target, "epoll_ctl", "5", "EPOLL_CTL_DEL", "4", "NULL")[0] == 0
     assert call(target, "epoll_ctl", "5", "EPOLL_CTL_DEL", "4", "NULL")[:2] == (-1, "ENOENT")
@@ -287,3 +287,14 @@ def test_tcp_congestion_by_name() -> None:
     listener = target.stack.listener(8080)
     assert listener is not None and listener.config is not None
     assert listener.config.congestion_control == "reno"
+
+
+def test_epoll_reports_the_data_given_to_epoll_ctl() -> None:
+    target, _ = established()
+    call(target, "epoll_create", "1")
+    call(target, "epoll_ctl", "5", "EPOLL_CTL_ADD", "4", "{events=EPOLLOUT|EPOLLONESHOT, u64=77}")
+    assert call(target, "epoll_wait", "5", "...", "4", "0") == (
+        1, None, {"events[0]": 4, "data[0]": 77})
+    assert call(target, "epoll_wait", "5", "...", "4", "0")[0] == 0  # one-shot: disarmed
+    call(target, "epoll_ctl", "5", "EPOLL_CTL_MOD", "4", "{events=EPOLLOUT, u64=78}")
+    assert call(target, "epoll_wait", "5", "...", "4", "0")[2] == {"events[0]": 4, "data[0]": 78}

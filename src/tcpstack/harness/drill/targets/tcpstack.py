@@ -155,7 +155,8 @@ class _Counters:
 
 @dataclass
 class _Epoll:
-    """An epoll instance: watched fd -> [events, mask last reported (for EPOLLET)]."""
+    """An epoll instance: watched fd -> [events, mask last reported (for EPOLLET),
+    the event's data (its ``fd=``/``u64=``/``u32=``/``ptr=`` field)]."""
 
     fd: int
     watched: dict[int, list[int]] = field(default_factory=dict)
@@ -899,7 +900,8 @@ class TcpstackTarget:
         return self._send(call, sum(iovec_lengths(call.args[1])), 0)
 
     def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
-        return self._recv(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+        op = self._recv(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+        return _with_outputs(op, {"msg_flags": 0})  # no MSG_TRUNC/MSG_EOR on a stream
 
     def _sys_sendmsg(self, call: Syscall) -> _Ret | _Op:
         return self._send(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
@@ -963,17 +965,21 @@ class TcpstackTarget:
         op, fd = sym(call.args[1]), int_arg(call.args[2])
         if fd not in self._socks:
             return _err("EBADF")
-        events = 0
+        events, data = 0, fd
         if op != EPOLL["EPOLL_CTL_DEL"]:
-            events = sym(struct_arg(" ".join(call.args[3].split()))["events"])
+            fields = struct_arg(" ".join(call.args[3].split()))
+            events = sym(fields["events"])
+            for key in ("fd", "u64", "u32", "ptr"):
+                if key in fields and fields[key] != "...":
+                    data = int_arg(fields[key])
         if op == EPOLL["EPOLL_CTL_ADD"]:
             if fd in ep.watched:
                 return _err("EEXIST")
-            ep.watched[fd] = [events, 0]
+            ep.watched[fd] = [events, 0, data]
         elif op == EPOLL["EPOLL_CTL_MOD"]:
             if fd not in ep.watched:
                 return _err("ENOENT")
-            ep.watched[fd] = [events, 0]
+            ep.watched[fd] = [events, 0, data]
         elif op == EPOLL["EPOLL_CTL_DEL"]:
             if ep.watched.pop(fd, None) is None:
                 return _err("ENOENT")
@@ -997,7 +1003,7 @@ class TcpstackTarget:
         while True:
             ready: list[tuple[int, int]] = []
             for fd, entry in ep.watched.items():
-                events, reported = entry
+                events, reported, data = entry
                 mask = self._poll_mask(fd) & ((events & ~flags) | always)
                 if events & EPOLL["EPOLLET"]:
                     fresh = mask & ~reported
@@ -1005,11 +1011,14 @@ class TcpstackTarget:
                     if not fresh:
                         continue
                 if mask and len(ready) < maxevents and (events & ~flags or mask & always):
-                    ready.append((fd, mask))
+                    ready.append((data, mask))
                     if events & EPOLL["EPOLLONESHOT"]:
                         entry[0] = events & EPOLL["EPOLLET"]  # disarmed until EPOLL_CTL_MOD
             if ready or (until is not None and self._now >= until):
-                outputs = {"events": ready[0][1], "fd": ready[0][0]} if ready else {}
+                # The i-th struct epoll_event written back: events[i], data[i].
+                outputs = {}
+                for i, (data, mask) in enumerate(ready):
+                    outputs[f"events[{i}]"], outputs[f"data[{i}]"] = mask, data
                 return _Ret(len(ready), outputs=outputs)
             yield until
 
@@ -1226,6 +1235,22 @@ class TcpstackTarget:
         if status is not None and status.err is not None:
             mask |= p["POLLERR"]
         return mask
+
+
+def _with_outputs(op: _Ret | _Op, outputs: dict[str, int]) -> _Ret | _Op:
+    """``op`` whose successful result also carries ``outputs``."""
+    if isinstance(op, _Ret):
+        if op.errno is None:
+            op.outputs.update(outputs)
+        return op
+    return _outputs_after(op, outputs)
+
+
+def _outputs_after(op: _Op, outputs: dict[str, int]) -> _Op:
+    ret = yield from op
+    if ret.errno is None:
+        ret.outputs.update(outputs)
+    return ret
 
 
 def _done(ret: _Ret) -> _Op:
