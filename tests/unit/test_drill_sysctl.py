@@ -10,7 +10,7 @@ from tcpstack.config import TcpConfig
 from tcpstack.harness.drill.model import Event, Script, Shell, Timing
 from tcpstack.harness.drill.parse import parse
 from tcpstack.harness.drill.runner import run_script
-from tcpstack.harness.drill.sysctl import ShellReader, Sysctls, canonical_name
+from tcpstack.harness.drill.sysctl import ShellOutcome, ShellReader, Sysctls, canonical_name
 from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 
 BASE = TcpConfig.linux()
@@ -169,3 +169,11 @@ def test_ethtool_switches_offload() -> None:
     assert shell.run("ethtool -K tun0 tso on", ".").status == 0
     assert sysctls.config(BASE, passive=False).tso is True
     assert shell.run("ethtool -K tun0 tso maybe", ".").status == 1
+
+
+def test_module_parameters_are_reported_ignored() -> None:
+    sysctls, shell = reader()
+    outcome = shell.run("echo 3 > /sys/module/tcp_cubic/parameters/hystart_detect", ".")
+    assert outcome == ShellOutcome(0, "ignored: tcp_cubic.hystart_detect (no tcpstack "
+                                      "equivalent)")
+    assert "tcp_cubic.hystart_detect" in sysctls.ignored

@@ -298,3 +298,15 @@ def test_epoll_reports_the_data_given_to_epoll_ctl() -> None:
     assert call(target, "epoll_wait", "5", "...", "4", "0")[0] == 0  # one-shot: disarmed
     call(target, "epoll_ctl", "5", "EPOLL_CTL_MOD", "4", "{events=EPOLLOUT, u64=78}")
     assert call(target, "epoll_wait", "5", "...", "4", "0")[2] == {"events[0]": 4, "data[0]": 78}
+
+
+def test_notsent_lowat_limits_pollout_and_write_null_is_efault() -> None:
+    target, _ = established()
+    assert call(target, "setsockopt", "4", "SOL_TCP", "TCP_NOTSENT_LOWAT", "[500]", "4")[0] == 0
+    assert call(target, "getsockopt", "4", "SOL_TCP", "TCP_NOTSENT_LOWAT", "[500]",
+                "[4]")[2] == {"optval": 500}
+    pollout = "[{fd=4, events=POLLOUT}]"
+    assert call(target, "poll", pollout, "1", "0")[0] == 1
+    assert call(target, "write", "4", "...", "20000")[0] == 20000  # beyond the window
+    assert call(target, "poll", pollout, "1", "0")[0] == 0
+    assert call(target, "write", "4", "NULL", "1000")[:2] == (-1, "EFAULT")

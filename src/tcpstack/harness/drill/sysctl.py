@@ -45,6 +45,7 @@ _MAX_DEPTH = 8
 """Nesting of scripts that run scripts, at most."""
 
 _PROC = "/proc/sys/"
+_MODULE = "/sys/module/"
 
 
 def canonical_name(name: str) -> str:
@@ -237,7 +238,7 @@ RULES: dict[str, _Rule] = {
     "net.ipv4.tcp_ecn_option": _ignored("tcpstack does not do AccECN"),
     "net.ipv4.tcp_fastopen": _equals(0, _NO_FASTOPEN),
     "net.ipv4.tcp_fastopen_key": _ignored(_NO_FASTOPEN),
-    "net.ipv4.tcp_notsent_lowat": _equals(0xFFFFFFFF, "tcpstack has no TCP_NOTSENT_LOWAT"),
+    "net.ipv4.tcp_notsent_lowat": _noop,  # poll/epoll writability on the drill target
     "net.ipv4.tcp_rfc1337": _bool("rfc1337"),
     "net.ipv4.tcp_invalid_ratelimit": _seconds("invalid_ack_ratelimit", 0.001),
     "net.ipv4.tcp_challenge_ack_limit": _count("challenge_ack_limit", 0),
@@ -457,6 +458,13 @@ class ShellReader:
             at = words.index(">") if ">" in words else words.index(">>")
             if words[0] == "echo" and at == len(words) - 2 and words[-1].startswith(_PROC):
                 return self._set([(words[-1], " ".join(words[1:at]))])
+            if words[0] == "echo" and at == len(words) - 2 and words[-1].startswith(_MODULE):
+                # A kernel module's parameter (tcp_cubic's hystart_detect, ...).
+                name = words[-1][len(_MODULE):].replace("/parameters/", ".")
+                if name not in self.sysctls.ignored:
+                    self.sysctls.ignored[name] = "no tcpstack equivalent"
+                    return 0, f"ignored: {name} (no tcpstack equivalent)"
+                return 0, ""
             return 1, _refuse(text)
         program = words[0]
         base = os.path.basename(program)

@@ -620,6 +620,8 @@ class TcpstackTarget:
         if name == "TCP_MAXSEG":
             _check_range(value, 88, 32767)  # Linux: TCP_MIN_MSS..MAX_TCP_WINDOW
             return {"mss": value}
+        if name == "TCP_NOTSENT_LOWAT":
+            return {}  # applied by poll/epoll (see _notsent_lowat)
         if name in _ACCEPTED_OPTIONS or name in ("SO_RCVBUF", "SO_SNDBUF", "TCP_CONGESTION"):
             return {}
         raise LookupError(name)
@@ -816,7 +818,7 @@ class TcpstackTarget:
             yield None
 
     def _sys_write(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, int_arg(call.args[2]), 0)
+        return self._send(call, int_arg(call.args[2]), 0, call.args[1])
 
     def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
         nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
@@ -1154,6 +1156,7 @@ class TcpstackTarget:
             "TCP_NODELAY": 0,
             "SO_REUSEADDR": 0,
             "TCP_USER_TIMEOUT": 0,
+            "TCP_NOTSENT_LOWAT": 0,  # 0: the sysctl decides (tcp_notsent_lowat)
             "TCP_KEEPIDLE": int(base.keepalive_idle),
             "TCP_KEEPINTVL": int(base.keepalive_interval),
             "TCP_KEEPCNT": base.keepalive_count,
@@ -1197,6 +1200,17 @@ class TcpstackTarget:
                 return _Ret(ready, outputs={f"revents[{i}]": r for i, r in enumerate(revents)})
             yield until
 
+    def _notsent_lowat(self, sock: _Sock) -> int:
+        """Unsent bytes below which the socket is writable (Linux TCP_NOTSENT_LOWAT,
+        else net.ipv4.tcp_notsent_lowat; 4294967295 by default: no limit)."""
+        value = sock.opts.get("TCP_NOTSENT_LOWAT") or 0
+        if not value:
+            try:
+                value = int(self.sysctls.values.get("net.ipv4.tcp_notsent_lowat", "0"), 0)
+            except ValueError:
+                value = 0
+        return value or 0xFFFFFFFF
+
     def _poll_mask(self, fd: int) -> int:
         """The mask of Linux tcp_poll() for ``fd``."""
         p = _POLL
@@ -1230,7 +1244,9 @@ class TcpstackTarget:
         if state is not State.SYN_SENT and state is not State.SYN_RECEIVED:
             if conn is not None and conn.readable:
                 mask |= p["POLLIN"] | p["POLLRDNORM"]
-            if snd_shut or conn is None or conn.send_space > 0:
+            if snd_shut or conn is None or (
+                conn.send_space > 0 and conn.unsent < self._notsent_lowat(sock)
+            ):
                 mask |= p["POLLOUT"] | p["POLLWRNORM"]
         if status is not None and status.err is not None:
             mask |= p["POLLERR"]
