@@ -56,6 +56,11 @@ class TcpConfig:
     rto_min: float = 1.0
     """Lower bound of the RTO (RFC 6298 §2.4)."""
 
+    rto_min_on_variance: bool = False
+    """If True, ``rto_min`` bounds the variance term instead of the RTO: RTO =
+    SRTT + max(4 * RTTVAR, rto_min), as Linux's tcp_set_rto (an RTT of 100 ms
+    gives 300 ms). False: RFC 6298 §2.4, RTO = max(rto_min, SRTT + 4 * RTTVAR)."""
+
     rto_max: float = 60.0
     """Upper bound of the RTO, also of its backoff (RFC 6298 §2.5)."""
 

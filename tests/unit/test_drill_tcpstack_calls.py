@@ -310,3 +310,11 @@ def test_notsent_lowat_limits_pollout_and_write_null_is_efault() -> None:
     assert call(target, "write", "4", "...", "20000")[0] == 20000  # beyond the window
     assert call(target, "poll", pollout, "1", "0")[0] == 0
     assert call(target, "write", "4", "NULL", "1000")[:2] == (-1, "EFAULT")
+
+
+def test_packetdrill_scripts_get_linux_rto_from_the_first_sample() -> None:
+    # "RTO = RTT + 200ms": Linux's tcp_set_rto bounds the variance term by rto_min.
+    target, _ = established(shell=True)
+    assert target.tcp_info(4)["tcpi_rto"] == 100_000 + 200_000
+    plain, _ = established()
+    assert plain.tcp_info(4)["tcpi_rto"] == 300_000  # RFC 6298: 100 ms + 4 * 50 ms

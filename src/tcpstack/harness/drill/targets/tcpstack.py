@@ -285,7 +285,7 @@ class TcpstackTarget:
             # packetdrill's scripts, its quick-ACK mode at the start of a connection.
             quick = LINUX_QUICK_ACKS if packetdrill_env else 0
             self.config = replace(self.config, initial_window=LINUX_INITIAL_WINDOW,
-                                  quick_acks=quick)
+                                  quick_acks=quick, rto_min_on_variance=packetdrill_env)
             self._reader = ShellReader(self.sysctls, self.config)
         tso = self.tso
         if "tso" in options:
