@@ -28,6 +28,12 @@ class TcpConfig:
     """Receive buffer: the largest window we offer (RCV.WND, §3.8.6). Above
     65535 bytes only with window scaling (RFC 7323 §2), at most 2**30."""
 
+    recv_buffer_max: int | None = None
+    """Largest receive buffer the connection may grow to (Linux ``tcp_rmem[2]``),
+    bytes: the window scale offered on the SYN is the smallest that lets it be
+    advertised in 16 bits (RFC 7323 §2.3; Linux tcp_select_initial_window).
+    None: ``recv_buffer``. At most 2**30."""
+
     window_scaling: bool = True
     """Offer/accept the window scale option (RFC 7323 §2)."""
 
@@ -50,6 +56,11 @@ class TcpConfig:
     rto_min: float = 1.0
     """Lower bound of the RTO (RFC 6298 §2.4)."""
 
+    rto_min_on_variance: bool = False
+    """If True, ``rto_min`` bounds the variance term instead of the RTO: RTO =
+    SRTT + max(4 * RTTVAR, rto_min), as Linux's tcp_set_rto (an RTT of 100 ms
+    gives 300 ms). False: RFC 6298 §2.4, RTO = max(rto_min, SRTT + 4 * RTTVAR)."""
+
     rto_max: float = 60.0
     """Upper bound of the RTO, also of its backoff (RFC 6298 §2.5)."""
 
@@ -68,6 +79,17 @@ class TcpConfig:
 
     delayed_ack: float = 0.2
     """Delay of a delayed ACK; 0 disables delaying (MUST-40: < 0.5 s, SHLD-18)."""
+
+    cork: bool = False
+    """Hold a partial segment at the tail of the queue until more data fills it,
+    the application uncorks, or the persist timer's override fires (Linux
+    TCP_CORK and MSG_MORE). False: Nagle's rule alone decides (SHLD-7)."""
+
+    quick_acks: int = 0
+    """Data segments acknowledged at once (not delayed) at the start of a
+    connection and after an idle period longer than the RTO, unless the
+    exchange is interactive: Linux's quick-ACK mode (up to 16). 0: every ACK
+    may be delayed (RFC 9293 §3.8.6.3, SHLD-18)."""
 
     nagle: bool = True
     """Nagle's algorithm (SHLD-7); switch off per connection for no-delay (MUST-17)."""
@@ -98,6 +120,10 @@ class TcpConfig:
     dupthresh: int = 3
     """Duplicate ACKs that trigger fast retransmit (RFC 5681 §3.2, RFC 6675 DupThresh)."""
 
+    initial_window: int | None = None
+    """Initial congestion window in full segments (RFC 6928 allows 10, Linux's
+    default); None: RFC 5681 §3.1's min(4*SMSS, max(2*SMSS, 4380 bytes))."""
+
     limited_transmit: bool = True
     """Send new data on the first two duplicate ACKs (RFC 3042)."""
 
@@ -105,6 +131,17 @@ class TcpConfig:
     """With SACK, probe with one segment 2 x SRTT after the last transmission
     instead of waiting for the RTO (RFC 8985 §7, as Linux does); False gives
     plain RFC 6298 timing."""
+
+    slow_start_after_idle: bool = True
+    """Restart from the initial window after an idle RTO (RFC 5681 §4.1); False
+    keeps cwnd (Linux ``tcp_slow_start_after_idle=0``)."""
+
+    tso: bool = False
+    """Segmentation offload: one outgoing segment may carry up to
+    :data:`~tcpstack.sender.TSO_MAX_BYTES` of data, a multiple of the segment
+    size, bounded by cwnd and the peer's window, for a device that cuts it into
+    MSS-sized packets (Linux TSO/GSO). Off: every segment is at most one MSS
+    (RFC 9293 §3.7.1, MUST-16)."""
 
     keepalive: bool = False
     """Send keep-alive probes on an idle connection (MUST-24/25: off by default)."""
@@ -158,6 +195,10 @@ class TcpConfig:
                 f"{'' if self.window_scaling else ' without window scaling'}, "
                 f"got {self.recv_buffer}"
             )
+        if self.recv_buffer_max is not None and not 0 < self.recv_buffer_max <= 1 << 30:
+            raise ValueError(
+                f"TcpConfig.recv_buffer_max must be in 1..{1 << 30}, got {self.recv_buffer_max}"
+            )
         if self.send_buffer < 1:
             raise ValueError("TcpConfig.send_buffer must be >= 1")
         if not 0 <= self.delayed_ack < 0.5:
@@ -166,6 +207,8 @@ class TcpConfig:
             raise ValueError("TcpConfig.rto_min must not exceed rto_max")
         if not 1 <= self.ttl <= 255:
             raise ValueError("TcpConfig.ttl must be in 1..255")
+        if self.initial_window is not None and not 1 <= self.initial_window <= 64:
+            raise ValueError("TcpConfig.initial_window must be in 1..64 segments")
         if self.dupthresh < 1 or self.keepalive_count < 1:
             raise ValueError("TcpConfig.dupthresh and keepalive_count must be >= 1")
         if self.keepalive_idle <= 0 or self.keepalive_interval <= 0:

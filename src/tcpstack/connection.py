@@ -842,7 +842,7 @@ class Connection(Tcb):
                     self._sender.on_persist()
                 case Timer.DELAYED_ACK:
                     # §3.8.6.3: the delayed ACK is due now.
-                    self._sender.ack_now = True
+                    self._sender.on_delayed_ack()
                 case Timer.KEEPALIVE if self._keepalive is not None:
                     if self._keepalive.on_timer():
                         # The probes went unanswered: the peer is gone (§3.8.4).
@@ -1024,7 +1024,8 @@ class Connection(Tcb):
         """Effective send MSS (§3.7.1, MUST-15/16), and the initial window for it."""
         ipv6 = isinstance(self._remote.address, ipaddress.IPv6Address)
         self._snd_mss = send_mss(self._config, seg, self.rcv_mss, ipv6=ipv6)
-        self._recovery.cc.set_mss(self._snd_mss)  # RFC 5681 §3.1
+        # RFC 5681 §3.1 (or RFC 6928's larger IW when configured)
+        self._recovery.cc.set_mss(self._snd_mss, self._config.initial_window)
 
     def _update_window(self, seg: Segment, *, force: bool = False) -> None:
         """Send-window update (§3.10.7.4 fifth step): only from newer segments (SND.WL1/WL2)."""

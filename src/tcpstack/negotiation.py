@@ -32,6 +32,11 @@ def window_shift(buffer: int) -> int:
     return shift
 
 
+def _scaled_space(config: TcpConfig) -> int:
+    """The receive space the window scale must cover: the buffer's largest size."""
+    return max(config.recv_buffer, config.recv_buffer_max or 0)
+
+
 @dataclass(frozen=True)
 class Negotiated:
     """What both SYNs agreed on.
@@ -82,7 +87,7 @@ def syn_options(
     elif sack:
         opts += [Nop(), Nop(), SackPermitted()]
     if wscale:
-        opts += [Nop(), WindowScale(window_shift(config.recv_buffer))]
+        opts += [Nop(), WindowScale(window_shift(_scaled_space(config)))]
     return tuple(opts)
 
 
@@ -96,7 +101,7 @@ def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
     wscale_ok = config.window_scaling and peer_syn.wscale is not None
     return _negotiated(
         min(peer_syn.wscale or 0, MAX_WSCALE) if wscale_ok else 0,
-        window_shift(config.recv_buffer) if wscale_ok else 0,
+        window_shift(_scaled_space(config)) if wscale_ok else 0,
         config.timestamps and peer_syn.timestamps is not None,
         config.sack and peer_syn.sack_permitted,
     )

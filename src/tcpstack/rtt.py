@@ -33,11 +33,13 @@ class RttEstimator:
         maximum: upper bound of the RTO and of its backoff, seconds (§2.5: >= 60 s).
     """
 
-    __slots__ = ("_base_rto", "_max", "_min", "backoffs", "rto", "rttvar", "srtt")
+    __slots__ = ("_base_rto", "_max", "_min", "_min_on_var", "backoffs", "rto", "rttvar", "srtt")
 
-    def __init__(self, initial: float = 1.0, minimum: float = 1.0, maximum: float = 60.0) -> None:
+    def __init__(self, initial: float = 1.0, minimum: float = 1.0, maximum: float = 60.0,
+                 *, minimum_on_variance: bool = False) -> None:
         if not 0 < minimum <= maximum:
             raise ValueError("need 0 < minimum <= maximum")
+        self._min_on_var = minimum_on_variance  # Linux: RTO = SRTT + max(4 * RTTVAR, minimum)
         self.srtt: float | None = None
         self.rttvar: float | None = None
         self._min = minimum
@@ -58,7 +60,11 @@ class RttEstimator:
         else:
             self.rttvar = (1 - BETA) * self.rttvar + BETA * abs(self.srtt - rtt)
             self.srtt = (1 - ALPHA) * self.srtt + ALPHA * rtt
-        self._base_rto = self._clamp(self.srtt + max(CLOCK_GRANULARITY, K * self.rttvar))
+        variance = max(CLOCK_GRANULARITY, K * self.rttvar)
+        if self._min_on_var:
+            # Linux's tcp_set_rto: the minimum bounds the variance term, not the RTO.
+            variance = max(variance, self._min)
+        self._base_rto = self._clamp(self.srtt + variance)
         self.backoffs = 0
         self.rto = self._base_rto
 

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 S = State
 NO_FLAGS = Flags(0)
 MAX_UNSCALED_WINDOW = 65535
+TSO_MAX_BYTES = 65536 - 1 - 320
+"""Most data bytes one segment carries with segmentation offload
+(``TcpConfig.tso``): Linux's GSO_MAX_SIZE less one and MAX_TCP_HEADER
+(tcp_xmit_size_goal); the segment itself is a multiple of the segment size."""
 
 
 class Sender:
@@ -66,6 +70,9 @@ class Sender:
         "_last_send_at",
         "_oow_ack_at",
         "_persist_backoff",
+        "_pingpong",
+        "_quick",
+        "_rcv_data_at",
         "_rcv_unacked",
         "ack_now",
         "first_sent_at",
@@ -89,6 +96,9 @@ class Sender:
         self._challenge_second = -1.0
         self._challenge_count = 0
         self._oow_ack_at: float | None = None  # last ACK answering an invalid segment
+        self._quick = 0  # ACKs still to send at once (config.quick_acks)
+        self._pingpong = False  # interactive: we answered data with data within ato
+        self._rcv_data_at: float | None = None  # when in-order data last arrived
 
     # ------------------------------------------------------------------
     # The output procedure
@@ -160,12 +170,14 @@ class Sender:
         force = self._force
         self._force = False
         size = self.seg_size()
+        burst = self.tso_size() if c.config.tso else size
         now = c._now
         if (
             c.in_flight == 0
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
+            and c.config.slow_start_after_idle
         ):
             # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
             # from at most the initial window (the ACK clock has stopped).
@@ -177,7 +189,7 @@ class Sender:
                 break
             avail = len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
-            n = min(avail, usable, size)
+            n = min(avail, usable, burst)
             if sack and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
                 # Going back after a timeout: skip what the receiver SACKed
                 # (RFC 6675 §5.1) and stop short of the next SACKed block.
@@ -186,6 +198,10 @@ class Sender:
                     c._snd_nxt = seq_min(seq_add(c._snd_nxt, skip), c._snd_max)
                     continue
                 n = min(n, limit)
+            if size < n < avail:
+                # Segmentation offload: a super-segment cut short by the windows
+                # ends on a segment boundary (Linux tcp_mss_split_point).
+                n -= n % size
             fin_here = self.fin_unsent() and n == avail
             if n <= 0:
                 if fin_here and avail == 0:
@@ -203,6 +219,13 @@ class Sender:
                     # The tail of the queue: Nagle holds it while data is
                     # unacknowledged (SHLD-7), unless switched off (MUST-17).
                     if in_flight and c.config.nagle and not fin_here:
+                        break
+                    if c.config.cork and not fin_here:
+                        # Corked (Linux TCP_CORK / MSG_MORE): the partial
+                        # segment waits for more data, uncorking, or at most
+                        # the override timer (as the SWS override, §3.8.6.2.1).
+                        if not in_flight:
+                            self._arm_persist(override=True)
                         break
                 elif in_flight or n < c._max_snd_wnd // 2:
                     # Sender SWS avoidance (MUST-38): a small window-limited
@@ -313,6 +336,9 @@ class Sender:
             timers.arm(Timer.RTO, now + c._rtt.rto)
         if not retransmission and length:
             self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+            received = self._rcv_data_at
+            if received is not None and now - received < c.config.delayed_ack:
+                self._pingpong = True
 
     def acknowledged(self, ack: int, seg: Segment | None) -> int:
         """SND.UNA moved to ``ack`` (carried by ``seg``): release the acknowledged data,
@@ -413,6 +439,12 @@ class Sender:
         c = self._c
         return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
 
+    def tso_size(self) -> int:
+        """Largest super-segment with offload (``TcpConfig.tso``): the most full
+        segments within :data:`TSO_MAX_BYTES`, bytes."""
+        size = self.seg_size()
+        return max(size, TSO_MAX_BYTES // size * size)
+
     def high_data_off(self) -> int:
         """HighData: stream offset one past the highest data byte sent (RFC 6675)."""
         c = self._c
@@ -474,10 +506,35 @@ class Sender:
         self._rcv_unacked += nbytes
         # A full-sized segment carries RCV.MSS less the timestamps option.
         full = c.rcv_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
-        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full:
+        quick = self._quick_ack()
+        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full or quick:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
             c._timers.arm(Timer.DELAYED_ACK, c._now + c.config.delayed_ack)
+
+    def _quick_ack(self) -> bool:
+        """Quick-ACK mode (``config.quick_acks``, as Linux): the first data segments
+        of a connection, and those after an idle period longer than the RTO, are
+        acknowledged at once unless the exchange is interactive (we answered data
+        with data within the delayed-ACK time: Linux's "pingpong" mode)."""
+        c = self._c
+        limit = c.config.quick_acks
+        if not limit:
+            return False
+        now = c._now
+        last = self._rcv_data_at
+        self._rcv_data_at = now
+        if last is None or now - last > c._rtt.rto:
+            self._quick = max(self._quick, limit)
+        if self._quick > 0 and not self._pingpong:
+            self._quick -= 1
+            return True
+        return False
+
+    def on_delayed_ack(self) -> None:
+        """The delayed-ACK timer fired: a delayed ACK ends the interactive mode."""
+        self._pingpong = False
+        self.ack_now = True
 
     def window_update_due(self) -> bool:
         """The application read: announce the window now if it is worth it (MUST-39).

@@ -239,7 +239,8 @@ class Tcb:
         # --- Mechanisms ---
         self._timers = Timers(self)
         cfg = self._config
-        self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max,
+                                 minimum_on_variance=cfg.rto_min_on_variance)
         self._timing: RttSampler | None = None  # the segment being timed, if any
         self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
         self._keepalive: KeepAlive | None = None  # only while keep-alive is on

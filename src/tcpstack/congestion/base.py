@@ -8,8 +8,11 @@ INFINITE_SSTHRESH = 1 << 30
 """Initial ssthresh: "arbitrarily high" (RFC 5681 §3.1)."""
 
 
-def initial_window(mss: int) -> int:
-    """IW in bytes for a sender MSS of ``mss`` bytes (RFC 5681 §3.1, equation 1)."""
+def initial_window(mss: int, segments: int | None = None) -> int:
+    """IW in bytes for a sender MSS of ``mss`` bytes (RFC 5681 §3.1, equation 1),
+    or ``segments`` full segments when given (RFC 6928's IW10, as Linux)."""
+    if segments is not None:
+        return segments * mss
     if mss > 2190:
         return 2 * mss
     if mss > 1095:
@@ -24,19 +27,22 @@ class CongestionControl(ABC):
         mss: sender maximum segment size (SMSS), bytes.
     """
 
-    __slots__ = ("cwnd", "mss", "ssthresh")
+    __slots__ = ("cwnd", "iw_segments", "mss", "ssthresh")
 
     name = "base"
 
     def __init__(self, mss: int) -> None:
         self.mss = mss
+        self.iw_segments: int | None = None
         self.cwnd = initial_window(mss)
         self.ssthresh = INFINITE_SSTHRESH
 
-    def set_mss(self, mss: int) -> None:
-        """SMSS became known (after the handshake): recompute the initial window."""
+    def set_mss(self, mss: int, iw_segments: int | None = None) -> None:
+        """SMSS became known (after the handshake): recompute the initial window
+        (``iw_segments``: see :func:`initial_window`)."""
         self.mss = mss
-        self.cwnd = initial_window(mss)
+        self.iw_segments = iw_segments
+        self.cwnd = initial_window(mss, iw_segments)
 
     @property
     def in_slow_start(self) -> bool:
@@ -76,4 +82,4 @@ class CongestionControl(ABC):
 
     def on_idle(self) -> None:
         """The connection was idle for more than an RTO (RFC 5681 §4.1): restart window."""
-        self.cwnd = min(self.cwnd, initial_window(self.mss))
+        self.cwnd = min(self.cwnd, initial_window(self.mss, self.iw_segments))

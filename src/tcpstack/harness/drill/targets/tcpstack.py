@@ -49,13 +49,28 @@ from typing import Any
 
 from .... import events as ev
 from ....config import TcpConfig
+from ....congestion import ALGORITHMS
 from ....connection import Connection
 from ....errors import LocalProtocolError, TcpStackError
+from ....seq import seq_diff, seq_gt
 from ....stack import Stack
 from ....state import State
-from ..model import DrillError, Script, Syscall
+from ....tcpinfo import tcp_info
+from ....wire import Flags, decode_packet, encode_packet
+from ..model import DrillError, Script, Shell, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
+from ..sysctl import ShellReader, Sysctls
 from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, ShellResult, SyscallResult
+from .tcpstack_abi import (
+    EPOLL,
+    IOCTLS,
+    LOCAL_ADDRESS6,
+    MSG,
+    REMOTE_ADDRESS6,
+    iovec_lengths,
+    msghdr_iov_lengths,
+    sym,
+)
 
 __all__ = ["TcpstackTarget"]
 
@@ -77,6 +92,14 @@ _POLL = {
         "POLLRDHUP",
     )
 }
+LINUX_QUICK_ACKS = 16
+"""Linux's TCP_MAX_QUICKACKS."""
+LINUX_INITIAL_WINDOW = 10
+"""Segments in Linux's initial congestion window (TCP_INIT_CWND, RFC 6928)."""
+_LINUX_BUF_MAX = 212992
+"""Linux's default net.core.wmem_max and rmem_max, bytes."""
+_ACCEPTED_OPTIONS = ("SO_REUSEADDR",)
+"""Options that change nothing in virtual time but are remembered for getsockopt."""
 _CLOSING = (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.LAST_ACK, State.TIME_WAIT)
 
 
@@ -106,9 +129,47 @@ class _Status:
 
 
 @dataclass
+class _Counters:
+    """Traffic of one connection as a device sees it (tcpi_segs_out, ...)."""
+
+    segs_out: int = 0
+    data_segs_out: int = 0
+    bytes_sent: int = 0
+    bytes_retrans: int = 0
+    total_retrans: int = 0
+    segs_in: int = 0
+    data_segs_in: int = 0
+    snd_high: int | None = None  # highest sequence number sent + 1
+
+    def info(self) -> dict[str, int]:
+        return {
+            "tcpi_segs_out": self.segs_out,
+            "tcpi_data_segs_out": self.data_segs_out,
+            "tcpi_bytes_sent": self.bytes_sent,
+            "tcpi_bytes_retrans": self.bytes_retrans,
+            "tcpi_total_retrans": self.total_retrans,
+            "tcpi_segs_in": self.segs_in,
+            "tcpi_data_segs_in": self.data_segs_in,
+        }
+
+
+@dataclass
+class _Epoll:
+    """An epoll instance: watched fd -> [events, mask last reported (for EPOLLET),
+    the event's data (its ``fd=``/``u64=``/``u32=``/``ptr=`` field)]."""
+
+    fd: int
+    watched: dict[int, list[int]] = field(default_factory=dict)
+
+
+@dataclass
 class _Sock:
     fd: int
     nonblocking: bool = False
+    family: int = 2  # AF_INET; AF_INET6 is 10
+    config: TcpConfig | None = None  # sysctl defaults when socket() ran, active side
+    passive_config: TcpConfig | None = None  # ... for a listener (tcp_synack_retries)
+    congestion: str | None = None  # TCP_CONGESTION
     port: int | None = None
     listening: bool = False
     conn: Connection | None = None
@@ -138,18 +199,31 @@ class TcpstackTarget:
     Args:
         config: configuration of the stack's connections; default
             :meth:`TcpConfig.linux` (Linux's RTO bounds and delayed-ACK time,
-            so that scripts written against Linux timing apply).
+            so that scripts written against Linux timing apply), with Linux's
+            initial window of 10 segments from :meth:`prepare` on.
         seed: seeds the stack's randomness (ISN key, ephemeral ports).
+        tso: segmentation offload on or off for every script; None: as
+            :meth:`prepare` decides from the script.
     """
 
     name = "tcpstack"
 
-    def __init__(self, config: TcpConfig | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self, config: TcpConfig | None = None, *, seed: int = 0, tso: bool | None = None
+    ) -> None:
         self.config = config or TcpConfig.linux()
+        self._default_config = config is None
         self.seed = seed
-        self.stack = Stack(
-            LOCAL_ADDRESS, config=self.config, name="tcpstack", rng=random.Random(seed)
-        )
+        self.tso = tso
+        self.local_address = LOCAL_ADDRESS
+        self.remote_address = REMOTE_ADDRESS
+        self.stack = self._new_stack()
+        self.sysctls = Sysctls()
+        self._reader = ShellReader(self.sysctls, self.config)
+        self.script: Script | None = None
+        self._gro_mss: int | None = None
+        self._counters: dict[tuple[int, int], _Counters] = {}
+        self._epolls: dict[int, _Epoll] = {}
         self._now = 0.0
         self._out: deque[tuple[float, bytes]] = deque()
         self._socks: dict[int, _Sock] = {}
@@ -161,18 +235,166 @@ class TcpstackTarget:
     # Target protocol
     # ------------------------------------------------------------------
 
+    def _new_stack(self) -> Stack:
+        return Stack(
+            self.local_address, config=self.config, name="tcpstack",
+            rng=random.Random(self.seed),
+        )
+
     def prepare(self, script: Script) -> None:
-        """Remember the script (its options and directory); see ``Target.prepare``."""
+        """Take the script's options (see ``Target.prepare``).
+
+        * ``ip_version``: ``ipv4`` (default) and ``ipv4-mapped-ipv6`` put the
+          stack at :data:`LOCAL_ADDRESS` (AF_INET6 sockets then carry IPv4, as
+          on Linux); ``ipv6`` puts it at ``2001:db8::1``, the peer at
+          ``2001:db8:1::2``.
+        * ``mss``: as packetdrill's ``--mss``, the segment size its TUN device
+          cuts an inbound packet larger than that into (``gso_size``): such a
+          packet reaches the stack as that many back-to-back segments. It does
+          not change the MSS the stack advertises.
+        * Without a configuration given to the constructor: Linux's initial
+          window of 10 segments, and for a packetdrill-environment script (one
+          that runs shell commands) Linux's quick-ACK mode
+          (``TcpConfig.quick_acks``); drill's own scripts keep the RFC's
+          delayed ACKs.
+        * ``tso``: ``1`` switches segmentation offload on (as packetdrill's TUN
+          device has TSO/GSO), ``0`` off. Without the option (and without a
+          ``tso`` given to the constructor) offload is on for a script that
+          runs shell commands, i.e. one written for packetdrill's environment
+          (`` `../common/defaults.sh` ``), and off for drill's own scripts,
+          which expect MSS-sized segments.
+
+        Raises:
+            DrillError: an unknown ``ip_version`` or a bad ``mss``/``tso``.
+        """
         self.script = script
+        options = script.options
+        version = options.get("ip_version", "ipv4")
+        if version not in ("ipv4", "ipv6", "ipv4-mapped-ipv6"):
+            raise DrillError(f"{self.name} target: unknown --ip_version={version}")
+        if version == "ipv6":
+            self.local_address, self.remote_address = LOCAL_ADDRESS6, REMOTE_ADDRESS6
+        else:
+            self.local_address, self.remote_address = LOCAL_ADDRESS, REMOTE_ADDRESS
+        # A script that runs shell commands was written for packetdrill's
+        # environment: a Linux kernel behind a TUN device with offload.
+        packetdrill_env = any(isinstance(event.action, Shell) for event in script.events)
+        if self._default_config and self.config.initial_window is None:
+            # Linux's initial window: 10 segments (RFC 6928), which packetdrill's
+            # scripts assume ("Assumes initial cwnd > 3 (e.g. IW=10)"), and, for
+            # packetdrill's scripts, its quick-ACK mode at the start of a connection.
+            quick = LINUX_QUICK_ACKS if packetdrill_env else 0
+            self.config = replace(self.config, initial_window=LINUX_INITIAL_WINDOW,
+                                  quick_acks=quick, rto_min_on_variance=packetdrill_env)
+            self._reader = ShellReader(self.sysctls, self.config)
+        tso = self.tso
+        if "tso" in options:
+            if options["tso"] not in ("0", "1"):
+                raise DrillError(f"{self.name} target: --tso must be 0 or 1")
+            tso = options["tso"] == "1"
+        if tso is None:
+            tso = packetdrill_env
+        if tso != self.config.tso:
+            self.config = replace(self.config, tso=tso)
+            self._reader = ShellReader(self.sysctls, self.config)
+        if "mss" in options:
+            try:
+                self._gro_mss = int(options["mss"], 0)
+            except ValueError:
+                self._gro_mss = 0
+            if self._gro_mss <= 0:
+                raise DrillError(f"{self.name} target: bad --mss={options['mss']}")
+        if self.stack.address.compressed != self.local_address or self.stack.connections:
+            self.stack = self._new_stack()
 
     def shell(self, command: str, cwd: str) -> ShellResult:
-        """Interim: shell commands are not run yet (see ``Target.shell``)."""
-        raise DrillError(f"{self.name} target: shell commands are not supported yet: "
-                         f"`{command}`")
+        """Read the sysctl settings ``command`` makes (see :mod:`..sysctl`); run nothing.
+
+        Settings apply to sockets created afterwards (as Linux's do to new
+        sockets). A setting without a tcpstack equivalent is reported once, as
+        ``ignored: NAME (why)`` in the output (and in :attr:`ignored_settings`);
+        a command that is not understood returns status 1 with
+        ``tcpstack target does not run shell commands: <cmd>``.
+        """
+        outcome = self._reader.run(command, cwd)
+        return ShellResult(outcome.status, outcome.output)
+
+    @property
+    def ignored_settings(self) -> list[str]:
+        """Settings made by shell commands that tcpstack ignores: ``"NAME (why)"``."""
+        return [f"{name} ({why})" for name, why in self.sysctls.ignored.items()]
 
     def tcp_info(self, fd: int) -> Mapping[str, int]:
-        """Interim: TCP_INFO is not available yet (see ``Target.tcp_info``)."""
-        raise DrillError(f"{self.name} target: TCP_INFO is not supported yet (fd {fd})")
+        """``TCP_INFO`` of socket ``fd`` (see ``Target.tcp_info`` and :mod:`tcpstack.tcpinfo`).
+
+        Raises:
+            DrillError: ``fd`` is not an open socket.
+        """
+        sock = self._socks.get(fd)
+        if sock is None:
+            raise DrillError(f"{self.name} target: TCP_INFO: fd {fd} is not a socket")
+        if sock.conn is None:
+            state = 10 if sock.listening else 7  # TCP_LISTEN, TCP_CLOSE
+            config = sock.config or self.config
+            return {"tcpi_state": state, "tcpi_ca_state": 0,
+                    "tcpi_rto": 0, "tcpi_ato": 0, "tcpi_snd_mss": config.default_peer_mss,
+                    "tcpi_advmss": config.mss, "tcpi_reordering": config.dupthresh}
+        conn = sock.conn
+        info = tcp_info(conn)
+        info.update(self._counter(conn.local.port, conn.remote.port).info())
+        return info
+
+    def _counter(self, local_port: int, remote_port: int) -> _Counters:
+        key = (local_port, remote_port)
+        counters = self._counters.get(key)
+        if counters is None:
+            counters = self._counters[key] = _Counters()
+        return counters
+
+    def _count_out(self, packet: bytes) -> None:
+        try:
+            _, seg = decode_packet(packet)
+        except TcpStackError:
+            return
+        counters = self._counter(seg.src_port, seg.dst_port)
+        conn = self.stack.find(seg.src_port, self.remote_address, seg.dst_port)
+        size = conn.snd_mss if conn is not None else 0
+        pieces = -(-len(seg.payload) // size) if size and seg.payload else 1
+        counters.segs_out += pieces
+        if seg.payload:
+            counters.data_segs_out += pieces
+            end = (seg.seq + seg.seg_len) % (1 << 32)
+            high = counters.snd_high
+            if high is not None and seq_diff(high, seg.seq) > 0:
+                counters.total_retrans += pieces
+                counters.bytes_retrans += len(seg.payload)
+            else:
+                counters.bytes_sent += len(seg.payload)
+            if high is None or seq_gt(end, high):
+                counters.snd_high = end
+        elif seg.flags & (Flags.SYN | Flags.FIN) and counters.snd_high is None:
+            counters.snd_high = (seg.seq + seg.seg_len) % (1 << 32)
+
+    def _split_gro(self, packet: bytes) -> list[bytes]:
+        """An inbound packet larger than ``--mss`` as the segments of ``gso_size``."""
+        mss = self._gro_mss
+        if mss is None or len(packet) <= mss:
+            return [packet]
+        try:
+            header, seg = decode_packet(packet)
+        except TcpStackError:
+            return [packet]
+        payload = seg.payload
+        if len(payload) <= mss:
+            return [packet]
+        parts = []
+        for start in range(0, len(payload), mss):
+            last = start + mss >= len(payload)
+            flags = seg.flags if last else seg.flags & ~(Flags.FIN | Flags.PSH)
+            piece = replace(seg, seq=(seg.seq + start) % (1 << 32), flags=flags,
+                            payload=payload[start:start + mss])
+            parts.append(encode_packet(header.src, header.dst, piece))
+        return parts
 
     def start(self) -> None:
         """Nothing to set up: the stack exists from construction, at time 0."""
@@ -188,7 +410,16 @@ class TcpstackTarget:
         self._advance(t)
 
     def inject(self, packet: bytes) -> None:
-        self.stack.receive(packet, self._now)
+        for part in self._split_gro(packet):
+            try:
+                _, seg = decode_packet(part)
+            except TcpStackError:
+                pass
+            else:
+                counters = self._counter(seg.dst_port, seg.src_port)
+                counters.segs_in += 1
+                counters.data_segs_in += 1 if seg.payload else 0
+            self.stack.receive(part, self._now)
         self._pump()
 
     def next_outbound(self, deadline: float) -> tuple[float, bytes] | None:
@@ -263,6 +494,7 @@ class TcpstackTarget:
             for _ in range(_LOOP_LIMIT):
                 for packet in self.stack.packets_to_send(self._now):
                     self._out.append((self._now, packet))
+                    self._count_out(packet)
                 while (item := self.stack.next_event()) is not None:
                     self._on_event(*item)
                 if not self._step_pending():
@@ -357,6 +589,8 @@ class TcpstackTarget:
             return {"keepalive": bool(value)}
         if name == "TCP_NODELAY":
             return {"nagle": not value}
+        if name == "TCP_CORK":
+            return {"cork": bool(value)}
         if name == "TCP_KEEPIDLE":
             _check_range(value, 1, 32767)
             return {"keepalive_idle": float(value)}
@@ -373,23 +607,53 @@ class TcpstackTarget:
             return {"r2": value / 1000, "r2_syn": value / 1000}
         if name == "SO_RCVBUF" and buffers:
             limit = (1 << 30) if base.window_scaling else 65535
-            return {"recv_buffer": min(max(value, 1), limit)}
+            # A locked receive buffer also clamps the window scale offered
+            # (Linux: window_clamp = tcp_full_space with SOCK_RCVBUF_LOCK).
+            return {"recv_buffer": min(max(self._buf_cap(name, value), 1), limit),
+                    "recv_buffer_max": None}
         if name == "SO_SNDBUF" and buffers:
-            return {"send_buffer": max(value, 1)}
-        return {}
+            # Linux sets sk_sndbuf to twice the value and charges each queued
+            # skb's truesize against it; the payload that fits is about two
+            # thirds of sk_sndbuf with MSS-sized skbs (this reproduces when
+            # packetdrill's blocking-write script sees write() return).
+            return {"send_buffer": max(self._buf_cap(name, value) * 4 // 3, 1)}
+        if name == "TCP_MAXSEG":
+            _check_range(value, 88, 32767)  # Linux: TCP_MIN_MSS..MAX_TCP_WINDOW
+            return {"mss": value}
+        if name == "TCP_NOTSENT_LOWAT":
+            return {}  # applied by poll/epoll (see _notsent_lowat)
+        if name in _ACCEPTED_OPTIONS or name in ("SO_RCVBUF", "SO_SNDBUF", "TCP_CONGESTION"):
+            return {}
+        raise LookupError(name)
 
-    def _new_config(self, sock: _Sock) -> TcpConfig:
+    def _buf_cap(self, name: str, value: int) -> int:
+        """SO_SNDBUF/SO_RCVBUF values are capped at net.core.wmem_max/rmem_max."""
+        key = "net.core.wmem_max" if name == "SO_SNDBUF" else "net.core.rmem_max"
+        try:
+            cap = int(self.sysctls.values.get(key, str(_LINUX_BUF_MAX)), 0)
+        except ValueError:
+            cap = _LINUX_BUF_MAX
+        return min(value, cap)
+
+    def _new_config(self, sock: _Sock, *, passive: bool = False) -> TcpConfig:
+        base = (sock.passive_config if passive else sock.config) or self.config
         changes = self._config_for(sock)
-        return replace(self.config, **changes) if changes else self.config
+        if sock.congestion is not None:
+            changes["congestion_control"] = sock.congestion
+        return replace(base, **changes) if changes else base
 
     def _add(self, sock: _Sock) -> _Sock:
         self._socks[sock.fd] = sock
         return sock
 
-    def _free_fd(self) -> int:
-        """The lowest free descriptor (0-2 are stdin, stdout, stderr)."""
+    def _free_fd(self, want: int | None = None) -> int:
+        """The descriptor the script names (``want``, packetdrill maps script fds
+        to real ones) if free, else the lowest free one (0-2 are stdin, stdout,
+        stderr)."""
+        if want is not None and want >= 3 and want not in self._socks | self._epolls:
+            return want
         fd = 3
-        while fd in self._socks:
+        while fd in self._socks or fd in self._epolls:
             fd += 1
         return fd
 
@@ -398,8 +662,18 @@ class TcpstackTarget:
     # ------------------------------------------------------------------
 
     def _sys_socket(self, call: Syscall) -> _Ret:
-        kind = int_arg(call.args[1])
-        sock = self._add(_Sock(self._free_fd(), nonblocking=bool(kind & _O_NONBLOCK)))
+        family = sym(call.args[0]) if call.args[0] != "..." else 2
+        if family not in (2, 10):
+            return _err("EAFNOSUPPORT")
+        kind = sym(call.args[1])
+        # sysctl settings made so far apply to this socket (Linux reads them at creation).
+        sock = self._add(_Sock(
+            self._free_fd(call.result),
+            nonblocking=bool(kind & _O_NONBLOCK),
+            family=family,
+            config=self.sysctls.config(self.config, passive=False),
+            passive_config=self.sysctls.config(self.config, passive=True),
+        ))
         return _Ret(sock.fd)
 
     def _sys_bind(self, call: Syscall) -> _Ret:
@@ -426,7 +700,8 @@ class TcpstackTarget:
         backlog = max(int_arg(call.args[1]), 0) + 1
         port = sock.port if sock.port is not None else LOCAL_PORT
         try:
-            self.stack.listen(port, backlog, config=self._new_config(sock), now=self._now)
+            self.stack.listen(port, backlog, config=self._new_config(sock, passive=True),
+                              now=self._now)
         except TcpStackError:
             return _err("EADDRINUSE")
         sock.port, sock.listening = port, True
@@ -438,16 +713,16 @@ class TcpstackTarget:
             return _err("EBADF")
         if not sock.listening or sock.port is None:
             return _err("EINVAL")
-        return self._accept(sock)
+        return self._accept(sock, call.result)
 
-    def _accept(self, listener: _Sock) -> _Op:
+    def _accept(self, listener: _Sock, want: int | None = None) -> _Op:
         while True:
             port = listener.port
             if not listener.listening or port is None or listener.fd not in self._socks:
                 return _err("EBADF")
             conn = self.stack.accept(port)
             if conn is not None:
-                new = self._add(_Sock(self._free_fd(), port=port, conn=conn,
+                new = self._add(_Sock(self._free_fd(want), port=port, conn=conn,
                                        opts=dict(listener.opts), linger=listener.linger))
                 changes = self._config_for(new, buffers=False)
                 if changes:
@@ -479,7 +754,7 @@ class TcpstackTarget:
                 return _err("EALREADY")
         try:
             conn = self.stack.connect(
-                REMOTE_ADDRESS,
+                self.remote_address,
                 LOCAL_PORT,
                 now=self._now,
                 local_port=sock.port,
@@ -511,34 +786,42 @@ class TcpstackTarget:
             return _err("ENOTCONN")
         return self._read(sock, sock.conn, int_arg(call.args[2]))
 
-    def _read(self, sock: _Sock, conn: Connection, size: int) -> _Op:
+    def _read(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
         # The order of Linux tcp_recvmsg(): queued data first (also after
         # SHUT_RD), then end of stream once the peer's FIN was processed
         # (SOCK_DONE: a reset that came after the FIN is left for write() and
         # SO_ERROR), then a pending error, then the read side being shut.
+        nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
+        done = 0
         while True:
             if conn.readable and size:
-                data = conn.read(size)
-                return _Ret(len(data))
+                if flags & MSG["MSG_PEEK"]:
+                    return _Ret(min(conn.readable, size))
+                done += len(conn.read(size - done))
+                if done == size or not flags & MSG["MSG_WAITALL"] or nonblocking:
+                    return _Ret(done)
+                yield None
+                continue
+            if done:
+                if conn.fin_received or self._st(conn).closed or sock.shut_rd:
+                    return _Ret(done)
+                yield None
+                continue
             if size == 0 or conn.fin_received:
                 return _Ret(0)
             if (err := self._take_err(conn)) is not None:
                 return _err(err)
             if sock.shut_rd or conn.at_eof or self._st(conn).closed:
                 return _Ret(0)
-            if sock.nonblocking:
+            if nonblocking:
                 return _err("EAGAIN")
             yield None
 
     def _sys_write(self, call: Syscall) -> _Ret | _Op:
-        sock = self._sock(call)
-        if sock is None:
-            return _err("EBADF")
-        if sock.conn is None:
-            return _err("EPIPE")
-        return self._write(sock, sock.conn, int_arg(call.args[2]))
+        return self._send(call, int_arg(call.args[2]), 0, call.args[1])
 
-    def _write(self, sock: _Sock, conn: Connection, size: int) -> _Op:
+    def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
+        nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
         done = 0
         while True:
             if (err := self._take_err(conn)) is not None:
@@ -546,7 +829,7 @@ class TcpstackTarget:
             if sock.shut_wr or not self._alive(conn) or conn.state in _CLOSING:
                 return _Ret(done) if done else _err("EPIPE")
             if conn.state in (State.SYN_SENT, State.SYN_RECEIVED):
-                if sock.nonblocking:
+                if nonblocking:
                     return _err("EAGAIN")
             else:
                 try:
@@ -555,14 +838,201 @@ class TcpstackTarget:
                     return _Ret(done) if done else _err("EPIPE")
                 if done == size:
                     return _Ret(size)
-                if sock.nonblocking:
+                if nonblocking:
                     return _Ret(done) if done else _err("EAGAIN")
             yield None
 
+    # recv/send and their vector forms: Linux tcp_recvmsg / tcp_sendmsg with flags.
+
+    def _recv(self, call: Syscall, size: int, flags: int, buf: str = "...") -> _Ret | _Op:
+        sock = self._sock(call)
+        if sock is None:
+            return _err("EBADF")
+        if flags & MSG["MSG_ERRQUEUE"]:
+            raise DrillError("tcpstack target: MSG_ERRQUEUE (timestamping, zero-copy "
+                             "notifications) is not supported")
+        if flags & MSG["MSG_OOB"]:
+            raise DrillError("tcpstack target: MSG_OOB (urgent data read) is not supported")
+        if sock.conn is None:
+            return _err("ENOTCONN")
+        if buf == "NULL" and size and sock.conn.readable:
+            return _err("EFAULT")
+        return self._read(sock, sock.conn, size, flags)
+
+    def _send(self, call: Syscall, size: int, flags: int, buf: str = "...") -> _Ret | _Op:
+        sock = self._sock(call)
+        if sock is None:
+            return _err("EBADF")
+        if flags & MSG["MSG_FASTOPEN"]:
+            raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
+        if flags & MSG["MSG_ZEROCOPY"]:
+            raise DrillError("unsupported: zero-copy (MSG_ZEROCOPY) on the tcpstack target")
+        if flags & MSG["MSG_OOB"]:
+            raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
+                             "supported")
+        if sock.conn is None:
+            return _err("EPIPE")
+        if buf == "NULL" and size:
+            return _err("EFAULT")
+        conn = sock.conn
+        if self._alive(conn):
+            # MSG_MORE corks this write's tail; a write without it uncorks
+            # (unless TCP_CORK is set), as Linux's tcp_push does.
+            cork = bool(flags & MSG["MSG_MORE"]) or bool(sock.opts.get("TCP_CORK"))
+            if conn.config.cork != cork:
+                conn.reconfigure(cork=cork)
+        return self._write(sock, conn, size, flags)
+
+    def _sys_recv(self, call: Syscall) -> _Ret | _Op:
+        return self._recv(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+
+    def _sys_recvfrom(self, call: Syscall) -> _Ret | _Op:
+        return self._recv(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+
+    def _sys_send(self, call: Syscall) -> _Ret | _Op:
+        return self._send(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+
+    def _sys_sendto(self, call: Syscall) -> _Ret | _Op:
+        return self._send(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+
+    def _sys_readv(self, call: Syscall) -> _Ret | _Op:
+        return self._recv(call, sum(iovec_lengths(call.args[1])), 0)
+
+    def _sys_writev(self, call: Syscall) -> _Ret | _Op:
+        return self._send(call, sum(iovec_lengths(call.args[1])), 0)
+
+    def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
+        op = self._recv(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+        return _with_outputs(op, {"msg_flags": 0})  # no MSG_TRUNC/MSG_EOR on a stream
+
+    def _sys_sendmsg(self, call: Syscall) -> _Ret | _Op:
+        return self._send(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+
+    def _sys_ioctl(self, call: Syscall) -> _Ret:
+        """SIOCINQ/FIONREAD, SIOCOUTQ, SIOCOUTQNSD (Linux tcp_ioctl); FIONBIO."""
+        sock = self._sock(call)
+        if sock is None:
+            return _err("EBADF")
+        request = sym(call.args[1])
+        if request == IOCTLS["FIONBIO"]:
+            sock.nonblocking = bool(sym(list_arg(call.args[2])[0]))
+            return _Ret(0)
+        if request not in (IOCTLS["SIOCINQ"], IOCTLS["SIOCOUTQ"], IOCTLS["SIOCOUTQNSD"]):
+            return _err("EINVAL")
+        if sock.listening:
+            return _err("EINVAL")
+        conn = sock.conn
+        if conn is None or conn.state in (State.SYN_SENT, State.SYN_RECEIVED):
+            value = 0
+        elif request == IOCTLS["SIOCINQ"]:
+            value = conn.readable  # unread data, the peer's FIN not counted
+        elif request == IOCTLS["SIOCOUTQ"]:
+            value = seq_diff(conn.snd_nxt, conn.snd_una) + conn.unsent  # write_seq - snd_una
+        else:
+            value = conn.unsent  # write_seq - snd_nxt
+        return _Ret(0, outputs={"optval": value})
+
+    def _sys_getsockname(self, call: Syscall) -> _Ret:
+        sock = self._sock(call)
+        return _err("EBADF") if sock is None else _Ret(0)
+
+    def _sys_getpeername(self, call: Syscall) -> _Ret:
+        sock = self._sock(call)
+        if sock is None:
+            return _err("EBADF")
+        if sock.conn is None or not self._st(sock.conn).established:
+            return _err("ENOTCONN")
+        return _Ret(0)
+
+    # epoll: level-triggered unless EPOLLET; EPOLLONESHOT disables after one report.
+
+    def _sys_epoll_create(self, call: Syscall) -> _Ret:
+        if int_arg(call.args[0]) <= 0:
+            return _err("EINVAL")
+        ep = _Epoll(self._free_fd(call.result))
+        self._epolls[ep.fd] = ep
+        return _Ret(ep.fd)
+
+    def _sys_epoll_create1(self, call: Syscall) -> _Ret:
+        if sym(call.args[0]) & ~EPOLL["EPOLL_CLOEXEC"]:
+            return _err("EINVAL")
+        ep = _Epoll(self._free_fd(call.result))
+        self._epolls[ep.fd] = ep
+        return _Ret(ep.fd)
+
+    def _sys_epoll_ctl(self, call: Syscall) -> _Ret:
+        ep = self._epolls.get(int_arg(call.args[0]))
+        if ep is None:
+            return _err("EBADF")
+        op, fd = sym(call.args[1]), int_arg(call.args[2])
+        if fd not in self._socks:
+            return _err("EBADF")
+        events, data = 0, fd
+        if op != EPOLL["EPOLL_CTL_DEL"]:
+            fields = struct_arg(" ".join(call.args[3].split()))
+            events = sym(fields["events"])
+            for key in ("fd", "u64", "u32", "ptr"):
+                if key in fields and fields[key] != "...":
+                    data = int_arg(fields[key])
+        if op == EPOLL["EPOLL_CTL_ADD"]:
+            if fd in ep.watched:
+                return _err("EEXIST")
+            ep.watched[fd] = [events, 0, data]
+        elif op == EPOLL["EPOLL_CTL_MOD"]:
+            if fd not in ep.watched:
+                return _err("ENOENT")
+            ep.watched[fd] = [events, 0, data]
+        elif op == EPOLL["EPOLL_CTL_DEL"]:
+            if ep.watched.pop(fd, None) is None:
+                return _err("ENOENT")
+        else:
+            return _err("EINVAL")
+        return _Ret(0)
+
+    def _sys_epoll_wait(self, call: Syscall) -> _Ret | _Op:
+        ep = self._epolls.get(int_arg(call.args[0]))
+        if ep is None:
+            return _err("EBADF")
+        maxevents = int_arg(call.args[2])
+        if maxevents <= 0:
+            return _err("EINVAL")
+        return self._epoll_wait(ep, maxevents, int_arg(call.args[3]))
+
+    def _epoll_wait(self, ep: _Epoll, maxevents: int, timeout_ms: int) -> _Op:
+        until = None if timeout_ms < 0 else self._now + timeout_ms / 1000
+        always = EPOLL["EPOLLERR"] | EPOLL["EPOLLHUP"]
+        flags = EPOLL["EPOLLET"] | EPOLL["EPOLLONESHOT"]
+        while True:
+            ready: list[tuple[int, int]] = []
+            for fd, entry in ep.watched.items():
+                events, reported, data = entry
+                mask = self._poll_mask(fd) & ((events & ~flags) | always)
+                if events & EPOLL["EPOLLET"]:
+                    fresh = mask & ~reported
+                    entry[1] = mask  # an edge is a bit that was clear when last looked at
+                    if not fresh:
+                        continue
+                if mask and len(ready) < maxevents and (events & ~flags or mask & always):
+                    ready.append((data, mask))
+                    if events & EPOLL["EPOLLONESHOT"]:
+                        entry[0] = events & EPOLL["EPOLLET"]  # disarmed until EPOLL_CTL_MOD
+            if ready or (until is not None and self._now >= until):
+                # The i-th struct epoll_event written back: events[i], data[i].
+                outputs = {}
+                for i, (data, mask) in enumerate(ready):
+                    outputs[f"events[{i}]"], outputs[f"data[{i}]"] = mask, data
+                return _Ret(len(ready), outputs=outputs)
+            yield until
+
     def _sys_close(self, call: Syscall) -> _Ret | _Op:
+        if (ep := self._epolls.pop(int_arg(call.args[0]), None)) is not None:
+            ep.watched.clear()
+            return _Ret(0)
         sock = self._socks.pop(int_arg(call.args[0]), None)
         if sock is None:
             return _err("EBADF")
+        for epoll in self._epolls.values():
+            epoll.watched.pop(sock.fd, None)
         if sock.listening and sock.port is not None:
             # Linux resets the connections nobody accepted (inet_csk_listen_stop).
             while (queued := self.stack.accept(sock.port)) is not None:
@@ -613,21 +1083,52 @@ class TcpstackTarget:
         if sock is None:
             return _err("EBADF")
         name = call.args[2]
+        if name == "TCP_CONGESTION":
+            # setsockopt(fd, SOL_TCP, TCP_CONGESTION, "reno", 4): ENOENT if unknown.
+            algorithm = call.args[3].strip().strip('"')
+            if algorithm not in ALGORITHMS:
+                return _err("ENOENT")
+            sock.opts[name] = 1
+            sock.congestion = algorithm
+            if sock.conn is not None and self._alive(sock.conn):
+                raise DrillError("tcpstack target: TCP_CONGESTION on a connected socket "
+                                 "is not supported")
+            return _Ret(0)
         if name == "SO_LINGER":
             fields = struct_arg(call.args[3])
             sock.linger = (int_arg(fields["onoff"]), int_arg(fields["linger"]))
             return _Ret(0)
-        value = int_arg(list_arg(call.args[3])[0])
+        value = sym(list_arg(call.args[3])[0])
         try:
             changes = self._changes(name, value)
         except ValueError:
             return _err("EINVAL")
+        except LookupError:
+            return _err("ENOPROTOOPT")
         sock.opts[name] = value
+        if sock.listening and sock.port is not None and changes:
+            listener = self.stack.listener(sock.port)
+            if listener is not None:
+                listener.config = self._new_config(sock, passive=True)
         if sock.conn is not None and self._alive(sock.conn):
-            live = {k: v for k, v in changes.items() if k not in ("recv_buffer", "send_buffer")}
+            # Buffer sizes take effect at once (the receive window's right edge
+            # never moves left, RFC 7323 §2.4); the MSS only before the SYN.
+            live = {k: v for k, v in changes.items() if k != "mss"}
+            conn = sock.conn
+            if name == "TCP_NODELAY" and value and conn.config.cork:
+                # Linux: TCP_NODELAY pushes what is pending once, even when corked.
+                self._push(conn)
             if live:
-                sock.conn.reconfigure(**live)
+                conn.reconfigure(**live)
         return _Ret(0)
+
+    def _push(self, conn: Connection) -> None:
+        """Send what a cork holds now, and cork again (Linux TCP_NAGLE_PUSH)."""
+        conn.reconfigure(cork=False)
+        for packet in self.stack.packets_to_send(self._now):
+            self._out.append((self._now, packet))
+            self._count_out(packet)
+        conn.reconfigure(cork=True)
 
     def _sys_getsockopt(self, call: Syscall) -> _Ret:
         sock = self._sock(call)
@@ -640,23 +1141,37 @@ class TcpstackTarget:
         if name == "SO_ERROR":
             err = self._take_err(sock.conn)
             return _Ret(0, outputs={"optval": ERRNOS[err] if err else 0})
-        base = self.config
+        if name == "TCP_INFO":
+            return _Ret(0, outputs=dict(self.tcp_info(sock.fd)))
+        if name == "TCP_MAXSEG":
+            conn = sock.conn
+            if conn is not None and conn.state not in (State.SYN_SENT, State.CLOSED):
+                value = tcp_info(conn)["tcpi_snd_mss"]  # Linux: mss_cache
+            else:
+                value = sock.opts.get(name, 536)  # user_mss, else TCP_MSS_DEFAULT
+            return _Ret(0, outputs={"optval": value})
+        base = sock.config or self.config
         defaults = {
             "SO_KEEPALIVE": 0,
             "TCP_NODELAY": 0,
             "SO_REUSEADDR": 0,
             "TCP_USER_TIMEOUT": 0,
+            "TCP_NOTSENT_LOWAT": 0,  # 0: the sysctl decides (tcp_notsent_lowat)
             "TCP_KEEPIDLE": int(base.keepalive_idle),
             "TCP_KEEPINTVL": int(base.keepalive_interval),
             "TCP_KEEPCNT": base.keepalive_count,
             "SO_RCVBUF": base.recv_buffer,
             "SO_SNDBUF": base.send_buffer,
         }
-        value = sock.opts.get(name)
-        if value is None:
-            value = defaults[name]
+        if name not in defaults:
+            return _err("ENOPROTOOPT")
+        value = sock.opts.get(name, defaults[name])
+        if name not in sock.opts:
+            pass  # the default, as the sysctls made it
         elif name in ("SO_RCVBUF", "SO_SNDBUF"):
-            value *= 2  # Linux doubles the value set, for bookkeeping overhead
+            # Linux doubles the value set (for bookkeeping overhead), after
+            # capping it at net.core.rmem_max / wmem_max.
+            value = self._buf_cap(name, value) * 2
         elif name in ("SO_KEEPALIVE", "TCP_NODELAY", "SO_REUSEADDR"):
             value = int(bool(value))
         return _Ret(0, outputs={"optval": value})
@@ -684,6 +1199,17 @@ class TcpstackTarget:
             if ready or (until is not None and self._now >= until):
                 return _Ret(ready, outputs={f"revents[{i}]": r for i, r in enumerate(revents)})
             yield until
+
+    def _notsent_lowat(self, sock: _Sock) -> int:
+        """Unsent bytes below which the socket is writable (Linux TCP_NOTSENT_LOWAT,
+        else net.ipv4.tcp_notsent_lowat; 4294967295 by default: no limit)."""
+        value = sock.opts.get("TCP_NOTSENT_LOWAT") or 0
+        if not value:
+            try:
+                value = int(self.sysctls.values.get("net.ipv4.tcp_notsent_lowat", "0"), 0)
+            except ValueError:
+                value = 0
+        return value or 0xFFFFFFFF
 
     def _poll_mask(self, fd: int) -> int:
         """The mask of Linux tcp_poll() for ``fd``."""
@@ -718,11 +1244,29 @@ class TcpstackTarget:
         if state is not State.SYN_SENT and state is not State.SYN_RECEIVED:
             if conn is not None and conn.readable:
                 mask |= p["POLLIN"] | p["POLLRDNORM"]
-            if snd_shut or conn is None or conn.send_space > 0:
+            if snd_shut or conn is None or (
+                conn.send_space > 0 and conn.unsent < self._notsent_lowat(sock)
+            ):
                 mask |= p["POLLOUT"] | p["POLLWRNORM"]
         if status is not None and status.err is not None:
             mask |= p["POLLERR"]
         return mask
+
+
+def _with_outputs(op: _Ret | _Op, outputs: dict[str, int]) -> _Ret | _Op:
+    """``op`` whose successful result also carries ``outputs``."""
+    if isinstance(op, _Ret):
+        if op.errno is None:
+            op.outputs.update(outputs)
+        return op
+    return _outputs_after(op, outputs)
+
+
+def _outputs_after(op: _Op, outputs: dict[str, int]) -> _Op:
+    ret = yield from op
+    if ret.errno is None:
+        ret.outputs.update(outputs)
+    return ret
 
 
 def _done(ret: _Ret) -> _Op:
