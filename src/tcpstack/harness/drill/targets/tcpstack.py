@@ -57,18 +57,23 @@ from ....stack import Stack
 from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, decode_packet, encode_packet
+from ..args import iovecs_arg, msghdr_arg
 from ..model import DrillError, Script, Shell, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..sysctl import ShellReader, Sysctls
-from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, ShellResult, SyscallResult
+from ..target import (
+    LOCAL_ADDRESS,
+    LOCAL_ADDRESS6,
+    LOCAL_PORT,
+    REMOTE_ADDRESS,
+    REMOTE_ADDRESS6,
+    ShellResult,
+    SyscallResult,
+)
 from .tcpstack_abi import (
     EPOLL,
     IOCTLS,
-    LOCAL_ADDRESS6,
     MSG,
-    REMOTE_ADDRESS6,
-    iovec_lengths,
-    msghdr_iov_lengths,
     sym,
 )
 
@@ -896,17 +901,17 @@ class TcpstackTarget:
         return self._send(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
 
     def _sys_readv(self, call: Syscall) -> _Ret | _Op:
-        return self._recv(call, sum(iovec_lengths(call.args[1])), 0)
+        return self._recv(call, sum(iovecs_arg(call.args[1])), 0)
 
     def _sys_writev(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, sum(iovec_lengths(call.args[1])), 0)
+        return self._send(call, sum(iovecs_arg(call.args[1])), 0)
 
     def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
-        op = self._recv(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+        op = self._recv(call, _msg_bytes(call.args[1]), sym(call.args[2]))
         return _with_outputs(op, {"msg_flags": 0})  # no MSG_TRUNC/MSG_EOR on a stream
 
     def _sys_sendmsg(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, sum(msghdr_iov_lengths(call.args[1])), sym(call.args[2]))
+        return self._send(call, _msg_bytes(call.args[1]), sym(call.args[2]))
 
     def _sys_ioctl(self, call: Syscall) -> _Ret:
         """SIOCINQ/FIONREAD, SIOCOUTQ, SIOCOUTQNSD (Linux tcp_ioctl); FIONBIO."""
@@ -1277,3 +1282,8 @@ def _done(ret: _Ret) -> _Op:
 def _check_range(value: int, low: int, high: int) -> None:
     if not low <= value <= high:
         raise ValueError(f"{value} not in {low}..{high}")
+
+
+def _msg_bytes(text: str) -> int:
+    """The bytes a ``struct msghdr`` argument's iovecs hold (sendmsg/recvmsg)."""
+    return sum(iovecs_arg(msghdr_arg(text)["msg_iov"]))

@@ -10,12 +10,7 @@ iovec and msghdr shapes the parser leaves as text:
 
 from __future__ import annotations
 
-from ..parse import SYMBOLS, int_arg, list_arg, split_args, struct_arg
-
-LOCAL_ADDRESS6 = "2001:db8::1"
-"""IPv6 address of the TCP under test (the value target.py defines on main)."""
-REMOTE_ADDRESS6 = "2001:db8:1::2"
-"""IPv6 address of the script's peer (the value target.py defines on main)."""
+from ..parse import SYMBOLS, int_arg
 
 MSG = {
     "MSG_OOB": 0x1,
@@ -103,35 +98,3 @@ def sym(text: str) -> int:
         else:
             value |= int_arg(word)
     return value
-
-
-def iovec_lengths(text: str) -> list[int]:
-    """The ``iov_len`` of each entry of ``[{..., 1000}, {iov_base=..., iov_len=5}]``, bytes.
-
-    Raises:
-        ValueError: not a list of two-field structs.
-    """
-    lengths = []
-    for item in list_arg(text):
-        item = item.strip()
-        if not (item.startswith("{") and item.endswith("}")):
-            raise ValueError(f"expected '{{..., LEN}}', got {item!r}")
-        fields = split_args(item[1:-1])
-        if len(fields) != 2:
-            raise ValueError(f"expected '{{..., LEN}}', got {item!r}")
-        length = fields[1].split("=", 1)[-1]
-        lengths.append(int_arg(length))
-    return lengths
-
-
-def msghdr_iov_lengths(text: str) -> list[int]:
-    """The iovec lengths of a ``{msg_name(...)=..., msg_iov(N)=[...], msg_flags=0}``.
-
-    Raises:
-        ValueError: no ``msg_iov`` field, or a malformed one.
-    """
-    fields = struct_arg(" ".join(text.split()))
-    for key, value in fields.items():
-        if key.startswith("msg_iov"):
-            return iovec_lengths(value)
-    raise ValueError(f"no msg_iov in {text!r}")
