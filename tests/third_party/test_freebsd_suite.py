@@ -1,0 +1,113 @@
+"""The FreeBSD network group's TCP test suite, unchanged, against tcpstack.
+
+Every script of ``tests/third_party/tcp-testsuite`` (IPv4 and IPv6) is parsed
+and, when drill runs it, run on the tcpstack target with packetdrill's rule
+for unlisted packets (``--unexpected defer``). Its outcome must match the line
+for it in ``tcp-testsuite.expect``::
+
+    state-event-engine/rcv-ack-closed/rcv-ack-closed-ipv4.pkt  pass
+    fast-open/...-ipv4.pkt  unsupported  TCP Fast Open
+    snd-syn/...-ipv6.pkt  fail  FreeBSD's SYN option layout (...)
+
+``fail`` lines name why the script differs on tcpstack; the reason is the
+category of the first difference, from :data:`REASONS` (a failure no category
+describes is recorded with its own message, numbers masked). A script that
+starts passing, or fails for another reason, makes this test fail: update the
+file with ``TCPSTACK_UPDATE_GOLDEN=1`` and review the change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from tcpstack.harness.drill.runner import run_script
+from tcpstack.harness.drill.suite import load
+from tcpstack.harness.drill.targets import create_target
+
+HERE = Path(__file__).parent
+SUITE = HERE / "tcp-testsuite"
+EXPECT = HERE / "tcp-testsuite.expect"
+
+REASONS: list[tuple[str, str]] = [
+    (r"sockstat", "FreeBSD-only command: sockstat"),
+    (r"flags \[S\.?\], expected \[S\.?EW\]|flags \[S\.?\], expected \[S\.?E\]",
+     "ECN negotiation (net.inet.tcp.ecn.enable): tcpstack has no ECN"),
+    (r"options <mss \d+,sackOK,TS val \d+ ecr \d+,nop,wscale \d+>, expected <mss \d+,nop,wscale",
+     "FreeBSD's SYN option layout (mss,nop,wscale,sackOK,TS); tcpstack sends Linux's"),
+    (r"options <mss \d+,nop,nop,sackOK>, expected <mss \d+,sackOK>",
+     "FreeBSD's option layout without padding (mss,sackOK); tcpstack pads as Linux does"),
+    (r"options <[^>]*>, expected <",
+     "TCP option layout differs from FreeBSD's"),
+    (r"name 'TCPI_[A-Z_]+' is not defined",
+     "%{ }% uses FreeBSD's TCPI_* state names"),
+]
+"""Categories of the first difference: (regular expression on the failure, reason)."""
+
+
+def reason_of(message: str) -> str:
+    """The category of a failure message, or the message with its numbers masked."""
+    for pattern, reason in REASONS:
+        if re.search(pattern, message):
+            return reason
+    return re.sub(r"\d+(\.\d+)?", "N", message.split(" (")[0])[:160]
+
+
+def outcomes() -> dict[str, tuple[str, str]]:
+    """``{relative path: (outcome, reason)}`` for every script of the suite."""
+    out: dict[str, tuple[str, str]] = {}
+    for loaded in load([str(SUITE)]):
+        rel = Path(loaded.path).relative_to(SUITE).as_posix()
+        if loaded.script is None:
+            construct = loaded.construct
+            out[rel] = ("unsupported" if loaded.unsupported else "not-parsed", construct)
+            continue
+        result = run_script(loaded.script, create_target("tcpstack"), unexpected="defer")
+        failure = result.failure
+        if result.passed or failure is None:
+            out[rel] = ("pass", "")
+        else:
+            out[rel] = ("fail", reason_of(failure.message))
+    return out
+
+
+def render(results: dict[str, tuple[str, str]]) -> str:
+    lines = [
+        "# tcpstack drill on the FreeBSD TCP test suite: the expected outcome per script.",
+        "# <script>  pass | fail <why> | unsupported <construct> | not-parsed",
+        "# Regenerate: TCPSTACK_UPDATE_GOLDEN=1 pytest tests/third_party/test_freebsd_suite.py",
+    ]
+    for rel in sorted(results):
+        outcome, why = results[rel]
+        lines.append(f"{rel}  {outcome}" + (f"  {why}" if why else ""))
+    return "\n".join(lines) + "\n"
+
+
+def read_expectations() -> dict[str, tuple[str, str]]:
+    expected: dict[str, tuple[str, str]] = {}
+    for line in EXPECT.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("  ", 2)
+        expected[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+    return expected
+
+
+def test_every_script_matches_its_expectation() -> None:
+    results = outcomes()
+    assert len(results) == len(list(SUITE.rglob("*.pkt"))) > 1000
+    if os.environ.get("TCPSTACK_UPDATE_GOLDEN") == "1":
+        EXPECT.write_text(render(results), encoding="utf-8")
+    expected = read_expectations()
+    assert set(expected) == set(results), "scripts added or removed: update the file"
+    changed = {rel: (expected[rel], got) for rel, got in results.items() if expected[rel] != got}
+    assert not changed, f"{len(changed)} scripts changed, e.g. {sorted(changed.items())[:5]}"
+
+
+def test_both_ip_versions_run() -> None:
+    expected = read_expectations()
+    for version in ("ipv4", "ipv6"):
+        ran = [rel for rel, (outcome, _) in expected.items()
+               if rel.endswith(f"-{version}.pkt") and outcome in ("pass", "fail")]
+        assert len(ran) > 300, version
