@@ -3,19 +3,28 @@
 :class:`LinuxTarget` runs a script's system calls on real kernel sockets and
 its packets through a TUN device, all inside a private network namespace:
 
+* ``prepare(script)`` reads the script's options (``--ip_version``,
+  ``--bind_port``, ``--connect_port``, ``--mtu``, ``--mss``, ``--tso``).
 * ``start()`` creates a namespace ``drill-linux-<pid>-<hex>`` (only ``lo``
   and the TUN device, no default route, so nothing leaves it) and starts the
-  *agent* (:mod:`~tcpstack.harness.drill.targets.linux_agent`) inside it with
-  ``ip netns exec``. The agent sets the sysctls below, creates ``tun0``
-  (``IFF_TUN | IFF_NO_PI``, no ``TUNSETOFFLOAD``: no TSO, so the kernel
-  segments everything to the MSS itself and computes full checksums) with
-  ``LOCAL_ADDRESS/24``, a route ``198.51.100.0/24 dev tun0`` to the peer, a
-  plain ``pfifo`` qdisc (no pacing), and passes the TUN fd back over a Unix
-  socket (``SCM_RIGHTS``).
+  *agent* (:mod:`~tcpstack.harness.drill.targets.linux_agent`, at ``nice -10``)
+  inside it with ``ip netns exec``. The agent sets the sysctls below, creates
+  ``tun0`` as packetdrill does (:mod:`~tcpstack.harness.drill.targets.linux_device`:
+  ``IFF_VNET_HDR`` and TSO/checksum offload unless ``offload=False`` or
+  ``--tso=0``, so the kernel hands over one segment per TSO burst; IPv6
+  ``2001:db8::1/64`` for ``--ip_version=ipv6``) with ``LOCAL_ADDRESS/24``, a
+  route ``198.51.100.0/24 dev tun0`` to the peer, makes ``/proc/sys``
+  read-only except ``/proc/sys/net`` in its own mount namespace (a script's
+  shell command cannot change a host-wide setting), and passes the TUN fd
+  back over a Unix socket (``SCM_RIGHTS``).
 * Packets never cross the process boundary: this process reads and writes
   the TUN fd itself. A reader thread stamps every packet the kernel sends
   with its arrival time; :meth:`next_outbound` hands them out in order
-  (IPv4 TCP only; other packets are counted in :attr:`ignored`).
+  (IPv4 and IPv6 TCP; other packets are counted in :attr:`ignored`), after
+  stripping the vnet header and completing a partial checksum
+  (:mod:`~tcpstack.harness.drill.targets.linux_vnet`).
+* Shell commands (:meth:`LinuxTarget.shell`) and ``TCP_INFO``
+  (:meth:`LinuxTarget.tcp_info`) are requests to the agent too.
 * System calls go to the agent as JSON lines (one thread per call in the
   agent, so blocking calls really block and ``start_syscall`` overlaps
   them); script fds (3, 4, ...) map to real sockets there, numbered like
@@ -31,19 +40,29 @@ its packets through a TUN device, all inside a private network namespace:
 Kernel settings (per-namespace sysctls, written before the device exists;
 a new namespace copies many of them from the host's, so they are set
 explicitly; see :data:`DEFAULT_SYSCTLS` and packetdrill's ``defaults.sh``).
+A script with shell commands configures the kernel itself, as packetdrill's
+scripts do with ``defaults.sh``: it gets a new namespace's values instead
+(only the IPv6 settings are applied), like under packetdrill.
 A sysctl this kernel lacks is skipped and reported as None in
 :attr:`LinuxTarget.sysctls_applied`; the ``sysctls`` argument overrides or
 adds settings (those must succeed).
 
-Script arguments are read as written, with the parser's helpers
-(:func:`~tcpstack.harness.drill.parse.int_arg` and friends): ``bind`` and
-``connect`` always use ``LOCAL_ADDRESS:8080`` / ``REMOTE_ADDRESS:8080``.
-Out-parameters go into :attr:`SyscallResult.outputs` for the runner to
-compare: ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
-``{"onoff": N, "linger": N}`` for SO_LINGER, ``{"revents[i]": N}`` for poll.
+Script arguments are read as written (:mod:`~tcpstack.harness.drill.targets.linux_args`):
+``bind`` and ``connect`` use ``LOCAL_ADDRESS:bind_port`` /
+``REMOTE_ADDRESS:connect_port`` (IPv6 or IPv4-mapped addresses for an
+AF_INET6 socket). Out-parameters go into :attr:`SyscallResult.outputs` for
+the runner to compare: ``{"optval": N}`` for getsockopt (an errno number for
+SO_ERROR) and ioctl, ``{"onoff": N, "linger": N}`` for SO_LINGER,
+``{"revents[i]": N}`` for poll, ``{"events[i]": N, "fd[i]": N}`` (or
+``"ptr[i]"``) for epoll_wait, ``{"msg_flags": N}`` for recvmsg.
+
+A call written without ``...`` that is still blocked at the end of the
+script's own time plus :data:`BLOCK_MARGIN` fails, saying what its socket
+waits for (:mod:`~tcpstack.harness.drill.targets.linux_diagnose`).
 
 What the kernel does that a script author must expect (Linux 6.x with the
-settings above; MSS 1460 on the device):
+settings above; MSS 1460 on the device; with offloads, data segments up to
+64 KiB in multiples of the MSS instead of one per MSS):
 
 * SYN-ACK options ``<mss 1460,sackOK,TS val T ecr E,nop,wscale 7>`` and
   ``win 65160`` when the SYN had timestamps; ``<mss 1460,nop,nop,sackOK,nop,
@@ -84,7 +103,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..model import DrillError, Script, Syscall
+from ..model import DrillError, Script, Shell, Syscall
 from ..runner import DrillResult
 from ..target import LOCAL_ADDRESS, ShellResult, SyscallResult
 from .linux_args import LOCAL_ADDRESS6, Endpoints, build_request, outputs
@@ -353,6 +372,12 @@ class LinuxTarget:
         self._offload_arg = offload
         self.offload = True if offload is None else offload
         self._script_end: float | None = None
+        self._restore_nice: tuple[int, int] | None = None
+        self.packetdrill_environment = False
+        """True for a script with shell commands: it sets up the kernel itself (as
+        packetdrill's ``defaults.sh`` does), so only the IPv6 sysctls of
+        :data:`DEFAULT_SYSCTLS` are applied and the rest keep the values of a new
+        namespace, as under packetdrill."""
         self.oversized = 0
         """Packets captured larger than the MTU (TSO/GSO segments)."""
 
@@ -379,6 +404,7 @@ class LinuxTarget:
         if self._offload_arg is None:
             self.offload = options.get("tso", "1") not in ("0", "off", "false")
         self._script_end = script_duration(script)
+        self.packetdrill_environment = any(isinstance(e.action, Shell) for e in script.events)
 
     def shell(self, command: str, cwd: str) -> ShellResult:
         """Run a script's backtick command with ``/bin/sh -c`` in the namespace, from ``cwd``.
@@ -434,6 +460,7 @@ class LinuxTarget:
         if reason is not None:
             raise DrillError(reason)
         atexit.register(self.close)
+        self._raise_priority()
         try:
             self._setup()
         except DrillError:
@@ -445,6 +472,17 @@ class LinuxTarget:
         except BaseException:
             self.close()
             raise
+
+    def _raise_priority(self) -> None:
+        """Run the calling thread (the one that drives the script: it injects the
+        peer's packets and starts the calls) at :data:`AGENT_NICE` until
+        :meth:`close`, like the agent and the packet reader; best effort."""
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            before = os.getpriority(os.PRIO_PROCESS, tid)
+            if before > AGENT_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, AGENT_NICE)
+                self._restore_nice = (tid, before)
 
     def _setup(self) -> None:
         from ....drivers.netns import NetnsError, create_netns, exec_argv
@@ -476,7 +514,10 @@ class LinuxTarget:
                 start_new_session=True,  # Ctrl-C reaches us only; close() stops it
             )
 
-        sysctls: dict[str, tuple[str, bool]] = {n: (v, False) for n, v, _ in DEFAULT_SYSCTLS}
+        defaults = DEFAULT_SYSCTLS
+        if self.packetdrill_environment:  # as packetdrill: the namespace's own defaults
+            defaults = tuple(d for d in DEFAULT_SYSCTLS if d[0].startswith("net.ipv6."))
+        sysctls: dict[str, tuple[str, bool]] = {n: (v, False) for n, v, _ in defaults}
         ipv6 = self.endpoints.wire_ipv6
         if ipv6:
             sysctls.update({n: (v, False) for n, v, _ in IPV6_SYSCTLS})
@@ -578,6 +619,10 @@ class LinuxTarget:
             self._closed = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
+        restore, self._restore_nice = self._restore_nice, None
+        if restore is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, *restore)
         try:
             self._stop_threads_and_agent()
         finally:

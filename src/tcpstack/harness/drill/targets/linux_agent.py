@@ -204,8 +204,10 @@ def _protect_host_sysctls() -> None:
         raise RuntimeError(f"cannot protect the host's sysctls: {done.stderr.strip()}")
 
 
-_DENIED = re.compile(r'(?:permission denied on key|cannot stat|setting key) "?([\w./-]+)"?'
+_DENIED = re.compile(r'permission denied on key "?([\w./-]+)"?'
                      r"|/proc/sys/([\w/.-]+): (?:Read-only|Permission denied)")
+"""A refused sysctl write: root may write every setting of its own network
+namespace, so a refusal means a host-wide (or read-only) one."""
 
 
 def run_shell(command: str, cwd: str, timeout: float) -> tuple[int, str]:
@@ -243,8 +245,7 @@ def run_shell(command: str, cwd: str, timeout: float) -> tuple[int, str]:
         status = 128 - status
     for match in _DENIED.finditer(text):
         key = match.group(1) or (match.group(2) or "").replace("/", ".")
-        if not key.startswith("net."):
-            text += HOST_WIDE_HINT.format(key=key) + "\n"
+        text += HOST_WIDE_HINT.format(key=key) + "\n"
     return status, text
 
 
