@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tcpstack.harness.drill.model import DrillError, Event, Script, Syscall, Timing
+from tcpstack.harness.drill.model import DrillError, Event, Script, Shell, Syscall, Timing
 from tcpstack.harness.drill.runner import DrillResult, Failure
 from tcpstack.harness.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
 from tcpstack.harness.drill.targets.linux import (
@@ -50,6 +50,7 @@ from tcpstack.harness.drill.targets.linux_vnet import (
     VNET_HDR,
     inbound_header,
     split_outbound,
+    with_tcp_checksum,
 )
 from tcpstack.wire import (
     Flags,
@@ -239,6 +240,13 @@ def test_vnet_header_checksum_completion() -> None:
                                 window=10, payload=bytes(3000)))
     assert VNET_HDR.unpack(inbound_header(big, 1000))[1:4] == (GSO_TCPV4, 0, 1000)
     assert inbound_header(big, 3000) == bytes(10)
+    broken = bytearray(good)
+    broken[36:38] = b"\x12\x34"  # a partial (pseudo-header) or wrong checksum
+    assert with_tcp_checksum(bytes(broken)) == good
+    seg6 = encode_packet(IPv6Address(LOCAL_ADDRESS6), IPv6Address(REMOTE_ADDRESS6), seg)
+    broken6 = bytearray(seg6)
+    broken6[56:58] = b"\0\0"
+    assert with_tcp_checksum(bytes(broken6)) == seg6
 
 
 def test_blocked_messages_and_script_duration() -> None:
@@ -334,6 +342,21 @@ def test_shell_changes_the_namespace_only(make_target: Factory, tmp_path: Path) 
     assert changed - volatile == set()
     assert Path("/proc/sys/net/ipv4/tcp_sack").read_text() == before[
         "/proc/sys/net/ipv4/tcp_sack"]
+
+
+@pytest.mark.tun
+def test_the_init_command_does_not_count_in_the_script_s_time(make_target: Factory) -> None:
+    init = Shell("sleep 0.3")
+    events = (Event(1, Timing("abs", 0.0, 0.0), init),
+              Event(2, Timing("abs", 0.0, 0.0), Syscall("socket", (), 3)))
+    t = make_target(events=events)
+    assert t.packetdrill_environment  # a new namespace's sysctls, as under packetdrill
+    assert t.sysctls_applied.get("net.ipv4.tcp_congestion_control") is None
+    assert t.shell(init.command, "/").status == 0
+    assert t.now() < 0.2  # the clock restarted when the init command returned
+    ok(call(t, "socket", "...", "SOCK_STREAM", "IPPROTO_TCP"), 3)
+    assert t.shell(init.command, "/").status == 0  # any later command counts
+    assert t.now() >= 0.3
 
 
 @pytest.mark.tun

@@ -94,6 +94,7 @@ import secrets
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -108,7 +109,7 @@ from ..runner import DrillResult
 from ..target import LOCAL_ADDRESS, ShellResult, SyscallResult
 from .linux_args import LOCAL_ADDRESS6, Endpoints, build_request, outputs
 from .linux_diagnose import blocked_message, script_duration
-from .linux_vnet import inbound_header, split_outbound
+from .linux_vnet import inbound_header, split_outbound, with_tcp_checksum
 
 __all__ = [
     "BLOCK_MARGIN",
@@ -248,6 +249,13 @@ IPV6_SYSCTLS: tuple[tuple[str, str, str], ...] = (
 """Replacing the IPv6 part of :data:`DEFAULT_SYSCTLS` when the script's packets are IPv6."""
 
 
+PACKET_OUTGOING = 4
+"""``sll_pkttype`` of a packet the host sends (``linux/if_packet.h``)."""
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("=qq")
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
 class _StillBlocked(DrillError):
     """A call did not return within the time it was given."""
 
@@ -373,6 +381,9 @@ class LinuxTarget:
         self.offload = True if offload is None else offload
         self._script_end: float | None = None
         self._restore_nice: tuple[int, int] | None = None
+        self._init_command: str | None = None
+        self._clock_used = False
+        self._capture: socket.socket | None = None
         self.packetdrill_environment = False
         """True for a script with shell commands: it sets up the kernel itself (as
         packetdrill's ``defaults.sh`` does), so only the IPv6 sysctls of
@@ -405,6 +416,8 @@ class LinuxTarget:
             self.offload = options.get("tso", "1") not in ("0", "off", "false")
         self._script_end = script_duration(script)
         self.packetdrill_environment = any(isinstance(e.action, Shell) for e in script.events)
+        first = script.events[0].action if script.events else None
+        self._init_command = first.command if isinstance(first, Shell) else None
 
     def shell(self, command: str, cwd: str) -> ShellResult:
         """Run a script's backtick command with ``/bin/sh -c`` in the namespace, from ``cwd``.
@@ -417,11 +430,20 @@ class LinuxTarget:
         agent's mount namespace, so such a write fails (non-zero status, with a
         line saying why). At most :data:`SHELL_TIMEOUT` seconds (then status 124).
 
+        The script's init command (a shell command as its first event, run
+        before any packet or call) does not count in the script's time:
+        packetdrill runs it before its clock starts, so the clock (:meth:`now`)
+        restarts at 0 when it returns (``defaults.sh`` takes ~0.1 s).
+
         Raises:
             DrillError: the target is not running.
         """
+        init = command == self._init_command and not self._clock_used
         resp = self._request({"op": "shell", "command": command, "cwd": cwd,
                               "timeout": SHELL_TIMEOUT}, SHELL_TIMEOUT + 10.0, "shell")
+        if init:  # packetdrill runs its init command before its clock starts
+            self._init_command = None
+            self._t0 = time.monotonic()
         return ShellResult(status=int(resp["status"]), output=str(resp.get("output", "")))
 
     def tcp_info(self, fd: int) -> Mapping[str, int]:
@@ -460,9 +482,9 @@ class LinuxTarget:
         if reason is not None:
             raise DrillError(reason)
         atexit.register(self.close)
-        self._raise_priority()
         try:
             self._setup()
+            self._raise_priority()  # after the agent was started: it sets its own
         except DrillError:
             self.close()
             raise
@@ -541,11 +563,14 @@ class LinuxTarget:
             for fd in fds:
                 os.close(fd)
             raise DrillError(f"linux target setup failed: {reply.get('error', 'unknown error')}")
-        if len(fds) != 1:
+        if len(fds) not in (1, 2):
             for fd in fds:
                 os.close(fd)
             raise DrillError("linux target setup failed: the agent sent no TUN device")
         self._tun_fd = fds[0]
+        if len(fds) == 2:
+            self._capture = socket.socket(fileno=fds[1])
+            self._capture.setblocking(False)
         self.sysctls_applied = dict(reply.get("sysctls", {}))
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._t0 = time.monotonic()
@@ -661,6 +686,9 @@ class LinuxTarget:
                     thread.join(2.0)
             if self._ctl is not None:
                 self._ctl.close()
+            if self._capture is not None:
+                self._capture.close()
+                self._capture = None
             for attr in ("_tun_fd", "_wake_r", "_wake_w"):
                 fd = getattr(self, attr)
                 if fd >= 0:
@@ -729,6 +757,7 @@ class LinuxTarget:
         """
         if self._tun_fd < 0:
             raise DrillError("the linux target is not running")
+        self._clock_used = True
         t = self.now()
         frame = inbound_header(packet, self.gso_mss) + packet if self.offload else packet
         try:
@@ -763,43 +792,77 @@ class LinuxTarget:
         return None
 
     def _pump_packets(self) -> None:
+        """Hand out what the kernel sends, stamped with the time it left.
+
+        With the capture socket (an ``AF_PACKET`` socket on ``tun0``, as
+        packetdrill captures) the time is the kernel's own timestamp of the
+        transmission (``SO_TIMESTAMPNS``), so a reader scheduled late on a busy
+        machine still reports the true time; the TUN device is then only
+        drained. Without it, the time the device was read.
+        """
         with contextlib.suppress(OSError):  # best effort: see docs/drill-linux.md
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AGENT_NICE)
-        fd, wake = self._tun_fd, self._wake_r
+        fd, wake, cap = self._tun_fd, self._wake_r, self._capture
+        watched = [fd, wake] + ([cap.fileno()] if cap is not None else [])
         while not self._stopping:
             try:
-                ready, _, _ = select.select([fd, wake], [], [], 1.0)
+                ready, _, _ = select.select(watched, [], [], 1.0)
             except (OSError, ValueError):
                 break
             if wake in ready or self._stopping:
                 break
-            if fd not in ready:
-                continue
             batch: list[tuple[float, bytes]] = []
-            for _ in range(256):
-                try:
-                    frame = os.read(fd, READ_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    if not self._stopping:
-                        with self._cond:
-                            self._pump_error = f"reading the TUN device: {exc.strerror}"
-                            self._cond.notify_all()
-                    return
-                t = self.now()
-                pkt = split_outbound(frame)[0] if self.offload else frame
-                self.packets.append((t, ">", pkt))
-                if _is_tcp(pkt):
-                    if len(pkt) > self.mtu:
-                        self.oversized += 1
-                    batch.append((t, pkt))
-                else:
-                    self.ignored += 1
+            try:
+                if fd in ready:
+                    self._read_device(fd, batch if cap is None else None)
+                if cap is not None and cap.fileno() in ready:
+                    self._read_capture(cap, batch)
+            except OSError as exc:
+                if not self._stopping:
+                    with self._cond:
+                        self._pump_error = f"reading the TUN device: {exc.strerror}"
+                        self._cond.notify_all()
+                return
             if batch:
                 with self._cond:
                     self._outbound.extend(batch)
                     self._cond.notify_all()
+
+    def _read_device(self, fd: int, batch: list[tuple[float, bytes]] | None) -> None:
+        """Read what is queued on the device; keep it in ``batch`` (None: only drain)."""
+        for _ in range(256):
+            try:
+                frame = os.read(fd, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if batch is not None:
+                pkt = split_outbound(frame)[0] if self.offload else frame
+                self._keep(self.now(), pkt, batch)
+
+    def _read_capture(self, cap: socket.socket, batch: list[tuple[float, bytes]]) -> None:
+        for _ in range(256):
+            try:
+                data, ancdata, _flags, addr = cap.recvmsg(READ_SIZE, _TIMESTAMP_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] != PACKET_OUTGOING:
+                continue
+            offset = time.time() - time.monotonic()
+            t = self.now()
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    t = min(t, sec + nsec / 1e9 - offset - self._t0)
+            self._keep(t, with_tcp_checksum(data), batch)
+
+    def _keep(self, t: float, pkt: bytes, batch: list[tuple[float, bytes]]) -> None:
+        self.packets.append((t, ">", pkt))
+        if _is_tcp(pkt):
+            if len(pkt) > self.mtu:
+                self.oversized += 1
+            batch.append((t, pkt))
+        else:
+            self.ignored += 1
 
     # -- system calls ----------------------------------------------------
 
@@ -838,6 +901,7 @@ class LinuxTarget:
             DrillError: unsupported call/argument or the agent is gone.
         """
         req, kind = build_request(call, self.endpoints)
+        self._clock_used = True
         with self._cond:
             rid = self._next_id
             self._next_id += 1

@@ -192,6 +192,28 @@ def _write_sysctl(name: str, value: str) -> str:
         return " ".join(fp.read().split())
 
 
+CAPTURE_BUFFER = 8 * 1024 * 1024
+"""Receive buffer (bytes) of the capture socket: room for bursts of 64 KiB segments."""
+
+
+def _capture_socket(ifname: str) -> socket.socket:
+    """An ``AF_PACKET`` socket seeing every packet of ``ifname``, with kernel timestamps.
+
+    packetdrill captures the packets the kernel sends the same way (a packet
+    socket on tun0): ``SO_TIMESTAMPNS`` gives the time each one was handed to
+    the device, whatever the scheduling of the process that reads it.
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))  # ETH_P_ALL
+    try:
+        sock.bind((ifname, 3))
+        sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        sock.setsockopt(socket.SOL_SOCKET, 33, CAPTURE_BUFFER)  # SO_RCVBUFFORCE
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _protect_host_sysctls() -> None:
     """Make ``/proc/sys`` read-only but for ``/proc/sys/net`` (see :data:`PROC_SYS_READ_ONLY`).
 
@@ -255,6 +277,7 @@ class _Agent:
         self.fds = _FdTable()
         self._send_lock = threading.Lock()
         self._tun_fd = -1
+        self._capture: Any = None
 
     # -- transport -------------------------------------------------------
 
@@ -320,12 +343,14 @@ class _Agent:
                 )
             )
             self._tun_fd = tun_fd
+            self._capture = _capture_socket(str(req["ifname"]))
             if req.get("protect_host", True):
                 _protect_host_sysctls()
         except Exception as exc:
             self.send({"id": rid, "ok": False, "error": str(exc) or type(exc).__name__})
             return False
-        self.send({"id": rid, "ok": True, "sysctls": applied}, fds=(tun_fd,))
+        self.send({"id": rid, "ok": True, "sysctls": applied},
+                  fds=(tun_fd, self._capture.fileno()))
         return True
 
     @staticmethod
@@ -352,6 +377,9 @@ class _Agent:
 
     def shutdown(self) -> None:
         self.fds.close_all()
+        cap, self._capture = self._capture, None
+        if cap is not None:
+            cap.close()
         fd, self._tun_fd = self._tun_fd, -1
         if fd >= 0:
             with contextlib.suppress(OSError):

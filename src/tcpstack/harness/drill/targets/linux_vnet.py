@@ -34,6 +34,7 @@ __all__ = [
     "VNET_HDR",
     "inbound_header",
     "split_outbound",
+    "with_tcp_checksum",
 ]
 
 VNET_HDR = struct.Struct("=BBHHHH")
@@ -111,3 +112,28 @@ def inbound_header(packet: bytes, mss: int | None) -> bytes:
     if payload <= mss:
         return bytes(VNET_HDR.size)
     return VNET_HDR.pack(0, gso, 0, mss, 0, 0)
+
+
+def with_tcp_checksum(packet: bytes) -> bytes:
+    """``packet`` with its TCP checksum computed afresh (IPv4 or IPv6, TCP as the first
+    next header); anything else unchanged.
+
+    A packet captured on its way out (``AF_PACKET``) before the device may carry
+    only the pseudo-header sum (``CHECKSUM_PARTIAL``: the device was to finish
+    it); computing the whole checksum gives what the wire would carry.
+    """
+    if len(packet) >= 20 and packet[0] >> 4 == 4 and packet[9] == 6:
+        start = (packet[0] & 0x0F) * 4
+        pseudo = packet[12:20] + struct.pack("!BBH", 0, 6, len(packet) - start)
+    elif len(packet) >= 40 and packet[0] >> 4 == 6 and packet[6] == 6:
+        start = 40
+        pseudo = packet[8:40] + struct.pack("!IxxxB", len(packet) - start, 6)
+    else:
+        return packet
+    if len(packet) < start + 20:
+        return packet
+    fixed = bytearray(packet)
+    fixed[start + 16:start + 18] = b"\0\0"
+    value = 0xFFFF & ~_fold(_ones_sum(bytes(pseudo)) + _ones_sum(bytes(fixed[start:])))
+    struct.pack_into("!H", fixed, start + 16, value)
+    return bytes(fixed)
