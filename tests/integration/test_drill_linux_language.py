@@ -417,6 +417,9 @@ def test_tcp_info_and_the_data_calls(make_target: Factory) -> None:
     assert ok(call(t, "ioctl", "4", "SIOCOUTQ", "[0]")).outputs == {"optval": 400}
     assert t.tcp_info(4)["tcpi_unacked"] == 4
     ok(call(t, "setsockopt", "4", "SOL_TCP", "TCP_CONGESTION", '"reno"', "4"))
+    ok(call(t, "setsockopt", "4", "SOL_TCP", "TCP_NOTSENT_LOWAT", "[0xffffffff]", "4"))
+    res = ok(call(t, "getsockopt", "4", "SOL_TCP", "TCP_NOTSENT_LOWAT", "[0]", "[4]"))
+    assert res.outputs == {"optval": 0xFFFFFFFF}  # a 32-bit pattern, as packetdrill compares
 
 
 # -- IPv6, IPv4-mapped IPv6 --------------------------------------------------------

@@ -535,8 +535,8 @@ class _Agent:
             sock.setsockopt(level, opt, _LINGER.pack(int(value[0]), int(value[1])))
         elif kind == "str":
             sock.setsockopt(level, opt, str(value).encode())
-        else:
-            sock.setsockopt(level, opt, int(value))
+        else:  # an int: as C's 32-bit int, so 0xffffffff (TCP_NOTSENT_LOWAT) works too
+            sock.setsockopt(level, opt, struct.pack("=I", int(value) & 0xFFFFFFFF))
         return 0, None
 
     def _call_getsockopt(self, req: dict[str, Any]) -> tuple[int, Any]:
@@ -547,7 +547,8 @@ class _Agent:
         if kind == "str":
             raw = sock.getsockopt(level, opt, 64)
             return 0, raw.split(b"\0", 1)[0].decode(errors="replace")
-        return 0, sock.getsockopt(level, opt)
+        # packetdrill compares 32-bit patterns: report -1 as 0xffffffff (unsigned)
+        return 0, sock.getsockopt(level, opt) & 0xFFFFFFFF
 
     def _call_fcntl(self, req: dict[str, Any]) -> tuple[int, Any]:
         sock = self.fds.get(req["fd"])
