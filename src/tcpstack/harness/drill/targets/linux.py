@@ -524,8 +524,9 @@ class LinuxTarget:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         with child:
-            argv = ["nice", "-n", str(AGENT_NICE), sys.executable, "-m", AGENT_MODULE,
-                    "--fd", str(child.fileno())]
+            argv = [sys.executable, "-m", AGENT_MODULE, "--fd", str(child.fileno())]
+            if shutil.which("nice") is not None:
+                argv = ["nice", "-n", str(AGENT_NICE), *argv]
             self._proc = subprocess.Popen(
                 exec_argv(name, argv),
                 stdin=subprocess.DEVNULL,
