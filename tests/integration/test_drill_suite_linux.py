@@ -17,18 +17,33 @@ The timing tolerance is therefore :data:`LINUX_TOLERANCE` (or the script's
 own ``--tolerance_usecs`` if larger) instead of drill's default 4 ms; the
 scripts themselves use ranges where the kernel's timers are coarse (its
 timer wheel fires a 1 s timer up to 32 ms late).
+
+Load: the agent and the packet reader run at a raised priority, and a run that
+fails on timing only is run once more (``run_with_timing_retry``: a fresh
+namespace, so always safe); a real timing bug fails both runs. A pass on the
+rerun is reported as a warning, so flakiness stays visible.
+
+Offload: these scripts were written for a device without segmentation offload
+(each segment at most one MSS, as tcpstack sends), so they run with
+``LinuxTarget(offload=False)`` unless a script sets ``--tso`` itself;
+packetdrill's own scripts run with the offloads packetdrill turns on.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 
 from tcpstack.harness.drill.parse import parse_file
 from tcpstack.harness.drill.runner import run_script
-from tcpstack.harness.drill.targets.linux import LinuxTarget, linux_unavailable_reason
+from tcpstack.harness.drill.targets.linux import (
+    LinuxTarget,
+    linux_unavailable_reason,
+    run_with_timing_retry,
+)
 
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "drill").glob("*.pkt"))
 
@@ -56,8 +71,14 @@ def test_script_on_linux(path: Path) -> None:
     script = parse_file(path)
     usecs = script.options.get("tolerance_usecs")
     tolerance = max(LINUX_TOLERANCE, int(usecs) / 1e6 if usecs else 0.0)
-    result = run_script(script, LinuxTarget(), tolerance=tolerance)
+    offload = None if "tso" in script.options else False
+    result, reruns = run_with_timing_retry(
+        lambda: run_script(script, LinuxTarget(offload=offload), tolerance=tolerance)
+    )
     if result.passed:
+        if reruns:
+            warnings.warn(f"{path.name}: passed on retry ({reruns} rerun after a timing "
+                          "failure)", stacklevel=1)
         return
     failure = result.failure
     assert failure is not None

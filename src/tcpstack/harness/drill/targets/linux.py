@@ -3,19 +3,28 @@
 :class:`LinuxTarget` runs a script's system calls on real kernel sockets and
 its packets through a TUN device, all inside a private network namespace:
 
+* ``prepare(script)`` reads the script's options (``--ip_version``,
+  ``--bind_port``, ``--connect_port``, ``--mtu``, ``--mss``, ``--tso``).
 * ``start()`` creates a namespace ``drill-linux-<pid>-<hex>`` (only ``lo``
   and the TUN device, no default route, so nothing leaves it) and starts the
-  *agent* (:mod:`~tcpstack.harness.drill.targets.linux_agent`) inside it with
-  ``ip netns exec``. The agent sets the sysctls below, creates ``tun0``
-  (``IFF_TUN | IFF_NO_PI``, no ``TUNSETOFFLOAD``: no TSO, so the kernel
-  segments everything to the MSS itself and computes full checksums) with
-  ``LOCAL_ADDRESS/24``, a route ``198.51.100.0/24 dev tun0`` to the peer, a
-  plain ``pfifo`` qdisc (no pacing), and passes the TUN fd back over a Unix
-  socket (``SCM_RIGHTS``).
+  *agent* (:mod:`~tcpstack.harness.drill.targets.linux_agent`, at ``nice -10``)
+  inside it with ``ip netns exec``. The agent sets the sysctls below, creates
+  ``tun0`` as packetdrill does (:mod:`~tcpstack.harness.drill.targets.linux_device`:
+  ``IFF_VNET_HDR`` and TSO/checksum offload unless ``offload=False`` or
+  ``--tso=0``, so the kernel hands over one segment per TSO burst; IPv6
+  ``2001:db8::1/64`` for ``--ip_version=ipv6``) with ``LOCAL_ADDRESS/24``, a
+  route ``198.51.100.0/24 dev tun0`` to the peer, makes ``/proc/sys``
+  read-only except ``/proc/sys/net`` in its own mount namespace (a script's
+  shell command cannot change a host-wide setting), and passes the TUN fd
+  back over a Unix socket (``SCM_RIGHTS``).
 * Packets never cross the process boundary: this process reads and writes
   the TUN fd itself. A reader thread stamps every packet the kernel sends
   with its arrival time; :meth:`next_outbound` hands them out in order
-  (IPv4 TCP only; other packets are counted in :attr:`ignored`).
+  (IPv4 and IPv6 TCP; other packets are counted in :attr:`ignored`), after
+  stripping the vnet header and completing a partial checksum
+  (:mod:`~tcpstack.harness.drill.targets.linux_vnet`).
+* Shell commands (:meth:`LinuxTarget.shell`) and ``TCP_INFO``
+  (:meth:`LinuxTarget.tcp_info`) are requests to the agent too.
 * System calls go to the agent as JSON lines (one thread per call in the
   agent, so blocking calls really block and ``start_syscall`` overlaps
   them); script fds (3, 4, ...) map to real sockets there, numbered like
@@ -31,19 +40,29 @@ its packets through a TUN device, all inside a private network namespace:
 Kernel settings (per-namespace sysctls, written before the device exists;
 a new namespace copies many of them from the host's, so they are set
 explicitly; see :data:`DEFAULT_SYSCTLS` and packetdrill's ``defaults.sh``).
+A script with shell commands configures the kernel itself, as packetdrill's
+scripts do with ``defaults.sh``: it gets a new namespace's values instead
+(only the IPv6 settings are applied), like under packetdrill.
 A sysctl this kernel lacks is skipped and reported as None in
 :attr:`LinuxTarget.sysctls_applied`; the ``sysctls`` argument overrides or
 adds settings (those must succeed).
 
-Script arguments are read as written, with the parser's helpers
-(:func:`~tcpstack.harness.drill.parse.int_arg` and friends): ``bind`` and
-``connect`` always use ``LOCAL_ADDRESS:8080`` / ``REMOTE_ADDRESS:8080``.
-Out-parameters go into :attr:`SyscallResult.outputs` for the runner to
-compare: ``{"optval": N}`` for getsockopt (an errno number for SO_ERROR),
-``{"onoff": N, "linger": N}`` for SO_LINGER, ``{"revents[i]": N}`` for poll.
+Script arguments are read as written (:mod:`~tcpstack.harness.drill.targets.linux_args`):
+``bind`` and ``connect`` use ``LOCAL_ADDRESS:bind_port`` /
+``REMOTE_ADDRESS:connect_port`` (IPv6 or IPv4-mapped addresses for an
+AF_INET6 socket). Out-parameters go into :attr:`SyscallResult.outputs` for
+the runner to compare: ``{"optval": N}`` for getsockopt (an errno number for
+SO_ERROR) and ioctl, ``{"onoff": N, "linger": N}`` for SO_LINGER,
+``{"revents[i]": N}`` for poll, ``{"events[i]": N, "fd[i]": N}`` (or
+``"ptr[i]"``) for epoll_wait, ``{"msg_flags": N}`` for recvmsg.
+
+A call written without ``...`` that is still blocked at the end of the
+script's own time plus :data:`BLOCK_MARGIN` fails, saying what its socket
+waits for (:mod:`~tcpstack.harness.drill.targets.linux_diagnose`).
 
 What the kernel does that a script author must expect (Linux 6.x with the
-settings above; MSS 1460 on the device):
+settings above; MSS 1460 on the device; with offloads, data segments up to
+64 KiB in multiples of the MSS instead of one per MSS):
 
 * SYN-ACK options ``<mss 1460,sackOK,TS val T ecr E,nop,wscale 7>`` and
   ``win 65160`` when the SYN had timestamps; ``<mss 1460,nop,nop,sackOK,nop,
@@ -75,24 +94,30 @@ import secrets
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..model import DrillError, Script, Syscall
-from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
-from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, ShellResult, SyscallResult
+from ..model import DrillError, Script, Shell, Syscall
+from ..runner import DrillResult
+from ..target import LOCAL_ADDRESS, ShellResult, SyscallResult
+from .linux_args import LOCAL_ADDRESS6, Endpoints, build_request, outputs
+from .linux_diagnose import blocked_message, script_duration
+from .linux_vnet import inbound_header, split_outbound, with_tcp_checksum
 
 __all__ = [
+    "BLOCK_MARGIN",
     "DEFAULT_SYSCTLS",
     "LinuxTarget",
     "build_request",
     "linux_unavailable_reason",
+    "run_with_timing_retry",
 ]
 
 AGENT_MODULE = "tcpstack.harness.drill.targets.linux_agent"
@@ -114,10 +139,22 @@ QUIT_TIMEOUT = 3.0
 """Seconds the agent gets to exit after ``quit`` before it is killed."""
 DEFAULT_MAX_BLOCK = 60.0
 """Default longest wait (s) of :meth:`LinuxTarget.syscall` for a blocking call."""
+BLOCK_MARGIN = 1.0
+"""Seconds a call written without ``...`` may stay blocked past the script's last
+event before :meth:`LinuxTarget.syscall` gives up and says what the socket waits for."""
+SHELL_TIMEOUT = 60.0
+"""Longest run (s) of a script's shell command."""
+TIMING_RETRIES = 1
+"""Reruns of a script that failed on timing only (:func:`run_with_timing_retry`)."""
+AGENT_NICE = -10
+"""Scheduling priority of the agent and of the packet reader (see docs/drill-linux.md)."""
+PEER_NETWORK6 = "2001:db8:1::/64"
+"""Routed to the TUN device for IPv6 scripts (the peer is 2001:db8:1::2)."""
+PREFIX_LENGTH6 = 64
 DEFAULT_MAX_WAIT = 300.0
 """Default longest single wait (s) of ``wait_until`` / ``next_outbound``."""
-READ_SIZE = 65535
-"""Bytes asked of each read of the TUN fd."""
+READ_SIZE = 65535 + 64
+"""Bytes asked of each read of the TUN fd (a 64 KiB GSO packet and its vnet header)."""
 
 DEFAULT_SYSCTLS: tuple[tuple[str, str, str], ...] = (
     # name, value, why
@@ -179,119 +216,68 @@ def linux_unavailable_reason() -> str | None:
     return None
 
 
-# -- script arguments ------------------------------------------------------------
+def run_with_timing_retry(
+    run: Callable[[], DrillResult], retries: int = TIMING_RETRIES
+) -> tuple[DrillResult, int]:
+    """Run a script on the Linux target; rerun it when it failed on timing only.
 
-
-def _bad(call: Syscall, message: str) -> DrillError:
-    return DrillError(f"{call.name}(): {message}")
-
-
-def _int_arg(call: Syscall, index: int, what: str) -> int:
-    try:
-        return int_arg(call.args[index])
-    except IndexError:
-        raise _bad(call, f"missing argument {index + 1} ({what})") from None
-    except ValueError as exc:
-        raise _bad(call, f"{what}: {exc}") from None
-
-
-def _is_wild(text: str) -> bool:
-    return text.strip() in ("...", "")
-
-
-def build_request(call: Syscall) -> tuple[dict[str, Any], str | None]:
-    """The agent request for ``call``, and the kind of its out-parameter.
-
-    The kind says how the agent's ``out`` becomes :attr:`SyscallResult.outputs`:
-    ``"optval"`` (getsockopt: ``{"optval": N}``, an errno number for
-    SO_ERROR), ``"linger"`` (``{"onoff": N, "linger": N}``), ``"poll"``
-    (``{"revents[i]": N}``) or None.
-
-    Raises:
-        DrillError: an unsupported call or argument.
+    ``run`` makes one complete run (a fresh namespace each time: nothing of a run
+    survives into the next, so a rerun is always safe). A run that failed with a
+    ``timing_error`` (a packet or a return too early or too late: what a loaded
+    machine causes) is run again, at most ``retries`` times; any other failure
+    (a wrong packet, a wrong result) is final at once. Returns the last result
+    and the number of reruns made; a result that passed after a rerun should be
+    reported as "passed on retry" (see docs/drill-linux.md).
     """
-    name = call.name
-    args = call.args
-    req: dict[str, Any] = {"op": "call", "call": name}
-    kind: str | None = None
-    if name == "socket":
-        if len(args) != 3:
-            raise _bad(call, "expected socket(domain, type, protocol)")
-        if not _is_wild(args[0]) and _int_arg(call, 0, "domain") != socket.AF_INET:
-            raise _bad(call, "the linux target supports AF_INET only")
-        stype = _int_arg(call, 1, "type")
-        if stype & 0xF != socket.SOCK_STREAM:
-            raise _bad(call, "the linux target supports SOCK_STREAM only")
-        proto = 0 if _is_wild(args[2]) else _int_arg(call, 2, "protocol")
-        req.update(family=int(socket.AF_INET), type=stype, proto=proto)
-    elif name in ("bind", "connect"):
-        host = LOCAL_ADDRESS if name == "bind" else REMOTE_ADDRESS
-        req.update(fd=_int_arg(call, 0, "fd"), host=host, port=LOCAL_PORT)
-    elif name == "listen":
-        req.update(fd=_int_arg(call, 0, "fd"), backlog=_int_arg(call, 1, "backlog"))
-    elif name in ("accept", "close"):
-        req.update(fd=_int_arg(call, 0, "fd"))
-    elif name in ("read", "write"):
-        req.update(fd=_int_arg(call, 0, "fd"), count=_int_arg(call, 2, "count"))
-    elif name == "shutdown":
-        req.update(fd=_int_arg(call, 0, "fd"), how=_int_arg(call, 1, "how"))
-    elif name in ("setsockopt", "getsockopt"):
-        kind = _sockopt_request(call, req)
-    elif name == "fcntl":
-        req.update(fd=_int_arg(call, 0, "fd"), cmd=_int_arg(call, 1, "cmd"))
-        if len(args) > 2 and not _is_wild(args[2]):
-            req["arg"] = _int_arg(call, 2, "arg")
-    elif name == "poll":
-        try:
-            entries = pollfds_arg(args[0]) if args else ()
-        except ValueError as exc:
-            raise _bad(call, str(exc)) from None
-        timeout = _int_arg(call, 2, "timeout") if len(args) > 2 else 0
-        req.update(fds=[[e.fd, e.events] for e in entries], timeout=timeout)
-        kind = "poll"
-    else:
-        raise DrillError(f"the linux target does not support {name}()")
-    return req, kind
-
-
-def _sockopt_request(call: Syscall, req: dict[str, Any]) -> str | None:
-    if len(call.args) < 4:
-        raise _bad(call, "expected (fd, level, optname, optval, optlen)")
-    linger = call.args[2].strip() == "SO_LINGER"
-    req.update(
-        fd=_int_arg(call, 0, "fd"),
-        level=_int_arg(call, 1, "level"),
-        opt=_int_arg(call, 2, "optname"),
-        kind="linger" if linger else "int",
-    )
-    if call.name == "getsockopt":
-        return "linger" if linger else "optval"
-    raw = call.args[3].strip()
-    try:
-        if linger:
-            fields = struct_arg(raw)
-            req["value"] = [int_arg(fields["onoff"]), int_arg(fields["linger"])]
-        else:
-            items = list_arg(raw) if raw.startswith("[") else (raw,)
-            if len(items) != 1:
-                raise ValueError(f"expected one value in brackets, got {raw!r}")
-            req["value"] = int_arg(items[0])
-    except (KeyError, ValueError) as exc:
-        raise _bad(call, f"option value: {exc}") from None
-    return None
-
-
-def _outputs(kind: str | None, out: Any) -> dict[str, int]:
-    if kind is None or out is None:
-        return {}
-    if kind == "linger":
-        return {"onoff": int(out[0]), "linger": int(out[1])}
-    if kind == "poll":
-        return {f"revents[{i}]": int(r) for i, r in enumerate(out)}
-    return {"optval": int(out)}
+    result = run()
+    reruns = 0
+    while not result.passed and result.timing_error is not None and reruns < retries:
+        reruns += 1
+        result = run()
+    return result, reruns
 
 
 # -- the target ------------------------------------------------------------------
+
+
+IPV6_SYSCTLS: tuple[tuple[str, str, str], ...] = (
+    ("net.ipv6.conf.all.disable_ipv6", "0", "IPv6 scripts (--ip_version=ipv6)"),
+    ("net.ipv6.conf.default.disable_ipv6", "0", "... also on tun0"),
+    ("net.ipv6.conf.default.accept_dad", "0", "2001:db8::1 usable at once"),
+    ("net.ipv6.conf.default.router_solicitations", "0", "no RS on the device"),
+)
+"""Replacing the IPv6 part of :data:`DEFAULT_SYSCTLS` when the script's packets are IPv6."""
+
+
+PACKET_OUTGOING = 4
+"""``sll_pkttype`` of a packet the host sends (``linux/if_packet.h``)."""
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("=qq")
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+
+
+class _StillBlocked(DrillError):
+    """A call did not return within the time it was given."""
+
+
+def _is_tcp(pkt: bytes) -> bool:
+    """An IPv4 or IPv6 TCP packet (IPv6: TCP as the first next header)."""
+    if len(pkt) >= 20 and pkt[0] >> 4 == 4:
+        return pkt[9] == socket.IPPROTO_TCP
+    return len(pkt) >= 40 and pkt[0] >> 4 == 6 and pkt[6] == socket.IPPROTO_TCP
+
+
+def _int_option(options: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = options.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 0)
+    except ValueError:
+        raise DrillError(f"--{key}={raw}: not a number") from None
+    if not low <= value <= high:
+        raise DrillError(f"--{key}={raw}: the linux target accepts {low}..{high}")
+    return value
 
 
 class _Pending:
@@ -303,6 +289,8 @@ class _Pending:
         self.call = call
         self.kind = kind
         self._result: SyscallResult | None = None
+        self.fd: int | None = None
+        """The script fd the call works on (for a diagnosis), if any."""
 
     def result(self) -> SyscallResult | None:
         """The outcome once the call has returned, else None (never blocks).
@@ -333,6 +321,8 @@ class LinuxTarget:
         max_block: longest wait (s) of :meth:`syscall` for a blocking call.
         max_wait: longest single wait (s) of :meth:`wait_until` and
             :meth:`next_outbound`.
+        offload: segmentation and checksum offload on the TUN device (as
+            packetdrill's); None: the script's ``tso`` option, on by default.
 
     Attributes:
         netns: the namespace's name once started.
@@ -355,6 +345,7 @@ class LinuxTarget:
         sysctls: Mapping[str, str | int] | None = None,
         max_block: float = DEFAULT_MAX_BLOCK,
         max_wait: float = DEFAULT_MAX_WAIT,
+        offload: bool | None = None,
     ) -> None:
         self.extra_sysctls = {k: str(v) for k, v in (sysctls or {}).items()}
         self.max_block = float(max_block)
@@ -383,21 +374,99 @@ class LinuxTarget:
         self._agent_gone: str | None = None
         self._pump_error: str | None = None
         self._next_id = 1
+        self.endpoints = Endpoints()
+        self.mtu = MTU
+        self.gso_mss: int | None = None
+        self._offload_arg = offload
+        self.offload = True if offload is None else offload
+        self._script_end: float | None = None
+        self._restore_nice: tuple[int, int] | None = None
+        self._init_command: str | None = None
+        self._clock_used = False
+        self._capture: socket.socket | None = None
+        self.packetdrill_environment = False
+        """True for a script with shell commands: it sets up the kernel itself (as
+        packetdrill's ``defaults.sh`` does), so only the IPv6 sysctls of
+        :data:`DEFAULT_SYSCTLS` are applied and the rest keep the values of a new
+        namespace, as under packetdrill."""
+        self.oversized = 0
+        """Packets captured larger than the MTU (TSO/GSO segments)."""
 
     # -- life cycle -------------------------------------------------------
 
     def prepare(self, script: Script) -> None:
-        """Remember the script (its options and directory); see ``Target.prepare``."""
+        """Read the script's options: ``ip_version``, ``bind_port``, ``connect_port``,
+        ``mtu`` (the device's), ``mss`` (inbound segments larger than it are injected
+        as GSO packets of that size, as by packetdrill) and ``tso`` (``0``: a device
+        without offloads); see ``Target.prepare``.
+
+        Raises:
+            DrillError: an option value this target cannot honour.
+        """
+        if self._started:
+            raise DrillError("prepare() must come before start()")
         self.script = script
+        options = script.options
+        self.endpoints = Endpoints.from_options(options)
+        self.mtu = _int_option(options, "mtu", MTU, 1280 if self.endpoints.wire_ipv6 else 576,
+                               65535)
+        mss = options.get("mss")
+        self.gso_mss = None if mss is None else _int_option(options, "mss", 0, 1, 65535)
+        if self._offload_arg is None:
+            self.offload = options.get("tso", "1") not in ("0", "off", "false")
+        self._script_end = script_duration(script)
+        self.packetdrill_environment = any(isinstance(e.action, Shell) for e in script.events)
+        first = script.events[0].action if script.events else None
+        self._init_command = first.command if isinstance(first, Shell) else None
 
     def shell(self, command: str, cwd: str) -> ShellResult:
-        """Interim: shell commands are not run yet (see ``Target.shell``)."""
-        raise DrillError(f"{self.name} target: shell commands are not supported yet: "
-                         f"`{command}`")
+        """Run a script's backtick command with ``/bin/sh -c`` in the namespace, from ``cwd``.
+
+        As packetdrill: the namespace's own ``net.*`` sysctls can be changed
+        (``sysctl -q net.ipv4.tcp_sack=0``, ``../common/defaults.sh``), the TUN
+        device is ``tun0`` (``tc qdisc add dev tun0 root pfifo`` works), the
+        environment has ``PACKETDRILL_PID``. Host-wide settings cannot be
+        changed: ``/proc/sys`` is read-only but for ``/proc/sys/net`` in the
+        agent's mount namespace, so such a write fails (non-zero status, with a
+        line saying why). At most :data:`SHELL_TIMEOUT` seconds (then status 124).
+
+        The script's init command (a shell command as its first event, run
+        before any packet or call) does not count in the script's time:
+        packetdrill runs it before its clock starts, so the clock (:meth:`now`)
+        restarts at 0 when it returns (``defaults.sh`` takes ~0.1 s).
+
+        Raises:
+            DrillError: the target is not running.
+        """
+        init = command == self._init_command and not self._clock_used
+        resp = self._request({"op": "shell", "command": command, "cwd": cwd,
+                              "timeout": SHELL_TIMEOUT}, SHELL_TIMEOUT + 10.0, "shell")
+        if init:  # packetdrill runs its init command before its clock starts
+            self._init_command = None
+            self._t0 = time.monotonic()
+        return ShellResult(status=int(resp["status"]), output=str(resp.get("output", "")))
 
     def tcp_info(self, fd: int) -> Mapping[str, int]:
-        """Interim: TCP_INFO is not available yet (see ``Target.tcp_info``)."""
-        raise DrillError(f"{self.name} target: TCP_INFO is not supported yet (fd {fd})")
+        """``getsockopt(fd, IPPROTO_TCP, TCP_INFO)`` decoded (:mod:`.linux_tcpinfo`).
+
+        Raises:
+            DrillError: ``fd`` is not an open TCP socket of the script.
+        """
+        resp = self._request({"op": "tcp_info", "fd": int(fd)}, 10.0, "TCP_INFO")
+        if resp.get("info") is None:
+            raise DrillError(f"TCP_INFO of fd {fd}: {resp.get('errno') or 'not available'}")
+        return {str(k): int(v) for k, v in resp["info"].items()}
+
+    def _request(self, req: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+        with self._cond:
+            rid = self._next_id
+            self._next_id += 1
+        req["id"] = rid
+        self._send(req)
+        resp = self._wait_response(rid, timeout, what)
+        if "error" in resp:
+            raise DrillError(f"linux agent: {resp['error']}")
+        return resp
 
     def start(self) -> None:
         """Create the namespace, the agent and the device.
@@ -415,6 +484,7 @@ class LinuxTarget:
         atexit.register(self.close)
         try:
             self._setup()
+            self._raise_priority()  # after the agent was started: it sets its own
         except DrillError:
             self.close()
             raise
@@ -424,6 +494,17 @@ class LinuxTarget:
         except BaseException:
             self.close()
             raise
+
+    def _raise_priority(self) -> None:
+        """Run the calling thread (the one that drives the script: it injects the
+        peer's packets and starts the calls) at :data:`AGENT_NICE` until
+        :meth:`close`, like the agent and the packet reader; best effort."""
+        tid = threading.get_native_id()
+        with contextlib.suppress(OSError):
+            before = os.getpriority(os.PRIO_PROCESS, tid)
+            if before > AGENT_NICE:
+                os.setpriority(os.PRIO_PROCESS, tid, AGENT_NICE)
+                self._restore_nice = (tid, before)
 
     def _setup(self) -> None:
         from ....drivers.netns import NetnsError, create_netns, exec_argv
@@ -444,6 +525,8 @@ class LinuxTarget:
         env["PYTHONUNBUFFERED"] = "1"
         with child:
             argv = [sys.executable, "-m", AGENT_MODULE, "--fd", str(child.fileno())]
+            if shutil.which("nice") is not None:
+                argv = ["nice", "-n", str(AGENT_NICE), *argv]
             self._proc = subprocess.Popen(
                 exec_argv(name, argv),
                 stdin=subprocess.DEVNULL,
@@ -454,7 +537,13 @@ class LinuxTarget:
                 start_new_session=True,  # Ctrl-C reaches us only; close() stops it
             )
 
-        sysctls: dict[str, tuple[str, bool]] = {n: (v, False) for n, v, _ in DEFAULT_SYSCTLS}
+        defaults = DEFAULT_SYSCTLS
+        if self.packetdrill_environment:  # as packetdrill: the namespace's own defaults
+            defaults = tuple(d for d in DEFAULT_SYSCTLS if d[0].startswith("net.ipv6."))
+        sysctls: dict[str, tuple[str, bool]] = {n: (v, False) for n, v, _ in defaults}
+        ipv6 = self.endpoints.wire_ipv6
+        if ipv6:
+            sysctls.update({n: (v, False) for n, v, _ in IPV6_SYSCTLS})
         sysctls.update({n: (v, True) for n, v in self.extra_sysctls.items()})
         self._send(
             {
@@ -463,7 +552,10 @@ class LinuxTarget:
                 "ifname": IFNAME,
                 "address": f"{LOCAL_ADDRESS}/{PREFIX_LENGTH}",
                 "routes": [PEER_NETWORK],
-                "mtu": MTU,
+                "address6": f"{LOCAL_ADDRESS6}/{PREFIX_LENGTH6}" if ipv6 else None,
+                "routes6": [PEER_NETWORK6] if ipv6 else [],
+                "mtu": self.mtu,
+                "offload": self.offload,
                 "sysctls": [[n, v, req] for n, (v, req) in sysctls.items()],
             }
         )
@@ -472,11 +564,14 @@ class LinuxTarget:
             for fd in fds:
                 os.close(fd)
             raise DrillError(f"linux target setup failed: {reply.get('error', 'unknown error')}")
-        if len(fds) != 1:
+        if len(fds) not in (1, 2):
             for fd in fds:
                 os.close(fd)
             raise DrillError("linux target setup failed: the agent sent no TUN device")
         self._tun_fd = fds[0]
+        if len(fds) == 2:
+            self._capture = socket.socket(fileno=fds[1])
+            self._capture.setblocking(False)
         self.sysctls_applied = dict(reply.get("sysctls", {}))
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._t0 = time.monotonic()
@@ -550,6 +645,10 @@ class LinuxTarget:
             self._closed = True
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
+        restore, self._restore_nice = self._restore_nice, None
+        if restore is not None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, *restore)
         try:
             self._stop_threads_and_agent()
         finally:
@@ -588,6 +687,9 @@ class LinuxTarget:
                     thread.join(2.0)
             if self._ctl is not None:
                 self._ctl.close()
+            if self._capture is not None:
+                self._capture.close()
+                self._capture = None
             for attr in ("_tun_fd", "_wake_r", "_wake_w"):
                 fd = getattr(self, attr)
                 if fd >= 0:
@@ -642,7 +744,11 @@ class LinuxTarget:
             time.sleep(delay)
 
     def inject(self, packet: bytes) -> None:
-        """Write one raw IPv4 packet to the TUN device, as if it came from the peer.
+        """Write one raw IP packet (IPv4 or IPv6) to the TUN device, as if it came from the peer.
+
+        With offloads on (the default) it gets a ``virtio_net_hdr``, marked GSO
+        when the script set ``--mss`` and the payload is larger (packetdrill's
+        behaviour).
 
         A packet the kernel refuses at the device (EINVAL: not IP at all) is
         counted in :attr:`inject_errors` and otherwise lost, like on a wire.
@@ -652,9 +758,11 @@ class LinuxTarget:
         """
         if self._tun_fd < 0:
             raise DrillError("the linux target is not running")
+        self._clock_used = True
         t = self.now()
+        frame = inbound_header(packet, self.gso_mss) + packet if self.offload else packet
         try:
-            os.write(self._tun_fd, packet)
+            os.write(self._tun_fd, frame)
         except OSError as exc:
             if exc.errno in (errno.EINVAL, errno.EMSGSIZE, errno.EFAULT):
                 self.inject_errors += 1
@@ -685,49 +793,107 @@ class LinuxTarget:
         return None
 
     def _pump_packets(self) -> None:
-        fd, wake = self._tun_fd, self._wake_r
+        """Hand out what the kernel sends, stamped with the time it left.
+
+        With the capture socket (an ``AF_PACKET`` socket on ``tun0``, as
+        packetdrill captures) the time is the kernel's own timestamp of the
+        transmission (``SO_TIMESTAMPNS``), so a reader scheduled late on a busy
+        machine still reports the true time; the TUN device is then only
+        drained. Without it, the time the device was read.
+        """
+        with contextlib.suppress(OSError):  # best effort: see docs/drill-linux.md
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), AGENT_NICE)
+        fd, wake, cap = self._tun_fd, self._wake_r, self._capture
+        watched = [fd, wake] + ([cap.fileno()] if cap is not None else [])
         while not self._stopping:
             try:
-                ready, _, _ = select.select([fd, wake], [], [], 1.0)
+                ready, _, _ = select.select(watched, [], [], 1.0)
             except (OSError, ValueError):
                 break
             if wake in ready or self._stopping:
                 break
-            if fd not in ready:
-                continue
             batch: list[tuple[float, bytes]] = []
-            for _ in range(256):
-                try:
-                    pkt = os.read(fd, READ_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    if not self._stopping:
-                        with self._cond:
-                            self._pump_error = f"reading the TUN device: {exc.strerror}"
-                            self._cond.notify_all()
-                    return
-                t = self.now()
-                self.packets.append((t, ">", pkt))
-                if len(pkt) >= 20 and pkt[0] >> 4 == 4 and pkt[9] == socket.IPPROTO_TCP:
-                    batch.append((t, pkt))
-                else:
-                    self.ignored += 1
+            try:
+                if fd in ready:
+                    self._read_device(fd, batch if cap is None else None)
+                if cap is not None and cap.fileno() in ready:
+                    self._read_capture(cap, batch)
+            except OSError as exc:
+                if not self._stopping:
+                    with self._cond:
+                        self._pump_error = f"reading the TUN device: {exc.strerror}"
+                        self._cond.notify_all()
+                return
             if batch:
                 with self._cond:
                     self._outbound.extend(batch)
                     self._cond.notify_all()
 
+    def _read_device(self, fd: int, batch: list[tuple[float, bytes]] | None) -> None:
+        """Read what is queued on the device; keep it in ``batch`` (None: only drain)."""
+        for _ in range(256):
+            try:
+                frame = os.read(fd, READ_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if batch is not None:
+                pkt = split_outbound(frame)[0] if self.offload else frame
+                self._keep(self.now(), pkt, batch)
+
+    def _read_capture(self, cap: socket.socket, batch: list[tuple[float, bytes]]) -> None:
+        for _ in range(256):
+            try:
+                data, ancdata, _flags, addr = cap.recvmsg(READ_SIZE, _TIMESTAMP_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            if addr[2] != PACKET_OUTGOING:
+                continue
+            offset = time.time() - time.monotonic()
+            t = self.now()
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    t = min(t, sec + nsec / 1e9 - offset - self._t0)
+            self._keep(t, with_tcp_checksum(data), batch)
+
+    def _keep(self, t: float, pkt: bytes, batch: list[tuple[float, bytes]]) -> None:
+        self.packets.append((t, ">", pkt))
+        if _is_tcp(pkt):
+            if len(pkt) > self.mtu:
+                self.oversized += 1
+            batch.append((t, pkt))
+        else:
+            self.ignored += 1
+
     # -- system calls ----------------------------------------------------
 
     def syscall(self, call: Syscall) -> SyscallResult:
-        """Run ``call`` on the real socket; a blocking call really blocks (at most
-        ``max_block`` seconds, then DrillError).
+        """Run ``call`` on the real socket; a blocking call really blocks, but not for
+        long: at most until the script's own time (:func:`.linux_diagnose.script_duration`,
+        after :meth:`prepare`) plus :data:`BLOCK_MARGIN`, and never more than
+        ``max_block`` seconds. Then DrillError says what the socket waits for
+        (:func:`.linux_diagnose.blocked_message`, from its TCP_INFO).
 
         Raises:
-            DrillError: unsupported call/argument, agent failure, or too long blocked.
+            DrillError: unsupported call/argument, agent failure, or still blocked.
         """
-        return self.start_syscall(call).wait(self.max_block)
+        pending = self.start_syscall(call)
+        limit = self.max_block
+        if self._script_end is not None:
+            limit = min(limit, max(0.0, self._script_end - self.now()) + BLOCK_MARGIN)
+        try:
+            return pending.wait(limit)
+        except _StillBlocked:
+            pass
+        info: Mapping[str, int] | None = None
+        fd = pending.fd
+        if fd is not None:
+            with contextlib.suppress(DrillError, KeyError, ValueError):
+                info = self.tcp_info(fd)
+        raise DrillError(
+            f"{call.name}() still blocked {limit:.1f} s later on the linux target: "
+            + blocked_message(call.name, info)
+        )
 
     def start_syscall(self, call: Syscall) -> _Pending:
         """Start ``call`` in its own agent thread; poll the returned object's ``result()``.
@@ -735,13 +901,17 @@ class LinuxTarget:
         Raises:
             DrillError: unsupported call/argument or the agent is gone.
         """
-        req, kind = build_request(call)
+        req, kind = build_request(call, self.endpoints)
+        self._clock_used = True
         with self._cond:
             rid = self._next_id
             self._next_id += 1
         req["id"] = rid
         self._send(req)
-        return _Pending(self, rid, call, kind)
+        pending = _Pending(self, rid, call, kind)
+        fd = req.get("fd", req.get("epfd"))
+        pending.fd = int(fd) if isinstance(fd, int) and call.name != "epoll_wait" else None
+        return pending
 
     def _send(self, obj: dict[str, Any]) -> None:
         ctl = self._ctl
@@ -789,7 +959,7 @@ class LinuxTarget:
                 raise DrillError(self._agent_gone)
             return resp
 
-    def _wait_response(self, rid: int, timeout: float, call: Syscall) -> dict[str, Any]:
+    def _wait_response(self, rid: int, timeout: float, what: Syscall | str) -> dict[str, Any]:
         end = time.monotonic() + timeout
         with self._cond:
             for _ in range(10**9):  # bounded: each wait ends by ``end``
@@ -802,7 +972,10 @@ class LinuxTarget:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-        raise DrillError(f"{call.name}() still blocked after {timeout:g} s on the linux target")
+        if isinstance(what, str):
+            raise DrillError(f"the linux agent did not answer the {what} request within "
+                             f"{timeout:g} s")
+        raise _StillBlocked(f"{what.name}() still blocked after {timeout:g} s on the linux target")
 
     def _finish(self, pending: _Pending, resp: dict[str, Any]) -> SyscallResult:
         if "error" in resp:
@@ -810,12 +983,12 @@ class LinuxTarget:
         value = int(resp["value"])
         err = resp.get("errno")
         returned_at = float(resp["t"]) - self._t0
-        outputs = _outputs(pending.kind, resp.get("out")) if value >= 0 else {}
+        outs = outputs(pending.kind, resp.get("out")) if value >= 0 else {}
         return SyscallResult(
             value=value,
             errno=None if err is None else str(err),
             returned_at=returned_at,
-            outputs=outputs,
+            outputs=outs,
         )
 
     # -- context manager ---------------------------------------------------

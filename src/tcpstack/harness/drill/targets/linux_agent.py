@@ -17,7 +17,8 @@ The protocol: JSON Lines in both directions, one object per line.
 Parent to agent:
 
 * ``{"id": 0, "op": "setup", "ifname": "tun0", "address": "192.0.2.1/24",
-  "routes": ["198.51.100.0/24"], "mtu": 1500,
+  "routes": ["198.51.100.0/24"], "mtu": 1500, "offload": true,
+  "address6": "2001:db8::1/64" | null, "routes6": [...],
   "sysctls": [[name, value, required], ...]}``: the first request. The
   answer ``{"id": 0, "ok": true, "sysctls": {name: value read back, or
   null when the kernel lacks it}}`` carries the TUN fd as ancillary data;
@@ -27,6 +28,12 @@ Parent to agent:
   are mapped to real sockets here. Answer ``{"id": n, "value": int,
   "errno": "EAGAIN" | null, "t": time.monotonic() when it returned,
   "out": extra result or null}``.
+* ``{"id": n, "op": "tcp_info", "fd": N}``: ``getsockopt(TCP_INFO)`` of script fd
+  N, answered ``{"id": n, "info": {"tcpi_state": 1, ...}}`` (or ``"errno"``).
+* ``{"id": n, "op": "shell", "command": "...", "cwd": "...", "timeout": s}``:
+  ``/bin/sh -c command`` in directory cwd, inside the namespace, answered
+  ``{"id": n, "status": int, "output": "stdout and stderr"}`` (see
+  :func:`run_shell`).
 * ``{"id": n, "op": "quit"}``: close every socket and the device, answer
   ``{"id": n, "ok": true}``, exit.
 
@@ -39,19 +46,44 @@ import argparse
 import contextlib
 import errno
 import fcntl
-import ipaddress
 import json
 import os
+import re
 import select
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["main"]
+from .linux_device import DeviceConfig, make_device
+from .linux_tcpinfo import TCP_INFO, TCP_INFO_BUFFER, decode_tcp_info
+
+__all__ = ["PROC_SYS_READ_ONLY", "main", "run_shell"]
+
+SHELL_OUTPUT_LIMIT = 64 * 1024
+"""Bytes of a shell command's output kept."""
+
+PROC_SYS_READ_ONLY = (
+    "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && "
+    "mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net"
+)
+"""Run once by the agent in its own mount namespace (``ip netns exec`` makes one, a
+slave of the host's): ``/proc/sys`` read-only except ``/proc/sys/net``, whose
+entries are those of the target's network namespace. A script's shell command can
+then change the namespace's ``net.*`` settings but no host-wide one (``kernel.*``,
+``vm.*``...). The host-wide ``net.*`` entries (``net.ipv4.tcp_mem``,
+``tcp_max_orphans``, ``net.core.default_qdisc``...) do not exist in a child
+namespace, and ``net.core.rmem_max``/``wmem_max`` are read-only there."""
+
+HOST_WIDE_HINT = (
+    "drill: {key} is a host-wide setting, not one of the network namespace's; "
+    "the linux target does not change it"
+)
 
 _LINGER = struct.Struct("ii")
 _INT = struct.Struct("i")
@@ -69,10 +101,10 @@ class _FdTable:
     FIRST = 3
 
     def __init__(self) -> None:
-        self._socks: dict[int, socket.socket] = {}
+        self._socks: dict[int, Any] = {}
         self._lock = threading.Lock()
 
-    def add(self, sock: socket.socket) -> int:
+    def add(self, sock: Any) -> int:
         with self._lock:
             fd = self.FIRST
             while fd in self._socks:
@@ -81,13 +113,24 @@ class _FdTable:
             return fd
 
     def get(self, fd: int) -> socket.socket:
+        """The socket of script fd ``fd`` (EBADF: none; ENOTSOCK: an epoll fd)."""
         with self._lock:
             sock = self._socks.get(fd)
         if sock is None:
             raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        if not isinstance(sock, socket.socket):
+            raise OSError(errno.ENOTSOCK, os.strerror(errno.ENOTSOCK))
         return sock
 
-    def pop(self, fd: int) -> socket.socket:
+    def get_any(self, fd: int) -> Any:
+        """The object (socket or epoll) of script fd ``fd`` (EBADF: none)."""
+        with self._lock:
+            obj = self._socks.get(fd)
+        if obj is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return obj
+
+    def pop(self, fd: int) -> Any:
         with self._lock:
             sock = self._socks.pop(fd, None)
         if sock is None:
@@ -103,6 +146,43 @@ class _FdTable:
                 sock.close()
 
 
+def _host(sock: socket.socket, req: dict[str, Any]) -> str:
+    """The address of ``req`` for the socket's family (``host`` or ``host6``)."""
+    return str(req["host6"] if sock.family == socket.AF_INET6 else req["host"])
+
+
+class _Epoll:
+    """An epoll instance of the script; remembers each fd's ``epoll_data`` (fd or ptr)."""
+
+    def __init__(self) -> None:
+        self._ep = select.epoll()
+        self._data: dict[int, tuple[str, int]] = {}
+
+    def fileno(self) -> int:
+        return self._ep.fileno()
+
+    def close(self) -> None:
+        self._ep.close()
+
+    def ctl(self, op: int, real_fd: int, events: int, data: tuple[str, int]) -> None:
+        if op == 1:  # EPOLL_CTL_ADD
+            self._ep.register(real_fd, events)
+            self._data[real_fd] = data
+        elif op == 3:  # EPOLL_CTL_MOD
+            self._ep.modify(real_fd, events)
+            self._data[real_fd] = data
+        elif op == 2:  # EPOLL_CTL_DEL
+            self._ep.unregister(real_fd)
+            self._data.pop(real_fd, None)
+        else:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    def wait(self, timeout_ms: int, maxevents: int) -> list[list[Any]]:
+        timeout = -1.0 if timeout_ms < 0 else timeout_ms / 1000
+        got = self._ep.poll(timeout, max(1, maxevents))
+        return [[mask, *self._data.get(real, ("fd", -1))] for real, mask in got]
+
+
 def _write_sysctl(name: str, value: str) -> str:
     """Write ``value`` to sysctl ``name`` in this namespace; return what reads back."""
     path = "/proc/sys/" + name.replace(".", "/")
@@ -112,12 +192,92 @@ def _write_sysctl(name: str, value: str) -> str:
         return " ".join(fp.read().split())
 
 
+CAPTURE_BUFFER = 8 * 1024 * 1024
+"""Receive buffer (bytes) of the capture socket: room for bursts of 64 KiB segments."""
+
+
+def _capture_socket(ifname: str) -> socket.socket:
+    """An ``AF_PACKET`` socket seeing every packet of ``ifname``, with kernel timestamps.
+
+    packetdrill captures the packets the kernel sends the same way (a packet
+    socket on tun0): ``SO_TIMESTAMPNS`` gives the time each one was handed to
+    the device, whatever the scheduling of the process that reads it.
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))  # ETH_P_ALL
+    try:
+        sock.bind((ifname, 3))
+        sock.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+        sock.setsockopt(socket.SOL_SOCKET, 33, CAPTURE_BUFFER)  # SO_RCVBUFFORCE
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _protect_host_sysctls() -> None:
+    """Make ``/proc/sys`` read-only but for ``/proc/sys/net`` (see :data:`PROC_SYS_READ_ONLY`).
+
+    Raises:
+        RuntimeError: the mounts failed (the agent then refuses to run scripts).
+    """
+    done = subprocess.run(["/bin/sh", "-c", PROC_SYS_READ_ONLY], capture_output=True,
+                          text=True, timeout=10, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"cannot protect the host's sysctls: {done.stderr.strip()}")
+
+
+_DENIED = re.compile(r'permission denied on key "?([\w./-]+)"?'
+                     r"|/proc/sys/([\w/.-]+): (?:Read-only|Permission denied)")
+"""A refused sysctl write: root may write every setting of its own network
+namespace, so a refusal means a host-wide (or read-only) one."""
+
+
+def run_shell(command: str, cwd: str, timeout: float) -> tuple[int, str]:
+    """Run ``/bin/sh -c command`` from ``cwd`` as packetdrill does (its ``system()``).
+
+    The environment is the agent's plus ``PACKETDRILL_PID`` (packetdrill sets
+    it to its own pid; here the agent's, which is also the command's
+    ``$PPID``). stdout and stderr are returned together (at most
+    :data:`SHELL_OUTPUT_LIMIT` bytes). A command still running after
+    ``timeout`` seconds is killed with its process group: status 124 (as
+    timeout(1)). A refused write to a host-wide sysctl gets a line saying so.
+
+    Returns:
+        (exit status, or 128 + signal number; output text).
+    """
+    env = dict(os.environ)
+    env["PACKETDRILL_PID"] = str(os.getpid())
+    try:
+        proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=cwd, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    except OSError as exc:
+        return 127, f"drill: cannot run /bin/sh in {cwd}: {exc.strerror}"
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+        status = proc.returncode
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        out += f"\ndrill: killed after {timeout:g} s\n".encode()
+        status = 124
+    text = out[:SHELL_OUTPUT_LIMIT].decode(errors="replace")
+    if status < 0:
+        status = 128 - status
+    for match in _DENIED.finditer(text):
+        key = match.group(1) or (match.group(2) or "").replace("/", ".")
+        text += HOST_WIDE_HINT.format(key=key) + "\n"
+    return status, text
+
+
 class _Agent:
     def __init__(self, ctl: socket.socket) -> None:
         self.ctl = ctl
         self.fds = _FdTable()
         self._send_lock = threading.Lock()
-        self._device: Any = None  # a drivers.tun.TunDevice once set up
+        self._tun_fd = -1
+        self._capture: Any = None
 
     # -- transport -------------------------------------------------------
 
@@ -155,10 +315,13 @@ class _Agent:
                 self.shutdown()
                 self.send({"id": rid, "ok": True})
                 return 0
-            if op != "call":
+            handler = {
+                "call": self.run_call, "shell": self.run_shell, "tcp_info": self.run_tcp_info
+            }.get(op)
+            if handler is None:
                 self.send({"id": rid, "error": f"unknown op {op!r}"})
                 continue
-            threading.Thread(target=self.run_call, args=(req,), daemon=True).start()
+            threading.Thread(target=handler, args=(req,), daemon=True).start()
         self.shutdown()
         return 0
 
@@ -168,16 +331,26 @@ class _Agent:
         rid = req.get("id", 0)
         try:
             applied = self._apply_sysctls(req.get("sysctls", []))
-            tun_fd = self._make_device(
-                str(req["ifname"]),
-                ipaddress.IPv4Interface(req["address"]),
-                [str(r) for r in req.get("routes", [])],
-                int(req.get("mtu", 1500)),
+            tun_fd = make_device(
+                DeviceConfig(
+                    ifname=str(req["ifname"]),
+                    address=str(req["address"]),
+                    routes=tuple(str(r) for r in req.get("routes", [])),
+                    mtu=int(req.get("mtu", 1500)),
+                    offload=bool(req.get("offload", True)),
+                    address6=req.get("address6"),
+                    routes6=tuple(str(r) for r in req.get("routes6", [])),
+                )
             )
+            self._tun_fd = tun_fd
+            self._capture = _capture_socket(str(req["ifname"]))
+            if req.get("protect_host", True):
+                _protect_host_sysctls()
         except Exception as exc:
             self.send({"id": rid, "ok": False, "error": str(exc) or type(exc).__name__})
             return False
-        self.send({"id": rid, "ok": True, "sysctls": applied}, fds=(tun_fd,))
+        self.send({"id": rid, "ok": True, "sysctls": applied},
+                  fds=(tun_fd, self._capture.fileno()))
         return True
 
     @staticmethod
@@ -202,40 +375,39 @@ class _Agent:
                     applied[name] = None
         return applied
 
-    def _make_device(
-        self, ifname: str, address: ipaddress.IPv4Interface, routes: list[str], mtu: int
-    ) -> int:
-        from pyroute2 import IPRoute
-
-        from ....drivers.tun import TunDevice
-
-        self._device = TunDevice(ifname, address, mtu=mtu)
-        with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname=ifname)[0]
-            for route in routes:
-                net = ipaddress.IPv4Network(route)
-                ipr.route(
-                    "add",
-                    dst=str(net.network_address),
-                    dst_len=net.prefixlen,
-                    oif=idx,
-                    prefsrc=str(address.ip),
-                )
-            # A plain FIFO, as packetdrill does: a default qdisc of fq would pace.
-            ipr.tc("replace", "pfifo", idx, handle="1:", limit=1000)
-            for family in (socket.AF_INET, socket.AF_INET6):
-                for route in ipr.get_routes(family=family):
-                    if route["dst_len"] == 0 and route.get_attr("RTA_TABLE") != 255:
-                        raise RuntimeError("the namespace has a default route; refusing to run")
-        fd: int = self._device.fileno()
-        return fd
-
     def shutdown(self) -> None:
         self.fds.close_all()
-        dev, self._device = self._device, None
-        if dev is not None:
-            with contextlib.suppress(Exception):
-                dev.close()
+        cap, self._capture = self._capture, None
+        if cap is not None:
+            cap.close()
+        fd, self._tun_fd = self._tun_fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # -- other requests ----------------------------------------------------
+
+    def run_shell(self, req: dict[str, Any]) -> None:
+        rid = req.get("id", -1)
+        status, output = run_shell(
+            str(req["command"]), str(req.get("cwd") or "."), float(req.get("timeout", 60.0))
+        )
+        with contextlib.suppress(OSError):
+            self.send({"id": rid, "status": status, "output": output})
+
+    def run_tcp_info(self, req: dict[str, Any]) -> None:
+        rid = req.get("id", -1)
+        try:
+            sock = self.fds.get(int(req["fd"]))
+            raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, TCP_INFO_BUFFER)
+            info: dict[str, int] | None = decode_tcp_info(raw)
+            err = None
+        except OSError as exc:
+            info, err = None, _errno_name(exc.errno)
+        except ValueError as exc:
+            info, err = None, f"EIO ({exc})"
+        with contextlib.suppress(OSError):
+            self.send({"id": rid, "info": info, "errno": err})
 
     # -- system calls ----------------------------------------------------
 
@@ -266,7 +438,8 @@ class _Agent:
         return self.fds.add(sock), None
 
     def _call_bind(self, req: dict[str, Any]) -> tuple[int, Any]:
-        self.fds.get(req["fd"]).bind((req["host"], int(req["port"])))
+        sock = self.fds.get(req["fd"])
+        sock.bind((_host(sock, req), int(req["port"])))
         return 0, None
 
     def _call_listen(self, req: dict[str, Any]) -> tuple[int, Any]:
@@ -278,7 +451,8 @@ class _Agent:
         return self.fds.add(conn), None
 
     def _call_connect(self, req: dict[str, Any]) -> tuple[int, Any]:
-        code = self.fds.get(req["fd"]).connect_ex((req["host"], int(req["port"])))
+        sock = self.fds.get(req["fd"])
+        code = sock.connect_ex((_host(sock, req), int(req["port"])))
         if code:
             raise OSError(code, os.strerror(code))
         return 0, None
@@ -298,6 +472,54 @@ class _Agent:
         sock = self.fds.get(req["fd"])
         return sock.send(bytes(int(req["count"])), int(req["flags"])), None
 
+    def _call_readv(self, req: dict[str, Any]) -> tuple[int, Any]:
+        buffers = [bytearray(int(n)) for n in req["lengths"]]
+        return os.readv(self.fds.get(req["fd"]).fileno(), buffers), None
+
+    def _call_writev(self, req: dict[str, Any]) -> tuple[int, Any]:
+        buffers = [bytes(int(n)) for n in req["lengths"]]
+        return os.writev(self.fds.get(req["fd"]).fileno(), buffers), None
+
+    def _call_sendmsg(self, req: dict[str, Any]) -> tuple[int, Any]:
+        buffers = [bytes(int(n)) for n in req["lengths"]]
+        return self.fds.get(req["fd"]).sendmsg(buffers, [], int(req["flags"])), None
+
+    def _call_recvmsg(self, req: dict[str, Any]) -> tuple[int, Any]:
+        buffers = [bytearray(int(n)) for n in req["lengths"]]
+        count, _anc, msg_flags, _addr = self.fds.get(req["fd"]).recvmsg_into(
+            buffers, 0, int(req["flags"])
+        )
+        return count, msg_flags
+
+    def _call_getsockname(self, req: dict[str, Any]) -> tuple[int, Any]:
+        self.fds.get(req["fd"]).getsockname()
+        return 0, None
+
+    def _call_getpeername(self, req: dict[str, Any]) -> tuple[int, Any]:
+        self.fds.get(req["fd"]).getpeername()
+        return 0, None
+
+    def _call_epoll_create(self, req: dict[str, Any]) -> tuple[int, Any]:
+        return self.fds.add(_Epoll()), None
+
+    _call_epoll_create1 = _call_epoll_create
+
+    def _call_epoll_ctl(self, req: dict[str, Any]) -> tuple[int, Any]:
+        ep = self.fds.get_any(req["epfd"])
+        if not isinstance(ep, _Epoll):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        fd = int(req["fd"])
+        real = self.fds.get_any(fd).fileno()
+        ep.ctl(int(req["ctl"]), real, int(req["events"]), (str(req["key"]), int(req["data"])))
+        return 0, None
+
+    def _call_epoll_wait(self, req: dict[str, Any]) -> tuple[int, Any]:
+        ep = self.fds.get_any(req["epfd"])
+        if not isinstance(ep, _Epoll):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        ready = ep.wait(int(req["timeout"]), int(req["maxevents"]))
+        return len(ready), ready
+
     def _call_close(self, req: dict[str, Any]) -> tuple[int, Any]:
         self.fds.pop(req["fd"]).close()
         return 0, None
@@ -313,8 +535,8 @@ class _Agent:
             sock.setsockopt(level, opt, _LINGER.pack(int(value[0]), int(value[1])))
         elif kind == "str":
             sock.setsockopt(level, opt, str(value).encode())
-        else:
-            sock.setsockopt(level, opt, int(value))
+        else:  # an int: as C's 32-bit int, so 0xffffffff (TCP_NOTSENT_LOWAT) works too
+            sock.setsockopt(level, opt, struct.pack("=I", int(value) & 0xFFFFFFFF))
         return 0, None
 
     def _call_getsockopt(self, req: dict[str, Any]) -> tuple[int, Any]:
@@ -325,7 +547,8 @@ class _Agent:
         if kind == "str":
             raw = sock.getsockopt(level, opt, 64)
             return 0, raw.split(b"\0", 1)[0].decode(errors="replace")
-        return 0, sock.getsockopt(level, opt)
+        # packetdrill compares 32-bit patterns: report -1 as 0xffffffff (unsigned)
+        return 0, sock.getsockopt(level, opt) & 0xFFFFFFFF
 
     def _call_fcntl(self, req: dict[str, Any]) -> tuple[int, Any]:
         sock = self.fds.get(req["fd"])

@@ -1,0 +1,499 @@
+"""Script system calls turned into requests for the Linux target's agent.
+
+:func:`build_request` reads a :class:`~tcpstack.harness.drill.model.Syscall`'s
+raw arguments as packetdrill writes them, with the parser's helpers
+(:func:`~tcpstack.harness.drill.parse.int_arg`, ``list_arg``, ``struct_arg``,
+``pollfds_arg``) plus :data:`LINUX_SYMBOLS` for the constants the parser's
+table does not know yet, and a small local reader for ``msghdr``/``iovec``
+arguments (:func:`iovec_lengths`, :func:`msghdr_fields`): packetdrill writes
+``{msg_name(...)=..., msg_iov(1)=[{..., 1000}], msg_flags=0}`` and
+``[{..., 1000}, {..., 500}]``; only the lengths matter (the data is not
+compared, as in packetdrill).
+
+Addresses: ``bind`` always names the side under test, ``connect`` (and
+``sendto``'s address) the script's peer, with the ports and the address
+family of :class:`Endpoints` (packetdrill's ``--ip_version``,
+``--bind_port``, ``--connect_port``).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import DrillError, Syscall
+from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
+from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS
+
+__all__ = [
+    "LINUX_SYMBOLS",
+    "LOCAL_ADDRESS6",
+    "REMOTE_ADDRESS6",
+    "Endpoints",
+    "build_request",
+    "iovec_lengths",
+    "msghdr_fields",
+    "number",
+]
+
+LOCAL_ADDRESS6 = "2001:db8::1"
+"""IPv6 address of the TCP under test (same value as ``target.LOCAL_ADDRESS6``)."""
+REMOTE_ADDRESS6 = "2001:db8:1::2"
+"""IPv6 address of the script's peer (same value as ``target.REMOTE_ADDRESS6``)."""
+
+LINUX_SYMBOLS: dict[str, int] = {
+    # families, types, levels
+    "AF_INET": 2, "AF_INET6": 10, "AF_UNSPEC": 0, "PF_INET": 2, "PF_INET6": 10,
+    "SOCK_STREAM": 1, "SOCK_NONBLOCK": 0o4000, "SOCK_CLOEXEC": 0o2000000,
+    "IPPROTO_TCP": 6, "IPPROTO_IP": 0, "IPPROTO_IPV6": 41,
+    "SOL_SOCKET": 1, "SOL_TCP": 6, "SOL_IP": 0, "SOL_IPV6": 41,
+    # send/recv flags
+    "MSG_OOB": 0x1, "MSG_PEEK": 0x2, "MSG_DONTROUTE": 0x4, "MSG_TRUNC": 0x20,
+    "MSG_DONTWAIT": 0x40, "MSG_EOR": 0x80, "MSG_WAITALL": 0x100, "MSG_ERRQUEUE": 0x2000,
+    "MSG_NOSIGNAL": 0x4000, "MSG_MORE": 0x8000, "MSG_ZEROCOPY": 0x4000000,
+    "MSG_FASTOPEN": 0x20000000, "MSG_CMSG_CLOEXEC": 0x40000000,
+    # ioctl
+    "SIOCINQ": 0x541B, "FIONREAD": 0x541B, "SIOCOUTQ": 0x5411, "TIOCOUTQ": 0x5411,
+    "SIOCOUTQNSD": 0x894B, "FIONBIO": 0x5421,
+    # epoll
+    "EPOLLIN": 0x1, "EPOLLPRI": 0x2, "EPOLLOUT": 0x4, "EPOLLERR": 0x8, "EPOLLHUP": 0x10,
+    "EPOLLRDNORM": 0x40, "EPOLLRDBAND": 0x80, "EPOLLWRNORM": 0x100, "EPOLLWRBAND": 0x200,
+    "EPOLLMSG": 0x400, "EPOLLRDHUP": 0x2000, "EPOLLEXCLUSIVE": 1 << 28,
+    "EPOLLWAKEUP": 1 << 29, "EPOLLONESHOT": 1 << 30, "EPOLLET": 1 << 31,
+    "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3, "EPOLL_CLOEXEC": 0o2000000,
+    # SOL_SOCKET options
+    "SO_DEBUG": 1, "SO_REUSEADDR": 2, "SO_TYPE": 3, "SO_ERROR": 4, "SO_DONTROUTE": 5,
+    "SO_BROADCAST": 6, "SO_SNDBUF": 7, "SO_RCVBUF": 8, "SO_KEEPALIVE": 9,
+    "SO_OOBINLINE": 10, "SO_PRIORITY": 12, "SO_LINGER": 13, "SO_REUSEPORT": 15,
+    "SO_RCVLOWAT": 18, "SO_SNDLOWAT": 19, "SO_TIMESTAMP": 29, "SO_SNDBUFFORCE": 32,
+    "SO_RCVBUFFORCE": 33, "SO_MARK": 36, "SO_TIMESTAMPING": 37, "SO_MAX_PACING_RATE": 47,
+    "SO_INCOMING_CPU": 49, "SO_ZEROCOPY": 60,
+    # IPPROTO_TCP options
+    "TCP_NODELAY": 1, "TCP_MAXSEG": 2, "TCP_CORK": 3, "TCP_KEEPIDLE": 4,
+    "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6, "TCP_SYNCNT": 7, "TCP_LINGER2": 8,
+    "TCP_DEFER_ACCEPT": 9, "TCP_WINDOW_CLAMP": 10, "TCP_INFO": 11, "TCP_QUICKACK": 12,
+    "TCP_CONGESTION": 13, "TCP_MD5SIG": 14, "TCP_THIN_LINEAR_TIMEOUTS": 16,
+    "TCP_THIN_DUPACK": 17, "TCP_USER_TIMEOUT": 18, "TCP_FASTOPEN": 23,
+    "TCP_TIMESTAMP": 24, "TCP_NOTSENT_LOWAT": 25, "TCP_SAVE_SYN": 27,
+    "TCP_FASTOPEN_CONNECT": 30, "TCP_ULP": 31, "TCP_FASTOPEN_KEY": 33,
+    "TCP_FASTOPEN_NO_COOKIE": 34, "TCP_INQ": 36, "TCP_TX_DELAY": 37,
+    # IP / IPv6 options
+    "IP_TOS": 1, "IP_TTL": 2, "IP_MTU_DISCOVER": 10, "IP_MTU": 14, "IP_FREEBIND": 15,
+    "IP_PMTUDISC_DONT": 0, "IP_PMTUDISC_WANT": 1, "IP_PMTUDISC_DO": 2,
+    "IP_PMTUDISC_PROBE": 3, "IPV6_MTU_DISCOVER": 23, "IPV6_V6ONLY": 26,
+    "IPV6_TCLASS": 67,
+    # shutdown, fcntl, poll
+    "SHUT_RD": 0, "SHUT_WR": 1, "SHUT_RDWR": 2, "F_GETFL": 3, "F_SETFL": 4,
+    "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_NONBLOCK": 0o4000,
+    "POLLIN": 0x1, "POLLPRI": 0x2, "POLLOUT": 0x4, "POLLERR": 0x8, "POLLHUP": 0x10,
+    "POLLNVAL": 0x20, "POLLRDNORM": 0x40, "POLLWRNORM": 0x100, "POLLRDHUP": 0x2000,
+}
+"""Linux values of the constants TCP scripts use (a superset of the parser's table)."""
+
+_STRING_OPTS = {"TCP_CONGESTION", "TCP_ULP"}
+"""Socket options whose value is a string (``"reno"``)."""
+
+
+def number(text: str) -> int:
+    """An integer argument: a number, a symbol or an OR of them (``"EPOLLIN|EPOLLET"``).
+
+    Raises:
+        ValueError: an unknown word.
+    """
+    try:
+        return int_arg(text)
+    except ValueError:
+        pass
+    value = 0
+    for word in text.split("|"):
+        word = word.strip()
+        if word in LINUX_SYMBOLS:
+            value |= LINUX_SYMBOLS[word]
+        else:
+            value |= int_arg(word)
+    return value
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where ``bind`` and ``connect`` point, from the script's options.
+
+    ``family``: the socket family ``socket(..., ...)`` means (AF_INET, or
+    AF_INET6 for ``ipv6`` and ``ipv4-mapped-ipv6``); ``local``/``remote``:
+    addresses for an AF_INET socket; ``local6``/``remote6``: for an AF_INET6
+    socket (IPv4-mapped ``::ffff:a.b.c.d`` when the wire is IPv4);
+    ``bind_port``, ``connect_port``: packetdrill's ``--bind_port`` and
+    ``--connect_port`` (default 8080).
+    """
+
+    family: int = socket.AF_INET
+    local: str = LOCAL_ADDRESS
+    remote: str = REMOTE_ADDRESS
+    local6: str = "::ffff:" + LOCAL_ADDRESS
+    remote6: str = "::ffff:" + REMOTE_ADDRESS
+    bind_port: int = LOCAL_PORT
+    connect_port: int = LOCAL_PORT
+
+    @property
+    def wire_ipv6(self) -> bool:
+        """True when the packets are IPv6 (``--ip_version=ipv6``)."""
+        return self.local6 == LOCAL_ADDRESS6
+
+    @classmethod
+    def from_options(cls, options: dict[str, str]) -> Endpoints:
+        """Read ``ip_version``, ``bind_port`` and ``connect_port``.
+
+        Raises:
+            DrillError: an unknown ip_version or a port out of range.
+        """
+        version = options.get("ip_version", "ipv4")
+        ports = {}
+        for key in ("bind_port", "connect_port"):
+            raw = options.get(key, str(LOCAL_PORT))
+            try:
+                port = int(raw, 0)
+            except ValueError:
+                raise DrillError(f"--{key}={raw}: not a number") from None
+            if not 0 < port < 65536:
+                raise DrillError(f"--{key}={raw}: not a port")
+            ports[key] = port
+        bind_port, connect_port = ports["bind_port"], ports["connect_port"]
+        if version == "ipv4":
+            return cls(bind_port=bind_port, connect_port=connect_port)
+        if version == "ipv4-mapped-ipv6":
+            return cls(family=socket.AF_INET6, bind_port=bind_port, connect_port=connect_port)
+        if version == "ipv6":
+            return cls(family=socket.AF_INET6, local6=LOCAL_ADDRESS6, remote6=REMOTE_ADDRESS6,
+                       bind_port=bind_port, connect_port=connect_port)
+        raise DrillError(f"--ip_version={version}: expected ipv4, ipv6 or ipv4-mapped-ipv6")
+
+
+DEFAULT_ENDPOINTS = Endpoints()
+
+
+def _bad(call: Syscall, message: str) -> DrillError:
+    return DrillError(f"{call.name}(): {message}")
+
+
+def _arg(call: Syscall, index: int, what: str) -> str:
+    try:
+        return call.args[index]
+    except IndexError:
+        raise _bad(call, f"missing argument {index + 1} ({what})") from None
+
+
+def _int(call: Syscall, index: int, what: str) -> int:
+    raw = _arg(call, index, what)
+    try:
+        return number(raw)
+    except ValueError as exc:
+        raise _bad(call, f"{what}: {exc}") from None
+
+
+def _is_wild(text: str) -> bool:
+    return text.strip() in ("...", "")
+
+
+def iovec_lengths(text: str) -> list[int]:
+    """The lengths of an iovec array as packetdrill writes it: ``[{..., 1000}, {..., 5}]``.
+
+    Each element is ``{base, len}`` (the base is ``...``) or
+    ``{iov_base=..., iov_len=N}``.
+
+    Raises:
+        ValueError: not such a list.
+    """
+    lengths = []
+    for item in list_arg(text):
+        item = item.strip()
+        if not (item.startswith("{") and item.endswith("}")):
+            raise ValueError(f"expected '{{..., LEN}}', got {item!r}")
+        parts = [p.strip() for p in item[1:-1].split(",")]
+        last = parts[-1]
+        if "=" in last:
+            key, _, last = last.partition("=")
+            if key.strip() != "iov_len":
+                raise ValueError(f"expected iov_len, got {key.strip()!r}")
+        lengths.append(number(last.strip()))
+    return lengths
+
+
+_MSG_FIELD = re.compile(r"(msg_\w+)(?:\([^)]*\))?\s*=")
+
+
+def msghdr_fields(text: str) -> dict[str, str]:
+    """The fields of a msghdr argument: ``{msg_name(...)=..., msg_iov(1)=[...], ...}``.
+
+    Returns ``{"msg_name": "...", "msg_iov": "[{..., 1000}]", "msg_flags": "0",
+    ...}`` with the raw value text of each field (nested brackets kept).
+
+    Raises:
+        ValueError: not in braces.
+    """
+    text = text.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"expected '{{msg_...}}', got {text[:40]!r}")
+    body = text[1:-1]
+    fields: dict[str, str] = {}
+    starts = [(m.group(1), m.start(), m.end()) for m in _MSG_FIELD.finditer(body)
+              if _depth(body, m.start()) == 0]
+    for i, (name, _start, end) in enumerate(starts):
+        stop = starts[i + 1][1] if i + 1 < len(starts) else len(body)
+        fields[name] = body[end:stop].strip().rstrip(",").strip()
+    return fields
+
+
+def _depth(text: str, index: int) -> int:
+    depth = 0
+    for ch in text[:index]:
+        if ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+    return depth
+
+
+def build_request(
+    call: Syscall, endpoints: Endpoints = DEFAULT_ENDPOINTS
+) -> tuple[dict[str, Any], str | None]:
+    """The agent request for ``call``, and the kind of its out-parameters.
+
+    The kind says how the agent's ``out`` becomes ``SyscallResult.outputs``
+    (see :func:`outputs`): ``"optval"`` (getsockopt, ioctl: ``{"optval": N}``,
+    an errno number for SO_ERROR), ``"linger"`` (``{"onoff": N, "linger": N}``),
+    ``"poll"`` (``{"revents[i]": N}``), ``"epoll"`` (``{"events[i]": N,
+    "fd[i]": N}`` or ``"ptr[i]"``), ``"msg"`` (recvmsg: ``{"msg_flags": N}``)
+    or None.
+
+    Raises:
+        DrillError: an unsupported call or argument.
+    """
+    name = call.name
+    req: dict[str, Any] = {"op": "call", "call": name}
+    kind: str | None = None
+    handler = _BUILDERS.get(name)
+    if handler is None:
+        raise DrillError(f"the linux target does not support {name}()")
+    kind = handler(call, req, endpoints)
+    return req, kind
+
+
+def _socket(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    if len(call.args) != 3:
+        raise _bad(call, "expected socket(domain, type, protocol)")
+    family = ep.family if _is_wild(call.args[0]) else _int(call, 0, "domain")
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        raise _bad(call, "the linux target supports AF_INET and AF_INET6 only")
+    stype = _int(call, 1, "type")
+    if stype & 0xF != socket.SOCK_STREAM:
+        raise _bad(call, "the linux target supports SOCK_STREAM only")
+    proto = 0 if _is_wild(call.args[2]) else _int(call, 2, "protocol")
+    req.update(family=int(family), type=stype, proto=proto)
+    return None
+
+
+def _address(req: dict[str, Any], ep: Endpoints, remote: bool) -> None:
+    if remote:
+        req.update(host=ep.remote, host6=ep.remote6, port=ep.connect_port)
+    else:
+        req.update(host=ep.local, host6=ep.local6, port=ep.bind_port)
+
+
+def _bind_connect(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req["fd"] = _int(call, 0, "fd")
+    _address(req, ep, remote=call.name == "connect")
+    return None
+
+
+def _fd_only(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req["fd"] = _int(call, 0, "fd")
+    return None
+
+
+def _listen(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(fd=_int(call, 0, "fd"), backlog=_int(call, 1, "backlog"))
+    return None
+
+
+def _read_write(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"))
+    return None
+
+
+def _send_recv(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    flags = _int(call, 3, "flags")
+    if flags & LINUX_SYMBOLS["MSG_FASTOPEN"]:
+        raise _bad(call, "MSG_FASTOPEN: TCP Fast Open is not supported")
+    if flags & LINUX_SYMBOLS["MSG_ZEROCOPY"]:
+        raise _bad(call, "MSG_ZEROCOPY: zero-copy is not supported")
+    req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"), flags=flags)
+    req["call"] = "send" if call.name in ("send", "sendto") else "recv"
+    return None
+
+
+def _vector(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    try:
+        lengths = iovec_lengths(_arg(call, 1, "iov"))
+    except ValueError as exc:
+        raise _bad(call, f"iov: {exc}") from None
+    if len(call.args) > 2:
+        count = _int(call, 2, "iovcnt")
+        lengths = lengths[:count]
+    req.update(fd=_int(call, 0, "fd"), lengths=lengths)
+    return None
+
+
+def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    try:
+        fields = msghdr_fields(_arg(call, 1, "msg"))
+        lengths = iovec_lengths(fields.get("msg_iov", "[]"))
+    except ValueError as exc:
+        raise _bad(call, f"msg: {exc}") from None
+    control = fields.get("msg_control", "").strip()
+    if control not in ("", "[]", "..."):
+        raise _bad(call, "msg_control with ancillary data is not supported")
+    flags = _int(call, 2, "flags")
+    if flags & (LINUX_SYMBOLS["MSG_FASTOPEN"] | LINUX_SYMBOLS["MSG_ZEROCOPY"]):
+        raise _bad(call, "MSG_FASTOPEN / MSG_ZEROCOPY are not supported")
+    req.update(fd=_int(call, 0, "fd"), lengths=lengths, flags=flags)
+    return "msg" if call.name == "recvmsg" else None
+
+
+def _ioctl(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(fd=_int(call, 0, "fd"), request=_int(call, 1, "request"))
+    return "optval"
+
+
+def _epoll_create(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req["flags"] = _int(call, 0, "flags") if call.name == "epoll_create1" else 0
+    return None
+
+
+def _epoll_event(call: Syscall, text: str) -> tuple[int, str, int]:
+    try:
+        fields = struct_arg(text)
+        events = number(fields.get("events", "0"))
+        for key in ("fd", "ptr", "u32", "u64"):
+            if key in fields:
+                return events, key, number(fields[key])
+    except ValueError as exc:
+        raise _bad(call, f"epoll_event: {exc}") from None
+    return events, "fd", -1
+
+
+def _epoll_ctl(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    events, key, data = (0, "fd", -1)
+    if len(call.args) > 3 and not _is_wild(call.args[3]):
+        events, key, data = _epoll_event(call, call.args[3])
+    target_fd = _int(call, 2, "fd")
+    req.update(epfd=_int(call, 0, "epfd"), ctl=_int(call, 1, "op"), fd=target_fd,
+               events=events, key=key, data=target_fd if data == -1 else data)
+    return None
+
+
+def _epoll_wait(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(epfd=_int(call, 0, "epfd"), maxevents=_int(call, 2, "maxevents"),
+               timeout=_int(call, 3, "timeout"))
+    return "epoll"
+
+
+def _fcntl(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(fd=_int(call, 0, "fd"), cmd=_int(call, 1, "cmd"))
+    if len(call.args) > 2 and not _is_wild(call.args[2]):
+        req["arg"] = _int(call, 2, "arg")
+    return None
+
+
+def _poll(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    try:
+        entries = pollfds_arg(call.args[0]) if call.args else ()
+    except ValueError as exc:
+        raise _bad(call, str(exc)) from None
+    timeout = _int(call, 2, "timeout") if len(call.args) > 2 else 0
+    req.update(fds=[[e.fd, e.events] for e in entries], timeout=timeout)
+    return "poll"
+
+
+def _sockopt(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    if len(call.args) < 4:
+        raise _bad(call, "expected (fd, level, optname, optval, optlen)")
+    optname = call.args[2].strip()
+    linger = optname == "SO_LINGER"
+    kind = "linger" if linger else "str" if optname in _STRING_OPTS else "int"
+    req.update(fd=_int(call, 0, "fd"), level=_int(call, 1, "level"),
+               opt=_int(call, 2, "optname"), kind=kind)
+    raw = call.args[3].strip()
+    if call.name == "getsockopt":
+        return None if kind == "str" else "linger" if linger else "optval"
+    try:
+        if linger:
+            fields = struct_arg(raw)
+            req["value"] = [number(fields["onoff"]), number(fields["linger"])]
+        elif kind == "str":
+            req["value"] = raw.strip('"')
+        else:
+            items = list_arg(raw) if raw.startswith("[") else (raw,)
+            if len(items) != 1:
+                raise ValueError(f"expected one value in brackets, got {raw!r}")
+            req["value"] = number(items[0])
+    except (KeyError, ValueError) as exc:
+        raise _bad(call, f"option value: {exc}") from None
+    return None
+
+
+_BUILDERS = {
+    "socket": _socket,
+    "bind": _bind_connect,
+    "connect": _bind_connect,
+    "listen": _listen,
+    "accept": _fd_only,
+    "close": _fd_only,
+    "getsockname": _fd_only,
+    "getpeername": _fd_only,
+    "read": _read_write,
+    "write": _read_write,
+    "send": _send_recv,
+    "sendto": _send_recv,
+    "recv": _send_recv,
+    "recvfrom": _send_recv,
+    "readv": _vector,
+    "writev": _vector,
+    "sendmsg": _msg,
+    "recvmsg": _msg,
+    "ioctl": _ioctl,
+    "epoll_create": _epoll_create,
+    "epoll_create1": _epoll_create,
+    "epoll_ctl": _epoll_ctl,
+    "epoll_wait": _epoll_wait,
+    "shutdown": lambda c, r, e: _shutdown(c, r),
+    "setsockopt": _sockopt,
+    "getsockopt": _sockopt,
+    "fcntl": _fcntl,
+    "poll": _poll,
+}
+
+
+def _shutdown(call: Syscall, req: dict[str, Any]) -> str | None:
+    req.update(fd=_int(call, 0, "fd"), how=_int(call, 1, "how"))
+    return None
+
+
+def outputs(kind: str | None, out: Any) -> dict[str, int]:
+    """``SyscallResult.outputs`` from the agent's ``out`` for a request of ``kind``."""
+    if kind is None or out is None:
+        return {}
+    if kind == "linger":
+        return {"onoff": int(out[0]), "linger": int(out[1])}
+    if kind == "poll":
+        return {f"revents[{i}]": int(r) for i, r in enumerate(out)}
+    if kind == "epoll":
+        result: dict[str, int] = {}
+        for i, (events, key, data) in enumerate(out):
+            result[f"events[{i}]"] = int(events)
+            result[f"{key}[{i}]"] = int(data)
+        return result
+    if kind == "msg":
+        return {"msg_flags": int(out)}
+    return {"optval": int(out)}
