@@ -25,9 +25,17 @@ from pathlib import Path
 
 import pytest
 
+from tcpstack.harness.drill.args import iovecs_arg, msghdr_arg
 from tcpstack.harness.drill.model import DrillError, Event, Script, Shell, Syscall, Timing
 from tcpstack.harness.drill.runner import DrillResult, Failure
-from tcpstack.harness.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
+from tcpstack.harness.drill.target import (
+    LOCAL_ADDRESS,
+    LOCAL_ADDRESS6,
+    LOCAL_PORT,
+    REMOTE_ADDRESS,
+    REMOTE_ADDRESS6,
+    SyscallResult,
+)
 from tcpstack.harness.drill.targets.linux import (
     LinuxTarget,
     build_request,
@@ -35,13 +43,7 @@ from tcpstack.harness.drill.targets.linux import (
     run_with_timing_retry,
 )
 from tcpstack.harness.drill.targets.linux_agent import run_shell
-from tcpstack.harness.drill.targets.linux_args import (
-    LOCAL_ADDRESS6,
-    REMOTE_ADDRESS6,
-    Endpoints,
-    iovec_lengths,
-    msghdr_fields,
-)
+from tcpstack.harness.drill.targets.linux_args import Endpoints
 from tcpstack.harness.drill.targets.linux_diagnose import blocked_message, script_duration
 from tcpstack.harness.drill.targets.linux_tcpinfo import decode_tcp_info
 from tcpstack.harness.drill.targets.linux_vnet import (
@@ -168,13 +170,13 @@ def listen(t: LinuxTarget) -> None:
 
 
 def test_iovec_and_msghdr_readers() -> None:
-    assert iovec_lengths("[{..., 1000}, {iov_base=..., iov_len=5}]") == [1000, 5]
-    fields = msghdr_fields("{msg_name(...)=..., msg_iov(2)=[{..., 10}, {..., 20}], "
-                           "msg_flags=MSG_EOR, msg_control=[]}")
+    assert iovecs_arg("[{..., 1000}, {iov_base=..., iov_len=5}]") == (1000, 5)
+    fields = msghdr_arg("{msg_name(...)=..., msg_iov(2)=[{..., 10}, {..., 20}], "
+                        "msg_flags=MSG_EOR, msg_control=[]}")
     assert fields == {"msg_name": "...", "msg_iov": "[{..., 10}, {..., 20}]",
                       "msg_flags": "MSG_EOR", "msg_control": "[]"}
     with pytest.raises(ValueError):
-        iovec_lengths("{..., 10}")
+        iovecs_arg("{..., 10}")
 
 
 def test_requests_for_the_new_calls() -> None:

@@ -166,3 +166,11 @@ class Script:
     events: tuple[Event, ...]
     linux_deviation: str | None = None
     options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def packetdrill_environment(self) -> bool:
+        """True when the script runs shell commands: it was written for packetdrill's
+        environment (a Linux kernel behind a TUN device with segmentation offload,
+        Linux's defaults), not for drill's own one-MSS-per-segment conventions.
+        Both targets take their defaults from it (offload, initial window, quick ACKs)."""
+        return any(isinstance(event.action, Shell) for event in self.events)

@@ -322,7 +322,8 @@ class LinuxTarget:
         max_wait: longest single wait (s) of :meth:`wait_until` and
             :meth:`next_outbound`.
         offload: segmentation and checksum offload on the TUN device (as
-            packetdrill's); None: the script's ``tso`` option, on by default.
+            packetdrill's); None: the script's ``tso`` option, by default on for a
+            script written for packetdrill (one that runs shell commands).
 
     Attributes:
         netns: the namespace's name once started.
@@ -413,9 +414,11 @@ class LinuxTarget:
         mss = options.get("mss")
         self.gso_mss = None if mss is None else _int_option(options, "mss", 0, 1, 65535)
         if self._offload_arg is None:
-            self.offload = options.get("tso", "1") not in ("0", "off", "false")
+            # packetdrill's TUN has offload; drill's own scripts expect one MSS per segment.
+            default = "1" if script.packetdrill_environment else "0"
+            self.offload = options.get("tso", default) not in ("0", "off", "false")
         self._script_end = script_duration(script)
-        self.packetdrill_environment = any(isinstance(e.action, Shell) for e in script.events)
+        self.packetdrill_environment = script.packetdrill_environment
         first = script.events[0].action if script.events else None
         self._init_command = first.command if isinstance(first, Shell) else None
 

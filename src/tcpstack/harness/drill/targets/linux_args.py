@@ -4,11 +4,9 @@
 raw arguments as packetdrill writes them, with the parser's helpers
 (:func:`~tcpstack.harness.drill.parse.int_arg`, ``list_arg``, ``struct_arg``,
 ``pollfds_arg``) plus :data:`LINUX_SYMBOLS` for the constants the parser's
-table does not know yet, and a small local reader for ``msghdr``/``iovec``
-arguments (:func:`iovec_lengths`, :func:`msghdr_fields`): packetdrill writes
-``{msg_name(...)=..., msg_iov(1)=[{..., 1000}], msg_flags=0}`` and
-``[{..., 1000}, {..., 500}]``; only the lengths matter (the data is not
-compared, as in packetdrill).
+table does not know yet; ``msghdr``/``iovec`` arguments are read with
+:func:`~tcpstack.harness.drill.args.msghdr_arg` and ``iovecs_arg``: only
+the lengths matter (the data is not compared, as in packetdrill).
 
 Addresses: ``bind`` always names the side under test, ``connect`` (and
 ``sendto``'s address) the script's peer, with the ports and the address
@@ -18,14 +16,14 @@ family of :class:`Endpoints` (packetdrill's ``--ip_version``,
 
 from __future__ import annotations
 
-import re
 import socket
 from dataclasses import dataclass
 from typing import Any
 
+from ..args import iovecs_arg, msghdr_arg
 from ..model import DrillError, Syscall
 from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
-from ..target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS
+from ..target import LOCAL_ADDRESS, LOCAL_ADDRESS6, LOCAL_PORT, REMOTE_ADDRESS, REMOTE_ADDRESS6
 
 __all__ = [
     "LINUX_SYMBOLS",
@@ -33,15 +31,9 @@ __all__ = [
     "REMOTE_ADDRESS6",
     "Endpoints",
     "build_request",
-    "iovec_lengths",
-    "msghdr_fields",
     "number",
 ]
 
-LOCAL_ADDRESS6 = "2001:db8::1"
-"""IPv6 address of the TCP under test (same value as ``target.LOCAL_ADDRESS6``)."""
-REMOTE_ADDRESS6 = "2001:db8:1::2"
-"""IPv6 address of the script's peer (same value as ``target.REMOTE_ADDRESS6``)."""
 
 LINUX_SYMBOLS: dict[str, int] = {
     # families, types, levels
@@ -196,65 +188,6 @@ def _is_wild(text: str) -> bool:
     return text.strip() in ("...", "")
 
 
-def iovec_lengths(text: str) -> list[int]:
-    """The lengths of an iovec array as packetdrill writes it: ``[{..., 1000}, {..., 5}]``.
-
-    Each element is ``{base, len}`` (the base is ``...``) or
-    ``{iov_base=..., iov_len=N}``.
-
-    Raises:
-        ValueError: not such a list.
-    """
-    lengths = []
-    for item in list_arg(text):
-        item = item.strip()
-        if not (item.startswith("{") and item.endswith("}")):
-            raise ValueError(f"expected '{{..., LEN}}', got {item!r}")
-        parts = [p.strip() for p in item[1:-1].split(",")]
-        last = parts[-1]
-        if "=" in last:
-            key, _, last = last.partition("=")
-            if key.strip() != "iov_len":
-                raise ValueError(f"expected iov_len, got {key.strip()!r}")
-        lengths.append(number(last.strip()))
-    return lengths
-
-
-_MSG_FIELD = re.compile(r"(msg_\w+)(?:\([^)]*\))?\s*=")
-
-
-def msghdr_fields(text: str) -> dict[str, str]:
-    """The fields of a msghdr argument: ``{msg_name(...)=..., msg_iov(1)=[...], ...}``.
-
-    Returns ``{"msg_name": "...", "msg_iov": "[{..., 1000}]", "msg_flags": "0",
-    ...}`` with the raw value text of each field (nested brackets kept).
-
-    Raises:
-        ValueError: not in braces.
-    """
-    text = text.strip()
-    if not (text.startswith("{") and text.endswith("}")):
-        raise ValueError(f"expected '{{msg_...}}', got {text[:40]!r}")
-    body = text[1:-1]
-    fields: dict[str, str] = {}
-    starts = [(m.group(1), m.start(), m.end()) for m in _MSG_FIELD.finditer(body)
-              if _depth(body, m.start()) == 0]
-    for i, (name, _start, end) in enumerate(starts):
-        stop = starts[i + 1][1] if i + 1 < len(starts) else len(body)
-        fields[name] = body[end:stop].strip().rstrip(",").strip()
-    return fields
-
-
-def _depth(text: str, index: int) -> int:
-    depth = 0
-    for ch in text[:index]:
-        if ch in "[{(":
-            depth += 1
-        elif ch in "]})":
-            depth -= 1
-    return depth
-
-
 def build_request(
     call: Syscall, endpoints: Endpoints = DEFAULT_ENDPOINTS
 ) -> tuple[dict[str, Any], str | None]:
@@ -335,7 +268,7 @@ def _send_recv(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
 
 def _vector(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     try:
-        lengths = iovec_lengths(_arg(call, 1, "iov"))
+        lengths = list(iovecs_arg(_arg(call, 1, "iov")))
     except ValueError as exc:
         raise _bad(call, f"iov: {exc}") from None
     if len(call.args) > 2:
@@ -347,8 +280,8 @@ def _vector(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
 
 def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     try:
-        fields = msghdr_fields(_arg(call, 1, "msg"))
-        lengths = iovec_lengths(fields.get("msg_iov", "[]"))
+        fields = msghdr_arg(_arg(call, 1, "msg"))
+        lengths = list(iovecs_arg(fields["msg_iov"]))
     except ValueError as exc:
         raise _bad(call, f"msg: {exc}") from None
     control = fields.get("msg_control", "").strip()

@@ -58,7 +58,7 @@ from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, decode_packet, encode_packet
 from ..args import iovecs_arg, msghdr_arg
-from ..model import DrillError, Script, Shell, Syscall
+from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..sysctl import ShellReader, Sysctls
 from ..target import (
@@ -283,7 +283,7 @@ class TcpstackTarget:
             self.local_address, self.remote_address = LOCAL_ADDRESS, REMOTE_ADDRESS
         # A script that runs shell commands was written for packetdrill's
         # environment: a Linux kernel behind a TUN device with offload.
-        packetdrill_env = any(isinstance(event.action, Shell) for event in script.events)
+        packetdrill_env = script.packetdrill_environment
         if self._default_config and self.config.initial_window is None:
             # Linux's initial window: 10 segments (RFC 6928), which packetdrill's
             # scripts assume ("Assumes initial cwnd > 3 (e.g. IW=10)"), and, for
