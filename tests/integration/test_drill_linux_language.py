@@ -457,7 +457,7 @@ def test_ipv4_mapped_ipv6_active_open(make_target: Factory) -> None:
 
 @pytest.mark.tun
 def test_tso_hands_over_one_large_segment(make_target: Factory) -> None:
-    t = make_target()  # offloads on by default, as packetdrill's TUN device
+    t = make_target({"tso": "1"})  # offloads on, as on packetdrill's TUN device
     listen(t)
     peer = Peer(t)
     iss = peer.handshake(window=65535)
@@ -470,7 +470,7 @@ def test_tso_hands_over_one_large_segment(make_target: Factory) -> None:
 
 @pytest.mark.tun
 def test_mss_option_injects_gso_packets(make_target: Factory) -> None:
-    t = make_target({"mss": "1000"})
+    t = make_target({"mss": "1000", "tso": "1"})
     listen(t)
     peer = Peer(t)
     iss = peer.handshake()
