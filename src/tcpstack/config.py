@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+SYN_OPTION_LAYOUTS = ("linux", "freebsd")
+"""The values of :attr:`TcpConfig.syn_option_layout`."""
+
 
 @dataclass(frozen=True)
 class TcpConfig:
@@ -43,6 +46,13 @@ class TcpConfig:
     sack: bool = True
     """Offer/accept SACK-permitted; send SACK blocks and use them for recovery
     (RFC 2018, RFC 6675)."""
+
+    syn_option_layout: str = "linux"
+    """Order of the options on our SYN and SYN,ACK: ``"linux"`` (MSS, SACK-permitted,
+    timestamps, NOP, window scale; NOPs keep each aligned) or ``"freebsd"`` (MSS,
+    NOP, window scale, SACK-permitted, timestamps, EOL padding at the end), as
+    FreeBSD's tcp_addoptions writes them. Any order is valid (RFC 9293 §3.2); the
+    choice matters to packet scripts that compare options byte for byte."""
 
     send_buffer: int = 262144
     """Send buffer: bytes ``send()`` accepts beyond what is acknowledged."""
@@ -201,6 +211,9 @@ class TcpConfig:
             )
         if self.send_buffer < 1:
             raise ValueError("TcpConfig.send_buffer must be >= 1")
+        if self.syn_option_layout not in SYN_OPTION_LAYOUTS:
+            raise ValueError(f"TcpConfig.syn_option_layout must be one of "
+                             f"{', '.join(SYN_OPTION_LAYOUTS)}, got {self.syn_option_layout!r}")
         if not 0 <= self.delayed_ack < 0.5:
             raise ValueError("TcpConfig.delayed_ack must be in [0, 0.5) s (MUST-40)")
         if self.rto_min > self.rto_max:

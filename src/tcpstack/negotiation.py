@@ -65,7 +65,8 @@ def syn_options(
 
     Layout as Linux sends them: MSS, SACK-permitted, timestamps, NOP, window
     scale (20 bytes when all are present); NOPs keep each option aligned when
-    some are absent.
+    some are absent. With ``config.syn_option_layout == "freebsd"``, FreeBSD's
+    order instead (MSS, NOP, window scale, SACK-permitted, timestamps).
 
     Args:
         config: our configuration (which options are enabled, buffer size).
@@ -76,18 +77,49 @@ def syn_options(
     sack = config.sack and (peer_syn is None or peer_syn.sack_permitted)
     ts = config.timestamps and (peer_syn is None or peer_syn.timestamps is not None)
     wscale = config.window_scaling and (peer_syn is None or peer_syn.wscale is not None)
+    # RFC 7323 §3.2: a SYN,ACK echoes the SYN's TSval in TSecr.
+    ecr = peer_syn.timestamps.tsval if peer_syn is not None and peer_syn.timestamps else 0
+    scale = WindowScale(window_shift(_scaled_space(config))) if wscale else None
+    stamps = Timestamps(tsval, ecr) if ts else None
+    if config.syn_option_layout == "freebsd":
+        return _freebsd_layout(mss, scale, sack, stamps)
     opts: list[TcpOption] = [Mss(mss)]
     # Linux's layout keeps every option 4-byte aligned: SACK-permitted rides in
     # the two bytes before the timestamps, or after two NOPs without them.
-    if ts:
-        # RFC 7323 §3.2: a SYN,ACK echoes the SYN's TSval in TSecr.
-        ecr = peer_syn.timestamps.tsval if peer_syn is not None and peer_syn.timestamps else 0
+    if stamps is not None:
         opts += [SackPermitted()] if sack else [Nop(), Nop()]
-        opts.append(Timestamps(tsval, ecr))
+        opts.append(stamps)
     elif sack:
         opts += [Nop(), Nop(), SackPermitted()]
-    if wscale:
-        opts += [Nop(), WindowScale(window_shift(_scaled_space(config)))]
+    if scale is not None:
+        opts += [Nop(), scale]
+    return tuple(opts)
+
+
+def _freebsd_layout(mss: int, scale: WindowScale | None, sack: bool,
+                    stamps: Timestamps | None) -> tuple[TcpOption, ...]:
+    """FreeBSD's order (tcp_addoptions): MSS; NOPs until the length is odd, window
+    scale; NOPs until it is even, SACK-permitted; NOPs until it is 2 mod 4,
+    timestamps. The encoder pads the end with EOL bytes, as FreeBSD does."""
+    opts: list[TcpOption] = [Mss(mss)]
+    length = 4
+    if scale is not None:
+        while length % 2 != 1:
+            opts.append(Nop())
+            length += 1
+        opts.append(scale)
+        length += 3
+    if sack:
+        while length % 2:
+            opts.append(Nop())
+            length += 1
+        opts.append(SackPermitted())
+        length += 2
+    if stamps is not None:
+        while length % 4 != 2:
+            opts.append(Nop())
+            length += 1
+        opts.append(stamps)
     return tuple(opts)
 
 

@@ -38,10 +38,16 @@ REASONS: list[tuple[str, str]] = [
      "FreeBSD's SYN option layout (mss,nop,wscale,sackOK,TS); tcpstack sends Linux's"),
     (r"options <mss \d+,nop,nop,sackOK>, expected <mss \d+,sackOK>",
      "FreeBSD's option layout without padding (mss,sackOK); tcpstack pads as Linux does"),
-    (r"options <[^>]*>, expected <",
-     "TCP option layout differs from FreeBSD's"),
     (r"name 'TCPI_[A-Z_]+' is not defined",
      "%{ }% uses FreeBSD's TCPI_* state names"),
+    (r"getsockopt\(\) optval is \d+, expected \d+.*SO_(RCV|SND)BUF",
+     "FreeBSD's socket buffer sizes (SO_RCVBUF/SO_SNDBUF as FreeBSD rounds them)"),
+    (r"options <none>, expected <nop,nop,sack",
+     "no SACK block where FreeBSD sends one"),
+    (r"differs: win \d+, expected \d+",
+     "receive window differs from FreeBSD's"),
+    (r"options <[^>]*>, expected <",
+     "TCP option layout differs from FreeBSD's"),
 ]
 """Categories of the first difference: (regular expression on the failure, reason)."""
 
@@ -68,7 +74,7 @@ def outcomes() -> dict[str, tuple[str, str]]:
         if result.passed or failure is None:
             out[rel] = ("pass", "")
         else:
-            out[rel] = ("fail", reason_of(failure.message))
+            out[rel] = ("fail", reason_of(f"{failure.message} {failure.expected}"))
     return out
 
 

@@ -74,3 +74,37 @@ def test_big_buffer_needs_window_scaling() -> None:
     TcpConfig(recv_buffer=1 << 30)
     with pytest.raises(ValueError, match="without window scaling"):
         TcpConfig(recv_buffer=70_000, window_scaling=False)
+
+
+FREEBSD = TcpConfig(syn_option_layout="freebsd", recv_buffer=65536, recv_buffer_max=2097152)
+
+
+def test_freebsd_layout_of_a_syn() -> None:
+    """FreeBSD's tcp_addoptions order: MSS, NOP, WS, SACK-permitted, timestamps (20 bytes)."""
+    opts = syn_options(FREEBSD, mss=1460, tsval=100)
+    assert opts == (Mss(1460), Nop(), WindowScale(6), SackPermitted(), Timestamps(100, 0))
+    assert encode_options(opts) == bytes(
+        [2, 4, 5, 0xB4, 1, 3, 3, 6, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("peer", "wire"),
+    [
+        # The peer offered MSS and SACK only: MSS, SACK-permitted, EOL padding.
+        ((Mss(1460), SackPermitted()), [2, 4, 5, 0xB4, 4, 2, 0, 0]),
+        # Timestamps without window scale: SACK-permitted then timestamps, aligned.
+        ((Mss(1460), SackPermitted(), Timestamps(7, 0)),
+         [2, 4, 5, 0xB4, 4, 2, 8, 10, 0, 0, 0, 100, 0, 0, 0, 7]),
+        # Window scale and timestamps without SACK: NOP, WS, then two NOPs before TS.
+        ((Mss(1460), Timestamps(7, 0), WindowScale(2)),
+         [2, 4, 5, 0xB4, 1, 3, 3, 6, 1, 1, 8, 10, 0, 0, 0, 100, 0, 0, 0, 7]),
+    ],
+)
+def test_freebsd_layout_of_a_syn_ack(peer: tuple[object, ...], wire: list[int]) -> None:
+    opts = syn_options(FREEBSD, mss=1460, tsval=100, peer_syn=syn(*peer))
+    assert encode_options(opts) == bytes(wire)
+
+
+def test_the_layout_must_be_known() -> None:
+    with pytest.raises(ValueError, match="syn_option_layout"):
+        TcpConfig(syn_option_layout="windows")

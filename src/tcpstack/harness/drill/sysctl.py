@@ -187,6 +187,15 @@ def _rfc1323(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     return {"timestamps": on, "window_scaling": on}
 
 
+def _sb_max(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+    """FreeBSD's ``kern.ipc.maxsockbuf`` (sb_max, bytes): the window scale covers it;
+    above 2**30 the scale is the largest, 14 (RFC 7323 §2.3)."""
+    number = _int(value)
+    if number < 1:
+        raise ValueError(f"{number} < 1")
+    return {"recv_buffer_max": min(number, 1 << 30)}
+
+
 def _bytes(field_name: str) -> _Rule:
     def rule(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
         number = _int(value)
@@ -247,6 +256,9 @@ RULES: dict[str, _Rule] = {
     "net.core.wmem_max": _noop,  # bounds SO_SNDBUF only
     # FreeBSD, net.inet.tcp.* (freebsd-net/tcp-testsuite)
     "net.inet.tcp.recvspace": _bytes("recv_buffer"),
+    # FreeBSD's window scale covers sb_max (tcp_syncache/tcp_connect: the smallest
+    # shift with TCP_MAXWIN << shift >= sb_max), as recv_buffer_max does here.
+    "kern.ipc.maxsockbuf": _sb_max,
     "net.inet.tcp.sendspace": _bytes("send_buffer"),
     "net.inet.tcp.sack.enable": _bool("sack"),
     "net.inet.tcp.rfc1323": _rfc1323,
@@ -333,6 +345,10 @@ class Sysctls:
             config = replace(config, recv_buffer_max=min(wanted, 1 << 30))
         if self.offload is not None and self.offload != config.tso:
             config = replace(config, tso=self.offload)
+        if any(name.startswith("net.inet.") for name in self.values):
+            # A script written for FreeBSD (freebsd-net/tcp-testsuite) compares the
+            # SYN's options byte for byte: lay them out as FreeBSD does.
+            config = replace(config, syn_option_layout="freebsd")
         return config
 
 
