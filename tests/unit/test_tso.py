@@ -23,9 +23,10 @@ EST = """\
 """
 
 
-def run(text: str, *, tso: bool, win: int = 500, **config: object) -> DrillResult:
+def run(text: str, *, tso: bool, win: int = 500, options: str = "",
+        **config: object) -> DrillResult:
     target = TcpstackTarget(TcpConfig.linux(initial_window=10, **config), tso=tso)
-    return run_script(parse(EST.format(win=win) + text, "t.pkt"), target)
+    return run_script(parse(options + EST.format(win=win) + text, "t.pkt"), target)
 
 
 def test_one_write_leaves_as_one_super_segment() -> None:
@@ -39,8 +40,8 @@ def test_without_offload_segments_are_one_mss() -> None:
     result = run(script, tso=False)
     assert result.passed, result.failure
     # Without packetdrill's joining of consecutive segments, 3000 bytes are three segments.
-    assert not run("--strict_segments\n+0 write(4, ..., 3000) = 3000\n"
-                   "+0 > P. 1:3001(3000) ack 1\n", tso=False).passed
+    assert not run("+0 write(4, ..., 3000) = 3000\n+0 > P. 1:3001(3000) ack 1\n",
+                   tso=False, options="--strict_segments\n").passed
 
 
 def test_super_segment_is_bounded_by_cwnd() -> None:
