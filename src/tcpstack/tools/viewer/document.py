@@ -145,8 +145,7 @@ def build_document(
     retransmits = retransmissions(model)
     b = StepBuilder(recs, model, retransmits)
     b.build()
-    segments = segments_json(model, retransmits=retransmits, steps=b.seg_steps,
-                             tcp_drops=b.tcp_drops)
+    segments = segments_json(model, retransmits=retransmits, steps=b.seg_steps)
     end = max((s["t"] for s in b.steps), default=0.0)
     doc: dict[str, Any] = {
         "version": DOC_VERSION,

@@ -99,7 +99,6 @@ def segments_json(
     *,
     retransmits: Mapping[int, bool],
     steps: Mapping[int, Mapping[str, int]],
-    tcp_drops: Mapping[int, str],
 ) -> list[dict[str, Any]]:
     """Every segment of ``model`` as the page's JSON.
 
@@ -107,8 +106,6 @@ def segments_json(
         model: the ladder model.
         retransmits: :func:`retransmissions` of the model.
         steps: segment index -> ``{"sent"|"arrived"|"dropped"|"lost": step index}``.
-        tcp_drops: segment index -> reason, for segments the trace shows
-            arriving and then discarded by their receiver.
     """
     shifts = window_shifts(model)
     addr = {model.left: model.left_addr, model.right: model.right_addr}
@@ -142,7 +139,7 @@ def segments_json(
             "label_rel": " ".join(seg.label_parts(False, options=False)),
             "label_abs": " ".join(seg.label_parts(True, options=False)),
             "sent": seg.send_time, "received": seg.recv_time, "dropped": seg.drop_time,
-            "drop_reason": seg.drop_reason or tcp_drops.get(seg.index),
+            "drop_reason": seg.drop_reason,
             "fate": seg.fate,
             "status": seg.status,
             "retransmission": retransmits.get(seg.index, False),

@@ -44,8 +44,7 @@ class StepBuilder:
 
     After :meth:`build`: ``steps``, ``tcbs`` (the distinct TCB snapshots
     the steps point at), ``seg_steps`` (segment index -> the steps at which
-    it was sent, arrived, was discarded or lost), ``tcp_drops`` (segment
-    index -> reason, for segments discarded after their arrival) and
+    it was sent, arrived, was discarded or lost) and
     ``step_of_record`` (record index -> the step it belongs to).
     """
 
@@ -70,7 +69,6 @@ class StepBuilder:
         self.tcb = {h: TcbTracker(self._initial_state(h)) for h in (model.left, model.right)}
         self._segs = self._segment_lookup()
         self._arrived: dict[tuple[str, float, SegKey], int] = {}
-        self.tcp_drops: dict[int, str] = {}  # segment -> reason: arrived, then discarded
 
     # -- which records ----------------------------------------------------------
 
@@ -223,8 +221,6 @@ class StepBuilder:
         if index is None and not in_network:
             # Discarded by TCP after its arrival (traced as received, then dropped).
             index = self._arrived.get((r.host, round_time(r.time), record_key(r)))
-            if index is not None:
-                self.tcp_drops.setdefault(index, reason)
         if index is None:
             self._step(r, "drop", _fill(CAPTIONS["host_drop"], why, host=r.host), reason=reason)
             return

@@ -3,8 +3,8 @@
 :func:`build_request` reads a :class:`~tcpstack.harness.drill.model.Syscall`'s
 raw arguments as packetdrill writes them, with the parser's helpers
 (:func:`~tcpstack.harness.drill.parse.int_arg`, ``list_arg``, ``struct_arg``,
-``pollfds_arg``) plus :data:`LINUX_SYMBOLS` for the constants the parser's
-table does not know yet; ``msghdr``/``iovec`` arguments are read with
+``pollfds_arg``, with the Linux values of its ``SYMBOLS``); ``msghdr`` and
+``iovec`` arguments are read with
 :func:`~tcpstack.harness.drill.args.msghdr_arg` and ``iovecs_arg``: only
 the lengths matter (the data is not compared, as in packetdrill).
 
@@ -22,90 +22,19 @@ from typing import Any
 
 from ..args import iovecs_arg, msghdr_arg
 from ..model import DrillError, Syscall
-from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
+from ..parse import SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..target import LOCAL_ADDRESS, LOCAL_ADDRESS6, LOCAL_PORT, REMOTE_ADDRESS, REMOTE_ADDRESS6
 
 __all__ = [
-    "LINUX_SYMBOLS",
     "LOCAL_ADDRESS6",
     "REMOTE_ADDRESS6",
     "Endpoints",
     "build_request",
-    "number",
 ]
 
 
-LINUX_SYMBOLS: dict[str, int] = {
-    # families, types, levels
-    "AF_INET": 2, "AF_INET6": 10, "AF_UNSPEC": 0, "PF_INET": 2, "PF_INET6": 10,
-    "SOCK_STREAM": 1, "SOCK_NONBLOCK": 0o4000, "SOCK_CLOEXEC": 0o2000000,
-    "IPPROTO_TCP": 6, "IPPROTO_IP": 0, "IPPROTO_IPV6": 41,
-    "SOL_SOCKET": 1, "SOL_TCP": 6, "SOL_IP": 0, "SOL_IPV6": 41,
-    # send/recv flags
-    "MSG_OOB": 0x1, "MSG_PEEK": 0x2, "MSG_DONTROUTE": 0x4, "MSG_TRUNC": 0x20,
-    "MSG_DONTWAIT": 0x40, "MSG_EOR": 0x80, "MSG_WAITALL": 0x100, "MSG_ERRQUEUE": 0x2000,
-    "MSG_NOSIGNAL": 0x4000, "MSG_MORE": 0x8000, "MSG_ZEROCOPY": 0x4000000,
-    "MSG_FASTOPEN": 0x20000000, "MSG_CMSG_CLOEXEC": 0x40000000,
-    # ioctl
-    "SIOCINQ": 0x541B, "FIONREAD": 0x541B, "SIOCOUTQ": 0x5411, "TIOCOUTQ": 0x5411,
-    "SIOCOUTQNSD": 0x894B, "FIONBIO": 0x5421,
-    # epoll
-    "EPOLLIN": 0x1, "EPOLLPRI": 0x2, "EPOLLOUT": 0x4, "EPOLLERR": 0x8, "EPOLLHUP": 0x10,
-    "EPOLLRDNORM": 0x40, "EPOLLRDBAND": 0x80, "EPOLLWRNORM": 0x100, "EPOLLWRBAND": 0x200,
-    "EPOLLMSG": 0x400, "EPOLLRDHUP": 0x2000, "EPOLLEXCLUSIVE": 1 << 28,
-    "EPOLLWAKEUP": 1 << 29, "EPOLLONESHOT": 1 << 30, "EPOLLET": 1 << 31,
-    "EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3, "EPOLL_CLOEXEC": 0o2000000,
-    # SOL_SOCKET options
-    "SO_DEBUG": 1, "SO_REUSEADDR": 2, "SO_TYPE": 3, "SO_ERROR": 4, "SO_DONTROUTE": 5,
-    "SO_BROADCAST": 6, "SO_SNDBUF": 7, "SO_RCVBUF": 8, "SO_KEEPALIVE": 9,
-    "SO_OOBINLINE": 10, "SO_PRIORITY": 12, "SO_LINGER": 13, "SO_REUSEPORT": 15,
-    "SO_RCVLOWAT": 18, "SO_SNDLOWAT": 19, "SO_TIMESTAMP": 29, "SO_SNDBUFFORCE": 32,
-    "SO_RCVBUFFORCE": 33, "SO_MARK": 36, "SO_TIMESTAMPING": 37, "SO_MAX_PACING_RATE": 47,
-    "SO_INCOMING_CPU": 49, "SO_ZEROCOPY": 60,
-    # IPPROTO_TCP options
-    "TCP_NODELAY": 1, "TCP_MAXSEG": 2, "TCP_CORK": 3, "TCP_KEEPIDLE": 4,
-    "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6, "TCP_SYNCNT": 7, "TCP_LINGER2": 8,
-    "TCP_DEFER_ACCEPT": 9, "TCP_WINDOW_CLAMP": 10, "TCP_INFO": 11, "TCP_QUICKACK": 12,
-    "TCP_CONGESTION": 13, "TCP_MD5SIG": 14, "TCP_THIN_LINEAR_TIMEOUTS": 16,
-    "TCP_THIN_DUPACK": 17, "TCP_USER_TIMEOUT": 18, "TCP_FASTOPEN": 23,
-    "TCP_TIMESTAMP": 24, "TCP_NOTSENT_LOWAT": 25, "TCP_SAVE_SYN": 27,
-    "TCP_FASTOPEN_CONNECT": 30, "TCP_ULP": 31, "TCP_FASTOPEN_KEY": 33,
-    "TCP_FASTOPEN_NO_COOKIE": 34, "TCP_INQ": 36, "TCP_TX_DELAY": 37,
-    # IP / IPv6 options
-    "IP_TOS": 1, "IP_TTL": 2, "IP_MTU_DISCOVER": 10, "IP_MTU": 14, "IP_FREEBIND": 15,
-    "IP_PMTUDISC_DONT": 0, "IP_PMTUDISC_WANT": 1, "IP_PMTUDISC_DO": 2,
-    "IP_PMTUDISC_PROBE": 3, "IPV6_MTU_DISCOVER": 23, "IPV6_V6ONLY": 26,
-    "IPV6_TCLASS": 67,
-    # shutdown, fcntl, poll
-    "SHUT_RD": 0, "SHUT_WR": 1, "SHUT_RDWR": 2, "F_GETFL": 3, "F_SETFL": 4,
-    "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_NONBLOCK": 0o4000,
-    "POLLIN": 0x1, "POLLPRI": 0x2, "POLLOUT": 0x4, "POLLERR": 0x8, "POLLHUP": 0x10,
-    "POLLNVAL": 0x20, "POLLRDNORM": 0x40, "POLLWRNORM": 0x100, "POLLRDHUP": 0x2000,
-}
-"""Linux values of the constants TCP scripts use (a superset of the parser's table)."""
-
 _STRING_OPTS = {"TCP_CONGESTION", "TCP_ULP"}
 """Socket options whose value is a string (``"reno"``)."""
-
-
-def number(text: str) -> int:
-    """An integer argument: a number, a symbol or an OR of them (``"EPOLLIN|EPOLLET"``).
-
-    Raises:
-        ValueError: an unknown word.
-    """
-    try:
-        return int_arg(text)
-    except ValueError:
-        pass
-    value = 0
-    for word in text.split("|"):
-        word = word.strip()
-        if word in LINUX_SYMBOLS:
-            value |= LINUX_SYMBOLS[word]
-        else:
-            value |= int_arg(word)
-    return value
 
 
 @dataclass(frozen=True)
@@ -179,7 +108,7 @@ def _arg(call: Syscall, index: int, what: str) -> str:
 def _int(call: Syscall, index: int, what: str) -> int:
     raw = _arg(call, index, what)
     try:
-        return number(raw)
+        return int_arg(raw)
     except ValueError as exc:
         raise _bad(call, f"{what}: {exc}") from None
 
@@ -257,9 +186,9 @@ def _read_write(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None
 
 def _send_recv(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     flags = _int(call, 3, "flags")
-    if flags & LINUX_SYMBOLS["MSG_FASTOPEN"]:
+    if flags & SYMBOLS["MSG_FASTOPEN"]:
         raise _bad(call, "MSG_FASTOPEN: TCP Fast Open is not supported")
-    if flags & LINUX_SYMBOLS["MSG_ZEROCOPY"]:
+    if flags & SYMBOLS["MSG_ZEROCOPY"]:
         raise _bad(call, "MSG_ZEROCOPY: zero-copy is not supported")
     req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"), flags=flags)
     req["call"] = "send" if call.name in ("send", "sendto") else "recv"
@@ -288,7 +217,7 @@ def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     if control not in ("", "[]", "..."):
         raise _bad(call, "msg_control with ancillary data is not supported")
     flags = _int(call, 2, "flags")
-    if flags & (LINUX_SYMBOLS["MSG_FASTOPEN"] | LINUX_SYMBOLS["MSG_ZEROCOPY"]):
+    if flags & (SYMBOLS["MSG_FASTOPEN"] | SYMBOLS["MSG_ZEROCOPY"]):
         raise _bad(call, "MSG_FASTOPEN / MSG_ZEROCOPY are not supported")
     req.update(fd=_int(call, 0, "fd"), lengths=lengths, flags=flags)
     return "msg" if call.name == "recvmsg" else None
@@ -307,10 +236,10 @@ def _epoll_create(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | No
 def _epoll_event(call: Syscall, text: str) -> tuple[int, str, int]:
     try:
         fields = struct_arg(text)
-        events = number(fields.get("events", "0"))
+        events = int_arg(fields.get("events", "0"))
         for key in ("fd", "ptr", "u32", "u64"):
             if key in fields:
-                return events, key, number(fields[key])
+                return events, key, int_arg(fields[key])
     except ValueError as exc:
         raise _bad(call, f"epoll_event: {exc}") from None
     return events, "fd", -1
@@ -363,14 +292,14 @@ def _sockopt(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     try:
         if linger:
             fields = struct_arg(raw)
-            req["value"] = [number(fields["onoff"]), number(fields["linger"])]
+            req["value"] = [int_arg(fields["onoff"]), int_arg(fields["linger"])]
         elif kind == "str":
             req["value"] = raw.strip('"')
         else:
             items = list_arg(raw) if raw.startswith("[") else (raw,)
             if len(items) != 1:
                 raise ValueError(f"expected one value in brackets, got {raw!r}")
-            req["value"] = number(items[0])
+            req["value"] = int_arg(items[0])
     except (KeyError, ValueError) as exc:
         raise _bad(call, f"option value: {exc}") from None
     return None

@@ -70,12 +70,6 @@ from ..target import (
     ShellResult,
     SyscallResult,
 )
-from .tcpstack_abi import (
-    EPOLL,
-    IOCTLS,
-    MSG,
-    sym,
-)
 
 __all__ = ["TcpstackTarget"]
 
@@ -667,10 +661,10 @@ class TcpstackTarget:
     # ------------------------------------------------------------------
 
     def _sys_socket(self, call: Syscall) -> _Ret:
-        family = sym(call.args[0]) if call.args[0] != "..." else 2
+        family = int_arg(call.args[0]) if call.args[0] != "..." else 2
         if family not in (2, 10):
             return _err("EAFNOSUPPORT")
-        kind = sym(call.args[1])
+        kind = int_arg(call.args[1])
         # sysctl settings made so far apply to this socket (Linux reads them at creation).
         sock = self._add(_Sock(
             self._free_fd(call.result),
@@ -796,14 +790,14 @@ class TcpstackTarget:
         # SHUT_RD), then end of stream once the peer's FIN was processed
         # (SOCK_DONE: a reset that came after the FIN is left for write() and
         # SO_ERROR), then a pending error, then the read side being shut.
-        nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
+        nonblocking = sock.nonblocking or bool(flags & SYMBOLS["MSG_DONTWAIT"])
         done = 0
         while True:
             if conn.readable and size:
-                if flags & MSG["MSG_PEEK"]:
+                if flags & SYMBOLS["MSG_PEEK"]:
                     return _Ret(min(conn.readable, size))
                 done += len(conn.read(size - done))
-                if done == size or not flags & MSG["MSG_WAITALL"] or nonblocking:
+                if done == size or not flags & SYMBOLS["MSG_WAITALL"] or nonblocking:
                     return _Ret(done)
                 yield None
                 continue
@@ -826,7 +820,7 @@ class TcpstackTarget:
         return self._send(call, int_arg(call.args[2]), 0, call.args[1])
 
     def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
-        nonblocking = sock.nonblocking or bool(flags & MSG["MSG_DONTWAIT"])
+        nonblocking = sock.nonblocking or bool(flags & SYMBOLS["MSG_DONTWAIT"])
         done = 0
         while True:
             if (err := self._take_err(conn)) is not None:
@@ -853,10 +847,10 @@ class TcpstackTarget:
         sock = self._sock(call)
         if sock is None:
             return _err("EBADF")
-        if flags & MSG["MSG_ERRQUEUE"]:
+        if flags & SYMBOLS["MSG_ERRQUEUE"]:
             raise DrillError("tcpstack target: MSG_ERRQUEUE (timestamping, zero-copy "
                              "notifications) is not supported")
-        if flags & MSG["MSG_OOB"]:
+        if flags & SYMBOLS["MSG_OOB"]:
             raise DrillError("tcpstack target: MSG_OOB (urgent data read) is not supported")
         if sock.conn is None:
             return _err("ENOTCONN")
@@ -868,11 +862,11 @@ class TcpstackTarget:
         sock = self._sock(call)
         if sock is None:
             return _err("EBADF")
-        if flags & MSG["MSG_FASTOPEN"]:
+        if flags & SYMBOLS["MSG_FASTOPEN"]:
             raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
-        if flags & MSG["MSG_ZEROCOPY"]:
+        if flags & SYMBOLS["MSG_ZEROCOPY"]:
             raise DrillError("unsupported: zero-copy (MSG_ZEROCOPY) on the tcpstack target")
-        if flags & MSG["MSG_OOB"]:
+        if flags & SYMBOLS["MSG_OOB"]:
             raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
                              "supported")
         if sock.conn is None:
@@ -883,22 +877,22 @@ class TcpstackTarget:
         if self._alive(conn):
             # MSG_MORE corks this write's tail; a write without it uncorks
             # (unless TCP_CORK is set), as Linux's tcp_push does.
-            cork = bool(flags & MSG["MSG_MORE"]) or bool(sock.opts.get("TCP_CORK"))
+            cork = bool(flags & SYMBOLS["MSG_MORE"]) or bool(sock.opts.get("TCP_CORK"))
             if conn.config.cork != cork:
                 conn.reconfigure(cork=cork)
         return self._write(sock, conn, size, flags)
 
     def _sys_recv(self, call: Syscall) -> _Ret | _Op:
-        return self._recv(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+        return self._recv(call, int_arg(call.args[2]), int_arg(call.args[3]), call.args[1])
 
     def _sys_recvfrom(self, call: Syscall) -> _Ret | _Op:
-        return self._recv(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+        return self._recv(call, int_arg(call.args[2]), int_arg(call.args[3]), call.args[1])
 
     def _sys_send(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+        return self._send(call, int_arg(call.args[2]), int_arg(call.args[3]), call.args[1])
 
     def _sys_sendto(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, int_arg(call.args[2]), sym(call.args[3]), call.args[1])
+        return self._send(call, int_arg(call.args[2]), int_arg(call.args[3]), call.args[1])
 
     def _sys_readv(self, call: Syscall) -> _Ret | _Op:
         return self._recv(call, sum(iovecs_arg(call.args[1])), 0)
@@ -907,31 +901,31 @@ class TcpstackTarget:
         return self._send(call, sum(iovecs_arg(call.args[1])), 0)
 
     def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
-        op = self._recv(call, _msg_bytes(call.args[1]), sym(call.args[2]))
+        op = self._recv(call, _msg_bytes(call.args[1]), int_arg(call.args[2]))
         return _with_outputs(op, {"msg_flags": 0})  # no MSG_TRUNC/MSG_EOR on a stream
 
     def _sys_sendmsg(self, call: Syscall) -> _Ret | _Op:
-        return self._send(call, _msg_bytes(call.args[1]), sym(call.args[2]))
+        return self._send(call, _msg_bytes(call.args[1]), int_arg(call.args[2]))
 
     def _sys_ioctl(self, call: Syscall) -> _Ret:
         """SIOCINQ/FIONREAD, SIOCOUTQ, SIOCOUTQNSD (Linux tcp_ioctl); FIONBIO."""
         sock = self._sock(call)
         if sock is None:
             return _err("EBADF")
-        request = sym(call.args[1])
-        if request == IOCTLS["FIONBIO"]:
-            sock.nonblocking = bool(sym(list_arg(call.args[2])[0]))
+        request = int_arg(call.args[1])
+        if request == SYMBOLS["FIONBIO"]:
+            sock.nonblocking = bool(int_arg(list_arg(call.args[2])[0]))
             return _Ret(0)
-        if request not in (IOCTLS["SIOCINQ"], IOCTLS["SIOCOUTQ"], IOCTLS["SIOCOUTQNSD"]):
+        if request not in (SYMBOLS["SIOCINQ"], SYMBOLS["SIOCOUTQ"], SYMBOLS["SIOCOUTQNSD"]):
             return _err("EINVAL")
         if sock.listening:
             return _err("EINVAL")
         conn = sock.conn
         if conn is None or conn.state in (State.SYN_SENT, State.SYN_RECEIVED):
             value = 0
-        elif request == IOCTLS["SIOCINQ"]:
+        elif request == SYMBOLS["SIOCINQ"]:
             value = conn.readable  # unread data, the peer's FIN not counted
-        elif request == IOCTLS["SIOCOUTQ"]:
+        elif request == SYMBOLS["SIOCOUTQ"]:
             value = seq_diff(conn.snd_nxt, conn.snd_una) + conn.unsent  # write_seq - snd_una
         else:
             value = conn.unsent  # write_seq - snd_nxt
@@ -959,7 +953,7 @@ class TcpstackTarget:
         return _Ret(ep.fd)
 
     def _sys_epoll_create1(self, call: Syscall) -> _Ret:
-        if sym(call.args[0]) & ~EPOLL["EPOLL_CLOEXEC"]:
+        if int_arg(call.args[0]) & ~SYMBOLS["EPOLL_CLOEXEC"]:
             return _err("EINVAL")
         ep = _Epoll(self._free_fd(call.result))
         self._epolls[ep.fd] = ep
@@ -969,25 +963,25 @@ class TcpstackTarget:
         ep = self._epolls.get(int_arg(call.args[0]))
         if ep is None:
             return _err("EBADF")
-        op, fd = sym(call.args[1]), int_arg(call.args[2])
+        op, fd = int_arg(call.args[1]), int_arg(call.args[2])
         if fd not in self._socks:
             return _err("EBADF")
         events, data = 0, fd
-        if op != EPOLL["EPOLL_CTL_DEL"]:
+        if op != SYMBOLS["EPOLL_CTL_DEL"]:
             fields = struct_arg(" ".join(call.args[3].split()))
-            events = sym(fields["events"])
+            events = int_arg(fields["events"])
             for key in ("fd", "u64", "u32", "ptr"):
                 if key in fields and fields[key] != "...":
                     data = int_arg(fields[key])
-        if op == EPOLL["EPOLL_CTL_ADD"]:
+        if op == SYMBOLS["EPOLL_CTL_ADD"]:
             if fd in ep.watched:
                 return _err("EEXIST")
             ep.watched[fd] = [events, 0, data]
-        elif op == EPOLL["EPOLL_CTL_MOD"]:
+        elif op == SYMBOLS["EPOLL_CTL_MOD"]:
             if fd not in ep.watched:
                 return _err("ENOENT")
             ep.watched[fd] = [events, 0, data]
-        elif op == EPOLL["EPOLL_CTL_DEL"]:
+        elif op == SYMBOLS["EPOLL_CTL_DEL"]:
             if ep.watched.pop(fd, None) is None:
                 return _err("ENOENT")
         else:
@@ -1005,22 +999,22 @@ class TcpstackTarget:
 
     def _epoll_wait(self, ep: _Epoll, maxevents: int, timeout_ms: int) -> _Op:
         until = None if timeout_ms < 0 else self._now + timeout_ms / 1000
-        always = EPOLL["EPOLLERR"] | EPOLL["EPOLLHUP"]
-        flags = EPOLL["EPOLLET"] | EPOLL["EPOLLONESHOT"]
+        always = SYMBOLS["EPOLLERR"] | SYMBOLS["EPOLLHUP"]
+        flags = SYMBOLS["EPOLLET"] | SYMBOLS["EPOLLONESHOT"]
         while True:
             ready: list[tuple[int, int]] = []
             for fd, entry in ep.watched.items():
                 events, reported, data = entry
                 mask = self._poll_mask(fd) & ((events & ~flags) | always)
-                if events & EPOLL["EPOLLET"]:
+                if events & SYMBOLS["EPOLLET"]:
                     fresh = mask & ~reported
                     entry[1] = mask  # an edge is a bit that was clear when last looked at
                     if not fresh:
                         continue
                 if mask and len(ready) < maxevents and (events & ~flags or mask & always):
                     ready.append((data, mask))
-                    if events & EPOLL["EPOLLONESHOT"]:
-                        entry[0] = events & EPOLL["EPOLLET"]  # disarmed until EPOLL_CTL_MOD
+                    if events & SYMBOLS["EPOLLONESHOT"]:
+                        entry[0] = events & SYMBOLS["EPOLLET"]  # disarmed until EPOLL_CTL_MOD
             if ready or (until is not None and self._now >= until):
                 # The i-th struct epoll_event written back: events[i], data[i].
                 outputs = {}
@@ -1103,7 +1097,7 @@ class TcpstackTarget:
             fields = struct_arg(call.args[3])
             sock.linger = (int_arg(fields["onoff"]), int_arg(fields["linger"]))
             return _Ret(0)
-        value = sym(list_arg(call.args[3])[0])
+        value = int_arg(list_arg(call.args[3])[0])
         try:
             changes = self._changes(name, value)
         except ValueError:
