@@ -69,7 +69,7 @@ class TcpOptionSpec:
     """One TCP option in a script: ``mss 1460``, ``sackOK``, ``nop``, ``eol``,
     ``wscale 7``, ``TS val 100 ecr 0``, ``sack 1:1001 2001:3001``."""
 
-    kind: Literal["mss", "sackOK", "nop", "eol", "wscale", "TS", "sack"]
+    kind: Literal["mss", "sackOK", "nop", "eol", "wscale", "TS", "sack", "FO", "FOEXP"]
     values: tuple[int, ...] = ()
 
 

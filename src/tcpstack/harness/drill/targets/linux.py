@@ -104,6 +104,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from ..features import require_features
 from ..model import DrillError, Script, Shell, Syscall
 from ..runner import DrillResult
 from ..target import LOCAL_ADDRESS, ShellResult, SyscallResult
@@ -339,6 +340,8 @@ class LinuxTarget:
     """Timing tolerance (seconds) when neither the script nor the command line
     sets one: the real kernel's timers and the agent's round trip jitter by a
     few milliseconds, so packetdrill's 4 ms fails scripts at random here."""
+    FEATURES: frozenset[str] = frozenset()
+    """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
     def __init__(
         self,
@@ -403,9 +406,12 @@ class LinuxTarget:
 
         Raises:
             DrillError: an option value this target cannot honour.
+            DrillUnsupported: the script uses a feature of
+                :mod:`~tcpstack.harness.drill.features` not in :attr:`FEATURES`.
         """
         if self._started:
             raise DrillError("prepare() must come before start()")
+        require_features(script, self.FEATURES, self.name)
         self.script = script
         options = script.options
         self.endpoints = Endpoints.from_options(options)

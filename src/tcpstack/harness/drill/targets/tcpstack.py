@@ -58,6 +58,7 @@ from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, decode_packet, encode_packet
 from ..args import iovecs_arg, msghdr_arg
+from ..features import require_features
 from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..sysctl import ShellReader, Sysctls
@@ -205,6 +206,10 @@ class TcpstackTarget:
             :meth:`prepare` decides from the script.
     """
 
+    FEATURES: frozenset[str] = frozenset()
+    """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs;
+    a script using any other is reported as unsupported on tcpstack."""
+
     name = "tcpstack"
 
     def __init__(
@@ -265,7 +270,10 @@ class TcpstackTarget:
 
         Raises:
             DrillError: an unknown ``ip_version`` or a bad ``mss``/``tso``.
+            DrillUnsupported: the script uses a feature of
+                :mod:`~tcpstack.harness.drill.features` not in :attr:`FEATURES`.
         """
+        require_features(script, self.FEATURES, self.name)
         self.script = script
         options = script.options
         version = options.get("ip_version", "ipv4")

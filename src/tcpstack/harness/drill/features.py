@@ -1,0 +1,65 @@
+"""Features a script uses that not every target runs.
+
+The parser accepts the whole packetdrill language that TCP scripts use; some
+of it is a feature one target has and the other lacks (TCP Fast Open runs on
+the Linux target, not on tcpstack). :func:`script_features` names each such
+feature a script uses, with the first line that uses it; a target's
+``prepare`` compares them with what it runs and raises
+:class:`~tcpstack.harness.drill.model.DrillUnsupported` for the first it
+lacks, so a suite run reports the script as "unsupported: <feature>" on that
+target only.
+
+Each feature is recognised by one rule in :data:`FEATURE_RULES`: a function
+from one event's action to True when the action uses the feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .model import Action, DrillUnsupported, PacketSpec, Script, Syscall
+
+__all__ = ["FEATURE_RULES", "FeatureRule", "require_features", "script_features"]
+
+FeatureRule = Callable[[Action], bool]
+"""True when one event's action uses the feature."""
+
+_FAST_OPEN_WORDS = ("MSG_FASTOPEN", "TCP_FASTOPEN")
+
+
+def _uses_fast_open(action: Action) -> bool:
+    if isinstance(action, PacketSpec):
+        return any(o.kind in ("FO", "FOEXP") for o in action.options or ())
+    if isinstance(action, Syscall):
+        return any(word in arg for arg in action.args for word in _FAST_OPEN_WORDS)
+    return False
+
+
+FEATURE_RULES: dict[str, FeatureRule] = {
+    "TCP Fast Open": _uses_fast_open,
+}
+"""Each optional feature by the construct name reported, with its rule."""
+
+
+def script_features(script: Script) -> dict[str, int]:
+    """The optional features ``script`` uses: ``{"TCP Fast Open": 12}`` (feature name ->
+    the line that first uses it), in the order of :data:`FEATURE_RULES`."""
+    found: dict[str, int] = {}
+    for name, rule in FEATURE_RULES.items():
+        for event in script.events:
+            if rule(event.action):
+                found[name] = event.line
+                break
+    return found
+
+
+def require_features(script: Script, supported: frozenset[str], target: str) -> None:
+    """Raise for the first feature ``script`` uses that is not in ``supported``.
+
+    Raises:
+        DrillUnsupported: ``"unsupported: TCP Fast Open (not on the tcpstack target)"``
+            at the line that first uses it.
+    """
+    for name, line in script_features(script).items():
+        if name not in supported:
+            raise DrillUnsupported(script.path, line, name, f"not on the {target} target")
