@@ -87,6 +87,13 @@ class TcpConfig:
     r2_syn: float | None = 180.0
     """Seconds of retransmitting a SYN or SYN-ACK before giving up (MUST-23: >= 3 min)."""
 
+    user_timeout: float | None = None
+    """The user timeout of RFC 5482 (``TCP_USER_TIMEOUT``), seconds: when set it
+    replaces ``r2`` and ``r2_syn`` and is a deadline, not a threshold checked at
+    the next retransmission: the connection is given up as soon as sent data (or
+    SYN, FIN) has gone unacknowledged this long, the RTO being cut short to it
+    (RFC 5482 §3; Linux tcp_clamp_rto_to_user_timeout). None: R1/R2 apply."""
+
     delayed_ack: float = 0.2
     """Delay of a delayed ACK; 0 disables delaying (MUST-40: < 0.5 s, SHLD-18)."""
 

@@ -740,8 +740,12 @@ class Connection(Tcb):
                 sender.ack_now = True
             return True
         if payload and self._orphaned:
-            # Data for an application that closed: reset (SHLD-3, §3.6.1).
-            sender.send_rst(self._snd_max)
+            # Data for an application that closed: reset (SHLD-3, §3.6.1). The
+            # RST carries SEG.ACK, the peer's RCV.NXT, which a peer checking
+            # RSTs strictly (RFC 5961 §3.2) accepts at once even while our FIN
+            # is outstanding (as a reset for a closed connection does,
+            # §3.10.7.1; Linux alike).
+            sender.send_rst(seg.ack)
             self._close(Cause.DATA_AFTER_CLOSE, ev.ConnectionAborted())
             return False
         fin = bool(seg.flags & Flags.FIN)
@@ -869,9 +873,8 @@ class Connection(Tcb):
         if self.in_flight <= 0 and not sender.syn_pending():
             return
         syn = self._state in (S.SYN_SENT, S.SYN_RECEIVED)
-        r2 = self._config.r2_syn if syn else self._config.r2
-        started = sender.first_sent_at if sender.first_sent_at is not None else self._now
-        if r2 is not None and self._now - started >= r2:
+        r2_deadline = sender.r2_deadline()
+        if r2_deadline is not None and self._now >= r2_deadline:
             # R2 exceeded: "close the connection" (§3.8.3, MUST-20).
             buf = self._sndbuf
             fin_only = buf.fin_queued and self._snd_una == buf.fin_seq

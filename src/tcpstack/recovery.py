@@ -333,7 +333,10 @@ class LossRecovery:
 
         PTO = 2 * SRTT (1 s before any sample), plus WCDelAckT when a single
         segment is in flight; only with SACK, outside recovery, once per
-        episode, and only if it comes before the RTO.
+        episode. "If the RTO timer ... would fire before the PTO", the probe takes
+        the RTO's place: PTO = min(PTO, RTO expiration) (§7.2; Linux
+        tcp_schedule_loss_probe likewise), so the first timeout of a tail sends a
+        probe and the RTO is armed afresh from it, without backoff.
         """
         if (
             self._sack is None
@@ -346,7 +349,7 @@ class LossRecovery:
         if in_flight <= mss:
             pto += WORST_CASE_DELAYED_ACK
         at = now + pto
-        return at if rto_at is None or at < rto_at else None
+        return at if rto_at is None else min(at, rto_at)
 
     def on_tlp_timeout(self, *, in_flight: int, unsent: int, window_left: int,
                        seg_size: int, una_off: int, high_data_off: int) -> bool:

@@ -160,8 +160,11 @@ class Sender:
             # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
             out.append(self._retransmit(buf.off(c._snd_una)))
         tlp_off = rec.take_tlp_retransmission()
-        if tlp_off is not None and tlp_off < self.high_data_off():
-            out.append(self._retransmit(tlp_off))  # tail loss probe (RFC 8985 §7.3)
+        if tlp_off is not None and (tlp_off < self.high_data_off()
+                                    or (self.fin_sent() and not self.fin_acked())):
+            # Tail loss probe (RFC 8985 §7.3): the last segment sent, which may
+            # be the FIN alone.
+            out.append(self._retransmit(tlp_off))
         for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
             out.append(self._retransmit(start))
         if rec.in_recovery and rec.uses_sack:
@@ -330,10 +333,9 @@ class Sender:
                                          tsval=self.tsval())
         else:
             c._timing.on_send(seq, retransmission=retransmission, tsval=self.tsval())
-        timers = c._timers
-        if not timers.armed(Timer.RTO):
+        if not c._timers.armed(Timer.RTO):
             # RFC 6298 §5.1: start the timer if it is not running.
-            timers.arm(Timer.RTO, now + c._rtt.rto)
+            self.arm_rto()
         if not retransmission and length:
             self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
             received = self._rcv_data_at
@@ -371,7 +373,7 @@ class Sender:
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         if c.in_flight > 0:
             self.first_sent_at = c._now
-            c._timers.arm(Timer.RTO, c._now + c._rtt.rto)
+            self.arm_rto()
         else:
             self.first_sent_at = None
             c._timers.cancel(Timer.RTO)
@@ -389,8 +391,13 @@ class Sender:
         at = None
         if (
             c.config.tail_loss_probe
-            and c._state in (S.ESTABLISHED, S.CLOSE_WAIT)
-            and not self.fin_sent()  # (the FIN has been sent: LAST-ACK is next)
+            # While our stream may still be open to the peer, and in FIN-WAIT-1:
+            # a FIN that ends our data is a tail like any other (RFC 8985 §7
+            # probes "the last segment"; Linux alike). After the peer's FIN
+            # (CLOSING, LAST-ACK) the FIN is left to the RTO, the classic
+            # close the RFC 9293 figures show (Linux probes there too).
+            and (c._state is S.FIN_WAIT_1
+                 or (c._state in (S.ESTABLISHED, S.CLOSE_WAIT) and not self.fin_sent()))
         ):
             at = c._recovery.tlp_deadline(
                 c._now,
@@ -417,7 +424,42 @@ class Sender:
             una_off=buf.off(c._snd_una),
             high_data_off=self.high_data_off(),
         ):
-            c._timers.arm(Timer.RTO, c._now + c._rtt.rto)
+            self.arm_rto()
+
+    # ------------------------------------------------------------------
+    # The retransmission timer and R2
+    # ------------------------------------------------------------------
+
+    def r2_deadline(self) -> float | None:
+        """When R2 runs out for the oldest unacknowledged sequence space, seconds: its
+        first send (or the last ACK that advanced) plus ``TcpConfig.user_timeout`` if
+        set, else ``r2`` (``r2_syn`` during the handshake); None if R2 is off
+        (RFC 9293 §3.8.3, RFC 5482 §3)."""
+        c = self._c
+        config = c.config
+        r2 = config.user_timeout
+        if r2 is None:
+            syn = c._state in (S.SYN_SENT, S.SYN_RECEIVED)
+            r2 = config.r2_syn if syn else config.r2
+        if r2 is None:
+            return None
+        started = self.first_sent_at if self.first_sent_at is not None else c._now
+        return started + r2
+
+    def arm_rto(self) -> None:
+        """(Re)start the retransmission timer: RTO from now (RFC 6298 §5.1, §5.3).
+        With a user timeout (``TcpConfig.user_timeout``) no later than its deadline,
+        so that the connection is given up when it runs out rather than at the
+        next backed-off RTO after it (RFC 5482 §3; Linux
+        tcp_clamp_rto_to_user_timeout). R2 without a user timeout stays a
+        threshold checked when the RTO fires (RFC 9293 §3.8.3)."""
+        c = self._c
+        at = c._now + c._rtt.rto
+        if c.config.user_timeout is not None:
+            deadline = self.r2_deadline()
+            if deadline is not None and deadline < at:
+                at = max(deadline, c._now)
+        c._timers.arm(Timer.RTO, at)
 
     # ------------------------------------------------------------------
     # Windows

@@ -101,13 +101,18 @@ register(Scenario(
         "6298 §5.5): 1 s, 2 s, 4 s. Doubling keeps a sender from flooding a path that "
         "is congested or down. The receiver keeps the third segment out of order and "
         "answers each arrival with a duplicate ACK carrying a SACK block; once the hole "
-        "is filled, one ACK acknowledges everything.",
+        "is filled, one ACK acknowledges everything. Before the first timeout the "
+        "client sends one tail loss probe (RFC 8985 §7): the last segment again, to draw "
+        "an ACK; one duplicate ACK is not enough for fast retransmit, so the timer "
+        "still decides.",
         "客户端发出三个报文段，第二个丢了，它的前两次重传也都丢了。"
         "一直没有确认，所以每当重传定时器到期（RTO 至少 1 秒，由测得的往返时间算出），"
         "这个报文段就被重传一次，超时时间翻倍（指数退避，RFC 6298 §5.5）：1 秒、2 秒、4 秒。"
         "指数退避让发送方在网络拥塞或中断时放慢重试，而不是不停地重发。"
         "接收方把先到的第三个报文段作为乱序数据暂存，每收到一个报文段就回一个带 SACK 块的重复 ACK；"
-        "空洞补上之后，一个 ACK 就把所有数据都确认了。",
+        "空洞补上之后，一个 ACK 就把所有数据都确认了。"
+        "第一次超时之前，客户端会发一次尾部丢失探测（TLP，RFC 8985 §7）：把最后一个报文段再发一遍，"
+        "以换回一个 ACK；一个重复 ACK 不足以触发快速重传，所以最终还是由重传定时器决定。",
     ),
     retransmission,
     {"client": ACTIVE_CLOSE, "server": PASSIVE_CLOSE},

@@ -404,7 +404,8 @@ class TcpSocket:
 
     ``setsockopt`` understands TCP_NODELAY (MUST-17), SO_KEEPALIVE with
     TCP_KEEPIDLE/TCP_KEEPINTVL/TCP_KEEPCNT in seconds and probes (§3.8.4),
-    TCP_USER_TIMEOUT in milliseconds (R2, MUST-20/21; 0: the default),
+    TCP_USER_TIMEOUT in milliseconds (R2 as the RFC 5482 user timeout, MUST-20/21; 0: the
+    default),
     SO_SNDBUF/SO_RCVBUF in bytes, SO_LINGER (on with a zero timeout makes
     ``close()`` an abort) and SO_REUSEADDR/SO_REUSEPORT (accepted, no effect).
     Others raise ``OSError(ENOPROTOOPT)``. On a listener's socket the options
@@ -474,7 +475,9 @@ class TcpSocket:
         elif (level, optname) == (socket.IPPROTO_TCP, TCP_KEEPCNT):
             changes = {"keepalive_count": flag}
         elif (level, optname) == (socket.IPPROTO_TCP, TCP_USER_TIMEOUT):
-            changes = {"r2": flag / 1000 if flag else _DEFAULT_R2}
+            # R2 becomes the user timeout, a deadline (RFC 5482 §3).
+            changes = {"r2": flag / 1000 if flag else _DEFAULT_R2,
+                       "user_timeout": flag / 1000 if flag else None}
         elif (level, optname) == (socket.SOL_SOCKET, socket.SO_SNDBUF):
             changes = {"send_buffer": flag}
         elif (level, optname) == (socket.SOL_SOCKET, socket.SO_RCVBUF):

@@ -25,7 +25,7 @@ shutdown       ``SHUT_WR`` is :meth:`Connection.shutdown`; ``SHUT_RD`` makes rea
                return 0
 setsockopt     ``TCP_NODELAY`` -> ``nagle``; ``SO_KEEPALIVE``, ``TCP_KEEPIDLE``,
                ``TCP_KEEPINTVL``, ``TCP_KEEPCNT`` -> the keep-alive fields;
-               ``TCP_USER_TIMEOUT`` (ms) -> ``r2`` and ``r2_syn`` (s); ``SO_RCVBUF``/``SO_SNDBUF``
+               ``TCP_USER_TIMEOUT`` (ms) -> ``user_timeout`` (s); ``SO_RCVBUF``/``SO_SNDBUF``
                -> ``recv_buffer``/``send_buffer`` of new connections (getsockopt
                reports twice the value, as Linux); ``SO_LINGER``; ``SO_REUSEADDR``
 getsockopt     the values above, ``SO_ERROR`` (pending error, then 0)
@@ -291,8 +291,12 @@ class TcpstackTarget:
             # scripts assume ("Assumes initial cwnd > 3 (e.g. IW=10)"), and, for
             # packetdrill's scripts, its quick-ACK mode at the start of a connection.
             quick = LINUX_QUICK_ACKS if packetdrill_env else 0
+            # No tail loss probes unless the script's sysctls ask for them
+            # (tcp_early_retrans, as defaults.sh does), as in the Linux target's
+            # namespace: the RTO as in RFC 6298.
             self.config = replace(self.config, initial_window=LINUX_INITIAL_WINDOW,
-                                  quick_acks=quick, rto_min_on_variance=packetdrill_env)
+                                  quick_acks=quick, rto_min_on_variance=packetdrill_env,
+                                  tail_loss_probe=False)
             self._reader = ShellReader(self.sysctls, self.config)
         tso = self.tso
         if "tso" in options:
@@ -609,9 +613,7 @@ class TcpstackTarget:
             return {"keepalive_count": value}
         if name == "TCP_USER_TIMEOUT":
             _check_range(value, 0, 2**31 - 1)
-            if not value:
-                return {"r2": base.r2, "r2_syn": base.r2_syn}
-            return {"r2": value / 1000, "r2_syn": value / 1000}
+            return {"user_timeout": value / 1000 if value else None}
         if name == "SO_RCVBUF" and buffers:
             limit = (1 << 30) if base.window_scaling else 65535
             # A locked receive buffer also clamps the window scale offered
