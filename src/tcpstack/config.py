@@ -131,6 +131,11 @@ class TcpConfig:
     ttl: int = 64
     """IP TTL / hop limit of sent segments (MUST-49)."""
 
+    tos: int = 0
+    """The IPv4 TOS byte / IPv6 traffic class of sent segments, 0..255: the
+    Diffserv field the application chose (MUST-48, SHLD-21/22, RFC 9293 §3.9.1.9),
+    handed to IP unchanged; may change during the connection (``IP_TOS``)."""
+
     congestion_control: str = "newreno"
     """Congestion control algorithm by name (see :mod:`tcpstack.congestion`)."""
 
@@ -227,6 +232,8 @@ class TcpConfig:
             raise ValueError("TcpConfig.rto_min must not exceed rto_max")
         if not 1 <= self.ttl <= 255:
             raise ValueError("TcpConfig.ttl must be in 1..255")
+        if not 0 <= self.tos <= 255:
+            raise ValueError("TcpConfig.tos must be in 0..255")
         if self.initial_window is not None and not 1 <= self.initial_window <= 64:
             raise ValueError("TcpConfig.initial_window must be in 1..64 segments")
         if self.dupthresh < 1 or self.keepalive_count < 1:

@@ -43,6 +43,7 @@ from .errors import LocalProtocolError
 from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
+from .recovery import Phase
 from .sender import Sender
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .state import Cause, State, check_transition
@@ -686,12 +687,20 @@ class Connection(Tcb):
             buf = self._sndbuf
             blocks = [(buf.off(left), buf.off(right)) for left, right in seg.sack_blocks]
             newly_sacked = rec.on_sack(buf.off(ack), blocks)
-        if seq_gt(ack, self._snd_una):
+        advanced = seq_gt(ack, self._snd_una)
+        if advanced:
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
             acked = self._ack_advanced(ack, seg)
             rec.on_new_ack(acked=acked, una_off=self._sndbuf.off(self._snd_una),
                            in_flight=self.in_flight)
-        elif ack == self._snd_una and rec.is_duplicate_ack(
+        if (
+            # RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK
+            # "regardless of its status as a cumulative acknowledgment", so one
+            # that advances SND.UNA can also find IsLost(HighACK + 1) (step 2)
+            # and begin recovery (outside recovery only).
+            (ack == self._snd_una and not advanced)
+            or (advanced and bool(seg.sack_blocks) and rec.phase is Phase.OPEN)
+        ) and rec.is_duplicate_ack(
             in_flight=self.in_flight,
             carries_more=bool(seg.payload or seg.flags & (Flags.SYN | Flags.FIN)),
             has_sack=bool(seg.sack_blocks),
@@ -704,6 +713,7 @@ class Connection(Tcb):
             unsent=self.unsent,
             mss=self._snd_mss,
             dupthresh=self._config.dupthresh,
+            cumulative=advanced,
         ):
             self._metrics()  # fast retransmit: cwnd and ssthresh changed
         # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be

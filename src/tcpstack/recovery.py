@@ -176,8 +176,13 @@ class LossRecovery:
         return same_window
 
     def on_duplicate_ack(self, *, una_off: int, high_data_off: int, in_flight: int,
-                         unsent: int, mss: int, dupthresh: int) -> bool:
+                         unsent: int, mss: int, dupthresh: int,
+                         cumulative: bool = False) -> bool:
         """Count a duplicate ACK; at DupThresh (or IsLost with SACK) begin recovery.
+
+        ``cumulative``: the ACK also advanced SND.UNA (a SACK duplicate ACK "regardless
+        of its status as a cumulative acknowledgment", RFC 6675 §5): only IsLost
+        (HighACK + 1) begins recovery then, not the count (which restarts at it).
 
         Returns True if recovery began (fast retransmit of SND.UNA is due).
         """
@@ -199,7 +204,7 @@ class LossRecovery:
         segments = -(-in_flight // mss)
         if 2 <= segments < 4 and unsent == 0:
             threshold = min(threshold, segments - 1)
-        if self.dupacks >= threshold or lost:
+        if (self.dupacks >= threshold and not cumulative) or lost:
             self._enter_recovery(high_data_off, in_flight)
             return True
         return False

@@ -345,8 +345,9 @@ class Stack:
             conns = list(active) if len(active) == 1 else sorted(active, key=_serial_of)
             for conn in conns:
                 remote = conn.remote.address
+                tos = conn.config.tos  # MUST-48: the application's Diffserv field
                 for seg in conn.packets_to_send(now):
-                    out.append(encode_packet(self.address, remote, seg, ttl=ttl))
+                    out.append(encode_packet(self.address, remote, seg, ttl=ttl, tos=tos))
         self.stats["packets_out"] += len(out)
         return out
 

@@ -182,6 +182,16 @@ CASES = {
         "+0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n"
         # As Linux: the first connect() after completion returns 0, then EISCONN.
         "+0 connect(3, ..., ...) = 0\n+0 connect(3, ..., ...) = -1 EISCONN\n",
+    # RFC 6675 §5: an ACK that advances SND.UNA but SACKs new data is a duplicate
+    # ACK "regardless of its status as a cumulative acknowledgment"; with three
+    # segments SACKed above, IsLost(HighACK + 1) begins recovery at once (step 2).
+    "SACK on a cumulative ACK begins recovery": HANDSHAKE.replace("win 32792", "win 60000")
+        + "+0 accept(3, ..., ...) = 4\n+0 write(4, ..., 5000) = 5000\n"
+        "+0 > . 1:1001(1000) ack 1\n+0 > . 1001:2001(1000) ack 1\n"
+        "+0 > . 2001:3001(1000) ack 1\n+0 > . 3001:4001(1000) ack 1\n"
+        "+0 > P. 4001:5001(1000) ack 1\n"
+        "+.1 < . 1:1(0) ack 1001 win 60000 <nop,nop,sack 2001:5001>\n"
+        "+0 > . 1001:2001(1000) ack 1\n+.1 < . 1:1(0) ack 5001 win 60000\n",
     "blocking connect times out": "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
         "+0 setsockopt(3, IPPROTO_TCP, TCP_USER_TIMEOUT, [2500], 4) = 0\n"
         # The user timeout is a deadline (RFC 5482 §3): 2.5 s, as on Linux, not

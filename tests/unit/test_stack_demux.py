@@ -22,6 +22,7 @@ from tcp_script import (
 )
 
 from tcpstack import events as ev
+from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
 from tcpstack.errors import AddressInUse
 from tcpstack.stack import Stack
@@ -128,3 +129,17 @@ def test_connect_uses_distinct_ephemeral_ports(closed_stack: Stack) -> None:
     syns = stack_segments(closed_stack, at=0.0)
     assert [s.flags for s in syns] == [syns[0].flags] * 5
     assert describe(syns[:1], [Out("S", 0)], (conns[0].iss, 0)) == [Out("S", seq=0)]
+
+
+def test_the_applications_diffserv_field_is_sent_and_may_change() -> None:
+    """MUST-48 / SHLD-21/22 (RFC 9293 §3.9.1.9): the TOS byte the application chose
+    goes to IP unchanged, also after it changes during the connection."""
+    client = Stack(US_ADDR, isn_key=b"c" * 16)
+    conn = client.connect(PEER_ADDR, 80, now=0.0, config=TcpConfig(tos=0x28))
+    (syn,) = client.packets_to_send(0.0)
+    assert syn[1] == 0x28  # IPv4 header byte 1: TOS
+    conn.reconfigure(tos=0x10)
+    client.handle_timer(5.0)  # the SYN is retransmitted with the new value
+    assert [p[1] for p in client.packets_to_send(5.0)] == [0x10]
+    with pytest.raises(ValueError):
+        TcpConfig(tos=256)

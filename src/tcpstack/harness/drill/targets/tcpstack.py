@@ -602,6 +602,15 @@ class TcpstackTarget:
             return {"nagle": not value}
         if name == "TCP_CORK":
             return {"cork": bool(value)}
+        if name in ("IP_TOS", "IPV6_TCLASS"):
+            # The Diffserv field (MUST-48); the two ECN bits stay TCP's (as Linux).
+            _check_range(value, -1 if name == "IPV6_TCLASS" else 0, 255)
+            return {"tos": max(value, 0) & 0xFC}
+        if name == "IP_MTU_DISCOVER":
+            # Accepted and read back: tcpstack does no path-MTU discovery (it
+            # takes no ICMP), so no mode changes what it sends.
+            _check_range(value, 0, 5)
+            return {}
         if name == "TCP_KEEPIDLE":
             _check_range(value, 1, 32767)
             return {"keepalive_idle": float(value)}
