@@ -1025,17 +1025,13 @@ class TcpstackTarget:
         size, flags = int_arg(call.args[4]), int_arg(call.args[5])
         if int_arg(call.args[1]) or int_arg(call.args[3]):
             return _err("ESPIPE")  # offsets on a socket or a pipe
-        nonblock = SYMBOLS["MSG_DONTWAIT"] if flags & SYMBOLS["SPLICE_F_NONBLOCK"] else 0
         sock_in, file_out = self._socks.get(src), self._files.get(dst)
         if sock_in is not None and file_out is not None and file_out.write_end \
                 and file_out.pipe is not None:
             if sock_in.conn is None:
                 return _err("ENOTCONN")
-            pipe = file_out.pipe
-            room = min(size, PIPE_CAPACITY - pipe.buffered)
-            if not room:
-                return _err("EAGAIN")
-            return self._into_pipe(self._read(sock_in, sock_in.conn, room, nonblock), pipe)
+            return self._into_pipe(sock_in, sock_in.conn, file_out.pipe, size,
+                                   bool(flags & SYMBOLS["SPLICE_F_NONBLOCK"]))
         file_in, sock_out = self._files.get(src), self._socks.get(dst)
         if file_in is not None and sock_out is not None and not file_in.write_end \
                 and file_in.pipe is not None:
@@ -1045,15 +1041,20 @@ class TcpstackTarget:
             count = min(size, pipe.buffered)
             if not count:
                 return _Ret(0)
-            return self._out_of_pipe(self._write(sock_out, sock_out.conn, count, nonblock),
-                                     pipe)
+            return self._out_of_pipe(self._write(sock_out, sock_out.conn, count), pipe)
         if src not in self._socks | self._files or dst not in self._socks | self._files:
             return _err("EBADF")
         return _err("EINVAL")
 
-    @staticmethod
-    def _into_pipe(op: _Op, pipe: _Pipe) -> _Op:
-        ret = yield from op
+    def _into_pipe(self, sock: _Sock, conn: Connection, pipe: _Pipe, size: int,
+                   pipe_nonblock: bool) -> _Op:
+        """Socket -> pipe (Linux tcp_splice_read): waiting for data follows the socket's
+        O_NONBLOCK, waiting for room in a full pipe follows SPLICE_F_NONBLOCK."""
+        while not PIPE_CAPACITY - pipe.buffered:
+            if pipe_nonblock:
+                return _err("EAGAIN")
+            yield None
+        ret = yield from self._read(sock, conn, min(size, PIPE_CAPACITY - pipe.buffered))
         if ret.errno is None:
             pipe.buffered += ret.value
         return ret
