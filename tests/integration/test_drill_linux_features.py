@@ -10,11 +10,11 @@ Each run has its own network namespace, which must be gone afterwards. Skipped
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from tun_helpers import require_or_skip
 
 from tcpstack.harness.drill.parse import parse
 from tcpstack.harness.drill.runner import DrillResult, run_script
@@ -30,11 +30,8 @@ FEATURES = Path(__file__).resolve().parents[1] / "drill_features"
 @pytest.fixture(autouse=True)
 def _require_tun() -> None:
     reason = linux_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
-        pytest.fail(f"TCPSTACK_REQUIRE_TUN=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    if reason is not None:
+        require_or_skip(reason)
 
 
 def _namespaces() -> set[str]:

@@ -6,9 +6,13 @@ then ``ack N``, ``win N``, ``urg N`` in this order, each optional, then the
 options in ``<...>``. Tokens may be spaced freely (``1:1001 (1000)``,
 ``< mss 1460 , nop >``). drill adds ``*`` wildcards on outbound packets.
 
+An inbound ICMP error (``< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]``)
+is read by :func:`parse_icmp` into an
+:class:`~tcpstack.harness.drill.model.IcmpSpec`.
+
 Constructs drill does not run raise
 :class:`~tcpstack.harness.drill.model.DrillUnsupported` with a stable name:
-UDP, ICMP and encapsulated packets, IP header fields other than ECN
+UDP, outbound ICMP and encapsulated packets, IP header fields other than ECN
 (``(tos 0x10)``, ``flowlabel``, ``ttl``), explicit ports,
 AccECN, TCP Fast Open (``FO``, ``FOEXP``) and MD5 (``md5``) options, packet
 fuzzing ``{...}``.
