@@ -22,6 +22,7 @@ from tcpstack.harness.drill.model import (
 )
 from tcpstack.harness.drill.parse import parse
 from tcpstack.harness.drill.runner import run_script
+from tcpstack.harness.drill.targets.linux_args import build_request, outputs
 from tcpstack.harness.drill.targets.tcpstack import TcpstackTarget
 from tcpstack.wire.checksum import internet_checksum, pseudo_header_sum
 
@@ -251,3 +252,33 @@ def test_icmp_scripts_are_unsupported_on_tcpstack(name: str) -> None:
     with pytest.raises(DrillUnsupported, match="ICMP packets") as info:
         run_script(parse(feature_script(name), name), TcpstackTarget())
     assert info.value.construct == "ICMP packets"
+
+
+# --- the Linux target's requests (pure: no namespace) -------------------------------
+
+
+def test_linux_requests_for_the_new_calls() -> None:
+    req, kind = build_request(Syscall("open", ('"/tmp/f"', "O_RDONLY"), 5))
+    assert (req["path"], req["flags"], kind) == ("/tmp/f", 0, None)
+    req, _ = build_request(Syscall("sendfile", ("4", "5", "[3]", "10"), 7))
+    assert (req["fd"], req["in_fd"], req["offset"], req["count"]) == (4, 5, 3, 10)
+    req, kind = build_request(Syscall("pipe", ("[5, 6]",), 0))
+    assert kind == "pipe" and outputs(kind, [5, 6]) == {"fds[0]": 5, "fds[1]": 6}
+    req, _ = build_request(Syscall("splice", ("4", "NULL", "6", "NULL", "99",
+                                              "SPLICE_F_NONBLOCK"), 99))
+    assert (req["fd"], req["out_fd"], req["count"], req["flags"]) == (4, 6, 99, 2)
+    req, _ = build_request(Syscall("write", ("4", "NULL", "10"), -1, "EFAULT"))
+    assert req["null"] is True
+    req, _ = build_request(Syscall("read", ("4", "...", "10"), 10))
+    assert "null" not in req
+    msg = ("{msg_iov(1)=[{..., 10}], msg_control=[{cmsg_level=SOL_TCP, "
+           "cmsg_type=TCP_CM_INQ, cmsg_data=1}]}")
+    req, kind = build_request(Syscall("recvmsg", ("4", msg, "0"), 10))
+    assert (req["cmsgs"], kind) == (1, "msg")
+    assert outputs(kind, [0, [[6, 36, 9000]]]) == {
+        "msg_flags": 0, "cmsg_count": 1, "cmsg_level[0]": 6, "cmsg_type[0]": 36,
+        "cmsg_data[0]": 9000}
+    assert outputs(kind, 0) == {"msg_flags": 0}
+    req, _ = build_request(Syscall("sendmsg", ("4", "{msg_iov(1)=[{..., 10}]}",
+                                               "MSG_ZEROCOPY"), 10))
+    assert req["flags"] == 0x4000000
