@@ -391,4 +391,4 @@ def test_build_request_reads_script_arguments() -> None:
     req, _ = build_request(Syscall("connect", ("3", "...", "..."), 0))
     assert (req["host"], req["port"]) == (REMOTE_ADDRESS, LOCAL_PORT)
     with pytest.raises(DrillError, match="does not support"):
-        build_request(Syscall("sendfile", ("3",), 0))
+        build_request(Syscall("vmsplice", ("3",), 0))

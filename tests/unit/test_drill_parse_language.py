@@ -228,13 +228,16 @@ def test_argument_helpers() -> None:
         ("sendto(3, ..., 1000, MSG_FASTOPEN, ..., ...) = 1000", "TCP Fast Open"),
         ("setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0", "TCP Fast Open"),
         ("setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0", "TCP Fast Open"),
-        ("send(3, ..., 1000, MSG_ZEROCOPY) = 1000", "zero-copy"),
+        ("setsockopt(3, SOL_TCP, TCP_ZEROCOPY_RECEIVE, [1], 4) = 0", "zero-copy"),
         ("recvmsg(3, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=MSG_ERRQUEUE}, "
          "MSG_ERRQUEUE) = 0", "error queue (MSG_ERRQUEUE)"),
         ("setsockopt(3, SOL_SOCKET, SO_TIMESTAMPING, [1], 4) = 0", "timestamping"),
         ("setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [1], 4) = 0", "non-Linux socket option"),
-        ("sendfile(4, 5, ..., 10) = 10", "sendfile"),
-        ("pipe([5, 6]) = 0", "splice"),
+        ("vmsplice(4, ..., 1, 0) = 10", "splice"),
+        ("recvmsg(3, {msg_iov(1)=[{..., 10}], msg_control=[{cmsg_level=SOL_SOCKET, "
+         "cmsg_type=1, cmsg_data={a=1}}]}, 0) = 10", "ancillary data (msg_control)"),
+        ("sendmsg(3, {msg_iov(1)=[{..., 10}], msg_control=[{cmsg_level=SOL_TCP, "
+         "cmsg_type=TCP_CM_INQ, cmsg_data=1}]}, 0) = 10", "ancillary data (msg_control)"),
         ("socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3", "non-TCP sockets"),
     ],
 )
@@ -252,7 +255,8 @@ def test_unsupported_calls_name_their_construct(line: str, construct: str) -> No
         ("< S 0:0(0) win 1 <FOEXP,nop,nop>", "TCP Fast Open"),
         ("< S 0:0(0) win 1 <md5 0123456789abcdef0123456789abcdef>", "TCP MD5 option"),
         ("< udp (1000)", "UDP packets"),
-        ("> icmp unreachable port", "ICMP packets"),
+        ("> icmp unreachable port", "outbound ICMP packets"),
+        ("< icmp unreachable [udp (100)]", "ICMP quoting UDP or raw data"),
         ("< (flowlabel 0x1) S 0:0(0) win 1", "IP header fields"),
         ("< S 0:0(0) win 1 {mutate}", "packet fuzzing"),
     ],

@@ -21,7 +21,7 @@ GOOD = """\
 FASTOPEN = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n" \
            "+0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0\n"
 ZEROCOPY = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n" \
-           "+0 setsockopt(3, SOL_SOCKET, SO_ZEROCOPY, [1], 4) = 0\n"
+           "+0 setsockopt(3, SOL_TCP, TCP_ZEROCOPY_RECEIVE, [1], 4) = 0\n"
 BROKEN = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 bogus\n"
 FAILING = GOOD.replace("close(3) = 0", "close(3) = -1 EBADF")
 

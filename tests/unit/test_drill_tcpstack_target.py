@@ -281,7 +281,7 @@ def test_virtual_time_and_packets() -> None:
 def test_unsupported_call_and_bad_arguments() -> None:
     target = TcpstackTarget()
     with pytest.raises(DrillError, match="not supported"):
-        target.syscall(Syscall("splice", (), 0))  # (sendto is supported now)
+        target.syscall(Syscall("vmsplice", (), 0))  # (sendto, splice are supported now)
     with pytest.raises(DrillError, match="bad arguments"):
         target.syscall(Syscall("close", ("x",), 0))
 

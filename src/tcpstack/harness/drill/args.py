@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from .symbols import ERRNOS, SYMBOLS
 
 __all__ = [
+    "Cmsg",
     "EpollEvent",
     "PollFd",
+    "cmsgs_arg",
     "epoll_events_arg",
     "int_arg",
     "iovecs_arg",
     "is_int",
     "list_arg",
     "msghdr_arg",
+    "pipe_arg",
     "pollfds_arg",
     "split_args",
     "struct_arg",
@@ -228,3 +231,46 @@ def epoll_events_arg(text: str) -> tuple[EpollEvent, ...]:
         data = int_arg(fields[data_keys.pop()]) if data_keys else 0
         result.append(EpollEvent(int_arg(fields["events"]), data))
     return tuple(result)
+
+
+@dataclass(frozen=True)
+class Cmsg:
+    """One control message of a msghdr's ``msg_control``: ``{cmsg_level=SOL_TCP,
+    cmsg_type=TCP_CM_INQ, cmsg_data=9000}`` (level, type, an int of data)."""
+
+    level: int
+    type: int
+    data: int
+
+
+def cmsgs_arg(text: str) -> tuple[Cmsg, ...]:
+    """The control messages of ``msg_control=[...]`` whose data is one integer (as
+    packetdrill's ``cmsg_new`` lays an ``EXPR_INTEGER`` out: a C ``int``).
+
+    Raises:
+        ValueError: not a list of ``{cmsg_level=..., cmsg_type=..., cmsg_data=N}``, or
+            data that is not one integer (timestamps, extended errors, statistics).
+    """
+    result = []
+    for item in list_arg(text):
+        fields = struct_arg(item)
+        if set(fields) != {"cmsg_level", "cmsg_type", "cmsg_data"}:
+            raise ValueError(f"expected '{{cmsg_level=..., cmsg_type=..., cmsg_data=N}}', "
+                             f"got {item!r}")
+        if fields["cmsg_data"].startswith(("{", "[")):
+            raise ValueError(f"cmsg_data other than one integer: {fields['cmsg_data']!r}")
+        result.append(Cmsg(int_arg(fields["cmsg_level"]), int_arg(fields["cmsg_type"]),
+                           int_arg(fields["cmsg_data"])))
+    return tuple(result)
+
+
+def pipe_arg(text: str) -> tuple[int, int]:
+    """The two descriptors of ``pipe([5, 6])``: (read end, write end).
+
+    Raises:
+        ValueError: not two integers in brackets.
+    """
+    items = list_arg(text)
+    if len(items) != 2:
+        raise ValueError(f"expected '[read_fd, write_fd]', got {text!r}")
+    return int_arg(items[0]), int_arg(items[1])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .model import Action, DrillUnsupported, PacketSpec, Script, Syscall
+from .model import Action, DrillUnsupported, IcmpSpec, PacketSpec, Script, Syscall
 
 __all__ = ["FEATURE_RULES", "FeatureRule", "require_features", "script_features"]
 
@@ -35,8 +35,20 @@ def _uses_fast_open(action: Action) -> bool:
     return False
 
 
+def _uses_icmp(action: Action) -> bool:
+    return isinstance(action, IcmpSpec)
+
+
+def _calls(*names: str) -> FeatureRule:
+    """A rule: the action is a call of one of ``names``."""
+    return lambda action: isinstance(action, Syscall) and action.name in names
+
+
 FEATURE_RULES: dict[str, FeatureRule] = {
     "TCP Fast Open": _uses_fast_open,
+    "ICMP packets": _uses_icmp,
+    "sendfile": _calls("open", "sendfile"),
+    "splice": _calls("pipe", "splice"),
 }
 """Each optional feature by the construct name reported, with its rule."""
 

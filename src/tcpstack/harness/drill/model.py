@@ -100,6 +100,34 @@ class PacketSpec:
 
 
 @dataclass(frozen=True)
+class IcmpSpec:
+    """An inbound ICMP message as written: ``< icmp unreachable frag_needed mtu 1200
+    [1:1461(1460)]`` (packetdrill's ``icmp_packet_spec``).
+
+    ``icmp_type``/``code``: the names as written (``"unreachable"``,
+    ``"frag_needed"``, ``"type_3"``, ``"code_4"``; ``code`` None when absent:
+    code 0); their numbers depend on the IP version (ICMPv4 or ICMPv6) and are
+    looked up when the packet is built (:mod:`~tcpstack.harness.drill.icmp`).
+    ``mtu``: the next-hop MTU (bytes) of a "fragmentation needed" (ICMPv4) or
+    "packet too big" (ICMPv6) message, None when not written. ``echo_id``: the
+    ``id N`` field (0 when absent). ``seq``/``end``/``length``: the quoted
+    TCP segment ``[start:end(len)]`` in the sequence space of the TCP under test
+    (relative to its ISN; seq 0 when no segment is written). ``ecn``: as in
+    :class:`PacketSpec`.
+    """
+
+    direction: Literal["<"]
+    icmp_type: str
+    code: str | None = None
+    mtu: int | None = None
+    echo_id: int = 0
+    seq: int = 0
+    end: int = 0
+    length: int = 0
+    ecn: Literal["noecn", "ect0", "ect1", "ce"] | None = None
+
+
+@dataclass(frozen=True)
 class Syscall:
     """A system call line: ``name(args) = result [ERRNO (text)]``.
 
@@ -140,7 +168,7 @@ class PythonBlock:
     code: str
 
 
-Action = PacketSpec | Syscall | Shell | PythonBlock
+Action = PacketSpec | IcmpSpec | Syscall | Shell | PythonBlock
 """What one event of a script does."""
 
 

@@ -6,9 +6,13 @@ then ``ack N``, ``win N``, ``urg N`` in this order, each optional, then the
 options in ``<...>``. Tokens may be spaced freely (``1:1001 (1000)``,
 ``< mss 1460 , nop >``). drill adds ``*`` wildcards on outbound packets.
 
+An inbound ICMP error (``< icmp unreachable frag_needed mtu 1200 [1:1461(1460)]``)
+is read by :func:`parse_icmp` into an
+:class:`~tcpstack.harness.drill.model.IcmpSpec`.
+
 Constructs drill does not run raise
 :class:`~tcpstack.harness.drill.model.DrillUnsupported` with a stable name:
-UDP, ICMP and encapsulated packets, IP header fields other than ECN
+UDP, outbound ICMP and encapsulated packets, IP header fields other than ECN
 (``(tos 0x10)``, ``flowlabel``, ``ttl``), explicit ports,
 AccECN, TCP Fast Open (``FO``, ``FOEXP``) and MD5 (``md5``) options, packet
 fuzzing ``{...}``.
@@ -20,9 +24,10 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
-from .model import DrillSyntaxError, PacketSpec, TcpOptionSpec
+from .icmp import ICMPV4_TYPES, ICMPV6_TYPES
+from .model import DrillSyntaxError, IcmpSpec, PacketSpec, TcpOptionSpec
 
-__all__ = ["options_length", "parse_packet"]
+__all__ = ["options_length", "parse_icmp", "parse_packet"]
 
 Fail = Callable[[str], DrillSyntaxError]
 """``fail(message)``: a DrillSyntaxError for the line being parsed."""
@@ -159,6 +164,82 @@ def parse_packet(text: str, fail: Fail, unsupported: Unsupported) -> PacketSpec:
         ack=values.get("ack"), win=values.get("win"), urg=values.get("urg"),
         options=options, options_wildcard=options_wildcard, ecn=ecn,
     )
+
+
+_ICMP_LINE = re.compile(r"[<>]\s*(?:\[\s*(\w+)\s*\]\s*)?icmp(?=\s|$)", re.IGNORECASE)
+_ICMP_FIELDS = re.compile(
+    r"(?P<type>[A-Za-z_]\w*)(?:\s+(?!mtu\b|id\b)(?P<code>[A-Za-z_]\w*))?"
+    r"(?:\s+mtu\s+(?P<mtu>\d+))?(?:\s+id\s+(?P<id>\d+))?"
+    r"(?:\s*\[\s*(?P<quoted>[^\]]*)\])?\s*$"
+)
+
+
+def parse_icmp(text: str, fail: Fail, unsupported: Unsupported) -> IcmpSpec | None:
+    """Parse an ICMP packet line (from ``<``), or None when ``text`` is not one.
+
+    packetdrill's ``icmp_packet_spec``: ``< [ect0] icmp TYPE [CODE] [mtu N] [id N]
+    [[start:end(len)]]``. TYPE and CODE are names of packetdrill's tables (see
+    :mod:`~tcpstack.harness.drill.icmp`) or ``type_N``/``code_N``; which table
+    applies depends on the IP version, known when the script runs, so a name is
+    accepted here when either table has it.
+
+    Raises:
+        DrillUnsupported: an outbound ICMP packet, or one quoting a UDP or raw
+            packet (``[udp (100)]``, ``[raw (100)]``): drill injects ICMP errors
+            about its TCP connection only.
+        DrillSyntaxError: a malformed ICMP line, an unknown type or code name, an
+            out-of-range value.
+    """
+    head = _ICMP_LINE.match(text)
+    if head is None:
+        return None
+    if text[0] == ">":
+        raise unsupported("outbound ICMP packets", text[head.start():head.end()].strip())
+    ecn = head.group(1)
+    if ecn is not None and ecn not in _ECN_WORDS:
+        raise unsupported("IP header fields", f"[{ecn}]")
+    if ecn == "ect01":
+        raise fail("[ect01] can only be used with outbound packets")
+    rest = text[head.end():].strip()
+    fields = _ICMP_FIELDS.match(rest)
+    if fields is None:
+        raise fail(f"expected 'icmp TYPE [CODE] [mtu N] [id N] [[start:end(len)]]', "
+                   f"got {('icmp ' + rest).strip()!r}")
+    icmp_type, code = fields.group("type"), fields.group("code")
+    tables = [t for t in (ICMPV4_TYPES, ICMPV6_TYPES) if icmp_type in t]
+    if not tables and not re.fullmatch(r"type_\d+", icmp_type):
+        raise fail(f"bad ICMP type {icmp_type!r} (known: "
+                   f"{', '.join(sorted(set(ICMPV4_TYPES) | set(ICMPV6_TYPES)))}, type_N)")
+    if code is not None and not re.fullmatch(r"code_\d+", code) and not any(
+        code in table[icmp_type][1] for table in tables
+    ):
+        known = sorted({c for table in tables for c in table[icmp_type][1]})
+        raise fail(f"bad ICMP code {code!r} for type {icmp_type}"
+                   + (f" (known: {', '.join(known)}, code_N)" if known else " (code_N)"))
+    for what, prefix, name in (("type", "type_", icmp_type), ("code", "code_", code)):
+        if name is not None and name.startswith(prefix) and name[len(prefix):].isdigit() \
+                and int(name[len(prefix):]) > 255:
+            raise fail(f"bad ICMP {what} {name}: at most 255")
+    mtu = None if fields.group("mtu") is None else _ranged(fields.group("mtu"), 32, "MTU",
+                                                            fail)
+    echo_id = 0 if fields.group("id") is None else _ranged(fields.group("id"), 16, "ICMP id",
+                                                          fail)
+    seq = end = length = 0
+    quoted = fields.group("quoted")
+    if quoted is not None:
+        if re.match(r"(udp|raw)\b", quoted.strip(), re.IGNORECASE):
+            raise unsupported("ICMP quoting UDP or raw data", f"[{quoted.strip()}]")
+        seq_match = _SEQ.fullmatch(quoted.strip())
+        if seq_match is None or "*" in quoted:
+            raise fail(f"expected '[start:end(length)]' in the ICMP packet, got [{quoted}]")
+        seq = _ranged(seq_match.group(1), 32, "start sequence number", fail)
+        end = _ranged(seq_match.group(2), 32, "end sequence number", fail)
+        length = _ranged(seq_match.group(3), 16, "payload length", fail)
+        if end != (seq + length) % _U32:
+            raise fail(f"inconsistent sequence numbers and payload size: {seq}:{end}({length})")
+    return IcmpSpec(direction="<", icmp_type=icmp_type, code=code, mtu=mtu, echo_id=echo_id,
+                    seq=seq, end=end, length=length,
+                    ecn=ecn)  # type: ignore[arg-type]
 
 
 def _int_or_star(raw: str, bits: int, what: str, fail: Fail) -> int | None:

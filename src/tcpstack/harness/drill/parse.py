@@ -61,6 +61,7 @@ from .model import (
     DrillSyntaxError,
     DrillUnsupported,
     Event,
+    IcmpSpec,
     PacketSpec,
     PythonBlock,
     Script,
@@ -69,7 +70,7 @@ from .model import (
     Timing,
 )
 from .options import SCRIPT_OPTIONS, parse_option_line
-from .packets import options_length, parse_packet
+from .packets import options_length, parse_icmp, parse_packet
 from .symbols import ERRNOS, SYMBOLS
 from .syscalls import SOCKOPT_LEVELS, SYSCALLS, parse_syscall
 
@@ -353,7 +354,7 @@ def _parse_event(text: str, blocks: list[Shell | PythonBlock], path: str, line: 
     rest = text[match.end():].strip()
     if not rest:
         raise fail("a time without an event")
-    action: PacketSpec | Syscall | Shell | PythonBlock
+    action: PacketSpec | IcmpSpec | Syscall | Shell | PythonBlock
     held = _PLACEHOLDER.fullmatch(rest)
     if held is not None:
         action = blocks[int(held.group(1))]
@@ -363,7 +364,7 @@ def _parse_event(text: str, blocks: list[Shell | PythonBlock], path: str, line: 
     if "\x00" in rest:
         raise fail(f"unexpected backticks or %{{ }}% inside {shown!r}")
     if rest[0] in "<>":
-        action = parse_packet(rest, fail, unsupported)
+        action = parse_icmp(rest, fail, unsupported) or parse_packet(rest, fail, unsupported)
         if timing.blocking_end is not None:
             raise fail("'...' (a blocking call) is only for system calls")
         if action.direction == "<" and timing.kind == "any":

@@ -78,6 +78,7 @@ are used instead.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import os
@@ -105,9 +106,12 @@ from ...wire import (
     decode_packet,
     encode_packet,
 )
+from .args import cmsgs_arg, pipe_arg
+from .icmp import build_icmp, icmp_text
 from .model import (
     DrillError,
     Event,
+    IcmpSpec,
     PacketSpec,
     PythonBlock,
     Script,
@@ -183,9 +187,13 @@ _U32 = 0xFFFFFFFF
 _LETTERS = {"F": Flags.FIN, "S": Flags.SYN, "R": Flags.RST, "P": Flags.PSH, ".": Flags.ACK,
             "U": Flags.URG, "E": Flags.ECE, "W": Flags.CWR}
 _ECN_BITS = {"noecn": 0, "ect1": 1, "ect0": 2, "ce": 3}
-_FD_RESULT_CALLS = frozenset({"socket", "accept", "accept4", "epoll_create", "epoll_create1"})
+_FD_RESULT_CALLS = frozenset({"socket", "accept", "accept4", "epoll_create", "epoll_create1",
+                              "open"})
 """Calls whose result is an fd: compared as "an fd or not", then mapped."""
-_NO_FD_FIRST_ARG = frozenset({"socket", "poll", "epoll_create", "epoll_create1"})
+_NO_FD_FIRST_ARG = frozenset({"socket", "poll", "epoll_create", "epoll_create1", "open",
+                              "pipe"})
+_FD_ARGS = {"epoll_ctl": 2, "sendfile": 1, "splice": 2}
+"""Calls with an fd as another argument than the first, by the index of that argument."""
 _LIKELY_CAUSE = {
     "accept": "no connection completed the handshake (the peer's final ACK was not "
               "accepted, or the listener's backlog is full)",
@@ -430,8 +438,9 @@ class _Run:
         prev = self.last_event
         if (
             prev is not None
-            and isinstance(prev.action, PacketSpec) and prev.action.direction == "<"
-            and isinstance(event.action, PacketSpec) and event.action.direction == "<"
+            and isinstance(prev.action, PacketSpec | IcmpSpec) and prev.action.direction == "<"
+            and isinstance(event.action, PacketSpec | IcmpSpec)
+            and event.action.direction == "<"
         ):
             base = self.last_start
         else:
@@ -451,6 +460,9 @@ class _Run:
         self._idle_until(start)
         self.target.wait_until(start)
         self.last_start = start
+        if isinstance(action, IcmpSpec):
+            self._inject_icmp(event, action, start)
+            return
         if isinstance(action, PacketSpec):
             packet = self._inbound(action)
             self.target.inject(packet)
@@ -528,6 +540,11 @@ class _Run:
             self.fds[call.result] = result.value
         if call.name in ("socket", "accept", "accept4") and result.value >= 0:
             self.socket_under_test = result.value
+        if call.name == "pipe" and result.value == 0:
+            with contextlib.suppress(ValueError):
+                for i, script_fd in enumerate(pipe_arg(call.args[0])):
+                    if f"fds[{i}]" in result.outputs:
+                        self.fds[script_fd] = result.outputs[f"fds[{i}]"]
 
     def _live(self, call: Syscall) -> Syscall:
         """``call`` with the script's fds replaced by the target's (see the module)."""
@@ -543,8 +560,9 @@ class _Run:
 
         if args and call.name not in _NO_FD_FIRST_ARG:
             args[0] = live(args[0])
-        if call.name == "epoll_ctl" and len(args) > 2:
-            args[2] = live(args[2])
+        index = _FD_ARGS.get(call.name)
+        if index is not None and len(args) > index:
+            args[index] = live(args[index])
         if call.name == "poll" and args:
             args[0] = re.sub(r"\bfd\s*=\s*(\d+)", lambda m: f"fd={live(m.group(1))}", args[0])
         return Syscall(call.name, tuple(args), call.result, call.errno)
@@ -763,6 +781,18 @@ class _Run:
     # ------------------------------------------------------------------
     # Inbound packets
     # ------------------------------------------------------------------
+
+    def _inject_icmp(self, event: Event, spec: IcmpSpec, start: float) -> None:
+        """Inject an ICMP error quoting a segment of the connection (see :mod:`.icmp`)."""
+        try:
+            packet = build_icmp(spec, local=self.local_ip, remote=self.remote_ip,
+                                local_port=self.local_port, remote_port=self.remote_port,
+                                local_isn=self._isn(), tos=_ECN_BITS.get(spec.ecn or "noecn", 0))
+        except ValueError as exc:
+            raise self._fail(str(exc), line=event.line) from None
+        self.target.inject(packet)
+        self.last_actual = start
+        self._say(start, event.line, "< " + icmp_text(spec))
 
     def _inbound(self, spec: PacketSpec) -> bytes:
         flags = flags_of(spec.flags)
@@ -1039,8 +1069,18 @@ def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str
                                                                       str)]
         return expected
     if call.name == "recvmsg" and args[1].startswith("{"):
-        flags = msghdr_arg(args[1]).get("msg_flags")
-        return [("msg_flags", int_arg(flags), str)] if flags and flags != "..." else []
+        fields = msghdr_arg(args[1])
+        flags = fields.get("msg_flags")
+        expected = [("msg_flags", int_arg(flags), str)] if flags and flags != "..." else []
+        control = fields.get("msg_control", "...")
+        if control != "...":
+            cmsgs = cmsgs_arg(control)
+            expected.append(("cmsg_count", len(cmsgs), str))
+            for i, cmsg in enumerate(cmsgs):
+                expected += [(f"cmsg_level[{i}]", cmsg.level, str),
+                             (f"cmsg_type[{i}]", cmsg.type, str),
+                             (f"cmsg_data[{i}]", cmsg.data, str)]
+        return expected
     return []
 
 

@@ -88,6 +88,8 @@ SYMBOLS: dict[str, int] = {
     "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, "FD_CLOEXEC": 1,
     "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_NONBLOCK": 0o4000, "O_APPEND": 0o2000,
     "O_CLOEXEC": 0o2000000,
+    # splice()
+    "SPLICE_F_MOVE": 1, "SPLICE_F_NONBLOCK": 2, "SPLICE_F_MORE": 4, "SPLICE_F_GIFT": 8,
     # ioctl()
     "SIOCINQ": 0x541B, "FIONREAD": 0x541B, "SIOCOUTQ": 0x5411, "TIOCOUTQ": 0x5411,
     "FIONBIO": 0x5421, "SIOCOUTQNSD": 0x894B,
@@ -113,8 +115,6 @@ UNSUPPORTED_SYMBOLS: dict[str, str] = {
     "TCP_FASTOPEN_CONNECT": "TCP Fast Open",
     "TCP_FASTOPEN_KEY": "TCP Fast Open",
     "TCP_FASTOPEN_NO_COOKIE": "TCP Fast Open",
-    "MSG_ZEROCOPY": "zero-copy",
-    "SO_ZEROCOPY": "zero-copy",
     "TCP_ZEROCOPY_RECEIVE": "zero-copy",
     "MSG_ERRQUEUE": "error queue (MSG_ERRQUEUE)",
     "TCP_MD5SIG": "TCP MD5 option",

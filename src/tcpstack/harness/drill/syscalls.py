@@ -5,12 +5,16 @@ reading them); the parser checks what packetdrill's own run-time checks
 would reject early (the number of arguments, integers where integers go,
 the level of a socket option) and names the features drill does not run:
 
-* system calls outside :data:`SYSCALLS` (``splice``, ``sendfile``, ``pipe``...);
-* TCP Fast Open (``MSG_FASTOPEN``, ``TCP_FASTOPEN*``), zero-copy
-  (``MSG_ZEROCOPY``, ``SO_ZEROCOPY``), MD5 (``TCP_MD5SIG``), timestamping
+* system calls outside :data:`SYSCALLS` (``vmsplice``, ``sendmmsg``...);
+* TCP Fast Open (``MSG_FASTOPEN``, ``TCP_FASTOPEN*``), zero-copy receive
+  (``TCP_ZEROCOPY_RECEIVE``), MD5 (``TCP_MD5SIG``), timestamping
   and the error queue: see :data:`~tcpstack.harness.drill.symbols.UNSUPPORTED_SYMBOLS`;
 * symbols a Linux TCP does not have (the FreeBSD suite's ``TCP_NOOPT``...);
-* sockets that are not TCP (``SOCK_DGRAM``, ``IPPROTO_UDP``).
+* sockets that are not TCP (``SOCK_DGRAM``, ``IPPROTO_UDP``);
+* ``msg_control`` other than the integer control messages ``recvmsg`` returns.
+
+``open``/``sendfile`` and ``pipe``/``splice`` parse; they are optional features
+(:mod:`~tcpstack.harness.drill.features`) a target may decline.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import re
 from collections.abc import Callable
 
 from .args import (
+    cmsgs_arg,
     epoll_events_arg,
     int_arg,
     iovecs_arg,
     is_int,
     list_arg,
     msghdr_arg,
+    pipe_arg,
     pollfds_arg,
     split_args,
     struct_arg,
@@ -45,6 +51,7 @@ SYSCALLS: dict[str, tuple[int, ...]] = {
     "sendmsg": (3,), "readv": (3,), "writev": (3,), "ioctl": (3,),
     "epoll_create": (1,), "epoll_create1": (1,), "epoll_ctl": (4,), "epoll_wait": (4,),
     "getsockname": (3,), "getpeername": (3,),
+    "open": (2,), "sendfile": (4,), "pipe": (1,), "splice": (6,),
 }
 """System calls drill parses, with the numbers of arguments they take (the targets
 implement them)."""
@@ -58,11 +65,9 @@ SOCKOPT_LEVELS: dict[str, tuple[str, ...]] = {
 """The levels a socket option belongs to, by the prefix of its name."""
 
 _UNSUPPORTED_CALLS = {
-    "sendfile": "sendfile", "open": "sendfile", "splice": "splice", "pipe": "splice",
     "vmsplice": "splice", "sendmmsg": "sendmmsg/recvmmsg", "recvmmsg": "sendmmsg/recvmmsg",
 }
-"""Calls of features drill does not run, by the construct reported (a script opens the
-file it sends with ``sendfile`` and the pipe it splices into first)."""
+"""Calls of features drill does not run, by the construct reported."""
 
 _SYSCALL_START = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _RESULT = re.compile(
@@ -187,6 +192,9 @@ def _check_args(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
     if name in ("epoll_create", "epoll_create1"):
         integer(0, "the size" if name == "epoll_create" else "the flags")
         return
+    if name in ("open", "pipe"):
+        _check_file_call(call, fail)
+        return
     integer(0, "the file descriptor")
     if name == "listen":
         integer(1, "the backlog")
@@ -201,6 +209,9 @@ def _check_args(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
     elif name in ("sendmsg", "recvmsg"):
         reader(1, msghdr_arg, "the msghdr")
         integer(2, "the flags")
+        _check_msg_control(call, fail, unsupported)
+    elif name in ("sendfile", "splice"):
+        _check_file_call(call, fail)
     elif name == "shutdown":
         if args[1] not in ("SHUT_RD", "SHUT_WR", "SHUT_RDWR") and not is_int(args[1]):
             raise fail(f"shutdown(): unknown 'how' {args[1]!r}")
@@ -226,6 +237,61 @@ def _check_args(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
         integer(3, "the timeout")
     elif name == "accept4":
         integer(3, "the flags")
+
+
+def _check_file_call(call: Syscall, fail: Fail) -> None:
+    """open("path", flags), pipe([r, w]), sendfile(out, in, [offset], count),
+    splice(in, off_in, out, off_out, len, flags): the forms packetdrill's
+    ``syscall_open`` ... ``syscall_splice`` read."""
+    name, args = call.name, call.args
+
+    def integer(i: int, what: str) -> None:
+        try:
+            int_arg(args[i])
+        except ValueError:
+            raise fail(f"{name}(): {what} must be a number, got {args[i]!r}") from None
+
+    if name == "open":
+        if _STRING.fullmatch(args[0]) is None:
+            raise fail(f'open(): the path must be a string ("/tmp/file"), got {args[0]!r}')
+        integer(1, "the flags")
+    elif name == "pipe":
+        try:
+            pipe_arg(args[0])
+        except ValueError:
+            raise fail(f"pipe(): expected '[read_fd, write_fd]', got {args[0]!r}") from None
+    elif name == "sendfile":
+        integer(0, "the output fd")
+        integer(1, "the input fd")
+        try:
+            offset = list_arg(args[2])
+        except ValueError:
+            offset = ()
+        if len(offset) != 1 or not is_int(offset[0]):
+            raise fail(f"sendfile(): the offset must be '[N]', got {args[2]!r}")
+        integer(3, "the count")
+    else:
+        for i, what in enumerate(("the input fd", "the input offset", "the output fd",
+                                  "the output offset", "the length", "the flags")):
+            integer(i, what)
+
+
+def _check_msg_control(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
+    """A recvmsg's ``msg_control`` lists the control messages expected (compared);
+    drill reads those whose data is one integer (``TCP_CM_INQ``) and sends none."""
+    if call.args[1] == "...":
+        return
+    control = msghdr_arg(call.args[1]).get("msg_control", "...")
+    if control in ("...", "[]"):
+        return
+    if call.name == "sendmsg":
+        raise unsupported("ancillary data (msg_control)", "sendmsg() with msg_control")
+    try:
+        cmsgs_arg(control)
+    except ValueError as exc:
+        if "cmsg_data other than" in str(exc):
+            raise unsupported("ancillary data (msg_control)", str(exc)) from None
+        raise fail(f"{call.name}(): {exc} (msg_control)") from None
 
 
 def _check_sockopt(call: Syscall, fail: Fail) -> None:

@@ -340,7 +340,7 @@ class LinuxTarget:
     """Timing tolerance (seconds) when neither the script nor the command line
     sets one: the real kernel's timers and the agent's round trip jitter by a
     few milliseconds, so packetdrill's 4 ms fails scripts at random here."""
-    FEATURES: frozenset[str] = frozenset()
+    FEATURES: frozenset[str] = frozenset({"ICMP packets", "sendfile", "splice"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
     def __init__(

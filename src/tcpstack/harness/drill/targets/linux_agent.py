@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -87,6 +88,48 @@ HOST_WIDE_HINT = (
 
 _LINGER = struct.Struct("ii")
 _INT = struct.Struct("i")
+
+
+class _FileFd:
+    """A file or pipe end of the script (``open``, ``pipe``): an OS descriptor that
+    the fd table holds like a socket."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _null_buffer_call(name: str, fd: int, count: int, flags: int | None = None) -> int:
+    """``read``/``write``/``send``/``recv`` of ``count`` bytes with a NULL buffer, as a
+    script writes ``write(4, NULL, 1000)``: the kernel's answer (EFAULT when it copies).
+
+    Raises:
+        OSError: the call failed (errno as the kernel set it).
+    """
+    func = getattr(_LIBC, name)
+    func.restype = ctypes.c_ssize_t
+    args: list[Any] = [ctypes.c_int(fd), ctypes.c_void_p(None), ctypes.c_size_t(count)]
+    if flags is not None:
+        args.append(ctypes.c_int(flags))
+    result = int(func(*args))
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+def _cmsg_int(data: bytes) -> int:
+    """The data of a control message as the C ``int`` packetdrill compares (-1 when it
+    is not 4 bytes long, which matches no integer a script writes for it)."""
+    return int(_INT.unpack(data)[0]) if len(data) == _INT.size else -1
 
 
 def _errno_name(code: int | None) -> str:
@@ -458,19 +501,49 @@ class _Agent:
         return 0, None
 
     def _call_read(self, req: dict[str, Any]) -> tuple[int, Any]:
-        data = os.read(self.fds.get(req["fd"]).fileno(), int(req["count"]))
-        return len(data), None
+        fd = self.fds.get_any(req["fd"]).fileno()
+        if req.get("null"):
+            return _null_buffer_call("read", fd, int(req["count"])), None
+        return len(os.read(fd, int(req["count"]))), None
 
     def _call_write(self, req: dict[str, Any]) -> tuple[int, Any]:
-        return os.write(self.fds.get(req["fd"]).fileno(), bytes(int(req["count"]))), None
+        fd = self.fds.get_any(req["fd"]).fileno()
+        if req.get("null"):
+            return _null_buffer_call("write", fd, int(req["count"])), None
+        return os.write(fd, bytes(int(req["count"]))), None
 
     def _call_recv(self, req: dict[str, Any]) -> tuple[int, Any]:
-        data = self.fds.get(req["fd"]).recv(int(req["count"]), int(req["flags"]))
-        return len(data), None
+        sock = self.fds.get(req["fd"])
+        if req.get("null"):
+            return _null_buffer_call("recv", sock.fileno(), int(req["count"]),
+                                     int(req["flags"])), None
+        return len(sock.recv(int(req["count"]), int(req["flags"]))), None
 
     def _call_send(self, req: dict[str, Any]) -> tuple[int, Any]:
         sock = self.fds.get(req["fd"])
+        if req.get("null"):
+            return _null_buffer_call("send", sock.fileno(), int(req["count"]),
+                                     int(req["flags"])), None
         return sock.send(bytes(int(req["count"])), int(req["flags"])), None
+
+    # open, sendfile, pipe, splice: files and pipes in the script's fd table.
+
+    def _call_open(self, req: dict[str, Any]) -> tuple[int, Any]:
+        return self.fds.add(_FileFd(os.open(str(req["path"]), int(req["flags"])))), None
+
+    def _call_sendfile(self, req: dict[str, Any]) -> tuple[int, Any]:
+        out_fd = self.fds.get_any(req["fd"]).fileno()
+        in_fd = self.fds.get_any(req["in_fd"]).fileno()
+        return os.sendfile(out_fd, in_fd, int(req["offset"]), int(req["count"])), None
+
+    def _call_pipe(self, req: dict[str, Any]) -> tuple[int, Any]:
+        read_end, write_end = os.pipe()
+        return 0, [self.fds.add(_FileFd(read_end)), self.fds.add(_FileFd(write_end))]
+
+    def _call_splice(self, req: dict[str, Any]) -> tuple[int, Any]:
+        src = self.fds.get_any(req["fd"]).fileno()
+        dst = self.fds.get_any(req["out_fd"]).fileno()
+        return os.splice(src, dst, int(req["count"]), flags=int(req["flags"])), None
 
     def _call_readv(self, req: dict[str, Any]) -> tuple[int, Any]:
         buffers = [bytearray(int(n)) for n in req["lengths"]]
@@ -486,10 +559,16 @@ class _Agent:
 
     def _call_recvmsg(self, req: dict[str, Any]) -> tuple[int, Any]:
         buffers = [bytearray(int(n)) for n in req["lengths"]]
-        count, _anc, msg_flags, _addr = self.fds.get(req["fd"]).recvmsg_into(
-            buffers, 0, int(req["flags"])
+        cmsgs = int(req.get("cmsgs", 0))
+        # packetdrill's buffer holds exactly the control messages the script expects.
+        room = cmsgs * socket.CMSG_SPACE(_INT.size)
+        count, ancillary, msg_flags, _addr = self.fds.get(req["fd"]).recvmsg_into(
+            buffers, room, int(req["flags"])
         )
-        return count, msg_flags
+        if not cmsgs:
+            return count, msg_flags
+        return count, [msg_flags, [[level, ctype, _cmsg_int(data)]
+                                   for level, ctype, data in ancillary]]
 
     def _call_getsockname(self, req: dict[str, Any]) -> tuple[int, Any]:
         self.fds.get(req["fd"]).getsockname()

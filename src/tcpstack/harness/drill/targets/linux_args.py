@@ -20,7 +20,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from ..args import iovecs_arg, msghdr_arg
+from ..args import cmsgs_arg, iovecs_arg, msghdr_arg
 from ..model import DrillError, Syscall
 from ..parse import SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
 from ..target import LOCAL_ADDRESS, LOCAL_ADDRESS6, LOCAL_PORT, REMOTE_ADDRESS, REMOTE_ADDRESS6
@@ -126,8 +126,10 @@ def build_request(
     (see :func:`outputs`): ``"optval"`` (getsockopt, ioctl: ``{"optval": N}``,
     an errno number for SO_ERROR), ``"linger"`` (``{"onoff": N, "linger": N}``),
     ``"poll"`` (``{"revents[i]": N}``), ``"epoll"`` (``{"events[i]": N,
-    "fd[i]": N}`` or ``"ptr[i]"``), ``"msg"`` (recvmsg: ``{"msg_flags": N}``)
-    or None.
+    "fd[i]": N}`` or ``"ptr[i]"``), ``"msg"`` (recvmsg: ``{"msg_flags": N}``;
+    with ``msg_control`` also ``"cmsg_count"``, ``"cmsg_level[i]"``,
+    ``"cmsg_type[i]"``, ``"cmsg_data[i]"``), ``"pipe"`` (``{"fds[0]": N,
+    "fds[1]": N}``) or None.
 
     Raises:
         DrillError: an unsupported call or argument.
@@ -181,6 +183,7 @@ def _listen(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
 
 def _read_write(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"))
+    _null_buffer(call, req)
     return None
 
 
@@ -188,11 +191,17 @@ def _send_recv(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     flags = _int(call, 3, "flags")
     if flags & SYMBOLS["MSG_FASTOPEN"]:
         raise _bad(call, "MSG_FASTOPEN: TCP Fast Open is not supported")
-    if flags & SYMBOLS["MSG_ZEROCOPY"]:
-        raise _bad(call, "MSG_ZEROCOPY: zero-copy is not supported")
     req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"), flags=flags)
     req["call"] = "send" if call.name in ("send", "sendto") else "recv"
+    _null_buffer(call, req)
     return None
+
+
+def _null_buffer(call: Syscall, req: dict[str, Any]) -> None:
+    """A buffer written ``NULL`` (read, write, send, recv...): the agent passes a null
+    pointer, so that the kernel answers as it does (EFAULT when it copies)."""
+    if call.args[1].strip() == "NULL":
+        req["null"] = True
 
 
 def _vector(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
@@ -213,14 +222,54 @@ def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
         lengths = list(iovecs_arg(fields["msg_iov"]))
     except ValueError as exc:
         raise _bad(call, f"msg: {exc}") from None
-    control = fields.get("msg_control", "").strip()
-    if control not in ("", "[]", "..."):
-        raise _bad(call, "msg_control with ancillary data is not supported")
     flags = _int(call, 2, "flags")
-    if flags & (SYMBOLS["MSG_FASTOPEN"] | SYMBOLS["MSG_ZEROCOPY"]):
-        raise _bad(call, "MSG_FASTOPEN / MSG_ZEROCOPY are not supported")
+    if flags & SYMBOLS["MSG_FASTOPEN"]:
+        raise _bad(call, "MSG_FASTOPEN is not supported")
     req.update(fd=_int(call, 0, "fd"), lengths=lengths, flags=flags)
+    _msg_control(call, fields, req)
     return "msg" if call.name == "recvmsg" else None
+
+
+def _msg_control(call: Syscall, fields: dict[str, str], req: dict[str, Any]) -> None:
+    """recvmsg's ``msg_control``: room for the control messages the script expects
+    (packetdrill passes a buffer of exactly their size); the agent reports what the
+    kernel put there (see :func:`outputs`)."""
+    control = fields.get("msg_control", "").strip()
+    if control in ("", "[]", "..."):
+        return
+    if call.name != "recvmsg":
+        raise _bad(call, "msg_control with ancillary data is only read (recvmsg)")
+    try:
+        req["cmsgs"] = len(cmsgs_arg(control))
+    except ValueError as exc:
+        raise _bad(call, f"msg_control: {exc}") from None
+
+
+def _open(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    req.update(path=_arg(call, 0, "path").strip().strip('"'), flags=_int(call, 1, "flags"))
+    return None
+
+
+def _pipe(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    return "pipe"
+
+
+def _sendfile(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    try:
+        offset = int_arg(list_arg(_arg(call, 2, "offset"))[0])
+    except (IndexError, ValueError) as exc:
+        raise _bad(call, f"offset: {exc}") from None
+    req.update(fd=_int(call, 0, "out_fd"), in_fd=_int(call, 1, "in_fd"), offset=offset,
+               count=_int(call, 3, "count"))
+    return None
+
+
+def _splice(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
+    if _int(call, 1, "off_in") or _int(call, 3, "off_out"):
+        raise _bad(call, "offsets other than NULL are not supported")
+    req.update(fd=_int(call, 0, "fd_in"), out_fd=_int(call, 2, "fd_out"),
+               count=_int(call, 4, "len"), flags=_int(call, 5, "flags"))
+    return None
 
 
 def _ioctl(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
@@ -334,6 +383,10 @@ _BUILDERS = {
     "getsockopt": _sockopt,
     "fcntl": _fcntl,
     "poll": _poll,
+    "open": _open,
+    "pipe": _pipe,
+    "sendfile": _sendfile,
+    "splice": _splice,
 }
 
 
@@ -357,5 +410,14 @@ def outputs(kind: str | None, out: Any) -> dict[str, int]:
             result[f"{key}[{i}]"] = int(data)
         return result
     if kind == "msg":
-        return {"msg_flags": int(out)}
+        if isinstance(out, int):
+            return {"msg_flags": out}
+        flags, cmsgs = out
+        result = {"msg_flags": int(flags), "cmsg_count": len(cmsgs)}
+        for i, (level, ctype, data) in enumerate(cmsgs):
+            result |= {f"cmsg_level[{i}]": int(level), f"cmsg_type[{i}]": int(ctype),
+                       f"cmsg_data[{i}]": int(data)}
+        return result
+    if kind == "pipe":
+        return {"fds[0]": int(out[0]), "fds[1]": int(out[1])}
     return {"optval": int(out)}

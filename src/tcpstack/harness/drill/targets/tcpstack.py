@@ -31,6 +31,13 @@ setsockopt     ``TCP_NODELAY`` -> ``nagle``; ``SO_KEEPALIVE``, ``TCP_KEEPIDLE``,
 getsockopt     the values above, ``SO_ERROR`` (pending error, then 0)
 fcntl          ``F_GETFL`` / ``F_SETFL`` with ``O_NONBLOCK``
 poll           Linux's ``tcp_poll`` mask; blocks up to the timeout (ms)
+recvmsg        with ``TCP_INQ`` set and room in ``msg_control``: a ``TCP_CM_INQ``
+               control message, the bytes left to read (+1 once the peer's FIN
+               came, as Linux's ``tcp_inq_hint``)
+open           a real file, read-only (``O_RDONLY``); ``sendfile`` writes its
+               bytes from the offset given to the socket
+pipe           an emulated pipe (64 KiB); ``splice`` moves bytes between it and a
+               socket; ``read``/``write`` work on its ends
 =============  ==============================================================
 
 A call that blocks waits in virtual time until it can complete. A blocking
@@ -41,6 +48,8 @@ nothing can change without the script's next packet) raises
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
@@ -57,7 +66,7 @@ from ....stack import Stack
 from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, decode_packet, encode_packet
-from ..args import iovecs_arg, msghdr_arg
+from ..args import cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
 from ..features import require_features
 from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
@@ -98,7 +107,7 @@ LINUX_INITIAL_WINDOW = 10
 """Segments in Linux's initial congestion window (TCP_INIT_CWND, RFC 6928)."""
 _LINUX_BUF_MAX = 212992
 """Linux's default net.core.wmem_max and rmem_max, bytes."""
-_ACCEPTED_OPTIONS = ("SO_REUSEADDR",)
+_ACCEPTED_OPTIONS = ("SO_REUSEADDR", "SO_ZEROCOPY", "TCP_INQ", "IP_FREEBIND")
 """Options that change nothing in virtual time but are remembered for getsockopt."""
 _CLOSING = (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.LAST_ACK, State.TIME_WAIT)
 
@@ -180,6 +189,27 @@ class _Sock:
     connecting: bool = False  # a non-blocking connect() not yet reported done (SS_CONNECTING)
 
 
+@dataclass
+class _Pipe:
+    """A pipe's buffer: bytes in it (its content is zeros, as every payload here)."""
+
+    buffered: int = 0
+
+
+PIPE_CAPACITY = 65536
+"""Bytes a pipe holds (Linux: 16 pages)."""
+
+
+@dataclass
+class _File:
+    """A non-socket fd: a file opened read-only (``path``) or a pipe end (``pipe``)."""
+
+    fd: int
+    path: str | None = None
+    pipe: _Pipe | None = None
+    write_end: bool = False
+
+
 class _Pending:
     """A call in progress (:class:`~tcpstack.harness.drill.target.PendingCall`)."""
 
@@ -206,7 +236,7 @@ class TcpstackTarget:
             :meth:`prepare` decides from the script.
     """
 
-    FEATURES: frozenset[str] = frozenset()
+    FEATURES: frozenset[str] = frozenset({"sendfile", "splice"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs;
     a script using any other is reported as unsupported on tcpstack."""
 
@@ -228,6 +258,7 @@ class TcpstackTarget:
         self._gro_mss: int | None = None
         self._counters: dict[tuple[int, int], _Counters] = {}
         self._epolls: dict[int, _Epoll] = {}
+        self._files: dict[int, _File] = {}
         self._now = 0.0
         self._out: deque[tuple[float, bytes]] = deque()
         self._socks: dict[int, _Sock] = {}
@@ -668,10 +699,11 @@ class TcpstackTarget:
         """The descriptor the script names (``want``, packetdrill maps script fds
         to real ones) if free, else the lowest free one (0-2 are stdin, stdout,
         stderr)."""
-        if want is not None and want >= 3 and want not in self._socks | self._epolls:
+        used = self._socks.keys() | self._epolls.keys() | self._files.keys()
+        if want is not None and want >= 3 and want not in used:
             return want
         fd = 3
-        while fd in self._socks or fd in self._epolls:
+        while fd in used:
             fd += 1
         return fd
 
@@ -797,12 +829,9 @@ class TcpstackTarget:
             yield None
 
     def _sys_read(self, call: Syscall) -> _Ret | _Op:
-        sock = self._sock(call)
-        if sock is None:
-            return _err("EBADF")
-        if sock.conn is None:
-            return _err("ENOTCONN")
-        return self._read(sock, sock.conn, int_arg(call.args[2]))
+        if (file := self._files.get(int_arg(call.args[0]))) is not None:
+            return self._file_io(file, int_arg(call.args[2]), write=False)
+        return self._recv(call, int_arg(call.args[2]), 0, call.args[1])
 
     def _read(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
         # The order of Linux tcp_recvmsg(): queued data first (also after
@@ -836,6 +865,8 @@ class TcpstackTarget:
             yield None
 
     def _sys_write(self, call: Syscall) -> _Ret | _Op:
+        if (file := self._files.get(int_arg(call.args[0]))) is not None:
+            return self._file_io(file, int_arg(call.args[2]), write=True)
         return self._send(call, int_arg(call.args[2]), 0, call.args[1])
 
     def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
@@ -883,8 +914,8 @@ class TcpstackTarget:
             return _err("EBADF")
         if flags & SYMBOLS["MSG_FASTOPEN"]:
             raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
-        if flags & SYMBOLS["MSG_ZEROCOPY"]:
-            raise DrillError("unsupported: zero-copy (MSG_ZEROCOPY) on the tcpstack target")
+        # MSG_ZEROCOPY sends as a copy does; only its completion notice (read from the
+        # error queue, which drill does not run) would differ.
         if flags & SYMBOLS["MSG_OOB"]:
             raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
                              "supported")
@@ -921,7 +952,146 @@ class TcpstackTarget:
 
     def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
         op = self._recv(call, _msg_bytes(call.args[1]), int_arg(call.args[2]))
-        return _with_outputs(op, {"msg_flags": 0})  # no MSG_TRUNC/MSG_EOR on a stream
+        outputs = {"msg_flags": 0}  # no MSG_TRUNC/MSG_EOR on a stream
+        sock = self._sock(call)
+        control = msghdr_arg(call.args[1]).get("msg_control", "...")
+        if sock is None or control == "...":
+            return _with_outputs(op, outputs)
+        room = len(cmsgs_arg(control))
+        return self._with_inq(op, sock, outputs, room)
+
+    def _with_inq(self, op: _Ret | _Op, sock: _Sock, outputs: dict[str, int],
+                  room: int) -> _Op:
+        """``op`` (a recvmsg) whose result carries the control messages Linux's
+        tcp_recvmsg adds after the read: with ``TCP_INQ`` set, one ``TCP_CM_INQ`` of
+        the bytes left to read (:meth:`_inq`), if ``room`` (cmsgs the buffer holds)."""
+        ret = op if isinstance(op, _Ret) else (yield from op)
+        if ret.errno is None:
+            cmsgs = []
+            if sock.opts.get("TCP_INQ") and room and sock.conn is not None:
+                cmsgs.append((SYMBOLS["SOL_TCP"], SYMBOLS["TCP_CM_INQ"], self._inq(sock.conn)))
+            ret.outputs.update(outputs, cmsg_count=len(cmsgs))
+            for i, (level, kind, data) in enumerate(cmsgs):
+                ret.outputs.update({f"cmsg_level[{i}]": level, f"cmsg_type[{i}]": kind,
+                                    f"cmsg_data[{i}]": data})
+        return ret
+
+    @staticmethod
+    def _inq(conn: Connection) -> int:
+        """Linux's tcp_inq_hint(): ``rcv_nxt - copied_seq``, the unread bytes plus one
+        for the peer's FIN once it came (so that a reader goes on to see the end)."""
+        return conn.readable + (1 if conn.fin_received else 0)
+
+    # open, sendfile, pipe, splice: files read-only, pipes emulated.
+
+    def _sys_open(self, call: Syscall) -> _Ret:
+        """open("path", O_RDONLY): a real file, read-only (the tcpstack target writes no
+        file); ENOENT and the other errors of the host's open()."""
+        flags = int_arg(call.args[1])
+        if flags & 3 != SYMBOLS["O_RDONLY"]:
+            raise DrillError("tcpstack target: open() other than O_RDONLY is not supported")
+        path = call.args[0].strip().strip('"')
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+        except OSError as exc:
+            return _err(errno.errorcode.get(exc.errno or 0, "EIO"))
+        file = _File(self._free_fd(call.result), path=path)
+        self._files[file.fd] = file
+        return _Ret(file.fd)
+
+    def _sys_sendfile(self, call: Syscall) -> _Ret | _Op:
+        """sendfile(out_fd, in_fd, [offset], count): write the file's bytes from
+        ``offset`` (at most ``count``) to the socket, as write() would."""
+        file = self._files.get(int_arg(call.args[1]))
+        sock = self._sock(call)
+        if file is None or sock is None:
+            return _err("EBADF")
+        if file.path is None:
+            return _err("EINVAL")
+        offset = int_arg(list_arg(call.args[2])[0])
+        try:
+            with open(file.path, "rb") as handle:
+                handle.seek(offset)
+                size = len(handle.read(max(int_arg(call.args[3]), 0)))
+        except OSError as exc:
+            return _err(errno.errorcode.get(exc.errno or 0, "EIO"))
+        if sock.conn is None:
+            return _err("EPIPE")
+        return self._write(sock, sock.conn, size) if size else _Ret(0)
+
+    def _sys_pipe(self, call: Syscall) -> _Ret:
+        read_want, write_want = pipe_arg(call.args[0])
+        pipe = _Pipe()
+        read_end = _File(self._free_fd(read_want), pipe=pipe)
+        self._files[read_end.fd] = read_end
+        write_end = _File(self._free_fd(write_want), pipe=pipe, write_end=True)
+        self._files[write_end.fd] = write_end
+        return _Ret(0, outputs={"fds[0]": read_end.fd, "fds[1]": write_end.fd})
+
+    def _sys_splice(self, call: Syscall) -> _Ret | _Op:
+        """splice(fd_in, NULL, fd_out, NULL, len, flags) between a socket and a pipe:
+        socket -> pipe reads (as recv) at most the pipe's free room; pipe -> socket
+        writes (as send) at most what the pipe holds."""
+        src, dst = int_arg(call.args[0]), int_arg(call.args[2])
+        size, flags = int_arg(call.args[4]), int_arg(call.args[5])
+        if int_arg(call.args[1]) or int_arg(call.args[3]):
+            return _err("ESPIPE")  # offsets on a socket or a pipe
+        sock_in, file_out = self._socks.get(src), self._files.get(dst)
+        if sock_in is not None and file_out is not None and file_out.write_end \
+                and file_out.pipe is not None:
+            if sock_in.conn is None:
+                return _err("ENOTCONN")
+            return self._into_pipe(sock_in, sock_in.conn, file_out.pipe, size,
+                                   bool(flags & SYMBOLS["SPLICE_F_NONBLOCK"]))
+        file_in, sock_out = self._files.get(src), self._socks.get(dst)
+        if file_in is not None and sock_out is not None and not file_in.write_end \
+                and file_in.pipe is not None:
+            if sock_out.conn is None:
+                return _err("EPIPE")
+            pipe = file_in.pipe
+            count = min(size, pipe.buffered)
+            if not count:
+                return _Ret(0)
+            return self._out_of_pipe(self._write(sock_out, sock_out.conn, count), pipe)
+        if src not in self._socks | self._files or dst not in self._socks | self._files:
+            return _err("EBADF")
+        return _err("EINVAL")
+
+    def _into_pipe(self, sock: _Sock, conn: Connection, pipe: _Pipe, size: int,
+                   pipe_nonblock: bool) -> _Op:
+        """Socket -> pipe (Linux tcp_splice_read): waiting for data follows the socket's
+        O_NONBLOCK, waiting for room in a full pipe follows SPLICE_F_NONBLOCK."""
+        while not PIPE_CAPACITY - pipe.buffered:
+            if pipe_nonblock:
+                return _err("EAGAIN")
+            yield None
+        ret = yield from self._read(sock, conn, min(size, PIPE_CAPACITY - pipe.buffered))
+        if ret.errno is None:
+            pipe.buffered += ret.value
+        return ret
+
+    @staticmethod
+    def _out_of_pipe(op: _Op, pipe: _Pipe) -> _Op:
+        ret = yield from op
+        if ret.errno is None:
+            pipe.buffered -= ret.value
+        return ret
+
+    @staticmethod
+    def _file_io(file: _File, size: int, *, write: bool) -> _Ret:
+        """read()/write() on a pipe end (a file opened read-only is not read here)."""
+        pipe = file.pipe
+        if pipe is None or file.write_end != write:
+            return _err("EBADF") if pipe is not None else _err("EINVAL")
+        if write:
+            count = min(size, PIPE_CAPACITY - pipe.buffered)
+            if size and not count:
+                return _err("EAGAIN")
+            pipe.buffered += count
+            return _Ret(count)
+        count = min(size, pipe.buffered)
+        pipe.buffered -= count
+        return _Ret(count)
 
     def _sys_sendmsg(self, call: Syscall) -> _Ret | _Op:
         return self._send(call, _msg_bytes(call.args[1]), int_arg(call.args[2]))
@@ -1043,6 +1213,8 @@ class TcpstackTarget:
             yield until
 
     def _sys_close(self, call: Syscall) -> _Ret | _Op:
+        if self._files.pop(int_arg(call.args[0]), None) is not None:
+            return _Ret(0)
         if (ep := self._epolls.pop(int_arg(call.args[0]), None)) is not None:
             ep.watched.clear()
             return _Ret(0)
@@ -1173,6 +1345,9 @@ class TcpstackTarget:
             "SO_KEEPALIVE": 0,
             "TCP_NODELAY": 0,
             "SO_REUSEADDR": 0,
+            "SO_ZEROCOPY": 0,
+            "TCP_INQ": 0,
+            "IP_FREEBIND": 0,
             "TCP_USER_TIMEOUT": 0,
             "TCP_NOTSENT_LOWAT": 0,  # 0: the sysctl decides (tcp_notsent_lowat)
             "TCP_KEEPIDLE": int(base.keepalive_idle),
@@ -1190,7 +1365,7 @@ class TcpstackTarget:
             # Linux doubles the value set (for bookkeeping overhead), after
             # capping it at net.core.rmem_max / wmem_max.
             value = self._buf_cap(name, value) * 2
-        elif name in ("SO_KEEPALIVE", "TCP_NODELAY", "SO_REUSEADDR"):
+        elif name in ("SO_KEEPALIVE", "TCP_NODELAY") or name in _ACCEPTED_OPTIONS:
             value = int(bool(value))
         return _Ret(0, outputs={"optval": value})
 
