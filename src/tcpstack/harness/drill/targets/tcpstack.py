@@ -583,6 +583,7 @@ class TcpstackTarget:
                 status.state_before_close = event.old
         elif isinstance(event, ev.Connected):
             status.established = True
+            self._freebsd_round_rcvbuf(conn)
         elif isinstance(event, ev.ConnectionReset):
             # Linux tcp_reset(): ECONNREFUSED in SYN-SENT, EPIPE in CLOSE-WAIT, else ECONNRESET.
             if event.refused:
@@ -601,6 +602,25 @@ class TcpstackTarget:
     # ------------------------------------------------------------------
     # Sockets
     # ------------------------------------------------------------------
+
+    def _freebsd_round_rcvbuf(self, conn: Connection) -> None:
+        """A script written for FreeBSD (``syn_option_layout="freebsd"``): once the MSS
+        is known, the receive buffer grows to a whole number of segments, as FreeBSD's
+        ``tcp_mss()`` does (``roundup(sb_hiwat, mss)``, at most ``kern.ipc.maxsockbuf``),
+        unless the application sized it with SO_RCVBUF."""
+        config = conn.config
+        if config.syn_option_layout != "freebsd":
+            return
+        if any(s.conn is conn and "SO_RCVBUF" in s.opts for s in self._socks.values()):
+            return
+        mss = tcp_info(conn)["tcpi_snd_mss"]
+        if mss <= 0 or config.recv_buffer < mss:
+            return
+        rounded = -(-config.recv_buffer // mss) * mss
+        if config.recv_buffer_max is not None:
+            rounded = min(rounded, config.recv_buffer_max)
+        if rounded > config.recv_buffer:
+            conn.reconfigure(recv_buffer=rounded)
 
     def _sock(self, call: Syscall) -> _Sock | None:
         return self._socks.get(int_arg(call.args[0]))
@@ -1353,7 +1373,7 @@ class TcpstackTarget:
             "TCP_KEEPIDLE": int(base.keepalive_idle),
             "TCP_KEEPINTVL": int(base.keepalive_interval),
             "TCP_KEEPCNT": base.keepalive_count,
-            "SO_RCVBUF": base.recv_buffer,
+            "SO_RCVBUF": (sock.conn.config if sock.conn is not None else base).recv_buffer,
             "SO_SNDBUF": base.send_buffer,
         }
         if name not in defaults:
