@@ -105,6 +105,7 @@ from ...wire import (
     decode_packet,
     encode_packet,
 )
+from .fastopen import CookieTranslator, option_matches, option_text, resolve_cookie, wire_option
 from .model import (
     DrillError,
     Event,
@@ -359,6 +360,10 @@ class _Run:
         self.tol = tolerance
         self.peer_isn = peer_isn
         self.local_isn: int | None = None
+        self.listening = False  # a listen() since the last socket() and inbound packet
+        self.passive_opens = 0  # connections the peer opened to a listener
+        self.peer_syn = 0  # the seq the script wrote on the peer's last SYN
+        self.local_syn = 0  # the seq the script wrote on the tested TCP's last SYN
         self.local_port = LOCAL_PORT
         self.remote_port = PEER_PORT
         self.ts_map: dict[int, int] = {}
@@ -458,7 +463,7 @@ class _Run:
             if self.log is not None:
                 _, seg = decode_packet(packet)
                 self._say(start, event.line,
-                          "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
+                          "< " + seg.summary(relative_to=(self._peer_base(), self._isn())))
             return
         if isinstance(action, Shell):
             self._run_shell(event, action, start)
@@ -498,6 +503,7 @@ class _Run:
     def _run_shell(self, event: Event, shell: Shell, start: float) -> None:
         result = self.target.shell(shell.command, self.cwd)
         self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
+        start = self.target.now()  # packetdrill: '+t' after a command counts from its end
         if result.status != 0:
             output = result.output.strip()
             joined = re.sub(r"\\\n", " ", shell.command)  # shell line continuations
@@ -528,6 +534,8 @@ class _Run:
             self.fds[call.result] = result.value
         if call.name in ("socket", "accept", "accept4") and result.value >= 0:
             self.socket_under_test = result.value
+        if call.name in ("socket", "listen") and result.value >= 0:
+            self.listening = call.name == "listen"
 
     def _live(self, call: Syscall) -> Syscall:
         """``call`` with the script's fds replaced by the target's (see the module)."""
@@ -584,10 +592,18 @@ class _Run:
             _, seg = decode_packet(raw)
         except MalformedPacket as exc:
             return f"(undecodable packet: {exc})"
-        return seg.summary(relative_to=(self._isn(), self.peer_isn))
+        return seg.summary(relative_to=(self._isn(), self._peer_base()))
 
     def _isn(self) -> int:
         return self.local_isn if self.local_isn is not None else 0
+
+    def _peer_base(self, syn: bool = False) -> int:
+        """What the peer's sequence numbers in the script are relative to (packetdrill's
+        ``remote_seq_script_to_live_offset``): on a SYN (and the ack of a SYN-ACK) the
+        seq written is the peer's ISN itself (from :data:`PEER_ISN`); after it, numbers
+        count from the ISN the script wrote on the peer's SYN (``< S 1000:1000(0)``
+        then ``< . 1:1(0)`` is the next byte)."""
+        return self.peer_isn if syn else (self.peer_isn + self.peer_syn) & _U32
 
     def _expect_packet(self, event: Event, spec: PacketSpec, start: float, end: float) -> None:
         any_time = event.timing.kind == "any"
@@ -620,7 +636,7 @@ class _Run:
         if (spec.length is not None and len(seg.payload) < spec.length
                 and "strict_segments" not in self.script.options):
             sent_at, ip, seg = self._aggregate(spec.length, sent_at, ip, seg, high)
-        actual = seg.summary(relative_to=(self._isn(), self.peer_isn))
+        actual = seg.summary(relative_to=(self._isn(), self._peer_base()))
         self._say(sent_at, event.line, "> " + actual)
         diffs = self._compare(spec, ip, seg)
         if diffs:
@@ -704,14 +720,18 @@ class _Run:
             diffs.append(f"flags [{seg.flags.letters()}], expected [{flags.letters()}]")
         rel_seq = (seg.seq - self._isn()) & _U32
         length = len(seg.payload)
-        if spec.seq is not None and rel_seq != spec.seq:
+        syn = seg.has(Flags.SYN)
+        if syn and spec.seq is not None:
+            # packetdrill: the seq written on the TCP's SYN names its ISN, whatever it is
+            self.local_syn = spec.seq
+        elif spec.seq is not None and rel_seq != spec.seq:
             diffs.append(f"seq {rel_seq}, expected {spec.seq}")
         if spec.length is not None and length != spec.length:
             diffs.append(f"length {length}, expected {spec.length}")
         elif spec.seq is None and spec.end is not None and (rel_seq + length) & _U32 != spec.end:
             diffs.append(f"end {(rel_seq + length) & _U32}, expected {spec.end}")
         if spec.ack is not None and seg.has(Flags.ACK):
-            rel_ack = (seg.ack - self.peer_isn) & _U32
+            rel_ack = (seg.ack - self._peer_base(syn)) & _U32
             if rel_ack != spec.ack:
                 diffs.append(f"ack {rel_ack}, expected {spec.ack}")
         if spec.win is not None and seg.window != spec.win:
@@ -721,7 +741,7 @@ class _Run:
         if not spec.options_wildcard:
             want = _strip_eol(spec.options or ())
             if not self._options_match(want, seg.options):
-                shown = _options_text(seg.options, self.peer_isn) or "none"
+                shown = _options_text(seg.options, self._peer_base()) or "none"
                 diffs.append(f"options <{shown}>, expected "
                              f"<{_spec_options_text(want) or 'none'}>")
         return diffs
@@ -744,8 +764,10 @@ class _Run:
                 ok = isinstance(option, Timestamps)
             elif kind == "sack":
                 ok = isinstance(option, Sack) and tuple(
-                    (edge - self.peer_isn) & _U32 for block in option.blocks for edge in block
+                    (edge - self._peer_base()) & _U32 for block in option.blocks for edge in block
                 ) == spec.values
+            elif kind in ("FO", "FOEXP"):
+                ok = option_matches(kind, self._cookie(spec), option)
             else:
                 ok = False
             if not ok:
@@ -766,11 +788,21 @@ class _Run:
 
     def _inbound(self, spec: PacketSpec) -> bytes:
         flags = flags_of(spec.flags)
+        if self.listening:
+            # packetdrill: the first inbound packet after a listen() opens a new
+            # connection, from a new port of the peer's
+            self.listening = False
+            self.remote_port = PEER_PORT + self.passive_opens
+            self.passive_opens += 1
         assert spec.seq is not None and spec.length is not None and spec.win is not None
-        seq = (self.peer_isn + spec.seq) & _U32
+        syn = bool(flags & Flags.SYN)
+        if syn:
+            self.peer_syn = spec.seq
+        seq = (self._peer_base(syn) + spec.seq) & _U32
         ack = spec.ack or 0
         if flags & Flags.ACK:
-            ack = (self._isn() + ack) & _U32
+            # the ack of a SYN-ACK counts from the seq written on the TCP's SYN
+            ack = (self._isn() + ack - (self.local_syn if syn else 0)) & _U32
         options: list[TcpOption] = []
         ended = False
         for option in spec.options or ():
@@ -810,7 +842,16 @@ class _Run:
             base = self._isn()
             return Sack(tuple(((base + values[i]) & _U32, (base + values[i + 1]) & _U32)
                               for i in range(0, len(values), 2)))
+        if option.kind in ("FO", "FOEXP"):
+            return wire_option(option.kind, self._cookie(option))
         raise DrillError(f"cannot send option {option.kind}")  # pragma: no cover
+
+    def _cookie(self, option: TcpOptionSpec) -> bytes:
+        """A Fast Open option's cookie, resolved and translated for the target
+        (:func:`~tcpstack.harness.drill.fastopen.resolve_cookie`)."""
+        target = self.target
+        translator = target if isinstance(target, CookieTranslator) else None
+        return resolve_cookie(option, self.script.options, translator)
 
     # ------------------------------------------------------------------
     # System calls
@@ -956,6 +997,8 @@ def _spec_options_text(options: tuple[TcpOptionSpec, ...]) -> str:
         elif option.kind == "sack":
             v = option.values
             items.append("sack " + " ".join(f"{v[i]}:{v[i + 1]}" for i in range(0, len(v), 2)))
+        elif option.kind in ("FO", "FOEXP"):
+            items.append(f"{option.kind} {option.name or bytes(option.values).hex()}".rstrip())
         elif option.values:
             items.append(f"{option.kind} {option.values[0]}")
         else:
@@ -981,7 +1024,7 @@ def _options_text(options: tuple[TcpOption, ...], ack_base: int) -> str:
                 f"{(left - ack_base) & _U32}:{(right - ack_base) & _U32}"
                 for left, right in option.blocks))
         elif isinstance(option, UnknownOption):
-            items.append(f"opt-{option.kind}:{option.data.hex()}")
+            items.append(option_text(option) or f"opt-{option.kind}:{option.data.hex()}")
     return ",".join(items)
 
 
