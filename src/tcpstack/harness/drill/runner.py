@@ -299,6 +299,9 @@ def run_script(
         tolerance: timing tolerance in seconds; None: the script's
             ``--tolerance_usecs`` option, else the target's
             ``default_tolerance`` if it has one, else :data:`DEFAULT_TOLERANCE`.
+            An outbound packet's tolerance is at least ``--tolerance_percent``
+            (else the target's ``default_tolerance_percent``, else 0) percent of
+            the time since the previous event, as packetdrill's.
         peer_isn: the ISN of the script's peer.
         log: called with one line per event as it runs (``--verbose``).
         timeout: limit in seconds of target time (default :data:`DEFAULT_TIMEOUT`).
@@ -321,6 +324,11 @@ def run_script(
         default = getattr(target, "default_tolerance", DEFAULT_TOLERANCE)
         tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
+    percent = script.options.get("tolerance_percent")
+    # packetdrill's tolerance_percent (12.5 by default there): on a real clock the
+    # kernel's timer wheel fires a long timer late by up to about 1/8 of its length
+    run.tol_percent = (float(percent) if percent
+                       else getattr(target, "default_tolerance_percent", 0.0))
     started = time.monotonic()
     run.deadline = DEFAULT_TIMEOUT if timeout is None else timeout
     run.defer_unexpected = unexpected == "defer"
@@ -350,6 +358,7 @@ class _Blocked:
     call: Syscall
     pending: PendingCall
     returns_at: float
+    tol: float  # the tolerance of its return time (see tolerance_percent)
 
 
 class _Run:
@@ -358,9 +367,12 @@ class _Run:
         self.script = script
         self.target = target
         self.tol = tolerance
+        self.tol_percent = 0.0
         self.peer_isn = peer_isn
         self.local_isn: int | None = None
         self.listening = False  # a listen() since the last socket() and inbound packet
+        self.connection_known = True  # the ports are those of the socket under test
+        self.socket_at = 0.0  # when the last socket() returned
         self.passive_opens = 0  # connections the peer opened to a listener
         self.peer_syn = 0  # the seq the script wrote on the peer's last SYN
         self.local_syn = 0  # the seq the script wrote on the tested TCP's last SYN
@@ -476,7 +488,8 @@ class _Run:
         if blocking_end is not None:
             returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
             pending = self.target.start_syscall(self._live(action))
-            self.blocked.append(_Blocked(event, action, pending, returns_at))
+            tol = max(self.tol, self.tol_percent / 100 * (returns_at - start))
+            self.blocked.append(_Blocked(event, action, pending, returns_at, tol))
             self.last_actual = start
             self._say(start, event.line, f"{_call_text(action)} started")
             return
@@ -536,6 +549,9 @@ class _Run:
             self.socket_under_test = result.value
         if call.name in ("socket", "listen") and result.value >= 0:
             self.listening = call.name == "listen"
+        if call.name == "socket" and result.value >= 0:
+            self.connection_known = False  # packetdrill: a new socket under test
+            self.socket_at = result.returned_at
 
     def _live(self, call: Syscall) -> Syscall:
         """``call`` with the script's fds replaced by the target's (see the module)."""
@@ -607,14 +623,17 @@ class _Run:
 
     def _expect_packet(self, event: Event, spec: PacketSpec, start: float, end: float) -> None:
         any_time = event.timing.kind == "any"
-        low = -math.inf if any_time else start - self.tol
-        high = start + ANY_TIME_LIMIT if any_time else end + self.tol
-        got = self._next_packet(high)
+        # packetdrill's verify_time: at least tolerance_percent of the time since the
+        # previous event
+        tol = max(self.tol, self.tol_percent / 100 * (start - self.last_actual))
+        low = -math.inf if any_time else start - tol
+        high = start + ANY_TIME_LIMIT if any_time else end + tol
+        got = self._next_of_connection(high)
         expected = spec_summary(spec)
         when = "at any time" if any_time else _when(start, end)
         if got is None and not any_time:
             # Look a little further, to report a late packet with its time.
-            got = self._next_packet(high + LATE_LOOKAHEAD)
+            got = self._next_of_connection(high + LATE_LOOKAHEAD)
             high_seen = high + LATE_LOOKAHEAD
         else:
             high_seen = high
@@ -633,6 +652,7 @@ class _Run:
             self.local_isn = seg.seq
             if not seg.has(Flags.ACK):
                 self.local_port, self.remote_port = seg.src_port, seg.dst_port
+                self.connection_known = True
         if (spec.length is not None and len(seg.payload) < spec.length
                 and "strict_segments" not in self.script.options):
             sent_at, ip, seg = self._aggregate(spec.length, sent_at, ip, seg, high)
@@ -645,12 +665,36 @@ class _Run:
         if not low <= sent_at <= high:
             target = start if sent_at < start else end
             raise self._fail(
-                f"timing error: expected {when} (tolerance {self.tol * 1000:g} ms), "
+                f"timing error: expected {when} (tolerance {tol * 1000:g} ms), "
                 f"sent at {sent_at:.6f} s",
                 expected=expected, actual=actual, timing_error=sent_at - target,
             )
         self._learn_timestamps(spec, seg)
         self.last_actual = sent_at
+
+    def _next_of_connection(self, deadline: float) -> tuple[float, bytes] | None:
+        """The next packet sent by ``deadline``. With packetdrill's rule for unexpected
+        packets (``defer``), packetdrill's filter too: a packet of another connection
+        than the socket under test's (its ports; none after a ``socket()`` until it
+        connects or its listener gets a packet), other than a new SYN (sent after the
+        last ``socket()``), is dropped: the FIN of a connection the script closed and
+        no longer follows, the SYN an abandoned connection retransmits."""
+        for _ in range(10**9):  # bounded: each round consumes a packet sent by deadline
+            got = self._next_packet(deadline)
+            if got is None or not self.defer_unexpected:
+                return got
+            try:
+                _, seg = decode_packet(got[1])
+            except MalformedPacket:
+                return got
+            ports = (seg.src_port, seg.dst_port)
+            if (self.connection_known and ports == (self.local_port, self.remote_port)) or (
+                seg.has(Flags.SYN) and not seg.has(Flags.ACK) and got[0] >= self.socket_at
+            ):
+                return got
+            self._say(got[0], self.line, "> (another connection, ignored) "
+                      + self._describe(got[1]))
+        return None  # pragma: no cover
 
     def _aggregate(self, length: int, sent_at: float, ip: IPv4Header | IPv6Header,
                    seg: Segment, deadline: float
@@ -792,8 +836,9 @@ class _Run:
             # packetdrill: the first inbound packet after a listen() opens a new
             # connection, from a new port of the peer's
             self.listening = False
-            self.remote_port = PEER_PORT + self.passive_opens
+            self.local_port, self.remote_port = LOCAL_PORT, PEER_PORT + self.passive_opens
             self.passive_opens += 1
+            self.connection_known = True
         assert spec.seq is not None and spec.length is not None and spec.win is not None
         syn = bool(flags & Flags.SYN)
         if syn:
@@ -887,7 +932,7 @@ class _Run:
         for blocked in self.blocked:
             if blocked.returns_at > start:
                 continue
-            limit = blocked.returns_at + self.tol + NONBLOCKING_SLACK
+            limit = blocked.returns_at + blocked.tol + NONBLOCKING_SLACK
             while blocked.pending.result() is None and self.target.now() < limit:
                 self.target.wait_until(min(self.target.now() + 0.002, limit))
 
@@ -897,7 +942,7 @@ class _Run:
         travel from another process) fails; at the end of the script, wait for it
         (at most :data:`LATE_LOOKAHEAD` after its time)."""
         for blocked in list(self.blocked):
-            deadline = blocked.returns_at + self.tol
+            deadline = blocked.returns_at + blocked.tol
             overdue = deadline + NONBLOCKING_SLACK
             result = blocked.pending.result()
             # At the end, wait for it: up to LATE_LOOKAHEAD more, to report a late
@@ -924,10 +969,10 @@ class _Run:
                       f"{_call_text(blocked.call)} -> {_result_text(result)}")
             self._check_result(blocked.event, blocked.call, result)
             self._note_socket(blocked.call, result)
-            if abs(result.returned_at - blocked.returns_at) > self.tol:
+            if abs(result.returned_at - blocked.returns_at) > blocked.tol:
                 raise self._fail(
                     f"timing error: {blocked.call.name}() expected to return at "
-                    f"{blocked.returns_at:.6f} s (tolerance {self.tol * 1000:g} ms), returned "
+                    f"{blocked.returns_at:.6f} s (tolerance {blocked.tol * 1000:g} ms), returned "
                     f"at {result.returned_at:.6f} s",
                     line=line, expected=f"return at {blocked.returns_at:.6f} s",
                     actual=f"returned at {result.returned_at:.6f} s",

@@ -344,6 +344,11 @@ class LinuxTarget:
     """Timing tolerance (seconds) when neither the script nor the command line
     sets one: the real kernel's timers and the agent's round trip jitter by a
     few milliseconds, so packetdrill's 4 ms fails scripts at random here."""
+    default_tolerance_percent = 12.5
+    """packetdrill's default ``--tolerance_percent``: an outbound packet may also be
+    late (or early) by 12.5% of the time since the previous event, since the kernel's
+    timer wheel rounds a long timer up (a 1 s SYN retransmission comes up to ~60 ms
+    late)."""
     FEATURES: frozenset[str] = frozenset({"TCP Fast Open"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
