@@ -57,7 +57,10 @@ Sequence numbers (packetdrill's convention): the script's peer uses
 ``ack`` (and SACK edges) to the ISN of the TCP under test, learned from the
 first SYN it sends (the SYN-ACK of a passive open, the SYN of an active
 one; 0 until then). Outbound ``seq`` is relative to the tested TCP's ISN,
-outbound ``ack`` and SACK edges to the peer's.
+outbound ``ack`` and SACK edges to the peer's. As in packetdrill, the seq
+written on the SYN that opens a connection (the first packet to a listener,
+a SYN-ACK) is the peer's ISN (later peer numbers count from it), and the seq
+written on the tested TCP's SYN names its ISN (not compared).
 
 Timestamps: an inbound ``TS val`` is sent as written. An inbound ``TS ecr``
 that equals the ``TS val`` written on an earlier outbound packet is replaced
@@ -71,9 +74,14 @@ otherwise to when it really happened (an outbound packet's send time, a
 call's return, the start of a ``...`` call).
 
 Ports: the tested side listens on :data:`~tcpstack.harness.drill.target.LOCAL_PORT`
-(8080) and the peer connects from :data:`PEER_PORT`; after the TCP under
-test sends a SYN (``connect()``), its source port and the peer's port 8080
-are used instead.
+(8080) and the peer connects from :data:`PEER_PORT` (the n-th connection to a
+new ``listen()`` from ``PEER_PORT + n``, as packetdrill's peer takes a new port
+for each); after the TCP under test sends a SYN (``connect()``), its source
+port and the peer's port 8080 are used instead.
+
+TCP Fast Open options (``FO``, ``FOEXP``) are built and compared with
+:mod:`.fastopen`; a target with a ``fastopen_cookie`` method (the Linux
+target) maps the script's cookies to its own addresses.
 """
 
 from __future__ import annotations
@@ -616,9 +624,10 @@ class _Run:
     def _peer_base(self, syn: bool = False) -> int:
         """What the peer's sequence numbers in the script are relative to (packetdrill's
         ``remote_seq_script_to_live_offset``): on a SYN (and the ack of a SYN-ACK) the
-        seq written is the peer's ISN itself (from :data:`PEER_ISN`); after it, numbers
-        count from the ISN the script wrote on the peer's SYN (``< S 1000:1000(0)``
-        then ``< . 1:1(0)`` is the next byte)."""
+        seq written is the peer's ISN itself (from :data:`PEER_ISN`); after the SYN that
+        opened the connection (the first packet to a listener, or a SYN-ACK), numbers
+        count from the ISN the script wrote on it (``< S 1000:1000(0)`` then
+        ``< . 1:1(0)`` is the next byte)."""
         return self.peer_isn if syn else (self.peer_isn + self.peer_syn) & _U32
 
     def _expect_packet(self, event: Event, spec: PacketSpec, start: float, end: float) -> None:
@@ -832,16 +841,17 @@ class _Run:
 
     def _inbound(self, spec: PacketSpec) -> bytes:
         flags = flags_of(spec.flags)
+        opens = self.listening
         if self.listening:
             # packetdrill: the first inbound packet after a listen() opens a new
             # connection, from a new port of the peer's
             self.listening = False
             self.local_port, self.remote_port = LOCAL_PORT, PEER_PORT + self.passive_opens
             self.passive_opens += 1
-            self.connection_known = True
+        self.connection_known = True  # the ports it is sent with are the connection's
         assert spec.seq is not None and spec.length is not None and spec.win is not None
         syn = bool(flags & Flags.SYN)
-        if syn:
+        if syn and (opens or flags & Flags.ACK):  # a SYN that opens a connection
             self.peer_syn = spec.seq
         seq = (self._peer_base(syn) + spec.seq) & _U32
         ack = spec.ack or 0
