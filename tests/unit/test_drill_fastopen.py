@@ -167,8 +167,6 @@ def test_script_addresses_default_to_run_all_and_follow_the_options() -> None:
                                                         ip_address("fd3d:a0b:17d6::1"))
     assert script_addresses({"local_ip": "192.168.0.2", "remote_ip": "10.248.0.2"}) == (
         ip_address("10.248.0.2"), ip_address("192.168.0.2"))
-    with pytest.raises(DrillError, match="IPv6 addresses"):
-        script_addresses({"ip_version": "ipv6", "local_ip": "192.168.0.2"})
 
 
 def test_translate_cookie() -> None:
@@ -184,6 +182,12 @@ def test_translate_cookie() -> None:
     assert translate_cookie(bytes.fromhex("abcd1234"), [key], SCRIPT, DRILL).hex() == "abcd1234"
     with pytest.raises(DrillError, match="no Fast Open key"):
         translate_cookie(None, [], SCRIPT, DRILL)
+    # addresses of another family (an IPv4 script run over IPv6): nothing to translate
+    six = (ip_address("2001:db8:1::2"), ip_address("2001:db8::1"))
+    assert translate_cookie(bytes.fromhex("3021b9d889017eeb"), [key], SCRIPT, six).hex() == \
+        "3021b9d889017eeb"
+    assert translate_cookie(bytes.fromhex("3021b9d889017eeb"), [key], None, DRILL).hex() == \
+        "3021b9d889017eeb"
 
 
 def test_defines() -> None:

@@ -164,19 +164,13 @@ _RUN_ALL_ADDRESSES = {
 def script_addresses(options: Mapping[str, str]) -> tuple[Address, Address]:
     """(the peer's address, the tested side's) a script's cookies were computed for:
     its ``--remote_ip`` and ``--local_ip``, else those of packetdrill's ``run_all.py``
-    for its ``--ip_version``.
-
-    Raises:
-        DrillError: an address of the wrong family.
-    """
+    for its ``--ip_version`` (an address of the other family is possible: a script
+    written for IPv4 run with ``--ip_version=ipv6``; its cookies then mean nothing
+    on the wire)."""
     version = "ipv6" if options.get("ip_version") == "ipv6" else "ipv4"
     defaults = _RUN_ALL_ADDRESSES[version]
     remote = ipaddress.ip_address(options.get("remote_ip", defaults[0]).split("/")[0])
     local = ipaddress.ip_address(options.get("local_ip", defaults[1]).split("/")[0])
-    want = 6 if version == "ipv6" else 4
-    if remote.version != want or local.version != want:
-        raise DrillError(f"--remote_ip/--local_ip must be IPv{want} addresses with "
-                         f"--ip_version={options.get('ip_version', 'ipv4')}")
     return remote, local
 
 
@@ -232,14 +226,17 @@ def resolve_cookie(option: TcpOptionSpec, options: Mapping[str, str],
 
 
 def translate_cookie(written: bytes | None, keys: Sequence[bytes],
-                     script: tuple[Address, Address], target: tuple[Address, Address]) -> bytes:
+                     script: tuple[Address, Address] | None,
+                     target: tuple[Address, Address]) -> bytes:
     """What a target running Linux sends or expects for a script's cookie.
 
     Args:
         written: the script's cookie; None for ``TFO_COOKIE`` undefined.
         keys: the Fast Open keys in force (16 bytes each), the one the server
             issues cookies with first.
-        script: (peer, side under test) the script's cookies were computed for.
+        script: (peer, side under test) the script's cookies were computed for;
+            None, or addresses of another family than ``target``'s: no cookie is
+            translated.
         target: (peer, side under test) on the target's wire.
 
     Returns:
@@ -254,6 +251,8 @@ def translate_cookie(written: bytes | None, keys: Sequence[bytes],
         if not keys:
             raise DrillError(f"{COOKIE_DEFINE}: no Fast Open key is in force")
         return kernel_cookie(keys[0], *target)
+    if script is None or script[0].version != target[0].version:
+        return written
     for key in keys:
         if written == kernel_cookie(key, *script):
             return kernel_cookie(key, *target)
