@@ -11,6 +11,8 @@ from ipaddress import ip_address
 import pytest
 from test_drill_runner import ISS, FakeTarget, out, run
 
+from tcpstack.cli.drill import with_defines
+from tcpstack.cli.main import main
 from tcpstack.harness.drill.fastopen import (
     defines,
     kernel_cookie,
@@ -194,6 +196,15 @@ def test_defines() -> None:
     assert defines({"define": "TFO_COOKIE=3021b9d889017eeb CODE=1"}) == {
         "TFO_COOKIE": "3021b9d889017eeb", "CODE": "1"}
     assert defines({}) == {}
+
+
+def test_command_line_defines_come_after_the_scripts() -> None:
+    script = parse("--define=TFO_COOKIE=aaaa\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+    merged = with_defines(script, ["TFO_COOKIE=bbbb", "CODE=1"])
+    assert defines(merged.options) == {"TFO_COOKIE": "bbbb", "CODE": "1"}
+    assert with_defines(script, []) is script
+    with pytest.raises(SystemExit):
+        main(["drill", "-D", "TFO_COOKIE", "x.pkt"])
 
 
 @dataclass
