@@ -195,8 +195,9 @@ def test_requests_for_the_new_calls() -> None:
                            Endpoints.from_options({"connect_port": "443"}))
     assert (req["host"], req["host6"], req["port"]) == (REMOTE_ADDRESS, "::ffff:" + REMOTE_ADDRESS,
                                                         443)
-    with pytest.raises(DrillError, match="Fast Open"):
-        build_request(Syscall("sendto", ("3", "...", "1000", "MSG_FASTOPEN", "...", "..."), 1))
+    req, _ = build_request(Syscall("sendto", ("3", "...", "1000", "MSG_FASTOPEN", "...",
+                                              "..."), 1))  # Fast Open: to the peer
+    assert (req["call"], req["host"], req["port"]) == ("sendto", REMOTE_ADDRESS, LOCAL_PORT)
     with pytest.raises(DrillError, match="ip_version"):
         Endpoints.from_options({"ip_version": "ipx"})
 

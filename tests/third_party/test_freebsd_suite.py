@@ -1,4 +1,4 @@
-"""The FreeBSD network group's TCP test suite, unchanged, against tcpstack.
+"""The FreeBSD network group's TCP test suite, unchanged, against tcpstack and Linux.
 
 Every script of ``tests/third_party/tcp-testsuite`` (IPv4 and IPv6) is parsed
 and, when drill runs it, run on the tcpstack target with packetdrill's rule
@@ -14,6 +14,13 @@ category of the first difference, from :data:`REASONS` (a failure no category
 describes is recorded with its own message, numbers masked). A script that
 starts passing, or fails for another reason, makes this test fail: update the
 file with ``TCPSTACK_UPDATE_GOLDEN=1`` and review the change.
+
+On the Linux target every script is matched against ``tcp-testsuite.linux.expect``
+the same way. Every script of the suite sets FreeBSD's sysctls (``net.inet.*``,
+``kern.ipc.*``), which Linux does not have (packetdrill on Linux stops at that
+line), so the Linux target reports each as ``unsupported  FreeBSD sysctls``
+without starting a namespace; a script that would run needs root and TUN (the
+test then skips, or fails under ``TCPSTACK_REQUIRE_TUN=1``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+
+import pytest
 
 from tcpstack.harness.drill.model import DrillUnsupported
 from tcpstack.harness.drill.runner import run_script
@@ -30,6 +39,7 @@ from tcpstack.harness.drill.targets import create_target
 HERE = Path(__file__).parent
 SUITE = HERE / "tcp-testsuite"
 EXPECT = HERE / "tcp-testsuite.expect"
+EXPECT_LINUX = HERE / "tcp-testsuite.linux.expect"
 
 REASONS: list[tuple[str, str]] = [
     (r"sockstat", "FreeBSD-only command: sockstat"),
@@ -61,7 +71,16 @@ def reason_of(message: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", message.split(" (")[0])[:160]
 
 
-def outcomes() -> dict[str, tuple[str, str]]:
+def _may_run_linux() -> bool:
+    if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
+        return True
+    if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
+        pytest.fail("TCPSTACK_REQUIRE_TUN=1 but a FreeBSD script would run on Linux "
+                    "without root and /dev/net/tun")
+    pytest.skip("a FreeBSD script would run on the Linux target: needs root and /dev/net/tun")
+
+
+def outcomes(target: str = "tcpstack") -> dict[str, tuple[str, str]]:
     """``{relative path: (outcome, reason)}`` for every script of the suite."""
     out: dict[str, tuple[str, str]] = {}
     for loaded in load([str(SUITE)]):
@@ -71,7 +90,11 @@ def outcomes() -> dict[str, tuple[str, str]]:
             out[rel] = ("unsupported" if loaded.unsupported else "not-parsed", construct)
             continue
         try:
-            result = run_script(loaded.script, create_target("tcpstack"), unexpected="defer")
+            if target == "linux":
+                # Declined in prepare() (no namespace yet), or run for real.
+                create_target("linux").prepare(loaded.script)
+                _may_run_linux()
+            result = run_script(loaded.script, create_target(target), unexpected="defer")
         except DrillUnsupported as exc:  # a feature the tcpstack target lacks (features.py)
             out[rel] = ("unsupported", exc.construct)
             continue
@@ -83,9 +106,10 @@ def outcomes() -> dict[str, tuple[str, str]]:
     return out
 
 
-def render(results: dict[str, tuple[str, str]]) -> str:
+def render(results: dict[str, tuple[str, str]], target: str = "tcpstack") -> str:
     lines = [
-        "# tcpstack drill on the FreeBSD TCP test suite: the expected outcome per script.",
+        f"# tcpstack drill --target {target} on the FreeBSD TCP test suite: the expected "
+        "outcome per script.",
         "# <script>  pass | fail <why> | unsupported <construct> | not-parsed",
         "# Regenerate: TCPSTACK_UPDATE_GOLDEN=1 pytest tests/third_party/test_freebsd_suite.py",
     ]
@@ -95,9 +119,9 @@ def render(results: dict[str, tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def read_expectations() -> dict[str, tuple[str, str]]:
+def read_expectations(path: Path = EXPECT) -> dict[str, tuple[str, str]]:
     expected: dict[str, tuple[str, str]] = {}
-    for line in EXPECT.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("  ", 2)
@@ -105,12 +129,13 @@ def read_expectations() -> dict[str, tuple[str, str]]:
     return expected
 
 
-def test_every_script_matches_its_expectation() -> None:
-    results = outcomes()
+@pytest.mark.parametrize(("target", "path"), [("tcpstack", EXPECT), ("linux", EXPECT_LINUX)])
+def test_every_script_matches_its_expectation(target: str, path: Path) -> None:
+    results = outcomes(target)
     assert len(results) == len(list(SUITE.rglob("*.pkt"))) > 1000
     if os.environ.get("TCPSTACK_UPDATE_GOLDEN") == "1":
-        EXPECT.write_text(render(results), encoding="utf-8")
-    expected = read_expectations()
+        path.write_text(render(results, target), encoding="utf-8")
+    expected = read_expectations(path)
     assert set(expected) == set(results), "scripts added or removed: update the file"
     changed = {rel: (expected[rel], got) for rel, got in results.items() if expected[rel] != got}
     assert not changed, f"{len(changed)} scripts changed, e.g. {sorted(changed.items())[:5]}"

@@ -282,3 +282,17 @@ def test_linux_requests_for_the_new_calls() -> None:
     req, _ = build_request(Syscall("sendmsg", ("4", "{msg_iov(1)=[{..., 10}]}",
                                                "MSG_ZEROCOPY"), 10))
     assert req["flags"] == 0x4000000
+
+
+def test_an_icmp_code_written_as_a_name_is_resolved_from_the_defines() -> None:
+    # packetdrill's run_all.py runs every script with -D CODE=host_unreachable.
+    from tcpstack.harness.drill.icmp import resolve_code
+    from tcpstack.harness.drill.model import IcmpSpec
+
+    spec = IcmpSpec(direction="<", icmp_type="unreachable", code="CODE")
+    assert resolve_code(spec, {}).code == "host_unreachable"
+    assert resolve_code(spec, {"CODE": "port_unreachable"}).code == "port_unreachable"
+    plain = IcmpSpec(direction="<", icmp_type="unreachable", code="net_unreachable")
+    assert resolve_code(plain, {}) is plain
+    with pytest.raises(ValueError, match="OTHER is not defined"):
+        resolve_code(IcmpSpec(direction="<", icmp_type="unreachable", code="OTHER"), {})

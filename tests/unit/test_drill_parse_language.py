@@ -225,9 +225,6 @@ def test_argument_helpers() -> None:
 @pytest.mark.parametrize(
     ("line", "construct"),
     [
-        ("sendto(3, ..., 1000, MSG_FASTOPEN, ..., ...) = 1000", "TCP Fast Open"),
-        ("setsockopt(3, SOL_TCP, TCP_FASTOPEN, [1], 4) = 0", "TCP Fast Open"),
-        ("setsockopt(3, SOL_TCP, TCP_FASTOPEN_CONNECT, [1], 4) = 0", "TCP Fast Open"),
         ("setsockopt(3, SOL_TCP, TCP_ZEROCOPY_RECEIVE, [1], 4) = 0", "zero-copy"),
         ("recvmsg(3, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=MSG_ERRQUEUE}, "
          "MSG_ERRQUEUE) = 0", "error queue (MSG_ERRQUEUE)"),
@@ -251,8 +248,6 @@ def test_unsupported_calls_name_their_construct(line: str, construct: str) -> No
 @pytest.mark.parametrize(
     ("line", "construct"),
     [
-        ("< S 0:0(0) win 1 <mss 1460,FO abcd,nop,nop>", "TCP Fast Open"),
-        ("< S 0:0(0) win 1 <FOEXP,nop,nop>", "TCP Fast Open"),
         ("< S 0:0(0) win 1 <md5 0123456789abcdef0123456789abcdef>", "TCP MD5 option"),
         ("< udp (1000)", "UDP packets"),
         ("> icmp unreachable port", "outbound ICMP packets"),

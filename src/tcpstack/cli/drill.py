@@ -18,6 +18,7 @@ target): one line on stderr, no traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -120,6 +121,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a packetdrill option for every script, overriding the "
                              "script's own (as packetdrill's command line does), e.g. "
                              "--option ip_version=ipv6 --option mss=1000; repeatable")
+    parser.add_argument("-D", "--define", metavar="NAME=VALUE", action="append", default=[],
+                        type=_define, dest="defines",
+                        help="a name for every script, as packetdrill's -D: the cookie of "
+                             "a Fast Open option 'FO NAME', e.g. -D TFO_COOKIE=3021b9d889017eeb "
+                             "(the Linux target computes TFO_COOKIE when it is not given); "
+                             "repeatable")
     parser.add_argument("--unexpected", choices=("fail", "defer"), default="fail",
                         help="a packet the script does not list: 'fail' the script at once "
                              "(drill's rule, the default) or 'defer' it to the next '>' "
@@ -149,6 +156,23 @@ def _script_option(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{text}: {exc.message}") from None
     except DrillSyntaxError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def with_defines(script: Script, defines: Sequence[str]) -> Script:
+    """``script`` with ``-D NAME=VALUE`` names added after its own ``--define``
+    (a name given twice: the last one counts)."""
+    if not defines:
+        return script
+    defined = " ".join([script.options.get("define", ""), *defines]).strip()
+    return replace(script, options={**script.options, "define": defined})
+
+
+def _define(text: str) -> str:
+    name, equals, value = text.partition("=")
+    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not value \
+            or any(c.isspace() or c == "," for c in value):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return text
 
 
 def _seconds(text: str) -> float:
@@ -187,6 +211,7 @@ def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:
             script = item.script
             if getattr(args, "options", None):  # packetdrill: the command line overrides the script
                 script = replace(script, options={**script.options, **dict(args.options)})
+            script = with_defines(script, getattr(args, "defines", None) or [])
             row: list[DrillResult | None] = []
             for name in names:
                 result = _run_one(script, name, tolerance, timeout, console,

@@ -15,9 +15,10 @@ from one event's action to True when the action uses the feature.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
-from .model import Action, DrillUnsupported, IcmpSpec, PacketSpec, Script, Syscall
+from .model import Action, DrillUnsupported, IcmpSpec, PacketSpec, Script, Shell, Syscall
 
 __all__ = ["FEATURE_RULES", "FeatureRule", "require_features", "script_features"]
 
@@ -39,6 +40,17 @@ def _uses_icmp(action: Action) -> bool:
     return isinstance(action, IcmpSpec)
 
 
+_FREEBSD_SYSCTL = re.compile(r"\bsysctl\b.*\b(?:net\.inet6?|kern\.ipc)\.")
+
+
+def _sets_freebsd_sysctls(action: Action) -> bool:
+    """A shell line setting FreeBSD's sysctls (``sysctl -w net.inet.tcp.sack.enable=1``),
+    as every script of freebsd-net/tcp-testsuite does: Linux has no such names (the
+    kernel refuses them, so packetdrill on Linux fails these scripts at that line);
+    the tcpstack target maps them (:mod:`~tcpstack.harness.drill.sysctl`)."""
+    return isinstance(action, Shell) and _FREEBSD_SYSCTL.search(action.command) is not None
+
+
 def _calls(*names: str) -> FeatureRule:
     """A rule: the action is a call of one of ``names``."""
     return lambda action: isinstance(action, Syscall) and action.name in names
@@ -49,6 +61,7 @@ FEATURE_RULES: dict[str, FeatureRule] = {
     "ICMP packets": _uses_icmp,
     "sendfile": _calls("open", "sendfile"),
     "splice": _calls("pipe", "splice"),
+    "FreeBSD sysctls": _sets_freebsd_sysctls,
 }
 """Each optional feature by the construct name reported, with its rule."""
 

@@ -21,6 +21,8 @@ outside the unacknowledged data).
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
 from ...wire.checksum import internet_checksum, pseudo_header_sum
@@ -179,3 +181,25 @@ def icmp_text(spec: IcmpSpec) -> str:
         words.append(f"id {spec.echo_id}")
     words.append(f"[{spec.seq}:{spec.end}({spec.length})]")
     return " ".join(words)
+
+
+RUN_ALL_DEFINES: dict[str, str] = {"CODE": "host_unreachable"}
+"""The ICMP code names packetdrill's ``run_all.py`` defines for every run (``-D
+CODE=host_unreachable``); a script's own ``--define`` or ``-D`` overrides them."""
+
+
+def resolve_code(spec: IcmpSpec, defined: Mapping[str, str]) -> IcmpSpec:
+    """``spec`` with a CODE written as a defined name (``CODE``) replaced by its value:
+    from ``defined`` (the script's ``--define``/``-D``), else :data:`RUN_ALL_DEFINES`.
+
+    Raises:
+        ValueError: the name is defined nowhere.
+    """
+    code = spec.code
+    if code is None or not code.isupper():
+        return spec
+    value = defined.get(code, RUN_ALL_DEFINES.get(code))
+    if value is None:
+        raise ValueError(f"ICMP code {code} is not defined (-D {code}=NAME)")
+    return replace(spec, code=value)
+

@@ -67,10 +67,20 @@ class Timing:
 @dataclass(frozen=True)
 class TcpOptionSpec:
     """One TCP option in a script: ``mss 1460``, ``sackOK``, ``nop``, ``eol``,
-    ``wscale 7``, ``TS val 100 ecr 0``, ``sack 1:1001 2001:3001``."""
+    ``wscale 7``, ``TS val 100 ecr 0``, ``sack 1:1001 2001:3001``, and TCP Fast
+    Open's ``FO``/``FOEXP`` (RFC 7413: kind 34, or the experimental kind 254 with
+    magic 0xF989).
+
+    ``values``: the numbers as written; for ``FO``/``FOEXP`` the cookie's bytes
+    (``FO abcd1234`` -> ``(0xab, 0xcd, 0x12, 0x34)``, ``()`` for a cookie request).
+    ``name``: for ``FO``/``FOEXP`` only, a cookie written as a name (``FO
+    TFO_COOKIE``) that the runner resolves when the packet is built or compared
+    (a ``--define``, or the cookie the Linux target computes); None otherwise.
+    """
 
     kind: Literal["mss", "sackOK", "nop", "eol", "wscale", "TS", "sack", "FO", "FOEXP"]
     values: tuple[int, ...] = ()
+    name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,17 @@ Constructs drill does not run raise
 :class:`~tcpstack.harness.drill.model.DrillUnsupported` with a stable name:
 UDP, outbound ICMP and encapsulated packets, IP header fields other than ECN
 (``(tos 0x10)``, ``flowlabel``, ``ttl``), explicit ports,
-AccECN, TCP Fast Open (``FO``, ``FOEXP``) and MD5 (``md5``) options, packet
-fuzzing ``{...}``.
+AccECN and MD5 (``md5``) options, packet fuzzing ``{...}``.
+
+TCP Fast Open options (RFC 7413) are parsed as packetdrill writes them:
+``FO`` (a cookie request: kind 34, length 2), ``FO abcd1234`` (a cookie in
+hex: length 2 + its bytes), ``FOEXP`` / ``FOEXP abcd1234`` (the experimental
+form: kind 254, length 4 + the cookie's bytes, magic 0xF989 first) and a
+cookie written as a name (``FO TFO_COOKIE``), resolved at run time. As in
+packetdrill, a cookie needs an even number of hex digits and may be of any
+length that fits in the option space (scripts send invalid ones on purpose);
+a name counts as :data:`NAMED_COOKIE_BYTES` bytes when the option space is
+checked.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from typing import Literal
 from .icmp import ICMPV4_TYPES, ICMPV6_TYPES
 from .model import DrillSyntaxError, IcmpSpec, PacketSpec, TcpOptionSpec
 
-__all__ = ["options_length", "parse_icmp", "parse_packet"]
+__all__ = ["FASTOPEN_EXP_MAGIC", "NAMED_COOKIE_BYTES", "options_length", "parse_icmp",
+           "parse_packet"]
 
 Fail = Callable[[str], DrillSyntaxError]
 """``fail(message)``: a DrillSyntaxError for the line being parsed."""
@@ -36,6 +46,14 @@ Unsupported = Callable[[str, str], DrillSyntaxError]
 
 _OPTION_SIZE = {"mss": 4, "sackOK": 2, "nop": 1, "eol": 1, "wscale": 3, "TS": 10}
 _FLAG_LETTERS = "FSRP.UEW"
+_FO_BASE = {"FO": 2, "FOEXP": 4}
+"""Bytes of a Fast Open option without its cookie: kind and length (and the magic)."""
+FASTOPEN_EXP_MAGIC = 0xF989
+"""The magic number after kind 254 and the length in an ``FOEXP`` option (RFC 6994)."""
+NAMED_COOKIE_BYTES = 8
+"""Size assumed for a cookie written as a name (``FO TFO_COOKIE``): Linux's cookies
+are 8 bytes (``TCP_FASTOPEN_COOKIE_SIZE``)."""
+_MAX_OPTION_BYTES = 40
 _U32 = 1 << 32
 
 _NOT_TCP = {
@@ -154,8 +172,8 @@ def parse_packet(text: str, fail: Fail, unsupported: Unsupported) -> PacketSpec:
             raise fail("window must be specified for inbound packets")
     if options is not None:
         size = options_length(options)
-        if size > 40:
-            raise fail(f"TCP options too long: {size} bytes (at most 40)")
+        if size > _MAX_OPTION_BYTES:
+            raise fail(f"TCP options too long: {size} bytes (at most {_MAX_OPTION_BYTES})")
         if size % 4:
             raise fail(f"TCP options are not padded to a multiple of 4 bytes ({size} bytes); "
                        "add nop or eol")
@@ -181,7 +199,8 @@ def parse_icmp(text: str, fail: Fail, unsupported: Unsupported) -> IcmpSpec | No
     [[start:end(len)]]``. TYPE and CODE are names of packetdrill's tables (see
     :mod:`~tcpstack.harness.drill.icmp`) or ``type_N``/``code_N``; which table
     applies depends on the IP version, known when the script runs, so a name is
-    accepted here when either table has it.
+    accepted here when either table has it. A CODE in capitals (``CODE``) is a name
+    the run defines (``-D CODE=host_unreachable``), resolved when the script runs.
 
     Raises:
         DrillUnsupported: an outbound ICMP packet, or one quoting a UDP or raw
@@ -210,7 +229,7 @@ def parse_icmp(text: str, fail: Fail, unsupported: Unsupported) -> IcmpSpec | No
     if not tables and not re.fullmatch(r"type_\d+", icmp_type):
         raise fail(f"bad ICMP type {icmp_type!r} (known: "
                    f"{', '.join(sorted(set(ICMPV4_TYPES) | set(ICMPV6_TYPES)))}, type_N)")
-    if code is not None and not re.fullmatch(r"code_\d+", code) and not any(
+    if code is not None and not re.fullmatch(r"code_\d+|[A-Z][A-Z0-9_]*", code) and not any(
         code in table[icmp_type][1] for table in tables
     ):
         known = sorted({c for table in tables for c in table[icmp_type][1]})
@@ -255,8 +274,31 @@ def _ranged(raw: str, bits: int, what: str, fail: Fail) -> int:
     return value
 
 
-_UNSUPPORTED_OPTIONS = {"FO": "TCP Fast Open", "FOEXP": "TCP Fast Open",
-                        "md5": "TCP MD5 option", "ECN": "AccECN"}
+_UNSUPPORTED_OPTIONS = {"md5": "TCP MD5 option", "ECN": "AccECN"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEX = re.compile(r"[0-9A-Fa-f]*")
+
+
+def _fast_open_option(name: str, args: list[str], fail: Fail) -> TcpOptionSpec:
+    """``FO``, ``FO abcd1234``, ``FOEXP``, ``FOEXP TFO_COOKIE`` (packetdrill's
+    ``new_tcp_fast_open_option``)."""
+    kind: Literal["FO", "FOEXP"] = "FO" if name == "FO" else "FOEXP"
+    if not args:
+        return TcpOptionSpec(kind)
+    if len(args) > 1:
+        raise fail(f"TCP option {name}: expected one cookie, got {' '.join(args)!r}")
+    cookie = args[0]
+    if _HEX.fullmatch(cookie):
+        if len(cookie) % 2:
+            raise fail(f"TCP fast open cookie {cookie!r} has an odd number of digits")
+        most = _MAX_OPTION_BYTES - _FO_BASE[kind]
+        if len(cookie) // 2 > most:
+            raise fail(f"TCP fast open cookie of {len(cookie) // 2} bytes exceeds the maximum "
+                       f"of {most} bytes")
+        return TcpOptionSpec(kind, tuple(bytes.fromhex(cookie)))
+    if _NAME.fullmatch(cookie):
+        return TcpOptionSpec(kind, name=cookie)
+    raise fail(f"TCP fast open cookie {cookie!r} is not a valid hex string")
 
 
 def _parse_options(body: str, fail: Fail, unsupported: Unsupported
@@ -271,7 +313,9 @@ def _parse_options(body: str, fail: Fail, unsupported: Unsupported
         name, args = words[0], words[1:]
         if name in _UNSUPPORTED_OPTIONS:
             raise unsupported(_UNSUPPORTED_OPTIONS[name], f"option {item.strip()!r}")
-        if name in ("nop", "eol", "sackOK") and not args:
+        if name in _FO_BASE:
+            result.append(_fast_open_option(name, args, fail))
+        elif name in ("nop", "eol", "sackOK") and not args:
             result.append(TcpOptionSpec(name))  # type: ignore[arg-type]
         elif name == "mss" and len(args) == 1 and args[0].isdigit():
             result.append(TcpOptionSpec("mss", (_ranged(args[0], 16, "mss", fail),)))
@@ -304,8 +348,15 @@ def _parse_options(body: str, fail: Fail, unsupported: Unsupported
 
 
 def options_length(options: tuple[TcpOptionSpec, ...]) -> int:
-    """Bytes the options take on the wire (without padding)."""
-    return sum(
-        2 + 4 * len(o.values) if o.kind == "sack" else _OPTION_SIZE[o.kind]
-        for o in options
-    )
+    """Bytes the options take on the wire (without padding); a Fast Open cookie
+    written as a name counts :data:`NAMED_COOKIE_BYTES`."""
+    return sum(_option_length(o) for o in options)
+
+
+def _option_length(option: TcpOptionSpec) -> int:
+    if option.kind == "sack":
+        return 2 + 4 * len(option.values)
+    if option.kind in _FO_BASE:
+        cookie = NAMED_COOKIE_BYTES if option.name is not None else len(option.values)
+        return _FO_BASE[option.kind] + cookie
+    return _OPTION_SIZE[option.kind]

@@ -57,7 +57,10 @@ Sequence numbers (packetdrill's convention): the script's peer uses
 ``ack`` (and SACK edges) to the ISN of the TCP under test, learned from the
 first SYN it sends (the SYN-ACK of a passive open, the SYN of an active
 one; 0 until then). Outbound ``seq`` is relative to the tested TCP's ISN,
-outbound ``ack`` and SACK edges to the peer's.
+outbound ``ack`` and SACK edges to the peer's. As in packetdrill, the seq
+written on the SYN that opens a connection (the first packet to a listener,
+a SYN-ACK) is the peer's ISN (later peer numbers count from it), and the seq
+written on the tested TCP's SYN names its ISN (not compared).
 
 Timestamps: an inbound ``TS val`` is sent as written. An inbound ``TS ecr``
 that equals the ``TS val`` written on an earlier outbound packet is replaced
@@ -71,9 +74,14 @@ otherwise to when it really happened (an outbound packet's send time, a
 call's return, the start of a ``...`` call).
 
 Ports: the tested side listens on :data:`~tcpstack.harness.drill.target.LOCAL_PORT`
-(8080) and the peer connects from :data:`PEER_PORT`; after the TCP under
-test sends a SYN (``connect()``), its source port and the peer's port 8080
-are used instead.
+(8080) and the peer connects from :data:`PEER_PORT` (the n-th connection to a
+new ``listen()`` from ``PEER_PORT + n``, as packetdrill's peer takes a new port
+for each); after the TCP under test sends a SYN (``connect()``), its source
+port and the peer's port 8080 are used instead.
+
+TCP Fast Open options (``FO``, ``FOEXP``) are built and compared with
+:mod:`.fastopen`; a target with a ``fastopen_cookie`` method (the Linux
+target) maps the script's cookies to its own addresses.
 """
 
 from __future__ import annotations
@@ -107,7 +115,15 @@ from ...wire import (
     encode_packet,
 )
 from .args import cmsgs_arg, pipe_arg
-from .icmp import build_icmp, icmp_text
+from .fastopen import (
+    CookieTranslator,
+    defines,
+    option_matches,
+    option_text,
+    resolve_cookie,
+    wire_option,
+)
+from .icmp import build_icmp, icmp_text, resolve_code
 from .model import (
     DrillError,
     Event,
@@ -306,6 +322,9 @@ def run_script(
         tolerance: timing tolerance in seconds; None: the script's
             ``--tolerance_usecs`` option, else the target's
             ``default_tolerance`` if it has one, else :data:`DEFAULT_TOLERANCE`.
+            An outbound packet's tolerance is at least ``--tolerance_percent``
+            (else the target's ``default_tolerance_percent``, else 0) percent of
+            the time since the previous event, as packetdrill's.
         peer_isn: the ISN of the script's peer.
         log: called with one line per event as it runs (``--verbose``).
         timeout: limit in seconds of target time (default :data:`DEFAULT_TIMEOUT`).
@@ -328,6 +347,11 @@ def run_script(
         default = getattr(target, "default_tolerance", DEFAULT_TOLERANCE)
         tolerance = int(usecs) / 1e6 if usecs else default
     run = _Run(script, target, tolerance, peer_isn % (1 << 32), log)
+    percent = script.options.get("tolerance_percent")
+    # packetdrill's tolerance_percent (12.5 by default there): on a real clock the
+    # kernel's timer wheel fires a long timer late by up to about 1/8 of its length
+    run.tol_percent = (float(percent) if percent
+                       else getattr(target, "default_tolerance_percent", 0.0))
     started = time.monotonic()
     run.deadline = DEFAULT_TIMEOUT if timeout is None else timeout
     run.defer_unexpected = unexpected == "defer"
@@ -357,6 +381,7 @@ class _Blocked:
     call: Syscall
     pending: PendingCall
     returns_at: float
+    tol: float  # the tolerance of its return time (see tolerance_percent)
 
 
 class _Run:
@@ -365,8 +390,15 @@ class _Run:
         self.script = script
         self.target = target
         self.tol = tolerance
+        self.tol_percent = 0.0
         self.peer_isn = peer_isn
         self.local_isn: int | None = None
+        self.listening = False  # a listen() since the last socket() and inbound packet
+        self.connection_known = True  # the ports are those of the socket under test
+        self.socket_at = 0.0  # when the last socket() returned
+        self.passive_opens = 0  # connections the peer opened to a listener
+        self.peer_syn = 0  # the seq the script wrote on the peer's last SYN
+        self.local_syn = 0  # the seq the script wrote on the tested TCP's last SYN
         self.local_port = LOCAL_PORT
         self.remote_port = PEER_PORT
         self.ts_map: dict[int, int] = {}
@@ -470,7 +502,7 @@ class _Run:
             if self.log is not None:
                 _, seg = decode_packet(packet)
                 self._say(start, event.line,
-                          "< " + seg.summary(relative_to=(self.peer_isn, self._isn())))
+                          "< " + seg.summary(relative_to=(self._peer_base(), self._isn())))
             return
         if isinstance(action, Shell):
             self._run_shell(event, action, start)
@@ -483,7 +515,8 @@ class _Run:
         if blocking_end is not None:
             returns_at = blocking_end if event.timing.kind == "abs" else base + blocking_end
             pending = self.target.start_syscall(self._live(action))
-            self.blocked.append(_Blocked(event, action, pending, returns_at))
+            tol = max(self.tol, self.tol_percent / 100 * (returns_at - start))
+            self.blocked.append(_Blocked(event, action, pending, returns_at, tol))
             self.last_actual = start
             self._say(start, event.line, f"{_call_text(action)} started")
             return
@@ -510,6 +543,7 @@ class _Run:
     def _run_shell(self, event: Event, shell: Shell, start: float) -> None:
         result = self.target.shell(shell.command, self.cwd)
         self._say(start, event.line, f"`{shell.command}` -> status {result.status}")
+        start = self.target.now()  # packetdrill: '+t' after a command counts from its end
         if result.status != 0:
             output = result.output.strip()
             joined = re.sub(r"\\\n", " ", shell.command)  # shell line continuations
@@ -545,6 +579,11 @@ class _Run:
                 for i, script_fd in enumerate(pipe_arg(call.args[0])):
                     if f"fds[{i}]" in result.outputs:
                         self.fds[script_fd] = result.outputs[f"fds[{i}]"]
+        if call.name in ("socket", "listen") and result.value >= 0:
+            self.listening = call.name == "listen"
+        if call.name == "socket" and result.value >= 0:
+            self.connection_known = False  # packetdrill: a new socket under test
+            self.socket_at = result.returned_at
 
     def _live(self, call: Syscall) -> Syscall:
         """``call`` with the script's fds replaced by the target's (see the module)."""
@@ -602,21 +641,33 @@ class _Run:
             _, seg = decode_packet(raw)
         except MalformedPacket as exc:
             return f"(undecodable packet: {exc})"
-        return seg.summary(relative_to=(self._isn(), self.peer_isn))
+        return seg.summary(relative_to=(self._isn(), self._peer_base()))
 
     def _isn(self) -> int:
         return self.local_isn if self.local_isn is not None else 0
 
+    def _peer_base(self, syn: bool = False) -> int:
+        """What the peer's sequence numbers in the script are relative to (packetdrill's
+        ``remote_seq_script_to_live_offset``): on a SYN (and the ack of a SYN-ACK) the
+        seq written is the peer's ISN itself (from :data:`PEER_ISN`); after the SYN that
+        opened the connection (the first packet to a listener, or a SYN-ACK), numbers
+        count from the ISN the script wrote on it (``< S 1000:1000(0)`` then
+        ``< . 1:1(0)`` is the next byte)."""
+        return self.peer_isn if syn else (self.peer_isn + self.peer_syn) & _U32
+
     def _expect_packet(self, event: Event, spec: PacketSpec, start: float, end: float) -> None:
         any_time = event.timing.kind == "any"
-        low = -math.inf if any_time else start - self.tol
-        high = start + ANY_TIME_LIMIT if any_time else end + self.tol
-        got = self._next_packet(high)
+        # packetdrill's verify_time: at least tolerance_percent of the time since the
+        # previous event
+        tol = max(self.tol, self.tol_percent / 100 * (start - self.last_actual))
+        low = -math.inf if any_time else start - tol
+        high = start + ANY_TIME_LIMIT if any_time else end + tol
+        got = self._next_of_connection(high)
         expected = spec_summary(spec)
         when = "at any time" if any_time else _when(start, end)
         if got is None and not any_time:
             # Look a little further, to report a late packet with its time.
-            got = self._next_packet(high + LATE_LOOKAHEAD)
+            got = self._next_of_connection(high + LATE_LOOKAHEAD)
             high_seen = high + LATE_LOOKAHEAD
         else:
             high_seen = high
@@ -635,10 +686,11 @@ class _Run:
             self.local_isn = seg.seq
             if not seg.has(Flags.ACK):
                 self.local_port, self.remote_port = seg.src_port, seg.dst_port
+                self.connection_known = True
         if (spec.length is not None and len(seg.payload) < spec.length
                 and "strict_segments" not in self.script.options):
             sent_at, ip, seg = self._aggregate(spec.length, sent_at, ip, seg, high)
-        actual = seg.summary(relative_to=(self._isn(), self.peer_isn))
+        actual = seg.summary(relative_to=(self._isn(), self._peer_base()))
         self._say(sent_at, event.line, "> " + actual)
         diffs = self._compare(spec, ip, seg)
         if diffs:
@@ -647,12 +699,36 @@ class _Run:
         if not low <= sent_at <= high:
             target = start if sent_at < start else end
             raise self._fail(
-                f"timing error: expected {when} (tolerance {self.tol * 1000:g} ms), "
+                f"timing error: expected {when} (tolerance {tol * 1000:g} ms), "
                 f"sent at {sent_at:.6f} s",
                 expected=expected, actual=actual, timing_error=sent_at - target,
             )
         self._learn_timestamps(spec, seg)
         self.last_actual = sent_at
+
+    def _next_of_connection(self, deadline: float) -> tuple[float, bytes] | None:
+        """The next packet sent by ``deadline``. With packetdrill's rule for unexpected
+        packets (``defer``), packetdrill's filter too: a packet of another connection
+        than the socket under test's (its ports; none after a ``socket()`` until it
+        connects or its listener gets a packet), other than a new SYN (sent after the
+        last ``socket()``), is dropped: the FIN of a connection the script closed and
+        no longer follows, the SYN an abandoned connection retransmits."""
+        for _ in range(10**9):  # bounded: each round consumes a packet sent by deadline
+            got = self._next_packet(deadline)
+            if got is None or not self.defer_unexpected:
+                return got
+            try:
+                _, seg = decode_packet(got[1])
+            except MalformedPacket:
+                return got
+            ports = (seg.src_port, seg.dst_port)
+            if (self.connection_known and ports == (self.local_port, self.remote_port)) or (
+                seg.has(Flags.SYN) and not seg.has(Flags.ACK) and got[0] >= self.socket_at
+            ):
+                return got
+            self._say(got[0], self.line, "> (another connection, ignored) "
+                      + self._describe(got[1]))
+        return None  # pragma: no cover
 
     def _aggregate(self, length: int, sent_at: float, ip: IPv4Header | IPv6Header,
                    seg: Segment, deadline: float
@@ -722,14 +798,18 @@ class _Run:
             diffs.append(f"flags [{seg.flags.letters()}], expected [{flags.letters()}]")
         rel_seq = (seg.seq - self._isn()) & _U32
         length = len(seg.payload)
-        if spec.seq is not None and rel_seq != spec.seq:
+        syn = seg.has(Flags.SYN)
+        if syn and spec.seq is not None:
+            # packetdrill: the seq written on the TCP's SYN names its ISN, whatever it is
+            self.local_syn = spec.seq
+        elif spec.seq is not None and rel_seq != spec.seq:
             diffs.append(f"seq {rel_seq}, expected {spec.seq}")
         if spec.length is not None and length != spec.length:
             diffs.append(f"length {length}, expected {spec.length}")
         elif spec.seq is None and spec.end is not None and (rel_seq + length) & _U32 != spec.end:
             diffs.append(f"end {(rel_seq + length) & _U32}, expected {spec.end}")
         if spec.ack is not None and seg.has(Flags.ACK):
-            rel_ack = (seg.ack - self.peer_isn) & _U32
+            rel_ack = (seg.ack - self._peer_base(syn)) & _U32
             if rel_ack != spec.ack:
                 diffs.append(f"ack {rel_ack}, expected {spec.ack}")
         if spec.win is not None and seg.window != spec.win:
@@ -739,7 +819,7 @@ class _Run:
         if not spec.options_wildcard:
             want = _strip_eol(spec.options or ())
             if not self._options_match(want, seg.options):
-                shown = _options_text(seg.options, self.peer_isn) or "none"
+                shown = _options_text(seg.options, self._peer_base()) or "none"
                 diffs.append(f"options <{shown}>, expected "
                              f"<{_spec_options_text(want) or 'none'}>")
         return diffs
@@ -762,8 +842,10 @@ class _Run:
                 ok = isinstance(option, Timestamps)
             elif kind == "sack":
                 ok = isinstance(option, Sack) and tuple(
-                    (edge - self.peer_isn) & _U32 for block in option.blocks for edge in block
+                    (edge - self._peer_base()) & _U32 for block in option.blocks for edge in block
                 ) == spec.values
+            elif kind in ("FO", "FOEXP"):
+                ok = option_matches(kind, self._cookie(spec), option)
             else:
                 ok = False
             if not ok:
@@ -785,6 +867,7 @@ class _Run:
     def _inject_icmp(self, event: Event, spec: IcmpSpec, start: float) -> None:
         """Inject an ICMP error quoting a segment of the connection (see :mod:`.icmp`)."""
         try:
+            spec = resolve_code(spec, defines(self.script.options))
             packet = build_icmp(spec, local=self.local_ip, remote=self.remote_ip,
                                 local_port=self.local_port, remote_port=self.remote_port,
                                 local_isn=self._isn(), tos=_ECN_BITS.get(spec.ecn or "noecn", 0))
@@ -796,11 +879,23 @@ class _Run:
 
     def _inbound(self, spec: PacketSpec) -> bytes:
         flags = flags_of(spec.flags)
+        opens = self.listening
+        if self.listening:
+            # packetdrill: the first inbound packet after a listen() opens a new
+            # connection, from a new port of the peer's
+            self.listening = False
+            self.local_port, self.remote_port = LOCAL_PORT, PEER_PORT + self.passive_opens
+            self.passive_opens += 1
+        self.connection_known = True  # the ports it is sent with are the connection's
         assert spec.seq is not None and spec.length is not None and spec.win is not None
-        seq = (self.peer_isn + spec.seq) & _U32
+        syn = bool(flags & Flags.SYN)
+        if syn and (opens or flags & Flags.ACK):  # a SYN that opens a connection
+            self.peer_syn = spec.seq
+        seq = (self._peer_base(syn) + spec.seq) & _U32
         ack = spec.ack or 0
         if flags & Flags.ACK:
-            ack = (self._isn() + ack) & _U32
+            # the ack of a SYN-ACK counts from the seq written on the TCP's SYN
+            ack = (self._isn() + ack - (self.local_syn if syn else 0)) & _U32
         options: list[TcpOption] = []
         ended = False
         for option in spec.options or ():
@@ -840,7 +935,16 @@ class _Run:
             base = self._isn()
             return Sack(tuple(((base + values[i]) & _U32, (base + values[i + 1]) & _U32)
                               for i in range(0, len(values), 2)))
+        if option.kind in ("FO", "FOEXP"):
+            return wire_option(option.kind, self._cookie(option))
         raise DrillError(f"cannot send option {option.kind}")  # pragma: no cover
+
+    def _cookie(self, option: TcpOptionSpec) -> bytes:
+        """A Fast Open option's cookie, resolved and translated for the target
+        (:func:`~tcpstack.harness.drill.fastopen.resolve_cookie`)."""
+        target = self.target
+        translator = target if isinstance(target, CookieTranslator) else None
+        return resolve_cookie(option, self.script.options, translator)
 
     # ------------------------------------------------------------------
     # System calls
@@ -876,7 +980,7 @@ class _Run:
         for blocked in self.blocked:
             if blocked.returns_at > start:
                 continue
-            limit = blocked.returns_at + self.tol + NONBLOCKING_SLACK
+            limit = blocked.returns_at + blocked.tol + NONBLOCKING_SLACK
             while blocked.pending.result() is None and self.target.now() < limit:
                 self.target.wait_until(min(self.target.now() + 0.002, limit))
 
@@ -886,7 +990,7 @@ class _Run:
         travel from another process) fails; at the end of the script, wait for it
         (at most :data:`LATE_LOOKAHEAD` after its time)."""
         for blocked in list(self.blocked):
-            deadline = blocked.returns_at + self.tol
+            deadline = blocked.returns_at + blocked.tol
             overdue = deadline + NONBLOCKING_SLACK
             result = blocked.pending.result()
             # At the end, wait for it: up to LATE_LOOKAHEAD more, to report a late
@@ -913,10 +1017,10 @@ class _Run:
                       f"{_call_text(blocked.call)} -> {_result_text(result)}")
             self._check_result(blocked.event, blocked.call, result)
             self._note_socket(blocked.call, result)
-            if abs(result.returned_at - blocked.returns_at) > self.tol:
+            if abs(result.returned_at - blocked.returns_at) > blocked.tol:
                 raise self._fail(
                     f"timing error: {blocked.call.name}() expected to return at "
-                    f"{blocked.returns_at:.6f} s (tolerance {self.tol * 1000:g} ms), returned "
+                    f"{blocked.returns_at:.6f} s (tolerance {blocked.tol * 1000:g} ms), returned "
                     f"at {result.returned_at:.6f} s",
                     line=line, expected=f"return at {blocked.returns_at:.6f} s",
                     actual=f"returned at {result.returned_at:.6f} s",
@@ -986,6 +1090,8 @@ def _spec_options_text(options: tuple[TcpOptionSpec, ...]) -> str:
         elif option.kind == "sack":
             v = option.values
             items.append("sack " + " ".join(f"{v[i]}:{v[i + 1]}" for i in range(0, len(v), 2)))
+        elif option.kind in ("FO", "FOEXP"):
+            items.append(f"{option.kind} {option.name or bytes(option.values).hex()}".rstrip())
         elif option.values:
             items.append(f"{option.kind} {option.values[0]}")
         else:
@@ -1011,7 +1117,7 @@ def _options_text(options: tuple[TcpOption, ...], ack_base: int) -> str:
                 f"{(left - ack_base) & _U32}:{(right - ack_base) & _U32}"
                 for left, right in option.blocks))
         elif isinstance(option, UnknownOption):
-            items.append(f"opt-{option.kind}:{option.data.hex()}")
+            items.append(option_text(option) or f"opt-{option.kind}:{option.data.hex()}")
     return ",".join(items)
 
 

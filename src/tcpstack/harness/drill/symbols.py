@@ -7,8 +7,12 @@ the Linux values here (from ``<sys/socket.h>``, ``<netinet/tcp.h>``,
 both targets read a script the same way.
 
 :data:`UNSUPPORTED_SYMBOLS` names the symbols whose feature drill does not
-run (TCP Fast Open, zero-copy, MD5, timestamping...): the parser reports a
-script using one as ``DrillUnsupported`` with the construct given here.
+run (zero-copy, MD5, timestamping...): the parser reports a script using one
+as ``DrillUnsupported`` with the construct given here. TCP Fast Open's names
+(``MSG_FASTOPEN``, ``TCP_FASTOPEN``, ``TCP_FASTOPEN_CONNECT``,
+``TCP_FASTOPEN_KEY``, ``TCP_FASTOPEN_NO_COOKIE``) are ordinary symbols: the
+Linux target runs Fast Open, the tcpstack target declines it (see
+:mod:`~tcpstack.harness.drill.features`).
 :data:`NON_LINUX_SYMBOLS` are names of other systems' headers (the FreeBSD
 tcp-testsuite uses some): a script using one cannot mean the same on Linux.
 """
@@ -110,11 +114,6 @@ SYMBOLS: dict[str, int] = {
 """Symbolic constants drill accepts in system call arguments (Linux values)."""
 
 UNSUPPORTED_SYMBOLS: dict[str, str] = {
-    "MSG_FASTOPEN": "TCP Fast Open",
-    "TCP_FASTOPEN": "TCP Fast Open",
-    "TCP_FASTOPEN_CONNECT": "TCP Fast Open",
-    "TCP_FASTOPEN_KEY": "TCP Fast Open",
-    "TCP_FASTOPEN_NO_COOKIE": "TCP Fast Open",
     "TCP_ZEROCOPY_RECEIVE": "zero-copy",
     "MSG_ERRQUEUE": "error queue (MSG_ERRQUEUE)",
     "TCP_MD5SIG": "TCP MD5 option",
@@ -141,7 +140,7 @@ NON_LINUX_SYMBOLS = frozenset({
 def unsupported_construct(word: str) -> str | None:
     """The construct drill reports for ``word`` if drill cannot run it, else None.
 
-    ``"MSG_FASTOPEN"`` -> ``"TCP Fast Open"``; a FreeBSD-only option name
+    ``"MSG_ZEROCOPY"`` -> ``"zero-copy"``; a FreeBSD-only option name
     (``"TCP_NOOPT"``) -> ``"non-Linux socket option"``; ``SOF_TIMESTAMPING_*``
     and ``SO_EE_*`` -> ``"timestamping"`` / ``"error queue (MSG_ERRQUEUE)"``.
     """

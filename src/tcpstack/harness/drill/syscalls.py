@@ -6,8 +6,7 @@ would reject early (the number of arguments, integers where integers go,
 the level of a socket option) and names the features drill does not run:
 
 * system calls outside :data:`SYSCALLS` (``vmsplice``, ``sendmmsg``...);
-* TCP Fast Open (``MSG_FASTOPEN``, ``TCP_FASTOPEN*``), zero-copy receive
-  (``TCP_ZEROCOPY_RECEIVE``), MD5 (``TCP_MD5SIG``), timestamping
+* zero-copy receive (``TCP_ZEROCOPY_RECEIVE``), MD5 (``TCP_MD5SIG``), timestamping
   and the error queue: see :data:`~tcpstack.harness.drill.symbols.UNSUPPORTED_SYMBOLS`;
 * symbols a Linux TCP does not have (the FreeBSD suite's ``TCP_NOOPT``...);
 * sockets that are not TCP (``SOCK_DGRAM``, ``IPPROTO_UDP``);

@@ -88,6 +88,7 @@ import atexit
 import collections
 import contextlib
 import errno
+import ipaddress
 import json
 import os
 import secrets
@@ -104,11 +105,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..features import require_features
+from ..fastopen import parse_keys, script_addresses, translate_cookie
+from ..features import require_features, script_features
 from ..model import DrillError, Script, Shell, Syscall
 from ..runner import DrillResult
 from ..target import LOCAL_ADDRESS, ShellResult, SyscallResult
-from .linux_args import LOCAL_ADDRESS6, Endpoints, build_request, outputs
+from .linux_args import LOCAL_ADDRESS6, Endpoints, build_request, fastopen_key, outputs
 from .linux_diagnose import blocked_message, script_duration
 from .linux_vnet import inbound_header, split_outbound, with_tcp_checksum
 
@@ -131,6 +133,8 @@ PREFIX_LENGTH = 24
 """``LOCAL_ADDRESS/24`` on the device."""
 PEER_NETWORK = "198.51.100.0/24"
 """Routed to the TUN device: the script's peer lives here."""
+FASTOPEN_KEY_FILE = "/proc/sys/net/ipv4/tcp_fastopen_key"
+"""The namespace's Fast Open keys (read for cookies, see ``LinuxTarget.fastopen_cookie``)."""
 MTU = 1500
 """Device MTU (bytes): the kernel's MSS is 1460."""
 
@@ -340,7 +344,13 @@ class LinuxTarget:
     """Timing tolerance (seconds) when neither the script nor the command line
     sets one: the real kernel's timers and the agent's round trip jitter by a
     few milliseconds, so packetdrill's 4 ms fails scripts at random here."""
-    FEATURES: frozenset[str] = frozenset({"ICMP packets", "sendfile", "splice"})
+    default_tolerance_percent = 12.5
+    """packetdrill's default ``--tolerance_percent``: an outbound packet may also be
+    late (or early) by 12.5% of the time since the previous event, since the kernel's
+    timer wheel rounds a long timer up (a 1 s SYN retransmission comes up to ~60 ms
+    late)."""
+    FEATURES: frozenset[str] = frozenset({"ICMP packets", "sendfile", "splice",
+                                           "TCP Fast Open"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
     def __init__(
@@ -395,6 +405,9 @@ class LinuxTarget:
         namespace, as under packetdrill."""
         self.oversized = 0
         """Packets captured larger than the MTU (TSO/GSO segments)."""
+        self._fast_open = False
+        self._global_keys: tuple[bytes, ...] = ()
+        self._socket_keys: list[tuple[bytes, ...]] = []
 
     # -- life cycle -------------------------------------------------------
 
@@ -412,6 +425,7 @@ class LinuxTarget:
         if self._started:
             raise DrillError("prepare() must come before start()")
         require_features(script, self.FEATURES, self.name)
+        self._fast_open = "TCP Fast Open" in script_features(script)
         self.script = script
         options = script.options
         self.endpoints = Endpoints.from_options(options)
@@ -450,10 +464,57 @@ class LinuxTarget:
         init = command == self._init_command and not self._clock_used
         resp = self._request({"op": "shell", "command": command, "cwd": cwd,
                               "timeout": SHELL_TIMEOUT}, SHELL_TIMEOUT + 10.0, "shell")
+        if self._fast_open:  # the command may have set net.ipv4.tcp_fastopen_key
+            self._read_fastopen_keys()
         if init:  # packetdrill runs its init command before its clock starts
             self._init_command = None
             self._t0 = time.monotonic()
         return ShellResult(status=int(resp["status"]), output=str(resp.get("output", "")))
+
+    def fastopen_cookie(self, written: bytes | None) -> bytes:
+        """The cookie to send or expect for a script's Fast Open cookie
+        (:class:`~tcpstack.harness.drill.fastopen.CookieTranslator`).
+
+        The keys in force: those the script set with ``setsockopt(TCP_FASTOPEN_KEY)``
+        (the last first), then the namespace's
+        (``/proc/sys/net/ipv4/tcp_fastopen_key``, read at the start, after each shell
+        command, and after the ``listen()`` that makes the kernel choose one).
+        ``None`` (``TFO_COOKIE``) is the cookie the first of them gives for drill's
+        peer and this side; a cookie one of them gives for the script's own
+        addresses (:func:`~tcpstack.harness.drill.fastopen.script_addresses`) is
+        mapped to drill's addresses.
+
+        Raises:
+            DrillError: no key is known for ``TFO_COOKIE``.
+        """
+        keys = [k for keys in reversed(self._socket_keys) for k in keys]
+        keys += self._global_keys
+        ep = self.endpoints
+        wire6 = ep.wire_ipv6
+        target = (ipaddress.ip_address(ep.remote6 if wire6 else ep.remote),
+                  ipaddress.ip_address(ep.local6 if wire6 else ep.local))
+        return translate_cookie(written, keys, script_addresses(self.script.options), target)
+
+    def _note_fastopen_keys(self, call: Syscall) -> None:
+        """After a successful call: remember a key ``setsockopt(TCP_FASTOPEN_KEY)`` set;
+        after ``listen()`` or ``setsockopt(TCP_FASTOPEN)`` read the namespace's keys
+        again if they were unset (zeros): the kernel makes a random key then."""
+        keys = fastopen_key(call)
+        if keys:
+            self._socket_keys.append(keys)
+        elif not any(any(k) for k in self._global_keys) and (
+            call.name == "listen" or (call.name == "setsockopt" and len(call.args) > 2
+                                      and call.args[2].strip() == "TCP_FASTOPEN")
+        ):
+            self._read_fastopen_keys()
+
+    def _read_fastopen_keys(self) -> None:
+        resp = self._request({"op": "shell", "command": f"cat {FASTOPEN_KEY_FILE}",
+                              "cwd": "/", "timeout": 10.0}, 20.0, "shell")
+        try:
+            self._global_keys = parse_keys(str(resp.get("output", "")))
+        except ValueError:
+            self._global_keys = ()
 
     def tcp_info(self, fd: int) -> Mapping[str, int]:
         """``getsockopt(fd, IPPROTO_TCP, TCP_INFO)`` decoded (:mod:`.linux_tcpinfo`).
@@ -586,6 +647,9 @@ class LinuxTarget:
         self._t0 = time.monotonic()
         self._spawn(self._pump_packets, "drill-linux-packets")
         self._spawn(lambda: self._pump_control(rest), "drill-linux-control")
+        if self._fast_open:
+            self._read_fastopen_keys()
+            self._t0 = time.monotonic()
 
     def _read_setup_reply(self, sock: socket.socket) -> tuple[dict[str, Any], list[int], bytes]:
         buf = b""
@@ -993,6 +1057,8 @@ class LinuxTarget:
         err = resp.get("errno")
         returned_at = float(resp["t"]) - self._t0
         outs = outputs(pending.kind, resp.get("out")) if value >= 0 else {}
+        if value == 0 and self._fast_open:
+            self._note_fastopen_keys(pending.call)
         return SyscallResult(
             value=value,
             errno=None if err is None else str(err),

@@ -189,6 +189,21 @@ class _FdTable:
                 sock.close()
 
 
+_LIBC.sendto.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                         ctypes.c_void_p, ctypes.c_uint32]
+_LIBC.sendto.restype = ctypes.c_ssize_t
+
+
+def _sockaddr(sock: socket.socket, host: str, port: int) -> bytes:
+    """A ``struct sockaddr_in`` / ``sockaddr_in6`` for ``host``:``port`` in the
+    socket's family."""
+    if sock.family == socket.AF_INET6:
+        return struct.pack("=HHI16sI", socket.AF_INET6, socket.htons(port), 0,
+                           socket.inet_pton(socket.AF_INET6, host), 0)
+    return struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port),
+                       socket.inet_aton(host))
+
+
 def _host(sock: socket.socket, req: dict[str, Any]) -> str:
     """The address of ``req`` for the socket's family (``host`` or ``host6``)."""
     return str(req["host6"] if sock.family == socket.AF_INET6 else req["host"])
@@ -545,6 +560,27 @@ class _Agent:
         dst = self.fds.get_any(req["out_fd"]).fileno()
         return os.splice(src, dst, int(req["count"]), flags=int(req["flags"])), None
 
+    def _call_sendto(self, req: dict[str, Any]) -> tuple[int, Any]:
+        """sendto() to the request's address (``host``/``host6``, ``port``: with
+        MSG_FASTOPEN this connects), or to an address of only a family
+        (``family_only``, e.g. AF_UNSPEC); ``null``: a NULL buffer."""
+        sock = self.fds.get(req["fd"])
+        count, flags = int(req["count"]), int(req["flags"])
+        if "family_only" not in req and not req.get("null"):
+            address = (_host(sock, req), int(req["port"]))
+            return sock.sendto(bytes(count), flags, address), None
+        if "family_only" in req:
+            raw = struct.pack("=H", int(req["family_only"])).ljust(128, b"\0")
+        else:
+            raw = _sockaddr(sock, _host(sock, req), int(req["port"]))
+        name = ctypes.create_string_buffer(raw, len(raw))
+        data = None if req.get("null") else ctypes.create_string_buffer(count)
+        result = _LIBC.sendto(sock.fileno(), data, count, flags, name, len(raw))
+        if result < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+        return int(result), None
+
     def _call_readv(self, req: dict[str, Any]) -> tuple[int, Any]:
         buffers = [bytearray(int(n)) for n in req["lengths"]]
         return os.readv(self.fds.get(req["fd"]).fileno(), buffers), None
@@ -555,7 +591,11 @@ class _Agent:
 
     def _call_sendmsg(self, req: dict[str, Any]) -> tuple[int, Any]:
         buffers = [bytes(int(n)) for n in req["lengths"]]
-        return self.fds.get(req["fd"]).sendmsg(buffers, [], int(req["flags"])), None
+        sock = self.fds.get(req["fd"])
+        if "port" in req:  # msg_name: the script's peer (with MSG_FASTOPEN this connects)
+            address = (_host(sock, req), int(req["port"]))
+            return sock.sendmsg(buffers, [], int(req["flags"]), address), None
+        return sock.sendmsg(buffers, [], int(req["flags"])), None
 
     def _call_recvmsg(self, req: dict[str, Any]) -> tuple[int, Any]:
         buffers = [bytearray(int(n)) for n in req["lengths"]]
@@ -614,6 +654,12 @@ class _Agent:
             sock.setsockopt(level, opt, _LINGER.pack(int(value[0]), int(value[1])))
         elif kind == "str":
             sock.setsockopt(level, opt, str(value).encode())
+        elif kind == "bytes":  # a C string and its length (TCP_FASTOPEN_KEY)
+            data = bytes(int(b) for b in value)
+            if data:
+                sock.setsockopt(level, opt, data)
+            else:
+                sock.setsockopt(level, opt, None, 0)
         else:  # an int: as C's 32-bit int, so 0xffffffff (TCP_NOTSENT_LOWAT) works too
             sock.setsockopt(level, opt, struct.pack("=I", int(value) & 0xFFFFFFFF))
         return 0, None

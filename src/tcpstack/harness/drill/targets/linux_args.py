@@ -22,7 +22,7 @@ from typing import Any
 
 from ..args import cmsgs_arg, iovecs_arg, msghdr_arg
 from ..model import DrillError, Syscall
-from ..parse import SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
+from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
 from ..target import LOCAL_ADDRESS, LOCAL_ADDRESS6, LOCAL_PORT, REMOTE_ADDRESS, REMOTE_ADDRESS6
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "REMOTE_ADDRESS6",
     "Endpoints",
     "build_request",
+    "fastopen_key",
 ]
 
 
@@ -189,11 +190,11 @@ def _read_write(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None
 
 def _send_recv(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     flags = _int(call, 3, "flags")
-    if flags & SYMBOLS["MSG_FASTOPEN"]:
-        raise _bad(call, "MSG_FASTOPEN: TCP Fast Open is not supported")
     req.update(fd=_int(call, 0, "fd"), count=_int(call, 2, "count"), flags=flags)
     req["call"] = "send" if call.name in ("send", "sendto") else "recv"
     _null_buffer(call, req)
+    if call.name == "sendto":
+        _sendto_address(call, req, ep)
     return None
 
 
@@ -202,6 +203,18 @@ def _null_buffer(call: Syscall, req: dict[str, Any]) -> None:
     pointer, so that the kernel answers as it does (EFAULT when it copies)."""
     if call.args[1].strip() == "NULL":
         req["null"] = True
+
+
+def _sendto_address(call: Syscall, req: dict[str, Any], ep: Endpoints) -> None:
+    """sendto() as packetdrill makes it: to the script's peer when the address is
+    ``...`` (what TCP Fast Open's ``sendto(fd, ..., n, MSG_FASTOPEN, ..., ...)``
+    connects to), or to an address of only a family (``AF_UNSPEC``) when one is
+    written."""
+    req["call"] = "sendto"
+    if len(call.args) > 4 and not _is_wild(call.args[4]):
+        req["family_only"] = _int(call, 4, "address family")
+    else:
+        _address(req, ep, remote=True)
 
 
 def _vector(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
@@ -223,10 +236,10 @@ def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     except ValueError as exc:
         raise _bad(call, f"msg: {exc}") from None
     flags = _int(call, 2, "flags")
-    if flags & SYMBOLS["MSG_FASTOPEN"]:
-        raise _bad(call, "MSG_FASTOPEN is not supported")
     req.update(fd=_int(call, 0, "fd"), lengths=lengths, flags=flags)
     _msg_control(call, fields, req)
+    if call.name == "sendmsg" and "msg_name" in fields:  # packetdrill: the script's peer
+        _address(req, ep, remote=True)
     return "msg" if call.name == "recvmsg" else None
 
 
@@ -333,9 +346,11 @@ def _sockopt(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     optname = call.args[2].strip()
     linger = optname == "SO_LINGER"
     kind = "linger" if linger else "str" if optname in _STRING_OPTS else "int"
+    raw = call.args[3].strip()
+    if kind == "int" and raw.startswith('"') and call.name == "setsockopt":
+        kind = "bytes"  # TCP_FASTOPEN_KEY: "\xf7\x63..." and its length
     req.update(fd=_int(call, 0, "fd"), level=_int(call, 1, "level"),
                opt=_int(call, 2, "optname"), kind=kind)
-    raw = call.args[3].strip()
     if call.name == "getsockopt":
         return None if kind == "str" else "linger" if linger else "optval"
     try:
@@ -344,6 +359,8 @@ def _sockopt(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
             req["value"] = [int_arg(fields["onoff"]), int_arg(fields["linger"])]
         elif kind == "str":
             req["value"] = raw.strip('"')
+        elif kind == "bytes":
+            req["value"] = list(_c_string(raw, _int(call, 4, "optlen")))
         else:
             items = list_arg(raw) if raw.startswith("[") else (raw,)
             if len(items) != 1:
@@ -352,6 +369,40 @@ def _sockopt(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
     except (KeyError, ValueError) as exc:
         raise _bad(call, f"option value: {exc}") from None
     return None
+
+
+def _c_string(raw: str, length: int) -> bytes:
+    """A C string literal as packetdrill passes it: its bytes (escapes such as
+    ``\xf7`` and ``\0`` decoded), cut or padded with zeros to ``length`` (the
+    optlen argument).
+
+    Raises:
+        ValueError: not a quoted string, or a bad escape.
+    """
+    if len(raw) < 2 or raw[0] != '"' or raw[-1] != '"':
+        raise ValueError(f"expected a quoted string, got {raw!r}")
+    try:
+        data = raw[1:-1].encode("latin-1").decode("unicode_escape").encode("latin-1")
+    except UnicodeError as exc:
+        raise ValueError(f"bad string {raw}: {exc}") from None
+    if not 0 <= length <= 1 << 16:
+        raise ValueError(f"optlen {length} out of range")
+    return data[:length].ljust(length, b"\0")
+
+
+def fastopen_key(call: Syscall) -> tuple[bytes, ...]:
+    """The keys a ``setsockopt(fd, SOL_TCP, TCP_FASTOPEN_KEY, "...", 16)`` sets: the
+    primary key (16 bytes), then the backup key when 32 bytes are given; ``()`` for
+    another call or a length the kernel refuses."""
+    if call.name != "setsockopt" or len(call.args) < 5 or (
+        call.args[2].strip() != "TCP_FASTOPEN_KEY"
+    ):
+        return ()
+    try:
+        key = _c_string(call.args[3].strip(), int_arg(call.args[4]))
+    except ValueError:
+        return ()
+    return (key[:16], key[16:]) if len(key) == 32 else (key,) if len(key) == 16 else ()
 
 
 _BUILDERS = {

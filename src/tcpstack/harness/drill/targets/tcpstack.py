@@ -236,7 +236,7 @@ class TcpstackTarget:
             :meth:`prepare` decides from the script.
     """
 
-    FEATURES: frozenset[str] = frozenset({"sendfile", "splice"})
+    FEATURES: frozenset[str] = frozenset({"sendfile", "splice", "FreeBSD sysctls"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs;
     a script using any other is reported as unsupported on tcpstack."""
 
