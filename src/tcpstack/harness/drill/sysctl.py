@@ -347,8 +347,10 @@ class Sysctls:
             config = replace(config, tso=self.offload)
         if any(name.startswith("net.inet.") for name in self.values):
             # A script written for FreeBSD (freebsd-net/tcp-testsuite) compares the
-            # SYN's options byte for byte: lay them out as FreeBSD does.
-            config = replace(config, syn_option_layout="freebsd")
+            # SYN's options byte for byte: lay them out as FreeBSD does. FreeBSD
+            # has no quick-ACK mode: the first data segments are acknowledged
+            # as any others (delayed, RFC 9293 §3.8.6.3).
+            config = replace(config, syn_option_layout="freebsd", quick_acks=0)
         return config
 
 
