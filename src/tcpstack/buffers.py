@@ -49,7 +49,7 @@ class SendBuffer:
             MUST-62), or None outside urgent mode (§3.8.5).
     """
 
-    __slots__ = ("_data", "fin_queued", "head_off", "head_seq", "short", "up_off")
+    __slots__ = ("_data", "_push", "fin_queued", "head_off", "head_seq", "short", "up_off")
 
     def __init__(self, head_seq: int) -> None:
         self._data: bytearray | None = None
@@ -58,6 +58,7 @@ class SendBuffer:
         self.fin_queued = False
         self.short = False
         self.up_off: int | None = None
+        self._push: int | None = None  # end of the newest pushed SEND (stream offset)
 
     def __len__(self) -> int:
         """Bytes held: sent and unacknowledged, plus not yet sent."""
@@ -92,6 +93,22 @@ class SendBuffer:
                 self._data = bytearray()
             self._data += data[:n] if n < len(data) else data
         return n
+
+    def mark_push(self) -> None:
+        """The data written so far was SENT with the PUSH flag (§3.9.1.2): the segment
+        that carries its last byte gets PSH. Successive push points collapse into
+        the newest (RFC 1122 §4.2.2.2: the PSH bit is no record marker)."""
+        self._push = self.end_off
+
+    def pushes(self, start_off: int, end_off: int) -> bool:
+        """Whether the data ``[start_off, end_off)`` ends the newest pushed SEND."""
+        push = self._push
+        return push is not None and start_off < push <= end_off
+
+    def pushed_beyond(self, off: int) -> bool:
+        """Whether pushed data lies beyond stream offset ``off``."""
+        push = self._push
+        return push is not None and push > off
 
     def off(self, seq: int) -> int:
         """Stream offset of sequence number ``seq``."""
@@ -132,6 +149,8 @@ class SendBuffer:
             self.head_off += n
             if self.up_off is not None and self.head_off >= self.up_off:
                 self.up_off = None
+            if self._push is not None and self._push <= self.head_off:
+                self._push = None
         return n
 
     def urgent_pointer(self, off: int) -> int:

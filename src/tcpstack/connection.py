@@ -158,8 +158,14 @@ class Connection(Tcb):
         self._passive = True
         self._set_state(S.LISTEN, Cause.OPEN_PASSIVE)
 
-    def send(self, data: bytes, now: float | None = None, *, urgent: bool = False) -> int:
+    def send(self, data: bytes, now: float | None = None, *, urgent: bool = False,
+             push: bool = True) -> int:
         """SEND (§3.10.2): queue ``data``; return how many bytes were accepted.
+
+        ``push``: the PUSH flag (§3.9.1.2, MAY-16): the segment that carries the
+        last byte accepted gets PSH (and so does the last segment the windows let
+        go while pushed data waits). Without it (Linux ``MSG_MORE``) the data
+        goes out when segments fill or later data is pushed.
 
         Fewer than ``len(data)`` bytes are accepted when the send buffer is
         full; a :class:`~tcpstack.events.SendBufferAvailable` event follows
@@ -190,6 +196,8 @@ class Connection(Tcb):
             raise LocalProtocolError("send: connection closing")
         n = buf.append(data, self._config.send_buffer)
         if n:
+            if push:
+                buf.mark_push()
             self._app("send", bytes=n, **({"urgent": True} if urgent else {}))
             if urgent:
                 buf.up_off = buf.end_off  # SND.UP: the first non-urgent octet (MUST-62)

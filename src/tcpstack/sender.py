@@ -201,6 +201,11 @@ class Sender:
                     c._snd_nxt = seq_min(seq_add(c._snd_nxt, skip), c._snd_max)
                     continue
                 n = min(n, limit)
+            # With segmentation offload, the last super-segment the windows let go
+            # while pushed data waits behind it carries PSH: the receiver delivers
+            # what came (§3.9.1.2; Linux marks its TSO bursts alike). Not a tail
+            # loss probe's new data.
+            window_cut = c.config.tso and n == usable < avail and not probe_room
             if size < n < avail:
                 # Segmentation offload: a super-segment cut short by the windows
                 # ends on a segment boundary (Linux tcp_mss_split_point).
@@ -236,6 +241,7 @@ class Sender:
                     if not in_flight:
                         self._arm_persist(override=True)
                     break
+            push = window_cut and buf.pushed_beyond(buf.head_off + index + n)
             force = False
             probe_room = 0
             if not retransmission:
@@ -243,7 +249,7 @@ class Sender:
                 rec.note_new_data(
                     beyond_cwnd=seq_diff(c._snd_nxt, c._snd_una) + n - rec.cc.cwnd
                 )
-            out.append(self._emit_data(index, n, fin=fin_here))
+            out.append(self._emit_data(index, n, fin=fin_here, push=push))
         return out
 
     def _sack_recovery(self) -> list[Segment]:
@@ -272,9 +278,10 @@ class Sender:
                 out.append(self._retransmit(start, end))
         return out
 
-    def _emit_data(self, index: int, n: int, *, fin: bool) -> Segment:
-        """The segment at SND.NXT: ``n`` bytes from buffer index ``index``, maybe the FIN."""
-        seg = self._data_segment(self._c._snd_nxt, index, n, fin=fin)
+    def _emit_data(self, index: int, n: int, *, fin: bool, push: bool = False) -> Segment:
+        """The segment at SND.NXT: ``n`` bytes from buffer index ``index``, maybe the FIN;
+        ``push`` sets PSH whether or not it ends a pushed SEND."""
+        seg = self._data_segment(self._c._snd_nxt, index, n, fin=fin, push=push)
         self._c._timers.cancel(Timer.PERSIST)
         return seg
 
@@ -292,16 +299,21 @@ class Sender:
         fin = self.fin_sent() and index + n == len(buf)
         return self._data_segment(seq_add(buf.head_seq, index), index, max(n, 0), fin=fin)
 
-    def _data_segment(self, seq: int, index: int, n: int, *, fin: bool) -> Segment:
+    def _data_segment(self, seq: int, index: int, n: int, *, fin: bool,
+                      push: bool = False) -> Segment:
         """Build and account for a data segment at ``seq`` (new or retransmitted)."""
         c = self._c
         buf = c._sndbuf
         flags = Flags.ACK
-        if n and index + n == len(buf):
-            flags |= Flags.PSH  # MUST-61: PSH on the last buffered segment
+        off = buf.head_off + index
+        if n and (push or buf.pushes(off, off + n)):
+            # §3.9.1.2: PSH on the segment that carries the last byte of the newest
+            # pushed SEND (successive pushes collapse, RFC 1122 §4.2.2.2; every
+            # SEND is pushed unless the application says otherwise, so the last
+            # buffered segment has it: MUST-61).
+            flags |= Flags.PSH
         if fin:
             flags |= Flags.FIN
-        off = buf.head_off + index
         # §3.8.5: URG with the pointer to the first non-urgent octet, as an
         # offset from SEG.SEQ (at most 65535; it advances as we go).
         urgent = buf.urgent_pointer(off)

@@ -27,16 +27,17 @@ def check(text: str) -> TcpstackTarget:
 
 def test_sndbuf_on_a_connected_socket_limits_a_blocking_write() -> None:
     # Linux reports twice the value; 28000 bytes of payload fit (4/3 of 21000);
-    # each ACK frees room that write() fills, until all 61000 bytes are in.
+    # each ACK frees room that write() fills, until all 61000 bytes are in. Each
+    # burst the windows cut short carries PSH (pushed data waits behind it), as Linux.
     check(
         "+0 setsockopt(4, SOL_SOCKET, SO_SNDBUF, [21000], 4) = 0\n"
         "+0 getsockopt(4, SOL_SOCKET, SO_SNDBUF, [42000], [4]) = 0\n"
         "+0...0.300 write(4, ..., 61000) = 61000\n"
-        "+0 > . 1:10001(10000) ack 1\n"  # 28000 in the buffer
+        "+0 > P. 1:10001(10000) ack 1\n"  # 28000 in the buffer
         "+.1 < . 1:1(0) ack 10001 win 50000\n"
-        "+0 > . 10001:21001(11000) ack 1\n"  # 38000 written
+        "+0 > P. 10001:21001(11000) ack 1\n"  # 38000 written
         "+.1 < . 1:1(0) ack 21001 win 50000\n"
-        "+0 > . 21001:33001(12000) ack 1\n"  # 49000 written
+        "+0 > P. 21001:33001(12000) ack 1\n"  # 49000 written
         "+.1 < . 1:1(0) ack 33001 win 50000\n"  # the last 12000 fit: write() returns
     )
 

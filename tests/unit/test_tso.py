@@ -45,8 +45,9 @@ def test_without_offload_segments_are_one_mss() -> None:
 
 
 def test_super_segment_is_bounded_by_cwnd() -> None:
-    # IW10 with 1000-byte segments: 10000 bytes, then the rest after the ACK.
-    script = ("+0 write(4, ..., 15000) = 15000\n+0 > . 1:10001(10000) ack 1\n"
+    # IW10 with 1000-byte segments: 10000 bytes, then the rest after the ACK. The
+    # burst cwnd cuts short carries PSH, as on Linux (checked with the Linux target).
+    script = ("+0 write(4, ..., 15000) = 15000\n+0 > P. 1:10001(10000) ack 1\n"
               "+.1 < . 1:1(0) ack 10001 win 500\n+0 > P. 10001:15001(5000) ack 1\n")
     result = run(script, tso=True)
     assert result.passed, result.failure
@@ -54,8 +55,9 @@ def test_super_segment_is_bounded_by_cwnd() -> None:
 
 def test_window_limited_super_segment_ends_on_a_segment_boundary() -> None:
     # The peer offers 2500 bytes (win 20 << 7): two full segments go, the half
-    # segment waits (sender SWS avoidance), as Linux's tcp_mss_split_point.
-    script = "+0 write(4, ..., 5000) = 5000\n+0 > . 1:2001(2000) ack 1\n"
+    # segment waits (sender SWS avoidance), as Linux's tcp_mss_split_point; with
+    # PSH, as on Linux, since pushed data waits behind it.
+    script = "+0 write(4, ..., 5000) = 5000\n+0 > P. 1:2001(2000) ack 1\n"
     result = run(script, tso=True, win=20)
     assert result.passed, result.failure
 

@@ -902,7 +902,9 @@ class TcpstackTarget:
                     return _err("EAGAIN")
             else:
                 try:
-                    done += conn.send(bytes(size - done))
+                    # MSG_MORE: not pushed (Linux tcp_push marks PSH only without it).
+                    done += conn.send(bytes(size - done),
+                                      push=not flags & SYMBOLS["MSG_MORE"])
                 except LocalProtocolError:
                     return _Ret(done) if done else _err("EPIPE")
                 if done == size:
