@@ -1,7 +1,8 @@
 """The scripts of ``tests/drill_features`` against the Linux kernel: inbound ICMP errors
-(IPv4 and IPv6), open/sendfile, pipe/splice, TCP_INQ control messages, NULL buffers
-and MSG_ZEROCOPY sends; and that a wrong expectation fails (the ICMP's quoted
-sequence number matters, control messages are compared).
+(IPv4 and IPv6), open/sendfile, pipe/splice, TCP_INQ control messages, NULL buffers,
+MSG_ZEROCOPY sends, and the error queue (a SO_TIMESTAMPING ACK timestamp, zero-copy
+completions; over IPv4 and IPv6); and that a wrong expectation fails (the ICMP's
+quoted sequence number matters, control messages are compared).
 
 Each run has its own network namespace, which must be gone afterwards. Skipped
 (with the reason) without root, /dev/net/tun or ``ip``; with
@@ -69,7 +70,8 @@ def why(result: DrillResult) -> str:
 
 @pytest.mark.parametrize("name", ["icmp_frag_needed.pkt", "icmp_packet_too_big_ipv6.pkt",
                                   "icmp_unreachable_syn.pkt", "inq.pkt", "splice.pkt",
-                                  "null_buffers.pkt", "zerocopy_send.pkt"])
+                                  "null_buffers.pkt", "zerocopy_send.pkt",
+                                  "tx_timestamp_ack.pkt", "zerocopy_completion.pkt"])
 def test_feature_script_passes_on_linux(name: str, tmp_path: Path) -> None:
     result = run_linux(script(name), str(tmp_path / name))
     assert result.passed, why(result)
@@ -97,3 +99,29 @@ def test_wrong_cmsg_data_fails_on_linux(tmp_path: Path) -> None:
     result = run_linux(text, str(tmp_path / "inq_wrong.pkt"))
     assert result.failure is not None
     assert "cmsg_data[0] is 2000, expected 1999" in result.failure.message
+
+
+@pytest.mark.parametrize("name", ["tx_timestamp_ack.pkt", "zerocopy_completion.pkt"])
+def test_error_queue_over_ipv6(name: str, tmp_path: Path) -> None:
+    # CMSG_LEVEL_IP and CMSG_TYPE_RECVERR become SOL_IPV6 and IPV6_RECVERR, as
+    # run_all.py defines them, and the error carries a sockaddr_in6.
+    result = run_linux("--ip_version=ipv6\n" + script(name), str(tmp_path / name))
+    assert result.passed, why(result)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("ee_info=SCM_TSTAMP_ACK", "ee_info=SCM_TSTAMP_SND", "ee_info[1] is 2, expected 0"),
+        ("ee_data=599", "ee_data=600", "ee_data[1] is 599, expected 600"),
+        # The ACK came at 60 ms: a timestamp 100 ms later is outside the tolerance.
+        ("scm_nsec=60000000", "scm_nsec=160000000", "recvmsg() cmsg_ts[0] is 0.0"),
+    ],
+)
+def test_wrong_error_queue_data_fails_on_linux(old: str, new: str, message: str,
+                                               tmp_path: Path) -> None:
+    text = script("tx_timestamp_ack.pkt")
+    assert old in text
+    result = run_linux(text.replace(old, new), str(tmp_path / "tx_wrong.pkt"))
+    assert result.failure is not None
+    assert message in result.failure.message, why(result)

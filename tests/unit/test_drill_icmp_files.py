@@ -186,7 +186,7 @@ def test_cmsgs_arg() -> None:
            "{cmsg_level=1, cmsg_type=2, cmsg_data=0x10}]"
     assert cmsgs_arg(text) == (Cmsg(6, 36, 9000), Cmsg(1, 2, 16))
     assert cmsgs_arg("[]") == ()
-    with pytest.raises(ValueError, match="other than one integer"):
+    with pytest.raises(ValueError, match="cmsg_data other than an integer"):
         cmsgs_arg("[{cmsg_level=1, cmsg_type=2, cmsg_data={a=1}}]")
 
 
@@ -275,9 +275,9 @@ def test_linux_requests_for_the_new_calls() -> None:
            "cmsg_type=TCP_CM_INQ, cmsg_data=1}]}")
     req, kind = build_request(Syscall("recvmsg", ("4", msg, "0"), 10))
     assert (req["cmsgs"], kind) == (1, "msg")
-    assert outputs(kind, [0, [[6, 36, 9000]]]) == {
+    assert outputs(kind, [0, [[6, 36, 4, 9000]]]) == {
         "msg_flags": 0, "cmsg_count": 1, "cmsg_level[0]": 6, "cmsg_type[0]": 36,
-        "cmsg_data[0]": 9000}
+        "cmsg_len[0]": 4, "cmsg_data[0]": 9000}
     assert outputs(kind, 0) == {"msg_flags": 0}
     req, _ = build_request(Syscall("sendmsg", ("4", "{msg_iov(1)=[{..., 10}]}",
                                                "MSG_ZEROCOPY"), 10))

@@ -226,9 +226,10 @@ def test_argument_helpers() -> None:
     ("line", "construct"),
     [
         ("setsockopt(3, SOL_TCP, TCP_ZEROCOPY_RECEIVE, [1], 4) = 0", "zero-copy"),
-        ("recvmsg(3, {msg_name(...)=..., msg_iov(1)=[{..., 0}], msg_flags=MSG_ERRQUEUE}, "
-         "MSG_ERRQUEUE) = 0", "error queue (MSG_ERRQUEUE)"),
-        ("setsockopt(3, SOL_SOCKET, SO_TIMESTAMPING, [1], 4) = 0", "timestamping"),
+        ("setsockopt(3, SOL_SOCKET, SO_TIMESTAMP, [1], 4) = 0", "timestamping"),
+        ("recvmsg(3, {msg_iov(1)=[{..., 0}], msg_control=[{cmsg_level=SOL_SOCKET, "
+         "cmsg_type=SCM_TIMESTAMPING_OPT_STATS, cmsg_data=1}]}, MSG_ERRQUEUE) = 0",
+         "timestamping statistics"),
         ("setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [1], 4) = 0", "non-Linux socket option"),
         ("vmsplice(4, ..., 1, 0) = 10", "splice"),
         ("recvmsg(3, {msg_iov(1)=[{..., 10}], msg_control=[{cmsg_level=SOL_SOCKET, "

@@ -11,14 +11,18 @@ it does not read.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .symbols import ERRNOS, SYMBOLS
 
 __all__ = [
+    "EE_FIELDS",
+    "RUN_ALL_CMSG_DEFINES",
     "Cmsg",
     "EpollEvent",
     "PollFd",
+    "cmsg_defines",
     "cmsgs_arg",
     "epoll_events_arg",
     "int_arg",
@@ -233,34 +237,107 @@ def epoll_events_arg(text: str) -> tuple[EpollEvent, ...]:
     return tuple(result)
 
 
+EE_FIELDS = ("ee_errno", "ee_origin", "ee_type", "ee_code", "ee_info", "ee_data")
+"""The fields of a ``struct sock_extended_err`` (``<linux/errqueue.h>``) a script writes
+as a ``cmsg_data``, in their order: errno (u32), origin, type, code (u8 each), info
+and data (u32 each)."""
+
+RUN_ALL_CMSG_DEFINES: dict[str, dict[str, str]] = {
+    "ipv4": {"CMSG_LEVEL_IP": "SOL_IP", "CMSG_TYPE_RECVERR": "IP_RECVERR"},
+    "ipv6": {"CMSG_LEVEL_IP": "SOL_IPV6", "CMSG_TYPE_RECVERR": "IPV6_RECVERR"},
+}
+"""The control message names packetdrill's ``run_all.py`` defines with ``-D`` for
+each ``--ip_version`` (``ipv4``; ``ipv6`` also for ``ipv4-mapped-ipv6``, whose sockets
+are AF_INET6): the level and type of the error-queue message."""
+
+
+def cmsg_defines(ip_version: str, defined: Mapping[str, str]) -> dict[str, str]:
+    """The names ``cmsgs_arg`` resolves: run_all's for ``ip_version``
+    (:data:`RUN_ALL_CMSG_DEFINES`), overridden by ``defined`` (the script's
+    ``--define`` and drill's ``-D``)."""
+    key = "ipv4" if ip_version in ("", "ipv4") else "ipv6"
+    return {**RUN_ALL_CMSG_DEFINES[key], **defined}
+
+
 @dataclass(frozen=True)
 class Cmsg:
-    """One control message of a msghdr's ``msg_control``: ``{cmsg_level=SOL_TCP,
-    cmsg_type=TCP_CM_INQ, cmsg_data=9000}`` (level, type, an int of data)."""
+    """One control message of a msghdr's ``msg_control``, as recvmsg expects it.
+
+    ``level``, ``type``: numbers. The data is one of: ``data``, a C ``int``
+    (``{cmsg_level=SOL_TCP, cmsg_type=TCP_CM_INQ, cmsg_data=9000}``);
+    ``timestamp``, ``(sec, nsec)`` of the first timespec of a ``struct
+    scm_timestamping`` (``cmsg_data={scm_sec=0,scm_nsec=20000000}``): a time since
+    the script's start, ``(0, 0)`` for "not compared", as in packetdrill; or
+    ``extended_err``, the :data:`EE_FIELDS` values of a ``struct sock_extended_err``
+    (``cmsg_data={ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING, ...}``).
+    """
 
     level: int
     type: int
-    data: int
+    data: int | None = None
+    timestamp: tuple[int, int] | None = None
+    extended_err: tuple[int, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes of its data as Linux lays it out (x86-64): an int 4, a ``struct
+        scm_timestamping`` 48 (three timespecs), a ``struct sock_extended_err`` 16 plus
+        the offender's address (``sockaddr_in`` 16 at level SOL_IP, else
+        ``sockaddr_in6`` 28), as ``ip_recv_error``/``ipv6_recv_error`` append it."""
+        if self.timestamp is not None:
+            return 48
+        if self.extended_err is not None:
+            return 16 + (16 if self.level == SYMBOLS["SOL_IP"] else 28)
+        return 4
 
 
-def cmsgs_arg(text: str) -> tuple[Cmsg, ...]:
-    """The control messages of ``msg_control=[...]`` whose data is one integer (as
-    packetdrill's ``cmsg_new`` lays an ``EXPR_INTEGER`` out: a C ``int``).
+def _defined_int(text: str, defined: Mapping[str, str]) -> int:
+    """:func:`int_arg` after replacing each word that ``defined`` names."""
+    return int_arg("|".join(defined.get(w.strip(), w.strip()) for w in text.split("|")))
+
+
+def cmsgs_arg(text: str, defined: Mapping[str, str] | None = None) -> tuple[Cmsg, ...]:
+    """The control messages of ``msg_control=[...]`` (packetdrill's ``cmsg_new``):
+    each ``{cmsg_level=..., cmsg_type=..., cmsg_data=...}`` whose data is one integer,
+    ``{scm_sec=S, scm_nsec=N}`` or ``{ee_errno=..., ee_origin=..., ee_type=...,
+    ee_code=..., ee_info=..., ee_data=...}`` (see :class:`Cmsg`). Names in ``defined``
+    (``CMSG_LEVEL_IP``, see :func:`cmsg_defines`; None: run_all's for IPv4) stand for
+    their value.
 
     Raises:
-        ValueError: not a list of ``{cmsg_level=..., cmsg_type=..., cmsg_data=N}``, or
-            data that is not one integer (timestamps, extended errors, statistics).
+        ValueError: not a list of such entries, or data of another form ("cmsg_data
+            other than ...": packetdrill's statistics lists).
     """
+    if defined is None:
+        defined = RUN_ALL_CMSG_DEFINES["ipv4"]
     result = []
     for item in list_arg(text):
         fields = struct_arg(item)
         if set(fields) != {"cmsg_level", "cmsg_type", "cmsg_data"}:
             raise ValueError(f"expected '{{cmsg_level=..., cmsg_type=..., cmsg_data=N}}', "
                              f"got {item!r}")
-        if fields["cmsg_data"].startswith(("{", "[")):
-            raise ValueError(f"cmsg_data other than one integer: {fields['cmsg_data']!r}")
-        result.append(Cmsg(int_arg(fields["cmsg_level"]), int_arg(fields["cmsg_type"]),
-                           int_arg(fields["cmsg_data"])))
+        level = _defined_int(fields["cmsg_level"], defined)
+        kind = _defined_int(fields["cmsg_type"], defined)
+        raw = fields["cmsg_data"]
+        if not raw.startswith(("{", "[")):
+            result.append(Cmsg(level, kind, data=_defined_int(raw, defined)))
+            continue
+        data = struct_arg(raw) if raw.startswith("{") else {}
+        if list(data) == ["scm_sec", "scm_nsec"]:
+            sec, nsec = (_defined_int(data[k], defined) for k in ("scm_sec", "scm_nsec"))
+            if sec < 0 or not 0 <= nsec < 10**9:
+                raise ValueError(f"a timestamp needs scm_sec >= 0 and 0 <= scm_nsec < 1e9, "
+                                 f"got {raw!r}")
+            result.append(Cmsg(level, kind, timestamp=(sec, nsec)))
+        elif list(data) == list(EE_FIELDS):
+            values = tuple(_defined_int(data[k], defined) for k in EE_FIELDS)
+            result.append(Cmsg(level, kind, extended_err=values))
+        elif data and set(data) <= {"scm_sec", "scm_nsec", *EE_FIELDS}:
+            raise ValueError(f"expected {{scm_sec=S, scm_nsec=N}} or the fields "
+                             f"{', '.join(EE_FIELDS)} in this order, got {raw!r}")
+        else:
+            raise ValueError(f"cmsg_data other than an integer, a timestamp or an "
+                             f"extended error: {raw!r}")
     return tuple(result)
 
 

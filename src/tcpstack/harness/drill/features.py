@@ -25,15 +25,19 @@ __all__ = ["FEATURE_RULES", "FeatureRule", "require_features", "script_features"
 FeatureRule = Callable[[Action], bool]
 """True when one event's action uses the feature."""
 
-_FAST_OPEN_WORDS = ("MSG_FASTOPEN", "TCP_FASTOPEN")
+def _mentions(*words: str) -> FeatureRule:
+    """A rule: the action is a call with one of ``words`` in its arguments."""
+    return lambda action: isinstance(action, Syscall) and any(
+        word in arg for arg in action.args for word in words)
+
+
+_calls_fast_open = _mentions("MSG_FASTOPEN", "TCP_FASTOPEN")
 
 
 def _uses_fast_open(action: Action) -> bool:
     if isinstance(action, PacketSpec):
         return any(o.kind in ("FO", "FOEXP") for o in action.options or ())
-    if isinstance(action, Syscall):
-        return any(word in arg for arg in action.args for word in _FAST_OPEN_WORDS)
-    return False
+    return _calls_fast_open(action)
 
 
 def _uses_icmp(action: Action) -> bool:
@@ -62,6 +66,8 @@ FEATURE_RULES: dict[str, FeatureRule] = {
     "sendfile": _calls("open", "sendfile"),
     "splice": _calls("pipe", "splice"),
     "FreeBSD sysctls": _sets_freebsd_sysctls,
+    # recvmsg(..., MSG_ERRQUEUE): zero-copy completions, transmit timestamps
+    "socket error queue": _mentions("MSG_ERRQUEUE", "SO_TIMESTAMPING"),
 }
 """Each optional feature by the construct name reported, with its rule."""
 

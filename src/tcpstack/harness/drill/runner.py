@@ -93,7 +93,7 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -114,7 +114,7 @@ from ...wire import (
     decode_packet,
     encode_packet,
 )
-from .args import cmsgs_arg, pipe_arg
+from .args import EE_FIELDS, Cmsg, cmsg_defines, cmsgs_arg, pipe_arg
 from .fastopen import (
     CookieTranslator,
     defines,
@@ -407,6 +407,8 @@ class _Run:
         self.last_actual = 0.0
         self.last_event: Event | None = None
         self.last_start = 0.0
+        # (script time as written, target time it started) of each event so far
+        self.timeline: list[tuple[float, float]] = []
         self.log = log
         self.line = 0
         self.deadline = DEFAULT_TIMEOUT
@@ -483,14 +485,39 @@ class _Run:
             return base + timing.start, base + timing.end, base
         return base, math.inf, base
 
+    def _note_script_time(self, event: Event, start: float) -> None:
+        """Record when ``event`` started (target time ``start``), with its time as
+        written (``+`` relative to the previous line as written, as packetdrill anchors
+        it), for :meth:`_live_time`."""
+        written = self.timeline[-1][0] if self.timeline else 0.0
+        if event.timing.kind == "abs":
+            written = event.timing.start
+        elif event.timing.kind == "rel":
+            written += event.timing.start
+        self.timeline.append((written, start))
+
+    def _live_time(self, script_time: float) -> float:
+        """The target time of ``script_time`` as written in the script (packetdrill's
+        ``script_time_to_live_time_usecs``, for a timestamp a call returns): drill
+        starts each line relative to when the previous one happened, so the time is
+        shifted as the last line written at or before it was."""
+        live = script_time
+        for written, start in self.timeline:
+            if written > script_time:
+                break
+            live = start + script_time - written
+        return live
+
     def _run_event(self, event: Event) -> None:
         start, end, base = self._times(event)
         action = event.action
         if isinstance(action, PacketSpec) and action.direction == ">":
+            self._note_script_time(event, start)
             self._expect_packet(event, action, start, end)
             return
         self._idle_until(start)
         self.target.wait_until(start)
+        self._note_script_time(event, max(start, self.target.now()))
         self.last_start = start
         if isinstance(action, IcmpSpec):
             self._inject_icmp(event, action, start)
@@ -964,9 +991,17 @@ class _Run:
             raise self._fail(f"{call.name}() returned {_result_text(result)}, expected "
                              f"{_expected_result_text(call)}", line=event.line,
                              expected=expected, actual=actual)
-        for key, want, show in _expected_outputs(call):
+        names = cmsg_defines(self.script.options.get("ip_version", "ipv4"),
+                             defines(self.script.options))
+        for key, want, show in _expected_outputs(call, names):
             have = result.outputs.get(key)
-            if have is not None and have != want:
+            if have is None:
+                continue
+            if key.startswith("cmsg_ts["):  # a script time: compared within the tolerance
+                want = round(self._live_time(want / 1e6) * 1e6)
+                if abs(have - want) <= self.tol * 1e6:
+                    continue
+            if have != want:
                 raise self._fail(f"{call.name}() {key} is {show(have)}, expected {show(want)}",
                                  line=event.line, expected=expected,
                                  actual=f"{actual}, {key} {show(have)}")
@@ -1148,9 +1183,34 @@ def _poll_text(value: int) -> str:
     return "|".join(names) if names else "0"
 
 
-def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str]]]:
+def _usecs_text(value: int) -> str:
+    return f"{value / 1e6:.6f} s"
+
+
+def _cmsg_expected(i: int, cmsg: Cmsg) -> list[tuple[str, int, Callable[[int], str]]]:
+    """What recvmsg's ``i``-th control message must hold: level, type, length, and its
+    data (a timestamp of ``(0, 0)`` is not compared, as in packetdrill)."""
+    expected: list[tuple[str, int, Callable[[int], str]]] = [
+        (f"cmsg_level[{i}]", cmsg.level, str), (f"cmsg_type[{i}]", cmsg.type, str),
+        (f"cmsg_len[{i}]", cmsg.size, str)]
+    if cmsg.timestamp is not None:
+        sec, nsec = cmsg.timestamp
+        if sec or nsec:
+            expected.append((f"cmsg_ts[{i}]", sec * 1_000_000 + nsec // 1000, _usecs_text))
+    elif cmsg.extended_err is not None:
+        expected += [(f"{name}[{i}]", value, _errno_text if name == "ee_errno" else str)
+                     for name, value in zip(EE_FIELDS, cmsg.extended_err, strict=True)]
+    else:
+        expected.append((f"cmsg_data[{i}]", cmsg.data or 0, str))
+    return expected
+
+
+def _expected_outputs(call: Syscall, defined: Mapping[str, str] | None = None,
+                      ) -> list[tuple[str, int, Callable[[int], str]]]:
     """(output key, expected value, formatter) for the values a call writes back
-    (see ``SyscallResult.outputs``); values written as ``...`` are not compared."""
+    (see ``SyscallResult.outputs``); values written as ``...`` are not compared.
+    ``defined``: the names msg_control may use (``CMSG_LEVEL_IP``...), see
+    :func:`~tcpstack.harness.drill.args.cmsg_defines`."""
     args = call.args
     if call.name == "getsockopt":
         if args[2] == "SO_LINGER" and args[3].startswith("{"):
@@ -1180,12 +1240,10 @@ def _expected_outputs(call: Syscall) -> list[tuple[str, int, Callable[[int], str
         expected = [("msg_flags", int_arg(flags), str)] if flags and flags != "..." else []
         control = fields.get("msg_control", "...")
         if control != "...":
-            cmsgs = cmsgs_arg(control)
+            cmsgs = cmsgs_arg(control, defined)
             expected.append(("cmsg_count", len(cmsgs), str))
             for i, cmsg in enumerate(cmsgs):
-                expected += [(f"cmsg_level[{i}]", cmsg.level, str),
-                             (f"cmsg_type[{i}]", cmsg.type, str),
-                             (f"cmsg_data[{i}]", cmsg.data, str)]
+                expected += _cmsg_expected(i, cmsg)
         return expected
     return []
 

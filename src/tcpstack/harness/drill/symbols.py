@@ -7,7 +7,7 @@ the Linux values here (from ``<sys/socket.h>``, ``<netinet/tcp.h>``,
 both targets read a script the same way.
 
 :data:`UNSUPPORTED_SYMBOLS` names the symbols whose feature drill does not
-run (zero-copy, MD5, timestamping...): the parser reports a script using one
+run (zero-copy receive, MD5, receive timestamps...): the parser reports a script using one
 as ``DrillUnsupported`` with the construct given here. TCP Fast Open's names
 (``MSG_FASTOPEN``, ``TCP_FASTOPEN``, ``TCP_FASTOPEN_CONNECT``,
 ``TCP_FASTOPEN_KEY``, ``TCP_FASTOPEN_NO_COOKIE``) are ordinary symbols: the
@@ -59,6 +59,17 @@ SYMBOLS: dict[str, int] = {
     "SO_RCVBUFFORCE": 33, "SO_MARK": 36, "SO_TIMESTAMPING": 37, "SO_PROTOCOL": 38,
     "SO_DOMAIN": 39, "SO_MAX_PACING_RATE": 47, "SO_INCOMING_CPU": 49, "SO_ZEROCOPY": 60,
     "SO_TXTIME": 61,
+    # SO_TIMESTAMPING flags (<linux/net_tstamp.h>), its control message and the
+    # sock_extended_err values of the error queue (<linux/errqueue.h>)
+    **{f"SOF_TIMESTAMPING_{name}": 1 << bit for bit, name in enumerate((
+        "TX_HARDWARE", "TX_SOFTWARE", "RX_HARDWARE", "RX_SOFTWARE", "SOFTWARE",
+        "SYS_HARDWARE", "RAW_HARDWARE", "OPT_ID", "TX_SCHED", "TX_ACK", "OPT_CMSG",
+        "OPT_TSONLY", "OPT_STATS", "OPT_PKTINFO", "OPT_TX_SWHW", "BIND_PHC", "OPT_ID_TCP"))},
+    "SCM_TIMESTAMPING": 37, "SCM_TSTAMP_SND": 0, "SCM_TSTAMP_SCHED": 1, "SCM_TSTAMP_ACK": 2,
+    "SO_EE_ORIGIN_NONE": 0, "SO_EE_ORIGIN_LOCAL": 1, "SO_EE_ORIGIN_ICMP": 2,
+    "SO_EE_ORIGIN_ICMP6": 3, "SO_EE_ORIGIN_TXSTATUS": 4, "SO_EE_ORIGIN_TIMESTAMPING": 4,
+    "SO_EE_ORIGIN_ZEROCOPY": 5, "SO_EE_ORIGIN_TXTIME": 6, "SO_EE_CODE_ZEROCOPY_COPIED": 1,
+    "SO_EE_CODE_TXTIME_INVALID_PARAM": 1, "SO_EE_CODE_TXTIME_MISSED": 2,
     # IPPROTO_TCP options
     "TCP_NODELAY": 1, "TCP_MAXSEG": 2, "TCP_CORK": 3, "TCP_KEEPIDLE": 4,
     "TCP_KEEPINTVL": 5, "TCP_KEEPCNT": 6, "TCP_SYNCNT": 7, "TCP_LINGER2": 8,
@@ -78,7 +89,7 @@ SYMBOLS: dict[str, int] = {
     "IP_PMTUDISC_DONT": 0, "IP_PMTUDISC_WANT": 1, "IP_PMTUDISC_DO": 2,
     "IP_PMTUDISC_PROBE": 3,
     "IPV6_UNICAST_HOPS": 16, "IPV6_MTU_DISCOVER": 23, "IPV6_MTU": 24, "IPV6_V6ONLY": 26,
-    "IPV6_TCLASS": 67,
+    "IPV6_TCLASS": 67, "IP_RECVERR": 11, "IPV6_RECVERR": 25,
     "IPTOS_LOWDELAY": 0x10, "IPTOS_THROUGHPUT": 0x08, "IPTOS_RELIABILITY": 0x04,
     **{f"IPTOS_DSCP_CS{n}": n << 5 for n in range(8)},
     # send/recv flags
@@ -115,11 +126,10 @@ SYMBOLS: dict[str, int] = {
 
 UNSUPPORTED_SYMBOLS: dict[str, str] = {
     "TCP_ZEROCOPY_RECEIVE": "zero-copy",
-    "MSG_ERRQUEUE": "error queue (MSG_ERRQUEUE)",
     "TCP_MD5SIG": "TCP MD5 option",
     "TCP_MD5SIG_EXT": "TCP MD5 option",
-    "SO_TIMESTAMPING": "timestamping",
     "SO_TIMESTAMP": "timestamping",
+    "SCM_TIMESTAMPING_OPT_STATS": "timestamping statistics",
     "TCP_REPAIR": "TCP repair mode",
     "TCP_ULP": "upper-layer protocols (TCP_ULP)",
     "TCP_SAVE_SYN": "saved SYN",
@@ -140,16 +150,11 @@ NON_LINUX_SYMBOLS = frozenset({
 def unsupported_construct(word: str) -> str | None:
     """The construct drill reports for ``word`` if drill cannot run it, else None.
 
-    ``"MSG_ZEROCOPY"`` -> ``"zero-copy"``; a FreeBSD-only option name
-    (``"TCP_NOOPT"``) -> ``"non-Linux socket option"``; ``SOF_TIMESTAMPING_*``
-    and ``SO_EE_*`` -> ``"timestamping"`` / ``"error queue (MSG_ERRQUEUE)"``.
+    ``"TCP_ZEROCOPY_RECEIVE"`` -> ``"zero-copy"``; a FreeBSD-only option name
+    (``"TCP_NOOPT"``) -> ``"non-Linux socket option"``.
     """
     if word in UNSUPPORTED_SYMBOLS:
         return UNSUPPORTED_SYMBOLS[word]
     if word in NON_LINUX_SYMBOLS:
         return "non-Linux socket option"
-    if word.startswith("SOF_TIMESTAMPING_") or word.startswith("SCM_TSTAMP"):
-        return "timestamping"
-    if word.startswith("SO_EE_"):
-        return "error queue (MSG_ERRQUEUE)"
     return None

@@ -6,11 +6,14 @@ would reject early (the number of arguments, integers where integers go,
 the level of a socket option) and names the features drill does not run:
 
 * system calls outside :data:`SYSCALLS` (``vmsplice``, ``sendmmsg``...);
-* zero-copy receive (``TCP_ZEROCOPY_RECEIVE``), MD5 (``TCP_MD5SIG``), timestamping
-  and the error queue: see :data:`~tcpstack.harness.drill.symbols.UNSUPPORTED_SYMBOLS`;
+* zero-copy receive (``TCP_ZEROCOPY_RECEIVE``), MD5 (``TCP_MD5SIG``), receive
+  timestamps: see :data:`~tcpstack.harness.drill.symbols.UNSUPPORTED_SYMBOLS`;
 * symbols a Linux TCP does not have (the FreeBSD suite's ``TCP_NOOPT``...);
 * sockets that are not TCP (``SOCK_DGRAM``, ``IPPROTO_UDP``);
-* ``msg_control`` other than the integer control messages ``recvmsg`` returns.
+* ``msg_control`` other than the control messages ``recvmsg`` returns as an integer,
+  a ``struct scm_timestamping`` or a ``struct sock_extended_err`` (the error queue,
+  ``MSG_ERRQUEUE``; its level and type may be run_all's ``CMSG_LEVEL_IP`` and
+  ``CMSG_TYPE_RECVERR``).
 
 ``open``/``sendfile`` and ``pipe``/``splice`` parse; they are optional features
 (:mod:`~tcpstack.harness.drill.features`) a target may decline.
@@ -22,6 +25,7 @@ import re
 from collections.abc import Callable
 
 from .args import (
+    RUN_ALL_CMSG_DEFINES,
     cmsgs_arg,
     epoll_events_arg,
     int_arg,
@@ -153,7 +157,9 @@ def _check_symbols(args: tuple[str, ...], unsupported: Unsupported) -> None:
             construct = unsupported_construct(word)
             if construct is not None:
                 raise unsupported(construct, word)
-            if word not in SYMBOLS and word not in ERRNOS:
+            if word not in SYMBOLS and word not in ERRNOS and (
+                word not in RUN_ALL_CMSG_DEFINES["ipv4"]
+            ):
                 raise DrillSyntaxError("", 0, f"not a number or known symbol: {word!r}")
 
 
@@ -276,8 +282,8 @@ def _check_file_call(call: Syscall, fail: Fail) -> None:
 
 
 def _check_msg_control(call: Syscall, fail: Fail, unsupported: Unsupported) -> None:
-    """A recvmsg's ``msg_control`` lists the control messages expected (compared);
-    drill reads those whose data is one integer (``TCP_CM_INQ``) and sends none."""
+    """A recvmsg's ``msg_control`` lists the control messages expected (compared):
+    drill reads those of :func:`~tcpstack.harness.drill.args.cmsgs_arg` and sends none."""
     if call.args[1] == "...":
         return
     control = msghdr_arg(call.args[1]).get("msg_control", "...")

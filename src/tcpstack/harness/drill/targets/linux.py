@@ -54,7 +54,9 @@ AF_INET6 socket). Out-parameters go into :attr:`SyscallResult.outputs` for
 the runner to compare: ``{"optval": N}`` for getsockopt (an errno number for
 SO_ERROR) and ioctl, ``{"onoff": N, "linger": N}`` for SO_LINGER,
 ``{"revents[i]": N}`` for poll, ``{"events[i]": N, "fd[i]": N}`` (or
-``"ptr[i]"``) for epoll_wait, ``{"msg_flags": N}`` for recvmsg.
+``"ptr[i]"``) for epoll_wait, ``{"msg_flags": N}`` for recvmsg, with its control
+messages (``cmsg_level[i]``..., an error-queue timestamp ``cmsg_ts[i]`` in
+microseconds since the start, a ``struct sock_extended_err`` as ``ee_errno[i]``...).
 
 A call written without ``...`` that is still blocked at the end of the
 script's own time plus :data:`BLOCK_MARGIN` fails, saying what its socket
@@ -350,7 +352,7 @@ class LinuxTarget:
     timer wheel rounds a long timer up (a 1 s SYN retransmission comes up to ~60 ms
     late)."""
     FEATURES: frozenset[str] = frozenset({"ICMP packets", "sendfile", "splice",
-                                           "TCP Fast Open"})
+                                           "TCP Fast Open", "socket error queue"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
     def __init__(
@@ -1056,7 +1058,7 @@ class LinuxTarget:
         value = int(resp["value"])
         err = resp.get("errno")
         returned_at = float(resp["t"]) - self._t0
-        outs = outputs(pending.kind, resp.get("out")) if value >= 0 else {}
+        outs = outputs(pending.kind, resp.get("out"), self._t0) if value >= 0 else {}
         if value == 0 and self._fast_open:
             self._note_fastopen_keys(pending.call)
         return SyscallResult(

@@ -126,9 +126,25 @@ def _null_buffer_call(name: str, fd: int, count: int, flags: int | None = None) 
     return result
 
 
-def _cmsg_int(data: bytes) -> int:
-    """The data of a control message as the C ``int`` packetdrill compares (-1 when it
-    is not 4 bytes long, which matches no integer a script writes for it)."""
+_SCM_TIMESTAMPING = 37  # SO_TIMESTAMPING
+_RECVERR = {(socket.SOL_IP, 11), (41, 25)}  # (SOL_IP, IP_RECVERR), (SOL_IPV6, IPV6_RECVERR)
+_TIMESPEC = struct.Struct("=qq")
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
+
+
+def _cmsg_data(level: int, ctype: int, data: bytes) -> Any:
+    """The data of a control message as packetdrill compares it: for
+    ``SCM_TIMESTAMPING`` ``{"ts": t}``, its software timestamp (the first timespec,
+    ``CLOCK_REALTIME``) as ``time.monotonic()`` seconds; for ``IP_RECVERR`` /
+    ``IPV6_RECVERR`` ``{"ee": [errno, origin, type, code, info, data]}`` of its
+    ``struct sock_extended_err``; else the C ``int`` (-1 when it is not 4 bytes long,
+    which matches no integer a script writes for it)."""
+    if level == socket.SOL_SOCKET and ctype == _SCM_TIMESTAMPING and len(data) >= 16:
+        sec, nsec = _TIMESPEC.unpack_from(data)
+        return {"ts": sec + nsec / 1e9 - (time.time() - time.monotonic())}
+    if (level, ctype) in _RECVERR and len(data) >= _EXTENDED_ERR.size:
+        ee_errno, origin, ee_type, code, _pad, info, ee_data = _EXTENDED_ERR.unpack_from(data)
+        return {"ee": [ee_errno, origin, ee_type, code, info, ee_data]}
     return int(_INT.unpack(data)[0]) if len(data) == _INT.size else -1
 
 
@@ -601,13 +617,13 @@ class _Agent:
         buffers = [bytearray(int(n)) for n in req["lengths"]]
         cmsgs = int(req.get("cmsgs", 0))
         # packetdrill's buffer holds exactly the control messages the script expects.
-        room = cmsgs * socket.CMSG_SPACE(_INT.size)
+        room = int(req.get("cmsg_room", cmsgs * socket.CMSG_SPACE(_INT.size)))
         count, ancillary, msg_flags, _addr = self.fds.get(req["fd"]).recvmsg_into(
             buffers, room, int(req["flags"])
         )
         if not cmsgs:
             return count, msg_flags
-        return count, [msg_flags, [[level, ctype, _cmsg_int(data)]
+        return count, [msg_flags, [[level, ctype, len(data), _cmsg_data(level, ctype, data)]
                                    for level, ctype, data in ancillary]]
 
     def _call_getsockname(self, req: dict[str, Any]) -> tuple[int, Any]:

@@ -20,7 +20,8 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from ..args import cmsgs_arg, iovecs_arg, msghdr_arg
+from ..args import EE_FIELDS, cmsg_defines, cmsgs_arg, iovecs_arg, msghdr_arg
+from ..fastopen import defines
 from ..model import DrillError, Syscall
 from ..parse import int_arg, list_arg, pollfds_arg, struct_arg
 from ..target import LOCAL_ADDRESS, LOCAL_ADDRESS6, LOCAL_PORT, REMOTE_ADDRESS, REMOTE_ADDRESS6
@@ -57,6 +58,7 @@ class Endpoints:
     remote6: str = "::ffff:" + REMOTE_ADDRESS
     bind_port: int = LOCAL_PORT
     connect_port: int = LOCAL_PORT
+    cmsg_names: tuple[tuple[str, str], ...] = tuple(cmsg_defines("ipv4", {}).items())
 
     @property
     def wire_ipv6(self) -> bool:
@@ -82,13 +84,15 @@ class Endpoints:
                 raise DrillError(f"--{key}={raw}: not a port")
             ports[key] = port
         bind_port, connect_port = ports["bind_port"], ports["connect_port"]
+        names = tuple(cmsg_defines(version, defines(options)).items())
         if version == "ipv4":
-            return cls(bind_port=bind_port, connect_port=connect_port)
+            return cls(bind_port=bind_port, connect_port=connect_port, cmsg_names=names)
         if version == "ipv4-mapped-ipv6":
-            return cls(family=socket.AF_INET6, bind_port=bind_port, connect_port=connect_port)
+            return cls(family=socket.AF_INET6, bind_port=bind_port, connect_port=connect_port,
+                       cmsg_names=names)
         if version == "ipv6":
             return cls(family=socket.AF_INET6, local6=LOCAL_ADDRESS6, remote6=REMOTE_ADDRESS6,
-                       bind_port=bind_port, connect_port=connect_port)
+                       bind_port=bind_port, connect_port=connect_port, cmsg_names=names)
         raise DrillError(f"--ip_version={version}: expected ipv4, ipv6 or ipv4-mapped-ipv6")
 
 
@@ -129,7 +133,8 @@ def build_request(
     ``"poll"`` (``{"revents[i]": N}``), ``"epoll"`` (``{"events[i]": N,
     "fd[i]": N}`` or ``"ptr[i]"``), ``"msg"`` (recvmsg: ``{"msg_flags": N}``;
     with ``msg_control`` also ``"cmsg_count"``, ``"cmsg_level[i]"``,
-    ``"cmsg_type[i]"``, ``"cmsg_data[i]"``), ``"pipe"`` (``{"fds[0]": N,
+    ``"cmsg_type[i]"``, ``"cmsg_len[i]"`` and ``"cmsg_data[i]"``, ``"cmsg_ts[i]"`` or
+    ``"ee_errno[i]"``...: see :func:`outputs`), ``"pipe"`` (``{"fds[0]": N,
     "fds[1]": N}``) or None.
 
     Raises:
@@ -237,23 +242,26 @@ def _msg(call: Syscall, req: dict[str, Any], ep: Endpoints) -> str | None:
         raise _bad(call, f"msg: {exc}") from None
     flags = _int(call, 2, "flags")
     req.update(fd=_int(call, 0, "fd"), lengths=lengths, flags=flags)
-    _msg_control(call, fields, req)
+    _msg_control(call, fields, req, ep)
     if call.name == "sendmsg" and "msg_name" in fields:  # packetdrill: the script's peer
         _address(req, ep, remote=True)
     return "msg" if call.name == "recvmsg" else None
 
 
-def _msg_control(call: Syscall, fields: dict[str, str], req: dict[str, Any]) -> None:
+def _msg_control(call: Syscall, fields: dict[str, str], req: dict[str, Any],
+                 ep: Endpoints) -> None:
     """recvmsg's ``msg_control``: room for the control messages the script expects
-    (packetdrill passes a buffer of exactly their size); the agent reports what the
-    kernel put there (see :func:`outputs`)."""
+    (packetdrill passes a buffer of exactly their size: ``"cmsg_room"`` bytes); the
+    agent reports what the kernel put there (see :func:`outputs`)."""
     control = fields.get("msg_control", "").strip()
     if control in ("", "[]", "..."):
         return
     if call.name != "recvmsg":
         raise _bad(call, "msg_control with ancillary data is only read (recvmsg)")
     try:
-        req["cmsgs"] = len(cmsgs_arg(control))
+        cmsgs = cmsgs_arg(control, dict(ep.cmsg_names))
+        req["cmsgs"] = len(cmsgs)
+        req["cmsg_room"] = sum(socket.CMSG_SPACE(c.size) for c in cmsgs)
     except ValueError as exc:
         raise _bad(call, f"msg_control: {exc}") from None
 
@@ -446,8 +454,10 @@ def _shutdown(call: Syscall, req: dict[str, Any]) -> str | None:
     return None
 
 
-def outputs(kind: str | None, out: Any) -> dict[str, int]:
-    """``SyscallResult.outputs`` from the agent's ``out`` for a request of ``kind``."""
+def outputs(kind: str | None, out: Any, t0: float = 0.0) -> dict[str, int]:
+    """``SyscallResult.outputs`` from the agent's ``out`` for a request of ``kind``;
+    ``t0``: the monotonic time of the script's start (timestamps are reported in
+    microseconds since then)."""
     if kind is None or out is None:
         return {}
     if kind == "linger":
@@ -465,10 +475,23 @@ def outputs(kind: str | None, out: Any) -> dict[str, int]:
             return {"msg_flags": out}
         flags, cmsgs = out
         result = {"msg_flags": int(flags), "cmsg_count": len(cmsgs)}
-        for i, (level, ctype, data) in enumerate(cmsgs):
+        for i, (level, ctype, length, data) in enumerate(cmsgs):
             result |= {f"cmsg_level[{i}]": int(level), f"cmsg_type[{i}]": int(ctype),
-                       f"cmsg_data[{i}]": int(data)}
+                       f"cmsg_len[{i}]": int(length)}
+            result |= _cmsg_outputs(i, data, t0)
         return result
     if kind == "pipe":
         return {"fds[0]": int(out[0]), "fds[1]": int(out[1])}
     return {"optval": int(out)}
+
+
+def _cmsg_outputs(i: int, data: Any, t0: float) -> dict[str, int]:
+    """The outputs of the ``i``-th control message the agent decoded: ``{"ts": t}`` (a
+    software timestamp, monotonic seconds) -> ``cmsg_ts[i]`` (microseconds since
+    ``t0``); ``{"ee": [...]}`` -> ``ee_errno[i]``... (:data:`EE_FIELDS`); an int ->
+    ``cmsg_data[i]``."""
+    if isinstance(data, dict) and "ts" in data:
+        return {f"cmsg_ts[{i}]": round((float(data["ts"]) - t0) * 1e6)}
+    if isinstance(data, dict) and "ee" in data:
+        return {f"{name}[{i}]": int(v) for name, v in zip(EE_FIELDS, data["ee"], strict=True)}
+    return {f"cmsg_data[{i}]": int(data)}

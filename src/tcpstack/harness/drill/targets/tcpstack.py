@@ -937,7 +937,7 @@ class TcpstackTarget:
         if flags & SYMBOLS["MSG_FASTOPEN"]:
             raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
         # MSG_ZEROCOPY sends as a copy does; only its completion notice (read from the
-        # error queue, which drill does not run) would differ.
+        # error queue, which this target declines: "socket error queue") would differ.
         if flags & SYMBOLS["MSG_OOB"]:
             raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
                              "supported")
