@@ -210,6 +210,10 @@ class Sender:
                 # Segmentation offload: a super-segment cut short by the windows
                 # ends on a segment boundary (Linux tcp_mss_split_point).
                 n -= n % size
+            elif size < n == avail and c.config.cork and not force and not self.fin_unsent():
+                # Corked: the partial segment at the tail waits, the full ones go
+                # (Linux tcp_mss_split_point with TCP_NAGLE_CORK).
+                n -= n % size
             fin_here = self.fin_unsent() and n == avail
             if n <= 0:
                 if fin_here and avail == 0:
@@ -241,7 +245,10 @@ class Sender:
                     if not in_flight:
                         self._arm_persist(override=True)
                     break
-            push = window_cut and buf.pushed_beyond(buf.head_off + index + n)
+            # PSH also on a corked tail the override timer sends out (Linux's
+            # cork ceiling pushes it); not on the SWS override's small segment.
+            push = (window_cut and buf.pushed_beyond(buf.head_off + index + n)) or (
+                force and n == avail and c.config.cork)
             force = False
             probe_room = 0
             if not retransmission:

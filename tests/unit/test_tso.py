@@ -79,3 +79,12 @@ def test_super_segments_are_whole_segments_under_64k() -> None:
 @pytest.mark.parametrize("field", ["tso"])
 def test_offload_is_off_by_default(field: str) -> None:
     assert getattr(TcpConfig(), field) is False
+
+
+def test_a_corked_super_segment_leaves_its_partial_tail_behind() -> None:
+    # MSG_MORE corks: the full segments go as one super-segment, the last 100 bytes
+    # wait for more data (Linux tcp_mss_split_point with TCP_NAGLE_CORK); no PSH,
+    # since nothing was pushed.
+    script = "+0 send(4, ..., 3100, MSG_MORE) = 3100\n+0 > . 1:3001(3000) ack 1\n"
+    result = run(script, tso=True)
+    assert result.passed, result.failure
