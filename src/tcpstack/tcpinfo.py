@@ -7,7 +7,8 @@ A field tcpstack does not keep (``tcpi_rcv_mss``, Linux's estimate of the
 peer's segment size; ``tcpi_pmtu``; ``tcpi_min_rtt``; ...) is absent rather
 than invented. Per-connection traffic counters (``tcpi_segs_out``,
 ``tcpi_total_retrans``, ...) are not TCB state either: a driver that sees
-the packets adds them (the drill target does).
+the packets adds them (the drill target does, with ``tcpi_rcv_mss`` and
+``tcpi_last_data_recv`` from the segments it delivers).
 """
 
 from __future__ import annotations

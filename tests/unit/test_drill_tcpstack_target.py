@@ -291,3 +291,17 @@ def test_target_registry() -> None:
     assert isinstance(create_target("tcpstack"), TcpstackTarget)
     with pytest.raises(ValueError, match="unknown target"):
         create_target("bsd")
+
+
+def test_tcp_info_has_rcv_mss_and_last_data_recv_from_the_segments_delivered() -> None:
+    # Linux's estimate of the peer's segment size (536 before any data, then the
+    # largest segment up to our MSS) and the milliseconds since data last came
+    # (since the connection was established before any).
+    script = EST + (
+        "+1 %{ assert tcpi_rcv_mss == 536 and 990 <= tcpi_last_data_recv <= 1010 }%\n"
+        "+0 < . 1:701(700) ack 1 win 32792\n"
+        "* > . 1:1(0) ack 701\n"
+        "+.01 %{ assert tcpi_rcv_mss == 700 and tcpi_last_data_recv <= 50 }%\n"
+    )
+    result = run(script)
+    assert result.passed, result.failure

@@ -65,7 +65,7 @@ from ....seq import seq_diff, seq_gt
 from ....stack import Stack
 from ....state import State
 from ....tcpinfo import tcp_info
-from ....wire import Flags, decode_packet, encode_packet
+from ....wire import Flags, Segment, decode_packet, encode_packet
 from ..args import cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
 from ..features import require_features
 from ..model import DrillError, Script, Syscall
@@ -149,9 +149,30 @@ class _Counters:
     segs_in: int = 0
     data_segs_in: int = 0
     snd_high: int | None = None  # highest sequence number sent + 1
+    largest_in: int = 0  # the largest payload received, bytes
+    last_recv_at: float | None = None  # Linux icsk_ack.lrcvtime: establishment, data
 
-    def info(self) -> dict[str, int]:
-        return {
+    def on_inbound(self, seg: Segment, now: float) -> None:
+        """Count a segment from the peer."""
+        self.segs_in += 1
+        if seg.payload:
+            self.data_segs_in += 1
+            self.largest_in = max(self.largest_in, len(seg.payload))
+            self.last_recv_at = now
+        elif self.last_recv_at is None and seg.flags & Flags.ACK:
+            self.last_recv_at = now  # the SYN-ACK, or the ACK that completes a passive open
+
+    def info(self, now: float, advmss: int) -> dict[str, int]:
+        """The counters' ``tcpi_*`` fields at target time ``now`` (seconds), with
+        ``tcpi_rcv_mss`` as Linux estimates it (``tcp_measure_rcv_mss``: the largest
+        segment received, at most our MSS; 536 before any) and ``tcpi_last_data_recv``
+        in milliseconds."""
+        info = {
+            "tcpi_rcv_mss": min(self.largest_in, advmss) if self.largest_in else min(advmss, 536),
+        }
+        if self.last_recv_at is not None:
+            info["tcpi_last_data_recv"] = round((now - self.last_recv_at) * 1000)
+        return info | {
             "tcpi_segs_out": self.segs_out,
             "tcpi_data_segs_out": self.data_segs_out,
             "tcpi_bytes_sent": self.bytes_sent,
@@ -383,7 +404,8 @@ class TcpstackTarget:
                     "tcpi_advmss": config.mss, "tcpi_reordering": config.dupthresh}
         conn = sock.conn
         info = tcp_info(conn)
-        info.update(self._counter(conn.local.port, conn.remote.port).info())
+        counters = self._counter(conn.local.port, conn.remote.port)
+        info.update(counters.info(self._now, info["tcpi_advmss"]))
         return info
 
     def _counter(self, local_port: int, remote_port: int) -> _Counters:
@@ -458,9 +480,7 @@ class TcpstackTarget:
             except TcpStackError:
                 pass
             else:
-                counters = self._counter(seg.dst_port, seg.src_port)
-                counters.segs_in += 1
-                counters.data_segs_in += 1 if seg.payload else 0
+                self._counter(seg.dst_port, seg.src_port).on_inbound(seg, self._now)
             self.stack.receive(part, self._now)
         self._pump()
 
