@@ -111,6 +111,11 @@ class TcpConfig:
     nagle: bool = True
     """Nagle's algorithm (SHLD-7); switch off per connection for no-delay (MUST-17)."""
 
+    nagle_minshall: bool = False
+    """Minshall's variant of Nagle's algorithm (draft-minshall-nagle; Linux): a
+    partial segment waits only while an earlier partial segment is
+    unacknowledged, not while any data is (RFC 1122 §4.2.3.4 otherwise)."""
+
     rfc1337: bool = False
     """If True, TIME-WAIT ignores RST (RFC 1337 TIME-WAIT assassination fix);
     if False, RST closes TIME-WAIT as RFC 9293 §3.10.7.4 says."""
@@ -180,11 +185,13 @@ class TcpConfig:
 
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
-        """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK.
+        """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
+        and Minshall's Nagle.
 
         Any field can still be overridden by keyword.
         """
-        values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04}
+        values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04,
+                                     "nagle_minshall": True}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

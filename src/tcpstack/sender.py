@@ -74,6 +74,7 @@ class Sender:
         "_quick",
         "_rcv_data_at",
         "_rcv_unacked",
+        "_small_end",
         "ack_now",
         "first_sent_at",
         "last_ack_sent",
@@ -98,6 +99,7 @@ class Sender:
         self._oow_ack_at: float | None = None  # last ACK answering an invalid segment
         self._quick = 0  # ACKs still to send at once (config.quick_acks)
         self._pingpong = False  # interactive: we answered data with data within ato
+        self._small_end: int | None = None  # end seq of the last partial segment sent
         self._rcv_data_at: float | None = None  # when in-order data last arrived
 
     # ------------------------------------------------------------------
@@ -230,7 +232,7 @@ class Sender:
                 if n == avail:
                     # The tail of the queue: Nagle holds it while data is
                     # unacknowledged (SHLD-7), unless switched off (MUST-17).
-                    if in_flight and c.config.nagle and not fin_here:
+                    if c.config.nagle and not fin_here and self._nagle_holds(in_flight):
                         break
                     if c.config.cork and not fin_here:
                         # Corked (Linux TCP_CORK / MSG_MORE): the partial
@@ -258,6 +260,15 @@ class Sender:
                 )
             out.append(self._emit_data(index, n, fin=fin_here, push=push))
         return out
+
+    def _nagle_holds(self, in_flight: bool) -> bool:
+        """Nagle's algorithm (RFC 1122 §4.2.3.4, SHLD-7): a partial segment at the tail
+        waits while data is unacknowledged; with ``TcpConfig.nagle_minshall`` only
+        while an earlier partial segment is (Minshall's variant, as Linux)."""
+        if not self._c.config.nagle_minshall:
+            return in_flight
+        small = self._small_end
+        return small is not None and seq_gt(small, self._c._snd_una)
 
     def _sack_recovery(self) -> list[Segment]:
         """RFC 6675 §5 step (C): while cwnd - pipe >= 1 SMSS, send what NextSeg() picks."""
@@ -327,6 +338,8 @@ class Sender:
         if urgent:
             flags |= Flags.URG
         seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent)
+        if 0 < n < self.seg_size() and not seq_lt(seq, c._snd_max):
+            self._small_end = seq_add(seq, n)  # a partial segment (Minshall's Nagle)
         rec = c._recovery
         if rec.uses_sack and n:
             rec.board().on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))

@@ -208,6 +208,7 @@ class _Sock:
     shut_rd: bool = False
     shut_wr: bool = False
     connecting: bool = False  # a non-blocking connect() not yet reported done (SS_CONNECTING)
+    more: bool = False  # corked by a MSG_MORE call, until the next ACK or write
 
 
 @dataclass
@@ -481,8 +482,21 @@ class TcpstackTarget:
                 pass
             else:
                 self._counter(seg.dst_port, seg.src_port).on_inbound(seg, self._now)
+                self._end_more(seg.dst_port, seg.src_port)
             self.stack.receive(part, self._now)
         self._pump()
+
+    def _end_more(self, local_port: int, remote_port: int) -> None:
+        """A segment from the peer ends a MSG_MORE call's cork: what it held then goes
+        by Nagle's rule alone, as Linux's ACK-driven tcp_push_pending_frames (MSG_MORE
+        corks only the call's own push)."""
+        for sock in self._socks.values():
+            conn = sock.conn
+            if sock.more and conn is not None and conn.local.port == local_port \
+                    and conn.remote.port == remote_port:
+                sock.more = False
+                if self._alive(conn):
+                    conn.reconfigure(cork=False)
 
     def next_outbound(self, deadline: float) -> tuple[float, bytes] | None:
         for _ in range(_LOOP_LIMIT):
@@ -969,7 +983,9 @@ class TcpstackTarget:
         if self._alive(conn):
             # MSG_MORE corks this write's tail; a write without it uncorks
             # (unless TCP_CORK is set), as Linux's tcp_push does.
-            cork = bool(flags & SYMBOLS["MSG_MORE"]) or bool(sock.opts.get("TCP_CORK"))
+            more = bool(flags & SYMBOLS["MSG_MORE"])
+            cork = more or bool(sock.opts.get("TCP_CORK"))
+            sock.more = more and not sock.opts.get("TCP_CORK")
             if conn.config.cork != cork:
                 conn.reconfigure(cork=cork)
         return self._write(sock, conn, size, flags)
