@@ -15,7 +15,7 @@ import subprocess
 from ipaddress import ip_address
 from pathlib import Path
 
-from test_drill_linux import _require_tun
+from tun_helpers import require_linux_target
 
 from tcpstack.harness.drill.fastopen import kernel_cookie, parse_keys
 from tcpstack.harness.drill.parse import parse
@@ -91,7 +91,7 @@ def _namespaces() -> set[str]:
 
 
 def _run(tmp_path: Path, text: str) -> DrillResult:
-    _require_tun()
+    require_linux_target()
     path = tmp_path / "fastopen.pkt"
     path.write_text(text)
     script = parse(text, str(path))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Address
 
 import pytest
+from tun_helpers import netns_names, require_linux_target
 
 from tcpstack.harness.drill.model import DrillError, Syscall
 from tcpstack.harness.drill.target import LOCAL_ADDRESS, LOCAL_PORT, REMOTE_ADDRESS, SyscallResult
@@ -25,7 +26,6 @@ from tcpstack.harness.drill.targets import linux
 from tcpstack.harness.drill.targets.linux import (
     LinuxTarget,
     build_request,
-    linux_unavailable_reason,
 )
 from tcpstack.wire import (
     Flags,
@@ -47,25 +47,11 @@ PEER_ISN = 1_000_000
 WAIT = 2.0  # seconds, upper bound of each wait for a packet
 
 
-def _require_tun() -> None:
-    reason = linux_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
-        pytest.fail(f"TCPSTACK_REQUIRE_TUN=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _netns_exists(name: str) -> bool:
-    out = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout
-    return any(line.split()[0] == name for line in out.splitlines() if line.strip())
 
 
 @pytest.fixture
 def target() -> Iterator[LinuxTarget]:
-    _require_tun()
+    require_linux_target()
     t = LinuxTarget(max_block=5.0, max_wait=10.0)
     t.start()
     name = t.netns
@@ -74,7 +60,7 @@ def target() -> Iterator[LinuxTarget]:
         yield t
     finally:
         t.close()
-        assert not _netns_exists(name), f"namespace {name} left behind"
+        assert name not in netns_names(), f"namespace {name} left behind"
 
 
 def call(t: LinuxTarget, name: str, *args: str) -> SyscallResult:
@@ -150,7 +136,7 @@ def handshake(t: LinuxTarget) -> int:
 @pytest.mark.tun
 def test_namespace_is_isolated(target: LinuxTarget) -> None:
     name = target.netns
-    assert name is not None and _netns_exists(name)
+    assert name is not None and name in netns_names()
     links = subprocess.run(
         ["ip", "-n", name, "-o", "link", "show"],
         capture_output=True,
@@ -333,12 +319,12 @@ def test_socket_options(target: LinuxTarget) -> None:
 
 @pytest.mark.tun
 def test_failed_setup_leaves_nothing_behind() -> None:
-    _require_tun()
+    require_linux_target()
     t = LinuxTarget(sysctls={"net.ipv4.tcp_no_such_sysctl": "1"})
     with pytest.raises(DrillError, match="tcp_no_such_sysctl") as info:
         t.start()
     assert "\n" not in str(info.value)
-    assert t.netns is not None and not _netns_exists(t.netns)
+    assert t.netns is not None and t.netns not in netns_names()
     assert t._proc is not None and t._proc.poll() is not None  # the agent is gone
     t.close()  # again: harmless
     ours = f"{linux.NETNS_PREFIX}-{os.getpid()}-"  # other xdist workers run their own

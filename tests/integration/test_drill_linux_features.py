@@ -11,17 +11,15 @@ Each run has its own network namespace, which must be gone afterwards. Skipped
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from tun_helpers import require_or_skip
+from tun_helpers import netns_names, require_linux_target
 
 from tcpstack.harness.drill.parse import parse
 from tcpstack.harness.drill.runner import DrillResult, run_script
 from tcpstack.harness.drill.targets.linux import (
     LinuxTarget,
-    linux_unavailable_reason,
     run_with_timing_retry,
 )
 
@@ -30,19 +28,11 @@ FEATURES = Path(__file__).resolve().parents[1] / "drill_features"
 
 @pytest.fixture(autouse=True)
 def _require_tun() -> None:
-    reason = linux_unavailable_reason()
-    if reason is not None:
-        require_or_skip(reason)
-
-
-def _namespaces() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10,
-                         check=False).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    require_linux_target()
 
 
 def run_linux(text: str, path: str) -> DrillResult:
-    before = _namespaces()
+    before = netns_names()
     targets: list[LinuxTarget] = []
 
     def once() -> DrillResult:
@@ -52,7 +42,7 @@ def run_linux(text: str, path: str) -> DrillResult:
 
     result, _reruns = run_with_timing_retry(once)
     names = {t.netns for t in targets}
-    assert not (names & _namespaces()) - before, "a namespace was left behind"
+    assert not (names & netns_names()) - before, "a namespace was left behind"
     return result
 
 

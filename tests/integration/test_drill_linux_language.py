@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
 
 import pytest
+from tun_helpers import netns_names, require_linux_target
 
 from tcpstack.harness.drill.args import iovecs_arg, msghdr_arg
 from tcpstack.harness.drill.model import DrillError, Event, Script, Shell, Syscall, Timing
@@ -39,7 +39,6 @@ from tcpstack.harness.drill.target import (
 from tcpstack.harness.drill.targets.linux import (
     LinuxTarget,
     build_request,
-    linux_unavailable_reason,
     run_with_timing_retry,
 )
 from tcpstack.harness.drill.targets.linux_agent import run_shell
@@ -73,20 +72,6 @@ WAIT = 2.0  # seconds, upper bound of each wait for a packet
 PACKETDRILL_DEFAULTS = Path("/work/suites/packetdrill/gtests/net/common/defaults.sh")
 
 
-def _require_tun() -> None:
-    reason = linux_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
-        pytest.fail(f"TCPSTACK_REQUIRE_TUN=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _netns_exists(name: str) -> bool:
-    out = subprocess.run(
-        ["ip", "netns", "list"], capture_output=True, text=True, timeout=10, check=False
-    ).stdout
-    return any(line.split()[0] == name for line in out.splitlines() if line.strip())
 
 
 Factory = Callable[..., LinuxTarget]
@@ -96,7 +81,7 @@ Factory = Callable[..., LinuxTarget]
 def make_target() -> Iterator[Factory]:
     """``make_target(options={...}, events=(...), **kwargs)``: a started target, prepared
     with a script of those options and events; closed (namespace checked gone) after."""
-    _require_tun()
+    require_linux_target()
     made: list[LinuxTarget] = []
 
     def factory(options: dict[str, str] | None = None, events: tuple[Event, ...] = (),
@@ -113,7 +98,7 @@ def make_target() -> Iterator[Factory]:
         for t in made:
             name = t.netns
             t.close()
-            assert name is None or not _netns_exists(name), f"namespace {name} left behind"
+            assert name is None or name not in netns_names(), f"namespace {name} left behind"
 
 
 def call(t: LinuxTarget, name: str, *args: str) -> SyscallResult:

@@ -31,17 +31,16 @@ packetdrill's own scripts run with the offloads packetdrill turns on.
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import pytest
+from tun_helpers import require_linux_target
 
 from tcpstack.harness.drill.parse import parse_file
 from tcpstack.harness.drill.runner import run_script
 from tcpstack.harness.drill.targets.linux import (
     LinuxTarget,
-    linux_unavailable_reason,
     run_with_timing_retry,
 )
 
@@ -51,14 +50,6 @@ LINUX_TOLERANCE = 0.02
 """Timing tolerance on the kernel, seconds (see the module docstring)."""
 
 
-def _require_linux_target() -> None:
-    reason = linux_unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
-        pytest.fail(f"TCPSTACK_REQUIRE_TUN=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
-
 
 def test_there_are_scripts() -> None:
     assert len(SCRIPTS) >= 80
@@ -67,7 +58,7 @@ def test_there_are_scripts() -> None:
 @pytest.mark.tun
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.name for p in SCRIPTS])
 def test_script_on_linux(path: Path) -> None:
-    _require_linux_target()
+    require_linux_target()
     script = parse_file(path)
     usecs = script.options.get("tolerance_usecs")
     tolerance = max(LINUX_TOLERANCE, int(usecs) / 1e6 if usecs else 0.0)

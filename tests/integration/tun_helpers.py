@@ -56,6 +56,22 @@ def require_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_linux_target() -> None:
+    """Skip (or fail, with TCPSTACK_REQUIRE_TUN=1) where drill's Linux target cannot run."""
+    from tcpstack.harness.drill.targets.linux import linux_unavailable_reason
+
+    reason = linux_unavailable_reason()
+    if reason is not None:
+        require_or_skip(reason)
+
+
+def netns_names() -> set[str]:
+    """The network namespaces that exist now (``ip netns list``)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10,
+                         check=False).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
 def wait_for(
     what: str, check: Callable[[], bool], timeout: float = WAIT, interval: float = 0.05
 ) -> None:
