@@ -97,7 +97,7 @@ class SendBuffer:
     def mark_push(self) -> None:
         """The data written so far was SENT with the PUSH flag (§3.9.1.2): the segment
         that carries its last byte gets PSH. Successive push points collapse into
-        the newest (RFC 1122 §4.2.2.2: the PSH bit is no record marker)."""
+        the newest (SHLD-27; RFC 1122 §4.2.2.2: the PSH bit is no record marker)."""
         self._push = self.end_off
 
     def pushes(self, start_off: int, end_off: int) -> bool:

@@ -162,7 +162,7 @@ class Connection(Tcb):
              push: bool = True) -> int:
         """SEND (§3.10.2): queue ``data``; return how many bytes were accepted.
 
-        ``push``: the PUSH flag (§3.9.1.2, MAY-16): the segment that carries the
+        ``push``: the PUSH flag (§3.9.1.2, MAY-15): the segment that carries the
         last byte accepted gets PSH (and so does the last segment the windows let
         go while pushed data waits). Without it (Linux ``MSG_MORE``) the data
         goes out when segments fill or later data is pushed.

@@ -326,7 +326,7 @@ class Sender:
         off = buf.head_off + index
         if n and (push or buf.pushes(off, off + n)):
             # §3.9.1.2: PSH on the segment that carries the last byte of the newest
-            # pushed SEND (successive pushes collapse, RFC 1122 §4.2.2.2; every
+            # pushed SEND (successive pushes collapse, SHLD-27; every
             # SEND is pushed unless the application says otherwise, so the last
             # buffered segment has it: MUST-61).
             flags |= Flags.PSH

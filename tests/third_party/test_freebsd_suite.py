@@ -35,6 +35,7 @@ from tcpstack.harness.drill.model import DrillUnsupported
 from tcpstack.harness.drill.runner import run_script
 from tcpstack.harness.drill.suite import load
 from tcpstack.harness.drill.targets import create_target
+from tcpstack.harness.drill.targets.linux import linux_unavailable_reason
 
 HERE = Path(__file__).parent
 SUITE = HERE / "tcp-testsuite"
@@ -97,13 +98,15 @@ def reason_of(message: str, path: str = "") -> str:
     return re.sub(r"\d+(\.\d+)?", "N", message.split(" (")[0])[:160]
 
 
-def _may_run_linux() -> bool:
-    if os.geteuid() == 0 and os.path.exists("/dev/net/tun"):
-        return True
+def _may_run_linux() -> None:
+    """Return if a script may run on the Linux target here; else skip, or fail under
+    TCPSTACK_REQUIRE_TUN=1."""
+    reason = linux_unavailable_reason()
+    if reason is None:
+        return
     if os.environ.get("TCPSTACK_REQUIRE_TUN") == "1":
-        pytest.fail("TCPSTACK_REQUIRE_TUN=1 but a FreeBSD script would run on Linux "
-                    "without root and /dev/net/tun")
-    pytest.skip("a FreeBSD script would run on the Linux target: needs root and /dev/net/tun")
+        pytest.fail(f"TCPSTACK_REQUIRE_TUN=1 but a FreeBSD script would run on Linux: {reason}")
+    pytest.skip(f"a FreeBSD script would run on the Linux target: {reason}")
 
 
 def outcomes(target: str = "tcpstack") -> dict[str, tuple[str, str]]:
