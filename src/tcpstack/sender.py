@@ -32,7 +32,7 @@ from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import State
 from .timers import Timer
-from .wire import Flags, Nop, Sack, Segment, TcpOption, Timestamps
+from .wire import NOP, Flags, Sack, Segment, TcpOption, Timestamps
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -721,11 +721,11 @@ class Sender:
             window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
             extra: list[TcpOption] = []
             if neg.timestamps:
-                extra += [Nop(), Nop(), Timestamps(self.tsval(), c.ts_recent)]
+                extra += [NOP, NOP, Timestamps(self.tsval(), c.ts_recent)]
             if neg.sack and flags & Flags.ACK and not payload and rcv is not None \
                     and rcv.has_holes:
                 blocks = rcv.sack_blocks(3 if neg.timestamps else 4)
-                extra += [Nop(), Nop(), Sack(blocks)]
+                extra += [NOP, NOP, Sack(blocks)]
             options = (*options, *extra)
         if flags & Flags.ACK:
             self.last_ack_sent = rcv_nxt

@@ -32,12 +32,13 @@ from .isn import IsnGenerator
 from .seq import seq_add
 from .state import State
 from .trace import Trace
-from .wire import Flags, IPAddress, Segment, decode_packet, encode_packet
+from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
 
 EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
 
 _IPV4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+_CACHE_MAX = 4096  # peers and packet encoders remembered, per stack, before starting afresh
 _HEAP_MIN = 1024  # timer heap size below which pushes never rebuild it
 _COMPACT_CLOSES = 32  # closes that may leave stale heap entries before a rebuild
 
@@ -116,6 +117,13 @@ class Stack:
         wakeup: Callable[[], None] | None = None,
     ) -> None:
         self.address: IPAddress = ipaddress.ip_address(address)
+        self._packed = self.address.packed
+        # Per-packet work spared (both bounded by _CACHE_MAX entries): a peer's
+        # address object by its raw bytes (None for an address that is never a
+        # peer), and the packet encoder of each (peer, TTL, TOS).
+        self._peers: dict[bytes, IPAddress | None] = {}
+        self._encoders: dict[tuple[IPAddress, int, int], PacketEncoder] = {}
+        self._last_encoder: PacketEncoder | None = None
         self.clock_source = clock
         self.wakeup = wakeup
         self.config = config or TcpConfig()
@@ -250,17 +258,20 @@ class Stack:
         self._now = now
         self.stats["packets_in"] += 1
         try:
-            ip, seg = decode_packet(packet)
+            src_raw, dst_raw, seg = decode_tcp_packet(packet)
         except MalformedPacket as exc:
             self._drop("", exc.reason, {"detail": exc.detail, "bytes": len(packet)})
             return
-        src, dst = ip.src, ip.dst
-        if dst != self.address:
-            self._drop(_name(dst, src, seg), "not-our-address", segment_record(seg))
+        if dst_raw != self._packed:
+            dst = ipaddress.ip_address(dst_raw)
+            self._drop(_name(dst, ipaddress.ip_address(src_raw), seg), "not-our-address",
+                       segment_record(seg))
             return
-        if _invalid_peer(src) or seg.src_port == 0 or seg.dst_port == 0:
+        src = self._peer(src_raw)
+        if src is None or seg.src_port == 0 or seg.dst_port == 0:
             # MUST-57/63: segments from or to broadcast/multicast, or port 0, are dropped.
-            self._drop(_name(dst, src, seg), "invalid-address", segment_record(seg))
+            self._drop(_name(self.address, ipaddress.ip_address(src_raw), seg),
+                       "invalid-address", segment_record(seg))
             return
         conn = self._lookup(seg.dst_port, src, seg.src_port)
         listener = self._listeners.get(seg.dst_port)
@@ -278,7 +289,7 @@ class Stack:
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
             return
-        name = _name(dst, src, seg)
+        name = _name(self.address, src, seg)
         self._trace("segment_received", name, segment_record(seg))
         if listener is not None:
             self._receive_listen(listener, src, seg, now)
@@ -337,17 +348,18 @@ class Stack:
         if self._outbox:
             for dst, seg, name in self._outbox:
                 self._trace("segment_sent", name, segment_record(seg))
-                out.append(encode_packet(self.address, dst, seg, ttl=ttl))
+                out.append(self._encoder(dst, ttl, 0).encode(seg))
             self._outbox.clear()
         active = self._active
         if active:
             self._active = {}
             conns = list(active) if len(active) == 1 else sorted(active, key=_serial_of)
             for conn in conns:
-                remote = conn.remote.address
-                tos = conn.config.tos  # MUST-48: the application's Diffserv field
-                for seg in conn.packets_to_send(now):
-                    out.append(encode_packet(self.address, remote, seg, ttl=ttl, tos=tos))
+                segments = conn.packets_to_send(now)
+                if segments:
+                    # MUST-48: the application's Diffserv field (TOS).
+                    encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
+                    out.extend([encode(seg) for seg in segments])
         self.stats["packets_out"] += len(out)
         return out
 
@@ -548,6 +560,35 @@ class Stack:
         heapq.heapify(self._timers)
         self._timers_compact_at = max(_HEAP_MIN, 2 * len(self._timers))
         self._closed_since_compact = 0
+
+    def _peer(self, raw: bytes) -> IPAddress | None:
+        """The address object of a packet's source (raw bytes), or None when it
+        is never a peer: broadcast, multicast, unspecified (MUST-46/57/63)."""
+        try:
+            return self._peers[raw]
+        except KeyError:
+            pass
+        address = ipaddress.ip_address(raw)
+        if len(self._peers) >= _CACHE_MAX:
+            self._peers.clear()
+        peer = self._peers[raw] = None if _invalid_peer(address) else address
+        return peer
+
+    def _encoder(self, remote: IPAddress, ttl: int, tos: int) -> PacketEncoder:
+        """The packet encoder from our address to ``remote`` (built once, reused)."""
+        encoder = self._last_encoder
+        if (encoder is not None and encoder.dst is remote and encoder.ttl == ttl
+                and encoder.tos == tos):
+            return encoder  # the same peer as last time: not even a dict lookup (hashing
+            # an address object is a Python-level call)
+        key = (remote, ttl, tos)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            if len(self._encoders) >= _CACHE_MAX:
+                self._encoders.clear()
+            encoder = self._encoders[key] = PacketEncoder(self.address, remote, ttl=ttl, tos=tos)
+        self._last_encoder = encoder
+        return encoder
 
     def _notify(self) -> None:
         wakeup = self.wakeup

@@ -49,6 +49,9 @@ class TimerOwner(Protocol):
     def _trace(self, event: str, data: dict[str, Any]) -> None:
         """Emit a trace record of the connection."""
 
+    def _tracing(self) -> bool:
+        """True if trace records are kept (build them only then)."""
+
     def _timer_moved(self) -> None:
         """The earliest deadline may have moved earlier (the host re-sorts it)."""
 
@@ -81,7 +84,9 @@ class Timers:
         if self._at is None:
             self._at = list(_NONE)
         self._at[_INDEX[timer]] = at
-        self._owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
+        owner = self._owner
+        if owner._tracing():  # the record is built only when a trace keeps it
+            owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
         if earliest is None or at < earliest:
             self._owner._timer_moved()
 
@@ -93,7 +98,8 @@ class Timers:
         i = _INDEX[timer]
         if at_list[i] is not None:
             at_list[i] = None
-            self._owner._trace("timer_cancelled", {"timer": timer.value})
+            if self._owner._tracing():
+                self._owner._trace("timer_cancelled", {"timer": timer.value})
             if all(at is None for at in at_list):
                 self._at = None
 

@@ -18,9 +18,11 @@ from tcpstack.wire import (
     IPv4Header,
     IPv6Header,
     Mss,
+    PacketEncoder,
     Segment,
     build_ip,
     decode_packet,
+    decode_tcp_packet,
     encode_packet,
     internet_checksum,
     parse_ip,
@@ -294,3 +296,68 @@ def test_encode_packet_rejects() -> None:
         encode_packet(V4_SRC, V4_DST, seg, ttl=256)
     with pytest.raises(ValueError):
         encode_packet(V4_SRC, V4_DST, dataclasses.replace(seg, payload=bytes(65535 - 40)))
+
+
+# ----------------------------------------------- the stack's fast paths agree
+
+
+@settings(max_examples=300)
+@given(segments(max_payload=600), address_pairs(), st.integers(0, 255), st.integers(0, 255))
+def test_packet_encoder_matches_build_ip(
+    seg: Segment, addrs: tuple[IPAddress, IPAddress], ttl: int, tos: int
+) -> None:
+    """One PacketEncoder reused gives, packet after packet, what build_ip gives
+    around Segment.encode (IP header and checksum computed from scratch)."""
+    src, dst = addrs
+    encoder = PacketEncoder(src, dst, ttl=ttl, tos=tos)
+    header: IPHeader
+    if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
+        header = IPv4Header(src, dst, ttl=ttl, tos=tos)
+    else:
+        assert isinstance(src, IPv6Address) and isinstance(dst, IPv6Address)
+        header = IPv6Header(src, dst, hop_limit=ttl, traffic_class=tos)
+    expected = build_ip(header, seg.encode(src, dst))
+    assert encoder.encode(seg) == expected
+    assert encoder.encode(seg) == expected  # nothing of the first packet stays behind
+
+
+def _outcome(decode: object, packet: bytes) -> object:
+    try:
+        return decode(packet)  # type: ignore[operator]
+    except MalformedPacket as exc:
+        return exc.reason
+
+
+@settings(max_examples=500)
+@given(
+    segments(max_payload=200),
+    address_pairs(),
+    st.lists(st.tuples(st.integers(0, 300), st.integers(0, 255)), max_size=4),
+    st.integers(0, 300),
+)
+def test_decode_tcp_packet_agrees_with_decode_packet(
+    seg: Segment, addrs: tuple[IPAddress, IPAddress],
+    flips: list[tuple[int, int]], cut: int,
+) -> None:
+    """On valid and damaged packets alike: the same segment and addresses, or
+    the same reason for rejecting it."""
+    src, dst = addrs
+    packet = bytearray(encode_packet(src, dst, seg))
+    for at, value in flips:
+        if at < len(packet):
+            packet[at] = value
+    data = bytes(packet[: len(packet) - cut] if cut < len(packet) else packet)
+    slow = _outcome(decode_packet, data)
+    fast = _outcome(decode_tcp_packet, data)
+    if isinstance(slow, str):
+        assert fast == slow
+    else:
+        ip, segment = slow  # type: ignore[misc]
+        assert fast == (ip.src.packed, ip.dst.packed, segment)
+
+
+def test_decode_tcp_packet_not_tcp_and_empty() -> None:
+    udp = fix_ip_checksum(v4_packet(b"x" * 8, protocol=17))
+    assert _outcome(decode_tcp_packet, udp) == "not-tcp"
+    assert _outcome(decode_tcp_packet, b"") == "truncated-ip"
+    assert _outcome(decode_tcp_packet, b"\x50" + bytes(39)) == "bad-ip-version"

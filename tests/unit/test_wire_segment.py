@@ -417,3 +417,17 @@ def test_segment_is_frozen_and_hashable() -> None:
         seg.seq = 9  # type: ignore[misc]
     assert seg == Segment(1, 2, 3, 4, Flags.ACK, 5, options=(Mss(1),), payload=b"x")
     assert len({seg, dataclasses.replace(seg)}) == 1
+
+
+def test_flag_operators_agree_with_int_arithmetic() -> None:
+    """The table-driven ``&`` and ``|`` give the enum members int arithmetic names."""
+    for a in range(256):
+        fa = Flags(a)
+        for b in (0, 0x01, 0x02, 0x10, 0x12, 0x18, 0xFF, a ^ 0x5A):
+            for result, value in ((fa & b, a & b), (fa | b, a | b), (b & fa, a & b),
+                                  (b | fa, a | b), (fa & Flags(b), a & b)):
+                assert isinstance(result, Flags)
+                assert result == value and result is Flags(value)
+    assert (Flags.SYN | Flags.ACK).names() == ["SYN", "ACK"]
+    assert Flags.ACK & 0x100 == 0
+    assert int(Flags.ACK | 0x100) == 0x110  # beyond the byte: enum's own rule

@@ -9,9 +9,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 from tcpstack.errors import MalformedPacket
-from tcpstack.wire.checksum import internet_checksum
+from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
 from tcpstack.wire.segment import PROTO_TCP, IPAddress, Segment
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "IPHeader",
     "IPv4Header",
     "IPv6Header",
+    "PacketEncoder",
     "build_ip",
     "decode_packet",
+    "decode_tcp_packet",
     "encode_packet",
     "parse_ip",
 ]
@@ -117,14 +120,7 @@ def parse_ip(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, bytes]:
 
         Nothing else is raised for any input.
     """
-    if isinstance(packet, memoryview) and (
-        packet.format != "B" or packet.ndim != 1 or not packet.c_contiguous
-    ):
-        packet = packet.tobytes()
-    n = len(packet)
-    if n == 0:
-        raise MalformedPacket("truncated-ip", "empty packet")
-    version = packet[0] >> 4
+    packet, n, version = _version_of(packet)
     if version == 4:
         return _parse_v4(packet, n)
     if version == 6:
@@ -132,10 +128,26 @@ def parse_ip(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, bytes]:
     raise MalformedPacket("bad-ip-version", f"version {version}")
 
 
-def _parse_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+def _version_of(
+    packet: bytes | bytearray | memoryview,
+) -> tuple[bytes | bytearray | memoryview, int, int]:
+    """``(packet, length, IP version)``, the packet as a flat byte buffer."""
+    if isinstance(packet, memoryview) and (
+        packet.format != "B" or packet.ndim != 1 or not packet.c_contiguous
+    ):
+        packet = packet.tobytes()
+    n = len(packet)
+    if n == 0:
+        raise MalformedPacket("truncated-ip", "empty packet")
+    return packet, n, packet[0] >> 4
+
+
+def _check_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[Any, ...]:
+    """Validate an IPv4 header; returns its unpacked fields, the IHL and total length (bytes)."""
     if n < _V4_MIN:
         raise MalformedPacket("truncated-ip", f"{n} bytes, an IPv4 header needs 20")
-    (ver_ihl, tos, total, ident, frag, ttl, proto, _csum, src, dst) = _V4.unpack_from(packet)
+    fields = _V4.unpack_from(packet)
+    ver_ihl, total, frag = fields[0], fields[2], fields[4]
     ihl = (ver_ihl & 0x0F) * 4
     if ihl < _V4_MIN:
         raise MalformedPacket("bad-ihl", f"IHL {ihl // 4} words is below 5")
@@ -146,11 +158,17 @@ def _parse_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader,
             "bad-ip-length", f"total length {total} with a {ihl}-byte header in {n} bytes"
         )
     if internet_checksum(packet[:ihl]) != 0:
-        raise MalformedPacket("bad-ip-checksum", f"header checksum 0x{_csum:04x} does not verify")
+        raise MalformedPacket("bad-ip-checksum",
+                              f"header checksum 0x{fields[7]:04x} does not verify")
     if frag & (_MF | _OFFSET_MASK):
         raise MalformedPacket(
             "ip-fragment", f"MF={int(bool(frag & _MF))} offset={(frag & _OFFSET_MASK) * 8}"
         )
+    return fields, ihl, total
+
+
+def _parse_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+    (_, tos, _, ident, frag, ttl, proto, _, src, dst), ihl, total = _check_v4(packet, n)
     header = IPv4Header(
         src=IPv4Address(src),
         dst=IPv4Address(dst),
@@ -164,10 +182,12 @@ def _parse_v4(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader,
     return header, bytes(packet[ihl:total])
 
 
-def _parse_v6(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+def _check_v6(packet: bytes | bytearray | memoryview, n: int) -> tuple[Any, ...]:
+    """Validate an IPv6 fixed header; returns its unpacked fields and the packet's end (bytes)."""
     if n < _V6_LEN:
         raise MalformedPacket("truncated-ip", f"{n} bytes, an IPv6 header needs 40")
-    (first, plen, next_header, hop_limit, src, dst) = _V6.unpack_from(packet)
+    fields = _V6.unpack_from(packet)
+    plen, next_header = fields[1], fields[2]
     end = _V6_LEN + plen
     if end > n:
         raise MalformedPacket(
@@ -175,6 +195,11 @@ def _parse_v6(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader,
         )
     if next_header in IPV6_EXTENSION_HEADERS:
         raise MalformedPacket("ipv6-extension", f"next header {next_header} is not supported")
+    return fields, end
+
+
+def _parse_v6(packet: bytes | bytearray | memoryview, n: int) -> tuple[IPHeader, bytes]:
+    (first, _, next_header, hop_limit, src, dst), end = _check_v6(packet, n)
     header = IPv6Header(
         src=IPv6Address(src),
         dst=IPv6Address(dst),
@@ -260,6 +285,81 @@ def build_ip(header: IPHeader, payload: bytes | bytearray | memoryview) -> bytes
     raise TypeError(f"not an IP header: {header!r}")
 
 
+class PacketEncoder:
+    """Encodes the segments of one address pair as IP packets (RFC 791 / RFC 8200,
+    RFC 9293 §3.1): the path every packet a stack sends takes.
+
+    What does not change from packet to packet is built once: the IP header
+    (DF set, no options; IPv6 without extension headers) and its partial
+    checksum, and the pseudo-header's sum of addresses and protocol. Each
+    packet is then one ``struct`` pack of the TCP header, checksums finished
+    from the partial sums, and one join with the payload, its only copy.
+
+    Args:
+        src, dst: our address and the peer's, both IPv4 or both IPv6.
+        ttl: TTL / hop limit, 0..255.
+        tos: TOS byte / traffic class, 0..255.
+        identification: IPv4 identification, 0..65535 (ignored for IPv6).
+
+    Raises:
+        ValueError: mixed address families, or a value out of range.
+    """
+
+    __slots__ = ("_ip", "_ip_sum", "_pseudo", "_v4", "dst", "src", "tos", "ttl")
+
+    def __init__(self, src: IPAddress, dst: IPAddress, *, ttl: int = 64, tos: int = 0,
+                 identification: int = 0) -> None:
+        self.src = src
+        self.dst = dst
+        self.ttl = ttl
+        self.tos = tos
+        if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
+            _check(ttl, 8, "TTL")
+            _check(tos, 8, "TOS")
+            _check(identification, 16, "identification")
+            self._ip = _V4.pack(0x45, tos, 0, identification, _DF, ttl, PROTO_TCP, 0,
+                                src.packed, dst.packed)
+            self._v4 = True
+        elif isinstance(src, IPv6Address) and isinstance(dst, IPv6Address):
+            _check(ttl, 8, "hop limit")
+            _check(tos, 8, "traffic class")
+            self._ip = _V6.pack((6 << 28) | (tos << 20), 0, PROTO_TCP, ttl,
+                                src.packed, dst.packed)
+            self._v4 = False
+        else:
+            raise ValueError(f"mixed address families: {src!r}, {dst!r}")
+        self._ip_sum = ones_sum(self._ip)  # IPv4: everything but the total length
+        self._pseudo = pseudo_header_sum(src, dst, PROTO_TCP, 0)
+
+    def encode(self, segment: Segment) -> bytes:
+        """The IP packet carrying ``segment``, both checksums filled in.
+
+        Raises:
+            ValueError: a segment field or option out of range (see
+                :meth:`Segment.encode`), or a packet over 65535 bytes (IPv4
+                total length, IPv6 payload length; no jumbograms).
+        """
+        ip = self._ip
+        packet = segment.encode_header(self._pseudo, ip)
+        payload = segment.payload
+        tcp_len = len(packet) - len(ip) + len(payload)
+        if self._v4:
+            total = _V4_MIN + tcp_len
+            if total > 0xFFFF:
+                raise ValueError(f"IPv4 packet of {total} bytes exceeds 65535")
+            packet[2] = total >> 8
+            packet[3] = total & 0xFF
+            checksum = internet_checksum(b"", self._ip_sum + total)
+            packet[10] = checksum >> 8
+            packet[11] = checksum & 0xFF
+        else:
+            if tcp_len > 0xFFFF:
+                raise ValueError(f"IPv6 payload of {tcp_len} bytes exceeds 65535")
+            packet[4] = tcp_len >> 8
+            packet[5] = tcp_len & 0xFF
+        return b"".join((packet, payload))
+
+
 def encode_packet(
     src: IPAddress,
     dst: IPAddress,
@@ -273,7 +373,8 @@ def encode_packet(
 
     The family follows the addresses. IPv4 gets DF set and no options; for
     IPv6, ``ttl`` is the hop limit, ``tos`` the traffic class, and
-    ``identification`` is ignored (IPv6 has no such field).
+    ``identification`` is ignored (IPv6 has no such field). Many packets
+    between the same addresses: use one :class:`PacketEncoder`.
 
     Args:
         src, dst: addresses, both IPv4 or both IPv6.
@@ -286,17 +387,8 @@ def encode_packet(
         ValueError: mixed address families, or any value out of range (see
             :meth:`Segment.encode` and :func:`build_ip`).
     """
-    tcp = segment.encode(src, dst)
-    header: IPHeader
-    if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
-        header = IPv4Header(
-            src, dst, protocol=PROTO_TCP, ttl=ttl, tos=tos, identification=identification
-        )
-    elif isinstance(src, IPv6Address) and isinstance(dst, IPv6Address):
-        header = IPv6Header(src, dst, next_header=PROTO_TCP, hop_limit=ttl, traffic_class=tos)
-    else:  # pragma: no cover - Segment.encode already rejected mixed families
-        raise ValueError(f"mixed address families: {src!r}, {dst!r}")
-    return build_ip(header, tcp)
+    encoder = PacketEncoder(src, dst, ttl=ttl, tos=tos, identification=identification)
+    return encoder.encode(segment)
 
 
 def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Segment]:
@@ -320,3 +412,34 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Seg
     elif header.next_header != PROTO_TCP:
         raise MalformedPacket("not-tcp", f"IPv6 next header {header.next_header}")
     return header, Segment.decode(payload, header.src, header.dst)
+
+
+def decode_tcp_packet(packet: bytes | bytearray | memoryview) -> tuple[bytes, bytes, Segment]:
+    """:func:`decode_packet` for a stack's receive path: ``(src, dst, segment)``
+    with the addresses as their raw bytes (4 for IPv4, 16 for IPv6).
+
+    The same checks, in the same order, with the same reasons as
+    :func:`decode_packet`; it builds no header or address objects and copies
+    the payload once.
+
+    Raises:
+        MalformedPacket: as :func:`decode_packet`. Nothing else for any input.
+    """
+    packet, n, version = _version_of(packet)
+    if version == 4:
+        fields, ihl, total = _check_v4(packet, n)
+        if fields[6] != PROTO_TCP:
+            raise MalformedPacket("not-tcp", f"IP protocol {fields[6]}")
+        start, end, addresses = ihl, total, packet[12:20]
+        src, dst = fields[8], fields[9]
+    elif version == 6:
+        fields, end = _check_v6(packet, n)
+        if fields[2] != PROTO_TCP:
+            raise MalformedPacket("not-tcp", f"IPv6 next header {fields[2]}")
+        start, addresses = _V6_LEN, packet[8:40]
+        src, dst = fields[4], fields[5]
+    else:
+        raise MalformedPacket("bad-ip-version", f"version {version}")
+    # The pseudo-header without its length: addresses and protocol (RFC 9293 §3.1).
+    pseudo = ones_sum(addresses) + PROTO_TCP
+    return src, dst, Segment.decode_checked(memoryview(packet)[start:end], pseudo)

@@ -12,6 +12,7 @@ assumptions (MUST-64) and trusts no length field.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from tcpstack.errors import MalformedPacket
 
 __all__ = [
     "MAX_OPTIONS_LENGTH",
+    "NOP",
     "Mss",
     "Nop",
     "Sack",
@@ -127,8 +129,12 @@ class UnknownOption:
 TcpOption = Nop | Mss | WindowScale | SackPermitted | Sack | Timestamps | UnknownOption
 """Any parsed TCP option value."""
 
-_NOP = Nop()
+NOP = Nop()
+"""The No-Operation option: one shared value (options are immutable)."""
 _SACK_PERMITTED = SackPermitted()
+_NOP_NOP_TS = struct.Struct("!III")
+"""NOP, NOP, kind 8, length 10 (one word), TSval, TSecr."""
+_NOP_NOP_TS_HEAD = (KIND_NOP << 24) | (KIND_NOP << 16) | (KIND_TIMESTAMPS << 8) | 10
 
 
 def _bad(detail: str) -> MalformedPacket:
@@ -154,15 +160,22 @@ def parse_options(data: bytes | bytearray | memoryview) -> tuple[TcpOption, ...]
             window scale != 3, SACK-permitted != 2, SACK not 2 + 8n with
             n in 1..4, timestamps != 10).
     """
-    out: list[TcpOption] = []
     n = len(data)
+    if n == 12 and data[0] == KIND_NOP and data[1] == KIND_NOP and data[2] == KIND_TIMESTAMPS \
+            and data[3] == 10:
+        # NOP, NOP, Timestamps: the option area of nearly every segment once
+        # timestamps are negotiated (RFC 7323 Appendix A's layout); one unpack
+        # instead of the general loop.
+        _, tsval, tsecr = _NOP_NOP_TS.unpack_from(data)
+        return (NOP, NOP, Timestamps(tsval, tsecr))
+    out: list[TcpOption] = []
     i = 0
     while i < n:
         kind = data[i]
         if kind == KIND_EOL:
             break
         if kind == KIND_NOP:
-            out.append(_NOP)
+            out.append(NOP)
             i += 1
             continue
         if i + 1 >= n:
@@ -269,6 +282,13 @@ def encode_options(options: Sequence[TcpOption]) -> bytes:
             most 253 data bytes).
         TypeError: an element is not a :data:`TcpOption`.
     """
+    if len(options) == 3:
+        first, second, ts = options
+        if type(first) is Nop and type(second) is Nop and type(ts) is Timestamps \
+                and 0 <= ts.tsval <= _U32 and 0 <= ts.tsecr <= _U32:
+            # NOP, NOP, Timestamps (RFC 7323 Appendix A), on every segment once
+            # timestamps are negotiated: one pack instead of the general loop.
+            return _NOP_NOP_TS.pack(_NOP_NOP_TS_HEAD, ts.tsval, ts.tsecr)
     out = bytearray()
     for option in options:
         if isinstance(option, Nop):

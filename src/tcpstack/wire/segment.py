@@ -77,6 +77,25 @@ class Flags(enum.IntFlag):
     ECE = 0x40
     CWR = 0x80
 
+    # Bitwise operators by table lookup: enum.Flag's own ``&``, ``|`` and ``^``
+    # build a new member through ``Flag.__call__`` each time (about 0.5 µs),
+    # and the per-segment processing tests flags a dozen times per packet.
+    # Values 0..255 are looked up; anything else falls back to enum's rule.
+
+    def __and__(self, other: object) -> Flags:
+        if isinstance(other, int) and 0 <= (value := int.__and__(self, other)) < 256:
+            return _FLAGS_BY_VALUE[value]
+        return enum.IntFlag.__and__(self, other)  # type: ignore[operator]
+
+    __rand__ = __and__
+
+    def __or__(self, other: object) -> Flags:
+        if isinstance(other, int) and 0 <= (value := int.__or__(self, other)) < 256:
+            return _FLAGS_BY_VALUE[value]
+        return enum.IntFlag.__or__(self, other)  # type: ignore[operator]
+
+    __ror__ = __or__
+
     def names(self) -> list[str]:
         """Return the set flags' names in the order SYN, FIN, RST, PSH, ACK, URG, ECE, CWR.
 
@@ -230,6 +249,51 @@ class Segment:
                 long for an IPv4 pseudo-header (> 65535 bytes), or mixed
                 address families.
         """
+        header = self.encode_header(pseudo_header_sum(src, dst, PROTO_TCP, 0))
+        total = len(header) + len(self.payload)
+        if isinstance(src, IPv4Address) and total > 0xFFFF:
+            raise ValueError(f"IPv4 pseudo-header length {total} out of range 0..65535")
+        header += self.payload
+        return bytes(header)
+
+    def encode_header(self, pseudo_sum: int, prefix: bytes = b"") -> bytearray:
+        """``prefix`` followed by this segment's TCP header and options, checksum filled in.
+
+        The one place a TCP header is written (:meth:`encode`, and
+        :class:`~tcpstack.wire.ip.PacketEncoder` with the IP header as
+        ``prefix``). The payload is summed but not copied: the caller appends it.
+
+        Args:
+            pseudo_sum: the pseudo-header's partial sum *without* the TCP
+                length (:func:`~tcpstack.wire.checksum.pseudo_header_sum` with
+                length 0); the length (header + payload, bytes) is added here.
+            prefix: bytes to put before the header (an IP header), or nothing.
+
+        Raises:
+            ValueError: a field or option out of range (see :meth:`encode`).
+        """
+        opts = encode_options(self.options) if self.options else b""
+        header_len = HEADER_LENGTH + len(opts)
+        payload = self.payload
+        at = len(prefix)
+        out = bytearray(prefix)
+        out += bytes(header_len)
+        try:
+            _HEADER.pack_into(out, at, self.src_port, self.dst_port, self.seq, self.ack,
+                              (header_len // 4) << 4, self.flags, self.window, 0, self.urgent)
+        except struct.error:
+            self._check_fields()  # raises the ValueError that names the field
+            raise
+        out[at + HEADER_LENGTH:] = opts
+        # The header has an even length, so its partial sum and the payload's add up.
+        checksum = internet_checksum(
+            payload, pseudo_sum + header_len + len(payload) + ones_sum(memoryview(out)[at:]))
+        out[at + 16] = checksum >> 8
+        out[at + 17] = checksum & 0xFF
+        return out
+
+    def _check_fields(self) -> None:
+        """Raise ValueError naming the first header field out of range."""
         _check(self.src_port, 16, "source port")
         _check(self.dst_port, 16, "destination port")
         _check(self.seq, 32, "sequence number")
@@ -237,32 +301,6 @@ class Segment:
         _check(int(self.flags), 8, "flags")
         _check(self.window, 16, "window")
         _check(self.urgent, 16, "urgent pointer")
-        opts = encode_options(self.options) if self.options else b""
-        header_len = HEADER_LENGTH + len(opts)
-        payload = self.payload
-        total = header_len + len(payload)
-        pseudo = pseudo_header_sum(src, dst, PROTO_TCP, total)
-        header = bytearray(header_len)
-        _HEADER.pack_into(
-            header,
-            0,
-            self.src_port,
-            self.dst_port,
-            self.seq,
-            self.ack,
-            (header_len // 4) << 4,
-            int(self.flags),
-            self.window,
-            0,
-            self.urgent,
-        )
-        header[HEADER_LENGTH:] = opts
-        # The header has an even length, so its partial sum and the payload's add up.
-        checksum = internet_checksum(payload, pseudo + ones_sum(header))
-        header[16] = checksum >> 8
-        header[17] = checksum & 0xFF
-        header += payload
-        return bytes(header)
 
     @classmethod
     def decode(
@@ -306,6 +344,31 @@ class Segment:
             data.format != "B" or data.ndim != 1 or not data.c_contiguous
         ):
             data = data.tobytes()
+        pseudo = None
+        if verify_checksum:
+            if isinstance(src, IPv4Address) and len(data) > 0xFFFF:
+                cls.decode_checked(data, None)  # the header's own faults come first
+                raise MalformedPacket(
+                    "bad-checksum", f"{len(data)}-byte segment does not fit an IPv4 pseudo-header"
+                )
+            pseudo = pseudo_header_sum(src, dst, PROTO_TCP, 0)
+        return cls.decode_checked(data, pseudo)
+
+    @classmethod
+    def decode_checked(cls, data: bytes | bytearray | memoryview,
+                       pseudo_sum: int | None) -> Segment:
+        """:meth:`decode` with the pseudo-header already summed: the one TCP parser.
+
+        Args:
+            data: the TCP segment, a contiguous byte buffer (``bytes``,
+                ``bytearray`` or a ``"B"`` memoryview); the payload is copied out.
+            pseudo_sum: the pseudo-header's partial sum without the length
+                (:func:`~tcpstack.wire.checksum.pseudo_header_sum` with length
+                0), or None not to verify the checksum.
+
+        Raises:
+            MalformedPacket: the reasons of :meth:`decode`, in its order.
+        """
         n = len(data)
         if n < HEADER_LENGTH:
             raise MalformedPacket("truncated-tcp", f"{n} bytes, a TCP header needs 20")
@@ -321,13 +384,8 @@ class Segment:
             raise MalformedPacket(
                 "bad-data-offset", f"header of {header_len} bytes in a {n}-byte segment"
             )
-        if verify_checksum:
-            if isinstance(src, IPv4Address) and n > 0xFFFF:
-                raise MalformedPacket(
-                    "bad-checksum", f"{n}-byte segment does not fit an IPv4 pseudo-header"
-                )
-            if internet_checksum(data, pseudo_header_sum(src, dst, PROTO_TCP, n)) != 0:
-                raise MalformedPacket("bad-checksum", f"checksum 0x{_csum:04x} does not verify")
+        if pseudo_sum is not None and internet_checksum(data, pseudo_sum + n) != 0:
+            raise MalformedPacket("bad-checksum", f"checksum 0x{_csum:04x} does not verify")
         options = parse_options(data[HEADER_LENGTH:header_len]) if header_len > 20 else ()
         return cls(
             src_port,
