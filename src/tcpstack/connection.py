@@ -60,6 +60,9 @@ S = State
 TIMERS = tuple(t.value for t in Timer)
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
 
+_CONTROL_BITS = int(Flags.SYN | Flags.RST | Flags.FIN | Flags.URG)
+"""The bits that send a segment through the full §3.10.7.4 steps."""
+
 TEXT_STATES = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
 """States whose segment text goes to the application (§3.10.7.4 seventh step)."""
 
@@ -456,6 +459,21 @@ class Connection(Tcb):
 
     def _segment_arrives(self, seg: Segment) -> None:
         """§3.10.7.4: SYN-RECEIVED and the synchronized states, the eight steps in order."""
+        rcv = self._rcvbuf
+        if (
+            self._state is S.ESTABLISHED
+            and not int(seg.flags) & _CONTROL_BITS
+            and rcv is not None
+            and rcv.fin_off is None
+        ):
+            # The common case (header prediction, as in BSD's tcp_input and
+            # Linux's fast path): ESTABLISHED, no SYN, RST, FIN or URG, no FIN
+            # held beyond a hole. The second, fourth, sixth and eighth steps
+            # act only on those bits or on a held FIN: the other four steps,
+            # in order, are the whole of the rule here.
+            if self._first_check_sequence(seg) and self._fifth_check_ack(seg):
+                self._seventh_process_text(seg)
+            return
         if not self._first_check_sequence(seg):
             return
         if not self._second_check_rst(seg):

@@ -32,13 +32,14 @@ from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import State
 from .timers import Timer
-from .wire import NOP, Flags, Sack, Segment, TcpOption, Timestamps
+from .wire import FLAGS_BY_VALUE, NOP, Flags, Sack, Segment, TcpOption, Timestamps
 
 if TYPE_CHECKING:
     from .connection import Connection
 
 S = State
 NO_FLAGS = Flags(0)
+_ACK, _SYN, _RST = int(Flags.ACK), int(Flags.SYN), int(Flags.RST)
 MAX_UNSCALED_WINDOW = 65535
 TSO_MAX_BYTES = 65536 - 1 - 320
 """Most data bytes one segment carries with segmentation offload
@@ -119,7 +120,7 @@ class Sender:
         elif state not in (S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED):
             # Data waits for ESTABLISHED (§3.10.2: queued in SYN-SENT/SYN-RECEIVED).
             out.extend(self._data_segments())
-        carries_ack = any(s.flags & Flags.ACK and not s.flags & Flags.RST for s in out)
+        carries_ack = any(int(s.flags) & (_ACK | _RST) == _ACK for s in out)  # ACK, not RST
         if self.ack_now and not carries_ack and c._state not in (S.LISTEN, S.SYN_SENT):
             out.append(self.make(seq=c._snd_max))
             carries_ack = True
@@ -707,39 +708,30 @@ class Sender:
         of order (RFC 2018 §4). SYN windows are never scaled (RFC 7323 §2.2).
         """
         c = self._c
-        if ack_flag:
-            flags |= Flags.ACK
+        # The control bits as a plain int: tested four times here, each an enum
+        # operation otherwise.
+        bits = int(flags) | (_ACK if ack_flag else 0)
         rcv = c._rcvbuf
         rcv_nxt = rcv.rcv_nxt if rcv is not None else 0
-        ack = rcv_nxt if flags & Flags.ACK else 0
-        neg = c.negotiated
-        if flags & Flags.RST:
+        neg = c._negotiated
+        if bits & _RST:
             window = 0
-        elif flags & Flags.SYN:
+        elif bits & _SYN:
             window = min(self._advertise(), MAX_UNSCALED_WINDOW)
         else:
             window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
-            extra: list[TcpOption] = []
             if neg.timestamps:
-                extra += [NOP, NOP, Timestamps(self.tsval(), c.ts_recent)]
-            if neg.sack and flags & Flags.ACK and not payload and rcv is not None \
+                ts = c._ts
+                options = (*options, NOP, NOP,
+                           Timestamps(self.tsval(), ts.value if ts is not None else 0))
+            if neg.sack and bits & _ACK and not payload and rcv is not None \
                     and rcv.has_holes:
                 blocks = rcv.sack_blocks(3 if neg.timestamps else 4)
-                extra += [NOP, NOP, Sack(blocks)]
-            options = (*options, *extra)
-        if flags & Flags.ACK:
+                options = (*options, NOP, NOP, Sack(blocks))
+        if bits & _ACK:
             self.last_ack_sent = rcv_nxt
-        return Segment(
-            src_port=c.local.port,
-            dst_port=c.remote.port,
-            seq=seq,
-            ack=ack,
-            flags=flags,
-            window=window,
-            urgent=urgent,
-            options=options,
-            payload=payload,
-        )
+        return Segment(c.local.port, c.remote.port, seq, rcv_nxt if bits & _ACK else 0,
+                       FLAGS_BY_VALUE[bits], window, urgent, options, payload)
 
     def _advertise(self) -> int:
         """The window to offer now, bytes (SHLD-14, MUST-39; the whole buffer before

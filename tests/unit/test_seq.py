@@ -53,3 +53,12 @@ def test_order_is_antisymmetric(a: int, n: int) -> None:
 @given(seqs, st.integers(0, 2**31 - 1), st.integers(0, 2**31 - 1))
 def test_in_window(start: int, size: int, off: int) -> None:
     assert seq_in_window(seq_add(start, off), start, size) == (off < size)
+
+
+@given(seqs, st.one_of(seqs, st.sampled_from([0, 1, 2**31 - 1, 2**31, 2**31 + 1, SEQ_MOD - 1])))
+def test_comparisons_are_the_sign_of_seq_diff(a: int, delta: int) -> None:
+    """Each comparison is exactly the sign test of seq_diff, 2**31 apart included."""
+    b = seq_add(a, delta)
+    d = seq_diff(a, b)
+    assert (seq_lt(a, b), seq_le(a, b), seq_gt(a, b), seq_ge(a, b)) == (
+        d < 0, d <= 0, d > 0, d >= 0)

@@ -45,9 +45,17 @@ from tcpstack.wire.options import (
     options_length,
     parse_options,
 )
-from tcpstack.wire.segment import HEADER_LENGTH, PROTO_TCP, Flags, IPAddress, Segment
+from tcpstack.wire.segment import (
+    FLAGS_BY_VALUE,
+    HEADER_LENGTH,
+    PROTO_TCP,
+    Flags,
+    IPAddress,
+    Segment,
+)
 
 __all__ = [
+    "FLAGS_BY_VALUE",
     "HEADER_LENGTH",
     "IPV6_EXTENSION_HEADERS",
     "MAX_OPTIONS_LENGTH",

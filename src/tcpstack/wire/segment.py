@@ -46,7 +46,7 @@ from tcpstack.wire.options import (
     parse_options,
 )
 
-__all__ = ["HEADER_LENGTH", "PROTO_TCP", "Flags", "IPAddress", "Segment"]
+__all__ = ["FLAGS_BY_VALUE", "HEADER_LENGTH", "PROTO_TCP", "Flags", "IPAddress", "Segment"]
 
 IPAddress = IPv4Address | IPv6Address
 """An IPv4 or IPv6 address."""
@@ -84,14 +84,14 @@ class Flags(enum.IntFlag):
 
     def __and__(self, other: object) -> Flags:
         if isinstance(other, int) and 0 <= (value := int.__and__(self, other)) < 256:
-            return _FLAGS_BY_VALUE[value]
+            return FLAGS_BY_VALUE[value]
         return enum.IntFlag.__and__(self, other)  # type: ignore[operator]
 
     __rand__ = __and__
 
     def __or__(self, other: object) -> Flags:
         if isinstance(other, int) and 0 <= (value := int.__or__(self, other)) < 256:
-            return _FLAGS_BY_VALUE[value]
+            return FLAGS_BY_VALUE[value]
         return enum.IntFlag.__or__(self, other)  # type: ignore[operator]
 
     __ror__ = __or__
@@ -133,7 +133,8 @@ _TCPDUMP_ORDER: tuple[tuple[int, str], ...] = (
     (0x40, "E"),
     (0x80, "W"),
 )
-_FLAGS_BY_VALUE: tuple[Flags, ...] = tuple(Flags(v) for v in range(256))
+FLAGS_BY_VALUE: tuple[Flags, ...] = tuple(Flags(v) for v in range(256))
+"""``Flags(v)`` for every byte value ``v``: a lookup where calling the enum costs."""
 
 
 def _check(value: int, bits: int, what: str) -> None:
@@ -392,7 +393,7 @@ class Segment:
             dst_port,
             seq,
             ack,
-            _FLAGS_BY_VALUE[flag_byte],
+            FLAGS_BY_VALUE[flag_byte],
             window,
             urgent,
             options,
