@@ -125,7 +125,10 @@ class SendBuffer:
     def take(self, index: int, n: int) -> bytes:
         """A copy of ``n`` bytes from buffer index ``index``."""
         data = self._data
-        return bytes(data[index : index + n]) if data is not None and n > 0 else b""
+        if data is None or n <= 0:
+            return b""
+        with memoryview(data) as view:  # one copy (a bytearray slice would be a second)
+            return bytes(view[index : index + n])
 
     def unsent(self, snd_nxt: int) -> int:
         """Bytes held beyond SND.NXT (written, never sent or to be sent again)."""

@@ -1116,4 +1116,5 @@ class Connection(Tcb):
     def _delivered(self, n: int) -> None:
         if n:
             self._emit(ev.DataReceived(n))
-            self._trace("app", {"delivered": n})
+            if self._tracing():  # the record only when a trace keeps it
+                self._trace("app", {"delivered": n})

@@ -542,7 +542,8 @@ class Tcb:
                 self._trace("metrics_updated", dict(zip(TRACED_TCB, values, strict=True)))
 
     def _app(self, call: str, **data: Any) -> None:
-        self._trace("app", {"call": call, **data})
+        if self._tracing():  # the record only when a trace keeps it
+            self._trace("app", {"call": call, **data})
 
     def _drop(self, seg: Segment, reason: str) -> None:
         self._count(f"dropped:{reason}")
