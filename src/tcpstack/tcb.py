@@ -163,6 +163,7 @@ class Tcb:
         "_keepalive",
         "_local",
         "_max_snd_wnd",
+        "_name",
         "_negotiated",
         "_now",
         "_orphaned",
@@ -213,6 +214,7 @@ class Tcb:
         self._config = config or TcpConfig()
         self._local = local
         self._remote = remote
+        self._name: str | None = None  # made when first asked for (Tcb.name)
         self._now = now
         self._state = S.LISTEN if passive else S.CLOSED
         self._passive = passive
@@ -273,7 +275,12 @@ class Tcb:
     @property
     def name(self) -> str:
         """``local-remote``, as in trace records (``192.0.2.1:40000-192.0.2.2:80``)."""
-        return f"{self._local}-{self._remote}"
+        name = self._name
+        if name is None:
+            # Made once: every trace record carries it, and formatting two
+            # addresses costs more than the rest of a record.
+            name = self._name = f"{self._local}-{self._remote}"
+        return name
 
     @property
     def host(self) -> str:

@@ -33,6 +33,7 @@ from ipaddress import IPv4Address, IPv6Address
 from tcpstack.errors import MalformedPacket
 from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
 from tcpstack.wire.options import (
+    NOP,
     Mss,
     Nop,
     Sack,
@@ -101,8 +102,7 @@ class Flags(enum.IntFlag):
 
         Example: ``(Flags.SYN | Flags.ACK).names() == ["SYN", "ACK"]``; no flag gives ``[]``.
         """
-        value = int(self)
-        return [name for bit, name in _NAME_ORDER if value & bit]
+        return list(_NAMES_BY_VALUE[int(self)])
 
     def letters(self) -> str:
         """Return tcpdump's flag letters, e.g. ``"S."`` for SYN+ACK, ``"none"`` for no flag.
@@ -133,6 +133,8 @@ _TCPDUMP_ORDER: tuple[tuple[int, str], ...] = (
     (0x40, "E"),
     (0x80, "W"),
 )
+_NAMES_BY_VALUE: tuple[tuple[str, ...], ...] = tuple(
+    tuple(name for bit, name in _NAME_ORDER if value & bit) for value in range(256))
 FLAGS_BY_VALUE: tuple[Flags, ...] = tuple(Flags(v) for v in range(256))
 """``Flags(v)`` for every byte value ``v``: a lookup where calling the enum costs."""
 
@@ -412,9 +414,14 @@ class Segment:
         (``[tsval, tsecr]``), ``"unknown"`` (list of ``[kind, hex data]``).
         NOPs are not shown.
         """
+        options = self.options
+        if len(options) == 3 and options[0] is NOP and options[1] is NOP \
+                and type(options[2]) is Timestamps:
+            ts = options[2]  # NOP, NOP, Timestamps: nearly every segment's options
+            return {"ts": [ts.tsval, ts.tsecr]}
         out: dict[str, object] = {}
         unknown: list[list[object]] = []
-        for option in self.options:
+        for option in options:
             if isinstance(option, Mss):
                 out.setdefault("mss", option.value)
             elif isinstance(option, WindowScale):
