@@ -992,7 +992,9 @@ class Connection(Tcb):
         old = self._state
         check_transition(old, new, cause)
         self._state = new
-        self._trace("state_updated", {"old": str(old), "new": str(new), "cause": cause.value})
+        if self._tracing():  # the record only when a trace keeps it
+            self._trace("state_updated",
+                        {"old": str(old), "new": str(new), "cause": cause.value})
         self._emit(ev.StateChanged(old, new))
         match new:
             case S.ESTABLISHED:

@@ -29,6 +29,11 @@ from collections import Counter
 class State(enum.Enum):
     """A connection state. ``str(state)`` gives the RFC spelling (``SYN-SENT``)."""
 
+    # Members are singletons compared by identity: hash them by identity too,
+    # in C (Enum.__hash__ hashes the name in Python; a connection hashes its
+    # states and timers dozens of times per packet).
+    __hash__ = object.__hash__
+
     CLOSED = "CLOSED"
     LISTEN = "LISTEN"
     SYN_SENT = "SYN-SENT"
@@ -66,6 +71,11 @@ SYNCHRONIZED = frozenset(
 
 class Cause(enum.Enum):
     """Why a connection changes state; the value is the ``cause`` of ``state_updated``."""
+
+    # Members are singletons compared by identity: hash them by identity too,
+    # in C (Enum.__hash__ hashes the name in Python; a connection hashes its
+    # states and timers dozens of times per packet).
+    __hash__ = object.__hash__
 
     OPEN = "active OPEN"
     OPEN_PASSIVE = "passive OPEN"

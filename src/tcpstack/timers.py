@@ -23,6 +23,11 @@ class Timer(enum.Enum):
     instant fire.
     """
 
+    # Members are singletons compared by identity: hash them by identity too,
+    # in C (Enum.__hash__ hashes the name in Python; a connection hashes its
+    # states and timers dozens of times per packet).
+    __hash__ = object.__hash__
+
     TLP = "tlp"
     """Tail loss probe, RFC 8985 §7 (armed only with SACK, before the RTO)."""
     RTO = "rto"
