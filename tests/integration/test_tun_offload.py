@@ -52,6 +52,7 @@ from typing import Any
 import pytest
 from test_tun import ECHO_CLIENT
 from test_tun_bulk import (
+    MIB,
     SOURCE_SEED,
     SOURCE_SERVER,
     file_sha256,
@@ -62,7 +63,6 @@ from tun_helpers import IFNAME, KERNEL, OURS, PEER, Netns, wait_for
 
 pytestmark = pytest.mark.tun
 
-MIB = 1 << 20
 OFFLOAD_MIB = int(os.environ.get("TCPSTACK_OFFLOAD_MIB", "256"))
 """MiB per transfer with offload, with and without faults (``TCPSTACK_OFFLOAD_MIB``)."""
 PLAIN_MIB = int(os.environ.get("TCPSTACK_PLAIN_MIB", "64"))
@@ -79,6 +79,8 @@ TUNED = ["--profile", "linux", "--recv-buffer", str(4 * MIB)]
 """Our stack's settings: Linux's timer profile (RTO 200 ms, as the kernel on the other
 end) and a 4 MiB window (so the kernel can keep many 64 KiB segments in flight)."""
 
+# A kernel sink as fast as the kernel can read (test_tun_bulk's pins SO_RCVBUF, which
+# turns off the kernel's receive buffer autotuning and so limits its window).
 FAST_SINK = r"""
 import hashlib, json, socket, sys, time
 host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
@@ -115,7 +117,7 @@ print(json.dumps(result))
 """
 
 
-def stack_connect(ns: Netns, tmp: Path, *args: str) -> tuple[float, dict[str, Any]]:
+def stack_connect(ns: Netns, *args: str) -> tuple[float, dict[str, Any]]:
     """Run ``tcpstack tun connect ARGS`` (bounded); return (seconds, its -v counters)."""
     argv = [sys.executable, "-m", "tcpstack.cli.tun", "connect", "--ifname", IFNAME,
             "--address", OURS, "--peer", PEER, "--to", f"{KERNEL}:9000",
@@ -126,14 +128,10 @@ def stack_connect(ns: Netns, tmp: Path, *args: str) -> tuple[float, dict[str, An
     except subprocess.TimeoutExpired:
         pytest.fail(f"tcpstack connect did not exit within {TIME_LIMIT + 30} s")
     elapsed = time.monotonic() - t0
-    (tmp / "stack.err").write_text(res.stderr)
+    (ns.tmp / "stack.out").write_text("")
+    (ns.tmp / "stack.err").write_text(res.stderr)
     assert res.returncode == 0, res.stderr[-3000:]
-    for line in reversed(res.stderr.splitlines()):
-        _, sep, rest = line.partition(": stats {")
-        if sep:
-            stats: dict[str, Any] = json.loads("{" + rest)
-            return elapsed, stats
-    pytest.fail(f"no stats line: {res.stderr[-2000:]}")
+    return elapsed, ns.stack_stats()
 
 
 def start_kernel(ns: Netns, script: str, *args: str) -> subprocess.Popen[bytes]:
@@ -183,7 +181,7 @@ def stack_sends(ns: Netns, tmp: Path, size: int, *, offload: bool, faults: list[
     sha = random_file(tmp / "in.bin", size)
     server = start_kernel(ns, FAST_SINK, KERNEL, "9000", str(TIME_LIMIT))
     elapsed, stats = stack_connect(
-        ns, tmp, "--file", str(tmp / "in.bin"), "--output", str(tmp / "reply.txt"),
+        ns, "--file", str(tmp / "in.bin"), "--output", str(tmp / "reply.txt"),
         *([] if offload else ["--no-offload"]), *faults,
     )
     (tmp / "in.bin").unlink()  # do not keep hundreds of MiB in pytest's tmp dirs
@@ -207,7 +205,7 @@ def kernel_sends(ns: Netns, tmp: Path, size: int, *, offload: bool, faults: list
     server = start_kernel(ns, SOURCE_SERVER, KERNEL, "9000", str(size), str(TIME_LIMIT),
                           str(SOURCE_SEED))
     elapsed, stats = stack_connect(
-        ns, tmp, "--file", "/dev/null", "--output", str(tmp / "out.bin"),
+        ns, "--file", "/dev/null", "--output", str(tmp / "out.bin"),
         *([] if offload else ["--no-offload"]), *faults,
     )
     assert ns.wait_exit(server, timeout=30) == 0
