@@ -3,7 +3,9 @@ against scapy's own checksums and an independent pseudo-header sum."""
 
 from __future__ import annotations
 
+import socket
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -214,3 +216,61 @@ def test_segment_leaves_a_small_packet_whole() -> None:
     assert segment(packet, 1460) == [packet]
     with pytest.raises(VnetError, match="IPv4"):
         segment(scapy_packet(b"q" * 100, v6=True), 10)
+
+
+# --- the device's framing (TunDevice over a datagram socket pair, no TUN needed) --------
+
+
+@pytest.fixture
+def device() -> Iterator[tuple[Any, socket.socket]]:
+    """A TunDevice whose fd is one end of a SOCK_SEQPACKET pair (frames keep their
+    boundaries, as on a TUN fd); the other end plays the kernel."""
+    from tcpstack.drivers.tun import TunDevice
+
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ours.setblocking(False)
+    dev = object.__new__(TunDevice)
+    dev.ifname, dev.fd, dev.vnet_hdr, dev.offload = "tun0", ours.fileno(), 10, True
+    yield dev, kernel
+    ours.close()
+    kernel.close()
+
+
+def test_device_reads_packets_with_their_checksums_completed(
+    device: tuple[Any, socket.socket],
+) -> None:
+    dev, kernel = device
+    big = scapy_packet(b"r" * 30000, options=TS_OPTIONS)
+    small = scapy_packet(b"s" * 10)
+    kernel.send(VnetHeader(F_NEEDS_CSUM, GSO_TCPV4, 52, 1448, 20, 16).encode()
+                + kernel_partial(big))
+    kernel.send(PLAIN.encode() + small)
+    kernel.send(b"\x01\x00\x00")  # too short for a header: dropped, counted
+    assert dev.read_packets() == [big, small]
+    assert dev.bad_frames == 1
+
+
+def test_device_writes_a_super_segment_as_one_gso_frame(
+    device: tuple[Any, socket.socket],
+) -> None:
+    dev, kernel = device
+    big = scapy_packet(b"w" * 20000, options=TS_OPTIONS)
+    assert dev.write(big, 1448)
+    frame = kernel.recv(70000)
+    assert VnetHeader.decode(frame) == VnetHeader(0, GSO_TCPV4, 52, 1448, 0, 0)
+    assert frame[10:] == big
+    assert dev.write(scapy_packet(b"ack"))
+    assert kernel.recv(70000)[:10] == PLAIN.encode()
+
+
+@pytest.mark.parametrize("vnet_hdr", [10, 0])
+def test_device_without_offload_cuts_super_segments(
+    device: tuple[Any, socket.socket], vnet_hdr: int,
+) -> None:
+    dev, kernel = device
+    dev.offload, dev.vnet_hdr = False, vnet_hdr
+    big = scapy_packet(b"c" * 5000)
+    assert dev.write(big, 1460)
+    frames = [kernel.recv(70000) for _ in range(4)]
+    assert [f[:vnet_hdr] for f in frames] == [PLAIN.encode()[:vnet_hdr]] * 4
+    assert [f[vnet_hdr:] for f in frames] == segment(big, 1460)
