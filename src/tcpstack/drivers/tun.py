@@ -628,7 +628,8 @@ class RunStats:
             from under the loop: connections abandoned, nothing more sent).
         elapsed: seconds the loop ran.
         packets_in, packets_out: packets given to the stack / written to the
-            device (after fault injection).
+            device (after fault injection); with offload a super-segment
+            counts as one.
         bytes_in, bytes_out: their total size in bytes.
         ignored: packets read from the device that were not IPv4 to our address.
         lost: packets dropped on purpose by the fault injectors, both directions.
