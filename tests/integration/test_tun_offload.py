@@ -53,6 +53,7 @@ import pytest
 from test_tun import ECHO_CLIENT
 from test_tun_bulk import (
     MIB,
+    SLOW_SINK_SERVER,
     SOURCE_SEED,
     SOURCE_SERVER,
     file_sha256,
@@ -79,42 +80,14 @@ TUNED = ["--profile", "linux", "--recv-buffer", str(4 * MIB)]
 """Our stack's settings: Linux's timer profile (RTO 200 ms, as the kernel on the other
 end) and a 4 MiB window (so the kernel can keep many 64 KiB segments in flight)."""
 
-# A kernel sink as fast as the kernel can read (test_tun_bulk's pins SO_RCVBUF, which
-# turns off the kernel's receive buffer autotuning and so limits its window).
-FAST_SINK = r"""
-import hashlib, json, socket, sys, time
-host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-end = time.monotonic() + limit
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.setsockopt(socket.IPPROTO_IP, 15, 1)  # IP_FREEBIND: the address appears with the TUN
-srv.bind((host, port))
-srv.listen(1)
-srv.settimeout(30)
-result = {"error": None}
-h = hashlib.sha256()
-n = 0
-buf = bytearray(1 << 20)
-view = memoryview(buf)
-try:
-    conn, peer = srv.accept()
-    conn.settimeout(30)
-    t0 = time.monotonic()
-    while time.monotonic() < end:
-        k = conn.recv_into(buf)
-        if not k:
-            result["eof"] = True
-            break
-        h.update(view[:k])
-        n += k
-    result["elapsed"] = time.monotonic() - t0
-    conn.sendall(h.hexdigest().encode())  # the reply: what arrived, as we saw it
-    conn.close()
-except OSError as exc:
-    result["error"] = repr(exc)
-result.update(got=n, got_sha=h.hexdigest())
-print(json.dumps(result))
-"""
+SINK_RCVBUF = 4 * MIB
+"""SO_RCVBUF of the kernel sink (bytes; Linux caps it at twice net.core.rmem_max): a
+window of hundreds of KiB, never a slow reader."""
+
+
+def sink_args(size: int) -> list[str]:
+    """test_tun_bulk's SLOW_SINK_SERVER as a fast reader: no pause before the end."""
+    return [KERNEL, "9000", str(SINK_RCVBUF), str(size + 1), "0", str(TIME_LIMIT)]
 
 
 def stack_connect(ns: Netns, *args: str) -> tuple[float, dict[str, Any]]:
@@ -179,7 +152,7 @@ def report(what: str, size: int, elapsed: float, seconds: float, stats: dict[str
 def stack_sends(ns: Netns, tmp: Path, size: int, *, offload: bool, faults: list[str]) -> None:
     """tcpstack -> kernel: ``size`` random bytes, hashed by the kernel side."""
     sha = random_file(tmp / "in.bin", size)
-    server = start_kernel(ns, FAST_SINK, KERNEL, "9000", str(TIME_LIMIT))
+    server = start_kernel(ns, SLOW_SINK_SERVER, *sink_args(size))
     elapsed, stats = stack_connect(
         ns, "--file", str(tmp / "in.bin"), "--output", str(tmp / "reply.txt"),
         *([] if offload else ["--no-offload"]), *faults,
@@ -302,7 +275,7 @@ def test_refused_offload_falls_back_to_plain_packets(ns: Netns, tmp_path: Path) 
     (tso is on by default) are cut into MTU-sized packets by the driver, byte-exact."""
     size = 8 * MIB
     sha = random_file(tmp_path / "in.bin", size)
-    server = start_kernel(ns, FAST_SINK, KERNEL, "9000", str(TIME_LIMIT))
+    server = start_kernel(ns, SLOW_SINK_SERVER, *sink_args(size))
     res = ns.run(
         [sys.executable, "-c", REFUSE_OFFLOAD, "connect", "--ifname", IFNAME, "--address",
          OURS, "--peer", PEER, "--to", f"{KERNEL}:9000", "--timeout", "120", "-v", *TUNED,
