@@ -96,6 +96,7 @@ def common_args(*extra: str) -> list[str]:
         "--timeout",
         str(TIME_LIMIT),
         "-v",
+        "--no-offload",  # the plain path (MTU-sized packets); test_tun_offload.py has offload
         *extra,
     ]
 

@@ -42,6 +42,7 @@ def echo_server(ns: Netns, *faults: str) -> subprocess.Popen[bytes]:
         "--count",
         "1",
         "-v",
+        "--no-offload",  # faults counted per MTU-sized packet; test_tun_offload.py has offload
         *faults,
     )
 

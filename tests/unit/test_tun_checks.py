@@ -239,7 +239,10 @@ class FakeDevice:
     seen: ClassVar[list[bool]] = []
     ready_path: Path | None = None
 
-    def __init__(self, ifname: str, peer: ipaddress.IPv4Interface, *, mtu: int = 1500) -> None:
+    def __init__(self, ifname: str, peer: ipaddress.IPv4Interface, *, mtu: int = 1500,
+                 offload: bool = False) -> None:
+        self.offload = False
+        self.offload_error = "a fake device"
         self._r, self._w = os.pipe()
         os.write(self._w, b"x")
 

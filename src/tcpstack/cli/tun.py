@@ -10,6 +10,13 @@ be written, an interface name already in use) or an unusable environment
 before any device is created. A connection that fails (refused, reset,
 timed out), or a device removed from under the command, gives exit status 1.
 
+Offload: by default the device carries a virtio-net header and the kernel's
+checksum and segmentation offload, and the stack sends super-segments
+(``TcpConfig(tso=True)``), so segments of up to 64 KiB cross the device both
+ways; ``--no-offload`` keeps plain packets of at most the MTU (see
+:mod:`tcpstack.drivers.tun`). A kernel that refuses the offload gets plain
+packets, with one line saying so.
+
 Readiness: once the device is up and the stack listens (``serve``) or is
 about to connect (``connect``), one line ``... ready: IFNAME ADDRESS...`` goes
 to stderr and, with ``--ready-file PATH``, the same line to ``PATH``
@@ -91,6 +98,10 @@ network:
   # a slow reader: read 1 MiB/s of the reply, so our window closes and reopens
   ip netns exec demo tcpstack tun connect --to 192.0.2.1:9000 --file /dev/null \\
       --read-rate 1M --output reply.bin
+
+  # segments of up to 64 KiB cross the device by default (offload); --no-offload
+  # keeps every packet within the MTU (1500)
+  ip netns exec demo tcpstack tun serve --app discard --port 9 --no-offload
 
   ip netns del demo
 
@@ -202,6 +213,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="receive buffer (largest window offered); above 65535 uses window scaling",
+    )
+    p.add_argument(
+        "--no-offload",
+        action="store_true",
+        help="plain packets of at most the MTU both ways. By default the device is opened "
+        "with a virtio-net header (IFF_VNET_HDR) and checksum and segmentation offload "
+        "(TUNSETOFFLOAD): the kernel hands the stack segments of up to 64 KiB and takes "
+        "64 KiB segments from it (TcpConfig tso); if the kernel refuses, a line says so "
+        "and plain packets are used",
     )
     p.add_argument("--trace", metavar="FILE", type=Path, help="write the JSON Lines trace here")
     p.add_argument(
@@ -439,7 +459,8 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _Usage(str(exc)) from None
     to_kernel, from_kernel = fault_configs(args)
-    overrides: dict[str, object] = {}
+    # Offload: the stack sends super-segments the device hands to the kernel whole.
+    overrides: dict[str, object] = {"tso": not args.no_offload}
     if args.recv_buffer is not None:
         overrides["recv_buffer"] = args.recv_buffer
     try:
@@ -494,6 +515,7 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
             fault_seed=args.seed,
             read_rate=args.read_rate,
             log=log,
+            offload=not args.no_offload,
         )
         try:
             with driver:

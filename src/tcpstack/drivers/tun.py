@@ -47,6 +47,41 @@ each other. Held packets are released by the loop at their due time.
 Slow readers: with ``read_rate`` the applications read only every
 ``READ_PERIOD`` seconds, a limited amount each time (:class:`ReadThrottle`),
 so our receive window closes and reopens as behind a slow application.
+
+Segmentation offload (``offload=True``, the driver's default; ``tcpstack tun
+--no-offload`` turns it off), as gVisor's netstack and other user-space TCPs
+do it: the device is opened with ``IFF_VNET_HDR``, every read and write
+carries a 10-byte virtio-net header (:mod:`tcpstack.drivers.vnet`), and
+``TUNSETOFFLOAD`` lets the kernel use checksum offload and TSO (IPv4 and
+IPv6) on the device. Then:
+
+- inbound, the kernel's TCP hands us segments of up to 64 KiB (``GSO_TCPV4``)
+  standing for many MSS-sized ones, their checksum left partial
+  (``NEEDS_CSUM``): the device completes it (one pass over the packet), so the
+  stack, which verifies every checksum, sees a valid packet; a packet the
+  kernel marks ``DATA_VALID`` is passed as it came (a coalesced one gets a
+  fresh checksum). The stack accepts any segment within its window, whatever
+  its length;
+- outbound, with ``TcpConfig(tso=True)`` on the stack (``tcpstack tun`` sets
+  it unless ``--no-offload``) the stack sends super-segments of up to 64 KiB
+  (:data:`~tcpstack.sender.TSO_MAX_BYTES` of data); the device writes each
+  with ``GSO_TCPV4``, ``gso_size`` the connection's segment size (its MSS less
+  the timestamps option) and ``hdr_len``. The stack's complete checksum is
+  kept (no ``NEEDS_CSUM``): the kernel verifies it, so a packet the fault
+  injector corrupted is caught (handing the kernel a partial checksum with
+  ``NEEDS_CSUM`` instead was measured no faster: the stack computes its
+  checksum either way);
+- the device's MTU stays what it is (1500: MSS 1460); only the packets that
+  cross the device are larger, and the pcap (``record``) and the trace show
+  them as they crossed it, super-segments included.
+
+If the kernel refuses ``IFF_VNET_HDR`` or the offload ioctls, the driver says
+so in one line (``log``) and falls back to plain packets: super-segments the
+stack still makes are then cut into MSS-sized packets in software
+(:func:`~tcpstack.drivers.vnet.segment`, as the kernel's GSO does).
+:attr:`RunStats.offload` tells which path ran. Fault injection applies to
+the packets as they cross the device: with offload, a lost packet may be a
+64 KiB super-segment.
 """
 
 from __future__ import annotations
@@ -61,6 +96,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -70,10 +106,23 @@ from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import TcpStackError
+from ..negotiation import TS_OPTION_SPACE
 from ..state import State
 from .apps import App, PerConnection
 from .faults import DIRECTIONS, NO_FAULTS, FaultConfig, FaultInjector, FaultStats, direction_rng
 from .netns import NetnsWatch
+from .vnet import (
+    PLAIN,
+    TUN_F_CSUM,
+    TUN_F_TSO4,
+    TUN_F_TSO6,
+    VNET_HDR_LEN,
+    VnetError,
+    VnetHeader,
+    complete_checksum,
+    gso_header,
+    segment,
+)
 
 if TYPE_CHECKING:
     from ..connection import Connection
@@ -107,14 +156,25 @@ IFF_NO_PI = 0x1000
 """No 4-byte packet-information prefix on reads and writes."""
 IFF_PERSIST = 0x0800
 """A persistent device (``ip tuntap add``): never one this module created."""
+IFF_VNET_HDR = 0x4000
+"""Every read and write starts with a virtio-net header (:mod:`.vnet`)."""
+TUNSETOFFLOAD = 0x400454D0
+"""``_IOW('T', 208, unsigned int)``: the offloads we accept (``TUN_F_*``, by value)."""
+TUNSETVNETHDRSZ = 0x400454D8
+"""``_IOW('T', 216, int)``: the virtio-net header size (pointer to an int)."""
+TUNSETVNETLE = 0x400454DC
+"""``_IOW('T', 220, int)``: the header's fields are little-endian (pointer to an int)."""
+OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6
+"""What ``TUNSETOFFLOAD`` asks for: partial checksums and TCP segmentation, IPv4 and IPv6."""
 IFNAMSIZ = 16
 """Interface names are at most ``IFNAMSIZ - 1`` = 15 bytes."""
 
 DEFAULT_MTU = 1500
 """MTU of the device (bytes); matches the stack's default MSS of 1460."""
 
-READ_SIZE = 65535
-"""Bytes asked of each ``read()`` on the fd (larger than any packet)."""
+READ_SIZE = 65536 + 128
+"""Bytes asked of each ``read()`` on the fd (larger than any packet, a 64 KiB
+super-segment and its virtio-net header included)."""
 
 READ_BUDGET = 128
 """Packets read per loop iteration before the stack gets to answer."""
@@ -268,6 +328,13 @@ class TunDevice:
         ifname: interface name to create (1-15 characters).
         peer: the kernel side's address and prefix, e.g. ``192.0.2.1/24``.
         mtu: device MTU in bytes.
+        offload: open with ``IFF_VNET_HDR`` and ask for checksum and
+            segmentation offload (see the module docstring). If the kernel
+            refuses, the device works without: :attr:`offload` is then False
+            and :attr:`offload_error` says why. Default False: plain packets.
+
+    Either way :meth:`read_packets` returns raw IP packets with complete
+    checksums and :meth:`write` takes raw IP packets.
 
     Raises:
         TunError: the name is in use in this namespace, the network is
@@ -277,8 +344,22 @@ class TunDevice:
         ValueError: invalid ``ifname``.
     """
 
+    vnet_hdr: int = 0
+    """Bytes of virtio-net header before each packet on the fd (0: none)."""
+    offload: bool = False
+    """True once the kernel accepted ``TUNSETOFFLOAD`` (:data:`OFFLOADS`)."""
+    offload_error: str | None = None
+    """Why offload was asked for but is not in effect (one line), else None."""
+    bad_frames: int = 0
+    """Frames read whose virtio-net header could not be applied (dropped)."""
+
     def __init__(
-        self, ifname: str, peer: ipaddress.IPv4Interface, *, mtu: int = DEFAULT_MTU
+        self,
+        ifname: str,
+        peer: ipaddress.IPv4Interface,
+        *,
+        mtu: int = DEFAULT_MTU,
+        offload: bool = False,
     ) -> None:
         self.ifname = validate_ifname(ifname)
         self.peer = peer
@@ -293,7 +374,9 @@ class TunDevice:
         except OSError as exc:
             raise TunError(f"cannot open {TUN_PATH}: {exc.strerror}") from None
         try:
-            self._attach()
+            self._attach(offload)
+            if offload:
+                self._enable_offload()
             self._configure()
         except BaseException:
             self.close()
@@ -310,14 +393,28 @@ class TunDevice:
         if conflict is not None:
             raise TunError(conflict)
 
-    def _attach(self) -> None:
-        """TUNSETIFF: create the device; remember its index (only then is it ours)."""
-        ifr = struct.pack("16sH22x", self.ifname.encode(), IFF_TUN | IFF_NO_PI)
-        try:
-            fcntl.ioctl(self.fd, TUNSETIFF, ifr)
-        except OSError as exc:
-            hint = " (device name in use?)" if exc.errno in (errno.EBUSY, errno.EINVAL) else ""
-            raise TunError(f"TUNSETIFF {self.ifname}: {exc.strerror}{hint}") from None
+    def _attach(self, vnet: bool) -> None:
+        """TUNSETIFF: create the device; remember its index (only then is it ours).
+
+        With ``vnet``, ask for ``IFF_VNET_HDR`` first and, if refused, create
+        the device without it (:attr:`offload_error` says so).
+        """
+        flags = IFF_TUN | IFF_NO_PI
+        if vnet:
+            ifr = struct.pack("16sH22x", self.ifname.encode(), flags | IFF_VNET_HDR)
+            try:
+                fcntl.ioctl(self.fd, TUNSETIFF, ifr)
+            except OSError as exc:
+                self.offload_error = f"TUNSETIFF with IFF_VNET_HDR: {exc.strerror}"
+            else:
+                self.vnet_hdr = VNET_HDR_LEN
+        if not self.vnet_hdr:
+            ifr = struct.pack("16sH22x", self.ifname.encode(), flags)
+            try:
+                fcntl.ioctl(self.fd, TUNSETIFF, ifr)
+            except OSError as exc:
+                hint = " (device name in use?)" if exc.errno in (errno.EBUSY, errno.EINVAL) else ""
+                raise TunError(f"TUNSETIFF {self.ifname}: {exc.strerror}{hint}") from None
         # The name was free a moment ago; if a persistent TUN device of that name
         # appeared since, TUNSETIFF attached us to it: not ours, leave it alone.
         try:
@@ -332,6 +429,30 @@ class TunDevice:
         self.ifindex = _link_index(self.ifname)
         if self.ifindex is None:
             raise TunError(f"device {self.ifname} vanished after TUNSETIFF")
+
+    def _enable_offload(self) -> None:
+        """Header size, byte order and ``TUNSETOFFLOAD``; on refusal, stay without offload.
+
+        The header stays on the fd once ``IFF_VNET_HDR`` is set (a plain
+        header is then written before each packet); without ``TUNSETOFFLOAD``
+        the kernel hands us only plain packets with complete checksums.
+        """
+        if not self.vnet_hdr:
+            return
+        steps = (
+            ("TUNSETVNETHDRSZ", TUNSETVNETHDRSZ, struct.pack("i", VNET_HDR_LEN)),
+            ("TUNSETVNETLE", TUNSETVNETLE, struct.pack("i", 1)),
+            ("TUNSETOFFLOAD", TUNSETOFFLOAD, OFFLOADS),
+        )
+        for name, request, arg in steps:
+            try:
+                fcntl.ioctl(self.fd, request, arg)
+            except OSError as exc:
+                if name == "TUNSETVNETLE" and sys.byteorder == "little":
+                    continue  # legacy virtio is the host's byte order: little-endian already
+                self.offload_error = f"{name}: {exc.strerror}"
+                return
+        self.offload = True
 
     def _configure(self) -> None:
         from pyroute2 import IPRoute  # imported here: Linux-only dependency
@@ -375,9 +496,18 @@ class TunDevice:
             OSError: any other read error of the fd.
         """
         out: list[bytes] = []
+        hdr = self.vnet_hdr
         for _ in range(budget):
             try:
-                out.append(os.read(self.fd, READ_SIZE))
+                frame = os.read(self.fd, READ_SIZE)
+                if not hdr:
+                    out.append(frame)
+                elif frame[:2] == b"\0\0":  # no flags, no GSO: the packet as it is
+                    out.append(frame[hdr:])
+                else:
+                    out.append(complete_checksum(VnetHeader.decode(frame), frame[hdr:]))
+            except VnetError:
+                self.bad_frames += 1  # not a TCP packet the header fits: dropped
             except BlockingIOError:
                 break
             except InterruptedError:
@@ -390,10 +520,33 @@ class TunDevice:
                 raise
         return out
 
-    def write(self, packet: bytes) -> bool:
-        """Inject one raw IPv4 packet into the kernel; False if the kernel refused it."""
+    def write(self, packet: bytes, gso_size: int = 0) -> bool:
+        """Inject one raw IPv4 packet into the kernel; False if the kernel refused it.
+
+        Args:
+            packet: the packet, its checksums complete.
+            gso_size: for a TCP segment carrying more than this many bytes of
+                data (a super-segment), the data bytes per segment it stands
+                for: with offload it goes as one ``GSO_TCPV4`` packet, without
+                it is cut into packets of that size (:func:`.vnet.segment`).
+                0: the packet goes as it is.
+        """
+        hdr = self.vnet_hdr
+        frames: list[tuple[VnetHeader, bytes]] = [(PLAIN, packet)]
+        if gso_size > 0:
+            try:
+                if self.offload:
+                    frames = [gso_header(packet, gso_size)]
+                else:
+                    frames = [(PLAIN, p) for p in segment(packet, gso_size)]
+            except VnetError:
+                pass  # not a whole TCP/IPv4 packet (corrupted on purpose?): as it is
         try:
-            os.write(self.fd, packet)
+            for header, data in frames:
+                if hdr:
+                    os.writev(self.fd, (header.encode(hdr), data))
+                else:
+                    os.write(self.fd, data)
         except OSError:
             return False
         return True
@@ -477,7 +630,8 @@ class RunStats:
             from under the loop: connections abandoned, nothing more sent).
         elapsed: seconds the loop ran.
         packets_in, packets_out: packets given to the stack / written to the
-            device (after fault injection).
+            device (after fault injection); with offload a super-segment
+            counts as one.
         bytes_in, bytes_out: their total size in bytes.
         ignored: packets read from the device that were not IPv4 to our address.
         lost: packets dropped on purpose by the fault injectors, both directions.
@@ -496,6 +650,12 @@ class RunStats:
         throttled_reads: reads that the ``read_rate`` limit cut short.
         faults: the fault injectors' counters by direction (``"to-kernel"``,
             ``"from-kernel"``), when fault injection is on.
+        offload: segmentation offload was in effect on the device.
+        gso_in: packets longer than the MTU the kernel handed us (its
+            coalesced super-segments: offload only).
+        gso_out: super-segments written as one GSO packet (offload).
+        segmented_out: super-segments cut into MTU-sized packets by the
+            driver (no offload, but the stack made them: ``TcpConfig.tso``).
     """
 
     reason: str = ""
@@ -517,6 +677,10 @@ class RunStats:
     windows_closed_out: int = 0
     throttled_reads: int = 0
     faults: dict[str, FaultStats] = field(default_factory=dict)
+    offload: bool = False
+    gso_in: int = 0
+    gso_out: int = 0
+    segmented_out: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The counters as a JSON-serialisable dict."""
@@ -676,6 +840,12 @@ class TunDriver:
         watch_netns: stop :meth:`run` gracefully once the named network
             namespace the process runs in is deleted (``ip netns del``; see
             :class:`~tcpstack.drivers.netns.NetnsWatch`).
+        offload: open the device with checksum and segmentation offload
+            (see the module docstring; falls back to plain packets, with a
+            log line, if the kernel refuses). Give the stack
+            ``TcpConfig(tso=True)`` to send super-segments too. False: plain
+            packets of at most the MTU both ways (super-segments the stack
+            makes anyway are cut by the driver).
 
     Use as a context manager (or call :meth:`open` / :meth:`close`): the
     device exists between the two, and :meth:`close` always removes it.
@@ -702,6 +872,7 @@ class TunDriver:
         log: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         watch_netns: bool = True,
+        offload: bool = True,
     ) -> None:
         self.ifname = validate_ifname(ifname)
         self.address, self.peer = parse_peer(str(our_address), peer_cidr)
@@ -746,6 +917,7 @@ class TunDriver:
         self.watch_netns = watch_netns
         self._netns_watch: NetnsWatch | None = None
         self._device_gone = False  # removed from under us: nothing can be sent any more
+        self.offload = offload
 
     @property
     def faults_active(self) -> bool:
@@ -761,14 +933,23 @@ class TunDriver:
             TunError: the device cannot be created (see :class:`TunDevice`).
         """
         if self._device is None:
-            self._device = TunDevice(self.ifname, self.peer, mtu=self.mtu)
+            dev = TunDevice(self.ifname, self.peer, mtu=self.mtu, offload=self.offload)
+            self._device = dev
             self._device_gone = False
+            self.stats.offload = dev.offload
             if self.watch_netns:
                 self._netns_watch = NetnsWatch()
             self._log(
                 f"{self.ifname}: kernel side {self.peer}, tcpstack at {self.address}, "
                 f"mtu {self.mtu}"
             )
+            if dev.offload:
+                self._log("offload: checksum and TSO (virtio-net header), segments up to 64 KiB")
+            elif self.offload:
+                self._log(
+                    f"offload refused by the kernel ({dev.offload_error}): plain packets, "
+                    "super-segments cut by the driver"
+                )
             for direction, inj in self.injectors.items():
                 self._log(f"faults {direction}: {inj.config.describe()} (seed {self.fault_seed})")
         return self._device
@@ -1034,6 +1215,8 @@ class TunDriver:
         stats = self.stats
         stats.packets_in += 1
         stats.bytes_in += len(pkt)
+        if len(pkt) > self.mtu:
+            stats.gso_in += 1
         if _zero_window(pkt):
             stats.zero_windows_in += 1
         self.stack.receive(pkt, now)
@@ -1077,11 +1260,38 @@ class TunDriver:
     def _write(self, pkt: bytes) -> None:
         dev = self._device
         assert dev is not None
-        if dev.write(pkt):
-            self.stats.packets_out += 1
-            self.stats.bytes_out += len(pkt)
+        stats = self.stats
+        if len(pkt) <= self.mtu:
+            ok = dev.write(pkt)
+        else:  # a super-segment (TcpConfig.tso)
+            ok = dev.write(pkt, self._gso_size(pkt))
+            if ok and dev.offload:
+                stats.gso_out += 1
+            elif ok:
+                stats.segmented_out += 1
+        if ok:
+            stats.packets_out += 1
+            stats.bytes_out += len(pkt)
         else:
-            self.stats.write_errors += 1
+            stats.write_errors += 1
+
+    def _gso_size(self, pkt: bytes) -> int:
+        """Data bytes per segment of the super-segment ``pkt``: its connection's
+        segment size (the MSS less the timestamps option, as the stack cuts its
+        super-segments: ``Sender.seg_size``), at most what fits the MTU after
+        the packet's own headers. A packet of no known connection (or garbled
+        on purpose by the fault injector) gets what fits the MTU."""
+        ihl = (pkt[0] & 0x0F) * 4
+        fits = self.mtu - ihl - (pkt[ihl + 12] >> 4) * 4 if len(pkt) > ihl + 12 else 0
+        conn = self.stack.find(
+            int.from_bytes(pkt[ihl:ihl + 2], "big"),
+            ipaddress.IPv4Address(pkt[16:20]),
+            int.from_bytes(pkt[ihl + 2:ihl + 4], "big"),
+        )
+        if conn is None:
+            return max(fits, 1)
+        size = conn.snd_mss - (TS_OPTION_SPACE if conn.negotiated.timestamps else 0)
+        return max(min(size, fits), 1)
 
     def _trace_fault_drop(self, pkt: bytes, now: float, direction: str) -> None:
         """Trace a packet the fault injector dropped as ``segment_dropped`` (``fault-loss``)."""
