@@ -74,7 +74,10 @@ class SendBuffer:
         """Sequence number one past the last byte written: our FIN's, once queued."""
         return seq_add(self.head_seq, len(self))
 
-    fin_seq = end_seq
+    @property
+    def fin_seq(self) -> int:
+        """Our FIN's sequence number, once queued: :attr:`end_seq`."""
+        return self.end_seq
 
     def space(self, capacity: int) -> int:
         """Bytes ``append`` would accept into a buffer of ``capacity`` bytes."""

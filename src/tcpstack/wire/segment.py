@@ -88,14 +88,16 @@ class Flags(enum.IntFlag):
             return FLAGS_BY_VALUE[value]
         return enum.IntFlag.__and__(self, other)  # type: ignore[operator]
 
-    __rand__ = __and__
+    def __rand__(self, other: object) -> Flags:  # a def, not an alias: mypyc compiles it
+        return self.__and__(other)
 
     def __or__(self, other: object) -> Flags:
         if isinstance(other, int) and 0 <= (value := int.__or__(self, other)) < 256:
             return FLAGS_BY_VALUE[value]
         return enum.IntFlag.__or__(self, other)  # type: ignore[operator]
 
-    __ror__ = __or__
+    def __ror__(self, other: object) -> Flags:
+        return self.__or__(other)
 
     def names(self) -> list[str]:
         """Return the set flags' names in the order SYN, FIN, RST, PSH, ACK, URG, ECE, CWR.
