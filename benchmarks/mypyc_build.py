@@ -154,7 +154,7 @@ def build(modules: list[str]) -> int:
         print(f"error: the compiled build fails its smoke test, removed: {failure}",
               file=sys.stderr)
         return 1
-    print(f"compiled {len(modules)} modules, smoke test passed: {' '.join(modules)}")
+    print(f"compiled, smoke test passed: {' '.join(modules)}")
     return 0
 
 
@@ -176,6 +176,8 @@ def clean(quiet: bool = False) -> int:
     for path in removed:
         path.unlink()
     shutil.rmtree(BUILD, ignore_errors=True)
+    with contextlib.suppress(OSError):  # build/ itself, unless something else is in it
+        BUILD.parent.rmdir()
     if not quiet:
         print(f"removed {len(removed)} compiled files; src/tcpstack is pure Python")
     return 0
