@@ -250,15 +250,22 @@ class Stack:
     # Packets and time
     # ------------------------------------------------------------------
 
-    def receive(self, packet: bytes, now: float) -> None:
+    def receive(self, packet: bytes, now: float, *, checksum_verified: bool = False) -> None:
         """Process one raw IP packet that arrived at ``now`` (seconds). Never raises.
+
+        ``checksum_verified``: the TCP checksum was already checked where the
+        packet came from (checksum offload: the kernel marks it so on a TUN
+        device with ``IFF_VNET_HDR``), so it is not summed again. Malformed
+        packets are dropped, counted and traced with their reason
+        (RFC 9293 §3.1: a segment whose checksum fails is discarded).
 
         Then call :meth:`packets_to_send`.
         """
         self._now = now
         self.stats["packets_in"] += 1
         try:
-            src_raw, dst_raw, seg = decode_tcp_packet(packet)
+            src_raw, dst_raw, seg = decode_tcp_packet(packet,
+                                                      verify_checksum=not checksum_verified)
         except MalformedPacket as exc:
             self._drop("", exc.reason, {"detail": exc.detail, "bytes": len(packet)})
             return

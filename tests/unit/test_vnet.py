@@ -274,3 +274,37 @@ def test_device_without_offload_cuts_super_segments(
     frames = [kernel.recv(70000) for _ in range(4)]
     assert [f[:vnet_hdr] for f in frames] == [PLAIN.encode()[:vnet_hdr]] * 4
     assert [f[vnet_hdr:] for f in frames] == segment(big, 1460)
+
+
+# --- inbound: what the kernel checked is not checked again ----------------------------
+
+
+def test_completed_and_coalesced_packets_are_marked_checked() -> None:
+    expected = scapy_packet(b"q" * 3000, options=TS_OPTIONS)
+    done = complete_checksum(VnetHeader(F_NEEDS_CSUM, GSO_TCPV4, 52, 1448, 20, 16),
+                             kernel_partial(expected))
+    assert isinstance(done, vnet.CheckedPacket) and done == expected
+    coalesced = complete_checksum(VnetHeader(F_DATA_VALID, GSO_TCPV4, 40, 1460), expected)
+    assert isinstance(coalesced, vnet.CheckedPacket)
+    assert type(complete_checksum(PLAIN, expected)) is bytes  # verified by the stack
+    # The fault injector's corruption makes new, unmarked bytes: verified again.
+    import random
+
+    from tcpstack.drivers.faults import corrupt_packet
+    hit = corrupt_packet(done, 3, random.Random(1))
+    assert hit is not None and type(hit[0]) is bytes
+
+
+def test_stack_skips_the_sum_only_when_told() -> None:
+    """A SYN with a wrong checksum: dropped as bad-checksum, unless the caller says the
+    checksum was verified (then answered: the stack did not sum it again)."""
+    from tcpstack.stack import Stack
+
+    syn = bytearray(scapy_packet(b"", flags="S"))
+    syn[36] ^= 0xFF  # TCP checksum field
+    for verified, answers in ((False, 0), (True, 1)):
+        stack = Stack(DST, isn_key=bytes(16))
+        stack.listen(9000)
+        stack.receive(bytes(syn), 0.0, checksum_verified=verified)
+        assert len(stack.packets_to_send(0.0)) == answers
+        assert stack.stats["dropped:bad-checksum"] == 1 - answers

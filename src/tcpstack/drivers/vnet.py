@@ -54,6 +54,7 @@ __all__ = [
     "TUN_F_TSO4",
     "TUN_F_TSO6",
     "VNET_HDR_LEN",
+    "CheckedPacket",
     "VnetError",
     "VnetHeader",
     "complete_checksum",
@@ -216,6 +217,18 @@ def tcp_checksum(packet: bytes | bytearray | memoryview) -> bytes:
     return _put16(packet, off + _TCP_CHECK, check)
 
 
+class CheckedPacket(bytes):
+    """A packet read from the device whose TCP checksum the kernel vouched for:
+    ``F_NEEDS_CSUM`` (made by the local kernel, its sum completed here) or
+    ``F_DATA_VALID`` on a coalesced packet (its segments checked on arrival).
+    The driver passes it to ``Stack.receive(..., checksum_verified=True)`` so
+    that the stack does not sum it again. Any change to the bytes (a fault injector's corruption)
+    makes a plain ``bytes`` object, which is verified as usual.
+    """
+
+    __slots__ = ()
+
+
 def complete_checksum(header: VnetHeader, packet: bytes) -> bytes:
     """``packet`` as read after ``header``, with a TCP checksum the stack can verify.
 
@@ -229,6 +242,9 @@ def complete_checksum(header: VnetHeader, packet: bytes) -> bytes:
     - otherwise (a plain packet, or ``F_DATA_VALID`` alone): unchanged, the
       field is the one that was sent (and checked, with ``F_DATA_VALID``).
 
+    The first two come back as :class:`CheckedPacket`; the third as it came
+    (verified again by the stack: one pass over at most an MTU).
+
     Raises:
         VnetError: ``csum_start`` / ``csum_offset`` outside the packet, or a
             GSO packet that is not TCP over IP.
@@ -240,9 +256,9 @@ def complete_checksum(header: VnetHeader, packet: bytes) -> bytes:
             raise VnetError(
                 f"checksum at {start}+{header.csum_offset} outside a {len(packet)}-byte packet"
             )
-        return _put16(packet, pos, internet_checksum(memoryview(packet)[start:]))
+        return CheckedPacket(_put16(packet, pos, internet_checksum(memoryview(packet)[start:])))
     if header.flags & F_DATA_VALID and header.is_gso:
-        return tcp_checksum(packet)
+        return CheckedPacket(tcp_checksum(packet))
     return packet
 
 

@@ -414,13 +414,16 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Seg
     return header, Segment.decode(payload, header.src, header.dst)
 
 
-def decode_tcp_packet(packet: bytes | bytearray | memoryview) -> tuple[bytes, bytes, Segment]:
+def decode_tcp_packet(packet: bytes | bytearray | memoryview, *,
+                      verify_checksum: bool = True) -> tuple[bytes, bytes, Segment]:
     """:func:`decode_packet` for a stack's receive path: ``(src, dst, segment)``
     with the addresses as their raw bytes (4 for IPv4, 16 for IPv6).
 
     The same checks, in the same order, with the same reasons as
     :func:`decode_packet`; it builds no header or address objects and copies
-    the payload once.
+    the payload once. ``verify_checksum=False`` skips the TCP checksum (only
+    for a packet whose checksum was already checked, e.g. by the kernel:
+    checksum offload); the IPv4 header checksum is always checked.
 
     Raises:
         MalformedPacket: as :func:`decode_packet`. Nothing else for any input.
@@ -441,5 +444,5 @@ def decode_tcp_packet(packet: bytes | bytearray | memoryview) -> tuple[bytes, by
     else:
         raise MalformedPacket("bad-ip-version", f"version {version}")
     # The pseudo-header without its length: addresses and protocol (RFC 9293 §3.1).
-    pseudo = ones_sum(addresses) + PROTO_TCP
+    pseudo = ones_sum(addresses) + PROTO_TCP if verify_checksum else None
     return src, dst, Segment.decode_checked(memoryview(packet)[start:end], pseudo)
