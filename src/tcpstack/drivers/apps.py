@@ -484,9 +484,12 @@ class SendClient(App):
         if self.finished or not self.connected:
             return
         while self.sent < len(self._data):
-            n = conn.send(bytes(self._data[self.sent : self.sent + READ_CHUNK * 4]))
+            chunk = bytes(self._data[self.sent : self.sent + _offer(conn, READ_CHUNK * 4)])
+            n = conn.send(chunk)
             self.sent += n
-            if n == 0:
+            if n < len(chunk):
+                # The send buffer is full: stop here rather than offer (and copy)
+                # the next chunk only to have 0 bytes accepted.
                 break
         if self.sent == len(self._data) and not self._shut:
             self._shut = True
@@ -519,6 +522,18 @@ class SendClient(App):
 
     def _at_eof(self, conn: AppConnection) -> None:
         """Nothing to do: both FINs are (or will be) sent."""
+
+
+def _offer(conn: AppConnection, size: int) -> int:
+    """How many bytes to offer ``conn.send()`` of the next ``size``: all of them,
+    or at most one more than a :class:`~tcpstack.connection.Connection` says it
+    would accept (``send_space``). ``send()`` then accepts the same bytes, and
+    is cut short exactly when it would have been (which brings
+    :class:`~tcpstack.events.SendBufferAvailable` later), but the application
+    copies a few KiB per ACK instead of ``size`` bytes.
+    """
+    space = getattr(conn, "send_space", None)
+    return size if not isinstance(space, int) else min(size, space + 1)
 
 
 class SinkClient(SendClient):
