@@ -61,6 +61,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -467,7 +468,6 @@ class Network:
     def _new_stack(self, name: str, address: IPAddress, config: TcpConfig | None,
                    rng: random.Random) -> Stack:
         """A host's stack on the network's clock, waking the network when it has work."""
-        dirty = self._dirty
         return Stack(
             address,
             config=config,
@@ -475,7 +475,9 @@ class Network:
             trace=self.trace,
             rng=rng,
             clock=self._clock,
-            wakeup=lambda: dirty.__setitem__(name, None),
+            # dirty[name] = None, as a partial of the dict's method: a stack wakes
+            # the network a few times per packet, and this call makes no frame.
+            wakeup=partial(self._dirty.__setitem__, name, None),
         )
 
     def _clock(self) -> float:
@@ -657,14 +659,16 @@ class Network:
         t = t_queue if t_queue < t_timer else t_timer
         if t == math.inf or t > limit:
             return False
-        self.now = max(self.now, t)
+        if t > self.now:
+            self.now = t
         if timer_host is not None and t_timer <= t_queue:
             timer_host.stack.handle_timer(self.now)
             self._service(timer_host)
         else:
             _, _, action = heapq.heappop(queue)
             action()
-        self.flush()
+        if self._dirty:  # most steps leave no other host with work: no flush() call
+            self.flush()
         return True
 
     def _next_timer(self) -> tuple[float, Host | None]:
@@ -747,8 +751,9 @@ class Network:
         then track its next timer. Work it causes on other hosts waits for
         :meth:`flush`."""
         stack = host.stack
+        next_event = stack.next_event
         for _ in range(100_000):
-            item = stack.next_event()
+            item = next_event()
             if item is None:
                 break
             conn, event = item
@@ -799,7 +804,7 @@ class Network:
         stats = d.stats
         stats.sent += 1
         to = dst.name
-        if d.down_at(now):
+        if (d.outages or not link.up) and d.down_at(now):  # no call while always up
             self._lost(index, src, packet, "link-down", to, d)
             return
         held: float | None = None  # extra delay of a scripted delay fault
