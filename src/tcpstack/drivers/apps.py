@@ -525,15 +525,17 @@ class SendClient(App):
 
 
 def _offer(conn: AppConnection, size: int) -> int:
-    """How many bytes to offer ``conn.send()`` of the next ``size``: all of them,
-    or at most one more than a :class:`~tcpstack.connection.Connection` says it
-    would accept (``send_space``). ``send()`` then accepts the same bytes, and
-    is cut short exactly when it would have been (which brings
-    :class:`~tcpstack.events.SendBufferAvailable` later), but the application
-    copies a few KiB per ACK instead of ``size`` bytes.
+    """How many of the next ``size`` bytes to offer ``conn.send()``.
+
+    All of them, unless the connection says how much it would accept now
+    (``send_space``, as :class:`~tcpstack.connection.Connection` does): then
+    at most one byte more. ``send()`` accepts the same bytes either way, and
+    the extra byte keeps a send that fills the buffer cut short (which is
+    what brings :class:`~tcpstack.events.SendBufferAvailable` later). Saves
+    copying up to ``size`` bytes (256 KiB) on every ACK to send a few KiB.
     """
     space = getattr(conn, "send_space", None)
-    return size if not isinstance(space, int) else min(size, space + 1)
+    return size if not isinstance(space, int) else min(size, max(space, 0) + 1)
 
 
 class SinkClient(SendClient):

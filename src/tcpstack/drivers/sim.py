@@ -37,9 +37,14 @@ What happens to a packet put on the src -> dst direction, in this order:
    ``jitter_reorders`` is set, only reordered (and scripted-delay) packets
    are ever overtaken.
 
-A packet a host sends to its own address takes its loopback: a direction
-from the host to itself with no delay and no faults, unless
-``link(host, host, ...)`` configured one.
+A packet is routed by the destination address in its IP header, read as
+bytes (the host with that address, over the direction from the sender to
+it); one no host has, or with no link to it, is lost, reason
+``"no-route"``. A packet a host sends to its own address takes its
+loopback: a direction from the host to itself with no delay and no faults,
+unless ``link(host, host, ...)`` configured one. A hand-made packet
+(:meth:`Network.inject`) that is not an IP packet carrying a TCP header is
+lost before any link, counted as ``"unparseable"`` (not traced).
 
 Example::
 
