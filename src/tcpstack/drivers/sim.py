@@ -351,6 +351,38 @@ class _Direction:
         self.max_delivered = -1  # highest packet number delivered so far
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
 
+    def enqueue(self, size: int, now: float, bandwidth: float, total: LinkStats) -> float | None:
+        """Put a packet of ``size`` bytes in the bottleneck at ``now``: a FIFO
+        drained at ``bandwidth`` (bit/s), drop-tail. Returns when the packet
+        is serialized (seconds), or None if the queue is full (counted in
+        ``queue_drops``, of the direction and of ``total``)."""
+        link, stats, pipe = self.config, self.stats, self.pipe
+        while pipe and pipe[0][0] <= now:
+            self.bytes_waiting -= pipe.popleft()[1]
+        # The head of ``pipe`` is being serialized; the others wait.
+        waiting = len(pipe) - 1 if pipe else 0
+        waiting_bytes = self.bytes_waiting - pipe[0][1] if pipe else 0
+        if (link.queue_limit is not None and pipe and waiting >= link.queue_limit) or (
+            link.queue_bytes is not None and pipe
+            and waiting_bytes + size > link.queue_bytes
+        ):
+            stats.queue_drops += 1
+            total.queue_drops += 1
+            return None
+        departs = max(now, self.busy_until) + size * 8 / bandwidth
+        self.busy_until = departs
+        pipe.append((departs, size))
+        self.bytes_waiting += size
+        if len(pipe) > 1:
+            waiting, waiting_bytes = len(pipe) - 1, self.bytes_waiting - pipe[0][1]
+            if waiting > stats.max_queue_packets:
+                stats.max_queue_packets = waiting
+                total.max_queue_packets = max(total.max_queue_packets, waiting)
+            if waiting_bytes > stats.max_queue_bytes:
+                stats.max_queue_bytes = waiting_bytes
+                total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
+        return departs
+
     def down_at(self, now: float) -> bool:
         if not self.config.up:
             return True
@@ -830,36 +862,13 @@ class Network:
                         return
                     held = fault.delay
                     break
-        # The bottleneck: a FIFO drained at ``bandwidth``, drop-tail.
         departs = now
         if link.bandwidth is not None:
-            size = len(packet)
-            pipe = d.pipe
-            while pipe and pipe[0][0] <= now:
-                d.bytes_waiting -= pipe.popleft()[1]
-            # The head of ``pipe`` is being serialized; the others wait.
-            waiting = len(pipe) - 1 if pipe else 0
-            waiting_bytes = d.bytes_waiting - pipe[0][1] if pipe else 0
-            if (link.queue_limit is not None and pipe and waiting >= link.queue_limit) or (
-                link.queue_bytes is not None and pipe
-                and waiting_bytes + size > link.queue_bytes
-            ):
-                stats.queue_drops += 1
-                total.queue_drops += 1
+            serialized = d.enqueue(len(packet), now, link.bandwidth, total)
+            if serialized is None:
                 self._lost(index, src, packet, "queue-overflow", to, d)
                 return
-            departs = max(now, d.busy_until) + size * 8 / link.bandwidth
-            d.busy_until = departs
-            pipe.append((departs, size))
-            d.bytes_waiting += size
-            if len(pipe) > 1:
-                waiting, waiting_bytes = len(pipe) - 1, d.bytes_waiting - pipe[0][1]
-                if waiting > stats.max_queue_packets:
-                    stats.max_queue_packets = waiting
-                    total.max_queue_packets = max(total.max_queue_packets, waiting)
-                if waiting_bytes > stats.max_queue_bytes:
-                    stats.max_queue_bytes = waiting_bytes
-                    total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
+            departs = serialized
         seq = d.next_seq
         d.next_seq += 1
         faults = link.faults
