@@ -692,7 +692,15 @@ class Network:
         :meth:`step`)."""
         queue = self._queue
         t_queue = queue[0][0] if queue else math.inf
-        t_timer, timer_host = self._next_timer()
+        heap = self._timer_heap
+        if heap and (heap[0][0] <= t_queue or self._dirty):
+            t_timer, timer_host = self._next_timer()
+        else:
+            # No deadline comes before the queue's next event: a host's deadline
+            # moves earlier only with a wakeup (the host is dirty until serviced,
+            # which tracks it), so none is before its earliest entry in the heap.
+            # Saves asking a stack for its deadline at (nearly) every packet.
+            t_timer, timer_host = math.inf, None
         t = t_queue if t_queue < t_timer else t_timer
         if t == math.inf or t > limit:
             return False
