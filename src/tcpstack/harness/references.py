@@ -73,6 +73,8 @@ VETH = ("198.51.100.1", "198.51.100.2")
 
 READY_WAIT = 30.0
 """Longest wait (seconds) for a receiver to report its port."""
+POLL = 0.05
+"""Seconds between looks at the programs of a transfer while they run (untimed)."""
 MIN_RATE = 200_000.0
 """Slowest transfer (bytes per wall second) before a run is given up."""
 LIMIT_BASE = 60.0
@@ -217,12 +219,16 @@ def transfer(receiver: Side, sender: Side, *, size: int) -> Transfer:
         RuntimeError: a program failed or took too long, or the bytes received
             were not exactly those sent.
     """
-    limit = time_limit(size)
+    deadline = time.monotonic() + time_limit(size)
     with ExitStack() as stack:
         rx = _Program(receiver, (), stack)
         port = int(rx.line(READY_WAIT)["port"])
         tx = _Program(sender, ("--port", str(port)), stack)
-        got = rx.result(limit)
+        while rx.proc.poll() is None and time.monotonic() < deadline:
+            if tx.proc.poll() not in (None, 0):
+                tx.result(0)  # raises with the sender's error, not the receiver's wait
+            time.sleep(POLL)
+        got = rx.result(max(0.0, deadline - time.monotonic()))
         tx.result(READY_WAIT)
     if not got["exact"]:
         raise RuntimeError(f"{receiver.args[0]}: received {got['received']} of {size} bytes "
@@ -348,9 +354,9 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
     times each, byte-exact.
 
     One namespace made for the figure holds the TUN device (made anew each
-    run by the tcpstack program, ``TunDriver(..., **options)``, MTU 1500,
-    our stack untraced with the default :class:`~tcpstack.config.TcpConfig`)
-    and the kernel's socket.
+    run by the tcpstack program, ``TunDriver(..., **options)``, MTU 1500
+    unless ``options`` say otherwise, our stack untraced with the default
+    :class:`~tcpstack.config.TcpConfig`) and the kernel's socket.
 
     Args:
         options: keyword arguments of the ``TunDriver`` (default
@@ -371,6 +377,8 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
              "tun_bulk_mbps_recv": f"{MBPS_UNIT} (kernel socket -> tcpstack on TUN)"}
     reason = tun_unavailable_reason()
     if reason is None:
+        from ..drivers.tun import DEFAULT_MTU
+
         tun = ("--options", json.dumps(options))
         try:
             with _namespaces(1) as (ns,):
@@ -381,7 +389,8 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
                      Side(ns, ("source", "--connect", TUN_OURS))),
                 )
                 return {key: _runs(rx, tx, size=size, runs=runs, seed=seed, unit=unit,
-                                   driver_options=options, mtu=1500)
+                                   driver_options=options,
+                                   mtu=options.get("mtu", DEFAULT_MTU))
                         for (key, unit), (rx, tx) in zip(units.items(), pairs, strict=True)}
         except SetupError as exc:
             reason = str(exc)
