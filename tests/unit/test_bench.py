@@ -13,7 +13,13 @@ import pytest
 
 from tcpstack import State
 from tcpstack.cli import main
-from tcpstack.cli.bench import bench_options, print_table
+from tcpstack.cli.bench import (
+    TABLE_COLUMNS,
+    bench_options,
+    machine_line,
+    markdown_table,
+    print_table,
+)
 from tcpstack.cli.main import build_parser
 from tcpstack.harness import references
 from tcpstack.harness.bench import (
@@ -406,7 +412,7 @@ def test_kernel_loopback_without_root_uses_this_namespace(
 
 
 def test_a_failing_program_is_one_clear_error() -> None:
-    with pytest.raises(RuntimeError, match="sink: .*--size"):
+    with pytest.raises(RuntimeError, match=r"sink: .*--size"):
         transfer(Side(None, ("sink", "--size", "nope")),
                  Side(None, ("source", "--connect", "127.0.0.1")), size=10)
 
@@ -466,3 +472,17 @@ def test_cli_profile_prints_a_markdown_table(capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("| function |") and len(lines) == 2 + 4
     assert all(line.startswith("| `") for line in lines[2:])
+
+
+def test_markdown_table_has_a_row_per_figure() -> None:
+    result = {"system": {"cpu": "X", "commit": "0123456789abcdef", "dirty": True},
+              "options": {"size": 1},
+              "sim_bulk_mbps": _measured([1.0, 2.0, 3.0]),
+              "kernel_veth_mbps": skipped("needs root", unit="u", target=None),
+              "handshakes": {"completed": 3}}
+    lines = markdown_table(result).splitlines()
+    assert lines[0] == "| " + " | ".join(TABLE_COLUMNS) + " |"
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| sim_bulk_mbps", "| kernel_veth_mbps", "| handshakes"]
+    assert "| 2 | 1 | 3 |" in lines[2]
+    assert "0123456789 + changes" in machine_line(result)

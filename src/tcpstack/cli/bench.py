@@ -91,8 +91,8 @@ _WHOLE_NUMBERS: tuple[tuple[str, str, int | None, str], ...] = (
     ("--runs", "K", 1, "runs of every figure but scaling, accept and calls_per_packet"),
     ("--heavy-runs", "K", 1, "runs of scaling and accept"),
     ("--size", "BYTES", 1, "bytes of each transfer of sim_bulk, trace_cost, sim_bulk_lossy, "
-     "kernel_loopback, kernel_veth and tun_bulk"),
-    ("--scale-size", "BYTES", 1, "bytes of each transfer of scaling, sim_step and bulk"),
+     "kernel_loopback, kernel_veth, tun_bulk and bulk"),
+    ("--scale-size", "BYTES", 1, "bytes of each transfer of scaling and sim_step"),
     ("--churn", "N", 1, "connections per run of sim_churn"),
     ("--profile-size", "BYTES", 1, "bytes of the profiled transfer (calls_per_packet, "
      "--profile)"),
@@ -223,32 +223,60 @@ def run_bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(result: dict[str, Any], file: IO[str] | None = None) -> None:
-    """Print the figures of ``result`` (:func:`run_bench`'s) as a rich table, under
-    one line saying where they were measured."""
-    from rich.console import Console
-    from rich.table import Table
+TABLE_COLUMNS = ("figure", "median", "min", "max", "unit", "target", "met")
+"""The columns of :func:`figure_rows`."""
 
-    console = Console(file=file or sys.stdout, width=140)
-    system = result.get("system", {})
-    console.print(f"tcpstack {system.get('tcpstack')} ({system.get('commit') or 'no git'}) "
-                  f"on {system.get('cpu')}, {system.get('cpus')} CPUs, "
-                  f"{system.get('implementation')} {system.get('python')}, "
-                  f"{system.get('date_utc')}", highlight=False)
-    table = Table("figure", "median", "min", "max", "unit", "target", "met")
+
+def figure_rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The figures of ``result`` (:func:`run_bench`'s, or a file of ``benchmarks/``)
+    as rows of :data:`TABLE_COLUMNS`, in the JSON's order. A skipped figure says
+    why in its unit column; an older figure (no median) points to the JSON."""
+    rows: list[tuple[str, ...]] = []
     for key, fig in result.items():
         if not isinstance(fig, dict) or key in ("system", "options"):
             continue
         if "skipped" in fig:
-            table.add_row(key, "skipped", "", "", fig["skipped"], fig.get("target") or "", "")
+            rows.append((key, "skipped", "", "", fig["skipped"], fig.get("target") or "", ""))
         elif "median" in fig:
             met = {True: "yes", False: "no", None: ""}[fig.get("met")]
-            table.add_row(key, _number(fig["median"]), _number(fig["min"]),
-                          _number(fig["max"]), fig.get("unit", ""), fig.get("target") or "", met)
+            rows.append((key, _number(fig["median"]), _number(fig["min"]), _number(fig["max"]),
+                         fig.get("unit", ""), fig.get("target") or "", met))
         else:
-            table.add_row(key, "", "", "", "(an older figure: see the JSON)", "", "")
+            rows.append((key, "", "", "", "(an older figure: see the JSON)", "", ""))
+    return rows
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    """One line saying where and when ``result`` was measured."""
+    system = result.get("system", {})
+    commit = system.get("commit")
+    commit = f"{commit[:10]}{' + changes' if system.get('dirty') else ''}" if commit else "no git"
+    return (f"tcpstack {system.get('tcpstack')} ({commit}) on {system.get('cpu')}, "
+            f"{system.get('cpus')} CPUs, {system.get('implementation')} "
+            f"{system.get('python')}, {system.get('date_utc')}")
+
+
+def print_table(result: dict[str, Any], file: IO[str] | None = None) -> None:
+    """Print the figures of ``result`` as a rich table, under :func:`machine_line`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file or sys.stdout, width=140)
+    console.print(machine_line(result), highlight=False)
+    table = Table(*TABLE_COLUMNS)
+    for row in figure_rows(result):
+        table.add_row(*row)
     console.print(table)
     console.print(f"took {result.get('total_wall_seconds')} s of wall time", highlight=False)
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """The figures of ``result`` as a Markdown table (:func:`figure_rows`)."""
+    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |",
+             "| --- | ---: | ---: | ---: | --- | --- | --- |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in figure_rows(result)]
+    return "\n".join(lines)
 
 
 def profile_markdown(rows: list[dict[str, Any]]) -> str:

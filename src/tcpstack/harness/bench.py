@@ -197,8 +197,9 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
     """The chosen benchmarks, as one JSON-serialisable dict.
 
     Args:
-        size: bytes of each transfer of sim_bulk, trace_cost, sim_bulk_lossy
-            and the references (kernel_loopback, kernel_veth, tun_bulk).
+        size: bytes of each transfer of sim_bulk, trace_cost, sim_bulk_lossy,
+            the references (kernel_loopback, kernel_veth, tun_bulk) and the
+            older bulk figures.
         loss: loss probability of sim_bulk_lossy (and of the older bulk_lossy).
         seed: seed of every network, stack and payload.
         connections: open+close cycles of the older handshakes figure.
@@ -207,8 +208,7 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
         heavy_runs: runs of scaling and accept (their populations are large).
         scale: idle connections of scaling; the larger size of accept (the
             smaller is ``scale // 10``).
-        scale_size: bytes of the transfers of scaling, sim_step and the older
-            bulk figures.
+        scale_size: bytes of the transfers of scaling and sim_step.
         churn: connections per run of sim_churn.
         profile_size: bytes of the profiled transfer of calls_per_packet.
         memory_connections: connections opened by conn_memory.
@@ -268,12 +268,13 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
         "idle_million": lambda: {"idle_connection_ends": idle_connection_ends(
             connections=million_connections, seed=seed)},
         "aio_time": lambda: {"aio_virtual_time": aio_virtual_time(runs=runs)},
-        "bulk": lambda: {"bulk_clean": bulk_transfer(scale_size, loss=0.0, seed=seed),
-                         "bulk_lossy": bulk_transfer(scale_size, loss=loss, seed=seed)},
+        "bulk": lambda: {"bulk_clean": bulk_transfer(size, loss=0.0, seed=seed),
+                         "bulk_lossy": bulk_transfer(size, loss=loss, seed=seed)},
         "handshakes": lambda: {"handshakes": handshakes(connections, seed=seed)},
     }
     # idle_million first, so that the peak resident set it reports is its own.
     order = sorted(chosen, key=lambda name: (name != "idle_million", list(FIGURES).index(name)))
+    system = system_info()  # its date is the start of the run
     with Stopwatch() as total:
         for name in order:
             if progress is not None:
@@ -283,7 +284,7 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
         "tcpstack": __version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "system": system_info(),
+        "system": system,
         "options": {"size": size, "loss": loss, "seed": seed, "runs": runs,
                     "heavy_runs": heavy_runs, "churn": churn, "profile_size": profile_size,
                     "scale": scale, "scale_size": scale_size, "figures": sorted(chosen)},
@@ -298,7 +299,7 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
 def system_info() -> dict[str, Any]:
     """Where and when the figures were measured: platform, architecture, Python
     version and implementation, CPU model and count, memory in bytes, the date
-    (UTC, ISO 8601), tcpstack's version, and the git commit of its source
+    and time (now, UTC, ISO 8601), tcpstack's version, and the git commit of its source
     (``commit``, and ``dirty``: uncommitted changes to tracked files) when it
     runs from a git checkout. None where the platform does not tell."""
     memory: int | None

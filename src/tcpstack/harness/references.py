@@ -226,7 +226,7 @@ def transfer(receiver: Side, sender: Side, *, size: int) -> Transfer:
         tx = _Program(sender, ("--port", str(port)), stack)
         while rx.proc.poll() is None and time.monotonic() < deadline:
             if tx.proc.poll() not in (None, 0):
-                tx.result(0)  # raises with the sender's error, not the receiver's wait
+                tx.result(READY_WAIT)  # it exited: raises with its error at once
             time.sleep(POLL)
         got = rx.result(max(0.0, deadline - time.monotonic()))
         tx.result(READY_WAIT)
