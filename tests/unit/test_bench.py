@@ -436,7 +436,7 @@ def test_run_bench_json_holds_the_machine_and_the_new_figures() -> None:
     assert "kernel_veth_mbps" not in out and "conn_memory_bytes" not in out
     system = out["system"]
     assert {"cpu", "cpus", "python", "implementation", "platform", "date_utc", "tcpstack",
-            "commit", "dirty"} <= set(system)
+            "commit", "dirty", "load_average", "load_average_end"} <= set(system)
     assert system["date_utc"].endswith("Z") and system["implementation"]
     assert out["options"]["size"] == 30_000 and out["options"]["runs"] == 1
 

@@ -291,6 +291,7 @@ def run_bench(*, size: int = 16 * MIB, loss: float = 0.01, seed: int = 1,
     }
     out.update((key, measured[key]) for name in FIGURES for key in FIGURES[name]
                if key in measured)
+    system["load_average_end"] = _load_average()
     out["total_wall_seconds"] = round(total.wall, 3)
     out["total_cpu_seconds"] = round(total.cpu, 3)
     return out
@@ -301,7 +302,9 @@ def system_info() -> dict[str, Any]:
     version and implementation, CPU model and count, memory in bytes, the date
     and time (now, UTC, ISO 8601), tcpstack's version, and the git commit of its source
     (``commit``, and ``dirty``: uncommitted changes to tracked files) when it
-    runs from a git checkout. None where the platform does not tell."""
+    runs from a git checkout, and ``load_average`` (1, 5 and 15 minutes: other
+    work on the machine). None where the platform does not tell.
+    :func:`run_bench` adds ``load_average_end``, the same at the end of the run."""
     memory: int | None
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -320,7 +323,17 @@ def system_info() -> dict[str, Any]:
         "tcpstack": __version__,
         "commit": commit,
         "dirty": dirty,
+        "load_average": _load_average(),
     }
+
+
+def _load_average() -> list[float] | None:
+    """The system's load averages over 1, 5 and 15 minutes (other work on the
+    machine makes wall-clock figures noisy), or None where unknown."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
 
 
 def _git_commit() -> tuple[str | None, bool | None]:
