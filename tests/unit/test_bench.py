@@ -486,3 +486,15 @@ def test_markdown_table_has_a_row_per_figure() -> None:
         "| sim_bulk_mbps", "| kernel_veth_mbps", "| handshakes"]
     assert "| 2 | 1 | 3 |" in lines[2]
     assert "0123456789 + changes" in machine_line(result)
+
+
+@pytest.mark.parametrize(("load", "warned"), [(5.0, True), (0.3, False)])
+def test_a_busy_machine_is_named_on_stderr(
+        load: float, warned: bool, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("os.getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert main(["bench", "--only", "sim_bulk", "--size", "20000", "--runs", "1"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["system"]["load_average"] == [load] * 3
+    assert ("the machine is busy (load 5.0 on 2 CPUs)" in captured.err) is warned

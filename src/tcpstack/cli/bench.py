@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -200,6 +201,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
     out: IO[str] | None = None
     if args.json_out is not None:
         out = open_output(args.json_out, "--json-out", "w")
+    busy = _busy()
+    if busy:
+        print(f"tcpstack bench: warning: {busy}", file=sys.stderr)
     progress = None
     if sys.stderr.isatty():
         def progress(name: str) -> None:
@@ -288,6 +292,20 @@ def profile_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| `{name}` | {row['self_percent']:.1f} | {row['self_s']:.3f} | "
                      f"{row['cumulative_s']:.3f} | {row['calls']:,} |")
     return "\n".join(lines)
+
+
+def _busy() -> str | None:
+    """A warning if other work already fills the CPUs (wall-clock figures will be
+    noisy), else None."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    cpus = os.cpu_count() or 1
+    if load < cpus:
+        return None
+    return (f"the machine is busy (load {load:.1f} on {cpus} CPUs): wall-clock figures "
+            "will be noisy; compare them with their CPU-time figures (\"cpu\")")
 
 
 def _number(value: float) -> str:
