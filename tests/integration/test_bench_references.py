@@ -49,7 +49,8 @@ def test_veth_and_tun_both_directions_byte_exact() -> None:
     for key in ("tun_bulk_mbps_send", "tun_bulk_mbps_recv"):
         fig = tun[key]
         assert "skipped" not in fig, fig.get("skipped")
-        assert fig["runs"] == 2 and fig["min"] > 0 and fig["driver_options"] == {}
+        assert fig["runs"] == 2 and fig["min"] > 0
+        assert fig["driver_options"] == {"offload": True} and fig["offload_in_effect"] is True
     ratio = tun_vs_veth(tun, veth)
     assert ratio["runs"] == 2 and ratio["median"] > 0 and isinstance(ratio["met"], bool)
     assert tun["tun_bulk_mbps_send"]["target"].endswith("(0.25 x kernel_veth_mbps)")
@@ -62,7 +63,10 @@ def test_loopback_runs_in_a_namespace_of_its_own() -> None:
 
 def test_driver_options_reach_the_tun_driver() -> None:
     fig = tun_bulk(SIZE // 4, runs=1, options={"mtu": 1400})["tun_bulk_mbps_recv"]
-    assert fig["driver_options"] == {"mtu": 1400} and fig["mtu"] == 1400
+    assert fig["driver_options"] == {"offload": True, "mtu": 1400} and fig["mtu"] == 1400
+    plain = tun_bulk(SIZE // 4, runs=1, options={"offload": False})
+    for key in ("tun_bulk_mbps_send", "tun_bulk_mbps_recv"):
+        assert plain[key]["offload_in_effect"] is False and plain[key]["min"] > 0
     with pytest.raises(RuntimeError, match="no_such_option"):
         tun_bulk(1000, runs=1, options={"no_such_option": True})
 

@@ -425,6 +425,13 @@ def test_default_figures_stay_short_and_all_adds_the_heavy_ones() -> None:
     assert names.index("kernel_veth") < names.index("tun_bulk")  # tun_vs_veth needs veth
     args = build_parser().parse_args(["bench", "--all"])
     assert bench_options(args)["figures"] == list(ALL_FIGURES)
+    assert "tun_options" not in bench_options(args)  # the driver options of references.py
+
+
+def test_no_offload_reaches_the_tun_options() -> None:
+    args = build_parser().parse_args(["bench", "--only", "tun_bulk", "--no-offload"])
+    assert bench_options(args)["tun_options"] == {"offload": False}
+    assert references.TUN_DRIVER_OPTIONS["offload"] is True
 
 
 def test_run_bench_json_holds_the_machine_and_the_new_figures() -> None:

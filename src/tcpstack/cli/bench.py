@@ -70,6 +70,7 @@ examples:
   tcpstack bench --json-out benchmarks/$(date -u +%F)-$(hostname).json --table
   tcpstack bench --only sim_bulk,sim_churn --runs 3
   tcpstack bench --only kernel_veth,tun_bulk --size 4194304      (root)
+  tcpstack bench --only kernel_veth,tun_bulk --no-offload         (root, plain packets)
   tcpstack bench --profile 25                     where the time goes (markdown table)
   tcpstack bench --all                            also scaling, accept and the older figures
   tcpstack bench --only scaling,accept --scale 20000 --heavy-runs 1
@@ -133,6 +134,9 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     which.add_argument("--idle-million", metavar="CONNECTIONS", nargs="?", const=str(million),
                        help=f"also open CONNECTIONS idle connections (default {million}: "
                        f"{2 * million:,} ends) in this process and report memory and time")
+    which.add_argument("--no-offload", action="store_true",
+                       help="tun_bulk without segmentation offload: plain packets of at most "
+                       "the MTU cross the TUN device (default: offload, as `tcpstack tun`)")
     which.add_argument("--profile", metavar="ROWS", nargs="?", const=str(PROFILE_ROWS),
                        help="instead of the figures, print where the time goes: the ROWS "
                        f"functions (default {PROFILE_ROWS}) with the most self time in a "
@@ -172,6 +176,8 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
         if not figures:
             raise UsageError("--only: name at least one figure")
     options: dict[str, Any] = {"figures": figures}
+    if args.no_offload:
+        options["tun_options"] = {"offload": False}
     if args.idle_million is not None:
         figures.append("idle_million")
         options["million_connections"] = _integer("--idle-million", args.idle_million, 1)

@@ -50,10 +50,12 @@ from typing import IO, Any
 from .figures import Stopwatch, Target, figure, require_positive, skipped
 from .speed import MIB, Collector, payload
 
-TUN_DRIVER_OPTIONS: dict[str, Any] = {}
+TUN_DRIVER_OPTIONS: dict[str, Any] = {"offload": True}
 """Keyword arguments of every :class:`~tcpstack.drivers.tun.TunDriver` the benchmark
-makes (the one place they are set; :func:`tun_bulk` takes others). Segmentation
-offload's ``offload=True`` goes here once the driver has that keyword."""
+makes: the one place they are set (:func:`tun_bulk` takes more, or others, and
+``tcpstack bench --no-offload`` sets ``offload`` False). ``offload`` also sets the
+stack's ``TcpConfig(tso=...)``, as ``tcpstack tun`` does: with offload our stack
+sends segments of up to 64 KiB and the kernel segments them."""
 
 TUN_VS_VETH_TARGET = Target(">=", 0.25)
 """tcpstack over TUN against the kernel, over kernel to kernel over veth (each direction)."""
@@ -126,6 +128,8 @@ class Transfer:
 
     received: int
     seconds: float
+    offload: bool | None = None
+    """Whether segmentation offload was in effect on the TUN device (None: no TUN)."""
 
     @property
     def mbps(self) -> float:
@@ -229,11 +233,12 @@ def transfer(receiver: Side, sender: Side, *, size: int) -> Transfer:
                 tx.result(READY_WAIT)  # it exited: raises with its error at once
             time.sleep(POLL)
         got = rx.result(max(0.0, deadline - time.monotonic()))
-        tx.result(READY_WAIT)
+        sent = tx.result(READY_WAIT)
     if not got["exact"]:
         raise RuntimeError(f"{receiver.args[0]}: received {got['received']} of {size} bytes "
                            "or different bytes")
-    return Transfer(int(got["received"]), float(got["seconds"]))
+    return Transfer(int(got["received"]), float(got["seconds"]),
+                    offload=got.get("offload", sent.get("offload")))
 
 
 class SetupError(RuntimeError):
@@ -295,6 +300,10 @@ def _runs(receiver: Side, sender: Side, *, size: int, runs: int, seed: int,
         done = [transfer(receiver, sender, size=size) for _ in range(runs)]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     child_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    offload = {t.offload for t in done}
+    if offload != {None}:  # a TUN figure: say what ran, run by run if it changed
+        details["offload_in_effect"] = offload.pop() if len(offload) == 1 else [
+            t.offload for t in done]
     return figure([t.mbps for t in done], unit=unit, target=None,
                   cost=cost, digits=1, bytes=size, children_cpu_seconds=round(child_cpu, 3),
                   **details)
@@ -356,12 +365,14 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
     One namespace made for the figure holds the TUN device (made anew each
     run by the tcpstack program, ``TunDriver(..., **options)``, MTU 1500
     unless ``options`` say otherwise, our stack untraced with the default
-    :class:`~tcpstack.config.TcpConfig`) and the kernel's socket.
+    :class:`~tcpstack.config.TcpConfig` but for ``tso``, which follows
+    ``offload``) and the kernel's socket.
 
     Args:
-        options: keyword arguments of the ``TunDriver`` (default
-            :data:`TUN_DRIVER_OPTIONS`); printed in the figures as
-            ``driver_options``.
+        options: keyword arguments of the ``TunDriver``, over those of
+            :data:`TUN_DRIVER_OPTIONS`; printed in the figures as
+            ``driver_options``, with ``offload_in_effect`` (the kernel may
+            refuse offload: the driver then runs without).
 
     Returns:
         The two figures (target set by :func:`tun_vs_veth`), or two skipped
@@ -372,7 +383,7 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
         RuntimeError: a transfer failed or was not exact.
     """
     require_positive(size=size, runs=runs)
-    options = dict(TUN_DRIVER_OPTIONS if options is None else options)
+    options = {**TUN_DRIVER_OPTIONS, **(options or {})}
     units = {"tun_bulk_mbps_send": f"{MBPS_UNIT} (tcpstack on TUN -> kernel socket)",
              "tun_bulk_mbps_recv": f"{MBPS_UNIT} (kernel socket -> tcpstack on TUN)"}
     reason = tun_unavailable_reason()
@@ -472,13 +483,15 @@ def _tun(role: str, size: int, seed: int, limit: float, options: dict[str, Any],
          host: str | None, port: int | None) -> None:
     """tcpstack on a TUN device: receive (``tun-sink``: listen on :data:`TUN_PORT`,
     report it, time as :func:`_sink`) or send (``tun-source``: as :func:`_source`)."""
+    from ..config import TcpConfig
     from ..drivers.apps import SendClient
     from ..drivers.tun import TunDriver
     from ..stack import Stack
     from ..state import State
 
-    stack = Stack(TUN_OURS, name="tcpstack", trace=None, isn_key=os.urandom(16),
-                  rng=random.Random(seed))
+    config = TcpConfig(tso=bool(options.get("offload", False)))
+    stack = Stack(TUN_OURS, config=config, name="tcpstack", trace=None,
+                  isn_key=os.urandom(16), rng=random.Random(seed))
     deadline = time.monotonic() + limit
     with TunDriver(TUN_IFNAME, TUN_OURS, f"{TUN_KERNEL}/24", stack, **options) as driver:
         if role == "tun-sink":
@@ -490,7 +503,8 @@ def _tun(role: str, size: int, seed: int, limit: float, options: dict[str, Any],
                      and sink.sha256() == hashlib.sha256(payload(size, seed)).hexdigest())
             if sink.started is None or sink.ended is None:
                 raise SystemExit(f"tun-sink: no complete transfer ({driver.stats.reason})")
-            _print(received=sink.received, seconds=sink.ended - sink.started, exact=exact)
+            _print(received=sink.received, seconds=sink.ended - sink.started, exact=exact,
+                   offload=driver.stats.offload)
             return
         assert host is not None and port is not None
         app = SendClient(payload(size, seed))
@@ -501,7 +515,7 @@ def _tun(role: str, size: int, seed: int, limit: float, options: dict[str, Any],
         if not app.finished or app.error is not None:
             raise SystemExit(f"tun-source: not finished ({driver.stats.reason}, "
                              f"{app.error!r}, {conn.state})")
-    _print(sent=app.sent)
+    _print(sent=app.sent, offload=driver.stats.offload)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
