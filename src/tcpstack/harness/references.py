@@ -325,7 +325,8 @@ def kernel_loopback(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1) -> di
         if root_unavailable_reason() is None:
             with contextlib.suppress(SetupError):
                 ns = stack.enter_context(_namespaces(1))[0]
-        fig = _runs(Side(ns, ("sink",)), Side(ns, ("source", "--connect", "127.0.0.1")),
+        fig = _runs(Side(ns, ("sink", "--bind", "127.0.0.1")),
+                    Side(ns, ("source", "--connect", "127.0.0.1")),
                     size=size, runs=runs, seed=seed,
                     unit=f"{MBPS_UNIT} (Python kernel sockets, loopback)",
                     netns=ns is not None)
@@ -349,7 +350,8 @@ def kernel_veth(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1) -> dict[s
         return skipped(reason, unit=unit, target=None)
     try:
         with _veth_pair() as (a, b):
-            fig = _runs(Side(b, ("sink",)), Side(a, ("source", "--connect", VETH[1])),
+            fig = _runs(Side(b, ("sink", "--bind", VETH[1])),
+                        Side(a, ("source", "--connect", VETH[1])),
                         size=size, runs=runs, seed=seed, unit=unit, mtu=1500)
     except SetupError as exc:
         return skipped(str(exc), unit=unit, target=None)
@@ -394,7 +396,9 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
         try:
             with _namespaces(1) as (ns,):
                 pairs = (
-                    (Side(ns, ("sink",)),
+                    # Any address of the namespace (only lo and, once the
+                    # tcpstack program made it, the TUN device's 192.0.2.1).
+                    (Side(ns, ("sink", "--bind", "")),
                      Side(ns, ("tun-source", "--connect", TUN_KERNEL, *tun))),
                     (Side(ns, ("tun-sink", *tun)),
                      Side(ns, ("source", "--connect", TUN_OURS))),
@@ -446,11 +450,12 @@ def _print(**obj: Any) -> None:
     sys.stdout.flush()
 
 
-def _sink(size: int, seed: int, limit: float) -> None:
-    """Kernel receiver: listen on any address, report the port, accept one connection,
-    ``recv_into`` a buffer until end of stream; report bytes, seconds and exactness."""
+def _sink(bind: str, size: int, seed: int, limit: float) -> None:
+    """Kernel receiver: listen on ``bind`` (``""``: every address), report the port,
+    accept one connection, ``recv_into`` a buffer until end of stream; report bytes,
+    seconds and exactness."""
     with socket.socket() as server:
-        server.bind(("", 0))
+        server.bind((bind, 0))
         server.listen(1)
         server.settimeout(limit)
         _print(port=server.getsockname()[1])
@@ -528,12 +533,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--connect", metavar="HOST")
+    parser.add_argument("--bind", metavar="ADDRESS", default="127.0.0.1",
+                        help="the sink's address (\"\": every address)")
     parser.add_argument("--port", type=int)
     parser.add_argument("--options", default="{}", help="TunDriver keywords (JSON)")
     args = parser.parse_args(argv)
     limit = time_limit(args.size)
     if args.role == "sink":
-        _sink(args.size, args.seed, limit)
+        _sink(args.bind, args.size, args.seed, limit)
     elif args.role == "source":
         _source(args.connect, args.port, args.size, args.seed, limit)
     else:
