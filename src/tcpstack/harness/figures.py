@@ -6,8 +6,9 @@ A figure is measured ``runs`` times and printed as one JSON object::
      "unit": "...", "target": "<= 1.10", "met": true,
      "wall_seconds": 12.3, "cpu_seconds": 12.2, ...details}
 
-``met`` compares the median with the target. ``wall_seconds`` and
-``cpu_seconds`` are what measuring the whole figure took, set-up included.
+``met`` compares the median with the target; a figure with no target has
+``"target": null, "met": null``. ``wall_seconds`` and ``cpu_seconds`` are
+what measuring the whole figure took, set-up included.
 """
 
 from __future__ import annotations
@@ -114,14 +115,14 @@ def spread(values: Sequence[float], digits: int = 4) -> dict[str, float]:
             "min": round(min(values), digits), "max": round(max(values), digits)}
 
 
-def figure(values: Sequence[float], *, unit: str, target: Target, cost: Stopwatch,
+def figure(values: Sequence[float], *, unit: str, target: Target | None, cost: Stopwatch,
            digits: int = 4, **details: Any) -> dict[str, Any]:
     """One figure as a JSON-serialisable dict (the shape in the module docstring).
 
     Args:
         values: the figure measured once per run, in ``unit``.
         unit: what the values count, e.g. ``"bytes per connection end"``.
-        target: the goal the median is held to.
+        target: the goal the median is held to (None: the figure has none).
         cost: what measuring the figure took (wall and CPU seconds).
         digits: decimals kept in the printed values.
         details: further JSON-serialisable fields (sizes, the CPU-time spread...).
@@ -132,9 +133,16 @@ def figure(values: Sequence[float], *, unit: str, target: Target, cost: Stopwatc
         "runs": len(values),
         "values": [round(v, digits) for v in values],
         "unit": unit,
-        "target": str(target),
-        "met": target.met(statistics.median(values)),
+        "target": None if target is None else str(target),
+        "met": None if target is None else target.met(statistics.median(values)),
         "wall_seconds": round(cost.wall, 3),
         "cpu_seconds": round(cost.cpu, 3),
         **details,
     }
+
+
+def skipped(reason: str, *, unit: str, target: Target | None) -> dict[str, Any]:
+    """A figure that could not be measured here: ``{"skipped": reason, "unit",
+    "target", "met": null}`` (``reason`` says what it needs, e.g. root)."""
+    return {"skipped": reason, "unit": unit,
+            "target": None if target is None else str(target), "met": None}
