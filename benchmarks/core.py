@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
 import pstats
 import statistics
 import sys
@@ -29,21 +28,9 @@ import tempfile
 from pathlib import Path
 
 from tcpstack.config import TcpConfig
+from tcpstack.harness.bench import compiled_modules
 from tcpstack.harness.population import Wire, wired_bulk
 from tcpstack.stack import Stack
-
-HOT = ("seq", "buffers", "stack", "connection", "sender", "wire.segment")
-"""Modules whose build (source or compiled) is reported with the figure."""
-
-
-def compiled_modules() -> list[str]:
-    """Names (under ``tcpstack.``) of the :data:`HOT` modules loaded from an extension."""
-    names = []
-    for name in HOT:
-        module = importlib.import_module(f"tcpstack.{name}")
-        if not str(getattr(module, "__file__", "")).endswith(".py"):
-            names.append(name)
-    return names
 
 
 def main(argv: list[str]) -> int:

@@ -22,7 +22,7 @@ Generated C, objects and mypy's cache go to ``build/mypyc/`` (ignored by
 git). After compiling, a smoke test (:data:`SMOKE`: a 1 MB transfer between
 two stacks, in a fresh interpreter) must pass, or the build is removed
 again: mypyc compiles some valid Python into code that fails at import or
-at run time (docs/mypyc.md lists what was found).
+at run time (docs/performance.md, "Compiled build (opt-in)", lists what was found).
 
 Exit status: 0 on success; 1 with one line on stderr when a module is
 unknown, mypyc or the C compiler fails, or the smoke test fails.

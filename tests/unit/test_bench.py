@@ -505,3 +505,18 @@ def test_a_busy_machine_is_named_on_stderr(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["system"]["load_average"] == [load] * 3
     assert ("the machine is busy (load 5.0 on 2 CPUs)" in captured.err) is warned
+
+
+def test_the_json_says_which_modules_ran_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Figures of a compiled build (benchmarks/mypyc_build.py) cannot pass for the
+    pure package's: the machine object lists the modules loaded from extensions."""
+    import sys
+    import types
+
+    from tcpstack.harness.bench import compiled_modules, system_info
+
+    assert system_info()["compiled_modules"] == compiled_modules() == []  # the tests run pure
+    fake = types.ModuleType("tcpstack.fake_hot")
+    fake.__file__ = "/x/tcpstack/fake_hot.cpython-311-x86_64-linux-gnu.so"
+    monkeypatch.setitem(sys.modules, "tcpstack.fake_hot", fake)
+    assert compiled_modules() == ["fake_hot"]

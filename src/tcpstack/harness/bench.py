@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -324,7 +325,20 @@ def system_info() -> dict[str, Any]:
         "commit": commit,
         "dirty": dirty,
         "load_average": _load_average(),
+        "compiled_modules": compiled_modules(),
     }
+
+
+def compiled_modules() -> list[str]:
+    """Names (under ``tcpstack.``) of the loaded modules that run compiled (an
+    extension, e.g. from ``benchmarks/mypyc_build.py``), sorted; ``[]`` for the
+    pure-Python package, the one whose figures are published."""
+    return sorted(
+        name.removeprefix("tcpstack.")
+        for name, module in list(sys.modules.items())
+        if name.startswith("tcpstack.") and module is not None
+        and str(getattr(module, "__file__", None) or ".py").endswith((".so", ".pyd"))
+    )
 
 
 def _load_average() -> list[float] | None:
