@@ -308,3 +308,23 @@ def test_stack_skips_the_sum_only_when_told() -> None:
         stack.receive(bytes(syn), 0.0, checksum_verified=verified)
         assert len(stack.packets_to_send(0.0)) == answers
         assert stack.stats["dropped:bad-checksum"] == 1 - answers
+
+
+def test_device_hands_on_kernel_made_packets_unsummed_when_told(
+    device: tuple[Any, socket.socket],
+) -> None:
+    """complete_checksums off (no pcap, no faults): a NEEDS_CSUM packet comes as a
+    CheckedPacket with the kernel's partial field, and the stack accepts it as verified."""
+    from tcpstack.stack import Stack
+
+    dev, kernel = device
+    dev.complete_checksums = False
+    syn = scapy_packet(b"", flags="S", options=TS_OPTIONS)
+    partial = kernel_partial(syn)
+    kernel.send(VnetHeader(F_NEEDS_CSUM, GSO_TCPV4, 52, 0, 20, 16).encode() + partial)
+    (got,) = dev.read_packets()
+    assert isinstance(got, vnet.CheckedPacket) and got == partial and partial != syn
+    stack = Stack(DST, isn_key=bytes(16))
+    stack.listen(9000)
+    stack.receive(got, 0.0, checksum_verified=isinstance(got, vnet.CheckedPacket))
+    assert len(stack.packets_to_send(0.0)) == 1  # the SYN,ACK

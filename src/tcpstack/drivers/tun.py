@@ -112,6 +112,7 @@ from .apps import App, PerConnection
 from .faults import DIRECTIONS, NO_FAULTS, FaultConfig, FaultInjector, FaultStats, direction_rng
 from .netns import NetnsWatch
 from .vnet import (
+    F_NEEDS_CSUM,
     PLAIN,
     TUN_F_CSUM,
     TUN_F_TSO4,
@@ -353,6 +354,12 @@ class TunDevice:
     """Why offload was asked for but is not in effect (one line), else None."""
     bad_frames: int = 0
     """Frames read whose virtio-net header could not be applied (dropped)."""
+    complete_checksums: bool = True
+    """Complete the partial checksum of a ``NEEDS_CSUM`` packet (one pass over
+    it). Off (the driver's choice when it records no packets and injects no
+    faults): the packet is handed on as a :class:`~.vnet.CheckedPacket` with
+    the partial field as the kernel left it; the stack, told the checksum is
+    verified, never reads that field."""
 
     def __init__(
         self,
@@ -505,6 +512,9 @@ class TunDevice:
                     out.append(frame)
                 elif frame[:2] == b"\0\0":  # no flags, no GSO: the packet as it is
                     out.append(frame[hdr:])
+                elif frame[0] & F_NEEDS_CSUM and not self.complete_checksums:
+                    # Made by the local kernel: nothing to verify, nobody to show it to.
+                    out.append(CheckedPacket(memoryview(frame)[hdr:]))
                 else:
                     out.append(complete_checksum(VnetHeader.decode(frame), frame[hdr:]))
             except VnetError:
@@ -935,6 +945,9 @@ class TunDriver:
         """
         if self._device is None:
             dev = TunDevice(self.ifname, self.peer, mtu=self.mtu, offload=self.offload)
+            # A pcap shows, and the fault injector's corruption and its checks
+            # need, complete checksums; otherwise completing them is a wasted pass.
+            dev.complete_checksums = self.record or self.faults_active
             self._device = dev
             self._device_gone = False
             self.stats.offload = dev.offload

@@ -358,6 +358,10 @@ def kernel_veth(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1) -> dict[s
     return fig
 
 
+TUN_BUFFER = 4 * MIB
+"""Receive and send buffer of the tcpstack side of ``tun_bulk``, bytes."""
+
+
 def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
              options: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """``tun_bulk_mbps_send`` (tcpstack -> kernel socket) and ``tun_bulk_mbps_recv``
@@ -368,7 +372,8 @@ def tun_bulk(size: int = 16 * MIB, *, runs: int = 5, seed: int = 1,
     run by the tcpstack program, ``TunDriver(..., **options)``, MTU 1500
     unless ``options`` say otherwise, our stack untraced with the default
     :class:`~tcpstack.config.TcpConfig` but for ``tso``, which follows
-    ``offload``) and the kernel's socket.
+    ``offload``, and :data:`TUN_BUFFER` bytes of socket buffers) and the
+    kernel's socket.
 
     Args:
         options: keyword arguments of the ``TunDriver``, over those of
@@ -494,7 +499,11 @@ def _tun(role: str, size: int, seed: int, limit: float, options: dict[str, Any],
     from ..stack import Stack
     from ..state import State
 
-    config = TcpConfig(tso=bool(options.get("offload", False)))
+    # Socket buffers of 4 MiB, as far as Linux's autotuning takes a bulk
+    # transfer (tcp_rmem's and tcp_wmem's maximum are 6 MiB and 4 MiB): with
+    # the 64 KiB default, one 64 KiB super-segment fills the window.
+    config = TcpConfig(tso=bool(options.get("offload", False)), recv_buffer=TUN_BUFFER,
+                       send_buffer=TUN_BUFFER)
     stack = Stack(TUN_OURS, config=config, name="tcpstack", trace=None,
                   isn_key=os.urandom(16), rng=random.Random(seed))
     deadline = time.monotonic() + limit
