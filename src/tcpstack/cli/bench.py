@@ -206,7 +206,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return 0
     out: IO[str] | None = None
     if args.json_out is not None:
-        out = open_output(args.json_out, "--json-out", "w")
+        # Checked now, written at the end: opened to append, so that a result
+        # file tracked by git is not emptied (and the run not marked "dirty").
+        out = open_output(args.json_out, "--json-out", "a")
     busy = _busy()
     if busy:
         print(f"tcpstack bench: warning: {busy}", file=sys.stderr)
@@ -222,6 +224,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             return 1
         text = json.dumps(result, indent=2)
         if out is not None:
+            out.truncate(0)  # in append mode, the text then starts the file
             out.write(text + "\n")
     finally:
         if out is not None:

@@ -23,12 +23,13 @@ __all__ = ["ReadyFile", "open_output"]
 
 
 def open_output(path: Path, option: str, mode: str = "wb") -> IO[Any]:
-    """Open ``path`` for writing now (created, or emptied if it exists).
+    """Open ``path`` for writing now (created, or emptied if it exists and ``mode`` is not ``"a"``).
 
     Args:
         path: the file named on the command line.
         option: the option that named it (``"--pcap"``), for the message.
-        mode: ``"wb"`` or ``"w"``.
+        mode: ``"wb"`` or ``"w"``; ``"a"`` checks the same without emptying
+            the file (the caller truncates it when it writes).
 
     Raises:
         UsageError: the directory does not exist, the path is a directory,
