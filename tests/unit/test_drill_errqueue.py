@@ -18,6 +18,7 @@ from tcpstack.harness.drill.args import Cmsg, cmsg_defines, cmsgs_arg
 from tcpstack.harness.drill.features import script_features
 from tcpstack.harness.drill.model import DrillUnsupported, Syscall
 from tcpstack.harness.drill.parse import parse
+from tcpstack.harness.drill.runner import run_script
 from tcpstack.harness.drill.symbols import SYMBOLS
 from tcpstack.harness.drill.target import SyscallResult
 from tcpstack.harness.drill.targets.linux import LinuxTarget
@@ -83,15 +84,66 @@ def test_timestamping_and_error_queue_symbols_have_linux_values() -> None:
     assert SYMBOLS["SO_EE_ORIGIN_ZEROCOPY"] == 5
 
 
-@pytest.mark.parametrize("name", ["tx_timestamp_ack.pkt", "zerocopy_completion.pkt"])
-def test_error_queue_scripts_parse_and_tcpstack_declines_them(name: str) -> None:
+@pytest.mark.parametrize(("name", "feature"), [
+    ("tx_timestamp_ack.pkt", "transmit timestamps"),
+    ("zerocopy_completion.pkt", "zero-copy notifications"),
+])
+def test_error_queue_scripts_parse_and_name_what_they_read(name: str, feature: str) -> None:
     script = parse((FEATURES / name).read_text(), name)
-    assert "socket error queue" in script_features(script)
-    assert "socket error queue" in LinuxTarget.FEATURES
+    assert feature in script_features(script)
+    assert feature in LinuxTarget.FEATURES
+
+
+def test_tcpstack_declines_zero_copy_notifications() -> None:
+    script = parse((FEATURES / "zerocopy_completion.pkt").read_text(), "zerocopy_completion.pkt")
     with pytest.raises(DrillUnsupported) as info:
         TcpstackTarget().prepare(script)
     assert str(info.value).endswith(
-        "unsupported: socket error queue (not on the tcpstack target)")
+        "unsupported: zero-copy notifications (not on the tcpstack target)")
+
+
+def test_tcpstack_stamps_transmits_on_the_error_queue() -> None:
+    """SO_TIMESTAMPING on the tcpstack target: nothing before the ACK (EAGAIN), then
+    the ACK stamp of the write's last byte (key 599) at the ACK's time."""
+    result = run_script(parse((FEATURES / "tx_timestamp_ack.pkt").read_text(),
+                              "tx_timestamp_ack.pkt"), TcpstackTarget())
+    assert result.passed, result.failure
+
+
+def test_tcpstack_stamp_order_and_keys() -> None:
+    """A write stamped SCHED and SND when sent and ACK when acknowledged, its key
+    counting from SND.UNA when OPT_ID was set; a wrong key fails the script."""
+    # The passive open of tx_timestamp_ack.pkt, up to its accept().
+    accept = "+0  accept(3, ..., ...) = 4\n"
+    opening = (FEATURES / "tx_timestamp_ack.pkt").read_text().split(accept)[0]
+    text = opening + accept + """\
++0  write(4, ..., 100) = 100
++0  > P. 1:101(100) ack 1
++0  < . 1:1(0) ack 101 win 1000
++0  setsockopt(4, SOL_SOCKET, SO_TIMESTAMPING, [SOF_TIMESTAMPING_TX_SCHED |
+      SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK |
+      SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID], 4) = 0
++0  write(4, ..., 300) = 300
++0  > P. 101:401(300) ack 1
++.02 < . 1:1(0) ack 401 win 1000
+""" + "".join(
+        f"""+0  recvmsg(4, {{msg_iov(1)=[{{..., 0}}], msg_flags=MSG_ERRQUEUE|MSG_TRUNC,
+      msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_TIMESTAMPING,
+                     cmsg_data={{scm_sec=0, scm_nsec={ns}}}}},
+                   {{cmsg_level=CMSG_LEVEL_IP, cmsg_type=CMSG_TYPE_RECVERR,
+                     cmsg_data={{ee_errno=ENOMSG, ee_origin=SO_EE_ORIGIN_TIMESTAMPING,
+                                ee_type=0, ee_code=0, ee_info={info}, ee_data={key}}}}}]}},
+      MSG_ERRQUEUE) = 0
+""" for info, ns, key in (("SCM_TSTAMP_SCHED", 10000000, 299),
+                          ("SCM_TSTAMP_SND", 10000000, 299),
+                          ("SCM_TSTAMP_ACK", 30000000, 299)))
+    ok = run_script(parse(text, "stamps.pkt"), TcpstackTarget())
+    # Keys count from SND.UNA when OPT_ID was set (byte 101): the last byte is 299;
+    # counted from the connection's first byte it would be 399, which must fail.
+    assert ok.passed, ok.failure
+    wrong = text.replace("ee_data=299", "ee_data=399", 1)
+    assert wrong != text
+    assert not run_script(parse(wrong, "stamps.pkt"), TcpstackTarget()).passed
 
 
 # --- the Linux target: request and decoding (pure: no namespace) --------------------

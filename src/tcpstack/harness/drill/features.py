@@ -66,8 +66,11 @@ FEATURE_RULES: dict[str, FeatureRule] = {
     "sendfile": _calls("open", "sendfile"),
     "splice": _calls("pipe", "splice"),
     "FreeBSD sysctls": _sets_freebsd_sysctls,
-    # recvmsg(..., MSG_ERRQUEUE): zero-copy completions, transmit timestamps
-    "socket error queue": _mentions("MSG_ERRQUEUE", "SO_TIMESTAMPING"),
+    # What recvmsg(..., MSG_ERRQUEUE) reads: zero-copy completion notices (their
+    # origin SO_EE_ORIGIN_ZEROCOPY; a MSG_ZEROCOPY send alone is a plain send), and
+    # transmit timestamps (SO_TIMESTAMPING's SCHED, SND and ACK stamps).
+    "zero-copy notifications": _mentions("SO_EE_ORIGIN_ZEROCOPY"),
+    "transmit timestamps": _mentions("SO_TIMESTAMPING"),
 }
 """Each optional feature by the construct name reported, with its rule."""
 

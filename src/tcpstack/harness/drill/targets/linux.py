@@ -352,7 +352,8 @@ class LinuxTarget:
     timer wheel rounds a long timer up (a 1 s SYN retransmission comes up to ~60 ms
     late)."""
     FEATURES: frozenset[str] = frozenset({"ICMP packets", "sendfile", "splice",
-                                           "TCP Fast Open", "socket error queue"})
+                                           "TCP Fast Open", "zero-copy notifications",
+                                           "transmit timestamps"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs."""
 
     def __init__(

@@ -66,7 +66,7 @@ from ....stack import Stack
 from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, Segment, decode_packet, encode_packet
-from ..args import cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
+from ..args import EE_FIELDS, cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
 from ..features import require_features
 from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
@@ -109,6 +109,12 @@ _LINUX_BUF_MAX = 212992
 """Linux's default net.core.wmem_max and rmem_max, bytes."""
 _ACCEPTED_OPTIONS = ("SO_REUSEADDR", "SO_ZEROCOPY", "TCP_INQ", "IP_FREEBIND")
 """Options that change nothing in virtual time but are remembered for getsockopt."""
+_SCM_TSTAMP_ACK = SYMBOLS["SCM_TSTAMP_ACK"]
+_TX_STAMP_ORDER = ((SYMBOLS["SOF_TIMESTAMPING_TX_SCHED"], SYMBOLS["SCM_TSTAMP_SCHED"]),
+                   (SYMBOLS["SOF_TIMESTAMPING_TX_SOFTWARE"], SYMBOLS["SCM_TSTAMP_SND"]),
+                   (SYMBOLS["SOF_TIMESTAMPING_TX_ACK"], _SCM_TSTAMP_ACK))
+"""SO_TIMESTAMPING's transmit stamps in the order a byte earns them: queued, sent, acked."""
+_TX_STAMPS = sum(bit for bit, _ in _TX_STAMP_ORDER)
 _CLOSING = (State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSING, State.LAST_ACK, State.TIME_WAIT)
 
 
@@ -209,6 +215,12 @@ class _Sock:
     shut_wr: bool = False
     connecting: bool = False  # a non-blocking connect() not yet reported done (SS_CONNECTING)
     more: bool = False  # corked by a MSG_MORE call, until the next ACK or write
+    tstamping: int = 0  # SO_TIMESTAMPING flags (SOF_TIMESTAMPING_*)
+    tskey_base: int = 0  # SND.UNA when SOF_TIMESTAMPING_OPT_ID was set: keys count from it
+    # Writes still to be stamped: (sequence number after the write's last byte,
+    # its key, stamps still due: SCHED/SND when sent, ACK when acknowledged).
+    tx_pending: list[tuple[int, int, list[int]]] = field(default_factory=list)
+    errqueue: deque[tuple[int, int, float]] = field(default_factory=deque)  # (info, key, time)
 
 
 @dataclass
@@ -258,7 +270,8 @@ class TcpstackTarget:
             :meth:`prepare` decides from the script.
     """
 
-    FEATURES: frozenset[str] = frozenset({"sendfile", "splice", "FreeBSD sysctls"})
+    FEATURES: frozenset[str] = frozenset({"sendfile", "splice", "FreeBSD sysctls",
+                                           "transmit timestamps"})
     """The optional features (:mod:`~tcpstack.harness.drill.features`) this target runs;
     a script using any other is reported as unsupported on tcpstack."""
 
@@ -573,6 +586,7 @@ class TcpstackTarget:
                     self._count_out(packet)
                 while (item := self.stack.next_event()) is not None:
                     self._on_event(*item)
+                self._stamp_transmits()
                 if not self._step_pending():
                     return
         finally:
@@ -924,6 +938,38 @@ class TcpstackTarget:
         return self._send(call, int_arg(call.args[2]), 0, call.args[1])
 
     def _write(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
+        """A write of ``size`` bytes (blocking unless non-blocking); with SO_TIMESTAMPING,
+        its last byte is stamped as Linux's tcp_tx_timestamp() marks the last skb of a
+        sendmsg."""
+        ret = yield from self._write_bytes(sock, conn, size, flags)
+        if ret.value > 0 and sock.tstamping & _TX_STAMPS:
+            end = conn.snd_nxt + conn.unsent  # after the last byte written (mod 2**32)
+            due = [info for bit, info in _TX_STAMP_ORDER if sock.tstamping & bit]
+            key = (end - 1 - sock.tskey_base) & 0xFFFFFFFF
+            if not sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_OPT_ID"]:
+                key = 0
+            sock.tx_pending.append((end & 0xFFFFFFFF, key, due))
+            self._stamp_transmits()
+        return ret
+
+    def _stamp_transmits(self) -> None:
+        """Queue the transmit timestamps now due on the error queues (SO_TIMESTAMPING):
+        SCHED and SND once the stamped byte has been sent (SND.MAX passed it: handed
+        to the device, no qdisc here), ACK once it is acknowledged (SND.UNA passed it).
+        Stamps of one write come in that order, writes in the order they were made."""
+        for sock in self._socks.values():
+            conn = sock.conn
+            if not sock.tx_pending or conn is None:
+                continue
+            for end, key, due in sock.tx_pending:
+                sent = not seq_gt(end, conn.snd_max)
+                while due and due[0] != _SCM_TSTAMP_ACK and sent:
+                    sock.errqueue.append((due.pop(0), key, self._now))
+                if due == [_SCM_TSTAMP_ACK] and not seq_gt(end, conn.snd_una):
+                    sock.errqueue.append((due.pop(0), key, self._now))
+            sock.tx_pending = [entry for entry in sock.tx_pending if entry[2]]
+
+    def _write_bytes(self, sock: _Sock, conn: Connection, size: int, flags: int = 0) -> _Op:
         nonblocking = sock.nonblocking or bool(flags & SYMBOLS["MSG_DONTWAIT"])
         done = 0
         while True:
@@ -971,7 +1017,7 @@ class TcpstackTarget:
         if flags & SYMBOLS["MSG_FASTOPEN"]:
             raise DrillError("unsupported: TCP Fast Open (MSG_FASTOPEN) on the tcpstack target")
         # MSG_ZEROCOPY sends as a copy does; only its completion notice (read from the
-        # error queue, which this target declines: "socket error queue") would differ.
+        # error queue, which this target declines: "zero-copy notifications") would differ.
         if flags & SYMBOLS["MSG_OOB"]:
             raise DrillError("tcpstack target: MSG_OOB (urgent data from send) is not "
                              "supported")
@@ -1009,6 +1055,8 @@ class TcpstackTarget:
         return self._send(call, sum(iovecs_arg(call.args[1])), 0)
 
     def _sys_recvmsg(self, call: Syscall) -> _Ret | _Op:
+        if int_arg(call.args[2]) & SYMBOLS["MSG_ERRQUEUE"]:
+            return self._recv_errqueue(call)
         op = self._recv(call, _msg_bytes(call.args[1]), int_arg(call.args[2]))
         outputs = {"msg_flags": 0}  # no MSG_TRUNC/MSG_EOR on a stream
         sock = self._sock(call)
@@ -1017,6 +1065,35 @@ class TcpstackTarget:
             return _with_outputs(op, outputs)
         room = len(cmsgs_arg(control))
         return self._with_inq(op, sock, outputs, room)
+
+    def _recv_errqueue(self, call: Syscall) -> _Ret:
+        """recvmsg(..., MSG_ERRQUEUE): the oldest transmit timestamp, as Linux's
+        ip_recv_error()/ipv6_recv_error() returns it: no data (``MSG_TRUNC``: the
+        stamped packet is not copied into a 0-byte iovec), an ``SCM_TIMESTAMPING``
+        (its software time, microseconds since the script's start) and a
+        ``sock_extended_err`` (``ENOMSG``, origin TIMESTAMPING, info the stamp,
+        data the key). EAGAIN when the queue is empty."""
+        sock = self._sock(call)
+        if sock is None:
+            return _err("EBADF")
+        if not sock.errqueue:
+            return _err("EAGAIN")
+        info, key, at = sock.errqueue.popleft()
+        v4 = sock.family == 2
+        level = SYMBOLS["SOL_IP"] if v4 else SYMBOLS["SOL_IPV6"]
+        outputs = {
+            "msg_flags": SYMBOLS["MSG_ERRQUEUE"] | SYMBOLS["MSG_TRUNC"], "cmsg_count": 2,
+            "cmsg_level[0]": SYMBOLS["SOL_SOCKET"], "cmsg_type[0]": SYMBOLS["SCM_TIMESTAMPING"],
+            "cmsg_len[0]": 48, "cmsg_level[1]": level,
+            "cmsg_type[1]": SYMBOLS["IP_RECVERR"] if v4 else SYMBOLS["IPV6_RECVERR"],
+            "cmsg_len[1]": 16 + (16 if v4 else 28),
+        }
+        if sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_SOFTWARE"]:
+            outputs["cmsg_ts[0]"] = round(at * 1e6)
+        stamp = (ERRNOS["ENOMSG"], SYMBOLS["SO_EE_ORIGIN_TIMESTAMPING"], 0, 0, info, key)
+        outputs.update({f"{name}[1]": value for name, value in zip(EE_FIELDS, stamp,
+                                                                    strict=True)})
+        return _Ret(0, outputs=outputs)
 
     def _with_inq(self, op: _Ret | _Op, sock: _Sock, outputs: dict[str, int],
                   room: int) -> _Op:
@@ -1345,6 +1422,16 @@ class TcpstackTarget:
         if name == "SO_LINGER":
             fields = struct_arg(call.args[3])
             sock.linger = (int_arg(fields["onoff"]), int_arg(fields["linger"]))
+            return _Ret(0)
+        if name == "SO_TIMESTAMPING":
+            # Transmit timestamps on the error queue; with OPT_ID keys count the
+            # bytes from SND.UNA now (Linux sets sk_tskey to snd_una).
+            flags = int_arg(list_arg(call.args[3])[0])
+            if flags & SYMBOLS["SOF_TIMESTAMPING_OPT_ID"] and not (
+                    sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_OPT_ID"]):
+                sock.tskey_base = sock.conn.snd_una if sock.conn is not None else 0
+            sock.tstamping = flags
+            sock.opts[name] = flags
             return _Ret(0)
         value = int_arg(list_arg(call.args[3])[0])
         try:
