@@ -200,3 +200,56 @@ def test_device_deleted_under_the_loop_is_reported_once(ns: Netns) -> None:
     assert stderr.count(f"TUN device {IFNAME} lost") == 1 and len(stderr) < 2000, stderr[:3000]
     server.send_signal(signal.SIGINT)
     assert ns.wait_exit(server, LIMIT) == 130
+
+
+KERNEL_SENDER = """\
+import hashlib, json, os, socket, sys
+size = int(sys.argv[1])
+data = os.urandom(size)
+server = socket.socket()
+server.bind(("0.0.0.0", 7000))  # the test's namespace: lo and, once made, the device
+server.listen(1)
+print(json.dumps({"sha256": hashlib.sha256(data).hexdigest()}), flush=True)
+conn, _ = server.accept()
+conn.sendall(data)
+conn.close()
+"""
+
+OUR_READER = """\
+import asyncio, hashlib, json, sys
+import tcpstack.aio
+from tcpstack.trace import Trace
+size, offload = int(sys.argv[1]), sys.argv[2] == "1"
+trace = Trace()
+net = tcpstack.aio.TunNetwork(ifname=sys.argv[3], address=sys.argv[4], peer=sys.argv[5],
+                              trace=trace, offload=offload)
+async def main():
+    offloading = net.device.offload
+    reader, writer = await asyncio.open_connection(sys.argv[5].split("/")[0], 7000)
+    data = await reader.readexactly(size)
+    writer.close()
+    return hashlib.sha256(data).hexdigest(), offloading
+digest, offloading = tcpstack.aio.run(main(), network=net)
+lengths = [r.data["len"] for r in trace.records if r.event == "segment_received"]
+print(json.dumps({"sha256": digest, "largest": max(lengths), "offload": offloading}))
+"""
+
+
+@pytest.mark.parametrize("offload", [True, False], ids=["offload", "no-offload"])
+def test_asyncio_reader_gets_coalesced_segments_with_offload(ns: Netns, offload: bool) -> None:
+    """TunNetwork(offload=True), the default: the kernel hands an asyncio program's
+    stack segments larger than the MTU (coalesced, checksums vouched for), byte-exact;
+    offload=False: none larger than one MSS."""
+    size = 8 * MIB
+    sender = ns.start([sys.executable, "-c", KERNEL_SENDER, str(size)], "sender")
+    wait_for("the kernel sender", lambda: "sha256" in ns.output("sender")[0], timeout=LIMIT)
+    expected = json.loads(ns.output("sender")[0])["sha256"]
+    out = ns.python(OUR_READER, str(size), "1" if offload else "0", IFNAME, OURS,
+                    f"{KERNEL}/24", timeout=LIMIT * 2)
+    assert ns.wait_exit(sender, LIMIT) == 0
+    assert out["sha256"] == expected
+    assert out["offload"] is offload
+    if offload:
+        assert out["largest"] > 1500
+    else:
+        assert out["largest"] <= 1460

@@ -9,7 +9,12 @@ take now waits for writability); the stack's next deadline is a
 transports, segments to the device) once per loop pass. The clock is the
 loop's, ``time.monotonic()``, in seconds. The optional fault injectors of
 :mod:`tcpstack.drivers.faults` sit on either direction, as in
-``tcpstack tun``.
+``tcpstack tun``. With ``offload`` (the default), the device carries a
+virtio-net header as ``tcpstack tun``'s does: the kernel hands the stack
+coalesced segments of up to 64 KiB and vouches for their checksums, which
+the stack then does not sum again (see :mod:`tcpstack.drivers.tun`); the
+stack's own segments go out as they are (at most one MSS each unless its
+configuration asks for ``tso``, which this driver does not).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ...stack import Stack
 from ...trace import Trace
 from ..faults import NO_FAULTS, FaultConfig, FaultInjector, direction_rng
 from ..tun import DEFAULT_MTU, TunDevice, parse_peer, validate_ifname
+from ..vnet import PLAIN, CheckedPacket
 from .network import AioNetwork
 
 if TYPE_CHECKING:
@@ -49,6 +55,9 @@ class TunNetwork(AioNetwork):
         config: the TCP configuration of the stack.
         trace: where trace records go (None: no trace).
         mtu: the device MTU, bytes.
+        offload: open the device with checksum and segmentation offload (the
+            kernel may refuse: the device then works without, as
+            :class:`~tcpstack.drivers.tun.TunDevice` says).
 
     Attributes:
         stack: the stack (once the loop has started).
@@ -71,8 +80,10 @@ class TunNetwork(AioNetwork):
         config: TcpConfig | None = None,
         trace: Trace | None = None,
         mtu: int = DEFAULT_MTU,
+        offload: bool = True,
     ) -> None:
         super().__init__()
+        self.offload = offload
         self.ifname = validate_ifname(ifname)
         self.address, self.peer = parse_peer(address, peer)
         self._to_kernel_faults = to_kernel or faults or NO_FAULTS
@@ -90,6 +101,7 @@ class TunNetwork(AioNetwork):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._held_timer: asyncio.TimerHandle | None = None
+        self._plain_header = b""  # what precedes a plain packet on the device's fd
 
     # -- AioNetwork ---------------------------------------------------------------------
 
@@ -117,7 +129,12 @@ class TunNetwork(AioNetwork):
             tcpstack.drivers.tun.TunError: the device cannot be created.
         """
         super().attach(loop)
-        self.device = TunDevice(self.ifname, self.peer, mtu=self.mtu)
+        self.device = TunDevice(self.ifname, self.peer, mtu=self.mtu, offload=self.offload)
+        # Complete checksums only where a fault injector may corrupt the packet
+        # (corruption must then be caught by the stack's own check).
+        self.device.complete_checksums = (self._to_kernel_faults.active
+                                          or self._from_kernel_faults.active)
+        self._plain_header = PLAIN.encode(self.device.vnet_hdr) if self.device.vnet_hdr else b""
         self.stack = Stack(
             self.address,
             config=self._config,
@@ -177,9 +194,11 @@ class TunNetwork(AioNetwork):
         for packet in packets:
             if self._from_kernel is not None:
                 for due in self._from_kernel.push(packet, now):
-                    stack.receive(due, now)
+                    stack.receive(due, now, checksum_verified=type(due) is CheckedPacket)
             else:
-                stack.receive(packet, now)  # (packets for other addresses are dropped, traced)
+                # (packets for other addresses are dropped, traced); the kernel's own
+                # check of a checksum (offload) spares the stack a second pass.
+                stack.receive(packet, now, checksum_verified=type(packet) is CheckedPacket)
         self._flush()
 
     def _device_lost(self, exc: OSError) -> None:
@@ -254,7 +273,7 @@ class TunNetwork(AioNetwork):
                 self._write(packet)
         if self._from_kernel is not None and self.stack is not None:
             for packet in self._from_kernel.pop_due(now):
-                self.stack.receive(packet, now)
+                self.stack.receive(packet, now, checksum_verified=type(packet) is CheckedPacket)
         self._flush()
 
     def _write(self, packet: bytes) -> None:
@@ -272,7 +291,10 @@ class TunNetwork(AioNetwork):
         if device is None:
             return True  # gone: drop
         try:
-            os.write(device.fileno(), packet)
+            if self._plain_header:  # the virtio-net header of a packet sent as it is
+                os.writev(device.fileno(), (self._plain_header, packet))
+            else:
+                os.write(device.fileno(), packet)
         except BlockingIOError:
             return False
         except OSError:
