@@ -34,24 +34,21 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from . import events as ev
 from .buffers import ReceiveBuffer
-from .config import TcpConfig
 from .errors import LocalProtocolError
 from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
 from .recovery import Phase
-from .sender import Sender
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .state import Cause, State, check_transition
 from .tcb import Endpoint, EventSink, Owner, Tcb
 from .timers import Timer
-from .trace import Trace, segment_record
+from .trace import segment_record
 from .wire import Flags, Segment
 
 __all__ = ["Connection", "Endpoint", "EventSink", "ListenVerdict", "Owner", "listen_verdict",
@@ -123,28 +120,6 @@ class Connection(Tcb):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        local: Endpoint,
-        remote: Endpoint,
-        *,
-        iss: int,
-        config: TcpConfig | None = None,
-        now: float = 0.0,
-        passive: bool = False,
-        trace: Trace | None = None,
-        host: str = "host",
-        event_sink: EventSink | None = None,
-        clock: Callable[[], float] | None = None,
-        owner: Owner | None = None,
-        serial: int = 0,
-    ) -> None:
-        super().__init__(
-            local, remote, iss=iss, config=config, now=now, passive=passive, trace=trace,
-            host=host, event_sink=event_sink, clock=clock, owner=owner, serial=serial,
-        )
-        self._sender = Sender(self)
 
     # ------------------------------------------------------------------
     # User calls (RFC 9293 §3.10.1 - §3.10.6)

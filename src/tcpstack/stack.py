@@ -584,10 +584,11 @@ class Stack:
     def _encoder(self, remote: IPAddress, ttl: int, tos: int) -> PacketEncoder:
         """The packet encoder from our address to ``remote`` (built once, reused)."""
         encoder = self._last_encoder
+        # The same peer as last time: no dict lookup (hashing an address object
+        # is a Python-level call).
         if (encoder is not None and encoder.dst is remote and encoder.ttl == ttl
                 and encoder.tos == tos):
-            return encoder  # the same peer as last time: not even a dict lookup (hashing
-            # an address object is a Python-level call)
+            return encoder
         key = (remote, ttl, tos)
         encoder = self._encoders.get(key)
         if encoder is None:

@@ -27,6 +27,7 @@ from .negotiation import Negotiated
 from .paws import TsRecent
 from .recovery import LossRecovery
 from .rtt import RttEstimator, RttSampler
+from .sender import Sender
 from .seq import seq_add, seq_diff, seq_gt
 from .state import State
 from .timers import Timer, Timers
@@ -247,6 +248,10 @@ class Tcb:
         self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
         self._keepalive: KeepAlive | None = None  # only while keep-alive is on
         self._traced_tcb: tuple[Any, ...] | None = None  # last metrics_updated values
+        # The output procedure (RFC 9293 §3.8, §3.9.1.2): made here, last, so that a
+        # Connection needs no constructor of its own (mypyc would mis-forward one's
+        # **kwargs, mypyc/mypyc#1162).
+        self._sender = Sender(cast("Connection", self))
 
     # ------------------------------------------------------------------
     # The read-only view: state and TCB variables

@@ -93,7 +93,7 @@ class Timers:
         if owner._tracing():  # the record is built only when a trace keeps it
             owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
         if earliest is None or at < earliest:
-            self._owner._timer_moved()
+            owner._timer_moved()
 
     def cancel(self, timer: Timer) -> None:
         """Stop ``timer`` if it is armed (traced only then)."""

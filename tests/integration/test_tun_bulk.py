@@ -285,6 +285,21 @@ def first_difference(path: Path, size: int) -> str:
 # --- checks --------------------------------------------------------------------------
 
 
+def source_delivered(ns: Netns, server: subprocess.Popen[bytes], out: Path,
+                     size: int) -> dict[str, Any]:
+    """The kernel source ``server`` ended cleanly and ``out`` holds exactly the ``size``
+    bytes it sent (then ``out`` is removed: tens of MiB need not stay in pytest's tmp
+    dirs); returns the source's report."""
+    assert ns.wait_exit(server, timeout=30) == 0
+    result: dict[str, Any] = json.loads(ns.output("server")[0])
+    assert result["error"] is None and result.get("peer_eof") is True, result
+    if file_sha256(out) != result["sent_sha"]:
+        pytest.fail(f"received {out.stat().st_size} bytes of {size}, not the data sent: "
+                    f"{first_difference(out, size)}")
+    out.unlink()
+    return result
+
+
 def assert_clean_kernel(ns: Netns, *, lossy: bool, allow: tuple[str, ...] = ()) -> dict[str, int]:
     """No connection of the kernel was reset, and none is left toward our stack
     (except in the states ``allow``, e.g. TIME-WAIT where the kernel closed first).
@@ -489,15 +504,7 @@ def kernel_sends_to_slow_stack(ns: Netns, tmp: Path, size: int, *faults: str) ->
         timeout=TIME_LIMIT + 30,
     )
     assert rc == 0, ns.output("stack")[1][-3000:]
-    assert ns.wait_exit(server, timeout=30) == 0
-    result = json.loads(ns.output("server")[0])
-    assert result["error"] is None and result.get("peer_eof") is True, result
-    if file_sha256(tmp / "out.bin") != result["sent_sha"]:
-        pytest.fail(
-            f"received {(tmp / 'out.bin').stat().st_size} bytes of {size}, not the data "
-            f"sent: {first_difference(tmp / 'out.bin', size)}"
-        )
-    (tmp / "out.bin").unlink()  # verified: do not keep tens of MiB in pytest's tmp dirs
+    source_delivered(ns, server, tmp / "out.bin", size)
     stats = ns.stack_stats()
     counters = assert_clean_kernel(ns, lossy=bool(faults))
     ext = ns.tcp_ext_counters()

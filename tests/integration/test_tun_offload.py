@@ -45,9 +45,8 @@ from test_tun_bulk import (
     SLOW_SINK_SERVER,
     SOURCE_SEED,
     SOURCE_SERVER,
-    file_sha256,
-    first_difference,
     random_file,
+    source_delivered,
 )
 from tun_helpers import IFNAME, KERNEL, OURS, PEER, Netns, wait_for
 
@@ -169,15 +168,7 @@ def kernel_sends(ns: Netns, tmp: Path, size: int, *, offload: bool, faults: list
         ns, "--file", "/dev/null", "--output", str(tmp / "out.bin"),
         *([] if offload else ["--no-offload"]), *faults,
     )
-    assert ns.wait_exit(server, timeout=30) == 0
-    result = json.loads(ns.output("server")[0])
-    assert result["error"] is None and result.get("peer_eof") is True, result
-    if file_sha256(tmp / "out.bin") != result["sent_sha"]:
-        pytest.fail(
-            f"received {(tmp / 'out.bin').stat().st_size} bytes of {size}, not the data "
-            f"sent: {first_difference(tmp / 'out.bin', size)}"
-        )
-    (tmp / "out.bin").unlink()
+    result = source_delivered(ns, server, tmp / "out.bin", size)
     check_run(ns, stats, offload=offload, sends=False, faults=bool(faults))
     if faults:
         # The kernel's packets we corrupted were caught by our checksum check

@@ -61,12 +61,12 @@ from ....config import TcpConfig
 from ....congestion import ALGORITHMS
 from ....connection import Connection
 from ....errors import LocalProtocolError, TcpStackError
-from ....seq import seq_diff, seq_gt
+from ....seq import seq_add, seq_diff, seq_gt
 from ....stack import Stack
 from ....state import State
 from ....tcpinfo import tcp_info
 from ....wire import Flags, Segment, decode_packet, encode_packet
-from ..args import EE_FIELDS, cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
+from ..args import EE_FIELDS, Cmsg, cmsgs_arg, iovecs_arg, msghdr_arg, pipe_arg
 from ..features import require_features
 from ..model import DrillError, Script, Syscall
 from ..parse import ERRNOS, SYMBOLS, int_arg, list_arg, pollfds_arg, struct_arg
@@ -943,12 +943,13 @@ class TcpstackTarget:
         sendmsg."""
         ret = yield from self._write_bytes(sock, conn, size, flags)
         if ret.value > 0 and sock.tstamping & _TX_STAMPS:
-            end = conn.snd_nxt + conn.unsent  # after the last byte written (mod 2**32)
+            end = seq_add(conn.snd_nxt, conn.unsent)  # after the last byte written
             due = [info for bit, info in _TX_STAMP_ORDER if sock.tstamping & bit]
-            key = (end - 1 - sock.tskey_base) & 0xFFFFFFFF
-            if not sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_OPT_ID"]:
-                key = 0
-            sock.tx_pending.append((end & 0xFFFFFFFF, key, due))
+            # Without OPT_ID every stamp's key is 0; with it, the last byte's number
+            # counted from SND.UNA when the option was set.
+            key = ((seq_diff(end, sock.tskey_base) - 1) & 0xFFFFFFFF  # ee_data is a u32
+                   if sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_OPT_ID"] else 0)
+            sock.tx_pending.append((end, key, due))
             self._stamp_transmits()
         return ret
 
@@ -1080,19 +1081,19 @@ class TcpstackTarget:
             return _err("EAGAIN")
         info, key, at = sock.errqueue.popleft()
         v4 = sock.family == 2
-        level = SYMBOLS["SOL_IP"] if v4 else SYMBOLS["SOL_IPV6"]
-        outputs = {
-            "msg_flags": SYMBOLS["MSG_ERRQUEUE"] | SYMBOLS["MSG_TRUNC"], "cmsg_count": 2,
-            "cmsg_level[0]": SYMBOLS["SOL_SOCKET"], "cmsg_type[0]": SYMBOLS["SCM_TIMESTAMPING"],
-            "cmsg_len[0]": 48, "cmsg_level[1]": level,
-            "cmsg_type[1]": SYMBOLS["IP_RECVERR"] if v4 else SYMBOLS["IPV6_RECVERR"],
-            "cmsg_len[1]": 16 + (16 if v4 else 28),
-        }
-        if sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_SOFTWARE"]:
-            outputs["cmsg_ts[0]"] = round(at * 1e6)
         stamp = (ERRNOS["ENOMSG"], SYMBOLS["SO_EE_ORIGIN_TIMESTAMPING"], 0, 0, info, key)
-        outputs.update({f"{name}[1]": value for name, value in zip(EE_FIELDS, stamp,
-                                                                    strict=True)})
+        cmsgs = (Cmsg(SYMBOLS["SOL_SOCKET"], SYMBOLS["SCM_TIMESTAMPING"], timestamp=(0, 0)),
+                 Cmsg(SYMBOLS["SOL_IP"] if v4 else SYMBOLS["SOL_IPV6"],
+                      SYMBOLS["IP_RECVERR"] if v4 else SYMBOLS["IPV6_RECVERR"],
+                      extended_err=stamp))
+        outputs = {"msg_flags": SYMBOLS["MSG_ERRQUEUE"] | SYMBOLS["MSG_TRUNC"],
+                   "cmsg_count": len(cmsgs)}
+        for i, cmsg in enumerate(cmsgs):  # lengths as Cmsg.size lays them out (x86-64)
+            outputs |= {f"cmsg_level[{i}]": cmsg.level, f"cmsg_type[{i}]": cmsg.type,
+                        f"cmsg_len[{i}]": cmsg.size}
+        if sock.tstamping & SYMBOLS["SOF_TIMESTAMPING_SOFTWARE"]:
+            outputs["cmsg_ts[0]"] = round(at * 1e6)  # microseconds since the start
+        outputs |= {f"{name}[1]": value for name, value in zip(EE_FIELDS, stamp, strict=True)}
         return _Ret(0, outputs=outputs)
 
     def _with_inq(self, op: _Ret | _Op, sock: _Sock, outputs: dict[str, int],
