@@ -183,6 +183,14 @@ class TcpConfig:
     """Unanswered probes before the connection is declared dead (Linux
     tcp_keepalive_probes; one lost probe is never fatal, MUST-29)."""
 
+    # --- SYN flood defence (RFC 4987): fields below, read from the stack's config ---
+
+    # --- Out-of-order queue and SACK scoreboard bounds ---
+
+    # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
+
+    # --- Host limits: connections, orphans, TIME-WAIT buckets (the stack's config) ---
+
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
         """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
@@ -247,6 +255,14 @@ class TcpConfig:
             raise ValueError("TcpConfig.dupthresh and keepalive_count must be >= 1")
         if self.keepalive_idle <= 0 or self.keepalive_interval <= 0:
             raise ValueError("TcpConfig keep-alive times must be > 0")
+        # --- checks: SYN flood defence ---
+
+        # --- checks: out-of-order queue ---
+
+        # --- checks: liveness ---
+
+        # --- checks: host limits ---
+
         from .congestion import ALGORITHMS  # a cycle-free late import
 
         if self.congestion_control not in ALGORITHMS:
