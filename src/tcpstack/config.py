@@ -208,12 +208,13 @@ class TcpConfig:
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
         """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
-        and Minshall's Nagle.
+        Minshall's Nagle, and a RST that ends TIME-WAIT (Linux's default
+        ``tcp_rfc1337=0``: ``rfc1337=False``).
 
         Any field can still be overridden by keyword.
         """
         values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04,
-                                     "nagle_minshall": True}
+                                     "nagle_minshall": True, "rfc1337": False}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
