@@ -7,7 +7,7 @@ TCB. :class:`Server` is a Stack listening on port 80 whose connections the
 test opens from a scripted peer, in relative numbers as
 :class:`tcp_script.Script` uses them (our SEQ relative to ISS, our ACK
 relative to IRS). With ``timestamps`` the peer's segments carry a
-timestamps option whose TSval is a 1 ms clock (:func:`peer_tsval`) and whose
+timestamps option whose TSval is a 1 ms clock (:meth:`Server.tsval`) and whose
 TSecr echoes the last TSval we sent.
 """
 
@@ -30,7 +30,7 @@ from tcp_script import (
 from tcpstack import events as ev
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
-from tcpstack.seq import seq_add
+from tcpstack.seq import SEQ_MOD, seq_add
 from tcpstack.stack import Stack
 from tcpstack.state import State
 from tcpstack.wire import Mss, Nop, Segment, Timestamps
@@ -44,11 +44,6 @@ TS_BASE = 500_000
 """The peer's TSval at time 0 (its clock ticks once a millisecond)."""
 
 
-def peer_tsval(at: float) -> int:
-    """The peer's TSval at ``at`` seconds."""
-    return TS_BASE + round(at * 1000)
-
-
 @dataclass
 class Server:
     """A listening Stack and the scripted peer of its connection (see the module docstring).
@@ -56,6 +51,7 @@ class Server:
     Attributes:
         stack: the stack under test.
         timestamps: the peer offers and sends the timestamps option.
+        ts_base: the peer's TSval at time 0 (its clock ticks once a millisecond).
         irs: the peer's ISN of the current incarnation.
         iss: our ISN of the current incarnation (known once the SYN-ACK left).
         conn: the accepted connection of the current incarnation.
@@ -64,6 +60,7 @@ class Server:
 
     config: TcpConfig | None = None
     timestamps: bool = False
+    ts_base: int = TS_BASE
     irs: int = IRS
     stack: Stack = field(init=False)
     iss: int = 0
@@ -78,6 +75,10 @@ class Server:
     def base(self) -> tuple[int, int]:
         return (self.iss, self.irs)
 
+    def tsval(self, at: float) -> int:
+        """The peer's TSval at ``at`` seconds (modulo 2**32)."""
+        return (self.ts_base + round(at * 1000)) % SEQ_MOD
+
     def seg(self, flag_letters: str, *, seq: int, ack: int = 0, at: float,
             window: int = 65535, data: bytes = b"", tsval: int | None = None,
             syn_options: bool = False) -> Segment:
@@ -85,7 +86,7 @@ class Server:
         ``tsval`` overrides the peer's clock; ``syn_options`` adds MSS 1460."""
         options: tuple[TcpOption, ...] = (Mss(1460),) if syn_options else ()
         if self.timestamps:
-            stamp = peer_tsval(at) if tsval is None else tsval
+            stamp = self.tsval(at) if tsval is None else tsval
             options = (*options, Nop(), Nop(), Timestamps(stamp, self.ecr))
         return peer_seg(flag_letters, seq=seq_add(self.irs, seq), ack=seq_add(self.iss, ack),
                         sport=PEER_PORT, dport=PORT, window=window, data=data,
