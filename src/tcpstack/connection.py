@@ -302,7 +302,9 @@ class Connection(Tcb):
 
         If received data is still unread, the connection is reset instead
         (RFC 9293 §3.6.1, SHLD-3), as Linux does. An orphaned connection in
-        FIN-WAIT-2 gives up after ``config.fin_wait_2_timeout``.
+        FIN-WAIT-2 gives up after ``config.fin_wait_2_timeout``; one still
+        sending gives up after ``config.orphan_retries`` retransmission
+        timeouts or zero-window probes (Linux tcp_orphan_retries).
         """
         self._touch(now)
         if self._orphaned:
@@ -775,7 +777,8 @@ class Connection(Tcb):
         if seq_ge(ack, self._snd_una):
             # Any such ACK answers our zero-window probes, whatever its window
             # (RFC 9293 §3.8.6.1, MUST-26; Linux tcp_ack).
-            self._sender.probe_answered()
+            if self._sender.probes_out:
+                self._sender.probe_answered()
             self._update_window(seg)
             self._metrics()
 
