@@ -116,9 +116,12 @@ class TcpConfig:
     partial segment waits only while an earlier partial segment is
     unacknowledged, not while any data is (RFC 1122 §4.2.3.4 otherwise)."""
 
-    rfc1337: bool = False
-    """If True, TIME-WAIT ignores RST (RFC 1337 TIME-WAIT assassination fix);
-    if False, RST closes TIME-WAIT as RFC 9293 §3.10.7.4 says."""
+    rfc1337: bool = True
+    """If True (the default), TIME-WAIT ignores a RST (RFC 1337 §3, fix F1
+    against TIME-WAIT assassination: hazards H1-H3), counted as
+    ``rfc1337_rst_ignored``; if False, a RST at RCV.NXT closes TIME-WAIT as
+    RFC 9293 §3.10.7.4 says (Linux ``tcp_rfc1337``, whose default is 0). A RST
+    in the window but not at RCV.NXT draws a challenge ACK either way (RFC 5961 §3.2)."""
 
     challenge_ack_limit: int = 10
     """Challenge ACKs sent per second per connection at most (RFC 5961 §7)."""
@@ -189,17 +192,29 @@ class TcpConfig:
 
     # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
 
+    orphan_retries: int = 8
+    """Retransmission timeouts of the same data, or zero-window probes, after
+    which an orphaned connection (the application closed it:
+    :attr:`~tcpstack.connection.Connection.orphaned`) is given up, counted as
+    ``orphan_retries_exceeded``; R2 and the user timeout still apply if they run
+    out first. An orphan's probes count whether the peer answers them or not: a
+    peer that keeps advertising a zero window would otherwise hold the send
+    buffer for ever. 0 gives up at the first timeout. Linux
+    ``tcp_orphan_retries``, whose default 0 Linux reads as 8 while the RTO is
+    below its maximum; no RST is sent, as Linux's tcp_write_err sends none."""
+
     # --- Host limits: connections, orphans, TIME-WAIT buckets (the stack's config) ---
 
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
         """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
-        and Minshall's Nagle.
+        Minshall's Nagle, and a RST that ends TIME-WAIT (Linux's default
+        ``tcp_rfc1337=0``: ``rfc1337=False``).
 
         Any field can still be overridden by keyword.
         """
         values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04,
-                                     "nagle_minshall": True}
+                                     "nagle_minshall": True, "rfc1337": False}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -260,6 +275,9 @@ class TcpConfig:
         # --- checks: out-of-order queue ---
 
         # --- checks: liveness ---
+        if isinstance(self.orphan_retries, bool) or not isinstance(self.orphan_retries, int):
+            raise ValueError(f"TcpConfig.orphan_retries must be a whole number >= 0, "
+                             f"got {self.orphan_retries!r}")
 
         # --- checks: host limits ---
 

@@ -302,7 +302,9 @@ class Connection(Tcb):
 
         If received data is still unread, the connection is reset instead
         (RFC 9293 §3.6.1, SHLD-3), as Linux does. An orphaned connection in
-        FIN-WAIT-2 gives up after ``config.fin_wait_2_timeout``.
+        FIN-WAIT-2 gives up after ``config.fin_wait_2_timeout``; one still
+        sending gives up after ``config.orphan_retries`` retransmission
+        timeouts or zero-window probes (Linux tcp_orphan_retries).
         """
         self._touch(now)
         if self._orphaned:
@@ -336,24 +338,55 @@ class Connection(Tcb):
         self._owner.wake(self)
 
     def accept_reopen(self, seg: Segment, now: float) -> bool:
-        """TIME-WAIT: may a new SYN reopen this connection (MAY-2, §3.6.1)?
+        """TIME-WAIT: may a new SYN reopen this connection (MAY-2, §3.6.1; RFC 6191)?
 
-        RFC 1122 §4.2.2.13: a SYN (no ACK, no RST) whose sequence number is
-        beyond the end of the old connection's receive sequence space. If so,
-        this TCB gives way: it enters CLOSED (cause "new SYN reopens") and
-        returns True; the host then opens the new incarnation. Otherwise it
-        returns False and nothing changes.
+        A SYN (no ACK, no RST) may, as RFC 6191 §2 says, when
+
+        * the old incarnation used timestamps and the SYN carries one (timestamps
+          would be on for the new incarnation): its TSval is newer than TS.Recent,
+          or equal to it with SEG.SEQ > RCV.NXT; an older TSval is refused
+          whatever the sequence number;
+        * the SYN carries no timestamps (or ours are off): SEG.SEQ > RCV.NXT, the
+          old connection's receive sequence space is behind it (RFC 1122
+          §4.2.2.13);
+        * the old incarnation did not use timestamps and the new one will: the
+          new incarnation's PAWS drops the old one's segments (RFC 7323 §3.2),
+          so it is accepted.
+
+        If so, this TCB gives way: it enters CLOSED (cause "new SYN reopens"),
+        counts ``time_wait_reused`` and returns True; the host then opens the new
+        incarnation. Otherwise it counts ``time_wait_reuse_refused`` and returns
+        False, and nothing changes: the caller hands the SYN to :meth:`receive`,
+        which treats it as TIME-WAIT does (an ACK, rate-limited, §3.10.7.4).
+        Any other segment returns False uncounted.
         """
         if (
             self._state is not S.TIME_WAIT
             or seg.flags & (Flags.SYN | Flags.ACK | Flags.RST) != Flags.SYN
-            or not seq_gt(seg.seq, self.rcv_nxt)
         ):
             return False
         self._touch(now)
+        if not self._reuse_allowed(seg):
+            self._count("time_wait_reuse_refused")
+            return False
+        self._count("time_wait_reused")
         self._drop_trace(seg, "time-wait-reopened")
         self._close(Cause.REOPEN, ev.ConnectionClosed())
         return True
+
+    def _reuse_allowed(self, seg: Segment) -> bool:
+        """RFC 6191 §2 for a SYN arriving in TIME-WAIT (see :meth:`accept_reopen`)."""
+        higher_seq = seq_gt(seg.seq, self.rcv_nxt)
+        ts = seg.timestamps if self._config.timestamps else None
+        if ts is None:
+            return higher_seq
+        recent = self._ts if self._negotiated.timestamps else None
+        if recent is None:
+            return True
+        order = recent.order(ts.tsval, self._now)
+        if order is None:  # TS.Recent no longer valid: the sequence number decides
+            return higher_seq
+        return order > 0 or (order == 0 and higher_seq)
 
     # ------------------------------------------------------------------
     # SEGMENT ARRIVES (RFC 9293 §3.10.7)
@@ -601,7 +634,9 @@ class Connection(Tcb):
                 # the connection was refused"
                 self._close(Cause.RCV_RST, ev.ConnectionReset(refused=True))
             case S.TIME_WAIT if self._config.rfc1337:
-                # RFC 1337 "TIME-WAIT assassination" fix: ignore RST in TIME-WAIT.
+                # RFC 1337 "TIME-WAIT assassination" fix F1: ignore RST in
+                # TIME-WAIT (Linux tcp_rfc1337=1).
+                self._count("rfc1337_rst_ignored")
                 self._drop_trace(seg, "rst-in-time-wait-rfc1337")
             case S.TIME_WAIT:
                 # TIME-WAIT: "enter the CLOSED state, delete the TCB, and return".
@@ -740,6 +775,10 @@ class Connection(Tcb):
         # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         # updated"; "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
         if seq_ge(ack, self._snd_una):
+            # Any such ACK answers our zero-window probes, whatever its window
+            # (RFC 9293 §3.8.6.1, MUST-26; Linux tcp_ack).
+            if self._sender.probes_out:
+                self._sender.probe_answered()
             self._update_window(seg)
             self._metrics()
 
@@ -874,7 +913,14 @@ class Connection(Tcb):
                 case Timer.RTO:
                     self._on_rto()
                 case Timer.PERSIST:
-                    self._sender.on_persist()
+                    if self._sender.on_persist():
+                        # Zero-window probes unanswered for R2 / the user timeout
+                        # (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17), or an orphan's
+                        # probes used up: give up, as Linux tcp_probe_timer does
+                        # (tcp_write_err: no RST).
+                        orphan = self._orphan_exhausted(self._sender.window_probes)
+                        self._count("orphan_retries_exceeded" if orphan else "persist_timeout")
+                        self._close(Cause.R2_TIMEOUT, ev.ConnectionTimedOut("zero-window"))
                 case Timer.DELAYED_ACK:
                     # §3.8.6.3: the delayed ACK is due now.
                     self._sender.on_delayed_ack()
@@ -905,8 +951,13 @@ class Connection(Tcb):
             return
         syn = self._state in (S.SYN_SENT, S.SYN_RECEIVED)
         r2_deadline = sender.r2_deadline()
-        if r2_deadline is not None and self._now >= r2_deadline:
-            # R2 exceeded: "close the connection" (§3.8.3, MUST-20).
+        orphan = self._orphan_exhausted(sender.retransmissions)
+        if orphan or (r2_deadline is not None and self._now >= r2_deadline):
+            # R2 exceeded: "close the connection" (§3.8.3, MUST-20); or an
+            # orphan retransmitted orphan_retries times (Linux tcp_write_timeout
+            # with tcp_orphan_retries; tcp_write_err sends no RST).
+            if orphan:
+                self._count("orphan_retries_exceeded")
             buf = self._sndbuf
             fin_only = buf.fin_queued and self._snd_una == buf.fin_seq
             reason = "syn" if syn else ("fin" if fin_only else "data")
@@ -926,6 +977,12 @@ class Connection(Tcb):
         self._rtt.backoff()
         self._snd_nxt = self._snd_una
         self._metrics()
+
+    def _orphan_exhausted(self, tries: int) -> bool:
+        """True if this connection is an orphan (the application closed it) that
+        has made ``tries`` >= ``TcpConfig.orphan_retries`` retransmissions or
+        zero-window probes: it is given up (Linux tcp_orphan_retries)."""
+        return self._orphaned and tries >= self._config.orphan_retries
 
     def _keepalive_restart(self) -> None:
         """Start the keep-alive idle period again (the peer was heard from, the

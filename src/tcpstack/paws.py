@@ -45,6 +45,20 @@ class TsRecent:
             self._at = at = None
         return at is not None and seq_lt(tsval, self.value)
 
+    def order(self, tsval: int, now: float) -> int | None:
+        """How ``tsval`` compares with TS.Recent, modulo 2**32: -1 older, 0 equal,
+        1 newer; None when TS.Recent is no longer valid (24 days idle, §5.5).
+
+        RFC 6191 §2 decides with it whether a SYN may reuse a TIME-WAIT
+        connection (:meth:`~tcpstack.connection.Connection.accept_reopen`).
+        """
+        at = self._at
+        if at is None or now - at > PAWS_IDLE:
+            return None
+        if tsval == self.value:
+            return 0
+        return -1 if seq_lt(tsval, self.value) else 1
+
     def disordered_ack(self, seg: Segment, tsval: int, *, rto: float) -> bool:
         """Could ``seg``, rejected by PAWS, be a duplicate ACK overtaken by newer
         segments (reordering) rather than an old duplicate?

@@ -58,6 +58,12 @@ class Sender:
         first_sent_at: when the oldest unacknowledged sequence space was
             (re)sent first: R2 counts from here (RFC 9293 §3.8.3), or None.
         retransmissions: timeouts of the oldest segment in a row (R1, SHLD-10).
+        probes_out: zero-window probes sent since the peer last acknowledged
+            anything (Linux ``icsk_probes_out``): unanswered probes.
+        probe_since: when the first of those unanswered probes left, seconds, or
+            None: R2 and the user timeout count from here (RFC 9293 §3.8.6.1).
+        window_probes: zero-window probes sent since the window closed, answered
+            or not (what an orphan may send: ``TcpConfig.orphan_retries``).
         syn_retransmitted: the SYN (or SYN,ACK) had to be sent again (RFC 6298 §5.7).
         last_ack_sent: Last.ACK.sent of RFC 7323 §4.3: the ACK field of our latest segment.
     """
@@ -79,8 +85,11 @@ class Sender:
         "ack_now",
         "first_sent_at",
         "last_ack_sent",
+        "probe_since",
+        "probes_out",
         "retransmissions",
         "syn_retransmitted",
+        "window_probes",
     )
 
     def __init__(self, conn: Connection) -> None:
@@ -93,6 +102,9 @@ class Sender:
         self._last_send_at: float | None = None  # last transmission (RFC 5681 §4.1)
         self.first_sent_at: float | None = None
         self.retransmissions = 0
+        self.probes_out = 0
+        self.probe_since: float | None = None
+        self.window_probes = 0
         self.syn_retransmitted = False
         self.last_ack_sent = 0
         self._challenge_second = -1.0
@@ -463,20 +475,24 @@ class Sender:
     # The retransmission timer and R2
     # ------------------------------------------------------------------
 
-    def r2_deadline(self) -> float | None:
-        """When R2 runs out for the oldest unacknowledged sequence space, seconds: its
-        first send (or the last ACK that advanced) plus ``TcpConfig.user_timeout`` if
-        set, else ``r2`` (``r2_syn`` during the handshake); None if R2 is off
-        (RFC 9293 §3.8.3, RFC 5482 §3)."""
+    def give_up_after(self) -> float | None:
+        """Seconds without an answer after which the connection is given up:
+        ``TcpConfig.user_timeout`` if set, else ``r2`` (``r2_syn`` during the
+        handshake); None if R2 is off (RFC 9293 §3.8.3, MUST-21; RFC 5482 §3)."""
         c = self._c
         config = c.config
-        r2 = config.user_timeout
-        if r2 is None:
-            syn = c._state in (S.SYN_SENT, S.SYN_RECEIVED)
-            r2 = config.r2_syn if syn else config.r2
+        if config.user_timeout is not None:
+            return config.user_timeout
+        return config.r2_syn if c._state in (S.SYN_SENT, S.SYN_RECEIVED) else config.r2
+
+    def r2_deadline(self) -> float | None:
+        """When R2 runs out for the oldest unacknowledged sequence space, seconds: its
+        first send (or the last ACK that advanced) plus :meth:`give_up_after`; None
+        if R2 is off (RFC 9293 §3.8.3, RFC 5482 §3)."""
+        r2 = self.give_up_after()
         if r2 is None:
             return None
-        started = self.first_sent_at if self.first_sent_at is not None else c._now
+        started = self.first_sent_at if self.first_sent_at is not None else self._c._now
         return started + r2
 
     def arm_rto(self) -> None:
@@ -549,26 +565,67 @@ class Sender:
 
     def _arm_persist(self, *, override: bool = False) -> None:
         """Arm the persist timer: a zero-window probe after one RTO (SHLD-29), or,
-        with ``override``, the sender-SWS override timer, 0.1-1.0 s (§3.8.6.2.1)."""
+        with ``override``, the sender-SWS override timer, 0.1-1.0 s (§3.8.6.2.1).
+        A window that closes anew starts a new count of :attr:`window_probes`."""
         c = self._c
         timers = c._timers
         if not timers.armed(Timer.PERSIST) and not timers.armed(Timer.RTO):
             rto = c._rtt.rto
             self._persist_backoff = min(max(rto, 0.1), 1.0) if override else rto
+            self.window_probes = 0
             timers.arm(Timer.PERSIST, c._now + self._persist_backoff)
 
-    def on_persist(self) -> None:
-        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS."""
+    def probe_deadline(self) -> float | None:
+        """When unanswered zero-window probes give the connection up, seconds: the
+        first unanswered probe plus :meth:`give_up_after`; None while no probe is
+        unanswered or R2 is off (RFC 9293 §3.8.6.1, MUST-26)."""
+        limit = self.give_up_after()
+        if self.probe_since is None or limit is None:
+            return None
+        return self.probe_since + limit
+
+    def on_persist(self) -> bool:
+        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS.
+
+        Returns True when the connection must be given up instead: its zero-window
+        probes went unanswered until :meth:`probe_deadline` (R2 or the user timeout;
+        RFC 1122 §4.2.2.17 keeps it open only while the peer answers, MUST-26;
+        Linux tcp_probe_timer), or it is an orphan that sent
+        ``TcpConfig.orphan_retries`` probes (Linux tcp_orphan_retries).
+        """
         c = self._c
         if c._sndbuf.unsent(c._snd_nxt) <= 0 and not self.fin_unsent():
-            return
+            return False
+        now = c._now
         if self.usable_window() > 0:
             self._force = True  # SWS override timer (§3.8.6.2.1)
         else:
+            deadline = self.probe_deadline()
+            if (deadline is not None and now >= deadline) or c._orphan_exhausted(
+                    self.window_probes):
+                return True
             # Zero-window probe: <SEQ=SND.UNA-1> draws an ACK with the current window.
             self.queue(self.make(seq=seq_add(c._snd_una, -1)))
+            if self.probe_since is None:
+                self.probe_since = now
+            self.probes_out += 1
+            self.window_probes += 1
             self._persist_backoff = min(self._persist_backoff * 2, c.config.rto_max)
-        c._timers.arm(Timer.PERSIST, c._now + self._persist_backoff)
+        at = now + self._persist_backoff
+        deadline = self.probe_deadline()
+        if deadline is not None and deadline < at:
+            # The last wait ends at the deadline, not after it (Linux
+            # tcp_clamp_probe0_to_user_timeout; here for R2 as well).
+            at = max(deadline, now)
+        c._timers.arm(Timer.PERSIST, at)
+        return False
+
+    def probe_answered(self) -> None:
+        """An acceptable ACK arrived (any window, even zero): the peer is alive and
+        its probes are answered; R2 for probes starts again (RFC 9293 §3.8.6.1,
+        MUST-26; Linux tcp_ack clears icsk_probes_out)."""
+        self.probes_out = 0
+        self.probe_since = None
 
     # ------------------------------------------------------------------
     # Acknowledgments

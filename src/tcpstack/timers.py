@@ -34,7 +34,8 @@ class Timer(enum.Enum):
     """Retransmission timer, RFC 6298 §5; also R1/R2 (RFC 9293 §3.8.3)."""
     PERSIST = "persist"
     """Zero-window probe (RFC 9293 §3.8.6.1) or sender-SWS override (§3.8.6.2.1);
-    never armed together with RTO."""
+    never armed together with RTO. Unanswered probes give the connection up
+    after R2 or the user timeout, an orphan's after ``orphan_retries``."""
     DELAYED_ACK = "delayed_ack"
     """Delayed acknowledgment, RFC 9293 §3.8.6.3 (MUST-40: under 0.5 s)."""
     KEEPALIVE = "keepalive"

@@ -113,6 +113,7 @@ def test_ack_of_unsent_data_draws_ack(sync: Script) -> None:
 
 
 def test_exact_rst_closes(sync: Script) -> None:
+    sync.conn.reconfigure(rfc1337=False)  # RFC 9293 alone (RFC 1337 keeps TIME-WAIT)
     expected = here(sync)
     sync.rx("R", seq=expected.ack, at=2.0)
     assert sync.state is State.CLOSED

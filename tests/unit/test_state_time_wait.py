@@ -6,7 +6,8 @@ Conformance lines (reference/conformance-scenarios.md, "TIME-WAIT"):
 * Retransmitted FIN -> ACK again, 2MSL timer restarted:
   ``test_retransmitted_fin_*``.
 * Timer expires -> CLOSED, TCB deleted: ``test_expiry_*``.
-* RST -> CLOSED (RFC 9293) or ignored (RFC 1337): ``test_rst_*``.
+* RST -> CLOSED (RFC 9293, ``rfc1337=False``) or ignored (RFC 1337, the default):
+  ``test_rst_*``.
 * New SYN with a higher ISN may reopen the connection (MAY-2):
   ``test_stack_new_syn_*``.
 """
@@ -117,8 +118,8 @@ def test_syn_draws_challenge_ack_on_a_bare_connection(time_wait: Script) -> None
 # ----------------------------------------------------------------------
 
 
-def test_rst_closes_by_default(time_wait: Script) -> None:
-    s = time_wait
+def test_rst_closes_without_rfc1337() -> None:
+    s = make_time_wait(config=TcpConfig(rfc1337=False))  # RFC 9293 alone (RFC 1337 off)
     s.rx("R", seq=2, at=50.0)
     assert s.state is State.CLOSED
     s.expect_nothing(at=50.0)
