@@ -73,7 +73,9 @@ class ConnectionTimedOut(Event):
     """Retransmission passed threshold R2 and the connection was closed (§3.8.3, MUST-20).
 
     Attributes:
-        reason: what timed out, e.g. ``"syn"``, ``"data"``, ``"fin"``.
+        reason: what timed out: ``"syn"``, ``"data"``, ``"fin"``, or
+            ``"zero-window"`` (zero-window probes went unanswered for R2 or the
+            user timeout, RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
     """
 
     reason: str

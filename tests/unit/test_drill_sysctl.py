@@ -67,6 +67,8 @@ def test_a_setup_script_is_read_line_by_line(tmp_path: Path) -> None:
         ("sysctl -q net.ipv4.tcp_early_retrans=0", "tail_loss_probe", False),
         ("sysctl -q net.ipv4.tcp_slow_start_after_idle=0", "slow_start_after_idle", False),
         ("sysctl -q net.ipv4.tcp_fin_timeout=30", "fin_wait_2_timeout", 30),
+        ("sysctl -q net.ipv4.tcp_orphan_retries=3", "orphan_retries", 3),
+        ("sysctl -q net.ipv4.tcp_orphan_retries=0", "orphan_retries", 8),
         ("sysctl -q net.ipv4.tcp_keepalive_time=$((60*10))", "keepalive_idle", 600),
         ("sysctl -q net.ipv4.tcp_congestion_control=reno", "congestion_control", "reno"),
         ("sysctl -w net.inet.tcp.rfc1323=0", "timestamps", False),

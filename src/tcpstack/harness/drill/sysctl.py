@@ -109,6 +109,15 @@ def _retries2(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     return {"r2": _linux_retries_timeout(retries, config.rto_min, config.rto_max)}
 
 
+def _orphan_retries(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+    # Linux tcp_orphan_retries(): 0, the default, means 8 (while the RTO is below
+    # its maximum; tcpstack does not model that exception).
+    retries = _int(value)
+    if not 0 <= retries <= 255:
+        raise ValueError(f"{retries} not in 0..255")
+    return {"orphan_retries": retries or 8}
+
+
 def _rmem(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     low, default, high = (int(v, 0) for v in value.split())
     if not 0 < low <= default <= high:
@@ -239,8 +248,7 @@ RULES: dict[str, _Rule] = {
     "net.ipv4.tcp_keepalive_probes": _count("keepalive_count"),
     "net.ipv4.tcp_retries1": _count("r1", 0),
     "net.ipv4.tcp_retries2": _retries2,
-    "net.ipv4.tcp_orphan_retries": _ignored("tcpstack retries an orphan's data like any "
-                                            "other (R2)"),
+    "net.ipv4.tcp_orphan_retries": _orphan_retries,
     "net.ipv4.tcp_syncookies": _ignored("tcpstack sends SYN cookies only as its stack "
                                         "decides (listener backlog full)"),
     "net.ipv4.tcp_ecn": _equals(0, "tcpstack does not negotiate ECN"),
