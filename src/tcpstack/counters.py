@@ -118,7 +118,7 @@ COUNTERS: dict[str, CounterInfo] = _table(
     ("abort_on_data", ("TcpExtTCPAbortOnData",), "connections reset because data arrived after "
      "the application closed", "RFC 9293 §3.6.1 SHLD-3"),
     # --- Per connection: challenge ACKs and rate limits (RFC 5961) ---
-    ("challenge_acks", ("TcpExtTCPChallengeACK",), "challenge ACKs sent for an in-window RST "
+    ("challenge_acks_sent", ("TcpExtTCPChallengeACK",), "challenge ACKs sent for an in-window RST "
      "or a SYN in a synchronized state", "RFC 5961 §3.2, §4.2"),
     ("challenge-ack-rate-limited", ("TcpExtTCPACKSkippedChallenge",), "challenge ACKs not "
      "sent: over challenge_ack_limit per second on this connection", "RFC 5961 §7"),
@@ -133,10 +133,10 @@ COUNTERS: dict[str, CounterInfo] = _table(
      "validated: a connection made from it", "RFC 4987 §3.6"),
     ("syncookies_failed", ("TcpExtSyncookiesFailed",), "ACKs to a listener whose cookie did not "
      "validate (answered with RST)", "RFC 4987 §3.6"),
-    ("syn_queue_overflow", ("TcpExtTCPReqQFullDrop", "TcpExtListenDrops"), "SYNs dropped: the "
-     "listener's SYN queue was full and no cookie was sent", "Linux tcp_max_syn_backlog"),
-    ("backlog_overflow", ("TcpExtListenOverflows", "TcpExtListenDrops"), "handshakes dropped: "
-     "the listener's accept queue (backlog) was full", "Linux somaxconn, listen(2) backlog"),
+    ("syn_queue_overflow", (), "SYNs that found the listener's SYN queue full (then a "
+     "cookie, a recycled entry or a drop: see the keys of each)", "Linux tcp_max_syn_backlog"),
+    ("backlog_overflow", ("TcpExtListenOverflows",), "SYNs or completing ACKs dropped: the "
+     "listener's accept queue (backlog) was full", "Linux somaxconn, listen(2) backlog"),
     ("syn_recycled", (), "half-open entries recycled for a new SYN when the SYN queue was "
      "full (FreeBSD syncache drops its oldest entry alike)", "RFC 4987 §3.4"),
     ("synack_retries_exceeded", (), "half-open entries dropped after synack_retries "
@@ -202,8 +202,12 @@ COUNTERS: dict[str, CounterInfo] = _table(
     (_D + "ack-in-listen", (), "ACK to a listener: answered with RST", "RFC 9293 §3.10.7.2"),
     (_D + "no-syn-in-listen", (), "segment without SYN, ACK or RST to a listener",
      "RFC 9293 §3.10.7.2"),
-    (_D + "backlog-full", ("TcpExtListenDrops",), "SYN dropped: half-open plus queued "
-     "connections reached the listener's backlog", "RFC 9293 §3.10.7.2"),
+    (_D + "backlog-full", ("TcpExtListenDrops",), "SYN or completing ACK dropped: the "
+     "listener's backlog was full", "RFC 9293 §3.10.7.2; Linux tcp_listendrop"),
+    (_D + "syn-queue-full", ("TcpExtTCPReqQFullDrop", "TcpExtListenDrops"), "SYN dropped: the "
+     "SYN queue was full, no cookie and nothing to recycle", "RFC 4987 §3"),
+    (_D + "max-connections", (), "SYN or cookie ACK dropped: the stack holds max_connections "
+     "TCBs", "tcpstack host limit"),
     # --- Drops: SYN-SENT, SYN-RECEIVED (connection) ---
     (_D + "connection-closed", (), "segment for a TCB already CLOSED", "RFC 9293 §3.10.7.1"),
     (_D + "bad-ack-in-syn-sent", (), "SYN-SENT: ACK outside ISS..SND.NXT (answered with RST "

@@ -673,7 +673,7 @@ class Sender:
             c._count("challenge-ack-rate-limited")
             return
         self._challenge_count += 1
-        c._count("challenge_acks")
+        c._count("challenge_acks_sent")
         self.queue(self.make(seq=c._snd_max))
 
     # ------------------------------------------------------------------

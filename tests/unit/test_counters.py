@@ -82,7 +82,7 @@ def counted_keys() -> set[str]:
 def test_the_source_scan_finds_the_counts() -> None:
     # The scan itself works: keys counted in each way are found.
     keys = counted_keys()
-    assert {"packets_in", "resets_sent", "challenge_acks", "rto_timeouts",
+    assert {"packets_in", "resets_sent", "challenge_acks_sent", "rto_timeouts",
             "dropped:paws", "dropped:out-of-window", "dropped:rst-out-of-window",
             "dropped:bad-checksum", "dropped:bad-option-length"} <= keys
 
@@ -157,7 +157,7 @@ def test_challenge_acks_sent_and_suppressed() -> None:
         s.rx("R", seq=100 + i, at=1.0)
     s.rx("S", seq=50, at=1.0)
     s.expect([Out("A", seq=1, ack=1)] * 3, at=1.0)
-    assert s.conn.stats["challenge_acks"] == 3
+    assert s.conn.stats["challenge_acks_sent"] == 3
     assert s.conn.stats["challenge-ack-rate-limited"] == 3
     assert s.conn.stats["dropped:rst-challenged"] == 5
     assert s.conn.stats["dropped:syn-challenged"] == 1
@@ -232,9 +232,9 @@ def test_stack_sums_connection_counts_and_keeps_them_after_close() -> None:
     assert conn.state is State.CLOSED
     assert stack.stats["passive_opens"] == 1
     assert stack.stats["estab_resets"] == 1
-    assert stack.stats["challenge_acks"] == 1 and stack.stats["resets_received"] == 1
+    assert stack.stats["challenge_acks_sent"] == 1 and stack.stats["resets_received"] == 1
     assert stack.stats.per_connection() == [
-        (conn.name, {"resets_received": 1, "challenge_acks": 1, "dropped:rst-challenged": 1})]
+        (conn.name, {"resets_received": 1, "challenge_acks_sent": 1, "dropped:rst-challenged": 1})]
     assert stack.stats.nstat()["TcpExtTCPChallengeACK"] == 1
 
 
