@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,3 +101,24 @@ def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
         main(["stats", "--loss", "2"])
     assert exc.value.code == 2
     assert "--loss: must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_tun_stats_json_bad_path_fails_before_any_device(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    from tcpstack.drivers import tun
+
+    try:
+        tun.check_tun_available()
+    except tun.TunError as exc:
+        pytest.skip(f"the output check comes after the TUN check: {exc}")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        pytest.fail("the bad --stats-json path was found only after making a device")
+
+    monkeypatch.setattr(tun, "TunDevice", refuse)
+    bad = tmp_path / "no-such-dir" / "stats.json"
+    assert main(["tun", "serve", "--quiet", "--stats-json", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"tcpstack tun serve: error: cannot write --stats-json {bad}: "
+                   "No such file or directory\n")
