@@ -82,6 +82,20 @@ def test_table_shows_names_and_meanings(capsys: pytest.CaptureFixture[str],
     assert "syncookies_sent" in out and "per connection" in out
 
 
+def test_nstat_view_adds_keys_up_by_linux_name(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    obj = run_json(capsys, "--drop", "1")
+    assert main(["stats", "--nstat", "--drop", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line.split()[3:6:2] for line in out.splitlines()
+            if line.startswith("│ ")}
+    client, server = (obj["hosts"][h]["nstat"] for h in ("client", "server"))
+    assert rows["TcpExtTCPSynRetrans"] == [str(client["TcpExtTCPSynRetrans"]), "0"]
+    assert set(rows) == set(client) | set(server)  # zeros hidden: only names counted
+    assert "retrans_segs" not in out  # names, not keys
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["stats", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
     (["stats", "--drop", "0"], "--drop: packet numbers start at 1"),

@@ -35,7 +35,7 @@ from tcpstack.counters import (
     markdown_table,
     ordered,
 )
-from tcpstack.scenarios import ScenarioOptions, get_scenario
+from tcpstack.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from tcpstack.state import State
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tcpstack"
@@ -258,3 +258,17 @@ def test_lifecycle_counts_in_the_simulator() -> None:
     # A clean run drops nothing and allocates no connection counters.
     assert client.per_connection() == server.per_connection() == []
     assert not [k for k in {**client, **server} if k.startswith(DROP_PREFIX)]
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_every_scenario_counts_only_known_keys(name: str) -> None:
+    # The run-time side of the source scan: keys built at run time (an enum's
+    # value as a drop reason) must be in the table too. Loss and reordering
+    # make the runs drop, retransmit and challenge.
+    result = get_scenario(name).run(ScenarioOptions(loss=0.1, reorder=0.1, seed=5))
+    for host in result.network.hosts.values():
+        stats = host.stack.stats
+        assert stats.unknown() == []
+        for _, counts in stats.per_connection():
+            assert all(key in COUNTERS for key in counts)
+            assert all(stats[key] >= n for key, n in counts.items())

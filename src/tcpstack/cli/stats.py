@@ -22,7 +22,8 @@ from ..counters import COUNTERS, Stats, describe, ordered
 from ..scenarios import ScenarioOptions, get_scenario
 from .argtypes import UsageError
 
-__all__ = ["STATS_EPILOG", "add_stats_parser", "print_stats", "run_stats", "stats_object"]
+__all__ = ["STATS_EPILOG", "add_stats_parser", "print_nstat", "print_stats", "run_stats",
+           "stats_object", "write_stats_json"]
 
 STATS_EPILOG = """\
 examples:
@@ -31,6 +32,7 @@ examples:
   tcpstack stats --loss 0.2 --seed 7      the lifecycle over a lossy link
   tcpstack stats --all                    every counter, zeros included
   tcpstack stats --per-connection         each connection's own counters too
+  tcpstack stats --nstat --loss 0.1       by Linux name, to set beside 'nstat -a'
   tcpstack stats --json | jq .hosts.client.nstat
                                           one JSON object; nstat: by Linux name
 """
@@ -58,6 +60,9 @@ def add_stats_parser(
                      help="show every counter, zeros included")
     out.add_argument("--per-connection", action="store_true",
                      help="also show each connection's own counters")
+    out.add_argument("--nstat", action="store_true",
+                     help="show the figures by Linux name only, as 'nstat -a' would "
+                          "(several keys may add up to one name)")
     return p
 
 
@@ -84,8 +89,27 @@ def run_stats(args: argparse.Namespace, options: ScenarioOptions) -> int:
     console = Console()
     console.print(f"[bold]{scenario.name}[/], seed {options.seed}: {run['packets']} packets "
                   f"in {run['virtual_seconds']:.3f} s of virtual time")
-    print_stats(hosts, console, zeros=args.all, per_connection=args.per_connection)
+    if args.nstat:
+        print_nstat(hosts, console, zeros=args.all)
+    else:
+        print_stats(hosts, console, zeros=args.all, per_connection=args.per_connection)
     return 0
+
+
+def print_nstat(hosts: Mapping[str, Stats], console: Console, *, zeros: bool = False) -> None:
+    """Print ``hosts``' figures by Linux ``nstat`` name, one value column per host."""
+    table = Table(title="by Linux nstat name")
+    table.add_column("nstat", no_wrap=True)
+    for host in hosts:
+        table.add_column(host, justify="right", no_wrap=True)
+    views = [stats.nstat() for stats in hosts.values()]
+    names = sorted({name for view in views for name in view})
+    shown = [n for n in names if zeros or any(view[n] for view in views)]
+    for name in shown:
+        table.add_row(name, *(str(view[name]) for view in views))
+    if not shown:
+        table.add_row("(nothing counted)", *("" for _ in hosts))
+    console.print(table)
 
 
 def stats_object(hosts: Mapping[str, Stats], *, zeros: bool = False,
