@@ -39,6 +39,7 @@ __all__ = [
     "describe",
     "lifecycle_counter",
     "markdown_table",
+    "ordered",
 ]
 
 DROP_PREFIX = "dropped:"
