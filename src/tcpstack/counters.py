@@ -109,7 +109,9 @@ COUNTERS: dict[str, CounterInfo] = _table(
      "RFC 6298 §5.7; Linux tcp_syn_retries, tcp_synack_retries"),
     ("loss_probes", ("TcpExtTCPLossProbes",), "tail loss probes sent", "RFC 8985 §7"),
     ("r2_timeout", ("TcpExtTCPAbortOnTimeout",), "connections closed when R2 (or the user "
-     "timeout) ran out", "RFC 9293 §3.8.3 MUST-20, RFC 5482"),
+     "timeout) ran out: for data, a SYN, zero-window probes or an orphan's retries "
+     "(persist_timeout, orphan_retries_exceeded tell those apart)",
+     "RFC 9293 §3.8.3 MUST-20, RFC 5482"),
     ("keepalive_timeout", ("TcpExtTCPAbortOnTimeout",), "connections closed after unanswered "
      "keep-alive probes", "RFC 9293 §3.8.4; Linux tcp_keepalive_probes"),
     ("fin_wait_2_timeout", (), "orphans closed after waiting fin_wait_2_timeout for the "
@@ -159,10 +161,11 @@ COUNTERS: dict[str, CounterInfo] = _table(
     ("sack_reneging", ("TcpExtTCPSACKReneging",), "the peer reneged on data it had SACKed",
      "RFC 2018 §8, RFC 6675 §5.1"),
     # --- Liveness (per connection) ---
-    ("persist_timeout", ("TcpExtTCPAbortOnTimeout",), "connections closed: zero-window probes "
-     "went unanswered for R2 (or the user timeout)", "RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17"),
-    ("orphan_retries_exceeded", ("TcpExtTCPAbortOnTimeout",), "orphans closed after "
-     "orphan_retries retransmissions or probes", "Linux tcp_orphan_retries"),
+    ("persist_timeout", (), "connections closed: zero-window probes went unanswered for R2 "
+     "(or the user timeout); also counted in r2_timeout",
+     "RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17"),
+    ("orphan_retries_exceeded", (), "orphans closed after orphan_retries retransmissions or "
+     "probes; also counted in r2_timeout", "Linux tcp_orphan_retries"),
     ("rfc1337_rst_ignored", (), "RSTs ignored in TIME-WAIT (TIME-WAIT assassination "
      "protection)", "RFC 1337"),
     ("time_wait_reused", ("TcpExtTWRecycled",), "TIME-WAIT connections that gave way to a new "
