@@ -39,6 +39,7 @@ from typing import Any
 
 from . import events as ev
 from .buffers import ReceiveBuffer
+from .counters import CAUSE_COUNTERS, lifecycle_counter
 from .errors import LocalProtocolError
 from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
@@ -975,6 +976,7 @@ class Connection(Tcb):
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
         # (go back: SND.NXT returns to SND.UNA; SACKed data is skipped).
         self._rtt.backoff()
+        self._count("rto_timeouts")
         self._snd_nxt = self._snd_una
         self._metrics()
 
@@ -1044,6 +1046,10 @@ class Connection(Tcb):
         old = self._state
         check_transition(old, new, cause)
         self._state = new
+        if (key := CAUSE_COUNTERS.get(cause)) is not None:
+            self._count(key)  # resets, timeouts, aborts: the connection's too
+        if (key := lifecycle_counter(old, new, cause, passive=self._passive)) is not None:
+            self._owner.count(key)  # opens, failures, TIME-WAIT ends: the stack's only
         if self._tracing():  # the record only when a trace keeps it
             self._trace("state_updated",
                         {"old": str(old), "new": str(new), "cause": cause.value})

@@ -160,6 +160,8 @@ class Sender:
             seg = self.make(seq=c._iss, flags=Flags.SYN, ack_flag=False, options=opts)
         else:
             seg = self.make(seq=c._iss, flags=Flags.SYN, options=opts)
+        if c._snd_max != c._iss:
+            c._count("syn_retrans")  # sent before: a retransmission (RFC 6298 §5.7)
         self._sent(c._iss, 1)
         return seg
 
@@ -365,6 +367,8 @@ class Sender:
         c = self._c
         end = seq_add(seq, length)
         retransmission = seq_lt(seq, c._snd_max)
+        if retransmission and length:
+            c._count("retrans_segs")
         if seq_gt(end, c._snd_nxt):
             c._snd_nxt = end
         if seq_gt(end, c._snd_max):
@@ -469,6 +473,7 @@ class Sender:
             una_off=buf.off(c._snd_una),
             high_data_off=self.high_data_off(),
         ):
+            c._count("loss_probes")
             self.arm_rto()
 
     # ------------------------------------------------------------------
@@ -725,6 +730,7 @@ class Sender:
             c._count("challenge-ack-rate-limited")
             return
         self._challenge_count += 1
+        c._count("challenge_acks_sent")
         self.queue(self.make(seq=c._snd_max))
 
     # ------------------------------------------------------------------
@@ -740,6 +746,7 @@ class Sender:
 
     def send_rst(self, seq: int) -> None:
         """Queue <SEQ=seq><CTL=RST> (no ACK)."""
+        self._c._count("resets_sent")
         self.queue(self.make(seq=seq, flags=Flags.RST, ack_flag=False))
 
     # Segments without data, SYN or FIN carry SND.MAX, the next unsent octet:

@@ -20,13 +20,14 @@ import heapq
 import ipaddress
 import random
 import secrets
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from . import events as ev
 from .config import TcpConfig
 from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
+from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
 from .isn import IsnGenerator
 from .seq import seq_add
@@ -151,8 +152,12 @@ class Stack:
         self._closed_since_compact = 0
         self._serial = 0
         self._now = 0.0
-        #: Counters: packets in/out, drops by reason, resets sent, ...
-        self.stats: Counter[str] = Counter()
+        #: Counters (a ``Counter``; keys and their Linux ``nstat`` names in
+        #: :data:`tcpstack.counters.COUNTERS`): packets in/out, drops by reason
+        #: (``dropped:<reason>``), resets, defences; the connections' counts
+        #: included. ``stats.nstat()`` gives them by Linux name,
+        #: ``stats.per_connection()`` per connection.
+        self.stats = Stats()
 
     # ------------------------------------------------------------------
     # User calls
@@ -503,7 +508,7 @@ class Stack:
                 self._compact_timers()
 
     def count(self, what: str) -> None:
-        """Count one ``what`` in :attr:`stats`."""
+        """Count one ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) in :attr:`stats`."""
         self.stats[what] += 1
 
     # ------------------------------------------------------------------

@@ -16,13 +16,15 @@ This module also defines the :class:`Endpoint` of a connection and the
 from __future__ import annotations
 
 import ipaddress
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from . import events as ev
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import TcpConfig
+from .counters import Stats
 from .negotiation import Negotiated
 from .paws import TsRecent
 from .recovery import LossRecovery
@@ -68,10 +70,12 @@ class Owner(Protocol):
     Attributes:
         name: the host's name in trace records.
         trace: where trace records go, or None.
+        stats: the host's counters (:class:`~tcpstack.counters.Stats`).
     """
 
     name: str
     trace: Trace | None
+    stats: Stats
 
     def clock(self) -> float | None:
         """The host's current time (seconds), for user calls made without ``now``."""
@@ -89,13 +93,13 @@ class Owner(Protocol):
         """``conn`` moved from ``old`` to ``new`` (CLOSED: its TCB is gone)."""
 
     def count(self, what: str) -> None:
-        """Count one occurrence of ``what`` (drops and limits, for statistics)."""
+        """Count one occurrence of ``what`` (a :data:`~tcpstack.counters.COUNTERS` key)."""
 
 
 class _Standalone:
     """The owner of a connection created without a stack (unit tests, embedding)."""
 
-    __slots__ = ("_clock", "_sink", "events", "name", "trace")
+    __slots__ = ("_clock", "_sink", "events", "name", "stats", "trace")
 
     def __init__(self, host: str, trace: Trace | None, sink: EventSink | None,
                  clock: Callable[[], float] | None) -> None:
@@ -104,6 +108,7 @@ class _Standalone:
         self._sink = sink
         self._clock = clock
         self.events: deque[ev.Event] = deque()
+        self.stats = Stats()
 
     def clock(self) -> float | None:
         return self._clock() if self._clock is not None else None
@@ -124,7 +129,7 @@ class _Standalone:
         pass
 
     def count(self, what: str) -> None:
-        pass
+        self.stats[what] += 1
 
 
 class Tcb:
@@ -159,6 +164,7 @@ class Tcb:
 
     __slots__ = (
         "_config",
+        "_counts",
         "_irs",
         "_iss",
         "_keepalive",
@@ -220,6 +226,7 @@ class Tcb:
         self._state = S.LISTEN if passive else S.CLOSED
         self._passive = passive
         self._orphaned = False
+        self._counts: Counter[str] | None = None  # made by the first _count (Tcb.stats)
         # --- Send sequence variables (RFC 9293 §3.3.1) ---
         self._iss = iss % (1 << 32)
         self._snd_una = self._iss
@@ -463,6 +470,15 @@ class Tcb:
         """Unread bytes that are urgent data, 0 if none (§3.8.5, MUST-33)."""
         return self._rcvbuf.urgent_pending if self._rcvbuf is not None else 0
 
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """This connection's counters (read-only): key -> count, the keys of
+        :data:`tcpstack.counters.COUNTERS` (drops ``dropped:<reason>``, challenge
+        ACKs, retransmissions, timeouts...); a key never counted reads 0. The
+        stack's :attr:`~tcpstack.stack.Stack.stats` counts them too."""
+        counts = self._counts
+        return MappingProxyType(counts) if counts is not None else _NO_COUNTS
+
     def next_timer(self) -> float | None:
         """The earliest armed timer deadline in seconds, or None."""
         return self._timers.next_at
@@ -527,6 +543,14 @@ class Tcb:
         self._owner.on_event(cast("Connection", self), event)
 
     def _count(self, what: str) -> None:
+        """Count one ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) on this
+        connection and on its owner."""
+        counts = self._counts
+        if counts is None:
+            # Allocated on the first count: a connection that counts nothing
+            # costs one slot. The owner keeps it for listing (Stats.connections).
+            counts = self._counts = self._owner.stats.track(self.name)
+        counts[what] += 1
         self._owner.count(what)
 
     def _tcb_values(self) -> tuple[Any, ...]:
@@ -585,3 +609,4 @@ class Tcb:
 
 
 _NO_OPTIONS = Negotiated()
+_NO_COUNTS: Mapping[str, int] = MappingProxyType(Counter())

@@ -1,4 +1,4 @@
-"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill (DESIGN.md, "The command line").
+"""The ``tcpstack`` command: demo, scenarios, stats, bench, tun... (DESIGN.md, "The command line").
 
 Every error caused by the user's input is one line on stderr and a non-zero
 exit status (2 for usage errors, 1 for failures while running), never a
@@ -25,6 +25,7 @@ from .argtypes import UsageError, positive_seconds, probability, seconds
 from .bench import add_bench_parser, run_bench_command
 from .outputs import open_output
 from .plot import add_plot_parser, check_plot_outputs, plot_records, run_plot
+from .stats import add_stats_parser, run_stats
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -95,27 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--width", type=_columns, metavar="N",
                      help=f"draw for N columns, at least {MIN_COLUMNS} (default: the "
                           "terminal's width; 80 when the output is a pipe)")
-    net = demo.add_argument_group("network")
-    net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    net.add_argument("--delay", type=seconds, default=0.010,
-                     help="one-way delay in seconds (default 0.010)")
-    net.add_argument("--loss", type=probability, default=0.0,
-                     help="loss probability per packet, 0..1")
-    net.add_argument("--duplicate", type=probability, default=0.0,
-                     help="duplication probability per packet, 0..1")
-    net.add_argument("--reorder", type=probability, default=0.0,
-                     help="reordering probability per packet, 0..1")
-    net.add_argument("--jitter", type=seconds, default=0.0,
-                     help="random extra delay up to this many seconds")
-    net.add_argument("--msl", type=positive_seconds, default=120.0,
-                     help="maximum segment lifetime in seconds; TIME-WAIT is 2 x MSL "
-                          "(default 120)")
-    net.add_argument("--drop", metavar="N", action="append", default=[],
-                     help="lose the N-th packet of the run (1-based, counted over the "
-                          "whole network in the order sent); repeatable")
-    net.add_argument("--drop-final-ack", action="store_true",
-                     help="lose the last ACK of the close (the one acknowledging the "
-                          "peer's FIN)")
+    add_network_options(demo)
     _add_lang_option(demo)
 
     scenarios = sub.add_parser(
@@ -132,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(sub)
     add_plot_parser(sub)
+    add_network_options(add_stats_parser(sub))
 
     torture = sub.add_parser(
         "torture",
@@ -168,6 +150,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """The simulated network's knobs (``demo``, ``stats``): seed, delay, loss...;
+    :func:`scenario_options` turns them into :class:`ScenarioOptions`."""
+    net = parser.add_argument_group("network")
+    net.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    net.add_argument("--delay", type=seconds, default=0.010,
+                     help="one-way delay in seconds (default 0.010)")
+    net.add_argument("--loss", type=probability, default=0.0,
+                     help="loss probability per packet, 0..1")
+    net.add_argument("--duplicate", type=probability, default=0.0,
+                     help="duplication probability per packet, 0..1")
+    net.add_argument("--reorder", type=probability, default=0.0,
+                     help="reordering probability per packet, 0..1")
+    net.add_argument("--jitter", type=seconds, default=0.0,
+                     help="random extra delay up to this many seconds")
+    net.add_argument("--msl", type=positive_seconds, default=120.0,
+                     help="maximum segment lifetime in seconds; TIME-WAIT is 2 x MSL "
+                          "(default 120)")
+    net.add_argument("--drop", metavar="N", action="append", default=[],
+                     help="lose the N-th packet of the run (1-based, counted over the "
+                          "whole network in the order sent); repeatable")
+    net.add_argument("--drop-final-ack", action="store_true",
+                     help="lose the last ACK of the close (the one acknowledging the "
+                          "peer's FIN)")
+
+
+def scenario_options(args: argparse.Namespace) -> ScenarioOptions:
+    """The :class:`ScenarioOptions` of :func:`add_network_options`' flags.
+
+    Raises:
+        UsageError: a bad ``--drop`` packet number.
+    """
+    return ScenarioOptions(
+        seed=args.seed,
+        delay=args.delay,
+        loss=args.loss,
+        duplicate=args.duplicate,
+        reorder=args.reorder,
+        jitter=args.jitter,
+        msl=args.msl,
+        drop=_drop_numbers(args.drop),
+        drop_final_ack=args.drop_final_ack,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tcpstack`` command; returns the exit status."""
     parser = build_parser()
@@ -181,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench_command(args)
         if args.command == "plot":
             return run_plot(args)
+        if args.command == "stats":
+            return run_stats(args, scenario_options(args))
         if args.command == "torture":
             from .torture import run_torture
 
@@ -352,18 +381,7 @@ def run_demo(args: argparse.Namespace) -> int:
         if path:
             open_output(path, f"--{option}").close()
     check_plot_outputs(args.plot_tsg, args.plot_cwnd)
-    opts = ScenarioOptions(
-        seed=args.seed,
-        delay=args.delay,
-        loss=args.loss,
-        duplicate=args.duplicate,
-        reorder=args.reorder,
-        jitter=args.jitter,
-        msl=args.msl,
-        drop=_drop_numbers(args.drop),
-        drop_final_ack=args.drop_final_ack,
-    )
-    result = scenario.run(opts)
+    result = scenario.run(scenario_options(args))
     _write_outputs(args, result)
     if args.json:
         result.trace.write_jsonl(sys.stdout)

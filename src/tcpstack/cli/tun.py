@@ -225,6 +225,19 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--trace", metavar="FILE", type=Path, help="write the JSON Lines trace here")
     p.add_argument(
+        "--stats",
+        action="store_true",
+        help="at exit, print the stack's counters on stderr (drops, defences, "
+        "retransmissions..., with their Linux nstat names; see 'tcpstack stats')",
+    )
+    p.add_argument(
+        "--stats-json",
+        metavar="FILE",
+        type=Path,
+        help="at exit, write the stack's counters (every key, per connection) as one "
+        "JSON object here",
+    )
+    p.add_argument(
         "--pcap",
         metavar="FILE",
         type=Path,
@@ -529,6 +542,7 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
             raise _Usage(str(exc)) from None
         finally:
             outputs.write_pcap(driver)
+            outputs.write_stats(driver)
 
 
 class _Outputs:
@@ -539,6 +553,7 @@ class _Outputs:
         pcap: ``--pcap`` open for writing (the capture is written at exit), or None.
         output: ``--output`` of ``connect`` open for writing, or None (stdout).
         ready_file: the ``--ready-file``, or None.
+        stats_json: ``--stats-json`` open for writing, or None.
     """
 
     def __init__(self, args: argparse.Namespace, log: Callable[[str], None]) -> None:
@@ -548,6 +563,7 @@ class _Outputs:
         self.pcap: IO[bytes] | None = None
         self.output: IO[bytes] | None = None
         self.ready_file: ReadyFile | None = None
+        self.stats_json: IO[str] | None = None
 
     @classmethod
     def open(
@@ -571,6 +587,9 @@ class _Outputs:
         if args.ready_file is not None:
             out.ready_file = ReadyFile(args.ready_file)
             files.callback(out.ready_file.remove)
+        if args.stats_json is not None:
+            out.stats_json = files.enter_context(open_output(args.stats_json, "--stats-json",
+                                                             "w"))
         return out
 
     def ready(self, text: str, hint: str = "") -> None:
@@ -602,6 +621,18 @@ class _Outputs:
             print(f"tcpstack tun: cannot write pcap {path}: {exc}", file=sys.stderr)
             return
         self.log(f"wrote {n} packets to {path}")
+
+    def write_stats(self, driver: TunDriver) -> None:
+        """``--stats``: the stack's counters on stderr; ``--stats-json``: to its file."""
+        from .stats import print_stats, write_stats_json
+
+        hosts = {driver.stack.name: driver.stack.stats}
+        if self.args.stats:
+            from rich.console import Console
+
+            print_stats(hosts, Console(stderr=True), per_connection=True)
+        if self.stats_json is not None:
+            write_stats_json(hosts, self.stats_json)
 
 
 def fault_configs(args: argparse.Namespace) -> tuple[FaultConfig, FaultConfig]:
