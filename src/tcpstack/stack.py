@@ -497,9 +497,19 @@ class Stack:
         time.
         """
         self._now = now
-        if self._over_limit:
-            self._enforce_limits(now)
         out: list[bytes] = []
+        self._collect(now, out)
+        if self._over_limit:
+            # Host limits, once this round's segments are out (a TIME-WAIT TCB
+            # over the limit has sent its ACK of the FIN): the RSTs they cause
+            # leave now too.
+            self._enforce_limits(now)
+            self._collect(now, out)
+        self.stats["packets_out"] += len(out)
+        return out
+
+    def _collect(self, now: float, out: list[bytes]) -> None:
+        """Append to ``out`` the segments of the outbox and of the active connections."""
         ttl = self.config.ttl
         if self._outbox:
             for dst, seg, name, extra in self._outbox:
@@ -519,8 +529,6 @@ class Stack:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
                     out.extend([encode(seg) for seg in segments])
-        self.stats["packets_out"] += len(out)
-        return out
 
     def tick(self, now: float) -> None:
         """Tell the stack the time (seconds) without other input, so that user
@@ -666,7 +674,7 @@ class Stack:
         elif new is State.TIME_WAIT:
             self._time_wait_count += 1
             if self._time_wait_count > self.config.max_time_wait:
-                self._over_limit.append(conn)  # closed at the next packets_to_send
+                self._over_limit.append(conn)  # closed by packets_to_send
         if conn.orphaned:
             self._track_orphan(conn, new)
 
