@@ -151,3 +151,20 @@ def test_syn_queue_is_separate_from_the_accept_queue() -> None:
     assert listener is not None
     assert (len(listener.half_open), len(listener.accept_queue)) == (3, 0)
     assert stack.stats["syn_queue_overflow"] == 2
+
+
+def test_a_burst_of_spoofed_syns_no_longer_blocks_the_listener() -> None:
+    """Issue 12: 128 spoofed SYNs used to block a default listener for ~187 s.
+    Now the 129th SYN, a real client's, gets a cookie at once and connects."""
+    stack = new_stack()
+    stack.listen(80)
+    for port in range(1000, 1128):
+        stack.receive(syn(port), 0.0)
+    stack_segments(stack, at=0.0)
+    stack.receive(syn(5000), 0.001)
+    [cookie] = stack_segments(stack, at=0.001)
+    assert cookie.dst_port == 5000
+    stack.receive(packet(peer_seg("A", seq=IRS + 1, ack=cookie.seq + 1, sport=5000)), 0.002)
+    conn = stack.accept(80)
+    assert conn is not None and conn.remote.port == 5000 and conn.state is State.ESTABLISHED
+    assert len(half_open(stack)) == 128

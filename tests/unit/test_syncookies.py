@@ -6,7 +6,7 @@ with :class:`~tcpstack.syncookies.SynCookies` under the stack's key.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from tcp_script import (
@@ -326,3 +326,18 @@ def test_full_accept_queue_drops_the_ack_completing_a_half_open_connection() -> 
     assert stack.accept(80) is not None
     stack.receive(ack, 1.3)
     assert conn.state is State.ESTABLISHED
+
+
+def test_ipv6_cookie_uses_the_ipv6_mss_table() -> None:
+    us, peer = IPv6Address("2001:db8::1"), IPv6Address("2001:db8::2")
+    stack = Stack(us, config=TcpConfig(syncookies="always"), isn_key=STACK_KEY, name="us")
+    stack.listen(80)
+    stack.receive(packet(peer_seg("S", seq=IRS, sport=SPORT, options=(Mss(1430),)),
+                         src=peer, dst=us), 1.0)
+    [syn_ack] = stack_segments(stack, at=1.0)
+    assert syn_ack.mss == 1440  # ours: 1460 - 20 over IPv6
+    assert cookies().check(us, 80, peer, SPORT, IRS, syn_ack.seq, now=1.0) == 1  # 1420
+    stack.receive(packet(peer_seg("A", seq=IRS + 1, ack=syn_ack.seq + 1, sport=SPORT),
+                         src=peer, dst=us), 1.1)
+    [conn] = stack.connections
+    assert conn.state is State.ESTABLISHED and conn.snd_mss == 1420
