@@ -48,22 +48,13 @@ from .syncookies import (
     encode_ts_options,
     mss_index,
     mss_table,
+    recalled_syn,
+    ts_clock,
 )
 from .synqueue import Admission, Listener
 from .timers import Timer
 from .trace import Trace
-from .wire import (
-    Flags,
-    IPAddress,
-    Mss,
-    PacketEncoder,
-    SackPermitted,
-    Segment,
-    TcpOption,
-    Timestamps,
-    WindowScale,
-    decode_tcp_packet,
-)
+from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
 
 EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
@@ -405,9 +396,9 @@ class Stack:
             options = CookieOptions(None if wscale is None else min(wscale, 14),
                                     seg.sack_permitted)
         # The SYN as the cookie will recall it: what the SYN,ACK answers.
-        syn = _cookie_syn(seg, seg.seq, table[index], options,
+        syn = recalled_syn(seg, seg.seq, table[index], options,
                           ts.tsval if ts is not None and options is not None else 0)
-        tsval = encode_ts_options(_ts_clock(iss, now), options) if options is not None else 0
+        tsval = encode_ts_options(ts_clock(iss, now), options) if options is not None else 0
         rcv_mss = config.mss - 20 if self.address.version == 6 else config.mss
         synack = Segment(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1),
                          Flags.SYN | Flags.ACK, min(config.recv_buffer, 65535),
@@ -460,7 +451,7 @@ class Stack:
                 self._drop(name, "max-connections", {})
             return True
         self.count("syncookies_validated")
-        syn = _cookie_syn(seg, irs, mss_table(self.address)[index], options,
+        syn = recalled_syn(seg, irs, mss_table(self.address)[index], options,
                           ts.tsval if ts is not None and options is not None else 0)
         conn = self._new_connection(seg.dst_port, src, seg.src_port, now, passive=True,
                                     config=listener.config, iss=seq_add(seg.ack, -1))
@@ -837,30 +828,6 @@ def _synack_retries_exceeded(conn: Connection, now: float) -> bool:
     rto_at = conn.timer(Timer.RTO)
     return (conn.retransmissions >= conn.config.synack_retries
             and rto_at is not None and rto_at <= now)
-
-
-def _ts_clock(iss: int, now: float) -> int:
-    """The timestamp clock of a TCB whose ISS is ``iss`` at ``now`` (seconds):
-    :meth:`tcpstack.sender.Sender.tsval`'s, so that a connection made from a
-    cookie goes on from the TSval its cookie SYN,ACK carried (RFC 7323 §5.4)."""
-    offset = (iss * 2654435761) & 0xFFFFFFFF
-    return (int(now * 1000) + offset) & 0xFFFFFFFF
-
-
-def _cookie_syn(seg: Segment, irs: int, mss: int, options: CookieOptions | None,
-                tsval: int) -> Segment:
-    """The peer's SYN as a cookie recalls it: sequence number ``irs``, MSS from
-    the table, and with timestamps (``tsval``), the window scale and
-    SACK-permitted it offered; ports from ``seg`` (the SYN or the final ACK)."""
-    opts: list[TcpOption] = [Mss(mss)]
-    if options is not None:
-        if options.wscale is not None:
-            opts.append(WindowScale(options.wscale))
-        if options.sack:
-            opts.append(SackPermitted())
-        opts.append(Timestamps(tsval, 0))
-    return Segment(seg.src_port, seg.dst_port, irs, 0, Flags.SYN, seg.window,
-                   options=tuple(opts))
 
 
 def _fmt(address: IPAddress, port: int) -> str:

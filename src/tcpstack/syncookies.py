@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 
-from .wire import IPAddress
+from .wire import Flags, IPAddress, Mss, SackPermitted, Segment, TcpOption, Timestamps, WindowScale
 
 COOKIE_PERIOD = 64.0
 """Seconds per cookie counter tick (Linux: 64 s)."""
@@ -195,3 +195,27 @@ class SynCookies:
             return None
         index = ((rest & _LOW_MASK) - self._hash(tuple4, count - age, irs)) & _LOW_MASK
         return index if index < len(MSS_TABLE_V4) else None
+
+
+def ts_clock(iss: int, now: float) -> int:
+    """The timestamp clock of a TCB whose ISS is ``iss`` at ``now`` (seconds):
+    :meth:`tcpstack.sender.Sender.tsval`'s, so that a connection made from a
+    cookie goes on from the TSval its cookie SYN,ACK carried (RFC 7323 §5.4)."""
+    offset = (iss * 2654435761) & 0xFFFFFFFF
+    return (int(now * 1000) + offset) & 0xFFFFFFFF
+
+
+def recalled_syn(seg: Segment, irs: int, mss: int, options: CookieOptions | None,
+                 tsval: int) -> Segment:
+    """The peer's SYN as a cookie recalls it: sequence number ``irs``, MSS from
+    the table, and with timestamps (``tsval``), the window scale and
+    SACK-permitted it offered; ports from ``seg`` (the SYN or the final ACK)."""
+    opts: list[TcpOption] = [Mss(mss)]
+    if options is not None:
+        if options.wscale is not None:
+            opts.append(WindowScale(options.wscale))
+        if options.sack:
+            opts.append(SackPermitted())
+        opts.append(Timestamps(tsval, 0))
+    return Segment(seg.src_port, seg.dst_port, irs, 0, Flags.SYN, seg.window,
+                   options=tuple(opts))
