@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from typing import NamedTuple
 
 from .wire import Flags, IPAddress, Mss, SackPermitted, Segment, TcpOption, Timestamps, WindowScale
 
@@ -64,31 +65,18 @@ _LOW_MASK = (1 << _COOKIE_BITS) - 1
 _MOD = 1 << 32
 
 
-class CookieOptions:
+class CookieOptions(NamedTuple):
     """What a cookie's TSval carries: the peer's window scale, SACK-permitted, ECN.
 
     Attributes:
         wscale: the shift the peer offered (0..14), or None if it offered none.
         sack: the peer offered SACK-permitted.
-        ecn: the peer asked for ECN (always False: reserved).
+        ecn: the peer asked for ECN (reserved: tcpstack does no ECN, never set).
     """
 
-    __slots__ = ("ecn", "sack", "wscale")
-
-    def __init__(self, wscale: int | None, sack: bool, ecn: bool = False) -> None:
-        self.wscale = wscale
-        self.sack = sack
-        self.ecn = ecn
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CookieOptions) and (
-            (self.wscale, self.sack, self.ecn) == (other.wscale, other.sack, other.ecn))
-
-    def __hash__(self) -> int:
-        return hash((self.wscale, self.sack, self.ecn))
-
-    def __repr__(self) -> str:
-        return f"CookieOptions(wscale={self.wscale}, sack={self.sack}, ecn={self.ecn})"
+    wscale: int | None
+    sack: bool
+    ecn: bool = False
 
 
 def mss_table(address: IPAddress) -> tuple[int, ...]:
