@@ -320,16 +320,20 @@ class Stack:
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
             return
+        bad_cookie = False
         if (
             listener is not None
             and int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY
             and self._cookies_live(listener, now)
-            and self._receive_cookie(listener, src, seg, now)
         ):
-            return
+            if self._receive_cookie(listener, src, seg, now):
+                return
+            bad_cookie = True
         name = _name(self.address, src, seg)
         self._trace("segment_received", name, segment_record(seg))
         if listener is not None:
+            if bad_cookie:
+                self._drop(name, "bad-syncookie", {})  # then the RST of §3.10.7.2
             self._receive_listen(listener, src, seg, now)
         else:
             self._receive_closed(src, seg, name)
@@ -424,8 +428,9 @@ class Stack:
 
         A valid cookie makes the connection, ESTABLISHED, in the accept queue,
         ``seg`` processed (True). An invalid one is counted and False returned:
-        the caller answers with the RST of §3.10.7.2. True too when the cookie is
-        valid but the accept queue or the connection limit has no room (dropped).
+        the caller traces the drop and answers with the RST of §3.10.7.2. True
+        too when the cookie is valid but the accept queue or the connection
+        limit has no room (dropped).
         """
         config = listener.config or self.config
         irs = seq_add(seg.seq, -1)

@@ -244,6 +244,7 @@ def test_invalid_cookie_draws_a_rst_and_is_counted(why: str, at: float, sport: i
         Out("R", seq=(syn_ack.seq + 1 + ack_delta) % (1 << 32))], why
     assert stack.connections == []
     assert stack.stats["syncookies_failed"] == 1
+    assert stack.stats["dropped:bad-syncookie"] == 1
     assert stack.stats["syncookies_validated"] == 0
 
 

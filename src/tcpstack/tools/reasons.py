@@ -84,6 +84,9 @@ DROP_REASONS: dict[str, Text] = {
                           "监听端收到 ACK：回复 RST（§3.10.7.2）"),
     "backlog-full": Text("the listen backlog is full: the SYN is ignored",
                          "监听队列（backlog）已满：忽略这个 SYN"),
+    "bad-syncookie": Text("an ACK to a listener whose SYN cookie is not valid: answered "
+                          "with a RST (§3.10.7.2)",
+                          "发往监听端的 ACK 带的 SYN cookie 无效：回复 RST（§3.10.7.2）"),
     "syn-queue-full": Text("the SYN queue is full and SYN cookies are off: the SYN is ignored",
                            "SYN 队列已满且未启用 SYN cookie：忽略这个 SYN"),
     "max-connections": Text("the host holds as many connections as it may: the segment is "
@@ -240,6 +243,8 @@ _DROPS: dict[str, Drop] = dict(
            "广播、组播地址或端口 0：丢弃"),
         _d("backlog-full", "listen queue full: SYN discarded",
            "监听队列已满：丢弃 SYN"),
+        _d("bad-syncookie", "invalid SYN cookie: answered with RST",
+           "SYN cookie 无效：回复 RST"),
         _d("syn-queue-full", "SYN queue full, no cookies: SYN discarded",
            "SYN 队列已满且不用 cookie：丢弃 SYN"),
         _d("max-connections", "connection limit reached: discarded",
