@@ -342,3 +342,19 @@ def test_ipv6_cookie_uses_the_ipv6_mss_table() -> None:
                          src=peer, dst=us), 1.1)
     [conn] = stack.connections
     assert conn.state is State.ESTABLISHED and conn.snd_mss == 1420
+
+
+def test_a_retransmitted_syn_gets_the_same_cookie_and_syn_data_waits_for_a_resend() -> None:
+    """The cookie depends on the SYN and the 64 s counter only: a retransmitted SYN
+    draws the same SYN,ACK. Data on a SYN is not kept (nothing is): the SYN,ACK
+    acknowledges the SYN alone, so the peer sends the data again."""
+    stack = cookie_stack()
+    with_data = packet(peer_seg("S", seq=IRS, sport=SPORT, data=b"early",
+                                options=FULL_OPTIONS))  # type: ignore[arg-type]
+    stack.receive(with_data, 1.0)
+    stack.receive(with_data, 2.0)
+    first, again = stack_segments(stack, at=2.0)
+    assert (first.seq, first.ack) == (again.seq, again.ack) == (first.seq, IRS + 1)
+    stack.receive(final_ack(first, data=b"early"), 2.1)
+    [conn] = stack.connections
+    assert conn.read() == b"early" and conn.rcv_nxt == IRS + 1 + 5
