@@ -7,6 +7,9 @@ from dataclasses import dataclass, fields
 SYN_OPTION_LAYOUTS = ("linux", "freebsd")
 """The values of :attr:`TcpConfig.syn_option_layout`."""
 
+SYNCOOKIE_MODES = ("off", "on-overflow", "always")
+"""The values of :attr:`TcpConfig.syncookies`."""
+
 
 @dataclass(frozen=True)
 class TcpConfig:
@@ -188,6 +191,25 @@ class TcpConfig:
 
     # --- SYN flood defence (RFC 4987): fields below, read from the stack's config ---
 
+    max_syn_backlog: int = 128
+    """Half-open connections (SYN-RECEIVED) a listener holds at most, its SYN
+    queue (Linux ``tcp_max_syn_backlog``, whose smallest default is 128; RFC 4987
+    §3.1-3.2). A SYN that finds the queue full is answered with a SYN cookie
+    (``syncookies``), or takes the place of the oldest entry whose SYN,ACK was
+    already retransmitted, or is dropped; see docs/security.md. A listener's
+    ``backlog`` bounds its accept queue separately."""
+
+    synack_retries: int = 5
+    """Retransmissions of a SYN,ACK before the half-open connection is dropped
+    silently (Linux ``tcp_synack_retries``, default 5: with an initial RTO of
+    1 s doubling, the last leaves after 31 s and the entry goes at 63 s). Read
+    from the listener's configuration (the stack's when it has none)."""
+
+    syncookies: str = "on-overflow"
+    """SYN cookies (RFC 4987 §3.6; Linux ``tcp_syncookies``): ``"off"`` never,
+    ``"on-overflow"`` when the listener's SYN queue is full (Linux 1), ``"always"``
+    for every SYN, keeping no state until the final ACK (Linux 2)."""
+
     # --- Out-of-order queue and SACK scoreboard bounds ---
 
     # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
@@ -204,6 +226,23 @@ class TcpConfig:
     below its maximum; no RST is sent, as Linux's tcp_write_err sends none."""
 
     # --- Host limits: connections, orphans, TIME-WAIT buckets (the stack's config) ---
+
+    max_connections: int = 1 << 20
+    """TCBs a stack holds at most, every state counted (TIME-WAIT too). At the
+    limit a SYN is dropped (``dropped:max-connections``), the final ACK of a
+    SYN cookie too, and ``Stack.connect`` raises ``LocalProtocolError``. Linux
+    has no such knob (file descriptors and memory bound it); 1,048,576."""
+
+    max_orphans: int = 65536
+    """Orphaned connections (closed by the application, not yet in TIME-WAIT or
+    CLOSED) a stack keeps at most; beyond it the oldest orphan is reset (RST,
+    counted ``orphans_killed_limit``), as Linux ``tcp_max_orphans`` (default
+    65536 on a machine with 4 GiB or more of memory)."""
+
+    max_time_wait: int = 262144
+    """TIME-WAIT TCBs a stack keeps at most; a connection that would be one more
+    is closed at once instead of waiting 2 MSL (counted ``time_wait_overflow``),
+    as Linux ``tcp_max_tw_buckets`` (default 262144)."""
 
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
@@ -271,6 +310,11 @@ class TcpConfig:
         if self.keepalive_idle <= 0 or self.keepalive_interval <= 0:
             raise ValueError("TcpConfig keep-alive times must be > 0")
         # --- checks: SYN flood defence ---
+        if self.max_syn_backlog < 1:
+            raise ValueError("TcpConfig.max_syn_backlog must be >= 1")
+        if self.syncookies not in SYNCOOKIE_MODES:
+            raise ValueError(f"TcpConfig.syncookies must be one of "
+                             f"{', '.join(SYNCOOKIE_MODES)}, got {self.syncookies!r}")
 
         # --- checks: out-of-order queue ---
 
@@ -280,6 +324,8 @@ class TcpConfig:
                              f"got {self.orphan_retries!r}")
 
         # --- checks: host limits ---
+        if self.max_connections < 1:
+            raise ValueError("TcpConfig.max_connections must be >= 1")
 
         from .congestion import ALGORITHMS  # a cycle-free late import
 

@@ -389,6 +389,40 @@ class Connection(Tcb):
             return higher_seq
         return order > 0 or (order == 0 and higher_seq)
 
+    def give_up(self, cause: Cause, now: float) -> None:
+        """The host ends this TCB without a word to the peer (no RST): CLOSED with
+        ``cause``. For the host's limits: a half-open passive TCB whose SYN,ACK
+        retries ran out or that is recycled (RFC 4987 §3.4), a TIME-WAIT TCB over
+        the TIME-WAIT limit.
+
+        Raises:
+            ValueError: the transition is not in :data:`tcpstack.state.RULES`.
+        """
+        self._touch(now)
+        self._close(cause, ev.ConnectionTimedOut("syn") if self._state is S.SYN_RECEIVED
+                    else ev.ConnectionClosed())
+
+    def open_from_cookie(self, syn: Segment, seg: Segment, now: float) -> None:
+        """A passive TCB (in LISTEN) made from a valid SYN cookie (RFC 4987 §3.6).
+
+        ``syn`` is the peer's SYN as the cookie recalls it (MSS from the table;
+        window scale, SACK-permitted and timestamps from TSecr), ``seg`` the final
+        ACK that returned the cookie (our ISS is the cookie). The SYN is taken
+        as §3.10.7.2 takes it and our SYN,ACK counts as sent; the TCB goes to
+        ESTABLISHED (cause "rcv ACK with a valid SYN cookie") and ``seg`` is
+        processed there (§3.10.7.4: the ACK of our SYN, then its text or FIN).
+        Never raises for a hostile ``seg``. Then call :meth:`packets_to_send`.
+        """
+        self._touch(now)
+        self._trace_segment("segment_received", seg)
+        self._take_syn(syn)
+        self._update_window(syn, force=True)
+        self._snd_nxt = self._snd_max = seq_add(self._iss, 1)  # the cookie SYN,ACK
+        self._set_state(S.ESTABLISHED, Cause.SYN_COOKIE)
+        self._segment_arrives(seg)
+        self._metrics_if_changed()
+        self._owner.wake(self)
+
     # ------------------------------------------------------------------
     # SEGMENT ARRIVES (RFC 9293 §3.10.7)
     # ------------------------------------------------------------------

@@ -212,6 +212,8 @@ COUNTERS: dict[str, CounterInfo] = _table(
      "SYN queue was full, no cookie and nothing to recycle", "RFC 4987 §3"),
     (_D + "max-connections", (), "SYN or cookie ACK dropped: the stack holds max_connections "
      "TCBs", "tcpstack host limit"),
+    (_D + "bad-syncookie", (), "an ACK to a listener that had sent cookies carried no valid "
+     "SYN cookie (answered by RST; also counted syncookies_failed)", "RFC 4987 §3.6"),
     # --- Drops: SYN-SENT, SYN-RECEIVED (connection) ---
     (_D + "connection-closed", (), "segment for a TCB already CLOSED", "RFC 9293 §3.10.7.1"),
     (_D + "bad-ack-in-syn-sent", (), "SYN-SENT: ACK outside ISS..SND.NXT (answered with RST "

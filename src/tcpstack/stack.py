@@ -12,6 +12,13 @@ only those), a heap of timer deadlines (:meth:`next_timer` and
 :meth:`handle_timer` look at the due ones only), per-listener counts of
 half-open and queued connections, and deletes a TCB the moment it reaches
 CLOSED. An idle connection costs memory and nothing else.
+
+Under attack (RFC 4987; docs/security.md): each listener keeps its half-open
+connections in a bounded SYN queue apart from its accept queue
+(:mod:`tcpstack.synqueue`), answers SYNs with SYN cookies when the queue is
+full (:mod:`tcpstack.syncookies`), drops half-open connections whose SYN,ACK
+was retransmitted ``synack_retries`` times, and the stack holds its TCBs,
+orphans and TIME-WAIT TCBs to the limits of its configuration.
 """
 
 from __future__ import annotations
@@ -30,8 +37,23 @@ from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, seg
 from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
 from .isn import IsnGenerator
-from .seq import seq_add
-from .state import State
+from .negotiation import syn_options
+from .seq import seq_add, seq_le, seq_lt
+from .state import Cause, State
+from .syncookies import (
+    COOKIE_AGE,
+    COOKIE_PERIOD,
+    CookieOptions,
+    SynCookies,
+    decode_ts_options,
+    encode_ts_options,
+    mss_index,
+    mss_table,
+    recalled_syn,
+    ts_clock,
+)
+from .synqueue import Admission, Listener
+from .timers import Timer
 from .trace import Trace
 from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
 
@@ -42,36 +64,9 @@ _IPV4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _CACHE_MAX = 4096  # peers and packet encoders remembered, per stack, before starting afresh
 _HEAP_MIN = 1024  # timer heap size below which pushes never rebuild it
 _COMPACT_CLOSES = 32  # closes that may leave stale heap entries before a rebuild
-
-
-class Listener:
-    """A passive OPEN on one port (RFC 9293 §3.10.1).
-
-    Args:
-        port: the local port.
-        backlog: most connections that may be half-open or waiting in the
-            accept queue at once; further SYNs are dropped.
-        config: configuration of the connections it creates (None: the stack's).
-
-    Attributes:
-        half_open: its connections still in SYN-RECEIVED.
-        accept_queue: ESTABLISHED (or later) connections not yet taken by
-            ``accept()``, oldest first; a connection leaves it when it dies.
-    """
-
-    __slots__ = ("accept_queue", "backlog", "config", "half_open", "port")
-
-    def __init__(self, port: int, backlog: int, config: TcpConfig | None = None) -> None:
-        self.port = port
-        self.backlog = backlog
-        self.config = config
-        self.half_open: set[Connection] = set()
-        self.accept_queue: dict[Connection, None] = {}
-
-    @property
-    def full(self) -> bool:
-        """True when half-open plus queued connections reach the backlog."""
-        return len(self.half_open) + len(self.accept_queue) >= self.backlog
+_COOKIE_LIFE = (COOKIE_AGE + 1) * COOKIE_PERIOD  # seconds a cookie may stay valid
+_ACK_ONLY = int(Flags.ACK)
+_SYN_RST_ACK = int(Flags.SYN | Flags.RST | Flags.ACK)
 
 
 class Stack:
@@ -82,7 +77,8 @@ class Stack:
         config: default configuration of new connections.
         name: host name used in the trace.
         trace: trace collector shared with other hosts, or None.
-        isn_key: secret of the RFC 6528 ISN hash. Default: drawn from ``rng``
+        isn_key: secret of the RFC 6528 ISN hash, and (hashed apart) of the
+            SYN cookies. Default: drawn from ``rng``
             when one is given (so a seeded run is reproducible), else a fresh
             random secret for this stack (RFC 6528 §3: outsiders must not be
             able to compute it).
@@ -133,7 +129,9 @@ class Stack:
         if rng is None:
             rng = random.Random(secrets.randbits(128))
         self._rng = rng
-        self._isn = IsnGenerator(isn_key or rng.randbytes(16))
+        key = isn_key or rng.randbytes(16)
+        self._isn = IsnGenerator(key)
+        self._cookies = SynCookies(key)
         # Demultiplexing: local port -> the peer's (address, port) -> TCB. The inner
         # key is the connection's own ``remote`` endpoint (a tuple), so a TCB adds
         # no key object of its own; a lookup uses a plain (address, port) tuple.
@@ -141,7 +139,16 @@ class Stack:
         self._endpoints: dict[int, Endpoint] = {}  # our endpoint per local port, shared
         self._listeners: dict[int, Listener] = {}
         self._events: deque[tuple[Connection, ev.Event]] = deque()
-        self._outbox: list[tuple[IPAddress, Segment, str]] = []
+        # Segments no TCB sends (RSTs, cookie SYN,ACKs): destination, segment,
+        # trace name, extra trace data.
+        self._outbox: list[tuple[IPAddress, Segment, str, dict[str, Any] | None]] = []
+        # Host limits (TcpConfig.max_connections, max_orphans, max_time_wait):
+        # TCBs held, TIME-WAIT TCBs, orphans oldest first, and the TIME-WAIT
+        # TCBs over the limit, closed at the next packets_to_send.
+        self._tcb_count = 0
+        self._time_wait_count = 0
+        self._orphans: dict[Connection, None] = {}
+        self._over_limit: list[Connection] = []
         # Connections that may have segments to send (an ordered set).
         self._active: dict[Connection, None] = {}
         # (deadline, serial, connection); stale entries are skipped lazily, and
@@ -231,8 +238,13 @@ class Stack:
         Raises:
             ValueError: bad address or port, or a broadcast/multicast remote (MUST-46).
             AddressInUse: the 4-tuple is taken, or no ephemeral port is free.
+            LocalProtocolError: the stack holds ``TcpConfig.max_connections`` TCBs.
         """
         self._now = now
+        if self._tcb_count >= self.config.max_connections:
+            raise LocalProtocolError(f"connect: connection limit reached "
+                                     f"({self.config.max_connections} TCBs, "
+                                     f"TcpConfig.max_connections)")
         remote = ipaddress.ip_address(remote_address)
         _check_port(remote_port)
         if remote.version != self.address.version:
@@ -296,14 +308,37 @@ class Stack:
             # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
             conn = None
         if conn is not None:
+            if (
+                listener is not None
+                and conn.state is State.SYN_RECEIVED
+                and listener.accept_full
+                and _completes_handshake(conn, seg)
+            ):
+                # The accept queue is full: drop the completing ACK, as Linux
+                # does (tcp_check_req); our SYN,ACK's retransmission asks again.
+                name = conn.name
+                self._trace("segment_received", name, segment_record(seg))
+                self._refuse(name, Admission.BACKLOG_FULL)
+                return
             conn.receive(seg, now)
             return
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
             return
+        bad_cookie = False
+        if (
+            listener is not None
+            and int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY
+            and self._cookies_live(listener, now)
+        ):
+            if self._receive_cookie(listener, src, seg, now):
+                return
+            bad_cookie = True
         name = _name(self.address, src, seg)
         self._trace("segment_received", name, segment_record(seg))
         if listener is not None:
+            if bad_cookie:
+                self._drop(name, "bad-syncookie", {})  # then the RST of §3.10.7.2
             self._receive_listen(listener, src, seg, now)
         else:
             self._receive_closed(src, seg, name)
@@ -315,15 +350,123 @@ class Stack:
                 self._drop(_name(self.address, src, seg), verdict.value, {})
             case ListenVerdict.RESET:
                 self._send_reset(src, seg, _name(self.address, src, seg))  # <SEQ=SEG.ACK>
-            case ListenVerdict.OPEN if listener.full:
-                # The backlog of half-open and queued connections is full.
-                self._drop(_name(self.address, src, seg), "backlog-full", {})
             case ListenVerdict.OPEN:
-                # A new TCB in LISTEN for this peer; the SYN moves it to SYN-RECEIVED.
-                conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
-                                            passive=True, config=listener.config)
-                listener.half_open.add(conn)
-                conn.receive(seg, now)
+                self._receive_syn(listener, src, seg, now)
+
+    def _receive_syn(self, listener: Listener, src: IPAddress, seg: Segment, now: float) -> None:
+        """A SYN for a listener, no TCB yet: queue, cookie, recycle or drop
+        (:meth:`Listener.admit`, RFC 4987 §3)."""
+        if self._tcb_count >= self.config.max_connections:
+            self._drop(_name(self.address, src, seg), "max-connections", {})
+            return
+        admission, victim, overflow = listener.admit(self.config)
+        if overflow:
+            self.count("syn_queue_overflow")
+        match admission:
+            case Admission.COOKIE:
+                self._send_cookie(listener, src, seg, now)
+                return
+            case Admission.RECYCLE if victim is not None:
+                self.count("syn_recycled")
+                victim.give_up(Cause.RECYCLED, now)
+            case Admission.BACKLOG_FULL | Admission.SYN_QUEUE_FULL:
+                self._refuse(_name(self.address, src, seg), admission)
+                return
+        # A new TCB in LISTEN for this peer; the SYN moves it to SYN-RECEIVED.
+        conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
+                                    passive=True, config=listener.config)
+        listener.half_open[conn] = None
+        conn.receive(seg, now)
+
+    def _refuse(self, name: str, admission: Admission) -> None:
+        """Drop a SYN or completing ACK the listener's queues have no room for."""
+        if admission is Admission.BACKLOG_FULL:
+            self.count("backlog_overflow")
+        self._drop(name, admission.value, {})
+
+    # ------------------------------------------------------------------
+    # SYN cookies (RFC 4987 §3.6; tcpstack.syncookies)
+    # ------------------------------------------------------------------
+
+    def _send_cookie(self, listener: Listener, src: IPAddress, seg: Segment, now: float) -> None:
+        """Answer ``seg`` (a SYN) with a SYN,ACK whose ISS is a cookie; keep nothing."""
+        config = listener.config or self.config
+        name = _name(self.address, src, seg)
+        self._trace("segment_received", name, segment_record(seg))
+        table = mss_table(self.address)
+        peer_mss = seg.mss if seg.mss is not None else config.default_peer_mss
+        index = mss_index(table, peer_mss)
+        iss = self._cookies.make(self.address, seg.dst_port, src, seg.src_port, seg.seq,
+                                 index, now)
+        ts = seg.timestamps
+        options = None
+        if ts is not None and config.timestamps:
+            wscale = seg.wscale
+            options = CookieOptions(None if wscale is None else min(wscale, 14),
+                                    seg.sack_permitted)
+        # The SYN as the cookie will recall it: what the SYN,ACK answers.
+        syn = recalled_syn(seg, seg.seq, table[index], options,
+                          ts.tsval if ts is not None and options is not None else 0)
+        tsval = encode_ts_options(ts_clock(iss, now), options) if options is not None else 0
+        rcv_mss = config.mss - 20 if self.address.version == 6 else config.mss
+        synack = Segment(seg.dst_port, seg.src_port, iss, seq_add(seg.seq, 1),
+                         Flags.SYN | Flags.ACK, min(config.recv_buffer, 65535),
+                         options=syn_options(config, mss=rcv_mss, tsval=tsval, peer_syn=syn))
+        listener.cookie_sent_at = now
+        self.count("syncookies_sent")
+        self._outbox.append((src, synack, name, {"syncookie": True}))
+        self._notify()
+
+    def _cookies_live(self, listener: Listener, now: float) -> bool:
+        """May an ACK to ``listener`` carry a cookie? With ``syncookies = "always"``,
+        or while a cookie it sent may be valid (Linux tcp_synq_no_recent_overflow):
+        otherwise an ACK to a listener is answered as §3.10.7.2 says, unchecked."""
+        mode = self.config.syncookies
+        if mode == "always":
+            return True
+        sent = listener.cookie_sent_at
+        return mode != "off" and sent is not None and now - sent <= _COOKIE_LIFE
+
+    def _receive_cookie(self, listener: Listener, src: IPAddress, seg: Segment,
+                        now: float) -> bool:
+        """The final ACK of a cookie handshake (``seg``: ACK, no SYN or RST, no TCB).
+
+        A valid cookie makes the connection, ESTABLISHED, in the accept queue,
+        ``seg`` processed (True). An invalid one is counted and False returned:
+        the caller traces the drop and answers with the RST of §3.10.7.2. True
+        too when the cookie is valid but the accept queue or the connection
+        limit has no room (dropped).
+        """
+        config = listener.config or self.config
+        irs = seq_add(seg.seq, -1)
+        index = self._cookies.check(self.address, seg.dst_port, src, seg.src_port, irs,
+                                    seq_add(seg.ack, -1), now)
+        ts = seg.timestamps
+        options = None
+        if index is not None and ts is not None:
+            options = decode_ts_options(ts.tsecr)
+            if options is None or not config.timestamps or (
+                options.wscale is not None and not config.window_scaling
+            ) or (options.sack and not config.sack):
+                index = None  # bits the SYN,ACK could not have carried (Linux does so)
+        if index is None:
+            self.count("syncookies_failed")
+            return False
+        name = _name(self.address, src, seg)
+        if listener.accept_full or self._tcb_count >= self.config.max_connections:
+            self._trace("segment_received", name, segment_record(seg))
+            if listener.accept_full:
+                self._refuse(name, Admission.BACKLOG_FULL)
+            else:
+                self._drop(name, "max-connections", {})
+            return True
+        self.count("syncookies_validated")
+        syn = recalled_syn(seg, irs, mss_table(self.address)[index], options,
+                          ts.tsval if ts is not None and options is not None else 0)
+        conn = self._new_connection(seg.dst_port, src, seg.src_port, now, passive=True,
+                                    config=listener.config, iss=seq_add(seg.ack, -1))
+        conn.open_from_cookie(syn, seg, now)
+        return True
 
     def _receive_closed(self, src: IPAddress, seg: Segment, name: str) -> None:
         """RFC 9293 §3.10.7.1, CLOSED: no TCB. Answer everything but RST with RST."""
@@ -344,7 +487,7 @@ class Stack:
                           ack=seq_add(seg.seq, seg.seg_len), flags=Flags.RST | Flags.ACK,
                           window=0)
         self.stats["resets_sent"] += 1
-        self._outbox.append((dst, rst, name))
+        self._outbox.append((dst, rst, name, None))
         self._notify()
 
     def packets_to_send(self, now: float) -> list[bytes]:
@@ -356,10 +499,25 @@ class Stack:
         """
         self._now = now
         out: list[bytes] = []
+        self._collect(now, out)
+        if self._over_limit:
+            # Host limits, once this round's segments are out (a TIME-WAIT TCB
+            # over the limit has sent its ACK of the FIN): the RSTs they cause
+            # leave now too.
+            self._enforce_limits(now)
+            self._collect(now, out)
+        self.stats["packets_out"] += len(out)
+        return out
+
+    def _collect(self, now: float, out: list[bytes]) -> None:
+        """Append to ``out`` the segments of the outbox and of the active connections."""
         ttl = self.config.ttl
         if self._outbox:
-            for dst, seg, name in self._outbox:
-                self._trace("segment_sent", name, segment_record(seg))
+            for dst, seg, name, extra in self._outbox:
+                record = segment_record(seg)
+                if extra:
+                    record.update(extra)
+                self._trace("segment_sent", name, record)
                 out.append(self._encoder(dst, ttl, 0).encode(seg))
             self._outbox.clear()
         active = self._active
@@ -372,8 +530,6 @@ class Stack:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
                     out.extend([encode(seg) for seg in segments])
-        self.stats["packets_out"] += len(out)
-        return out
 
     def tick(self, now: float) -> None:
         """Tell the stack the time (seconds) without other input, so that user
@@ -409,6 +565,12 @@ class Stack:
             elif real > at:
                 heapq.heappush(heap, (real, serial, conn))
         for conn in sorted(due, key=_serial_of) if len(due) > 1 else due:
+            if conn.passive and conn.state is State.SYN_RECEIVED and _synack_retries_exceeded(
+                    conn, now):
+                # Linux tcp_synack_retries: the entry goes, without a RST.
+                self.count("synack_retries_exceeded")
+                conn.give_up(Cause.SYNACK_RETRIES, now)
+                continue
             conn.handle_timer(now)
             nxt = conn.next_timer()
             if nxt is not None:
@@ -483,11 +645,12 @@ class Stack:
             self._notify()
 
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
-        """Keep the listener counts and the demultiplexing table in step with ``conn``."""
+        """Keep the listener queues, the host limits' counts and the demultiplexing
+        table in step with ``conn``."""
         if old is State.SYN_RECEIVED or new in (State.CLOSED, State.LISTEN):
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
-                listener.half_open.discard(conn)
+                listener.half_open.pop(conn, None)
                 if new in (State.CLOSED, State.LISTEN):
                     listener.accept_queue.pop(conn, None)  # dead entries leave the queue
         if new in (State.CLOSED, State.LISTEN):
@@ -496,6 +659,7 @@ class Stack:
             peers = self._conns.get(conn.local.port)
             if peers is not None and peers.get(conn.remote) is conn:
                 del peers[conn.remote]
+                self._tcb_count -= 1
                 if not peers:
                     del self._conns[conn.local.port]
             self._active[conn] = None
@@ -506,6 +670,43 @@ class Stack:
             closed = self._closed_since_compact
             if closed >= _COMPACT_CLOSES and 2 * closed > len(self._timers):
                 self._compact_timers()
+        if old is State.TIME_WAIT:
+            self._time_wait_count -= 1
+        elif new is State.TIME_WAIT:
+            self._time_wait_count += 1
+            if self._time_wait_count > self.config.max_time_wait:
+                self._over_limit.append(conn)  # closed by packets_to_send
+        if conn.orphaned:
+            self._track_orphan(conn, new)
+
+    def _track_orphan(self, conn: Connection, new: State) -> None:
+        """Count orphans (closed by the application, not yet TIME-WAIT or CLOSED),
+        oldest first; over ``max_orphans`` the oldest is reset at the next
+        :meth:`packets_to_send` (Linux tcp_max_orphans)."""
+        orphans = self._orphans
+        if new in (State.CLOSED, State.LISTEN, State.TIME_WAIT):
+            orphans.pop(conn, None)
+        elif conn not in orphans:
+            orphans[conn] = None
+            if len(orphans) > self.config.max_orphans:
+                self._over_limit.append(conn)
+
+    def _enforce_limits(self, now: float) -> None:
+        """Close what the host limits leave no room for: TIME-WAIT TCBs over
+        ``max_time_wait`` (at once, silently), the oldest orphans over
+        ``max_orphans`` (RST). Deferred from :meth:`state_changed` so that no TCB
+        is closed in the middle of its own event processing."""
+        pending, self._over_limit = self._over_limit, []
+        for conn in pending:
+            if conn.state is State.TIME_WAIT:
+                self.count("time_wait_overflow")
+                conn.give_up(Cause.TIME_WAIT_OVERFLOW, now)
+        limit = self.config.max_orphans
+        while len(self._orphans) > limit:
+            oldest = next(iter(self._orphans))
+            self.count("orphans_killed_limit")
+            self._orphans.pop(oldest)
+            oldest.abort(now)
 
     def count(self, what: str) -> None:
         """Count one ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) in :attr:`stats`."""
@@ -524,8 +725,10 @@ class Stack:
         *,
         passive: bool,
         config: TcpConfig | None,
+        iss: int | None = None,
     ) -> Connection:
-        iss = self._isn.isn(str(self.address), local_port, str(remote), remote_port, now)
+        if iss is None:
+            iss = self._isn.isn(str(self.address), local_port, str(remote), remote_port, now)
         self._serial += 1
         local = self._endpoints.get(local_port)
         if local is None:
@@ -544,6 +747,7 @@ class Stack:
         if peers is None:
             peers = self._conns[local_port] = {}
         peers[conn.remote] = conn
+        self._tcb_count += 1
         return conn
 
     def _lookup(self, local_port: int, remote: IPAddress, remote_port: int) -> Connection | None:
@@ -619,6 +823,21 @@ class Stack:
 
 def _serial_of(conn: Connection) -> int:
     return conn.serial
+
+
+def _completes_handshake(conn: Connection, seg: Segment) -> bool:
+    """Would ``seg`` take ``conn`` (SYN-RECEIVED) to ESTABLISHED? An ACK without
+    SYN or RST acknowledging our SYN (§3.10.7.4 fifth step: SND.UNA < SEG.ACK =< SND.NXT)."""
+    return (int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY
+            and seq_lt(conn.snd_una, seg.ack) and seq_le(seg.ack, conn.snd_max))
+
+
+def _synack_retries_exceeded(conn: Connection, now: float) -> bool:
+    """A half-open passive TCB whose SYN,ACK was retransmitted ``synack_retries``
+    times and whose retransmission timer is due again (Linux tcp_synack_retries)."""
+    rto_at = conn.timer(Timer.RTO)
+    return (conn.retransmissions >= conn.config.synack_retries
+            and rto_at is not None and rto_at <= now)
 
 
 def _fmt(address: IPAddress, port: int) -> str:

@@ -96,6 +96,10 @@ class Cause(enum.Enum):
     FIN_WAIT_2_TIMEOUT = "FIN-WAIT-2 timeout"
     TIME_WAIT_TIMEOUT = "2 MSL timeout"
     REOPEN = "new SYN reopens"
+    SYN_COOKIE = "rcv ACK with a valid SYN cookie"
+    SYNACK_RETRIES = "SYN,ACK retries exceeded"
+    RECYCLED = "recycled for a new SYN"
+    TIME_WAIT_OVERFLOW = "TIME-WAIT limit reached"
 
     def __str__(self) -> str:
         return self.value
@@ -184,6 +188,16 @@ RULES: dict[tuple[State, State, Cause], str] = {
     (S.TIME_WAIT, S.CLOSED, C.ABORT): "ABORT: delete the TCB (§3.10.5)",
     (S.LISTEN, S.CLOSED, C.CLOSE): "CLOSE: delete the TCB (§3.10.4)",
     (S.LISTEN, S.CLOSED, C.ABORT): "ABORT: delete the TCB (§3.10.5)",
+    # SYN flood defence and host limits (RFC 4987; docs/security.md).
+    (S.LISTEN, S.ESTABLISHED, C.SYN_COOKIE): "the final ACK returns a valid SYN cookie: "
+                                             "the connection is made from it (RFC 4987 §3.6)",
+    (S.SYN_RECEIVED, S.CLOSED, C.SYNACK_RETRIES): "SYN,ACK retransmitted synack_retries "
+                                                  "times: dropped silently (Linux "
+                                                  "tcp_synack_retries)",
+    (S.SYN_RECEIVED, S.CLOSED, C.RECYCLED): "SYN queue full: the oldest retransmitted "
+                                            "half-open entry makes room (RFC 4987 §3.4)",
+    (S.TIME_WAIT, S.CLOSED, C.TIME_WAIT_OVERFLOW): "more TIME-WAIT TCBs than max_time_wait: "
+                                                   "closed at once (Linux tcp_max_tw_buckets)",
 }
 """Every ``(old, new, cause)`` state change the implementation makes, with its RFC rule."""
 

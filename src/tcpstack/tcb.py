@@ -320,6 +320,12 @@ class Tcb:
         return self._state is S.ESTABLISHED or seq_gt(self._snd_una, self._iss)
 
     @property
+    def retransmissions(self) -> int:
+        """Retransmission timeouts since SND.UNA last advanced (the RTO backoff
+        count; for a half-open passive TCB, its SYN,ACK retransmissions)."""
+        return self._sender.retransmissions
+
+    @property
     def iss(self) -> int:
         """ISS: initial send sequence number."""
         return self._iss

@@ -37,6 +37,7 @@ from tcpstack.counters import (
 )
 from tcpstack.scenarios import SCENARIOS, ScenarioOptions, get_scenario
 from tcpstack.state import State
+from tcpstack.synqueue import Admission
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "tcpstack"
 CORE = [*SRC.glob("*.py"), *SRC.glob("wire/*.py"), *SRC.glob("congestion/*.py")]
@@ -90,6 +91,8 @@ def test_the_source_scan_finds_the_counts() -> None:
 def test_every_key_the_code_counts_is_in_the_table() -> None:
     keys = counted_keys()
     keys |= {DROP_PREFIX + v.value for v in ListenVerdict if v is not ListenVerdict.OPEN}
+    keys |= {DROP_PREFIX + v.value for v in Admission if v.value not in ("queue", "cookie",
+                                                                           "recycle")}
     keys |= set(CAUSE_COUNTERS.values())
     keys |= {"active_opens", "passive_opens", "attempt_fails", "estab_resets",
              "time_wait_ended"}

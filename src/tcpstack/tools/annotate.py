@@ -121,6 +121,18 @@ _CAUSES: dict[str, Text] = {
     "new SYN reopens": Text(
         "a new SYN reopens the 4-tuple from TIME-WAIT", "新的 SYN 重新启用了 TIME-WAIT 中的四元组"
     ),
+    "rcv ACK with a valid SYN cookie": Text(
+        "a valid SYN cookie: the connection is made from it", "有效的 SYN cookie：由它建立连接"
+    ),
+    "SYN,ACK retries exceeded": Text(
+        "SYN,ACK retries exceeded: the half-open entry goes", "SYN,ACK 重传次数用尽：半连接被删除"
+    ),
+    "recycled for a new SYN": Text(
+        "SYN queue full: recycled for a new SYN", "SYN 队列已满：让位给新的 SYN"
+    ),
+    "TIME-WAIT limit reached": Text(
+        "TIME-WAIT limit reached: closed at once", "TIME-WAIT 数量已达上限：立即关闭"
+    ),
     "CLOSE with unread data": Text(
         "close() with unread data: RST instead of FIN", "关闭时还有未读的数据：发送 RST 而不是 FIN"
     ),

@@ -84,6 +84,13 @@ DROP_REASONS: dict[str, Text] = {
                           "监听端收到 ACK：回复 RST（§3.10.7.2）"),
     "backlog-full": Text("the listen backlog is full: the SYN is ignored",
                          "监听队列（backlog）已满：忽略这个 SYN"),
+    "bad-syncookie": Text("an ACK to a listener whose SYN cookie is not valid: answered "
+                          "with a RST (§3.10.7.2)",
+                          "发往监听端的 ACK 带的 SYN cookie 无效：回复 RST（§3.10.7.2）"),
+    "syn-queue-full": Text("the SYN queue is full and SYN cookies are off: the SYN is ignored",
+                           "SYN 队列已满且未启用 SYN cookie：忽略这个 SYN"),
+    "max-connections": Text("the host holds as many connections as it may: the segment is "
+                            "ignored", "主机的连接数已达上限：忽略这个报文段"),
     # -- a connection (RFC 9293 §3.10.7) --
     "connection-closed": Text("the connection is already CLOSED", "连接已经是 CLOSED 状态"),
     "bad-ack-in-syn-sent": Text("SYN-SENT: the ACK does not acknowledge our SYN; RST sent",
@@ -236,6 +243,12 @@ _DROPS: dict[str, Drop] = dict(
            "广播、组播地址或端口 0：丢弃"),
         _d("backlog-full", "listen queue full: SYN discarded",
            "监听队列已满：丢弃 SYN"),
+        _d("bad-syncookie", "invalid SYN cookie: answered with RST",
+           "SYN cookie 无效：回复 RST"),
+        _d("syn-queue-full", "SYN queue full, no cookies: SYN discarded",
+           "SYN 队列已满且不用 cookie：丢弃 SYN"),
+        _d("max-connections", "connection limit reached: discarded",
+           "连接数已达上限：丢弃"),
         _d("truncated-ip", "truncated IP header: discarded", "IP 首部不完整：丢弃"),
         _d("bad-ip-version", "unknown IP version: discarded", "IP 版本号不对：丢弃"),
         _d("bad-ihl", "bad IP header length: discarded", "IP 首部长度不对：丢弃"),

@@ -174,6 +174,14 @@ CAUSES: dict[str, Text] = {
                             "在 FIN-WAIT-2 等对端的 FIN 等得太久"),
     "2 MSL timeout": T("TIME-WAIT lasted its 2 MSL", "TIME-WAIT 已经等满 2MSL"),
     "new SYN reopens": T("a new SYN took over the 4-tuple", "新的 SYN 接管了这个四元组"),
+    "rcv ACK with a valid SYN cookie": T("the ACK returned a valid SYN cookie",
+                                         "ACK 带回了有效的 SYN cookie"),
+    "SYN,ACK retries exceeded": T("the SYN,ACK was retransmitted too often: dropped silently",
+                                  "SYN,ACK 重传次数用尽：静默丢弃"),
+    "recycled for a new SYN": T("the SYN queue was full: its place went to a new SYN",
+                                "SYN 队列已满：位置让给了新的 SYN"),
+    "TIME-WAIT limit reached": T("too many TIME-WAIT connections: closed at once",
+                                 "TIME-WAIT 连接太多：立即关闭"),
 }
 """``state_updated`` causes (docs/trace.md) in words."""
 
