@@ -69,6 +69,10 @@ def test_a_setup_script_is_read_line_by_line(tmp_path: Path) -> None:
         ("sysctl -q net.ipv4.tcp_fin_timeout=30", "fin_wait_2_timeout", 30),
         ("sysctl -q net.ipv4.tcp_orphan_retries=3", "orphan_retries", 3),
         ("sysctl -q net.ipv4.tcp_orphan_retries=0", "orphan_retries", 8),
+        ("sysctl -q net.ipv4.tcp_syncookies=2", "syncookies", "always"),
+        ("sysctl -q net.ipv4.tcp_syncookies=0", "syncookies", "off"),
+        ("sysctl -q net.ipv4.tcp_max_syn_backlog=4096", "max_syn_backlog", 4096),
+        ("sysctl -q net.ipv4.tcp_max_tw_buckets=10", "max_time_wait", 10),
         ("sysctl -q net.ipv4.tcp_keepalive_time=$((60*10))", "keepalive_idle", 600),
         ("sysctl -q net.ipv4.tcp_congestion_control=reno", "congestion_control", "reno"),
         ("sysctl -w net.inet.tcp.rfc1323=0", "timestamps", False),
@@ -94,6 +98,8 @@ def test_syn_retries_apply_to_their_side() -> None:
     # 1 + 2 + 4 s for two retries from a 1 s initial RTO; 15 s for three.
     assert sysctls.config(BASE, passive=False).r2_syn == 7.0
     assert sysctls.config(BASE, passive=True).r2_syn == 15.0
+    assert sysctls.config(BASE, passive=True).synack_retries == 3
+    assert sysctls.config(BASE, passive=False).synack_retries == TcpConfig().synack_retries
 
 
 def test_set_sysctls_helper_and_its_restore_script() -> None:

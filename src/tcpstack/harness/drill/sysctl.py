@@ -99,7 +99,10 @@ def _syn_retries(passive_side: bool) -> _Rule:
             return {}
         # The SYN (or SYN-ACK) is sent once and retried `retries` times, the RTO
         # doubling from the initial one; it gives up one more RTO after the last.
-        return {"r2_syn": _linux_retries_timeout(retries, config.rto_initial, config.rto_max)}
+        r2_syn = _linux_retries_timeout(retries, config.rto_initial, config.rto_max)
+        if passive_side:  # a half-open entry also counts its SYN,ACK retries
+            return {"r2_syn": r2_syn, "synack_retries": retries}
+        return {"r2_syn": r2_syn}
 
     return rule
 
@@ -107,6 +110,15 @@ def _syn_retries(passive_side: bool) -> _Rule:
 def _retries2(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     retries = _int(value)
     return {"r2": _linux_retries_timeout(retries, config.rto_min, config.rto_max)}
+
+
+def _syncookies(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+    # Linux tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always.
+    modes = {0: "off", 1: "on-overflow", 2: "always"}
+    number = _int(value)
+    if number not in modes:
+        raise ValueError(f"{number} not in 0..2")
+    return {"syncookies": modes[number]}
 
 
 def _orphan_retries(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
@@ -249,8 +261,10 @@ RULES: dict[str, _Rule] = {
     "net.ipv4.tcp_retries1": _count("r1", 0),
     "net.ipv4.tcp_retries2": _retries2,
     "net.ipv4.tcp_orphan_retries": _orphan_retries,
-    "net.ipv4.tcp_syncookies": _ignored("tcpstack sends SYN cookies only as its stack "
-                                        "decides (listener backlog full)"),
+    "net.ipv4.tcp_syncookies": _syncookies,
+    "net.ipv4.tcp_max_syn_backlog": _count("max_syn_backlog"),
+    "net.ipv4.tcp_max_orphans": _count("max_orphans", 0),
+    "net.ipv4.tcp_max_tw_buckets": _count("max_time_wait", 0),
     "net.ipv4.tcp_ecn": _equals(0, "tcpstack does not negotiate ECN"),
     "net.ipv4.tcp_ecn_option": _ignored("tcpstack does not do AccECN"),
     "net.ipv4.tcp_fastopen": _equals(0, _NO_FASTOPEN),
