@@ -16,6 +16,14 @@ PAWS_IDLE = 24 * 86400.0
 """Seconds after which TS.Recent is too old for PAWS (RFC 7323 §5.5: 24 days)."""
 
 
+def ts_clock(iss: int, now: float) -> int:
+    """Our timestamp clock (TSval) at ``now`` (seconds) for a connection whose ISS
+    is ``iss``: milliseconds plus an offset derived from the ISS, fixed per
+    connection (RFC 7323 §5.4). A connection made from a SYN cookie goes on
+    from the TSval its cookie SYN,ACK carried, because both use this clock."""
+    return (int(now * 1000) + ((iss * 2654435761) & 0xFFFFFFFF)) & 0xFFFFFFFF
+
+
 class TsRecent:
     """TS.Recent of one connection, and PAWS against it.
 

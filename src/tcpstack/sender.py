@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from . import events as ev
 from .negotiation import TS_OPTION_SPACE, syn_options
+from .paws import ts_clock
 from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import State
@@ -809,5 +810,4 @@ class Sender:
     def tsval(self) -> int:
         """Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4)."""
         c = self._c
-        offset = (c._iss * 2654435761) & 0xFFFFFFFF  # derived from the ISS, fixed per connection
-        return (int(c._now * 1000) + offset) & 0xFFFFFFFF
+        return ts_clock(c._iss, c._now)

@@ -38,6 +38,7 @@ from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
 from .isn import IsnGenerator
 from .negotiation import syn_options
+from .paws import ts_clock
 from .seq import seq_add, seq_le, seq_lt
 from .state import Cause, State
 from .syncookies import (
@@ -50,7 +51,6 @@ from .syncookies import (
     mss_index,
     mss_table,
     recalled_syn,
-    ts_clock,
 )
 from .synqueue import Admission, Listener
 from .timers import Timer

@@ -185,14 +185,6 @@ class SynCookies:
         return index if index < len(MSS_TABLE_V4) else None
 
 
-def ts_clock(iss: int, now: float) -> int:
-    """The timestamp clock of a TCB whose ISS is ``iss`` at ``now`` (seconds):
-    :meth:`tcpstack.sender.Sender.tsval`'s, so that a connection made from a
-    cookie goes on from the TSval its cookie SYN,ACK carried (RFC 7323 §5.4)."""
-    offset = (iss * 2654435761) & 0xFFFFFFFF
-    return (int(now * 1000) + offset) & 0xFFFFFFFF
-
-
 def recalled_syn(seg: Segment, irs: int, mss: int, options: CookieOptions | None,
                  tsval: int) -> Segment:
     """The peer's SYN as a cookie recalls it: sequence number ``irs``, MSS from
