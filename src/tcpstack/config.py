@@ -187,6 +187,15 @@ class TcpConfig:
 
     # --- Out-of-order queue and SACK scoreboard bounds ---
 
+    ofo_max_ranges: int = 65536
+    """Disjoint ranges the out-of-order queue holds at most, per connection
+    (default 65536: every other byte of a 128 KiB window). A segment that
+    would make one more prunes ranges from the top end first, an eighth of
+    this at a time, or is dropped if it lies above them all (Linux
+    ``tcp_prune_ofo_queue``, which Linux drives by memory, sysctl
+    ``tcp_rmem``; FreeBSD counts segments, ``net.inet.tcp.reass.maxqueuelen``).
+    The queue is also bounded by the receive window (RFC 9293 §3.10.7.4)."""
+
     # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
 
     # --- Host limits: connections, orphans, TIME-WAIT buckets (the stack's config) ---
@@ -258,6 +267,8 @@ class TcpConfig:
         # --- checks: SYN flood defence ---
 
         # --- checks: out-of-order queue ---
+        if self.ofo_max_ranges < 1:
+            raise ValueError(f"TcpConfig.ofo_max_ranges must be >= 1, got {self.ofo_max_ranges}")
 
         # --- checks: liveness ---
 

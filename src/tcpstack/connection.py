@@ -806,7 +806,10 @@ class Connection(Tcb):
                 # Out of order: keep it (SHLD-31) and send a duplicate ACK at
                 # once, one per segment even when several arrive together, so
                 # the sender can count them (RFC 5681 §4.2, §3.2).
-                rcv.hold(rcv.rcv_off + off, payload, sack=self._negotiated.sack)
+                held = rcv.hold(rcv.rcv_off + off, payload, sack=self._negotiated.sack,
+                                max_ranges=self._config.ofo_max_ranges)
+                for key in held.counts():
+                    self._count(key)
                 sender.queue(sender.make(seq=self._snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             sender.ack_now = True  # old duplicate data: re-ACK

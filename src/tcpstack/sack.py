@@ -71,10 +71,11 @@ class _OwnPhase:
         self.recovery_point: int | None = None
 
 
-class _RangeSet:
-    """Disjoint, non-adjacent, ascending half-open ranges of offsets.
+class RangeSet:
+    """Disjoint, non-adjacent, ascending half-open ranges of ints (offsets, page numbers).
 
-    ``total`` is the number of bytes covered.
+    ``total`` is the number of ints covered. Adding or removing a range costs
+    O(log n) plus the ranges it merges or cuts (and a move of the list tails).
     """
 
     __slots__ = ("_ends", "_starts", "total")
@@ -104,6 +105,11 @@ class _RangeSet:
     def contains(self, offset: int) -> bool:
         i = bisect_right(self._starts, offset) - 1
         return i >= 0 and offset < self._ends[i]
+
+    def containing(self, offset: int) -> tuple[int, int]:
+        """The range holding ``offset``, which must be covered."""
+        i = bisect_right(self._starts, offset) - 1
+        return self._starts[i], self._ends[i]
 
     def add(self, start: int, end: int) -> int:
         """Cover ``[start, end)``; return how many bytes were not covered before."""
@@ -274,8 +280,8 @@ class Scoreboard:
             raise ValueError("dupthresh must be >= 1")
         self._mss = _check_mss(mss)
         self.dupthresh = dupthresh
-        self._sacked = _RangeSet()
-        self._rexmit = _RangeSet()  # retransmitted in this phase and not SACKed since
+        self._sacked = RangeSet()
+        self._rexmit = RangeSet()  # retransmitted in this phase and not SACKed since
         self._high_ack: int | None = None
         self._high_data: int | None = None
         self.high_rxt = 0
