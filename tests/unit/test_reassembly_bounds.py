@@ -175,7 +175,7 @@ def arrivals(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, int]]]:
     return pattern(n), list(order)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(arrivals(), st.sampled_from([None, 1, 3, 64]))
 def test_property_delivered_bytes_are_the_stream_and_blocks_are_held(
     case: tuple[bytes, list[tuple[int, int]]], max_ranges: int | None
@@ -183,9 +183,10 @@ def test_property_delivered_bytes_are_the_stream_and_blocks_are_held(
     stream, segs = case
     rcv = ReceiveBuffer(0)
     out = bytearray()
-    # Twice round: with a range limit the first round may drop data (a sender
-    # retransmits), the second fills in what is missing.
-    for a, b in segs + segs:
+    # With a range limit a round may drop data: the sender sends it all again.
+    # Each round delivers at least the segment at RCV.NXT, so the rounds are bounded.
+    rounds = segs * (len(segs) + 1 if max_ranges is not None else 1)
+    for a, b in rounds:
         if b <= rcv.rcv_off:
             continue
         a = max(a, rcv.rcv_off)
