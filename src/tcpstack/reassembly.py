@@ -168,8 +168,12 @@ class ReassemblyQueue:
         if not data:
             return _MERGED
         end = start + len(data)
-        if max_ranges is not None and self._runs >= max_ranges and start > self.end:
+        limited = max_ranges is not None and self._runs >= max_ranges
+        if limited and start > self.end:
             return _DROPPED  # the fast path under a flood: above everything held, no room
+        i = start & _MASK
+        if i > 0 and i + len(data) < PAGE_SIZE and not limited:
+            return self._add_inside_page(start, data)
         joins = self._runs_touching(start, end)
         pruned = 0
         if not joins and max_ranges is not None and self._runs >= max_ranges:
@@ -180,6 +184,45 @@ class ReassemblyQueue:
         self._runs += 1 - joins
         if pruned:
             return Held(True, joins > 0, pruned)
+        return _MERGED if joins else _NEW
+
+    def _add_inside_page(self, start: int, data: bytes) -> Held:
+        """:meth:`add` without a limit for a segment whose neighbour bytes (``start - 1``
+        and its end) lie in its own page: the common case of small segments.
+
+        What it saves: the page loops of :meth:`_runs_touching` and :meth:`_store`,
+        and their big-int masks (one window of ``len(data) + 2`` bits serves both).
+        """
+        page = start >> PAGE_SHIFT
+        i = start & _MASK
+        n = len(data)
+        bits = self._bits
+        x = bits.get(page)
+        if x is None:
+            bits[page] = ((1 << n) - 1) << i
+            self._data[page] = bytearray(data)
+            insort(self._pages, page)
+            self._held += n
+            self._runs += 1
+            return _NEW
+        window = x >> (i - 1) & ((4 << n) - 1)  # bits i - 1 .. i + n of the page
+        joins = (window & 1) + (window & ~(window << 1) & ~1).bit_count()
+        old = window >> 1 & ((1 << n) - 1)  # bytes of the segment held already
+        if not old:
+            d = self._data[page]
+            at = (x & ((1 << i) - 1)).bit_count()
+            d[at:at] = data
+            self._held += n
+        elif old != (1 << n) - 1:
+            new = (~old & ((1 << n) - 1)) << i
+            self._insert_new(page, x, new, data, i)
+            self._held += new.bit_count()
+        y = x | ((1 << n) - 1) << i
+        if y == _FULL and x != _FULL:
+            y = _FULL
+            self._full.add(page, page + 1)
+        bits[page] = y
+        self._runs += 1 - joins
         return _MERGED if joins else _NEW
 
     def pop_contiguous(self, offset: int) -> bytes:
