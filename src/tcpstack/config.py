@@ -196,6 +196,14 @@ class TcpConfig:
     ``tcp_rmem``; FreeBSD counts segments, ``net.inet.tcp.reass.maxqueuelen``).
     The queue is also bounded by the receive window (RFC 9293 §3.10.7.4)."""
 
+    sack_max_ranges: int = 65536
+    """Disjoint SACKed ranges the sender's scoreboard keeps at most (RFC 6675),
+    per connection (default 65536). At the limit, a SACK block that would add
+    a range is ignored: its bytes count as not SACKed (a needless
+    retransmission at worst). Bounds the memory a peer that SACKs thousands
+    of tiny ranges can make us spend (cf. Linux's limit on splitting its
+    retransmission queue for SACKs, CVE-2019-11478)."""
+
     # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
 
     # --- Host limits: connections, orphans, TIME-WAIT buckets (the stack's config) ---
@@ -267,8 +275,9 @@ class TcpConfig:
         # --- checks: SYN flood defence ---
 
         # --- checks: out-of-order queue ---
-        if self.ofo_max_ranges < 1:
-            raise ValueError(f"TcpConfig.ofo_max_ranges must be >= 1, got {self.ofo_max_ranges}")
+        if self.ofo_max_ranges < 1 or self.sack_max_ranges < 1:
+            raise ValueError("TcpConfig.ofo_max_ranges and sack_max_ranges must be >= 1, got "
+                             f"{self.ofo_max_ranges} and {self.sack_max_ranges}")
 
         # --- checks: liveness ---
 

@@ -1040,7 +1040,8 @@ class Connection(Tcb):
             self._ts = TsRecent(ts.tsval, self._now)  # RFC 7323 §4.3 (1)
         self._take_peer_mss(seg)
         if self._negotiated.sack:
-            self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh)
+            self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh,
+                                    self._config.sack_max_ranges)
 
     def _take_syn_text(self) -> None:
         """SYN-RECEIVED -> ESTABLISHED: process the text or FIN the peer's SYN carried.

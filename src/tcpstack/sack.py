@@ -106,6 +106,10 @@ class RangeSet:
         i = bisect_right(self._starts, offset) - 1
         return i >= 0 and offset < self._ends[i]
 
+    def touches(self, start: int, end: int) -> bool:
+        """Whether a range overlaps or touches ``[start, end)`` (adding it makes no new range)."""
+        return bisect_left(self._ends, start) < bisect_right(self._starts, end)
+
     def containing(self, offset: int) -> tuple[int, int]:
         """The range holding ``offset``, which must be covered."""
         i = bisect_right(self._starts, offset) - 1
@@ -244,6 +248,11 @@ class Scoreboard:
             :meth:`exit_recovery` and :meth:`reset_after_timeout` update. Given
             a holder, those methods only reset the scoreboard's marks (HighRxt,
             RescueRxt, retransmitted ranges) and the holder changes the phase.
+        max_ranges: at most this many disjoint SACKed ranges are kept (None:
+            no limit). At the limit a block that would add a range is ignored:
+            its bytes count as not SACKed, which costs at most a needless
+            retransmission, never data (as Linux ignores SACK information
+            that would split its queue beyond its memory limit).
 
     Attributes:
         high_rxt: HighRxt (§2), offset one past the highest byte retransmitted
@@ -262,6 +271,7 @@ class Scoreboard:
     __slots__ = (
         "_high_ack",
         "_high_data",
+        "_max_ranges",
         "_mss",
         "_own",
         "_phase",
@@ -275,9 +285,12 @@ class Scoreboard:
     )
 
     def __init__(self, mss: int, dupthresh: int = 3, *,
-                 phase: RecoveryPhase | None = None) -> None:
+                 phase: RecoveryPhase | None = None, max_ranges: int | None = None) -> None:
         if dupthresh < 1:
             raise ValueError("dupthresh must be >= 1")
+        if max_ranges is not None and max_ranges < 1:
+            raise ValueError("max_ranges must be >= 1")
+        self._max_ranges = max_ranges
         self._mss = _check_mss(mss)
         self.dupthresh = dupthresh
         self._sacked = RangeSet()
@@ -395,10 +408,13 @@ class Scoreboard:
         assert floor is not None
         ceiling = self._high_data
         newly = 0
+        sacked, limit = self._sacked, self._max_ranges
         for left, right in blocks:
             if right <= left or left <= floor or (ceiling is not None and right > ceiling):
                 continue
-            added = self._sacked.add(left, right)
+            if limit is not None and len(sacked) >= limit and not sacked.touches(left, right):
+                continue  # no room for another range: leave these bytes unSACKed
+            added = sacked.add(left, right)
             if added:
                 self._rexmit.remove(left, right)
                 newly += added

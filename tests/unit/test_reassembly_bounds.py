@@ -9,6 +9,10 @@
   ``test_limit_*``, also through a connection.
 * Memory: 65,536 one-byte holes held in less than twice the bytes held
   (tracemalloc; no wall-clock assertion anywhere): ``test_memory_*``.
+* The counters ``ofo_queued``, ``ofo_merged``, ``ofo_dropped``,
+  ``ofo_pruned``: ``test_counters_*``.
+* The sender's scoreboard (RFC 6675) with tens of thousands of SACKed
+  ranges, and its ``sack_max_ranges`` limit: ``test_scoreboard_*``.
 """
 
 from __future__ import annotations
@@ -20,11 +24,21 @@ from itertools import pairwise
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tcp_script import Out, make_established
+from tcp_script import (
+    PEER,
+    PEER_ADDR,
+    Out,
+    make_established,
+    new_stack,
+    packet,
+    peer_seg,
+    stack_segments,
+)
 
 from tcpstack.buffers import ReceiveBuffer
 from tcpstack.config import TcpConfig
 from tcpstack.reassembly import PAGE_SIZE, Held, ReassemblyQueue
+from tcpstack.sack import Scoreboard
 from tcpstack.wire import Mss, SackPermitted
 
 
@@ -246,3 +260,69 @@ def test_memory_default_limit_holds_65536_ranges() -> None:
     assert TcpConfig().ofo_max_ranges == 65536
     with pytest.raises(ValueError, match="ofo_max_ranges"):
         TcpConfig(ofo_max_ranges=0)
+
+
+# ----------------------------------------------------------------------
+# Counters, through a stack
+# ----------------------------------------------------------------------
+
+
+def test_counters_through_a_stack() -> None:
+    stack = new_stack(config=TcpConfig(ofo_max_ranges=2, timestamps=False))
+    stack.listen(80)
+    irs = 1000
+    stack.receive(packet(peer_seg("S", seq=irs, options=(Mss(1460), SackPermitted()))), 1.0)
+    [syn_ack] = stack_segments(stack, at=1.0)
+    una = syn_ack.seq + 1
+    stack.receive(packet(peer_seg("A", seq=irs + 1, ack=una)), 1.0)
+
+    def rx(rel: int, n: int, at: float) -> None:
+        seg = peer_seg("A", seq=irs + 1 + rel, ack=una, data=pattern(n, rel))
+        stack.receive(packet(seg), at)
+        stack_segments(stack, at=at)
+
+    rx(100, 10, 1.1)  # queued
+    rx(110, 10, 1.2)  # queued, merged
+    rx(300, 10, 1.3)  # queued: two ranges
+    rx(500, 10, 1.4)  # above both at the limit: dropped
+    rx(200, 10, 1.5)  # below the top: 300..310 pruned, queued
+    counts = {k: stack.stats[k] for k in ("ofo_queued", "ofo_merged", "ofo_dropped",
+                                          "ofo_pruned")}
+    assert counts == {"ofo_queued": 4, "ofo_merged": 1, "ofo_dropped": 1, "ofo_pruned": 1}
+    rx(0, 100, 1.6)
+    conn = stack.find(80, PEER_ADDR, PEER.port)
+    assert conn is not None and conn.read() == pattern(120)
+
+
+# ----------------------------------------------------------------------
+# The sender's scoreboard (RFC 6675) under many tiny SACKed ranges
+# ----------------------------------------------------------------------
+
+
+def test_scoreboard_range_limit_ignores_blocks_that_would_add_a_range() -> None:
+    sb = Scoreboard(mss=100, max_ranges=2)
+    sb.on_sent(0, 1000, retransmission=False)
+    assert sb.on_ack(0, [(100, 110), (200, 210), (300, 310)]) == 20
+    assert sb.blocks() == [(100, 110), (200, 210)]
+    # Touching or overlapping a kept range is always taken.
+    assert sb.on_ack(0, [(110, 120), (195, 200), (300, 310)]) == 15
+    assert sb.blocks() == [(100, 120), (195, 210)]
+    with pytest.raises(ValueError, match="max_ranges"):
+        Scoreboard(mss=100, max_ranges=0)
+
+
+def test_scoreboard_thousands_of_one_byte_ranges() -> None:
+    # A peer SACKs every other byte of 64 KiB, four blocks per ACK.
+    sb = Scoreboard(mss=1000)
+    sb.on_sent(0, 65536, retransmission=False)
+    for left in range(1, 65536, 8):
+        blocks = [(a, a + 1) for a in range(left, min(left + 8, 65536), 2)]
+        sb.on_ack(0, blocks)
+    assert sb.sacked_bytes() == 32768 and len(sb.blocks()) == 32768
+    # IsLost: three (DupThresh) ranges above -> every hole but the top two is lost.
+    assert sb.is_lost(0) and sb.is_lost(65530) and not sb.is_lost(65534)
+    assert sb.pipe(0, 65536) == 2  # the holes at 65532 and 65534: neither lost nor SACKed
+    assert sb.next_seg(0, 65536, unsent=0, rwnd_end=65536) == (0, 1)
+    # A cumulative ACK over half of them drops those ranges at once.
+    sb.on_ack(32768, [])
+    assert sb.sacked_bytes() == 16384 and sb.blocks()[0] == (32769, 32770)
