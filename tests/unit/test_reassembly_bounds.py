@@ -224,6 +224,68 @@ def test_property_delivered_bytes_are_the_stream_and_blocks_are_held(
     assert not rcv.has_holes
 
 
+def model_runs(held: dict[int, int]) -> list[tuple[int, int]]:
+    """The maximal ranges of a model queue (offset -> byte)."""
+    runs: list[list[int]] = []
+    for off in sorted(held):
+        if runs and runs[-1][1] == off:
+            runs[-1][1] = off + 1
+        else:
+            runs.append([off, off + 1])
+    return [(a, b) for a, b in runs]
+
+
+operation = st.one_of(
+    st.tuples(st.just("add"), st.integers(0, 6 * PAGE_SIZE),
+              st.one_of(st.integers(1, 3), st.integers(1, 3 * PAGE_SIZE))),
+    st.tuples(st.just("pop"), st.integers(0, 3 * PAGE_SIZE), st.just(0)),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(operation, min_size=1, max_size=60), st.sampled_from([None, 1, 4, 40]),
+       st.lists(st.integers(0, 7 * PAGE_SIZE), min_size=4, max_size=4))
+def test_property_queue_matches_a_byte_model(
+    ops: list[tuple[str, int, int]], max_ranges: int | None, probes: list[int]
+) -> None:
+    """Against a dict of held bytes: ranges, counts, the range around an offset,
+    pruning only whole ranges above the arrival, and the bytes popped."""
+    q = ReassemblyQueue()
+    model: dict[int, int] = {}
+    base = 0
+    for kind, at, n in ops:
+        if kind == "add":
+            start = base + at
+            data = pattern(n, start)
+            held = q.add(start, data, max_ranges)
+            runs = model_runs(model)
+            for _ in range(held.pruned):  # whole ranges from the top, above the arrival
+                a, b = runs.pop()
+                assert a > start
+                for off in range(a, b):
+                    del model[off]
+            if held.kept:
+                for i, byte in enumerate(data):
+                    model.setdefault(start + i, byte)
+        else:
+            offset = base + at
+            out = q.pop_contiguous(offset)
+            end = offset
+            while end in model:
+                end += 1
+            assert out == bytes(model[off] for off in range(offset, end))
+            model = {off: byte for off, byte in model.items() if off >= end}
+            base = end
+        runs = model_runs(model)
+        assert q.blocks() == runs
+        assert (q.ranges, len(q), q.end) == (len(runs), len(model), runs[-1][1] if runs else 0)
+        if max_ranges is not None:
+            assert q.ranges <= max_ranges
+        for probe in probes:
+            off = base + probe
+            assert q.run_at(off) == next(((a, b) for a, b in runs if a <= off < b), None)
+
+
 # ----------------------------------------------------------------------
 # Memory (tracemalloc: deterministic enough; no timing)
 # ----------------------------------------------------------------------
