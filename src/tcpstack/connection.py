@@ -808,8 +808,14 @@ class Connection(Tcb):
                 # the sender can count them (RFC 5681 §4.2, §3.2).
                 held = rcv.hold(rcv.rcv_off + off, payload, sack=self._negotiated.sack,
                                 max_ranges=self._config.ofo_max_ranges)
-                for key in held.counts():
-                    self._count(key)
+                if held.kept:
+                    self._count("ofo_queued")
+                    if held.merged:
+                        self._count("ofo_merged")
+                else:
+                    self._count("ofo_dropped")  # the range limit: Linux TCPOFODrop
+                for _ in range(held.pruned):
+                    self._count("ofo_pruned")
                 sender.queue(sender.make(seq=self._snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             sender.ack_now = True  # old duplicate data: re-ACK

@@ -34,7 +34,6 @@ end, like Linux's ``tcp_prune_ofo_queue``) costs O(1) to check.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterator
 from typing import NamedTuple
 
 from .sack import RangeSet
@@ -67,17 +66,6 @@ class Held(NamedTuple):
     kept: bool
     merged: bool
     pruned: int
-
-    def counts(self) -> Iterator[str]:
-        """The counter keys this outcome adds one to, once each (a pruned range each)."""
-        if self.kept:
-            yield "ofo_queued"
-            if self.merged:
-                yield "ofo_merged"
-        else:
-            yield "ofo_dropped"
-        for _ in range(self.pruned):
-            yield "ofo_pruned"
 
 
 _NEW = Held(True, False, 0)
