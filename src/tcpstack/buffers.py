@@ -19,13 +19,15 @@ are bytes.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
-from .reassembly import ReassemblyQueue
+from .reassembly import Held, ReassemblyQueue
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt
 
 MAX_UNSCALED_WINDOW = 65535
 """The largest window a 16-bit field holds (RFC 9293 §3.1)."""
+
+_SEQ_MASK = 0xFFFFFFFF
+_SACK_ARRIVALS_KEPT = 4
+"""Arrivals remembered for the next SACK option (an option holds at most 4 blocks)."""
 
 
 class SendBuffer:
@@ -195,6 +197,7 @@ class ReceiveBuffer:
     __slots__ = (
         "_data",
         "_ooo",
+        "_sack_arrivals",
         "_sack_recent",
         "eof_read",
         "fin_off",
@@ -212,9 +215,12 @@ class ReceiveBuffer:
         self.rcv_off = 0
         self._data: bytearray | None = None
         self._ooo: ReassemblyQueue | None = None
-        # Stream offsets inside the SACK blocks to report first, most recent
-        # first: the newest arrival, then the blocks last reported (RFC 2018 §4).
-        self._sack_recent: list[int] | None = None
+        # For the next SACK option (RFC 2018 §4): the offsets of the segments
+        # held since the last one, newest first; the blocks it reported, in
+        # order, each dropped once an arrival, a delivery or pruning changes it
+        # (so those left are exact and need no search).
+        self._sack_arrivals: list[int] | None = None
+        self._sack_recent: list[tuple[int, int]] = []
         self.fin_off: int | None = None
         self.fin_received = False
         self.eof_read = False
@@ -290,19 +296,41 @@ class ReceiveBuffer:
         data = ooo.pop_contiguous(self.rcv_off)
         if not ooo:
             self._ooo = None
-            self._sack_recent = None
+            self._sack_arrivals = None
+            self._sack_recent = []
+        elif self._sack_recent:
+            off = self.rcv_off
+            self._sack_recent = [b for b in self._sack_recent if b[0] > off]
         return data
 
-    def hold(self, off: int, data: bytes, *, sack: bool) -> None:
+    def hold(self, off: int, data: bytes, *, sack: bool, max_ranges: int | None = None) -> Held:
         """Keep out-of-order ``data`` at stream offset ``off`` (SHLD-31); with
-        ``sack``, report its block first in the next SACK option (RFC 2018 §4)."""
-        if self._ooo is None:
-            self._ooo = ReassemblyQueue()
-        self._ooo.add(off, data)
-        if sack:
-            if self._sack_recent is None:
-                self._sack_recent = []
-            self._sack_recent.insert(0, off)
+        ``sack``, report its block first in the next SACK option (RFC 2018 §4).
+
+        At most ``max_ranges`` disjoint ranges are held: beyond that, ranges
+        are pruned from the top end or the segment is dropped (see
+        :meth:`~tcpstack.reassembly.ReassemblyQueue.add`). Returns what was
+        done, for the counters.
+        """
+        ooo = self._ooo
+        if ooo is None:
+            ooo = self._ooo = ReassemblyQueue()
+        held = ooo.add(off, data, max_ranges)
+        if self._sack_recent:  # keep the reported blocks this did not touch or prune
+            end, top = off + len(data), ooo.end
+            self._sack_recent = [b for b in self._sack_recent
+                                 if (b[1] < off or b[0] > end) and b[0] < top]
+        if sack and held.kept:
+            arrivals = self._sack_arrivals
+            if arrivals is None:
+                self._sack_arrivals = [off]
+            else:
+                arrivals.insert(0, off)
+                del arrivals[_SACK_ARRIVALS_KEPT:]
+        if not ooo:  # dropped into an empty queue
+            self._ooo = None
+            self._sack_arrivals = None
+        return held
 
     @property
     def has_holes(self) -> bool:
@@ -360,21 +388,35 @@ class ReceiveBuffer:
         """Up to ``limit`` SACK blocks, as ``(left_seq, right_seq)``.
 
         The block holding the newest segment first, then "the most recently
-        reported SACK blocks", then the highest other blocks held.
+        reported SACK blocks", then the highest other blocks held. Only held
+        bytes are reported: a block pruned since it was last reported is not
+        (RFC 2018 §8). Costs O(limit * log pages), whatever the number of holes.
         """
-        if self._ooo is None:
+        ooo = self._ooo
+        if ooo is None:
             return ()
-        held = self._ooo.blocks()
-        starts = [a for a, _ in held]
         chosen: list[tuple[int, int]] = []
-        for off in self._sack_recent or ():
-            i = bisect_right(starts, off) - 1
-            if len(chosen) < limit and i >= 0 and off < held[i][1] and held[i] not in chosen:
-                chosen.append(held[i])
-        for block in reversed(held):
+        for off in self._sack_arrivals or ():
+            if len(chosen) >= limit:
+                break
+            block = ooo.run_at(off)
+            if block is not None and block not in chosen:
+                chosen.append(block)
+        for block in self._sack_recent:
             if len(chosen) >= limit:
                 break
             if block not in chosen:
                 chosen.append(block)
-        self._sack_recent = [a for a, _ in chosen]  # what this ACK reports, in order
-        return tuple((self.seq(a), self.seq(b)) for a, b in chosen)
+        if len(chosen) < limit:
+            below = ooo.end
+            while len(chosen) < limit:
+                block = ooo.run_below(below)
+                if block is None:
+                    break
+                if block not in chosen:
+                    chosen.append(block)
+                below = block[0]
+        self._sack_arrivals = None
+        self._sack_recent = chosen  # what this ACK reports, in order
+        base = self.rcv_nxt - self.rcv_off  # seq = off + base, modulo 2**32
+        return tuple([((a + base) & _SEQ_MASK, (b + base) & _SEQ_MASK) for a, b in chosen])

@@ -212,6 +212,23 @@ class TcpConfig:
 
     # --- Out-of-order queue and SACK scoreboard bounds ---
 
+    ofo_max_ranges: int = 65536
+    """Disjoint ranges the out-of-order queue holds at most, per connection
+    (default 65536: every other byte of a 128 KiB window). A segment that
+    would make one more prunes ranges from the top end first, an eighth of
+    this at a time, or is dropped if it lies above them all (Linux
+    ``tcp_prune_ofo_queue``, which Linux drives by memory, sysctl
+    ``tcp_rmem``; FreeBSD counts segments, ``net.inet.tcp.reass.maxqueuelen``).
+    The queue is also bounded by the receive window (RFC 9293 §3.10.7.4)."""
+
+    sack_max_ranges: int = 65536
+    """Disjoint SACKed ranges the sender's scoreboard keeps at most (RFC 6675),
+    per connection (default 65536). At the limit, a SACK block that would add
+    a range is ignored: its bytes count as not SACKed (a needless
+    retransmission at worst). Bounds the memory a peer that SACKs thousands
+    of tiny ranges can make us spend (cf. Linux's limit on splitting its
+    retransmission queue for SACKs, CVE-2019-11478)."""
+
     # --- Liveness: zero-window probes, orphans, TIME-WAIT ---
 
     orphan_retries: int = 8
@@ -317,6 +334,9 @@ class TcpConfig:
                              f"{', '.join(SYNCOOKIE_MODES)}, got {self.syncookies!r}")
 
         # --- checks: out-of-order queue ---
+        if self.ofo_max_ranges < 1 or self.sack_max_ranges < 1:
+            raise ValueError("TcpConfig.ofo_max_ranges and sack_max_ranges must be >= 1, got "
+                             f"{self.ofo_max_ranges} and {self.sack_max_ranges}")
 
         # --- checks: liveness ---
         if isinstance(self.orphan_retries, bool) or not isinstance(self.orphan_retries, int):

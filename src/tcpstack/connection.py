@@ -880,7 +880,16 @@ class Connection(Tcb):
                 # Out of order: keep it (SHLD-31) and send a duplicate ACK at
                 # once, one per segment even when several arrive together, so
                 # the sender can count them (RFC 5681 §4.2, §3.2).
-                rcv.hold(rcv.rcv_off + off, payload, sack=self._negotiated.sack)
+                held = rcv.hold(rcv.rcv_off + off, payload, sack=self._negotiated.sack,
+                                max_ranges=self._config.ofo_max_ranges)
+                if held.kept:
+                    self._count("ofo_queued")
+                    if held.merged:
+                        self._count("ofo_merged")
+                else:
+                    self._count("ofo_dropped")  # the range limit: Linux TCPOFODrop
+                for _ in range(held.pruned):
+                    self._count("ofo_pruned")
                 sender.queue(sender.make(seq=self._snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             sender.ack_now = True  # old duplicate data: re-ACK
@@ -1134,7 +1143,8 @@ class Connection(Tcb):
             self._ts = TsRecent(ts.tsval, self._now)  # RFC 7323 §4.3 (1)
         self._take_peer_mss(seg)
         if self._negotiated.sack:
-            self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh)
+            self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh,
+                                    self._config.sack_max_ranges)
 
     def _take_syn_text(self) -> None:
         """SYN-RECEIVED -> ESTABLISHED: process the text or FIN the peer's SYN carried.

@@ -81,7 +81,8 @@ class LossRecovery:
 
     def __init__(self, algorithm: str, mss: int) -> None:
         self.cc: CongestionControl = congestion.create(algorithm, mss)
-        self._sack: tuple[int, int] | None = None  # (segment size, DupThresh) once negotiated
+        # (segment size, DupThresh, range limit) once negotiated
+        self._sack: tuple[int, int, int | None] | None = None
         self.scoreboard: Scoreboard | None = None
         self.phase = Phase.OPEN
         self.recover_off = 0
@@ -109,10 +110,11 @@ class LossRecovery:
         """RecoveryPoint while RECOVERY or LOSS, else None (RFC 6675 §5, §5.1)."""
         return None if self.phase is Phase.OPEN else self.recover_off
 
-    def use_sack(self, seg_size: int, dupthresh: int) -> None:
+    def use_sack(self, seg_size: int, dupthresh: int, max_ranges: int | None = None) -> None:
         """SACK was negotiated (RFC 2018 §2): keep a scoreboard of ``seg_size`` segments,
-        from the first data sent or SACKed on (an idle connection holds none)."""
-        self._sack = (seg_size, dupthresh)
+        from the first data sent or SACKed on (an idle connection holds none), of at
+        most ``max_ranges`` SACKed ranges (see :class:`~tcpstack.sack.Scoreboard`)."""
+        self._sack = (seg_size, dupthresh, max_ranges)
 
     @property
     def uses_sack(self) -> bool:
@@ -128,7 +130,9 @@ class LossRecovery:
         sb = self.scoreboard
         if sb is None:
             assert self._sack is not None
-            sb = self.scoreboard = Scoreboard(*self._sack, phase=self)
+            seg_size, dupthresh, max_ranges = self._sack
+            sb = self.scoreboard = Scoreboard(seg_size, dupthresh, phase=self,
+                                              max_ranges=max_ranges)
         return sb
 
     # -- acknowledgments --------------------------------------------------------

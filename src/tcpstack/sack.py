@@ -71,10 +71,11 @@ class _OwnPhase:
         self.recovery_point: int | None = None
 
 
-class _RangeSet:
-    """Disjoint, non-adjacent, ascending half-open ranges of offsets.
+class RangeSet:
+    """Disjoint, non-adjacent, ascending half-open ranges of ints (offsets, page numbers).
 
-    ``total`` is the number of bytes covered.
+    ``total`` is the number of ints covered. Adding or removing a range costs
+    O(log n) plus the ranges it merges or cuts (and a move of the list tails).
     """
 
     __slots__ = ("_ends", "_starts", "total")
@@ -104,6 +105,15 @@ class _RangeSet:
     def contains(self, offset: int) -> bool:
         i = bisect_right(self._starts, offset) - 1
         return i >= 0 and offset < self._ends[i]
+
+    def touches(self, start: int, end: int) -> bool:
+        """Whether a range overlaps or touches ``[start, end)`` (adding it makes no new range)."""
+        return bisect_left(self._ends, start) < bisect_right(self._starts, end)
+
+    def containing(self, offset: int) -> tuple[int, int]:
+        """The range holding ``offset``, which must be covered."""
+        i = bisect_right(self._starts, offset) - 1
+        return self._starts[i], self._ends[i]
 
     def add(self, start: int, end: int) -> int:
         """Cover ``[start, end)``; return how many bytes were not covered before."""
@@ -238,6 +248,11 @@ class Scoreboard:
             :meth:`exit_recovery` and :meth:`reset_after_timeout` update. Given
             a holder, those methods only reset the scoreboard's marks (HighRxt,
             RescueRxt, retransmitted ranges) and the holder changes the phase.
+        max_ranges: at most this many disjoint SACKed ranges are kept (None:
+            no limit). At the limit a block that would add a range is ignored:
+            its bytes count as not SACKed, which costs at most a needless
+            retransmission, never data (as Linux ignores SACK information
+            that would split its queue beyond its memory limit).
 
     Attributes:
         high_rxt: HighRxt (§2), offset one past the highest byte retransmitted
@@ -256,6 +271,7 @@ class Scoreboard:
     __slots__ = (
         "_high_ack",
         "_high_data",
+        "_max_ranges",
         "_mss",
         "_own",
         "_phase",
@@ -269,13 +285,16 @@ class Scoreboard:
     )
 
     def __init__(self, mss: int, dupthresh: int = 3, *,
-                 phase: RecoveryPhase | None = None) -> None:
+                 phase: RecoveryPhase | None = None, max_ranges: int | None = None) -> None:
         if dupthresh < 1:
             raise ValueError("dupthresh must be >= 1")
+        if max_ranges is not None and max_ranges < 1:
+            raise ValueError("max_ranges must be >= 1")
+        self._max_ranges = max_ranges
         self._mss = _check_mss(mss)
         self.dupthresh = dupthresh
-        self._sacked = _RangeSet()
-        self._rexmit = _RangeSet()  # retransmitted in this phase and not SACKed since
+        self._sacked = RangeSet()
+        self._rexmit = RangeSet()  # retransmitted in this phase and not SACKed since
         self._high_ack: int | None = None
         self._high_data: int | None = None
         self.high_rxt = 0
@@ -389,10 +408,13 @@ class Scoreboard:
         assert floor is not None
         ceiling = self._high_data
         newly = 0
+        sacked, limit = self._sacked, self._max_ranges
         for left, right in blocks:
             if right <= left or left <= floor or (ceiling is not None and right > ceiling):
                 continue
-            added = self._sacked.add(left, right)
+            if limit is not None and len(sacked) >= limit and not sacked.touches(left, right):
+                continue  # no room for another range: leave these bytes unSACKed
+            added = sacked.add(left, right)
             if added:
                 self._rexmit.remove(left, right)
                 newly += added
