@@ -152,8 +152,9 @@ COUNTERS: dict[str, CounterInfo] = _table(
     # --- Out-of-order queue (per connection) ---
     ("ofo_queued", ("TcpExtTCPOFOQueue",), "out-of-order segments held for later",
      "RFC 9293 §3.10.7.4 SHLD-31"),
-    ("ofo_dropped", ("TcpExtTCPOFODrop",), "out-of-order segments that could not be held "
-     "(over the window or the range limit)", "Linux tcp_data_queue_ofo"),
+    ("ofo_dropped", ("TcpExtTCPOFODrop",), "out-of-order segments dropped at the range "
+     "limit (ofo_max_ranges) with nothing above them to prune; text beyond the window is "
+     "trimmed by the first check instead", "Linux tcp_data_queue_ofo"),
     ("ofo_pruned", ("TcpExtOfoPruned",), "out-of-order ranges pruned from the top to stay "
      "within the limit (reneging, RFC 2018 §8)", "Linux tcp_prune_ofo_queue"),
     ("ofo_merged", ("TcpExtTCPOFOMerge",), "out-of-order segments merged into a held range",
