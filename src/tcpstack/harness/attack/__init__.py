@@ -1,0 +1,2 @@
+"""Attack experiments: ``tcpstack attack NAME`` (issue 12).
+"""
