@@ -1,4 +1,4 @@
-"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill (DESIGN.md, "The command line").
+"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill, attack (DESIGN.md, "The command line").
 
 Every error caused by the user's input is one line on stderr and a non-zero
 exit status (2 for usage errors, 1 for failures while running), never a
@@ -165,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .ui import add_ui_parser
 
     add_ui_parser(sub)
+    # tcpstack attack (issue 12)
+    from .attack import add_attack_parser
+
+    add_attack_parser(sub)
     return parser
 
 
@@ -200,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .ui import run_ui
 
             return run_ui(args)
+        if args.command == "attack":  # issue 12
+            from .attack import run_attack
+
+            return run_attack(args)
         parser.print_help()
         return 2
     except UsageError as exc:
