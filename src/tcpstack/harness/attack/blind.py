@@ -87,8 +87,9 @@ def _run(transfer: Transfer, *, max_steps: int = 50_000_000) -> None:
     transfer.net.run(until=MAX_VIRTUAL, max_steps=max_steps)
 
 
-def _baseline(seed: int, size: int, config: TcpConfig | None) -> tuple[float, float]:
-    """The transfer alone: ``(handshake done, last byte read)`` in virtual seconds.
+def _baseline(seed: int, size: int, config: TcpConfig | None) -> tuple[float, float, int]:
+    """The transfer alone: ``(handshake done, last byte read)`` in virtual seconds,
+    and the packets the client sent.
 
     Raises:
         RuntimeError: the transfer did not complete (a defect, not an attack result).
@@ -97,7 +98,8 @@ def _baseline(seed: int, size: int, config: TcpConfig | None) -> tuple[float, fl
     _run(transfer)
     if transfer.sink.done_at is None or transfer.sink.connected_at is None or not transfer.exact:
         raise RuntimeError(f"the transfer did not complete without an attack (seed {seed})")
-    return transfer.sink.connected_at, transfer.sink.done_at
+    return (transfer.sink.connected_at, transfer.sink.done_at,
+            transfer.client.stack.stats["packets_out"])
 
 
 def _blind_builder(kind: str, transfer: Transfer, rng: random.Random,
@@ -220,7 +222,7 @@ def run_blind(kind: str, *, seed: int = 1, count: int = 1_000_000, size: int = D
         raise ValueError(f"spread must be >= 1, got {spread}")
     cfg = config or TcpConfig()
     started = time.perf_counter()
-    connected, base = _baseline(seed, size, config)
+    connected, base, sent = _baseline(seed, size, config)
     rng = random.Random(f"attack/{seed}/{kind}")
     transfer, inj = _attacked(seed, size, config, count, connected, base,
                               lambda t: _blind_builder(kind, t, rng, spread), "server", progress)
@@ -228,7 +230,7 @@ def run_blind(kind: str, *, seed: int = 1, count: int = 1_000_000, size: int = D
                           "transfer byte-exact, 0 resets, challenge ACKs within "
                           "challenge_ack_limit per second, transfer time <= 1.10 x without "
                           "the attack")
-    _transfer_metrics(result, transfer, inj, base)
+    _transfer_metrics(result, transfer, inj, base, sent)
     r = inj.replies
     limit = cfg.challenge_ack_limit
     result.check("transfer byte-exact", transfer.exact,
@@ -259,13 +261,13 @@ def run_ack_storm(*, seed: int = 1, count: int = 100_000, size: int = DEFAULT_SI
     _check(count=count, size=size)
     cfg = config or TcpConfig()
     started = time.perf_counter()
-    connected, base = _baseline(seed, size, config)
+    connected, base, sent = _baseline(seed, size, config)
     transfer, inj = _attacked(seed, size, config, count, connected, base, _storm_builder,
                               "client", progress)
     result = AttackResult("ack-storm", seed, {"count": count, "size": size},
                           "transfer byte-exact, 0 resets, pure-ACK replies per second within "
                           "challenge_ack_limit + 1 / invalid_ack_ratelimit")
-    _transfer_metrics(result, transfer, inj, base)
+    _transfer_metrics(result, transfer, inj, base, sent)
     r = inj.replies
     interval = cfg.invalid_ack_ratelimit
     allowed = cfg.challenge_ack_limit + (math.ceil(1 / interval) if interval > 0 else 0)
@@ -284,8 +286,9 @@ def run_ack_storm(*, seed: int = 1, count: int = 100_000, size: int = DEFAULT_SI
 
 
 def _transfer_metrics(result: AttackResult, transfer: Transfer, inj: Injector,
-                      base: float) -> None:
-    """The metrics every attack on a transfer shows."""
+                      base: float, base_sent: int) -> None:
+    """The metrics every attack on a transfer shows (``base``: the transfer time
+    without the attack, ``base_sent``: the client's packets then)."""
     r: Replies = inj.replies
     attacked = transfer.sink.done_at
     window = (inj.last_at or 0.0) - (inj.first_at or 0.0)
@@ -311,6 +314,9 @@ def _transfer_metrics(result: AttackResult, transfer: Transfer, inj: Injector,
                round(attacked, 6) if attacked is not None else None, "s")
     result.add("time_ratio", "ratio (done means <= 1.10)",
                round(attacked / base, 4) if attacked is not None and base > 0 else None)
+    sent = transfer.client.stack.stats["packets_out"]
+    result.add("sender_packets", "packets the data sender sent, with the attack", sent)
+    result.add("sender_packets_without", "packets the data sender sent, without", base_sent)
 
 
 def _check(*, count: int, size: int) -> None:
