@@ -1,4 +1,4 @@
-"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill, attack (DESIGN.md, "The command line").
+"""The ``tcpstack`` command: demo, scenarios, bench, tun, drill (DESIGN.md, "The command line").
 
 Every error caused by the user's input is one line on stderr and a non-zero
 exit status (2 for usage errors, 1 for failures while running), never a

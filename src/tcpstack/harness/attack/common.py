@@ -314,7 +314,7 @@ def _payload_and_flags(packet: bytes) -> tuple[bool, int]:
 
 
 class Injector:
-    """Feeds ``count`` spoofed packets into a host's stack, spread evenly from ``start`` to ``stop``.
+    """Feeds ``count`` spoofed packets into a host's stack, evenly from ``start`` to ``stop``.
 
     Packets go in batches, one batch every ``tick`` seconds of virtual time
     (all packets of a batch arrive at the same instant). Before a batch the
