@@ -428,6 +428,11 @@ def random_seq(rng: random.Random, around: int | None, spread: int) -> int:
 CLIENT_ADDRESS = "192.0.2.1"
 SERVER_ADDRESS = "198.51.100.1"
 SERVER_PORT = 5001
+"""Where every experiment's client, server and service are (the documentation ranges)."""
+
+
+END_EVENTS = (ConnectionClosed, ConnectionReset, ConnectionTimedOut, ConnectionAborted)
+"""The events that end a connection."""
 
 
 class Source:
@@ -462,8 +467,8 @@ class Sink:
 
     Args:
         expected: bytes the transfer carries (``done_at`` is set when they are all read).
+        clock: the network's clock, for ``done_at`` and ``connected_at``.
         read: False makes it never read (a peer whose window closes).
-        clock: the network's clock, for ``done_at``.
     """
 
     def __init__(self, expected: int, clock: Callable[[], float], *, read: bool = True) -> None:
@@ -494,10 +499,6 @@ class Sink:
             self.done_at = self._clock()
         if conn.at_eof and conn.state.synchronized:
             conn.close()
-
-
-END_EVENTS = (ConnectionClosed, ConnectionReset, ConnectionTimedOut, ConnectionAborted)
-"""The events that end a connection."""
 
 
 @dataclass
@@ -532,7 +533,6 @@ class Transfer:
     def done(self) -> bool:
         """The server has read every byte."""
         return self.sink.done_at is not None
-
 
 
 def bulk_transfer(seed: int, size: int, *, config: TcpConfig | None = None,

@@ -43,7 +43,16 @@ from ...events import Event
 from ...seq import seq_add
 from ...trace import Trace
 from ...wire import Flags
-from .common import AttackResult, Progress, deep_size, ipv4_segment, no_progress
+from .common import (
+    CLIENT_ADDRESS,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    AttackResult,
+    Progress,
+    deep_size,
+    ipv4_segment,
+    no_progress,
+)
 
 DEFAULT_WINDOW = 4 * 1024 * 1024
 """Default receive window under attack, bytes."""
@@ -66,7 +75,7 @@ CHUNK = 4096
 BUDGET_EVERY = 256
 """Packets fed between two looks at the CPU budget."""
 
-CLIENT, SERVER, PORT = "192.0.2.1", "198.51.100.1", 5001
+CLIENT, SERVER, PORT = CLIENT_ADDRESS, SERVER_ADDRESS, SERVER_PORT
 
 
 class _Reader:

@@ -35,6 +35,8 @@ from ...events import Connected, Event, PeerClosed
 from ...state import State
 from ...trace import Trace
 from .common import (
+    CLIENT_ADDRESS,
+    SERVER_ADDRESS,
     AttackResult,
     Injector,
     Progress,
@@ -56,8 +58,7 @@ fraction of it; a stack that keeps a full TCB per spoofed SYN does not."""
 MEMORY_SAMPLE = 0.5
 """Virtual seconds between two walks of the server stack's memory."""
 
-SERVER_ADDRESS = "198.51.100.1"
-CLIENTS_ADDRESS = "192.0.2.1"
+CLIENTS_ADDRESS = CLIENT_ADDRESS
 PORT = 80
 SPOOFED_NET = 0x0A000000  # 10.0.0.0/8: no host of the network lives there
 

@@ -41,7 +41,16 @@ from ...connection import Connection
 from ...drivers.sim import Network
 from ...state import State
 from ...trace import Trace
-from .common import AttackResult, Progress, Sink, Source, no_progress
+from .common import (
+    CLIENT_ADDRESS,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    AttackResult,
+    Progress,
+    Sink,
+    Source,
+    no_progress,
+)
 
 DEFAULT_MAX_TIME = 86_400.0
 """Virtual seconds a case may last after the peer vanished (one day)."""
@@ -52,7 +61,7 @@ DEFAULT_USER_TIMEOUT = 30.0
 DATA = 1 << 20
 """Bytes the server tries to send (more than the client's window and the server's buffer)."""
 
-SERVER, CLIENT, PORT = "198.51.100.1", "192.0.2.1", 5001
+SERVER, CLIENT, PORT = SERVER_ADDRESS, CLIENT_ADDRESS, SERVER_PORT
 CASES = ("r2", "user-timeout", "orphan")
 
 
