@@ -100,8 +100,8 @@ def add_attack_parser(sub: Any) -> None:
             p.add_argument("--segment", type=_positive, default=1,
                            help="data bytes per segment, each followed by a 1-byte hole "
                                 "(default 1)")
-            p.add_argument("--cpu-budget", type=positive_seconds, default=60.0,
-                           help="stop feeding holes after this many CPU seconds (default 60)")
+            p.add_argument("--cpu-budget", type=positive_seconds, default=300.0,
+                           help="stop feeding holes after this many CPU seconds (default 300)")
         if name == "zero-window":
             p.add_argument("--max-time", type=positive_seconds, default=86_400.0,
                            help="virtual seconds each case may last after the peer vanished "

@@ -63,7 +63,7 @@ CPU_LIMIT = 2.0
 MEMORY_RATIO = 2.0
 """Done means: memory within 2x the bytes held."""
 
-DEFAULT_CPU_BUDGET = 60.0
+DEFAULT_CPU_BUDGET = 300.0
 """CPU seconds after which feeding stops (the run then fails, saying how far it got)."""
 
 CALIBRATION = 20_000
@@ -167,7 +167,9 @@ def run_ofo_holes(*, seed: int = 1, window: int = DEFAULT_WINDOW, segment: int =
     net, _, server, reader, conn = _connected(seed, window)
     victim = server.stack.find(PORT, CLIENT, conn.local.port)
     assert victim is not None
-    offered = min(window, conn.snd_wnd)  # what the server's window lets in
+    # What the server's window lets in: its own RCV.WND (the client's SND.WND
+    # still holds the SYN-ACK's unscaled window, RFC 7323 §2.2).
+    offered = min(window, victim.rcv_wnd)
     data = random.Random(f"attack/{seed}/ofo").randbytes(offered)
     src, dst = conn.local.address.packed, conn.remote.address.packed
     sport, base, ack = conn.local.port, conn.snd_nxt, conn.rcv_nxt
