@@ -19,6 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from ..harness.attack import ATTACKS, BLIND_KINDS, AttackResult
+from ..harness.attack.blind import DEFAULT_SIZE
+from ..harness.attack.ofo import DEFAULT_CPU_BUDGET, DEFAULT_WINDOW
+from ..harness.attack.synflood import MEMORY_BOUND
+from ..harness.attack.zerowindow import DEFAULT_MAX_TIME, DEFAULT_USER_TIMEOUT
 from .argtypes import positive_seconds
 
 ATTACK_EPILOG = """\
@@ -76,8 +80,8 @@ def add_attack_parser(sub: Any) -> None:
             default = 1_000_000 if name in BLIND_KINDS else 100_000
             p.add_argument("--count", type=_count, default=default,
                            help=f"spoofed segments (default {default:,})")
-            p.add_argument("--size", type=_positive, default=4 * 1024 * 1024,
-                           help="bytes of the transfer under attack (default 4 MiB)")
+            p.add_argument("--size", type=_positive, default=DEFAULT_SIZE,
+                           help=f"bytes of the transfer under attack (default {DEFAULT_SIZE:,})")
         if name in BLIND_KINDS:
             p.add_argument("--spread", type=_positive, default=1 << 32,
                            help="guesses range over this many sequence values around the "
@@ -91,23 +95,26 @@ def add_attack_parser(sub: Any) -> None:
                            help="legitimate clients connecting during the flood (default 1000)")
             p.add_argument("--connect-timeout", type=positive_seconds, default=3.0,
                            help="seconds a client waits for its connection (default 3)")
-            p.add_argument("--memory-bound", type=_positive, default=32 * 1024 * 1024,
+            p.add_argument("--memory-bound", type=_positive, default=MEMORY_BOUND,
                            help="bytes the server stack's peak memory is judged against "
-                                "(default 32 MiB)")
+                                f"(default {MEMORY_BOUND:,})")
         if name == "ofo-holes":
-            p.add_argument("--window", type=_positive, default=4 * 1024 * 1024,
-                           help="the receiver's window in bytes, 4..2**30 (default 4 MiB)")
+            p.add_argument("--window", type=_positive, default=DEFAULT_WINDOW,
+                           help=f"the receiver's window in bytes, 4..2**30 "
+                                f"(default {DEFAULT_WINDOW:,})")
             p.add_argument("--segment", type=_positive, default=1,
                            help="data bytes per segment, each followed by a 1-byte hole "
                                 "(default 1)")
-            p.add_argument("--cpu-budget", type=positive_seconds, default=300.0,
-                           help="stop feeding holes after this many CPU seconds (default 300)")
+            p.add_argument("--cpu-budget", type=positive_seconds, default=DEFAULT_CPU_BUDGET,
+                           help="stop feeding holes after this many CPU seconds "
+                                f"(default {DEFAULT_CPU_BUDGET:g})")
         if name == "zero-window":
-            p.add_argument("--max-time", type=positive_seconds, default=86_400.0,
+            p.add_argument("--max-time", type=positive_seconds, default=DEFAULT_MAX_TIME,
                            help="virtual seconds each case may last after the peer vanished "
-                                "(default 86400)")
-            p.add_argument("--user-timeout", type=positive_seconds, default=30.0,
-                           help="TcpConfig.user_timeout of the user-timeout case (default 30)")
+                                f"(default {DEFAULT_MAX_TIME:g})")
+            p.add_argument("--user-timeout", type=positive_seconds, default=DEFAULT_USER_TIMEOUT,
+                           help="TcpConfig.user_timeout of the user-timeout case "
+                                f"(default {DEFAULT_USER_TIMEOUT:g})")
 
 
 def _runner(args: argparse.Namespace) -> Callable[..., AttackResult]:

@@ -326,4 +326,4 @@ def _check(*, count: int, size: int) -> None:
         raise ValueError(f"size must be >= 1 byte, got {size}")
 
 
-__all__ = ["BLIND_KINDS", "run_ack_storm", "run_blind"]
+__all__ = ["BLIND_KINDS", "DEFAULT_SIZE", "run_ack_storm", "run_blind"]

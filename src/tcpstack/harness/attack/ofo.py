@@ -244,4 +244,4 @@ def run_ofo_holes(*, seed: int = 1, window: int = DEFAULT_WINDOW, segment: int =
     return result
 
 
-__all__ = ["DEFAULT_WINDOW", "run_ofo_holes"]
+__all__ = ["DEFAULT_CPU_BUDGET", "DEFAULT_WINDOW", "run_ofo_holes"]

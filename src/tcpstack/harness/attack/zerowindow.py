@@ -184,4 +184,4 @@ def run_zero_window(*, seed: int = 1, max_time: float = DEFAULT_MAX_TIME,
     return result
 
 
-__all__ = ["CASES", "DEFAULT_MAX_TIME", "ZeroWindowCase", "run_zero_window"]
+__all__ = ["CASES", "DEFAULT_MAX_TIME", "DEFAULT_USER_TIMEOUT", "ZeroWindowCase", "run_zero_window"]
