@@ -176,6 +176,8 @@ def test_zero_window_runs_and_reports() -> None:
         assert isinstance(probes, int) and probes >= 0
         ended = result.metric(f"{case}_ended_after")
         assert ended is None or 0 < ended <= 600.0  # type: ignore[operator]
+        first = result.metric(f"{case}_first_probe_after")  # the persist timer's first RTO
+        assert first == pytest.approx(1.0)
         if ended is None:
             assert "still" in str(result.metric(f"{case}_end"))
     assert len(result.checks) == 3
