@@ -189,7 +189,7 @@ def run_syn_flood(*, seed: int = 1, rate: int = 100_000, seconds: float = 10.0,
                round(fraction, 4))
     for q in (50, 90, 99):
         result.add(f"connect_p{q}", f"connect time p{q}", _percentile(times, q), "s")
-    result.add("connect_max", "connect time max", times[-1] if times else None, "s")
+    result.add("connect_max", "connect time max", round(times[-1], 6) if times else None, "s")
     result.add("synacks_sent", "SYN-ACKs and other replies sent", injector.replies.other)
     result.add("memory_peak", "server stack memory, peak", peak[0], "bytes")
     result.add("memory_peak_at", "peak memory at", round(peak[1], 3), "s")
