@@ -209,7 +209,7 @@ def _print_tables(result: AttackResult) -> None:
     if result.counters:
         console.print("victim's counters: " + ", ".join(
             f"{k} {v:,}" for k, v in result.counters.items()), highlight=False)
-    console.print(f"{verdict} ({result.wall_seconds:.1f} s wall)")
+    console.print(f"{verdict} ({result.wall_seconds:.1f} s wall)", highlight=False)
 
 
 __all__ = ["add_attack_parser", "run_attack"]
