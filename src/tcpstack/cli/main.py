@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .ui import add_ui_parser
 
     add_ui_parser(sub)
+    # tcpstack attack (issue 12)
+    from .attack import add_attack_parser
+
+    add_attack_parser(sub)
     return parser
 
 
@@ -229,6 +233,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .ui import run_ui
 
             return run_ui(args)
+        if args.command == "attack":  # issue 12
+            from .attack import run_attack
+
+            return run_attack(args)
         parser.print_help()
         return 2
     except UsageError as exc:
