@@ -102,6 +102,7 @@ def _server_app(conn: Connection, event: Event) -> None:
 def run_syn_flood(*, seed: int = 1, rate: int = 100_000, seconds: float = 10.0,
                   clients: int = 1000, connect_timeout: float = 3.0,
                   memory_bound: int = MEMORY_BOUND, config: TcpConfig | None = None,
+                  settle: float | None = None,
                   progress: Progress = no_progress) -> AttackResult:
     """``syn-flood`` (module docstring).
 
@@ -113,6 +114,10 @@ def run_syn_flood(*, seed: int = 1, rate: int = 100_000, seconds: float = 10.0,
         connect_timeout: seconds a client waits for its connection.
         memory_bound: bytes the server stack's peak memory is judged against.
         config: the server's configuration (default :class:`TcpConfig`).
+        settle: virtual seconds the run goes on after the flood (default
+            ``connect_timeout + 1``): long enough for the spoofed half-open
+            entries to give up (63 s with ``synack_retries`` 5) when the
+            counters should show it.
         progress: told (SYNs fed, SYNs in all).
 
     Raises:
@@ -161,16 +166,22 @@ def run_syn_flood(*, seed: int = 1, rate: int = 100_000, seconds: float = 10.0,
     injector = Injector(net, server, build, count=total, start=0.0,
                         stop=seconds - 0.001, progress=progress)
     peak = [0, 0.0]
+    listener = server.stack.listener(PORT)
+    half_open_peak = 0
 
     def sample() -> None:
+        nonlocal half_open_peak
         size = stack_memory(server, net)
         if size > peak[0]:
             peak[0], peak[1] = size, net.now
+        if listener is not None:
+            half_open_peak = max(half_open_peak, len(listener.half_open))
         if net.now + MEMORY_SAMPLE <= seconds + connect_timeout:
             net.at(net.now + MEMORY_SAMPLE, sample)
 
     net.at(0.0, sample)
-    net.run(until=seconds + connect_timeout + 1.0, max_steps=100_000_000)
+    end = seconds + (connect_timeout + 1.0 if settle is None else settle)
+    net.run(until=end, max_steps=100_000_000)
 
     times = sorted(c.connected_at - c.started for c in records
                    if c.connected_at is not None and c.connected_at - c.started <= connect_timeout)
@@ -191,6 +202,8 @@ def run_syn_flood(*, seed: int = 1, rate: int = 100_000, seconds: float = 10.0,
         result.add(f"connect_p{q}", f"connect time p{q}", _percentile(times, q), "s")
     result.add("connect_max", "connect time max", round(times[-1], 6) if times else None, "s")
     result.add("synacks_sent", "SYN-ACKs and other replies sent", injector.replies.other)
+    result.add("half_open_peak", "half-open connections, most at once (SYN queue)",
+               half_open_peak)
     result.add("memory_peak", "server stack memory, peak", peak[0], "bytes")
     result.add("memory_peak_at", "peak memory at", round(peak[1], 3), "s")
     result.add("memory_bound", "memory bound", memory_bound, "bytes")
