@@ -168,15 +168,19 @@ class LossRecovery:
         Args:
             in_flight: sequence space outstanding, bytes (must be > 0).
             carries_more: the segment has data, SYN or FIN (then it is not one).
-            has_sack: it carries SACK blocks; with a scoreboard, it counts
-                only if it SACKs new data (RFC 6675 §2).
+            has_sack: it carries SACK blocks. With SACK in use it counts only
+                if it SACKs new data (RFC 6675 §2 "DupAck"): a receiver that
+                holds out-of-order data reports it in every duplicate ACK
+                (RFC 2018 §4), so an ACK without blocks is no sign of loss but
+                the answer to an old or out-of-window segment, possibly
+                spoofed (RFC 5961 §10), and must not start a fast retransmit.
             newly_sacked: bytes it SACKed anew.
             same_window: it advertises the window we already had.
         """
         if in_flight <= 0 or carries_more:
             return False
-        if self._sack is not None and has_sack:
-            return newly_sacked > 0
+        if self._sack is not None:
+            return has_sack and newly_sacked > 0
         return same_window
 
     def on_duplicate_ack(self, *, una_off: int, high_data_off: int, in_flight: int,

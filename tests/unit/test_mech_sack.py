@@ -166,6 +166,24 @@ def test_sender_recovery_retransmits_exactly_the_holes() -> None:
     assert s.conn.cwnd == 4000
 
 
+def test_sender_acks_without_sack_blocks_are_not_duplicate_acks() -> None:
+    # With SACK in use a receiver holding out-of-order data reports it in every
+    # duplicate ACK (RFC 2018 §4); an ACK of SND.UNA without blocks is what an
+    # old or out-of-window (possibly spoofed) segment draws, and RFC 6675 §2
+    # does not count it: no limited transmit, no fast retransmit.
+    s = sack_established(peer_mss=MSS)
+    ramp(s)
+    for i in range(5):
+        s.rx("A", seq=1, ack=4001, at=1.2 + 0.01 * i)
+        s.expect([], at=1.2 + 0.01 * i)
+    assert s.conn.dupacks == 0
+    assert not s.conn.in_recovery
+    # One that SACKs new data still counts (limited transmit).
+    s.rx("A", seq=1, ack=4001, sack=[(5001, 6001)], at=1.3)
+    s.expect([seg_out(12001)], at=1.3)
+    assert s.conn.dupacks == 1
+
+
 def test_sender_go_back_after_timeout_skips_sacked_ranges() -> None:
     s = sack_established(peer_mss=MSS)
     ramp(s)
