@@ -281,6 +281,10 @@ def test_replay_and_seed_commands(tmp_path: Path, capsys: pytest.CaptureFixture[
     stack_seeds = sorted((tmp_path / "corpus" / "stack").iterdir())
     assert len(stack_seeds) > 20
     assert fuzz.main(["stack", str(stack_seeds[0]), str(stack_seeds[-1])]) == 0
+    assert "2 inputs replayed" in capsys.readouterr().out
+    parser_dir = tmp_path / "corpus" / "parser"
+    assert fuzz.main(["parser", "--replay", str(parser_dir)]) == 0
+    assert f"{len(list(parser_dir.iterdir()))} inputs replayed" in capsys.readouterr().out
     assert fuzz.main(["parser", str(tmp_path / "missing")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert fuzz.main(["mutate", "parser", "--inputs", "300"]) == 0

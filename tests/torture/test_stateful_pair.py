@@ -18,10 +18,12 @@ The network is a list of packets in flight that the rules deliver in any
 order, drop, duplicate or corrupt; time moves only when a rule says so.
 
 Profiles (``HYPOTHESIS_PROFILE``): ``stateful-pair-ci`` (the default,
-bounded for CI: well under a minute on two cores) and
-``stateful-pair-long`` for a campaign::
+bounded for CI: 60 runs of up to 50 steps, derandomized, a few seconds of
+CPU) and ``stateful-pair-long`` for a campaign (20,000 runs of up to 150
+steps, random; ``TCPSTACK_STATEFUL_EXAMPLES`` changes the number of runs)::
 
-    HYPOTHESIS_PROFILE=stateful-pair-long python -m pytest -q tests/torture/test_stateful_pair.py
+    HYPOTHESIS_PROFILE=stateful-pair-long TCPSTACK_STATEFUL_EXAMPLES=1500 \
+        python -m pytest -q tests/torture/test_stateful_pair.py --hypothesis-show-statistics
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "stateful-pair-long",
-    max_examples=20_000,
+    max_examples=int(os.environ.get("TCPSTACK_STATEFUL_EXAMPLES", "20000")),
     stateful_step_count=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

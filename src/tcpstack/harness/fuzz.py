@@ -59,6 +59,7 @@ Command line (``python -m tcpstack.harness.fuzz --help``)::
     python -m tcpstack.harness.fuzz parser CORPUS/parser -- -max_total_time=600
     python -m tcpstack.harness.fuzz stack CORPUS/stack -- -max_total_time=600
     python -m tcpstack.harness.fuzz stack crash-1234          # replay one input
+    python -m tcpstack.harness.fuzz stack --replay corpus/stack   # every input once
     python -m tcpstack.harness.fuzz mutate stack --inputs 100000 --seed 1
 
 ``parser`` and ``stack`` need atheris (``pip install 'tcpstack[fuzz]'``)
@@ -1085,6 +1086,7 @@ def _parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         "  python -m tcpstack.harness.fuzz parser corpus/parser -- -max_total_time=600\n"
         "  python -m tcpstack.harness.fuzz stack corpus/stack -- -max_total_time=600 -jobs=1\n"
         "  python -m tcpstack.harness.fuzz stack crash-0123abcd     (replay one input)\n"
+        "  python -m tcpstack.harness.fuzz stack --replay corpus/stack (every input once)\n"
         "  python -m tcpstack.harness.fuzz mutate stack --inputs 100000 --seed 1\n"
         "Arguments after -- go to libFuzzer (atheris).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1094,6 +1096,9 @@ def _parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
         p = sub.add_parser(name, help=f"fuzz the {name} target with atheris (or replay files)")
         p.add_argument("paths", nargs="*", type=Path,
                        help="corpus directories and/or input files (files alone: replay)")
+        p.add_argument("--replay", action="store_true",
+                       help="run every input of the files and directories once, without "
+                            "atheris (e.g. under coverage), and stop")
     s = sub.add_parser("seeds", help="write seed corpora DIR/parser and DIR/stack")
     s.add_argument("out", type=Path)
     s.add_argument("--pcap", type=Path, nargs="*", default=[],
@@ -1134,10 +1139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"tcpstack fuzz: no such file or directory: {missing[0]}", file=sys.stderr)
         return 2
-    if args.paths and all(p.is_file() for p in args.paths):
-        for path in args.paths:  # replay, atheris or not
+    if args.replay or (args.paths and all(p.is_file() for p in args.paths)):
+        files = [f for p in args.paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+        for path in files:  # replay, atheris or not: a failure raises with its traceback
             target(path.read_bytes())
-            print(f"{path}: ok")
+        print(f"{args.command}: {len(files)} inputs replayed, no escape, no invariant violation")
         return 0
     atheris = _load_atheris()
     if atheris is None:
