@@ -23,7 +23,10 @@ CPU) and ``stateful-pair-long`` for a campaign (20,000 runs of up to 150
 steps, random; ``TCPSTACK_STATEFUL_EXAMPLES`` changes the number of runs)::
 
     HYPOTHESIS_PROFILE=stateful-pair-long TCPSTACK_STATEFUL_EXAMPLES=1500 \
-        python -m pytest -q tests/torture/test_stateful_pair.py --hypothesis-show-statistics
+    TCPSTACK_STATEFUL_REPORT=1 python -m pytest -q -s tests/torture/test_stateful_pair.py
+
+(``TCPSTACK_STATEFUL_REPORT=1`` prints what the runs did: steps checked,
+connections, bytes read, ...)
 """
 
 from __future__ import annotations
@@ -31,8 +34,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -155,13 +161,18 @@ class PairMachine(RuleBasedStateMachine):
 
     # -- user calls -------------------------------------------------------------------
 
-    @initialize(requests=st.integers(0, 2))
-    def open_a_connection(self, requests: int) -> None:
-        """Every run starts with one connection open and accepted (and
-        ``requests`` more connects on their way), so that data moves early."""
+    @initialize(requests=st.integers(0, 2), greeting=st.sampled_from([0, 100, 5000]))
+    def open_a_connection(self, requests: int, greeting: int) -> None:
+        """Every run starts with one connection open and accepted, ``greeting``
+        bytes sent each way and read (and ``requests`` more connects on their
+        way), so that data moves and is checked from the first step."""
         self.connect(PORT)
         self.deliver_all(3)
         self.accept()
+        if greeting:
+            self.send(0, greeting)
+            self.send(1, greeting)
+            self.deliver_all(4, then_read=True)
         for _ in range(requests):
             self.connect(PORT)
             self._flush()
@@ -320,6 +331,7 @@ class PairMachine(RuleBasedStateMachine):
 
     @invariant()
     def tcbs_keep_their_invariants(self) -> None:
+        RUN_STATS["steps checked"] += 1
         self._flush()
         for stack in self.stacks.values():
             check_stack(stack)
@@ -352,6 +364,29 @@ class PairMachine(RuleBasedStateMachine):
         for end in self.ends:
             if end.conn.state is State.CLOSED:
                 assert end.conn.next_timer() is None, end.conn
+
+
+    def teardown(self) -> None:
+        RUN_STATS["runs"] += 1
+        for end in self.ends:
+            RUN_STATS["connections"] += 1
+            RUN_STATS["bytes read"] += len(end.read)
+            if end.key not in self.forged_keys and self._peer(end) is not None:
+                RUN_STATS["connections checked for integrity"] += 1
+        for stack in self.stacks.values():
+            RUN_STATS["packets received"] += stack.stats["packets_in"]
+
+
+RUN_STATS: Counter[str] = Counter()
+"""What the runs of this process did; printed at the end with
+``TCPSTACK_STATEFUL_REPORT=1`` (and ``-s``): the campaign's figures."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report() -> Iterator[None]:
+    yield
+    if os.environ.get("TCPSTACK_STATEFUL_REPORT") == "1":
+        print("\nstateful pair:", ", ".join(f"{k} {v}" for k, v in sorted(RUN_STATS.items())))
 
 
 PairMachine.TestCase.settings = settings.get_profile(PROFILE)
