@@ -16,6 +16,7 @@ import json
 import pytest
 
 from tcpstack.cli import main
+from tcpstack.config import TcpConfig
 from tcpstack.harness.attack import (
     ATTACKS,
     run_ack_storm,
@@ -140,6 +141,11 @@ def test_syn_flood_runs_and_reports() -> None:
     assert {c.name for c in result.checks} == {"clients connected >= 99 %",
                                                "peak memory under the bound"}
     assert result.counters  # the listener counted what it did with the SYNs
+    # With the defences (SYN queue + cookies) every client gets through.
+    assert result.passed, result.to_dict()
+    assert result.metric("connected") == 20
+    assert result.counters["syncookies_sent"] > 0
+    assert result.metric("half_open_peak") == TcpConfig().max_syn_backlog
 
 
 def test_without_a_flood_every_client_connects() -> None:
@@ -158,6 +164,16 @@ def test_ofo_holes_runs_and_reports() -> None:
     assert result.metric("bytes_held") == 1024
     assert result.metric("memory") > 0  # type: ignore[operator]
     assert result.metric("bytes_exact") is True  # the fill makes the stream whole
+
+
+def test_ofo_holes_pass_with_bounded_reassembly() -> None:
+    # 4,096 holes: enough that a page's fixed cost no longer dominates memory
+    # (2,048 bytes of window give 2.9x; 8 KiB 1.7x; the full 4 MiB 1.5x).
+    result = run_ofo_holes(seed=1, window=8192)
+    assert result.metric("bytes_held") == 4096
+    ratio = result.metric("memory_ratio")
+    assert isinstance(ratio, float) and ratio <= 2.0
+    assert result.passed, result.to_dict()
 
 
 def test_ofo_holes_stops_at_its_cpu_budget() -> None:
@@ -181,6 +197,11 @@ def test_zero_window_runs_and_reports() -> None:
         if ended is None:
             assert "still" in str(result.metric(f"{case}_end"))
     assert len(result.checks) == 3
+    # With the defences every case ends: R2 and the user timeout after the first
+    # unanswered probe, the orphan after orphan_retries probes.
+    assert result.passed, result.to_dict()
+    assert all(result.metric(f"{case}_ended_after") is not None
+               for case in ("r2", "user_timeout", "orphan"))
 
 
 # -- the command ---------------------------------------------------------------------
