@@ -46,7 +46,10 @@ def chromium_executable() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open its event loop
+# counts as running in this thread, so an asyncio program run by a later test in
+# the same worker (asyncio.run, tcpstack.aio.run) would fail to start.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
