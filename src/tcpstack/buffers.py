@@ -19,6 +19,8 @@ are bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .reassembly import Held, ReassemblyQueue
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt
 
@@ -220,7 +222,9 @@ class ReceiveBuffer:
         # order, each dropped once an arrival, a delivery or pruning changes it
         # (so those left are exact and need no search).
         self._sack_arrivals: list[int] | None = None
-        self._sack_recent: list[tuple[int, int]] = []
+        # An empty tuple until an ACK reports blocks: every connection's receive
+        # buffer has one, and an empty list would cost 56 bytes each.
+        self._sack_recent: Sequence[tuple[int, int]] = ()
         self.fin_off: int | None = None
         self.fin_received = False
         self.eof_read = False
@@ -297,7 +301,7 @@ class ReceiveBuffer:
         if not ooo:
             self._ooo = None
             self._sack_arrivals = None
-            self._sack_recent = []
+            self._sack_recent = ()
         elif self._sack_recent:
             off = self.rcv_off
             self._sack_recent = [b for b in self._sack_recent if b[0] > off]
