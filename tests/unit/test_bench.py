@@ -7,6 +7,7 @@ bounds loose enough to catch a wrong unit.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -322,6 +323,27 @@ def test_profile_table_shortens_paths() -> None:
     profiler.runcall(sim_bulk, 5000)
     names = [r["function"] for r in profile_table(pstats.Stats(profiler), top=1000)]
     assert "tcpstack/harness/speed.py" in " ".join(names)
+    assert not any(name.startswith("/") for name in names)
+
+
+def test_profile_table_shortens_other_packages_paths(tmp_path: Path) -> None:
+    # Another installed package's function (hypothesis leaves a gc callback
+    # behind that shows up in later profiles) is named from its package down.
+    import cProfile
+    import importlib.util
+    import pstats
+
+    module_path = tmp_path / "site-packages" / "fakepkg" / "work.py"
+    module_path.parent.mkdir(parents=True)
+    module_path.write_text("def busy():\n    return sum(range(1000))\n", encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("fakepkg_work", module_path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    profiler = cProfile.Profile()
+    profiler.runcall(module.busy)
+    names = [r["function"] for r in profile_table(pstats.Stats(profiler), top=1000)]
+    assert "fakepkg/work.py:1(busy)" in names
     assert not any(name.startswith("/") for name in names)
 
 

@@ -457,10 +457,14 @@ def _function_name(path: str, line: int, name: str) -> str:
         path = "/".join(parts[len(parts) - 1 - parts[::-1].index("tcpstack"):])
     elif path.startswith(_STDLIB):
         path = "stdlib/" + Path(path).relative_to(_STDLIB).as_posix()
+    elif packages := [i for i, part in enumerate(parts) if part in _PACKAGE_DIRS]:
+        # Another installed package (e.g. a gc callback hypothesis left behind).
+        path = "/".join(parts[packages[-1] + 1:])
     return f"{path}:{line}({name})"
 
 
 _STDLIB = sysconfig.get_paths()["stdlib"]
+_PACKAGE_DIRS = ("site-packages", "dist-packages")
 
 
 def _profiled(size: int, seed: int) -> tuple[SimBulk, pstats.Stats, Stopwatch]:
