@@ -189,7 +189,8 @@ class TcpConfig:
     """Unanswered probes before the connection is declared dead (Linux
     tcp_keepalive_probes; one lost probe is never fatal, MUST-29)."""
 
-    # --- SYN flood defence (RFC 4987): fields below, read from the stack's config ---
+    # --- SYN flood defence (RFC 4987): fields below, read from the listener's config
+    # (the one given to Stack.listen, else the stack's) ---
 
     max_syn_backlog: int = 128
     """Half-open connections (SYN-RECEIVED) a listener holds at most, its SYN

@@ -359,7 +359,7 @@ class Stack:
         if self._tcb_count >= self.config.max_connections:
             self._drop(_name(self.address, src, seg), "max-connections", {})
             return
-        admission, victim, overflow = listener.admit(self.config)
+        admission, victim, overflow = listener.admit(listener.config or self.config)
         if overflow:
             self.count("syn_queue_overflow")
         match admission:
@@ -421,7 +421,7 @@ class Stack:
         """May an ACK to ``listener`` carry a cookie? With ``syncookies = "always"``,
         or while a cookie it sent may be valid (Linux tcp_synq_no_recent_overflow):
         otherwise an ACK to a listener is answered as §3.10.7.2 says, unchecked."""
-        mode = self.config.syncookies
+        mode = (listener.config or self.config).syncookies
         if mode == "always":
             return True
         sent = listener.cookie_sent_at

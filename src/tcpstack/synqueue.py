@@ -86,7 +86,8 @@ class Listener:
         return len(self.accept_queue) >= self.backlog
 
     def admit(self, config: TcpConfig) -> tuple[Admission, Connection | None, bool]:
-        """What a new SYN gets, under the stack's ``config`` (module docstring).
+        """What a new SYN gets, under ``config`` (the listener's, else the
+        stack's: ``syncookies`` and ``max_syn_backlog``; module docstring).
 
         Returns:
             ``(admission, victim, overflow)``: ``victim`` is the half-open

@@ -178,6 +178,24 @@ def test_always_answers_every_syn_with_a_cookie() -> None:
     assert stack.connections == [] and stack.stats["syncookies_sent"] == 5
 
 
+def test_a_listener_config_sets_its_own_cookie_mode() -> None:
+    # The stack's default (on-overflow) queues the SYN on port 80; the listener
+    # on 81 was given syncookies="always" and answers with a cookie, keeping nothing.
+    stack = new_stack()
+    stack.listen(80)
+    stack.listen(81, config=TcpConfig(syncookies="always"))
+    stack.receive(packet(peer_seg("S", seq=IRS, sport=1000, dport=80,
+                                  options=FULL_OPTIONS)), 1.0)  # type: ignore[arg-type]
+    stack.receive(packet(peer_seg("S", seq=IRS, sport=1001, dport=81,
+                                  options=FULL_OPTIONS)), 1.0)  # type: ignore[arg-type]
+    assert [(c.local.port, c.state) for c in stack.connections] == [(80, State.SYN_RECEIVED)]
+    assert stack.stats["syncookies_sent"] == 1
+    # The stateless reply leaves first (the stack's own outbox), then the TCB's.
+    [cookie, queued] = stack_segments(stack, at=1.0)
+    assert (cookie.src_port, queued.src_port) == (81, 80)
+    assert cookies().check(US_ADDR, 81, PEER_ADDR, 1001, IRS, cookie.seq, now=1.0) == 1
+
+
 # ----------------------------------------------------------------------
 # The final ACK
 # ----------------------------------------------------------------------
