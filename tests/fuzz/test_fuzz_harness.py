@@ -101,7 +101,29 @@ def test_world_holds_every_state() -> None:
     states = {slot.conn.state for slot in world.slots if slot.conn is not None}
     assert states == set(State) - {State.CLOSED, State.LISTEN}
     assert world.target.listening(fuzz.LISTEN_PORT)  # LISTEN: the listener
-    assert [s.label for s in world.slots] == ["listen"] + [lb for lb, _ in fuzz.WORLD_STATES]
+    assert [s.label for s in world.slots] == (["listen"] + [lb for lb, _ in fuzz.WORLD_STATES]
+                                              + ["listen-cookies"])
+    assert world.target.listening(fuzz.COOKIE_PORT)  # and one answering with SYN cookies
+
+
+def test_an_input_can_complete_a_cookie_handshake() -> None:
+    # The cookie listener's slot takes its irs/iss bases from the SYN,ACK it
+    # sent, so the fuzzer reaches a valid cookie with offsets of 1, not by luck.
+    slot = len(fuzz.WORLD_STATES) + 1
+    segment = fuzz.STACK_OPS.index("segment")
+    mss = bytes([2, 4, 0x05, 0xB4])
+    syn = (bytes([segment, slot, int(Flags.SYN), 3, 3]) + (0x5000).to_bytes(4, "big")
+           + bytes(4) + (65535).to_bytes(2, "big") + bytes(2) + bytes([4]) + mss + bytes([0]))
+    ack = (bytes([segment, slot, int(Flags.ACK), 0, 0]) + (1).to_bytes(4, "big")
+           + (1).to_bytes(4, "big") + (65535).to_bytes(2, "big") + bytes(2) + bytes([0, 0]))
+    world = stack_one_input(syn + ack)
+    stats = world.target.stats
+    assert stats["syncookies_sent"] == 1 and stats["syncookies_validated"] == 1
+    [conn] = [c for c in world.target.connections if c.local.port == fuzz.COOKIE_PORT]
+    assert conn.state is State.ESTABLISHED and conn.irs == 0x5000
+    # A wrong acknowledgment offset fails the check instead.
+    bad = ack[:9] + (2).to_bytes(4, "big") + ack[13:]
+    assert stack_one_input(syn + bad).target.stats["syncookies_failed"] == 1
 
 
 def test_world_copies_are_independent_and_alike() -> None:
@@ -250,7 +272,7 @@ def test_stack_seeds_replay_the_conversation_on_every_slot() -> None:
     packets = fuzz.scenario_packets(["lifecycle"])["lifecycle"]
     parser_seeds, stack_seeds = seeds_from_packets(packets)
     assert len(parser_seeds) == 2 * len(packets)
-    slots = len(fuzz.WORLD_STATES) + 1
+    slots = len(fuzz.WORLD_STATES) + 2
     assert len(stack_seeds) == slots
     # The same operations, aimed at slot 0, 1, ...: only the slot bytes differ.
     first = stack_seeds[0]

@@ -438,6 +438,9 @@ def _check_decoders(packet: bytes) -> None:
 TARGET_ADDR = "192.0.2.1"
 PEER_ADDR = "192.0.2.2"
 LISTEN_PORT = 80
+COOKIE_PORT = 81
+"""A second listener, configured ``syncookies="always"``: every SYN to it is
+answered by a SYN cookie and every ACK to it is checked as one (RFC 4987 §3.6)."""
 
 WORLD_STATES: tuple[tuple[str, State], ...] = (
     ("syn-sent", State.SYN_SENT),
@@ -458,7 +461,10 @@ WORLD_STATES: tuple[tuple[str, State], ...] = (
 ``-plain``: the peer offered no options (no SACK, timestamps or window
 scaling); ``-unacked``: 3000 bytes sent and not acknowledged (RTO armed);
 ``-accepted``: taken from the listener's accept queue. Plus the listener on
-port 80 (LISTEN): segments for it come from a fresh peer port."""
+port 80 (LISTEN, slot 0) and the SYN-cookie listener on port 81 (the last
+slot): segments for them come from a fresh peer port; for those, the ``irs``
+and ``iss`` bases are the last SYN,ACK the listener sent that port, so an input
+can complete a cookie handshake (sequence offset 1, acknowledgment offset 1)."""
 
 _PLAIN = TcpConfig(sack=False, timestamps=False, window_scaling=False)
 
@@ -520,6 +526,8 @@ class World:
             if conn.state is not state:
                 raise RuntimeError(f"fuzz world: {label} reached {conn.state}, not {state}")
             w.slots.append(Slot(label, conn.local.port, conn.remote.port, conn))
+        target.listen(COOKIE_PORT, now=w._tick(), config=TcpConfig(syncookies="always"))
+        w.slots.append(Slot("listen-cookies", COOKIE_PORT, 30001, None))
         w.now = 1.0
         target.handle_timer(w.now)
         peer.handle_timer(w.now)
@@ -690,8 +698,13 @@ def _segment(w: World, r: Reader) -> tuple[bytes, Slot]:
     chunk = r.blob(64)
     payload = (chunk * (r.u8() % 128 + 1))[:_MAX_PAYLOAD] if chunk else b""
     if conn is None:
-        seq = seq_off if seq_base == "random" else seq_add(0x1000, seq_off)
-        ack = ack_off
+        synack = _last_syn_ack(w, slot)
+        if synack is not None and seq_base == "irs":
+            seq = seq_add(synack.ack, seq_off - 1)  # the IRS of the SYN it answered
+        else:
+            seq = seq_off if seq_base == "random" else seq_add(0x1000, seq_off)
+        ack = seq_add(synack.seq, ack_off) if synack is not None and ack_base == "iss" \
+            else ack_off
     else:
         base = {"irs": conn.irs, "rcv_nxt": conn.rcv_nxt,
                 "rcv_edge": seq_add(conn.rcv_nxt, conn.rcv_wnd), "random": 0}[seq_base]
@@ -702,6 +715,21 @@ def _segment(w: World, r: Reader) -> tuple[bytes, Slot]:
     tcp = tcp_bytes(slot.peer_port, slot.local_port, seq, ack, flags, window, urgent,
                     options, payload)
     return ip_packet(_V4_SRC, _V4_DST, tcp), slot
+
+
+def _last_syn_ack(w: World, slot: Slot) -> Segment | None:
+    """The newest SYN,ACK the target sent from ``slot``'s port to its peer port
+    (a listener slot: a queued handshake's or a cookie's), among the packets
+    kept for the peer; None if there is none."""
+    for raw in reversed(w.to_peer):
+        try:
+            seg = decode_packet(raw)[1]
+        except MalformedPacket:
+            continue
+        if (seg.flags & (Flags.SYN | Flags.ACK) == Flags.SYN | Flags.ACK
+                and seg.src_port == slot.local_port and seg.dst_port == slot.peer_port):
+            return seg
+    return None
 
 
 def _mutated(w: World, r: Reader) -> tuple[bytes, Slot]:
@@ -725,7 +753,7 @@ def _user(w: World, r: Reader) -> Connection | None:
     conn = slot.conn
     if conn is None:
         if call == "read":
-            w.target.accept(LISTEN_PORT)  # takes one if the queue holds any
+            w.target.accept(slot.local_port)  # takes one if the queue holds any
         return None
     now = w.now
     try:
@@ -897,7 +925,7 @@ def seeds_from_packets(packets: Iterable[bytes]) -> tuple[list[bytes], list[byte
         if seg.has(Flags.SYN):
             isn.setdefault(a, seg.seq)
     stack: list[bytes] = []
-    world_slots = len(WORLD_STATES) + 1
+    world_slots = len(WORLD_STATES) + 2  # and the two listeners
     for segs in conversations.values():
         ops = bytearray()
         for seg in segs[:_SEED_OPS]:
