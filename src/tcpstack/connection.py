@@ -391,9 +391,8 @@ class Connection(Tcb):
 
     def give_up(self, cause: Cause, now: float) -> None:
         """The host ends this TCB without a word to the peer (no RST): CLOSED with
-        ``cause``. For the host's limits: a half-open passive TCB whose SYN,ACK
-        retries ran out or that is recycled (RFC 4987 §3.4), a TIME-WAIT TCB over
-        the TIME-WAIT limit.
+        ``cause``. For the host's limits: a half-open passive TCB recycled for
+        a new SYN (RFC 4987 §3.4), a TIME-WAIT TCB over the TIME-WAIT limit.
 
         Raises:
             ValueError: the transition is not in :data:`tcpstack.state.RULES`.
@@ -994,6 +993,14 @@ class Connection(Tcb):
         if self.in_flight <= 0 and not sender.syn_pending():
             return
         syn = self._state in (S.SYN_SENT, S.SYN_RECEIVED)
+        if (self._passive and self._state is S.SYN_RECEIVED
+                and sender.retransmissions >= self._config.synack_retries):
+            # A half-open entry whose SYN,ACK went synack_retries times is given
+            # up silently, no RST: its source was likely spoofed (RFC 4987 §3.4;
+            # Linux tcp_synack_retries). Before R2 (r2_syn), which is longer.
+            self._count("synack_retries_exceeded")
+            self._close(Cause.SYNACK_RETRIES, ev.ConnectionTimedOut("syn"))
+            return
         r2_deadline = sender.r2_deadline()
         orphan = self._orphan_exhausted(sender.retransmissions)
         if orphan or (r2_deadline is not None and self._now >= r2_deadline):

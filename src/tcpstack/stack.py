@@ -16,8 +16,9 @@ CLOSED. An idle connection costs memory and nothing else.
 Under attack (RFC 4987; docs/security.md): each listener keeps its half-open
 connections in a bounded SYN queue apart from its accept queue
 (:mod:`tcpstack.synqueue`), answers SYNs with SYN cookies when the queue is
-full (:mod:`tcpstack.syncookies`), drops half-open connections whose SYN,ACK
-was retransmitted ``synack_retries`` times, and the stack holds its TCBs,
+full (:mod:`tcpstack.syncookies`), lets half-open connections give up after
+``synack_retries`` SYN,ACK retransmissions (their own retransmission timeout
+decides, :class:`~tcpstack.connection.Connection`), and holds its TCBs,
 orphans and TIME-WAIT TCBs to the limits of its configuration.
 """
 
@@ -53,7 +54,6 @@ from .syncookies import (
     recalled_syn,
 )
 from .synqueue import Admission, Listener
-from .timers import Timer
 from .trace import Trace
 from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
 
@@ -565,12 +565,6 @@ class Stack:
             elif real > at:
                 heapq.heappush(heap, (real, serial, conn))
         for conn in sorted(due, key=_serial_of) if len(due) > 1 else due:
-            if conn.passive and conn.state is State.SYN_RECEIVED and _synack_retries_exceeded(
-                    conn, now):
-                # Linux tcp_synack_retries: the entry goes, without a RST.
-                self.count("synack_retries_exceeded")
-                conn.give_up(Cause.SYNACK_RETRIES, now)
-                continue
             conn.handle_timer(now)
             nxt = conn.next_timer()
             if nxt is not None:
@@ -830,14 +824,6 @@ def _completes_handshake(conn: Connection, seg: Segment) -> bool:
     SYN or RST acknowledging our SYN (§3.10.7.4 fifth step: SND.UNA < SEG.ACK =< SND.NXT)."""
     return (int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY
             and seq_lt(conn.snd_una, seg.ack) and seq_le(seg.ack, conn.snd_max))
-
-
-def _synack_retries_exceeded(conn: Connection, now: float) -> bool:
-    """A half-open passive TCB whose SYN,ACK was retransmitted ``synack_retries``
-    times and whose retransmission timer is due again (Linux tcp_synack_retries)."""
-    rto_at = conn.timer(Timer.RTO)
-    return (conn.retransmissions >= conn.config.synack_retries
-            and rto_at is not None and rto_at <= now)
 
 
 def _fmt(address: IPAddress, port: int) -> str:
