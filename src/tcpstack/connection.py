@@ -887,8 +887,8 @@ class Connection(Tcb):
                         self._count("ofo_merged")
                 else:
                     self._count("ofo_dropped")  # the range limit: Linux TCPOFODrop
-                for _ in range(held.pruned):
-                    self._count("ofo_pruned")
+                if held.pruned:
+                    self._count("ofo_pruned", held.pruned)
                 sender.queue(sender.make(seq=self._snd_max))
         elif seg.payload or (seg.seg_len and not fin):
             sender.ack_now = True  # old duplicate data: re-ACK

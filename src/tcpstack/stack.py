@@ -702,9 +702,9 @@ class Stack:
             self._orphans.pop(oldest)
             oldest.abort(now)
 
-    def count(self, what: str) -> None:
-        """Count one ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) in :attr:`stats`."""
-        self.stats[what] += 1
+    def count(self, what: str, n: int = 1) -> None:
+        """Count ``n`` of ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) in :attr:`stats`."""
+        self.stats[what] += n
 
     # ------------------------------------------------------------------
     # Internals

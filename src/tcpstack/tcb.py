@@ -92,8 +92,8 @@ class Owner(Protocol):
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
         """``conn`` moved from ``old`` to ``new`` (CLOSED: its TCB is gone)."""
 
-    def count(self, what: str) -> None:
-        """Count one occurrence of ``what`` (a :data:`~tcpstack.counters.COUNTERS` key)."""
+    def count(self, what: str, n: int = 1) -> None:
+        """Count ``n`` occurrences of ``what`` (a :data:`~tcpstack.counters.COUNTERS` key)."""
 
 
 class _Standalone:
@@ -128,8 +128,8 @@ class _Standalone:
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
         pass
 
-    def count(self, what: str) -> None:
-        self.stats[what] += 1
+    def count(self, what: str, n: int = 1) -> None:
+        self.stats[what] += n
 
 
 class Tcb:
@@ -548,16 +548,16 @@ class Tcb:
     def _emit(self, event: ev.Event) -> None:
         self._owner.on_event(cast("Connection", self), event)
 
-    def _count(self, what: str) -> None:
-        """Count one ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) on this
-        connection and on its owner."""
+    def _count(self, what: str, n: int = 1) -> None:
+        """Count ``n`` of ``what`` (a :data:`~tcpstack.counters.COUNTERS` key) on
+        this connection and on its owner."""
         counts = self._counts
         if counts is None:
             # Allocated on the first count: a connection that counts nothing
             # costs one slot. The owner keeps it for listing (Stats.connections).
             counts = self._counts = self._owner.stats.track(self.name)
-        counts[what] += 1
-        self._owner.count(what)
+        counts[what] += n
+        self._owner.count(what, n)
 
     def _tcb_values(self) -> tuple[Any, ...]:
         """The TCB variables ``metrics_updated`` carries, in :data:`TRACED_TCB` order."""
