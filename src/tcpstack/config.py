@@ -262,6 +262,11 @@ class TcpConfig:
     is closed at once instead of waiting 2 MSL (counted ``time_wait_overflow``),
     as Linux ``tcp_max_tw_buckets`` (default 262144)."""
 
+    # --- Congestion control: pacing and cwnd validation (see docs/congestion.md) ---
+
+    # --- ECN (RFC 3168) ---
+
+
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
         """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
@@ -347,6 +352,10 @@ class TcpConfig:
         # --- checks: host limits ---
         if self.max_connections < 1:
             raise ValueError("TcpConfig.max_connections must be >= 1")
+
+        # --- checks: congestion control: pacing and cwnd validation ---
+
+        # --- checks: ECN ---
 
         from .congestion import ALGORITHMS  # a cycle-free late import
 

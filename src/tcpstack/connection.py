@@ -782,7 +782,8 @@ class Connection(Tcb):
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
             acked = self._ack_advanced(ack, seg)
             rec.on_new_ack(acked=acked, una_off=self._sndbuf.off(self._snd_una),
-                           in_flight=self.in_flight)
+                           in_flight=self.in_flight, now=self._now,
+                           high_data_off=self._sender.high_data_off())
         if (
             # RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK
             # "regardless of its status as a cumulative acknowledgment", so one

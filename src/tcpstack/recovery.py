@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 
 from . import congestion
-from .congestion import CongestionControl
+from .congestion import AckSample, CongestionControl
 from .sack import Scoreboard
 
 WORST_CASE_DELAYED_ACK = 0.2
@@ -68,6 +68,7 @@ class LossRecovery:
         "_lt_bytes",
         "_rexmit_head",
         "_rexmit_high",
+        "_round_end",
         "_sack",
         "_tlp_new_data",
         "_tlp_rexmit_off",
@@ -88,6 +89,7 @@ class LossRecovery:
         self.recover_off = 0
         self.dupacks = 0
         self._lt_bytes = 0  # sent by limited transmit beyond cwnd since the last new ACK
+        self._round_end = 0  # HighData when the current round trip began (AckSample.round_start)
         self._rexmit_head = False  # the segment at SND.UNA is due for retransmission
         # Tail loss probe (RFC 8985 §7): one probe per episode.
         self._tlp_sent = False
@@ -230,16 +232,23 @@ class LossRecovery:
             self.board().enter_recovery(high_data_off)
         self._rexmit_head = True
 
-    def on_new_ack(self, *, acked: int, una_off: int, in_flight: int) -> None:
-        """SND.UNA advanced (to ``una_off``) by ``acked`` data bytes."""
+    def on_new_ack(self, *, acked: int, una_off: int, in_flight: int, now: float,
+                   high_data_off: int) -> None:
+        """SND.UNA advanced (to ``una_off``) by ``acked`` data bytes at ``now`` (seconds),
+        with ``high_data_off`` (HighData) the end of the data sent so far."""
         self.dupacks = 0
         self._tlp_sent = False
         self._lt_bytes = 0
         if self.phase is Phase.LOSS and una_off >= self.recover_off:
             self.phase = Phase.OPEN  # everything outstanding at the timeout is acknowledged
-        if self.phase is not Phase.RECOVERY:
-            self.cc.on_ack(acked, in_flight)  # RFC 5681 §3.1
-            return
+        round_start = una_off >= self._round_end
+        if round_start:
+            self._round_end = high_data_off  # the next round ends when this is acknowledged
+        in_recovery = self.phase is Phase.RECOVERY
+        self.cc.on_ack(AckSample(now, acked, in_flight=in_flight, round_start=round_start,
+                                 in_recovery=in_recovery))
+        if not in_recovery:
+            return  # RFC 5681 §3.1: the growth rules, in the algorithm's on_ack
         if una_off >= self.recover_off:
             # Full acknowledgment: recovery is over (RFC 6582 §3.2 (3),
             # RFC 6675 §5 (A)).

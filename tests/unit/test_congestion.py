@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tcpstack.congestion import ALGORITHMS, NewReno, create, initial_window
+from tcpstack.congestion import ALGORITHMS, AckSample, NewReno, create, initial_window
 
 MSS = 1000
+
+
+def ack(acked: int, flight_size: int) -> AckSample:
+    """An ACK of ``acked`` new bytes outside recovery, ``flight_size`` bytes then in flight."""
+    return AckSample(0.0, acked, in_flight=flight_size)
 
 
 @pytest.mark.parametrize(("mss", "iw"), [(536, 2144), (1095, 4380), (1460, 4380), (2190, 6570),
@@ -18,8 +23,8 @@ def test_initial_window(mss: int, iw: int) -> None:
 def test_slow_start_grows_by_acked_up_to_one_mss_per_ack() -> None:
     cc = NewReno(MSS)
     start = cc.cwnd
-    cc.on_ack(500, flight_size=start)
-    cc.on_ack(3000, flight_size=start)  # ABC L = 1 SMSS
+    cc.on_ack(ack(500, start))
+    cc.on_ack(ack(3000, start))  # ABC L = 1 SMSS
     assert cc.cwnd == start + 500 + MSS
 
 
@@ -28,10 +33,10 @@ def test_congestion_avoidance_one_mss_per_window() -> None:
     cc.on_timeout(flight_size=20 * MSS)  # ssthresh = 10 MSS, cwnd = 1 MSS
     assert (cc.ssthresh, cc.cwnd) == (10 * MSS, MSS)
     while cc.in_slow_start:
-        cc.on_ack(MSS, flight_size=cc.cwnd)
+        cc.on_ack(ack(MSS, cc.cwnd))
     assert cc.cwnd == 10 * MSS
     for _ in range(10):  # one window's worth of ACKs
-        cc.on_ack(MSS, flight_size=cc.cwnd)
+        cc.on_ack(ack(MSS, cc.cwnd))
     assert cc.cwnd == 11 * MSS
 
 

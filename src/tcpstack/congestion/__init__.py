@@ -9,12 +9,15 @@ RFC 6675); the arithmetic on the windows is the algorithm's.
 
 from __future__ import annotations
 
-from .base import CongestionControl, initial_window
+from .base import AckSample, CongestionControl, RateSample, initial_window
 from .newreno import NewReno
+
+# --- algorithm imports (one line per module; keep sorted) ---
 
 ALGORITHMS: dict[str, type[CongestionControl]] = {
     "newreno": NewReno,
     "reno": NewReno,
+    # --- further algorithms register here, one line each ---
 }
 """Algorithm classes by name."""
 
@@ -34,4 +37,5 @@ def create(name: str, mss: int) -> CongestionControl:
     return cls(mss)
 
 
-__all__ = ["ALGORITHMS", "CongestionControl", "NewReno", "create", "initial_window"]
+__all__ = ["ALGORITHMS", "AckSample", "CongestionControl", "NewReno", "RateSample", "create",
+           "initial_window"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import CongestionControl
+from .base import AckSample, CongestionControl
 
 
 class NewReno(CongestionControl):
@@ -21,9 +21,10 @@ class NewReno(CongestionControl):
         self._ca_bytes = 0  # bytes acknowledged since the last cwnd increase in CA
         self._sack_recovery = False
 
-    def on_ack(self, acked: int, flight_size: int) -> None:
-        if acked <= 0:
-            return
+    def on_ack(self, sample: AckSample) -> None:
+        acked = sample.acked
+        if acked <= 0 or sample.in_recovery:
+            return  # recovery: on_partial_ack / on_exit_recovery (RFC 6582)
         if self.in_slow_start:
             # RFC 5681 §3.1 (2), with appropriate byte counting L = 1 SMSS (RFC 3465).
             self.cwnd += min(acked, self.mss)
