@@ -60,11 +60,19 @@ def test_goodput_points_cover_algorithms_times_losses() -> None:
 
 def test_fairness_cycles_algorithms_and_staggers_starts() -> None:
     exp = fairness_experiment(flows=[3], algorithms=["newreno", "reno"], buffer_bdp=1,
-                              stagger=2.0, **TINY)
+                              stagger=2.0, bandwidth=1e6, rtt=0.02, duration=5)
     (point,) = exp.points
     assert [(f.algorithm, f.start) for f in point.spec.flows] == [
         ("newreno", 0.0), ("reno", 2.0), ("newreno", 4.0)]
     assert point.parameters["algorithms"] == "newreno,reno,newreno"
+
+
+def test_a_spec_the_simulator_refuses_is_refused_before_running() -> None:
+    with pytest.raises(ExperimentError, match=r"point 0 \(flows=2, .*start must be in"):
+        fairness_experiment(flows=[2], algorithms=["newreno"], buffer_bdp=1, stagger=1.0,
+                            **TINY)
+    with pytest.raises(ExperimentError, match="ecn_marking needs a queue"):
+        bufferbloat_experiment(buffers=[1], algorithms=["newreno"], ecn=True, **TINY)
 
 
 @pytest.mark.parametrize("kwargs", [

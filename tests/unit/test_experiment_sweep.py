@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,13 @@ def test_grid_paths_reach_dumbbell_flows_and_config(tmp_path: Path) -> None:
     spec = points[1][1]
     assert isinstance(spec, DumbbellSpec)
     assert (spec.bandwidth, spec.duration, spec.buffer_bdp) == (2e6, 3.0, 4)
-    first = FlowSpec(algorithm="newreno", config=TcpConfig(timestamps=False))
-    second = FlowSpec(algorithm="reno", start=1.5, config=TcpConfig(sack=False, timestamps=False))
+    # A config changes the simulator's defaults for the flow: buffers of twice
+    # (BDP + bottleneck buffer) = 2 * (12,500 + 50,000) = 125,000 bytes at 2 Mbit/s, 50 ms.
+    sized = TcpConfig(congestion_control="newreno", recv_buffer=125_000, send_buffer=262_144)
+    first = FlowSpec(algorithm="newreno", config=replace(sized, timestamps=False))
+    second = FlowSpec(algorithm="reno", start=1.5,
+                      config=replace(sized, congestion_control="reno", sack=False,
+                                     timestamps=False))
     assert spec.flows == (first, first, second)
     # The file's tables are not changed by a point (each starts from the file).
     assert sweep.flows[1] == {"algorithm": "reno", "config": {"sack": False}}

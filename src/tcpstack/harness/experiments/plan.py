@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...drivers.topology import DumbbellSpec
+from ...drivers.topology import DumbbellSpec, check_spec
 
 __all__ = ["Experiment", "ExperimentError", "Point", "make_points", "point_seed"]
 
@@ -76,9 +76,19 @@ class Experiment:
 def make_points(seed: int,
                 labelled: Iterable[tuple[Mapping[str, Any], DumbbellSpec]]) -> tuple[Point, ...]:
     """Number ``(parameters, spec)`` pairs from 0 and seed each spec by its index
-    (:func:`point_seed`); the specs' own ``seed`` is replaced."""
-    return tuple(
-        Point(index=i, parameters=dict(params),
-              spec=dataclasses.replace(spec, seed=point_seed(seed, i)))
-        for i, (params, spec) in enumerate(labelled)
-    )
+    (:func:`point_seed`); the specs' own ``seed`` is replaced.
+
+    Raises:
+        ExperimentError: a spec the simulator would refuse (checked here, before
+            any simulation runs; the message names the point).
+    """
+    points = []
+    for i, (params, spec) in enumerate(labelled):
+        try:
+            check_spec(spec)
+        except ValueError as exc:
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            raise ExperimentError(f"point {i} ({shown}): {exc}") from None
+        points.append(Point(index=i, parameters=dict(params),
+                            spec=dataclasses.replace(spec, seed=point_seed(seed, i))))
+    return tuple(points)

@@ -12,7 +12,8 @@ commented example)::
 
     [[flows]]                      # one table per kind of flow: FlowSpec fields,
     algorithm = "newreno"          # plus count (identical flows, default 1) and
-    count = 2                      # config (a table of TcpConfig fields)
+    count = 2                      # config (TcpConfig fields changed from the
+                                   # simulator's defaults for the flow)
 
     [grid]                         # every combination of these lists
     buffer_bdp = [0.5, 1, 2]       # a DumbbellSpec field
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import TcpConfig
-from ...drivers.topology import DumbbellSpec, FlowSpec
+from ...drivers.topology import DumbbellSpec, FlowSpec, flow_config
 from .plan import ExperimentError
 
 __all__ = ["SweepFile", "expand_grid", "load_sweep"]
@@ -104,15 +105,21 @@ class SweepFile:
                 else:
                     flow[rest[0]] = value
         specs: list[FlowSpec] = []
+        tables: list[dict[str, Any] | None] = []
         for flow in flows:
-            fields = {k: v for k, v in flow.items() if k not in FLOW_EXTRA}
-            if "config" in fields:
-                fields["config"] = TcpConfig(**fields["config"])
+            fields = {k: v for k, v in flow.items() if k not in (*FLOW_EXTRA, "config")}
             count = flow.get("count", 1)
             if not isinstance(count, int) or isinstance(count, bool) or count < 0:
                 raise ValueError(f"flows: count must be a whole number >= 0, got {count!r}")
             specs.extend([FlowSpec(**fields)] * count)
-        return DumbbellSpec(flows=tuple(specs), **dumbbell)
+            tables.extend([flow.get("config")] * count)
+        plain = DumbbellSpec(flows=tuple(specs), **dumbbell)
+        # A config table changes the simulator's own defaults for the flow (send
+        # and receive buffers sized to the path), not TcpConfig's bare ones.
+        return dataclasses.replace(plain, flows=tuple(
+            spec if table is None else dataclasses.replace(
+                spec, config=dataclasses.replace(flow_config(spec, plain), **table))
+            for spec, table in zip(specs, tables, strict=True)))
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
