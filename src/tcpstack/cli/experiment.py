@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -101,16 +102,7 @@ def _split(text: str) -> list[str]:
 
 def _floats(text: str) -> list[float]:
     """A comma-separated list of finite numbers (``0.001,0.01``)."""
-    values = []
-    for item in _split(text):
-        try:
-            value = float(item)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {item!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"must be finite, got {item}")
-        values.append(value)
-    return values
+    return [_number(item) for item in _split(text)]
 
 
 def _ints(text: str) -> list[int]:
@@ -129,14 +121,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_number(text: str) -> float:
-    """One finite number > 0 (``10e6`` bit/s, ``0.5`` BDP)."""
+def _number(text: str) -> float:
+    """One finite number."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text}")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    """One finite number > 0 (``10e6`` bit/s, ``0.5`` BDP)."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -181,11 +181,17 @@ def _algorithms(p: argparse.ArgumentParser, default: str) -> None:
                         "see 'tcpstack cc list')")
 
 
-def _queue(p: argparse.ArgumentParser) -> None:
+def _bottleneck(p: argparse.ArgumentParser, *, buffer: bool = True, ecn: bool = True) -> None:
+    """``--buffer-bdp``, ``--queue`` and ``--ecn``, as the experiment takes them."""
+    if buffer:
+        p.add_argument("--buffer-bdp", type=_positive_number, default=1.0, metavar="BDP",
+                       help="bottleneck buffer in bandwidth-delay products (default 1)")
     p.add_argument("--queue", choices=("droptail", "red", "codel"), default="droptail",
                    help="bottleneck queue discipline (default droptail)")
-    p.add_argument("--ecn", action="store_true",
-                   help="the queue marks CE instead of dropping where it can (RFC 3168)")
+    if ecn:
+        p.add_argument("--ecn", action="store_true",
+                       help="the queue marks CE on ECT packets instead of dropping them "
+                            "(RFC 3168; needs --queue red or codel)")
 
 
 def add_experiment_parser(sub: Any) -> None:
@@ -207,10 +213,7 @@ def add_experiment_parser(sub: Any) -> None:
     goodput.add_argument("--loss", type=_floats, default=[0.001, 0.01, 0.05], metavar="P,Q",
                          help="loss probabilities, comma-separated (default 0.001,0.01,0.05)")
     _algorithms(goodput, "newreno")
-    goodput.add_argument("--buffer-bdp", type=_positive_number, default=1.0, metavar="BDP",
-                         help="bottleneck buffer in bandwidth-delay products (default 1)")
-    goodput.add_argument("--queue", choices=("droptail", "red", "codel"), default="droptail",
-                         help="bottleneck queue discipline (default droptail)")
+    _bottleneck(goodput, ecn=False)
     _common(goodput, bandwidth=100e6, duration=60.0)
 
     fairness = names.add_parser(
@@ -221,9 +224,7 @@ def add_experiment_parser(sub: Any) -> None:
     fairness.add_argument("--flows", type=_ints, default=[2], metavar="N,M",
                           help="numbers of flows, one simulation each (default 2)")
     _algorithms(fairness, "newreno")
-    fairness.add_argument("--buffer-bdp", type=_positive_number, default=1.0, metavar="BDP",
-                          help="bottleneck buffer in bandwidth-delay products (default 1)")
-    _queue(fairness)
+    _bottleneck(fairness)
     fairness.add_argument("--stagger", type=seconds, default=0.0,
                           help="flow i starts at i * STAGGER seconds (default 0)")
     fairness.add_argument("--sample-interval", type=positive_seconds, default=1.0,
@@ -240,7 +241,7 @@ def add_experiment_parser(sub: Any) -> None:
     _algorithms(bloat, "newreno")
     bloat.add_argument("--flows", type=_positive_int, default=1,
                        help="flows of the algorithm per simulation (default 1)")
-    _queue(bloat)
+    _bottleneck(bloat, buffer=False)
     _common(bloat, bandwidth=10e6, duration=30.0)
 
     sweep = names.add_parser(

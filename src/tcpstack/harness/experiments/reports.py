@@ -204,6 +204,7 @@ def _plot_goodput(experiment: Experiment, results: Sequence[DumbbellResult],
                 [mathis_goodput(p["mss"], p["rtt"], q) / 1e6 for q in grid], "k--",
                 label="Mathis model (Reno)")
         ax.set_xscale("log")
+        ax.set_xticks([q * 100 for q in losses], [f"{q * 100:g}" for q in losses])
     ax.axhline(p["bandwidth"] / 1e6, color="grey", linestyle=":", label="link rate")
     ax.set_yscale("log")
     ax.set_xlabel("random loss probability (%)")
@@ -247,8 +248,11 @@ def _plot_bufferbloat(experiment: Experiment, results: Sequence[DumbbellResult],
         rate.plot(xs, [y / 1e6 for y in ys], "o-", label=algorithm)
     rate.axhline(experiment.parameters["bandwidth"] / 1e6, color="grey", linestyle=":",
                  label="link rate")
+    buffers = sorted(set(experiment.parameters["buffers"]))
     for ax in (delay, rate):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(buffers, [f"{b:g}" for b in buffers])
+        ax.set_ylim(bottom=0)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small")
     delay.set_ylabel("queueing delay (ms)")

@@ -257,7 +257,7 @@ def _bufferbloat_summary(experiment: Experiment, results: Sequence[DumbbellResul
         rows.append({
             "algorithm": point.parameters["algorithm"], "buffer_bdp": spec.buffer_bdp,
             # One BDP is bandwidth (bit/s) * RTT (s) / 8 bytes.
-            "buffer_bytes": round(spec.buffer_bdp * spec.bandwidth * spec.rtt / 8),
+            "buffer_bytes": spec.buffer,
             "goodput_bps": sum(f.goodput_bps for f in result.flows),
             "utilisation": result.utilisation, "queue_delay_mean": result.queue_delay_mean,
             "queue_delay_p95": result.queue_delay_p95, "drops": result.drops,
