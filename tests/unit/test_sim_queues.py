@@ -334,3 +334,17 @@ def test_a_named_queue_on_a_link_uses_its_limits() -> None:
 def test_disciplines_pickle() -> None:
     q = pickle.loads(pickle.dumps(Red(min_th=1, max_th=2, limit_bytes=5)))
     assert (q.min_th, q.max_th, q.limit_bytes) == (1, 2, 5)
+
+
+def test_a_discipline_given_to_link_serves_each_direction_separately() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    net.link("a", "b", delay=0.01, bandwidth=8e6, queue=DropTail(limit_packets=1))
+    for i in range(3):
+        net.inject(0.0, "a", packet(i))
+        net.inject(0.0, "b", packet(i, src="192.0.2.2", dst="192.0.2.1"))
+    net.run()
+    # Each direction: one in service, one waiting, one dropped.
+    assert net.link_stats("a", "b").lost == {"queue-overflow": 1}
+    assert net.link_stats("b", "a").lost == {"queue-overflow": 1}

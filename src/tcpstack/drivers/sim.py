@@ -25,7 +25,12 @@ What happens to a packet put on the src -> dst direction, in this order:
 3. the bottleneck, when ``bandwidth`` is set: the packet joins a FIFO queue
    behind the packets not yet serialized; if the queue is full it is lost,
    reason ``"queue-overflow"`` (drop-tail). Otherwise it is serialized
-   (``size * 8 / bandwidth`` seconds) once the packets ahead are;
+   (``size * 8 / bandwidth`` seconds) once the packets ahead are. With a
+   queue discipline (``queue``: RED, CoDel, see :mod:`.queues`) the
+   discipline decides instead, and may drop (``"red-drop"``,
+   ``"codel-drop"``) or mark CE; a shared :class:`Bottleneck`
+   (``bottleneck``) is one such queue and rate that the packets of several
+   directions join, in arrival order;
 4. the fault model, from the time the packet leaves the bottleneck (see
    :mod:`tcpstack.drivers.faults` for its draws and details): burst loss
    (``"burst-loss"``) then random loss (``"lost-in-network"``), so a lost
@@ -59,6 +64,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import heapq
 import ipaddress
 import math
@@ -619,6 +625,7 @@ class _Direction:
         "next_seq",
         "outages",
         "own",
+        "own_queue",
         "pipe",
         "stats",
     )
@@ -637,6 +644,7 @@ class _Direction:
         self.max_delivered = -1  # highest packet number delivered so far
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
         self.own: Bottleneck | None = None  # the bottleneck of ``config.queue``, when set
+        self.own_queue: QueueDiscipline | str | None = None  # the queue ``own`` was made for
 
     def enqueue(self, size: int, now: float, bandwidth: float, total: LinkStats) -> float | None:
         """Put a packet of ``size`` bytes in the bottleneck at ``now``: a FIFO
@@ -820,6 +828,10 @@ class Network:
         """Join two hosts. ``kw`` are :class:`LinkConfig` fields for a -> b;
         ``reverse`` configures b -> a separately (default: the same values).
 
+        A queue discipline instance given in ``kw`` serves a -> b; b -> a gets
+        a copy of it (a discipline serves one bottleneck) unless ``reverse``
+        is given.
+
         An asymmetric link, e.g. a slow uplink::
 
             net.link(client, server, delay=0.02, bandwidth=1e6,
@@ -832,6 +844,8 @@ class Network:
         an, bn = self._name(a), self._name(b)
         fwd = LinkConfig(delay=delay, **kw)
         self._set_direction(an, bn, fwd)
+        if reverse is None and isinstance(kw.get("queue"), QueueDiscipline):
+            kw = {**kw, "queue": copy.deepcopy(kw["queue"])}
         back = reverse if reverse is not None else LinkConfig(delay=delay, **kw)
         self._set_direction(bn, an, back)
         return fwd
@@ -1221,11 +1235,12 @@ class Network:
         """The bottleneck of a direction with its own ``queue`` (made on first use)."""
         assert link.bandwidth is not None  # LinkConfig checks it
         b = d.own
-        if b is None or (b.queue is not link.queue and not isinstance(link.queue, str)):
+        if b is None or d.own_queue != link.queue:  # first use, or a new queue assigned
             queue = link.queue if link.queue is not None else "droptail"
             b = d.own = Bottleneck(link.bandwidth, queue, limit_bytes=link.queue_bytes,
                                    limit_packets=link.queue_limit,
                                    name=f"{d.key[0]}->{d.key[1]}")
+            d.own_queue = link.queue
             b.bind(self.seed, self._schedule, self._clock)
         b.bandwidth = link.bandwidth
         return b
