@@ -219,6 +219,22 @@ def test_codel_marks_ect_packets_instead_of_dropping() -> None:
     assert "codel-drop" not in verdicts
 
 
+def test_a_dequeue_time_queue_serves_at_the_link_rate() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    shared = net.bottleneck(8e6, "codel")  # 1 ms per packet
+    net.link("a", "b", delay=0.01, bottleneck=shared)
+    for i, t in enumerate((0.0, 0.0002, 0.0004, 0.0100)):
+        net.inject(t, "a", packet(i))
+    net.run()
+    got = [r.time for r in net.trace if r.event == "segment_received"]
+    # Served back to back from 0, then the late one at once: delay 10 ms after each.
+    assert got == pytest.approx([0.011, 0.012, 0.013, 0.021])
+    assert list(shared.sojourns) == pytest.approx([0.0, 0.0008, 0.0016, 0.0])
+    assert shared.busy_time(1.0) == pytest.approx(0.004)
+
+
 def test_codel_in_the_simulator_drops_at_dequeue() -> None:
     net = Network(seed=1)
     net.add_host("a", "192.0.2.1")

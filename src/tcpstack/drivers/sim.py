@@ -311,6 +311,8 @@ class LinkStats:
         ce_marked: packets the bottleneck's queue marked CE (RFC 3168 §5).
         max_queue_packets: most packets ever waiting for the bottleneck.
         max_queue_bytes: most bytes ever waiting for the bottleneck.
+            (Both for the plain ``queue_limit`` / ``queue_bytes`` queue; a
+            :class:`Bottleneck` keeps its own in its :attr:`~Bottleneck.stats`.)
     """
 
     sent: int = 0
@@ -510,7 +512,7 @@ class Bottleneck:
             waiting, waiting_bytes, idle_since = 0, 0, self.busy_until
         ect = queue.ecn and ecn_codepoint(packet) in _ECT
         verdict = queue.enqueue(size, now, waiting, waiting_bytes, idle_since, ect)
-        if verdict is not ACCEPT:
+        if verdict != ACCEPT:
             if verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 return verdict
@@ -555,7 +557,7 @@ class Bottleneck:
         ect = queue.ecn and ecn_codepoint(packet) in _ECT
         verdict = queue.enqueue(size, now, len(self._waiting), self._waiting_bytes, idle_since,
                                 ect)
-        if verdict is not ACCEPT:
+        if verdict != ACCEPT:
             if verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 return verdict
@@ -568,7 +570,13 @@ class Bottleneck:
         if self._waiting_bytes > stats.max_queue_bytes:
             stats.max_queue_bytes = self._waiting_bytes
         if not busy:
-            self._serve()
+            self._serve()  # the link is free: this packet leaves now
+        elif not self._serve_due:
+            # The link is finishing the packet that left the queue empty: serve
+            # the queue again when it is done.
+            assert self._schedule is not None
+            self._serve_due = True
+            self._schedule(self.busy_until, self._serve)
         return None
 
     def _serve(self) -> None:
@@ -584,7 +592,7 @@ class Bottleneck:
             self._waiting_bytes -= size
             ect = queue.ecn and ecn_codepoint(packet) in _ECT
             verdict = queue.dequeue(size, now, now - arrival, self._waiting_bytes, ect)
-            if verdict is not ACCEPT and verdict != MARK:
+            if verdict != ACCEPT and verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 leave(packet, None, verdict)
                 dropped = True
