@@ -65,6 +65,8 @@ def test_droptail_limits_in_packets_and_bytes() -> None:
     # Drop-tail never marks, ECT or not.
     assert DropTail(limit_packets=0, ecn=True).enqueue(SIZE, 0.0, 0, 0, None, True) == (
         "queue-overflow")
+    # A packet that finds the link idle goes straight into service: it always fits.
+    assert DropTail(limit_bytes=0).enqueue(SIZE, 1.0, 0, 0, 0.5, False) == ACCEPT
     with pytest.raises(ValueError, match="limit_packets"):
         DropTail(limit_packets=-1)
 
@@ -334,6 +336,19 @@ def test_link_config_checks_bottleneck_and_queue() -> None:
         net.bottleneck(1e6, "fifo")
     with pytest.raises(ValueError, match="byte limit"):
         make_queue("red")
+
+
+def test_a_zero_buffer_bottleneck_still_carries_one_packet_at_a_time() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    shared = net.bottleneck(8e6, limit_bytes=0)  # 1 ms per packet, no waiting room
+    net.link("a", "b", delay=0.01, bottleneck=shared)
+    for i, t in enumerate((0.0, 0.0005, 0.001, 0.0025)):
+        net.inject(t, "a", packet(i))
+    net.run()
+    # 0.0 served; 0.0005 finds it busy: dropped; 0.001 and 0.0025 find it idle.
+    assert shared.stats.drops == {"queue-overflow": 1} and shared.stats.sent == 3
 
 
 def test_a_named_queue_on_a_link_uses_its_limits() -> None:
