@@ -25,7 +25,12 @@ What happens to a packet put on the src -> dst direction, in this order:
 3. the bottleneck, when ``bandwidth`` is set: the packet joins a FIFO queue
    behind the packets not yet serialized; if the queue is full it is lost,
    reason ``"queue-overflow"`` (drop-tail). Otherwise it is serialized
-   (``size * 8 / bandwidth`` seconds) once the packets ahead are;
+   (``size * 8 / bandwidth`` seconds) once the packets ahead are. With a
+   queue discipline (``queue``: RED, CoDel, see :mod:`.queues`) the
+   discipline decides instead, and may drop (``"red-drop"``,
+   ``"codel-drop"``) or mark CE; a shared :class:`Bottleneck`
+   (``bottleneck``) is one such queue and rate that the packets of several
+   directions join, in arrival order;
 4. the fault model, from the time the packet leaves the bottleneck (see
    :mod:`tcpstack.drivers.faults` for its draws and details): burst loss
    (``"burst-loss"``) then random loss (``"lost-in-network"``), so a lost
@@ -59,10 +64,12 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import heapq
 import ipaddress
 import math
 import random
+from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -84,10 +91,14 @@ from ..wire import (
     Segment,
     parse_ip,
 )
+from ..wire.ecn import ECT_0, ECT_1, ecn_codepoint, mark_ce
 from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
+from .queues import ACCEPT, MARK, QueueDiscipline, make_queue
 
 __all__ = [
     "Application",
+    "Bottleneck",
+    "BottleneckStats",
     "Fault",
     "GilbertElliott",
     "Host",
@@ -96,6 +107,7 @@ __all__ = [
     "Network",
     "NetworkStats",
     "PacketInfo",
+    "bdp_bytes",
 ]
 
 
@@ -210,11 +222,24 @@ class LinkConfig:
             exact.
         corrupt_escapes: when False, a corrupted packet always fails its
             TCP checksum (flips that cancel out are replaced by one).
+        queue: a queue discipline for this direction's own bottleneck (a
+            :class:`~tcpstack.drivers.queues.QueueDiscipline`, or a name of
+            :data:`~tcpstack.drivers.queues.QUEUES` made with its defaults
+            and ``queue_limit`` / ``queue_bytes`` as its hard limit); needs
+            ``bandwidth``. None: the plain drop-tail of ``queue_limit`` /
+            ``queue_bytes``.
+        bottleneck: a :class:`Bottleneck` shared with other directions
+            (:meth:`Network.bottleneck`): this direction's packets join its
+            queue and are serialized at its rate, in arrival order with the
+            other directions' packets, before this direction's own delay and
+            impairments. Excludes ``bandwidth`` and ``queue``.
 
     Raises:
         ValueError: a bad impairment (as ``FaultConfig``), a bandwidth that
-            is not > 0, or a negative queue limit; assigning a bad
-            impairment later raises too, and leaves the field unchanged.
+            is not > 0, a negative queue limit, ``queue`` without
+            ``bandwidth``, or ``bottleneck`` with ``bandwidth`` or ``queue``;
+            assigning a bad impairment later raises too, and leaves the field
+            unchanged.
     """
 
     delay: float = 0.010
@@ -232,6 +257,8 @@ class LinkConfig:
     burst_loss: GilbertElliott | None = NO_FAULTS.burst_loss
     up: bool = True
     corrupt_escapes: bool = NO_FAULTS.corrupt_escapes
+    queue: QueueDiscipline | str | None = None
+    bottleneck: Bottleneck | None = None
     _faults: FaultConfig = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -242,6 +269,11 @@ class LinkConfig:
             v = getattr(self, name)
             if v is not None and v < 0:
                 raise ValueError(f"{name} must be >= 0 or None, got {v}")
+        if self.queue is not None and self.bandwidth is None:
+            raise ValueError("a link's queue discipline needs its bandwidth")
+        if self.bottleneck is not None and (self.bandwidth is not None or self.queue is not None):
+            raise ValueError("a link on a shared bottleneck takes its rate and queue from it: "
+                             "no bandwidth or queue of its own")
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _FAULT_FIELDS and "_faults" in self.__dict__:  # after __init__
@@ -274,9 +306,13 @@ class LinkStats:
         corrupted: packets delivered with flipped bits.
         corrupted_undetected: of those, the ones whose TCP checksum still
             verifies (the receiving stack accepts them).
-        queue_drops: packets dropped at a full bottleneck queue.
+        queue_drops: packets dropped at the bottleneck queue (full, or by its
+            discipline: RED, CoDel).
+        ce_marked: packets the bottleneck's queue marked CE (RFC 3168 §5).
         max_queue_packets: most packets ever waiting for the bottleneck.
         max_queue_bytes: most bytes ever waiting for the bottleneck.
+            (Both for the plain ``queue_limit`` / ``queue_bytes`` queue; a
+            :class:`Bottleneck` keeps its own in its :attr:`~Bottleneck.stats`.)
     """
 
     sent: int = 0
@@ -289,6 +325,7 @@ class LinkStats:
     queue_drops: int = 0
     max_queue_packets: int = 0
     max_queue_bytes: int = 0
+    ce_marked: int = 0
 
     @property
     def lost_total(self) -> int:
@@ -321,6 +358,268 @@ class NetworkStats(LinkStats):
         return out
 
 
+def bdp_bytes(bandwidth_bps: float, rtt_s: float) -> int:
+    """The bandwidth-delay product: bytes in flight that fill a path of
+    ``bandwidth_bps`` bit/s and round-trip time ``rtt_s`` seconds,
+    ``round(bandwidth_bps * rtt_s / 8)``.
+
+    Raises:
+        ValueError: a bandwidth not > 0 or a negative RTT.
+    """
+    if not bandwidth_bps > 0 or not rtt_s >= 0:
+        raise ValueError(f"BDP needs bandwidth > 0 and rtt >= 0, got {bandwidth_bps}, {rtt_s}")
+    return round(bandwidth_bps * rtt_s / 8)
+
+
+@dataclass
+class BottleneckStats:
+    """Counters of one :class:`Bottleneck`.
+
+    Attributes:
+        offered: packets that arrived at the queue.
+        sent: packets serialized onto the link (accepted and not dropped at
+            dequeue).
+        sent_bytes: their bytes (IP packet sizes).
+        drops: packets dropped by the queue, by reason (``"queue-overflow"``,
+            ``"red-drop"``, ``"codel-drop"``).
+        ce_marked: packets marked CE.
+        max_queue_packets, max_queue_bytes: the largest backlog seen
+            (packets waiting, not counting the one being serialized).
+    """
+
+    offered: int = 0
+    sent: int = 0
+    sent_bytes: int = 0
+    drops: dict[str, int] = field(default_factory=dict)
+    ce_marked: int = 0
+    max_queue_packets: int = 0
+    max_queue_bytes: int = 0
+
+    @property
+    def drops_total(self) -> int:
+        """Packets dropped by the queue, whatever the reason."""
+        return sum(self.drops.values())
+
+
+_ECT = (ECT_0, ECT_1)
+
+
+class Bottleneck:
+    """A link's rate and its queue, which several link directions may share.
+
+    Make one with :meth:`Network.bottleneck` and pass it to
+    :meth:`Network.link` (``bottleneck=b``) for each direction that crosses
+    it: their packets join one FIFO, judged by the queue discipline, and are
+    serialized at ``bandwidth`` in arrival order; each then goes on with its
+    own direction's propagation delay and impairments (random loss there is
+    loss after the queue).
+
+    A discipline that only judges arrivals (drop-tail, RED) costs its
+    arithmetic per packet: a packet's departure is known when it arrives.
+    One that acts at the head of the queue (CoDel) is served packet by
+    packet, one simulator event per packet.
+
+    Args:
+        bandwidth: bit/s (> 0).
+        queue: the discipline, or its name (made by
+            :func:`~tcpstack.drivers.queues.make_queue` with ``limit_bytes``,
+            ``limit_packets`` and ``ecn``). A discipline serves one
+            bottleneck.
+        name: names the bottleneck's random stream (RED's draws).
+
+    Attributes:
+        stats: the counters.
+        arrivals, sojourns: per packet sent, its arrival time and its
+            sojourn time in the queue (seconds from arrival to the start of
+            its serialization), in the order sent.
+
+    Raises:
+        ValueError: a bandwidth not > 0, an unknown queue name, a discipline
+            already serving a bottleneck.
+    """
+
+    def __init__(self, bandwidth: float, queue: QueueDiscipline | str = "droptail", *,
+                 limit_bytes: int | None = None, limit_packets: int | None = None,
+                 ecn: bool = False, name: str = "bottleneck") -> None:
+        if not bandwidth > 0:
+            raise ValueError(f"bottleneck bandwidth must be > 0 bit/s, got {bandwidth}")
+        if isinstance(queue, str):
+            queue = make_queue(queue, limit_bytes=limit_bytes, limit_packets=limit_packets,
+                               ecn=ecn)
+        if getattr(queue, "_bottleneck", None) is not None:
+            raise ValueError("a queue discipline serves one bottleneck; make one per bottleneck")
+        queue._bottleneck = self  # type: ignore[attr-defined]
+        self.bandwidth = bandwidth
+        self.queue = queue
+        self.name = name
+        self.stats = BottleneckStats()
+        self.arrivals: array[float] = array("d")
+        self.sojourns: array[float] = array("d")
+        self.busy_until = 0.0  # when the link finishes the last packet it started
+        self._busy_total = 0.0  # seconds of serialization started so far
+        # Arrival-time disciplines: (serialized at, bytes) of packets not yet sent.
+        self._pipe: deque[tuple[float, int]] = deque()
+        self._pipe_bytes = 0
+        # Dequeue-time disciplines: (arrival, bytes, packet, marked at arrival,
+        # continuation) waiting.
+        self._waiting: deque[tuple[float, int, bytes, bool, _Leave]] = deque()
+        self._waiting_bytes = 0
+        self._serve_due = False  # a serve event is scheduled
+        self._schedule: Callable[[float, Callable[[], None]], None] | None = None
+        self._clock: Callable[[], float] | None = None
+        queue.attach(bandwidth, random.Random(0))
+
+    def bind(self, seed: int, schedule: Callable[[float, Callable[[], None]], None],
+             clock: Callable[[], float]) -> None:
+        """Join a network (done by :meth:`Network.bottleneck` and
+        :meth:`Network.link`): its seed, event scheduler and clock."""
+        if self._schedule is None:
+            self._schedule = schedule
+            self._clock = clock
+            self.queue.attach(self.bandwidth, stream_rng(seed, f"bottleneck:{self.name}"))
+
+    def busy_time(self, until: float) -> float:
+        """Seconds the link spent serializing packets from 0 to ``until`` (not
+        before the last packet's arrival: the network's current time)."""
+        return self._busy_total - max(0.0, self.busy_until - until)
+
+    def queue_delays(self, start: float = 0.0, end: float = math.inf) -> tuple[float, float,
+                                                                              float, int]:
+        """``(mean, p95, max, n)`` of the sojourn times (seconds) of the ``n``
+        packets sent that arrived in ``[start, end)``; zeros if none. p95 is
+        the nearest-rank 95th percentile."""
+        values = sorted(q for t, q in zip(self.arrivals, self.sojourns, strict=True)
+                        if start <= t < end)
+        if not values:
+            return 0.0, 0.0, 0.0, 0
+        n = len(values)
+        return sum(values) / n, values[max(math.ceil(0.95 * n) - 1, 0)], values[-1], n
+
+    def offer(self, packet: bytes, now: float) -> tuple[float, bytes] | str:
+        """A packet arrives (arrival-time disciplines): ``(departure time,
+        packet)``, the packet marked CE if the queue marked it, or the drop
+        reason."""
+        size = len(packet)
+        pipe, stats, queue = self._pipe, self.stats, self.queue
+        stats.offered += 1
+        while pipe and pipe[0][0] <= now:
+            self._pipe_bytes -= pipe.popleft()[1]
+        # The head of ``pipe`` is being serialized; the others wait.
+        if pipe:
+            waiting, waiting_bytes, idle_since = (len(pipe) - 1, self._pipe_bytes - pipe[0][1],
+                                                  None)
+        else:
+            waiting, waiting_bytes, idle_since = 0, 0, self.busy_until
+        ect = queue.ecn and ecn_codepoint(packet) in _ECT
+        verdict = queue.enqueue(size, now, waiting, waiting_bytes, idle_since, ect)
+        if verdict != ACCEPT:
+            if verdict != MARK:
+                stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
+                return verdict
+            packet = mark_ce(packet)
+            stats.ce_marked += 1
+        start = self.busy_until if self.busy_until > now else now
+        serialization = size * 8 / self.bandwidth
+        departs = self.busy_until = start + serialization
+        self._busy_total += serialization
+        behind = bool(pipe)  # it waits behind the packet being serialized
+        pipe.append((departs, size))
+        self._pipe_bytes += size
+        if behind:
+            self._sent(now, start - now, size, waiting + 1, waiting_bytes + size)
+        else:
+            self._sent(now, start - now, size, 0, 0)
+        return departs, packet
+
+    def _sent(self, arrival: float, sojourn: float, size: int, backlog: int,
+              backlog_bytes: int) -> None:
+        """Count a packet serialized after ``sojourn`` seconds; ``backlog``:
+        the packets waiting once it joined."""
+        stats = self.stats
+        stats.sent += 1
+        stats.sent_bytes += size
+        self.arrivals.append(arrival)
+        self.sojourns.append(sojourn)
+        if backlog > stats.max_queue_packets:
+            stats.max_queue_packets = backlog
+        if backlog_bytes > stats.max_queue_bytes:
+            stats.max_queue_bytes = backlog_bytes
+
+    def hold(self, packet: bytes, now: float, leave: _Leave) -> str | None:
+        """A packet arrives (dequeue-time disciplines): it waits, and ``leave``
+        is called when it leaves the queue (its continuation, see
+        :data:`_Leave`). Returns the drop reason if it was refused at arrival."""
+        size = len(packet)
+        stats, queue = self.stats, self.queue
+        stats.offered += 1
+        busy = self.busy_until > now or self._serve_due
+        idle_since = None if busy or self._waiting else self.busy_until
+        ect = queue.ecn and ecn_codepoint(packet) in _ECT
+        verdict = queue.enqueue(size, now, len(self._waiting), self._waiting_bytes, idle_since,
+                                ect)
+        if verdict != ACCEPT:
+            if verdict != MARK:
+                stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
+                return verdict
+            packet = mark_ce(packet)
+            stats.ce_marked += 1
+        self._waiting.append((now, size, packet, verdict == MARK, leave))
+        self._waiting_bytes += size
+        if len(self._waiting) > stats.max_queue_packets:
+            stats.max_queue_packets = len(self._waiting)
+        if self._waiting_bytes > stats.max_queue_bytes:
+            stats.max_queue_bytes = self._waiting_bytes
+        if not busy:
+            self._serve()  # the link is free: this packet leaves now
+        elif not self._serve_due:
+            # The link is finishing the packet that left the queue empty: serve
+            # the queue again when it is done.
+            assert self._schedule is not None
+            self._serve_due = True
+            self._schedule(self.busy_until, self._serve)
+        return None
+
+    def _serve(self) -> None:
+        """The link is free: dequeue heads until one is sent (the discipline
+        may drop some), and come back when it is serialized."""
+        assert self._clock is not None and self._schedule is not None
+        now = self._clock()
+        self._serve_due = False
+        waiting, queue, stats = self._waiting, self.queue, self.stats
+        dropped = False
+        while waiting:
+            arrival, size, packet, marked, leave = waiting.popleft()
+            self._waiting_bytes -= size
+            ect = queue.ecn and ecn_codepoint(packet) in _ECT
+            verdict = queue.dequeue(size, now, now - arrival, self._waiting_bytes, ect)
+            if verdict != ACCEPT and verdict != MARK:
+                stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
+                leave(packet, None, verdict)
+                dropped = True
+                continue
+            if verdict == MARK and not marked:
+                packet = mark_ce(packet)
+                stats.ce_marked += 1
+                marked = True
+            serialization = size * 8 / self.bandwidth
+            departs = self.busy_until = now + serialization
+            self._busy_total += serialization
+            self._sent(arrival, now - arrival, size, 0, 0)
+            if waiting:
+                self._serve_due = True
+                self._schedule(departs, self._serve)
+            leave(packet, departs, MARK if marked else None)
+            return
+        if dropped:
+            queue.on_empty(now)
+
+
+_Leave = Callable[[bytes, float | None, str | None], None]
+"""A held packet's continuation: ``(packet, departure time, None)`` when it
+is sent, ``(packet, departure time, MARK)`` when sent marked CE, and
+``(packet, None, reason)`` when the queue dropped it at dequeue."""
+
+
 class _Direction:
     """Run-time state of one link direction (its config is mutable and separate)."""
 
@@ -333,6 +632,8 @@ class _Direction:
         "model",
         "next_seq",
         "outages",
+        "own",
+        "own_queue",
         "pipe",
         "stats",
     )
@@ -350,6 +651,8 @@ class _Direction:
         self.next_seq = 0  # per-direction packet number
         self.max_delivered = -1  # highest packet number delivered so far
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
+        self.own: Bottleneck | None = None  # the bottleneck of ``config.queue``, when set
+        self.own_queue: QueueDiscipline | str | None = None  # the queue ``own`` was made for
 
     def enqueue(self, size: int, now: float, bandwidth: float, total: LinkStats) -> float | None:
         """Put a packet of ``size`` bytes in the bottleneck at ``now``: a FIFO
@@ -473,6 +776,7 @@ class Network:
         self.packets_sent = 0
         self.corrupted: list[tuple[int, float]] = []
         self.stats = NetworkStats()
+        self._bottlenecks = 0  # made by bottleneck(), for default names
 
     # --- building ---------------------------------------------------------
 
@@ -532,6 +836,10 @@ class Network:
         """Join two hosts. ``kw`` are :class:`LinkConfig` fields for a -> b;
         ``reverse`` configures b -> a separately (default: the same values).
 
+        A queue discipline instance given in ``kw`` serves a -> b; b -> a gets
+        a copy of it (a discipline serves one bottleneck) unless ``reverse``
+        is given.
+
         An asymmetric link, e.g. a slow uplink::
 
             net.link(client, server, delay=0.02, bandwidth=1e6,
@@ -544,9 +852,42 @@ class Network:
         an, bn = self._name(a), self._name(b)
         fwd = LinkConfig(delay=delay, **kw)
         self._set_direction(an, bn, fwd)
+        if reverse is None and isinstance(kw.get("queue"), QueueDiscipline):
+            kw = {**kw, "queue": copy.deepcopy(kw["queue"])}
         back = reverse if reverse is not None else LinkConfig(delay=delay, **kw)
         self._set_direction(bn, an, back)
         return fwd
+
+    def bottleneck(
+        self,
+        bandwidth: float,
+        queue: QueueDiscipline | str = "droptail",
+        *,
+        limit_bytes: int | None = None,
+        limit_packets: int | None = None,
+        ecn: bool = False,
+        name: str | None = None,
+    ) -> Bottleneck:
+        """A :class:`Bottleneck` (its arguments) on this network, to share
+        between directions: ``net.link(a, b, bottleneck=shared)`` puts a -> b
+        through it (and b -> a too unless ``reverse`` says otherwise).
+
+        Example, two senders through one 10 Mbit/s, 100-packet queue,
+        acknowledgements back uncongested::
+
+            shared = net.bottleneck(10e6, limit_packets=100)
+            for s, r in ((s1, r1), (s2, r2)):
+                net.link(s, r, delay=0.025, bottleneck=shared,
+                         reverse=LinkConfig(delay=0.025))
+
+        Raises:
+            ValueError: as :class:`Bottleneck`.
+        """
+        b = Bottleneck(bandwidth, queue, limit_bytes=limit_bytes, limit_packets=limit_packets,
+                       ecn=ecn, name=name if name is not None else f"bottleneck{self._bottlenecks}")
+        self._bottlenecks += 1
+        b.bind(self.seed, self._schedule, self._clock)
+        return b
 
     def direction(self, src: Host | str, dst: Host | str) -> LinkConfig:
         """The config of the src -> dst direction.
@@ -769,6 +1110,8 @@ class Network:
         self.stats.directions[(src, dst)] = stats
         rng = stream_rng(self.seed, f"{src}->{dst}")
         self._dirs[(src, dst)] = _Direction((src, dst), config, stats, rng)
+        if config.bottleneck is not None:
+            config.bottleneck.bind(self.seed, self._schedule, self._clock)
         for routes in self._routes.values():
             routes.clear()  # they may hold the direction this one replaces
 
@@ -871,21 +1214,82 @@ class Network:
                     held = fault.delay
                     break
         departs = now
-        if link.bandwidth is not None:
+        b = link.bottleneck
+        if b is None and link.queue is not None:
+            b = self._own_bottleneck(d, link)
+        if b is not None:
+            if b.queue.acts_at_dequeue:
+                refused = b.hold(packet, now, partial(self._leave_queue, index, src, dst, d, held))
+                if refused is not None:
+                    self._queue_drop(index, src, packet, refused, to, d)
+                return
+            out = b.offer(packet, now)
+            if isinstance(out, str):
+                self._queue_drop(index, src, packet, out, to, d)
+                return
+            departs, marked = out
+            if marked is not packet:
+                packet = marked
+                self._count_marked(d)
+        elif link.bandwidth is not None:
             serialized = d.enqueue(len(packet), now, link.bandwidth, total)
             if serialized is None:
                 self._lost(index, src, packet, "queue-overflow", to, d)
                 return
             departs = serialized
+        self._propagate(index, src, dst, d, held, packet, departs)
+
+    def _own_bottleneck(self, d: _Direction, link: LinkConfig) -> Bottleneck:
+        """The bottleneck of a direction with its own ``queue`` (made on first use)."""
+        assert link.bandwidth is not None  # LinkConfig checks it
+        b = d.own
+        if b is None or d.own_queue != link.queue:  # first use, or a new queue assigned
+            queue = link.queue if link.queue is not None else "droptail"
+            b = d.own = Bottleneck(link.bandwidth, queue, limit_bytes=link.queue_bytes,
+                                   limit_packets=link.queue_limit,
+                                   name=f"{d.key[0]}->{d.key[1]}")
+            d.own_queue = link.queue
+            b.bind(self.seed, self._schedule, self._clock)
+        b.bandwidth = link.bandwidth
+        return b
+
+    def _queue_drop(self, index: int, src: Host, packet: bytes, reason: str, to: str,
+                    d: _Direction) -> None:
+        """Count and trace a packet the bottleneck's queue dropped."""
+        d.stats.queue_drops += 1
+        self.stats.queue_drops += 1
+        self._lost(index, src, packet, reason, to, d)
+
+    def _count_marked(self, d: _Direction) -> None:
+        d.stats.ce_marked += 1
+        self.stats.ce_marked += 1
+
+    def _leave_queue(self, index: int, src: Host, dst: Host, d: _Direction, held: float | None,
+                     packet: bytes, departs: float | None, reason: str | None) -> None:
+        """A packet leaves a dequeue-time bottleneck (:data:`_Leave`): on its way,
+        or dropped."""
+        if departs is None:
+            self._queue_drop(index, src, packet, reason or "queue-drop", dst.name, d)
+            return
+        if reason == MARK:
+            self._count_marked(d)
+        self._propagate(index, src, dst, d, held, packet, departs)
+
+    def _propagate(self, index: int, src: Host, dst: Host, d: _Direction, held: float | None,
+                   packet: bytes, departs: float) -> None:
+        """A packet leaves the bottleneck at ``departs`` (seconds): the fault
+        model, then delivery (steps 4.. of the module docstring)."""
+        stats = d.stats
+        total = self.stats
         seq = d.next_seq
         d.next_seq += 1
-        faults = link.faults
+        faults = d.config.faults
         if held is not None:  # scripted delay: no impairment, may be overtaken
             self._schedule(departs + faults.delay + held, self._deliverer(dst, packet, d, seq))
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
-            self._lost(index, src, packet, fate.lost, to, d)
+            self._lost(index, src, packet, fate.lost, dst.name, d)
             return
         if fate.corrupted:
             self._count_corrupted(index, d, fate.undetected)
