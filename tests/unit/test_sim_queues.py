@@ -65,6 +65,8 @@ def test_droptail_limits_in_packets_and_bytes() -> None:
     # Drop-tail never marks, ECT or not.
     assert DropTail(limit_packets=0, ecn=True).enqueue(SIZE, 0.0, 0, 0, None, True) == (
         "queue-overflow")
+    # A packet that finds the link idle goes straight into service: it always fits.
+    assert DropTail(limit_bytes=0).enqueue(SIZE, 1.0, 0, 0, 0.5, False) == ACCEPT
     with pytest.raises(ValueError, match="limit_packets"):
         DropTail(limit_packets=-1)
 
@@ -219,6 +221,22 @@ def test_codel_marks_ect_packets_instead_of_dropping() -> None:
     assert "codel-drop" not in verdicts
 
 
+def test_a_dequeue_time_queue_serves_at_the_link_rate() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    shared = net.bottleneck(8e6, "codel")  # 1 ms per packet
+    net.link("a", "b", delay=0.01, bottleneck=shared)
+    for i, t in enumerate((0.0, 0.0002, 0.0004, 0.0100)):
+        net.inject(t, "a", packet(i))
+    net.run()
+    got = [r.time for r in net.trace if r.event == "segment_received"]
+    # Served back to back from 0, then the late one at once: delay 10 ms after each.
+    assert got == pytest.approx([0.011, 0.012, 0.013, 0.021])
+    assert list(shared.sojourns) == pytest.approx([0.0, 0.0008, 0.0016, 0.0])
+    assert shared.busy_time(1.0) == pytest.approx(0.004)
+
+
 def test_codel_in_the_simulator_drops_at_dequeue() -> None:
     net = Network(seed=1)
     net.add_host("a", "192.0.2.1")
@@ -320,6 +338,19 @@ def test_link_config_checks_bottleneck_and_queue() -> None:
         make_queue("red")
 
 
+def test_a_zero_buffer_bottleneck_still_carries_one_packet_at_a_time() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    shared = net.bottleneck(8e6, limit_bytes=0)  # 1 ms per packet, no waiting room
+    net.link("a", "b", delay=0.01, bottleneck=shared)
+    for i, t in enumerate((0.0, 0.0005, 0.001, 0.0025)):
+        net.inject(t, "a", packet(i))
+    net.run()
+    # 0.0 served; 0.0005 finds it busy: dropped; 0.001 and 0.0025 find it idle.
+    assert shared.stats.drops == {"queue-overflow": 1} and shared.stats.sent == 3
+
+
 def test_a_named_queue_on_a_link_uses_its_limits() -> None:
     net = Network(seed=1)
     net.add_host("a", "192.0.2.1")
@@ -334,3 +365,17 @@ def test_a_named_queue_on_a_link_uses_its_limits() -> None:
 def test_disciplines_pickle() -> None:
     q = pickle.loads(pickle.dumps(Red(min_th=1, max_th=2, limit_bytes=5)))
     assert (q.min_th, q.max_th, q.limit_bytes) == (1, 2, 5)
+
+
+def test_a_discipline_given_to_link_serves_each_direction_separately() -> None:
+    net = Network(seed=1)
+    net.add_host("a", "192.0.2.1")
+    net.add_host("b", "192.0.2.2")
+    net.link("a", "b", delay=0.01, bandwidth=8e6, queue=DropTail(limit_packets=1))
+    for i in range(3):
+        net.inject(0.0, "a", packet(i))
+        net.inject(0.0, "b", packet(i, src="192.0.2.2", dst="192.0.2.1"))
+    net.run()
+    # Each direction: one in service, one waiting, one dropped.
+    assert net.link_stats("a", "b").lost == {"queue-overflow": 1}
+    assert net.link_stats("b", "a").lost == {"queue-overflow": 1}

@@ -208,6 +208,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "(RTO 200 ms .. 120 s, 40 ms delayed ACK) (default rfc)",
     )
     p.add_argument(
+        "--cc",
+        "--congestion-control",
+        dest="congestion_control",
+        metavar="NAME",
+        default=None,
+        help="the congestion control algorithm of the stack's connections "
+        "(`tcpstack cc list` names them; default newreno)",
+    )
+    p.add_argument(
         "--recv-buffer",
         metavar="BYTES",
         type=int,
@@ -476,6 +485,8 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"tso": not args.no_offload}
     if args.recv_buffer is not None:
         overrides["recv_buffer"] = args.recv_buffer
+    if args.congestion_control is not None:
+        overrides["congestion_control"] = args.congestion_control
     try:
         config = TcpConfig.profile(args.profile, **overrides)
     except ValueError as exc:

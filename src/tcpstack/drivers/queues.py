@@ -88,11 +88,14 @@ class QueueDiscipline:
         self.bandwidth = bandwidth
         self.rng = rng
 
-    def overflows(self, size: int, backlog_packets: int, backlog_bytes: int) -> bool:
+    def overflows(self, size: int, backlog_packets: int, backlog_bytes: int,
+                  idle_since: float | None) -> bool:
         """True if a packet of ``size`` bytes does not fit behind ``backlog_packets``
-        packets / ``backlog_bytes`` bytes (drop-tail)."""
-        return (self.limit_packets is not None and backlog_packets >= self.limit_packets) or (
-            self.limit_bytes is not None and backlog_bytes + size > self.limit_bytes
+        packets / ``backlog_bytes`` bytes (drop-tail). A packet that finds the
+        link idle (``idle_since`` set) goes straight into service: it always fits."""
+        return idle_since is None and (
+            (self.limit_packets is not None and backlog_packets >= self.limit_packets)
+            or (self.limit_bytes is not None and backlog_bytes + size > self.limit_bytes)
         )
 
     def enqueue(self, size: int, now: float, backlog_packets: int, backlog_bytes: int,
@@ -110,7 +113,7 @@ class QueueDiscipline:
         Returns:
             :data:`ACCEPT`, :data:`MARK` or a drop reason.
         """
-        if self.overflows(size, backlog_packets, backlog_bytes):
+        if self.overflows(size, backlog_packets, backlog_bytes, idle_since):
             return OVERFLOW
         return ACCEPT
 
@@ -250,7 +253,7 @@ class Red(QueueDiscipline):
                     return verdict
             else:
                 verdict = ACCEPT
-        if self.overflows(size, backlog_packets, backlog_bytes):
+        if self.overflows(size, backlog_packets, backlog_bytes, idle_since):
             return OVERFLOW
         return verdict
 

@@ -25,7 +25,12 @@ What happens to a packet put on the src -> dst direction, in this order:
 3. the bottleneck, when ``bandwidth`` is set: the packet joins a FIFO queue
    behind the packets not yet serialized; if the queue is full it is lost,
    reason ``"queue-overflow"`` (drop-tail). Otherwise it is serialized
-   (``size * 8 / bandwidth`` seconds) once the packets ahead are;
+   (``size * 8 / bandwidth`` seconds) once the packets ahead are. With a
+   queue discipline (``queue``: RED, CoDel, see :mod:`.queues`) the
+   discipline decides instead, and may drop (``"red-drop"``,
+   ``"codel-drop"``) or mark CE; a shared :class:`Bottleneck`
+   (``bottleneck``) is one such queue and rate that the packets of several
+   directions join, in arrival order;
 4. the fault model, from the time the packet leaves the bottleneck (see
    :mod:`tcpstack.drivers.faults` for its draws and details): burst loss
    (``"burst-loss"``) then random loss (``"lost-in-network"``), so a lost
@@ -59,6 +64,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import heapq
 import ipaddress
 import math
@@ -305,6 +311,8 @@ class LinkStats:
         ce_marked: packets the bottleneck's queue marked CE (RFC 3168 §5).
         max_queue_packets: most packets ever waiting for the bottleneck.
         max_queue_bytes: most bytes ever waiting for the bottleneck.
+            (Both for the plain ``queue_limit`` / ``queue_bytes`` queue; a
+            :class:`Bottleneck` keeps its own in its :attr:`~Bottleneck.stats`.)
     """
 
     sent: int = 0
@@ -504,7 +512,7 @@ class Bottleneck:
             waiting, waiting_bytes, idle_since = 0, 0, self.busy_until
         ect = queue.ecn and ecn_codepoint(packet) in _ECT
         verdict = queue.enqueue(size, now, waiting, waiting_bytes, idle_since, ect)
-        if verdict is not ACCEPT:
+        if verdict != ACCEPT:
             if verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 return verdict
@@ -549,7 +557,7 @@ class Bottleneck:
         ect = queue.ecn and ecn_codepoint(packet) in _ECT
         verdict = queue.enqueue(size, now, len(self._waiting), self._waiting_bytes, idle_since,
                                 ect)
-        if verdict is not ACCEPT:
+        if verdict != ACCEPT:
             if verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 return verdict
@@ -562,7 +570,13 @@ class Bottleneck:
         if self._waiting_bytes > stats.max_queue_bytes:
             stats.max_queue_bytes = self._waiting_bytes
         if not busy:
-            self._serve()
+            self._serve()  # the link is free: this packet leaves now
+        elif not self._serve_due:
+            # The link is finishing the packet that left the queue empty: serve
+            # the queue again when it is done.
+            assert self._schedule is not None
+            self._serve_due = True
+            self._schedule(self.busy_until, self._serve)
         return None
 
     def _serve(self) -> None:
@@ -578,7 +592,7 @@ class Bottleneck:
             self._waiting_bytes -= size
             ect = queue.ecn and ecn_codepoint(packet) in _ECT
             verdict = queue.dequeue(size, now, now - arrival, self._waiting_bytes, ect)
-            if verdict is not ACCEPT and verdict != MARK:
+            if verdict != ACCEPT and verdict != MARK:
                 stats.drops[verdict] = stats.drops.get(verdict, 0) + 1
                 leave(packet, None, verdict)
                 dropped = True
@@ -619,6 +633,7 @@ class _Direction:
         "next_seq",
         "outages",
         "own",
+        "own_queue",
         "pipe",
         "stats",
     )
@@ -637,6 +652,7 @@ class _Direction:
         self.max_delivered = -1  # highest packet number delivered so far
         self.outages: list[tuple[float, float]] = []  # [start, end) windows
         self.own: Bottleneck | None = None  # the bottleneck of ``config.queue``, when set
+        self.own_queue: QueueDiscipline | str | None = None  # the queue ``own`` was made for
 
     def enqueue(self, size: int, now: float, bandwidth: float, total: LinkStats) -> float | None:
         """Put a packet of ``size`` bytes in the bottleneck at ``now``: a FIFO
@@ -820,6 +836,10 @@ class Network:
         """Join two hosts. ``kw`` are :class:`LinkConfig` fields for a -> b;
         ``reverse`` configures b -> a separately (default: the same values).
 
+        A queue discipline instance given in ``kw`` serves a -> b; b -> a gets
+        a copy of it (a discipline serves one bottleneck) unless ``reverse``
+        is given.
+
         An asymmetric link, e.g. a slow uplink::
 
             net.link(client, server, delay=0.02, bandwidth=1e6,
@@ -832,6 +852,8 @@ class Network:
         an, bn = self._name(a), self._name(b)
         fwd = LinkConfig(delay=delay, **kw)
         self._set_direction(an, bn, fwd)
+        if reverse is None and isinstance(kw.get("queue"), QueueDiscipline):
+            kw = {**kw, "queue": copy.deepcopy(kw["queue"])}
         back = reverse if reverse is not None else LinkConfig(delay=delay, **kw)
         self._set_direction(bn, an, back)
         return fwd
@@ -1221,11 +1243,12 @@ class Network:
         """The bottleneck of a direction with its own ``queue`` (made on first use)."""
         assert link.bandwidth is not None  # LinkConfig checks it
         b = d.own
-        if b is None or (b.queue is not link.queue and not isinstance(link.queue, str)):
+        if b is None or d.own_queue != link.queue:  # first use, or a new queue assigned
             queue = link.queue if link.queue is not None else "droptail"
             b = d.own = Bottleneck(link.bandwidth, queue, limit_bytes=link.queue_bytes,
                                    limit_packets=link.queue_limit,
                                    name=f"{d.key[0]}->{d.key[1]}")
+            d.own_queue = link.queue
             b.bind(self.seed, self._schedule, self._clock)
         b.bandwidth = link.bandwidth
         return b

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from typing import Any
 
 from ..config import TcpConfig
@@ -147,8 +148,9 @@ class FlowResult:
             ``sample_interval`` of the whole run (seconds, bit/s); the last
             interval may be shorter.
         retransmissions: segments the sender retransmitted in the whole run.
-        mean_rtt: the mean of the sender's srtt, read once per base RTT in
-            the measured period, seconds; None if it had no RTT sample.
+        mean_rtt: the mean of the sender's srtt (RFC 6298), read at every
+            multiple of the base RTT in the measured period (until its last
+            byte was read), seconds; None if it had no RTT sample then.
     """
 
     algorithm: str
@@ -298,8 +300,9 @@ class _Flow:
             conn.close()
 
     def sample_rtt(self) -> None:
+        """Note the sender's srtt (not after its last byte was read)."""
         conn = self.conn
-        if conn is not None and conn.rtt.srtt is not None:
+        if conn is not None and conn.rtt.srtt is not None and self.done_at is None:
             self.srtts.append(conn.rtt.srtt)
 
     def result(self, duration: float) -> FlowResult:
@@ -367,11 +370,17 @@ def run_dumbbell(spec: DumbbellSpec) -> DumbbellResult:
         net.at(flow.spec.start, connect)
         if flow.spec.stop is not None and flow.spec.stop < spec.duration:
             net.at(flow.spec.stop, flow.stop)
-        # srtt read once per base RTT in the flow's measured period.
-        t = flow.t0
-        while t <= flow.t1:
-            net.at(t, flow.sample_rtt)
-            t += spec.rtt
+
+    def sample_rtts(k: int = 0) -> None:
+        """Every base RTT: each flow in its measured period reads its sender's srtt."""
+        now = net.now
+        for flow in flows:
+            if flow.t0 <= now <= flow.t1:
+                flow.sample_rtt()
+        if (k + 1) * spec.rtt <= spec.duration:
+            net.at((k + 1) * spec.rtt, partial(sample_rtts, k + 1))
+
+    net.at(0.0, sample_rtts)
     busy_at_warmup = 0.0
     if spec.warmup > 0:
         net.run(until=spec.warmup)
