@@ -139,8 +139,8 @@ def test_open_executor_kinds_and_refusals() -> None:
             pass
 
 
-def _flow(algorithm: str, goodput: float) -> FlowResult:
-    return FlowResult(algorithm=algorithm, delivered_bytes=int(goodput / 8 * 10),
+def _flow(algorithm: str, goodput: float, delivered: int = 0) -> FlowResult:
+    return FlowResult(algorithm=algorithm, delivered_bytes=delivered,
                       goodput_bps=goodput, series=((1.0, goodput),), retransmissions=3,
                       mean_rtt=0.06)
 
@@ -170,13 +170,18 @@ def test_goodput_summary_against_the_model_by_hand() -> None:
 
 def test_fairness_and_bufferbloat_summaries_by_hand() -> None:
     exp = fairness_experiment(flows=[2], algorithms=["newreno"], buffer_bdp=1, **TINY)
-    (row,) = summarize(exp, [_result(exp.points[0].spec, _flow("newreno", 3e5),
-                                     _flow("newreno", 7e5))]).rows
+    # The second flow started late: 7e5 bit/s over its own 0.25 s is 21,875 bytes.
+    (row,) = summarize(exp, [_result(exp.points[0].spec, _flow("newreno", 3e5, 18_750),
+                                     _flow("newreno", 7e5, 21_875))]).rows
     assert row["jain"] == pytest.approx(1e12 / (2 * 58e10))
-    assert row["goodput_bps"] == pytest.approx(1e6)
+    # Together: (18,750 + 21,875) bytes * 8 over the 0.5 s run = 650,000 bit/s,
+    # not the 1e6 of adding rates measured over different periods.
+    assert row["goodput_bps"] == pytest.approx(650_000)
     assert row["per_flow_bps"] == [3e5, 7e5]
     exp = bufferbloat_experiment(buffers=[0.5, 4], algorithms=["newreno"], **TINY)
-    rows = summarize(exp, [_result(p.spec, _flow("newreno", 8e5)) for p in exp.points]).rows
+    rows = summarize(exp, [_result(p.spec, _flow("newreno", 8e5, 50_000))
+                           for p in exp.points]).rows
     # One BDP at 1 Mbit/s and 20 ms is 2,500 bytes.
     assert [r["buffer_bytes"] for r in rows] == [1250, 10000]
+    assert [r["goodput_bps"] for r in rows] == [pytest.approx(800_000)] * 2  # 50 kB in 0.5 s
     assert [r["queue_delay_p95"] for r in rows] == [0.02, 0.02]

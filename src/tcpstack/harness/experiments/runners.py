@@ -22,7 +22,7 @@ from .models import jain_index, mathis_goodput
 from .plan import Experiment, ExperimentError, make_points
 from .sweep import SweepFile
 
-__all__ = ["Column", "Summary", "bufferbloat_experiment", "check_algorithms",
+__all__ = ["Column", "Summary", "aggregate_goodput", "bufferbloat_experiment", "check_algorithms",
            "fairness_experiment", "goodput_experiment", "summarize", "sweep_experiment"]
 
 QUEUES = ("droptail", "red", "codel")
@@ -82,6 +82,18 @@ def check_algorithms(names: Sequence[str]) -> None:
         if name not in ALGORITHMS:
             raise ExperimentError(f"unknown congestion control {name!r} "
                                   f"(known: {', '.join(ALGORITHMS)})")
+
+
+def aggregate_goodput(result: DumbbellResult) -> float:
+    """All flows' goodput together over the measured period (``warmup`` to
+    ``duration``), bit/s: bytes delivered * 8 / period.
+
+    Not the sum of the flows' ``goodput_bps``: each of those is over the
+    flow's own period, and a flow that starts late would count its rate
+    over a shorter time (the sum could exceed the link).
+    """
+    spec = result.spec
+    return sum(f.delivered_bytes for f in result.flows) * 8 / (spec.duration - spec.warmup)
 
 
 def _check_link(bandwidth: float, rtt: float, duration: float, queue: str) -> None:
@@ -205,7 +217,7 @@ def _fairness_summary(experiment: Experiment, results: Sequence[DumbbellResult])
         rows.append({
             "flows": len(rates), "algorithms": point.parameters["algorithms"],
             "jain": jain_index(rates), "utilisation": result.utilisation,
-            "goodput_bps": sum(rates), "per_flow_bps": rates,
+            "goodput_bps": aggregate_goodput(result), "per_flow_bps": rates,
             "queue_delay_mean": result.queue_delay_mean, "drops": result.drops,
         })
     columns = (Column("flows", "flows"), Column("algorithms", "algorithms"),
@@ -258,7 +270,7 @@ def _bufferbloat_summary(experiment: Experiment, results: Sequence[DumbbellResul
             "algorithm": point.parameters["algorithm"], "buffer_bdp": spec.buffer_bdp,
             # One BDP is bandwidth (bit/s) * RTT (s) / 8 bytes.
             "buffer_bytes": spec.buffer,
-            "goodput_bps": sum(f.goodput_bps for f in result.flows),
+            "goodput_bps": aggregate_goodput(result),
             "utilisation": result.utilisation, "queue_delay_mean": result.queue_delay_mean,
             "queue_delay_p95": result.queue_delay_p95, "drops": result.drops,
         })
@@ -299,7 +311,8 @@ def _sweep_summary(experiment: Experiment, results: Sequence[DumbbellResult]) ->
         rates = [f.goodput_bps for f in result.flows]
         row: dict[str, Any] = {k: point.parameters[k] for k in keys}
         row.update({
-            "goodput_bps": sum(rates), "jain": jain_index(rates) if rates else None,
+            "goodput_bps": aggregate_goodput(result),
+            "jain": jain_index(rates) if rates else None,
             "utilisation": result.utilisation, "queue_delay_mean": result.queue_delay_mean,
             "queue_delay_p95": result.queue_delay_p95, "drops": result.drops,
             "retransmissions": sum(f.retransmissions for f in result.flows),
