@@ -123,3 +123,7 @@ def test_a_value_the_spec_refuses_names_the_point(tmp_path: Path) -> None:
     sweep = load_sweep(_write(tmp_path, "[[flows]]\ncount = -1\n[grid]\nrtt = [0.05]\n"))
     with pytest.raises(ExperimentError, match=r"point 0 \(rtt=0.05\).*count"):
         sweep.points()
+    sweep = load_sweep(_write(tmp_path, "[grid]\n'flows.config.recv_buffer' = [100000, 0]\n"))
+    with pytest.raises(ExperimentError, match=r"point 1 \(flows.config.recv_buffer=0\): "
+                                              r"TcpConfig.recv_buffer must be in"):
+        sweep.points()

@@ -259,7 +259,9 @@ def run_experiment(args: argparse.Namespace) -> int:
         if args.plot is not None:
             ex.check_plot_path(args.plot)
         experiment = _build(args, ex)
-        jobs = args.jobs if args.jobs is not None else (os.cpu_count() or 1)
+        # No more workers than simulations: the rest would only be started and stopped.
+        jobs = min(args.jobs if args.jobs is not None else (os.cpu_count() or 1),
+                   len(experiment.points))
         started = time.monotonic()
         with ex.open_executor(args.executor, jobs=jobs, scheduler=args.scheduler) as executor:
             futures = ex.submit_points(executor, experiment.points)
