@@ -16,12 +16,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from .argtypes import UsageError, _number, positive_seconds, seconds
+
+if TYPE_CHECKING:
+    from ..harness.experiments import Experiment
 
 EXPERIMENT_EPILOG = """\
 experiments:
@@ -250,15 +253,12 @@ def run_experiment(args: argparse.Namespace) -> int:
     if args.experiment is None:
         raise UsageError("choose an experiment: " + ", ".join(EXPERIMENTS)
                          + " (tcpstack experiment --help)")
-    try:
-        from ..harness import experiments as ex
-    except ImportError as exc:  # the simulator's dumbbell is missing from this install
-        raise UsageError(f"the experiments cannot run: {exc}") from None
+    from ..harness import experiments as ex  # here: 'tcpstack --help' stays quick
 
     try:
         if args.plot is not None:
             ex.check_plot_path(args.plot)
-        experiment = _build(args, ex)
+        experiment = _build(args)
         # No more workers than simulations: the rest would only be started and stopped.
         jobs = min(args.jobs if args.jobs is not None else (os.cpu_count() or 1),
                    len(experiment.points))
@@ -296,12 +296,14 @@ def run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace, ex: Any) -> Any:
+def _build(args: argparse.Namespace) -> Experiment:
     """The experiment the command line asks for.
 
     Raises:
         ExperimentError: a bad setting.
     """
+    from ..harness import experiments as ex
+
     if args.experiment == "sweep":
         return ex.sweep_experiment(ex.load_sweep(args.spec), seed=args.seed,
                                    source=str(args.spec))

@@ -60,9 +60,7 @@ class InlineExecutor(Executor):
         future: Future[T] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # delivered through the future, like a pool does
-            if not isinstance(exc, Exception):
-                raise
+        except Exception as exc:  # delivered through the future, as a pool does
             future.set_exception(exc)
         return future
 
