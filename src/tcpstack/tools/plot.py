@@ -379,11 +379,21 @@ def _data_segment(r: TraceRecord, isn: int, high: int) -> DataSegment | None:
     return DataSegment(r.time, start, start + length, start < high)
 
 
-def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
+def ack_of(r: TraceRecord) -> int | None:
+    """The acknowledgment number a segment record carries: None without the ACK
+    flag, on a RST (its ACK field acknowledges nothing the sender can count) or
+    when the field is missing or not a number."""
     flags = _flags(r.data.get("flags"))
-    ack = _int(r.data.get("ack"))
-    if "ACK" not in flags or "RST" in flags or ack is None:
+    if "ACK" not in flags or "RST" in flags:
+        return None
+    return _int(r.data.get("ack"))
+
+
+def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
+    ack = ack_of(r)
+    if ack is None:
         return
+    flags = _flags(r.data.get("flags"))
     rel = _relative(ack, isn)
     out.acks.append((r.time, rel))
     window = _int(r.data.get("window"))

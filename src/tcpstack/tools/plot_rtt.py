@@ -36,6 +36,7 @@ from tcpstack.tools.plot import (
     _on,
     _relative,
     _steps,
+    ack_of,
     draw_figure,
     find_direction,
     sender_metrics,
@@ -153,9 +154,8 @@ def rtt_series(
             outstanding.append(sent)
             high = max(high, sent.end)
         elif r.event == "segment_received" and _on(r, d.sender, d.receiver):
-            flags = _flags(r.data.get("flags"))
-            ack = _int(r.data.get("ack"))
-            if "ACK" not in flags or "RST" in flags or ack is None:
+            ack = ack_of(r)
+            if ack is None:
                 continue
             acked = unwrap(_relative(ack, isn), high)
             blocks = _sack_blocks(r.data.get("options"), isn, high)

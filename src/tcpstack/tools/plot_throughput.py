@@ -38,6 +38,7 @@ from tcpstack.tools.plot import (
     _number,
     _on,
     _relative,
+    ack_of,
     congestion_control_of,
     draw_figure,
     find_directions,
@@ -145,9 +146,8 @@ def _acked(recs: Sequence[TraceRecord], d: Direction, *,
             start += "SYN" in _flags(r.data.get("flags"))  # data after the SYN's number
             data_end = max(data_end, start - 1 + length)
         elif r.event == ack_event and _on(r, *ends):
-            flags = _flags(r.data.get("flags"))
-            ack = _int(r.data.get("ack"))
-            if "ACK" not in flags or "RST" in flags or ack is None:
+            ack = ack_of(r)
+            if ack is None:
                 continue
             # ACK = the next byte expected (RFC 9293 §3.4): relative ACK - 1 data
             # bytes, not counting the FIN's number beyond the last data byte.
