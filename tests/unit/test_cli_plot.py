@@ -190,16 +190,18 @@ def test_the_rtt_and_throughput_of_the_run(trace: Path, tmp_path: Path) -> None:
     assert "0.05 s windows" in text and "client (192.0.2.1:" in text
 
 
-def test_throughput_from_the_receiver_alone(server_only: Path, tmp_path: Path) -> None:
-    out = tmp_path / "g.png"
+def test_throughput_and_rtt_from_the_receiver_alone(server_only: Path, tmp_path: Path) -> None:
+    out, rtt = tmp_path / "g.png", tmp_path / "r.svg"
     assert main(["plot", str(server_only), "--kind", "throughput", "-o", str(out)]) == 0
     assert _is_picture(out)
+    assert main(["plot", str(server_only), "--kind", "rtt", "-o", str(rtt)]) == 0
+    text = _svg(rtt)[1]
+    assert "receiver: timestamp echo" in text and "srtt" not in text
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["{server}", "--kind", "rtt"], "is not traced: no RTT samples"),
         (["{server}", "--kind", "cwnd"], "is not traced: no cwnd"),
         (["{trace}", "--kind", "tsg", "--interval", "1"], "--interval is for --kind throughput"),
         (["{trace}", "--kind", "throughput", "--conn", "1.1.1.1:1-2.2.2.2:2"],

@@ -106,11 +106,44 @@ def test_hostile_fields_are_skipped() -> None:
     assert (0.9, -1.0) not in s.rto and all(v == v for _, v in s.srtt)
 
 
-def test_the_sender_must_be_traced() -> None:
+def test_without_the_sender_or_timestamps_there_is_no_rtt() -> None:
     only_server = [TraceRecord(r.time + 0.1, "server", SC, "segment_received", r.data)
                    for r in story() if r.event == "segment_sent"]
-    with pytest.raises(ValueError, match=r"data sender 10\.0\.0\.1:4000 is not traced"):
+    with pytest.raises(ValueError, match=r"data sender 10\.0\.0\.1:4000 is not traced and "
+                                         "the connection has no timestamps"):
         rtt_series(only_server)
+
+
+def test_the_receiver_measures_from_its_timestamp_echoed() -> None:
+    """RFC 7323 timestamps seen by the receiver alone: its ACK with TSval X leaves at t0,
+    the first data echoing X arrives at t1: t1 - t0."""
+    def data(t: float, seq: int, tsecr: int, length: int = 100) -> TraceRecord:
+        return TraceRecord(t, "server", SC, "segment_received",
+                           {"seq": seq, "ack": 1, "flags": ["ACK"], "len": length,
+                            "options": {"ts": [900 + seq, tsecr]}})
+
+    def ack(t: float, tsval: int) -> TraceRecord:
+        return TraceRecord(t, "server", SC, "segment_sent",
+                           {"seq": 1, "ack": 7, "flags": ["ACK"], "len": 0,
+                            "options": {"ts": [tsval, 5]}})
+
+    recs = [
+        TraceRecord(0.0, "server", SC, "segment_received",
+                    {"seq": 1000, "ack": 0, "flags": ["SYN"], "len": 0,
+                     "options": {"ts": [5, 0]}}),
+        ack(0.0, 10),  # the SYN,ACK's TSval: echoed by the first data
+        data(0.25, 1001, 10),
+        ack(0.25, 11),
+        ack(0.3, 11),  # the same TSval again: the first send counts
+        data(0.5, 1101, 10),  # an old echo: no second sample
+        data(0.75, 1201, 11),
+        data(0.8, 1101, 11),  # a retransmission echoing a value already sampled
+        data(0.9, 1301, 99),  # echoes nothing the receiver sent
+    ]
+    s = rtt_series(recs)
+    assert (s.vantage, s.direction.sender, s.direction.sender_host) == ("receiver", C, None)
+    assert s.samples == [RttSample(0.25, 0.25, 1, 101), RttSample(0.75, 0.5, 201, 301)]
+    assert (s.srtt, s.rto, s.ambiguous) == ([], [], 0)
 
 
 def test_nothing_acknowledged_is_no_rtt() -> None:

@@ -37,7 +37,7 @@ kinds:
               recovery, BBR states) when the trace has them
   rtt         RTT samples measured from the trace (send to first covering ACK,
               Karn's rule: none from retransmitted ranges), with srtt and rto;
-              needs the data sender in the trace
+              without the sender, from the receiver's timestamps (RFC 7323)
   throughput  goodput of every flow (each direction that carried data, or those
               of --conn/--host) in windows of --interval seconds, from in-order
               delivery at the receiver, else from the cumulative ACK

@@ -17,7 +17,16 @@ The stack's own estimate is drawn beside them: ``srtt`` and ``rto`` from the
 sender's ``metrics_updated`` records (RFC 6298 §2).
 
 A trace without the sender (a TUN trace where the kernel sends) has no send
-times: :func:`rtt_series` says so instead of guessing.
+times. When the connection uses timestamps (RFC 7323), the receiver's side
+still gives an estimate, as Linux's receiver does for its buffer tuning
+(``tcp_rcv_rtt_measure_ts``): the receiver's ACK leaves with TSval X at
+t0; the first data segment that arrives echoing X (TSecr = X) at t1 gives
+t1 - t0, a round trip that also holds whatever the sender waited before
+sending (an upper bound, exact for an ACK-clocked bulk sender). Only the
+first echo of each value counts, so a retransmission that echoes an old
+value gives nothing (timestamps make Karn's rule unnecessary, RFC 7323 §4).
+Without timestamps :func:`rtt_series` says it cannot measure instead of
+guessing.
 """
 
 from __future__ import annotations
@@ -58,9 +67,11 @@ class RttSample(NamedTuple):
     """One RTT sample.
 
     Attributes:
-        time: seconds: when the acknowledgment reached the sender.
-        rtt: seconds from the segment's send to that acknowledgment (rounded to
-            the nanosecond, as trace times are).
+        time: seconds: when the acknowledgment reached the sender (from the
+            receiver: when the data echoing the ACK's timestamp arrived).
+        rtt: seconds from the segment's send to that acknowledgment (from the
+            receiver: from the ACK's send to that arrival), rounded to the
+            nanosecond as trace times are.
         start, end: the segment's sequence range relative to the sender's ISN
             (the SYN is 0), ``end`` excluded.
     """
@@ -77,6 +88,8 @@ class RttSeries:
 
     Attributes:
         direction: whose data it is.
+        vantage: ``"sender"`` (send to ACK, Karn's rule) or ``"receiver"``
+            (timestamp echo, no srtt or rto).
         samples: in the order the acknowledgments arrived.
         srtt: ``(time, seconds)`` after every ``metrics_updated`` with an srtt.
         rto: ``(time, seconds)`` after every ``metrics_updated``.
@@ -85,6 +98,7 @@ class RttSeries:
     """
 
     direction: Direction
+    vantage: str = "sender"
     samples: list[RttSample] = field(default_factory=list)
     srtt: list[tuple[float, float]] = field(default_factory=list)
     rto: list[tuple[float, float]] = field(default_factory=list)
@@ -125,14 +139,14 @@ def rtt_series(
 
     Raises:
         ValueError: as :func:`~tcpstack.tools.plot.find_direction`; the sender
-            is not traced; or there is neither a sample nor an srtt.
+            is not traced and the connection has no timestamps; or there is
+            neither a sample nor an srtt.
     """
     recs = list(records)
     d = find_direction(recs, conn=conn, host=host)
-    if d.sender_host is None:
-        raise ValueError(f"the data sender {d.sender} is not traced: no RTT samples "
-                         "(the receiver's side has no send times)")
     isn = _isn(recs, d) or 0
+    if d.sender_host is None:
+        return _from_the_receiver(recs, d, isn)
     out = RttSeries(d)
     outstanding: list[_Sent] = []
     high = 0  # the highest relative sequence number sent, plus one
@@ -185,6 +199,47 @@ def rtt_series(
     return out
 
 
+def _ts(r: TraceRecord) -> tuple[int, int] | None:
+    """A segment's ``[tsval, tsecr]`` (RFC 7323 §3), or None."""
+    options = r.data.get("options")
+    ts = options.get("ts") if isinstance(options, dict) else None
+    if isinstance(ts, list | tuple) and len(ts) == 2:
+        tsval, tsecr = _int(ts[0]), _int(ts[1])
+        if tsval is not None and tsecr is not None:
+            return tsval, tsecr
+    return None
+
+
+def _from_the_receiver(recs: list[TraceRecord], d: Direction, isn: int) -> RttSeries:
+    """The receiver's timestamp-echo estimate (see the module docstring)."""
+    out = RttSeries(d, "receiver")
+    echoed_at: dict[int, float] = {}  # the receiver's TSval -> when it first left
+    sampled: set[int] = set()
+    high = 0
+    for r in recs:
+        if not _on(r, d.receiver, d.sender) or (ts := _ts(r)) is None:
+            continue
+        if r.event == "segment_sent":
+            echoed_at.setdefault(ts[0], r.time)
+        elif r.event == "segment_received" and (_int(r.data.get("len")) or 0) > 0:
+            seq = _int(r.data.get("seq"))
+            tsecr = ts[1]
+            if seq is None or tsecr not in echoed_at or tsecr in sampled:
+                continue  # echoes nothing we sent, or not the first echo of it
+            sampled.add(tsecr)
+            start = unwrap(_relative(seq, isn), high)
+            start += "SYN" in _flags(r.data.get("flags"))
+            end = start + (_int(r.data.get("len")) or 0)
+            high = max(high, end)
+            out.samples.append(RttSample(r.time, round(r.time - echoed_at[tsecr], 9),
+                                         start, end))
+    if not out.samples:
+        raise ValueError(f"the data sender {d.sender} is not traced and the connection "
+                         "has no timestamps: no RTT samples (the receiver's side has no "
+                         "send times)")
+    return out
+
+
 def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
              size: Size | None = None) -> None:
     """Draw the RTT samples (dots), srtt and rto (steps) in milliseconds into ``path``
@@ -200,13 +255,16 @@ def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
         times = [s.time for s in series.samples] + [t for t, _ in series.srtt + series.rto]
         end = max(times, default=0.0)
         if series.samples:
+            label = "RTT sample" + (" (receiver: timestamp echo, an upper bound)"
+                                    if series.vantage == "receiver" else "")
             ax.plot([s.time for s in series.samples], [s.rtt * ms for s in series.samples],
-                    linestyle="none", marker=".", color="tab:blue", label="RTT sample")
+                    linestyle="none", marker=".", color="tab:blue", label=label)
         _steps(ax, [(t, v * ms) for t, v in series.srtt], end, color="tab:green",
                linewidth=1.5, label="srtt")
         _steps(ax, [(t, v * ms) for t, v in series.rto], end, color="tab:red",
                linewidth=1, linestyle="--", label="rto")
-        data_top = max([s.rtt for s in series.samples] + [v for _, v in series.srtt]) * ms
+        data_top = max([s.rtt for s in series.samples] + [v for _, v in series.srtt],
+                       default=0.0) * ms
         rto_top = max((v for _, v in series.rto), default=0.0) * ms
         if rto_top > RTO_ZOOM * data_top > 0:
             ax.set_ylim(0, data_top * 1.3)
@@ -219,6 +277,7 @@ def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
                         "(Karn's rule)", (0.01, 0.02), xycoords="axes fraction",
                         ha="left", va="bottom", color="tab:gray")
 
+    when = ("when the ACK reached the sender" if series.vantage == "sender"
+            else "when the data echoing the timestamp reached the receiver")
     draw_figure(path, draw, title=title or f"RTT of {series.direction.name}",
-                xlabel="time (s), when the ACK reached the sender", ylabel="milliseconds",
-                size=size)
+                xlabel=f"time (s), {when}", ylabel="milliseconds", size=size)
