@@ -124,7 +124,7 @@ def check_plot_outputs(*paths: Path | None) -> None:
     Raises:
         UsageError: one line naming the bad path.
     """
-    from ..tools.plot import FORMATS, FORMATS_HINT
+    from ..tools.plot_draw import FORMATS, FORMATS_HINT
 
     for path in paths:
         if path is None:
@@ -188,7 +188,7 @@ def plot_records(records: list[TraceRecord], kind: str, output: Path, *,
 
 def run_plot(args: argparse.Namespace) -> int:
     """``tcpstack plot``: read the trace, draw it."""
-    from ..tools.plot import DEFAULT_SIZE
+    from ..tools.plot_draw import DEFAULT_SIZE
 
     size = None
     if args.width is not None or args.height is not None:

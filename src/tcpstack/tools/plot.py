@@ -9,7 +9,7 @@ Two steps, so that what is drawn can be checked apart from the drawing:
 
 RTT samples and throughput per flow live beside this module
 (:mod:`tcpstack.tools.plot_rtt`, :mod:`tcpstack.tools.plot_throughput`) and
-share its choice of direction and its drawing helpers.
+share its choice of direction; all kinds draw with :mod:`tcpstack.tools.plot_draw`.
 
 **Time-sequence graph** (as tcptrace and Wireshark's Stream Graphs draw it):
 one direction of one connection; time on x, the sequence number relative to
@@ -36,18 +36,18 @@ Labels are in English: matplotlib's default font has no Chinese glyphs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tcpstack.tools._model import _flags, _int, conn_key, split_conn
+from tcpstack.tools.plot_draw import FORMATS, Size, draw_figure, draw_steps
 from tcpstack.tools.reasons import is_network_loss
 from tcpstack.trace import TraceRecord
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "FORMATS",
@@ -64,12 +64,6 @@ __all__ = [
     "tsg_series",
 ]
 
-#: File formats by extension.
-FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-#: What to say when the extension is not one of :data:`FORMATS`.
-FORMATS_HINT = "choose a .png or .svg picture, or a .pdf"
-#: Figure size in inches (width, height) unless the caller gives one.
-DEFAULT_SIZE = (10.0, 6.0)
 #: ssthresh at or above this (bytes) is the initial "arbitrarily high" value
 #: (``tcpstack.congestion.base.INFINITE_SSTHRESH``).
 INFINITE_SSTHRESH = 1 << 30
@@ -483,81 +477,6 @@ def phase_spans(times: Sequence[float], phases: Sequence[str | None],
 
 # -- drawing -------------------------------------------------------------------------
 
-#: A figure size in inches, (width, height).
-Size = tuple[float, float]
-
-
-def file_format(path: Path) -> str:
-    """matplotlib's format name for ``path``'s extension (:data:`FORMATS`).
-
-    Raises:
-        ValueError: another extension.
-    """
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot write {path.name!r}: {FORMATS_HINT}")
-    return fmt
-
-
-def _figure(size: Size | None) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size or DEFAULT_SIZE, dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    import matplotlib
-
-    fmt = file_format(path)
-    # Reproducible files: no date, fixed SVG ids.
-    metadata: dict[str, Any] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(
-        fmt, {"Software": None})
-    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "none"}):
-        fig.savefig(path, format=fmt, metadata=metadata)
-
-
-def _steps(ax: Axes, points: Sequence[tuple[float, float]], end: float, **kw: Any) -> None:
-    if points:
-        xs = [t for t, _ in points] + [end]
-        ys = [v for _, v in points] + [points[-1][1]]
-        ax.step(xs, ys, where="post", **kw)
-
-
-def draw_figure(path: Path | str, draw: Callable[[Axes], None], *, title: str, xlabel: str,
-                ylabel: str, size: Size | None = None) -> None:
-    """A figure with one axes that ``draw`` fills (it may add a twin axes), titled,
-    labelled, with one legend of every axes, saved to ``path``.
-
-    Args:
-        path: ``.png``, ``.svg`` or ``.pdf``.
-        size: (width, height) in inches, :data:`DEFAULT_SIZE` by default.
-
-    Raises:
-        ValueError: another extension (checked before drawing).
-        OSError: the file cannot be written.
-    """
-    path = Path(path)
-    file_format(path)
-    fig = _figure(size)
-    ax = fig.add_subplot()
-    draw(ax)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    handles: list[Any] = []
-    labels: list[str] = []
-    for each in fig.axes:
-        h, lab = each.get_legend_handles_labels()
-        handles += h
-        labels += lab
-    if handles:  # on the top axes, so that a twin's lines do not cover it
-        fig.axes[-1].legend(handles, labels, loc="best")
-    _save(fig, path)
-
 
 def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None,
              size: Size | None = None) -> None:
@@ -572,9 +491,9 @@ def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None,
     def draw(ax: Axes) -> None:
         times = [s.time for s in series.segments] + [t for t, _ in series.acks]
         end = max(times, default=0.0)
-        _steps(ax, series.window, end, color="tab:olive", linewidth=1,
+        draw_steps(ax, series.window, end, color="tab:olive", linewidth=1,
                label="window (ACK + advertised window)")
-        _steps(ax, series.acks, end, color="tab:green", linewidth=1.2, label="ACK")
+        draw_steps(ax, series.acks, end, color="tab:green", linewidth=1.2, label="ACK")
         for retrans, color, label in ((False, "tab:blue", "data segment"),
                                       (True, "tab:red", "retransmission")):
             segs = [s for s in series.segments if s.retransmission is retrans]
@@ -622,7 +541,7 @@ def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None,
             ax.axvspan(start, stop, color=_PHASE_COLORS.get(phase, "tab:gray"), alpha=0.12,
                        linewidth=0,
                        label=PHASE_LABELS.get(phase, phase) if first else "_nolegend_")
-        _steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
+        draw_steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
                linewidth=1.5, label="cwnd")
         finite = [s for s in series.ssthresh if s is not None]
         flight = [(t, f) for t, f in zip(series.times, series.in_flight, strict=True)
@@ -631,15 +550,15 @@ def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None,
         capped: list[float] = [top if s is None else s for s in series.ssthresh]
         if capped:
             label = "ssthresh" + (" (∞ drawn at the top)" if None in series.ssthresh else "")
-            _steps(ax, list(zip(series.times, capped, strict=True)), end, color="tab:orange",
+            draw_steps(ax, list(zip(series.times, capped, strict=True)), end, color="tab:orange",
                    linewidth=1.2, linestyle="--", label=label)
-        _steps(ax, flight, end, color="tab:gray", linewidth=1, label="bytes in flight")
+        draw_steps(ax, flight, end, color="tab:gray", linewidth=1, label="bytes in flight")
         ax.set_ylim(0, top * 1.05)
         pacing = [(t, p * 8 / 1e6) for t, p in zip(series.times, series.pacing_rate,
                                                    strict=True) if p is not None]
         if pacing:
             rate_ax = ax.twinx()
-            _steps(rate_ax, pacing, end, color="tab:purple", linewidth=1, linestyle=":",
+            draw_steps(rate_ax, pacing, end, color="tab:purple", linewidth=1, linestyle=":",
                    label="pacing rate (right axis)")
             rate_ax.set_ylabel("pacing rate (Mbit/s)")
             rate_ax.set_ylim(0, max(p for _, p in pacing) * 1.15 or 1)

@@ -39,18 +39,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from tcpstack.tools._model import _flags, _int
 from tcpstack.tools.plot import (
     Direction,
-    Size,
     _isn,
     _number,
     _on,
     _relative,
-    _steps,
     ack_of,
-    draw_figure,
     find_direction,
     sender_metrics,
     unwrap,
 )
+from tcpstack.tools.plot_draw import Size, draw_figure, draw_steps
 from tcpstack.trace import TraceRecord
 
 if TYPE_CHECKING:
@@ -259,9 +257,9 @@ def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
                                     if series.vantage == "receiver" else "")
             ax.plot([s.time for s in series.samples], [s.rtt * ms for s in series.samples],
                     linestyle="none", marker=".", color="tab:blue", label=label)
-        _steps(ax, [(t, v * ms) for t, v in series.srtt], end, color="tab:green",
+        draw_steps(ax, [(t, v * ms) for t, v in series.srtt], end, color="tab:green",
                linewidth=1.5, label="srtt")
-        _steps(ax, [(t, v * ms) for t, v in series.rto], end, color="tab:red",
+        draw_steps(ax, [(t, v * ms) for t, v in series.rto], end, color="tab:red",
                linewidth=1, linestyle="--", label="rto")
         data_top = max([s.rtt for s in series.samples] + [v for _, v in series.srtt],
                        default=0.0) * ms

@@ -33,18 +33,17 @@ from typing import TYPE_CHECKING
 from tcpstack.tools._model import _flags, _int
 from tcpstack.tools.plot import (
     Direction,
-    Size,
     _isn,
     _number,
     _on,
     _relative,
     ack_of,
     congestion_control_of,
-    draw_figure,
     find_directions,
     sender_metrics,
     unwrap,
 )
+from tcpstack.tools.plot_draw import Size, draw_figure
 from tcpstack.trace import TraceRecord
 
 if TYPE_CHECKING:
