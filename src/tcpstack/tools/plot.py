@@ -535,12 +535,12 @@ def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None,
 
     def draw(ax: Axes) -> None:
         end = series.times[-1] if series.times else 0.0
+        labelled: set[str] = set()  # one legend entry a phase, however many bands
         for start, stop, phase in phase_spans(series.times, series.phase, end):
-            first = not any(p.get_label() == PHASE_LABELS.get(phase, phase)
-                            for p in ax.patches)
+            label = PHASE_LABELS.get(phase, phase)
             ax.axvspan(start, stop, color=_PHASE_COLORS.get(phase, "tab:gray"), alpha=0.12,
-                       linewidth=0,
-                       label=PHASE_LABELS.get(phase, phase) if first else "_nolegend_")
+                       linewidth=0, label="_nolegend_" if label in labelled else label)
+            labelled.add(label)
         draw_steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
                linewidth=1.5, label="cwnd")
         finite = [s for s in series.ssthresh if s is not None]
