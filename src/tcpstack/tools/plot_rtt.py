@@ -271,8 +271,8 @@ def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
         else:
             ax.set_ylim(bottom=0)
         if series.ambiguous:
-            ax.annotate(f"{series.ambiguous} retransmitted transmissions not sampled "
-                        "(Karn's rule)", (0.01, 0.02), xycoords="axes fraction",
+            ax.annotate(f"{series.ambiguous} transmissions of ranges sent more than once: "
+                        "not sampled (Karn's rule)", (0.01, 0.02), xycoords="axes fraction",
                         ha="left", va="bottom", color="tab:gray")
 
     when = ("when the ACK reached the sender" if series.vantage == "sender"
