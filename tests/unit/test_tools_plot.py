@@ -211,5 +211,5 @@ def test_unknown_extension_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.png or \.svg"):
         plot_tsg(tsg_series(transfer()), tmp_path / "x.jpg")
     with pytest.raises(ValueError, match=r"\.png or \.svg"):
-        plot_cwnd(CwndSeries("h", "c", [0.0], [1], [None]), tmp_path / "x.pdf")
+        plot_cwnd(CwndSeries("h", "c", [0.0], [1], [None]), tmp_path / "x.gif")
     assert list(tmp_path.iterdir()) == []

@@ -83,10 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write the ladder as a Mermaid sequenceDiagram (renders in "
                           "Markdown notes: Obsidian, Typora, GitHub)")
     out.add_argument("--plot-tsg", metavar="FILE", type=Path,
-                     help="also draw the time-sequence graph (FILE.png or FILE.svg; "
+                     help="also draw the time-sequence graph (FILE.png, .svg or .pdf; "
                           "see 'tcpstack plot'); a run without data gets a warning instead")
     out.add_argument("--plot-cwnd", metavar="FILE", type=Path,
-                     help="also draw cwnd and ssthresh over time (FILE.png or FILE.svg)")
+                     help="also draw cwnd and ssthresh over time (FILE.png, .svg or .pdf)")
     out.add_argument("--trace", metavar="FILE", type=Path,
                      help="also write the JSON Lines trace to FILE")
     out.add_argument("--absolute", action="store_true",

@@ -4,8 +4,12 @@ Two steps, so that what is drawn can be checked apart from the drawing:
 
 - :func:`tsg_series` and :func:`cwnd_series` extract the data series from
   trace records (plain numbers, seconds and bytes);
-- :func:`plot_tsg` and :func:`plot_cwnd` draw them into a PNG or SVG file
-  with matplotlib's non-interactive Agg backend (no display, no pyplot state).
+- :func:`plot_tsg` and :func:`plot_cwnd` draw them into a PNG, SVG or PDF
+  file with matplotlib's non-interactive backends (no display, no pyplot state).
+
+RTT samples and throughput per flow live beside this module
+(:mod:`tcpstack.tools.plot_rtt`, :mod:`tcpstack.tools.plot_throughput`) and
+share its choice of direction; all kinds draw with :mod:`tcpstack.tools.plot_draw`.
 
 **Time-sequence graph** (as tcptrace and Wireshark's Stream Graphs draw it):
 one direction of one connection; time on x, the sequence number relative to
@@ -22,25 +26,28 @@ arrival times instead of send times, and no losses.
 **cwnd**: the sender's congestion window and slow-start threshold after
 every change (``metrics_updated``, RFC 5681). ssthresh starts "arbitrarily
 high" (RFC 5681 §3.1); the series holds ``None`` for that and the plot
-draws it at the top of the axes.
+draws it at the top of the axes. When the records carry them (traces of
+the congestion-control interface; older and TUN traces do not), the plot
+adds bytes in flight, the pacing rate on a second axis and the sender's
+phase (slow start, avoidance, recovery, loss, BBR's states) as shaded bands.
 
 Labels are in English: matplotlib's default font has no Chinese glyphs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tcpstack.tools._model import _flags, _int, conn_key, split_conn
+from tcpstack.tools.plot_draw import FORMATS, Size, draw_figure, draw_steps
 from tcpstack.tools.reasons import is_network_loss
 from tcpstack.trace import TraceRecord
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "FORMATS",
@@ -51,13 +58,12 @@ __all__ = [
     "TsgSeries",
     "cwnd_series",
     "find_direction",
+    "find_directions",
     "plot_cwnd",
     "plot_tsg",
     "tsg_series",
 ]
 
-#: File formats by extension.
-FORMATS = {".png": "png", ".svg": "svg"}
 #: ssthresh at or above this (bytes) is the initial "arbitrarily high" value
 #: (``tcpstack.congestion.base.INFINITE_SSTHRESH``).
 INFINITE_SSTHRESH = 1 << 30
@@ -134,13 +140,19 @@ class TsgSeries:
 
 @dataclass
 class CwndSeries:
-    """cwnd and ssthresh of one sender after every change.
+    """cwnd and ssthresh of one sender after every change, with what else the
+    sender traced at the same points.
 
     Attributes:
         host: the sender's host name; conn: its connection string.
         times: seconds.
         cwnd: bytes.
         ssthresh: bytes, ``None`` while it is the initial "infinite" value.
+        in_flight: bytes in flight (RFC 6675 "pipe"), ``None`` where not traced.
+        pacing_rate: bytes/s, ``None`` where not traced or not pacing.
+        phase: the sender's phase (:data:`PHASE_LABELS` keys, or another
+            name an algorithm reports), ``None`` where not traced.
+        congestion_control: the algorithm's name, if the trace says it.
     """
 
     host: str
@@ -148,6 +160,30 @@ class CwndSeries:
     times: list[float] = field(default_factory=list)
     cwnd: list[int] = field(default_factory=list)
     ssthresh: list[int | None] = field(default_factory=list)
+    in_flight: list[int | None] = field(default_factory=list)
+    pacing_rate: list[float | None] = field(default_factory=list)
+    phase: list[str | None] = field(default_factory=list)
+    congestion_control: str | None = None
+
+
+#: The phases ``metrics_updated`` reports and their legend labels: RFC 5681's
+#: slow start and congestion avoidance, fast recovery (RFC 6582), after an RTO
+#: (RFC 5681 §3.1 "loss"), and BBR v1's states (Cardwell et al., ACM Queue 2016).
+PHASE_LABELS = {
+    "slow_start": "slow start",
+    "avoidance": "congestion avoidance",
+    "recovery": "fast recovery",
+    "loss": "loss (after an RTO)",
+    "startup": "BBR startup",
+    "drain": "BBR drain",
+    "probe_bw": "BBR probe bandwidth",
+    "probe_rtt": "BBR probe RTT",
+}
+_PHASE_COLORS = {
+    "slow_start": "tab:green", "avoidance": "tab:blue", "recovery": "tab:orange",
+    "loss": "tab:red", "startup": "tab:green", "drain": "tab:purple",
+    "probe_bw": "tab:blue", "probe_rtt": "tab:brown",
+}
 
 
 # -- choosing what to plot ---------------------------------------------------------
@@ -177,15 +213,15 @@ def _directions(records: Sequence[TraceRecord]) -> dict[tuple[str, str], Directi
     }
 
 
-def find_direction(
+def find_directions(
     records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
-) -> Direction:
-    """The direction to plot: by default the one that carried the most data.
+) -> list[Direction]:
+    """Every direction that carried data, largest first (ties: first seen first).
 
     Args:
         records: trace records.
         conn: only this connection (``addr:port-addr:port``, either direction).
-        host: the data sender: a host name of the trace, or an endpoint ``addr:port``.
+        host: only this data sender: a host name of the trace, or an endpoint ``addr:port``.
 
     Raises:
         ValueError: ``conn`` or ``host`` is not in the trace, or no segment
@@ -209,11 +245,27 @@ def find_direction(
             raise ValueError(f"host {host!r} sends nothing in the trace"
                              f"{' on that connection' if conn else ''} "
                              f"(hosts: {', '.join(names) or 'none'})")
-    best = max(dirs, key=lambda d: d.data_bytes)  # the first of the largest on ties
-    if best.data_bytes == 0:
+    with_data = sorted((d for d in dirs if d.data_bytes > 0), key=lambda d: -d.data_bytes)
+    if not with_data:
         raise ValueError("no data in the trace: no segment carried payload"
                          + (f" from {host}" if host else ""))
-    return best
+    return with_data
+
+
+def find_direction(
+    records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
+) -> Direction:
+    """The direction to plot: by default the one that carried the most data.
+
+    Args:
+        records: trace records.
+        conn: only this connection (``addr:port-addr:port``, either direction).
+        host: the data sender: a host name of the trace, or an endpoint ``addr:port``.
+
+    Raises:
+        ValueError: as :func:`find_directions`.
+    """
+    return find_directions(records, conn=conn, host=host)[0]
 
 
 def _on(r: TraceRecord, local: str, remote: str) -> bool:
@@ -304,6 +356,12 @@ def _relative(seq: int, isn: int) -> int:
     return (seq - isn) % _MOD
 
 
+def unwrap(relative: int, ref: int) -> int:
+    """The number congruent to ``relative`` modulo 2**32 nearest to ``ref`` (RFC 9293
+    §3.4's comparisons, made absolute): sequence offsets past 4 GiB stay increasing."""
+    return ref + (relative - ref + (_MOD >> 1)) % _MOD - (_MOD >> 1)
+
+
 def _data_segment(r: TraceRecord, isn: int, high: int) -> DataSegment | None:
     length = _int(r.data.get("len"))
     seq = _int(r.data.get("seq"))
@@ -315,11 +373,21 @@ def _data_segment(r: TraceRecord, isn: int, high: int) -> DataSegment | None:
     return DataSegment(r.time, start, start + length, start < high)
 
 
-def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
+def ack_of(r: TraceRecord) -> int | None:
+    """The acknowledgment number a segment record carries: None without the ACK
+    flag, on a RST (its ACK field acknowledges nothing the sender can count) or
+    when the field is missing or not a number."""
     flags = _flags(r.data.get("flags"))
-    ack = _int(r.data.get("ack"))
-    if "ACK" not in flags or "RST" in flags or ack is None:
+    if "ACK" not in flags or "RST" in flags:
+        return None
+    return _int(r.data.get("ack"))
+
+
+def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
+    ack = ack_of(r)
+    if ack is None:
         return
+    flags = _flags(r.data.get("flags"))
     rel = _relative(ack, isn)
     out.acks.append((r.time, rel))
     window = _int(r.data.get("window"))
@@ -331,7 +399,8 @@ def _ack_point(r: TraceRecord, isn: int, out: TsgSeries) -> None:
 def cwnd_series(
     records: Iterable[TraceRecord], *, conn: str | None = None, host: str | None = None
 ) -> CwndSeries:
-    """cwnd and ssthresh of the data sender after every change (``metrics_updated``).
+    """cwnd and ssthresh of the data sender after every change (``metrics_updated``),
+    with bytes in flight, pacing rate, phase and algorithm where the records have them.
 
     Args:
         records: trace records, in trace order.
@@ -346,11 +415,7 @@ def cwnd_series(
     if d.sender_host is None:
         raise ValueError(f"the data sender {d.sender} is not traced: no cwnd to plot")
     out = CwndSeries(d.sender_host, f"{d.sender}-{d.receiver}")
-    for r in recs:
-        if r.event != "metrics_updated" or r.host != d.sender_host:
-            continue
-        if not _on(r, d.sender, d.receiver):
-            continue
+    for r in sender_metrics(recs, d):
         cwnd = _int(r.data.get("cwnd"))
         if cwnd is None:
             continue
@@ -359,65 +424,64 @@ def cwnd_series(
         out.cwnd.append(cwnd)
         out.ssthresh.append(ssthresh if ssthresh is not None
                             and ssthresh < INFINITE_SSTHRESH else None)
+        out.in_flight.append(_int(r.data.get("in_flight")))
+        out.pacing_rate.append(_number(r.data.get("pacing_rate")))
+        phase = r.data.get("phase")
+        out.phase.append(phase if isinstance(phase, str) and phase else None)
+        name = r.data.get("congestion_control")
+        if isinstance(name, str) and name:
+            out.congestion_control = name
     if not out.times:
         raise ValueError(f"no metrics_updated records for {d.sender_host} on {out.conn}")
     return out
 
 
+def sender_metrics(recs: Sequence[TraceRecord], d: Direction) -> list[TraceRecord]:
+    """The ``metrics_updated`` records of ``d``'s sender on its connection (none
+    when the sender is not traced)."""
+    return [r for r in recs if r.event == "metrics_updated" and r.host == d.sender_host
+            and d.sender_host is not None and _on(r, d.sender, d.receiver)]
+
+
+def congestion_control_of(recs: Sequence[TraceRecord], d: Direction) -> str | None:
+    """The algorithm ``d``'s sender last named in ``metrics_updated``, if any."""
+    names = [r.data.get("congestion_control") for r in sender_metrics(recs, d)]
+    return next((n for n in reversed(names) if isinstance(n, str) and n), None)
+
+
+def _number(value: Any) -> float | None:
+    """A finite, non-negative number of a record, else None (a hostile trace never raises)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if number >= 0 and number != float("inf") and number == number else None
+
+
+def phase_spans(times: Sequence[float], phases: Sequence[str | None],
+                end: float) -> list[tuple[float, float, str]]:
+    """Runs of one phase as ``(start, stop, phase)`` seconds: each phase holds from
+    its record until the next record with another phase (the last until ``end``);
+    ``None`` (not traced) makes no span."""
+    spans: list[tuple[float, float, str]] = []
+    current: tuple[float, str] | None = None
+    for t, phase in zip(times, phases, strict=True):
+        if current is not None and phase == current[1]:
+            continue
+        if current is not None:
+            spans.append((current[0], t, current[1]))
+        current = (t, phase) if phase is not None else None
+    if current is not None:
+        spans.append((current[0], max(end, current[0]), current[1]))
+    return spans
+
+
 # -- drawing -------------------------------------------------------------------------
 
 
-def _format(path: Path) -> str:
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot write {path.name!r}: choose a .png or .svg file")
-    return fmt
-
-
-def _figure() -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    import matplotlib
-
-    fmt = _format(path)
-    # Reproducible files: no date, fixed SVG ids.
-    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "none"}):
-        metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(path, format=fmt, metadata=metadata)
-
-
-def _steps(ax: Axes, points: Sequence[tuple[float, float]], end: float, **kw: Any) -> None:
-    if points:
-        xs = [t for t, _ in points] + [end]
-        ys = [v for _, v in points] + [points[-1][1]]
-        ax.step(xs, ys, where="post", **kw)
-
-
-def _draw(path: Path | str, draw: Callable[[Axes], None], *, title: str, xlabel: str,
-          ylabel: str) -> None:
-    """A figure with one axes that ``draw`` fills, titled, labelled and saved to ``path``."""
-    path = Path(path)
-    _format(path)
-    fig = _figure()
-    ax = fig.add_subplot()
-    draw(ax)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best")
-    _save(fig, path)
-
-
-def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None) -> None:
-    """Draw a time-sequence graph into ``path`` (``.png`` or ``.svg``).
+def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None,
+             size: Size | None = None) -> None:
+    """Draw a time-sequence graph into ``path`` (``.png``, ``.svg`` or ``.pdf``;
+    ``size`` in inches).
 
     Raises:
         ValueError: another extension.
@@ -427,9 +491,9 @@ def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None) -
     def draw(ax: Axes) -> None:
         times = [s.time for s in series.segments] + [t for t, _ in series.acks]
         end = max(times, default=0.0)
-        _steps(ax, series.window, end, color="tab:olive", linewidth=1,
+        draw_steps(ax, series.window, end, color="tab:olive", linewidth=1,
                label="window (ACK + advertised window)")
-        _steps(ax, series.acks, end, color="tab:green", linewidth=1.2, label="ACK")
+        draw_steps(ax, series.acks, end, color="tab:green", linewidth=1.2, label="ACK")
         for retrans, color, label in ((False, "tab:blue", "data segment"),
                                       (True, "tab:red", "retransmission")):
             segs = [s for s in series.segments if s.retransmission is retrans]
@@ -451,13 +515,16 @@ def plot_tsg(series: TsgSeries, path: Path | str, *, title: str | None = None) -
                         xycoords="axes fraction", ha="right", va="top", color="tab:olive")
 
     seen = "sent" if series.vantage == "sender" else "arrived (seen by the receiver)"
-    _draw(path, draw, title=title or f"Time-sequence graph: {series.direction.name}",
-          xlabel=f"time (s), data when {seen}",
-          ylabel="sequence number relative to the ISN (bytes)")
+    draw_figure(path, draw, title=title or f"Time-sequence graph: {series.direction.name}",
+                xlabel=f"time (s), data when {seen}",
+                ylabel="sequence number relative to the ISN (bytes)", size=size)
 
 
-def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None) -> None:
-    """Draw cwnd and ssthresh over time into ``path`` (``.png`` or ``.svg``).
+def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None,
+              size: Size | None = None) -> None:
+    """Draw cwnd and ssthresh over time into ``path`` (``.png``, ``.svg`` or ``.pdf``;
+    ``size`` in inches), with bytes in flight, the pacing rate (Mbit/s, on a second
+    axis) and the phases (shaded bands) where the series has them.
 
     ssthresh's initial "infinite" value is drawn at the top of the axes.
 
@@ -468,16 +535,35 @@ def plot_cwnd(series: CwndSeries, path: Path | str, *, title: str | None = None)
 
     def draw(ax: Axes) -> None:
         end = series.times[-1] if series.times else 0.0
-        _steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
+        labelled: set[str] = set()  # one legend entry a phase, however many bands
+        for start, stop, phase in phase_spans(series.times, series.phase, end):
+            label = PHASE_LABELS.get(phase, phase)
+            ax.axvspan(start, stop, color=_PHASE_COLORS.get(phase, "tab:gray"), alpha=0.12,
+                       linewidth=0, label="_nolegend_" if label in labelled else label)
+            labelled.add(label)
+        draw_steps(ax, list(zip(series.times, series.cwnd, strict=True)), end, color="tab:blue",
                linewidth=1.5, label="cwnd")
         finite = [s for s in series.ssthresh if s is not None]
-        top = max([*series.cwnd, *finite, 1]) * 1.15
+        flight = [(t, f) for t, f in zip(series.times, series.in_flight, strict=True)
+                  if f is not None]
+        top = max([*series.cwnd, *finite, *(f for _, f in flight), 1]) * 1.15
         capped: list[float] = [top if s is None else s for s in series.ssthresh]
         if capped:
             label = "ssthresh" + (" (∞ drawn at the top)" if None in series.ssthresh else "")
-            _steps(ax, list(zip(series.times, capped, strict=True)), end, color="tab:orange",
+            draw_steps(ax, list(zip(series.times, capped, strict=True)), end, color="tab:orange",
                    linewidth=1.2, linestyle="--", label=label)
+        draw_steps(ax, flight, end, color="tab:gray", linewidth=1, label="bytes in flight")
         ax.set_ylim(0, top * 1.05)
+        pacing = [(t, p * 8 / 1e6) for t, p in zip(series.times, series.pacing_rate,
+                                                   strict=True) if p is not None]
+        if pacing:
+            rate_ax = ax.twinx()
+            draw_steps(rate_ax, pacing, end, color="tab:purple", linewidth=1, linestyle=":",
+                   label="pacing rate (right axis)")
+            rate_ax.set_ylabel("pacing rate (Mbit/s)")
+            rate_ax.set_ylim(0, max(p for _, p in pacing) * 1.15 or 1)
 
-    _draw(path, draw, title=title or f"cwnd and ssthresh of {series.host} ({series.conn})",
-          xlabel="time (s)", ylabel="bytes")
+    algorithm = f" [{series.congestion_control}]" if series.congestion_control else ""
+    draw_figure(path, draw,
+                title=title or f"cwnd and ssthresh of {series.host} ({series.conn}){algorithm}",
+                xlabel="time (s)", ylabel="bytes", size=size)
