@@ -75,7 +75,7 @@ def test_sweep_from_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 @pytest.mark.parametrize(("argv", "message"), [
     (["goodput", "--algorithms", "newreno,nosuch"], "unknown congestion control 'nosuch'"),
     (["goodput", "--loss", "1.0"], "each loss probability must be in"),
-    (["goodput", "--plot", "x.gif"], "choose a .png, .svg or .pdf"),
+    (["goodput", "--plot", "x.gif"], "cannot write x.gif: choose a .png"),
     (["goodput", "--plot", "/no/such/dir/x.png"], "No such file or directory"),
     (["goodput", "--executor", "dask"], "needs --scheduler"),
     (["goodput", "--scheduler", "tcp://127.0.0.1:8786"], "goes with --executor dask"),

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from .argtypes import UsageError, _number, positive_seconds, seconds
+from .plot import check_plot_outputs
 
 if TYPE_CHECKING:
     from ..harness.experiments import Experiment
@@ -256,8 +257,7 @@ def run_experiment(args: argparse.Namespace) -> int:
     from ..harness import experiments as ex  # here: 'tcpstack --help' stays quick
 
     try:
-        if args.plot is not None:
-            ex.check_plot_path(args.plot)
+        check_plot_outputs(args.plot)
         experiment = _build(args)
         # No more workers than simulations: the rest would only be started and stopped.
         jobs = min(args.jobs if args.jobs is not None else (os.cpu_count() or 1),

@@ -27,8 +27,6 @@ from .executors import (
 from .models import MATHIS_C, jain_index, mathis_goodput
 from .plan import Experiment, ExperimentError, Point, make_points, point_seed
 from .reports import (
-    PLOT_FORMATS,
-    check_plot_path,
     experiment_json,
     machine_info,
     plot_experiment,
@@ -50,7 +48,6 @@ from .sweep import SweepFile, expand_grid, load_sweep
 __all__ = [
     "EXECUTORS",
     "MATHIS_C",
-    "PLOT_FORMATS",
     "QUEUES",
     "Column",
     "Experiment",
@@ -62,7 +59,6 @@ __all__ = [
     "SweepFile",
     "bufferbloat_experiment",
     "check_algorithms",
-    "check_plot_path",
     "expand_grid",
     "experiment_json",
     "fairness_experiment",

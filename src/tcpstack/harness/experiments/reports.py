@@ -29,19 +29,19 @@ from rich.table import Table
 
 from ... import __version__
 from ...drivers.topology import DumbbellResult, DumbbellSpec
+from ...tools.plot_draw import _figure as new_figure
+from ...tools.plot_draw import _save as save_figure
+from ...tools.plot_draw import file_format
 from .models import mathis_goodput
-from .plan import Experiment, ExperimentError
+from .plan import Experiment
 from .runners import Summary
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["PLOT_FORMATS", "check_plot_path", "experiment_json", "machine_info", "plot_experiment",
+__all__ = ["experiment_json", "machine_info", "plot_experiment",
            "summary_table"]
-
-PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-"""The pictures ``--plot`` writes, by file suffix."""
 
 MAX_PANELS = 6
 """Most points drawn one panel each (fairness' goodput over time)."""
@@ -128,54 +128,25 @@ def summary_table(summary: Summary) -> Table:
 # -- plots --------------------------------------------------------------------------
 
 
-def check_plot_path(path: Path) -> None:
-    """Check a ``--plot`` path before any simulation runs.
-
-    Raises:
-        ExperimentError: not ``.png``, ``.svg`` or ``.pdf``, a directory, or in
-            a directory that does not exist (one line).
-    """
-    if path.suffix.lower() not in PLOT_FORMATS:
-        raise ExperimentError(f"cannot write {path}: choose a .png, .svg or .pdf file")
-    if path.is_dir() or not path.resolve().parent.is_dir():
-        what = "Is a directory" if path.is_dir() else "No such file or directory"
-        raise ExperimentError(f"cannot write {path}: {what}")
-
-
 def plot_experiment(experiment: Experiment, results: Sequence[DumbbellResult],
                     summary: Summary, path: Path) -> None:
     """Draw the experiment into ``path`` (PNG, SVG or PDF by suffix).
 
     Raises:
-        ExperimentError: a bad path (see :func:`check_plot_path`).
+        ValueError: not ``.png``, ``.svg`` or ``.pdf`` (checked before drawing).
         OSError: the file cannot be written.
     """
-    check_plot_path(path)
+    file_format(path)
     draw = {"goodput": _plot_goodput, "fairness": _plot_fairness,
             "bufferbloat": _plot_bufferbloat}.get(experiment.name, _plot_sweep)
     fig = draw(experiment, results, summary)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _figure(rows: int = 1, cols: int = 1) -> tuple[Figure, list[Axes]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 3.2 * rows + 1.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    return fig, [ax for line in axes for ax in line]
-
-
-def _save(fig: Figure, path: Path) -> None:
-    import matplotlib
-
-    fmt = PLOT_FORMATS[path.suffix.lower()]
-    # Reproducible files: no dates, fixed SVG ids.
-    metadata: dict[str, Any] = {"png": {"Software": None}, "svg": {"Date": None},
-                                "pdf": {"CreationDate": None, "Producer": None}}[fmt]
-    with matplotlib.rc_context({"svg.hashsalt": "tcpstack", "svg.fonttype": "none"}):
-        fig.savefig(path, format=fmt, metadata=metadata)
+def _figure(rows: int = 1) -> tuple[Figure, list[Axes]]:
+    """A figure of ``rows`` axes one above the other, 3.2 inches high each."""
+    fig = new_figure((10.0, 3.2 * rows + 1.2))
+    return fig, list(fig.subplots(rows, 1, squeeze=False)[:, 0])
 
 
 def _by_algorithm(rows: Sequence[Mapping[str, Any]], x: str, y: str
