@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .attack import add_attack_parser
 
     add_attack_parser(sub)
+    from .experiment import add_experiment_parser  # tcpstack experiment (issue 13)
+
+    add_experiment_parser(sub)
     return parser
 
 
@@ -237,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .attack import run_attack
 
             return run_attack(args)
+        if args.command == "experiment":  # issue 13
+            from .experiment import run_experiment
+
+            return run_experiment(args)
         parser.print_help()
         return 2
     except UsageError as exc:
