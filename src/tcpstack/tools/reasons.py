@@ -39,8 +39,8 @@ __all__ = [
 
 #: Reasons of the simulated network and of the TUN fault injector: the packet never arrived.
 NETWORK_LOSSES = frozenset(
-    {"link-down", "queue-overflow", "burst-loss", "lost-in-network", "no-route",
-     "scripted-drop", "fault-loss"}
+    {"link-down", "queue-overflow", "red-drop", "codel-drop", "burst-loss", "lost-in-network",
+     "no-route", "scripted-drop", "fault-loss"}
 )
 
 DROP_REASONS: dict[str, Text] = {
@@ -50,6 +50,10 @@ DROP_REASONS: dict[str, Text] = {
     "link-down": Text("lost: the link was down", "丢失：链路中断"),
     "queue-overflow": Text("lost: the bottleneck queue was full (drop-tail)",
                            "丢失：瓶颈队列已满（尾部丢弃）"),
+    "red-drop": Text("lost: dropped early by the bottleneck's RED queue (congestion signal)",
+                     "丢失：瓶颈的 RED 队列提前丢弃（拥塞信号）"),
+    "codel-drop": Text("lost: dropped by the bottleneck's CoDel queue (it waited too long)",
+                       "丢失：瓶颈的 CoDel 队列将其丢弃（排队时间过长）"),
     "no-route": Text("lost: no route to the destination", "丢失：没有到目的地址的路由"),
     "scripted-drop": Text("lost: dropped on purpose by the scenario",
                           "丢失：场景有意丢弃了这个报文段"),
