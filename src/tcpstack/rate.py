@@ -73,8 +73,8 @@ class DeliveryRate:
         latest: the last valid sample, or None.
     """
 
-    __slots__ = ("_acked_newest", "_rs", "_rtt", "_sent", "_starts", "app_limited", "delivered",
-                 "delivered_time", "first_sent_time", "latest", "min_rtt")
+    __slots__ = ("_acked_newest", "_last_rtt", "_rs", "_sent", "_starts", "app_limited",
+                 "delivered", "delivered_time", "first_sent_time", "latest", "min_rtt")
 
     def __init__(self) -> None:
         self.delivered = 0
@@ -87,7 +87,7 @@ class DeliveryRate:
         self._starts: list[int] = []  # their starts (bisect)
         self._rs: _Sent | None = None  # the newest segment this ACK delivered
         self._acked_newest: _Sent | None = None  # ... that was never retransmitted (RTT)
-        self._rtt: float | None = None
+        self._last_rtt: float | None = None  # the latest RTT measured
 
     # -- sending ------------------------------------------------------------
 
@@ -197,12 +197,17 @@ class DeliveryRate:
 
     def sample(self, now: float, prior_in_flight: int) -> tuple[RateSample | None, float | None]:
         """End of an ACK (draft §3.3 ``GenerateRateSample``): its rate sample (or None)
-        and its RTT sample in seconds (or None: nothing never-retransmitted was delivered)."""
+        and its RTT sample in seconds (or None: nothing never-retransmitted was delivered).
+
+        The sample's ``rtt`` is this ACK's RTT, or when it delivered only
+        retransmitted data the latest RTT measured before (never one from a
+        retransmission, RFC 6298 §3), or the interval before any.
+        ``prior_in_flight``: bytes in flight when the ACK arrived."""
         rs, self._rs = self._rs, None
         newest, self._acked_newest = self._acked_newest, None
         rtt = None
         if newest is not None:
-            rtt = now - newest.sent_time
+            rtt = self._last_rtt = now - newest.sent_time
             if self.min_rtt is None or rtt < self.min_rtt:
                 self.min_rtt = rtt
         if self.app_limited and self.delivered > self.app_limited:
@@ -218,7 +223,8 @@ class DeliveryRate:
             # over-estimate the rate (ACK compression): no sample.
             return None, rtt
         sample = RateSample(delivery_rate=delivered / interval, delivered=delivered,
-                            interval=interval, rtt=rtt if rtt is not None else interval,
+                            interval=interval, rtt=self._last_rtt if self._last_rtt is not None
+                            else interval,
                             prior_in_flight=prior_in_flight, app_limited=rs.app_limited)
         self.latest = sample
         return sample, rtt
