@@ -166,7 +166,7 @@ def test_metrics_of_a_sampling_algorithm() -> None:
 
 
 def test_set_congestion_control() -> None:
-    net, client, conn = _run("newreno")
+    net, _, conn = _run("newreno")
     cwnd, ssthresh = conn.cwnd, conn.ssthresh
     conn.set_congestion_control(Sampler.name)
     assert isinstance(conn.recovery.cc, Sampler)

@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .attack import add_attack_parser
 
     add_attack_parser(sub)
+    from .cc import add_cc_parser  # tcpstack cc (issue 13)
+
+    add_cc_parser(sub)
     return parser
 
 
@@ -237,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .attack import run_attack
 
             return run_attack(args)
+        if args.command == "cc":  # issue 13
+            from .cc import run_cc
+
+            return run_cc(args)
         parser.print_help()
         return 2
     except UsageError as exc:
