@@ -803,7 +803,8 @@ class Connection(Tcb):
         elif newly_sacked:
             # Only SACKed new data: algorithms that take samples hear of it.
             rec.on_sack_only(sacked=newly_sacked, una_off=self._sndbuf.off(ack),
-                             in_flight=self.in_flight, now=self._now)
+                             in_flight=self.in_flight, now=self._now,
+                             high_data_off=self._sender.high_data_off())
         if (
             # RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK
             # "regardless of its status as a cumulative acknowledgment", so one

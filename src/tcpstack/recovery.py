@@ -279,8 +279,9 @@ class LossRecovery:
         cc = self.cc
         cwnd_before = cc.cwnd
         cc.on_ack(self._sample(now, acked=acked, sacked=sacked, una_off=una_off,
-                               in_flight=in_flight, rtt=rtt, round_start=round_start,
-                               in_recovery=in_recovery, ece=ece))
+                               in_flight=self._in_flight(in_flight, una_off, high_data_off),
+                               rtt=rtt, round_start=round_start, in_recovery=in_recovery,
+                               ece=ece))
         ext = self._ext
         if ext is not None and ext.cwv is not None and not in_recovery:
             # RFC 7661: pipeACK, the validated phase, the NVP (no samples in recovery).
@@ -308,15 +309,25 @@ class LossRecovery:
         if self._sack is None:
             self._rexmit_head = True
 
-    def on_sack_only(self, *, sacked: int, una_off: int, in_flight: int, now: float) -> None:
+    def on_sack_only(self, *, sacked: int, una_off: int, in_flight: int, now: float,
+                     high_data_off: int) -> None:
         """An ACK that did not advance SND.UNA SACKed ``sacked`` bytes anew: algorithms
         with ``needs_samples`` hear of it (:meth:`CongestionControl.on_ack` with
         ``acked`` 0), the others not (RFC 5681 counts only cumulative ACKs)."""
         if sacked <= 0 or not self.cc.needs_samples:
             return
         self.cc.on_ack(self._sample(now, acked=0, sacked=sacked, una_off=una_off,
-                                    in_flight=in_flight, rtt=None, round_start=False,
+                                    in_flight=self._in_flight(in_flight, una_off, high_data_off),
+                                    rtt=None, round_start=False,
                                     in_recovery=self.phase is Phase.RECOVERY, ece=False))
+
+    def _in_flight(self, flight_size: int, una_off: int, high_data_off: int) -> int:
+        """:attr:`AckSample.in_flight`: FlightSize, or pipe during SACK recovery
+        (RFC 6675 §2, §5)."""
+        sb = self.scoreboard
+        if self.phase is Phase.RECOVERY and sb is not None:
+            return sb.pipe(una_off, high_data_off)
+        return flight_size
 
     def _sample(self, now: float, *, acked: int, sacked: int, una_off: int, in_flight: int,
                 rtt: float | None, round_start: bool, in_recovery: bool,
@@ -407,6 +418,8 @@ class LossRecovery:
             # Samples start with the next transmission; what is in flight now
             # has no send record and gives none.
             self.extras().rate = DeliveryRate()
+        elif not new.needs_samples and self._ext is not None:
+            self._ext.rate = None  # an algorithm without samples pays for none
 
     def on_data_sent(self, start_off: int, end_off: int, now: float, *, retransmission: bool,
                      nothing_in_flight: bool) -> None:
