@@ -93,7 +93,8 @@ class LossRecovery:
     def __init__(self, algorithm: str, mss: int, *, cwnd_validation: bool = False) -> None:
         self.cc: CongestionControl = congestion.create(algorithm, mss)
         # What only some connections need (delivery-rate records, the pacing
-        # clock, RFC 7661 state), made on first use: NewReno pays one slot.
+        # clock, RFC 7661 state), made on first use: NewReno pays one slot (the
+        # tail loss probe's two pending-probe fields share one to make room).
         self._ext: _Extras | None = None
         if cwnd_validation:
             self.extras().cwv = CwndValidation()

@@ -416,10 +416,12 @@ class Sender:
         less than that), as Linux's internal pacing spaces a flow (tcp_pacing_check,
         ``sk_pacing_rate``) with bursts of tcp_min_tso_segs = 2.
 
-        Retransmissions are not held back by the pacer, only charged to it: loss
-        repair should not wait behind new data (RFC 6675's pipe already bounds
-        it); pure ACKs are neither held nor charged (Linux's fq does not pace
-        them either, net/sched/sch_fq.c: "do not pace pure ack packets").
+        Only new data is held, where Linux checks pacing (tcp_write_xmit's
+        tcp_pacing_check). Retransmissions are not held back, only charged to the
+        pacer: loss repair should not wait behind new data, and RFC 6675's pipe
+        already bounds it. Pure ACKs are neither held nor charged (Linux's fq
+        qdisc does not pace them either: fq_dequeue skips pacing for
+        skb_is_tcp_pure_ack).
         """
         c = self._c
         rate = c._recovery.cc.pacing_rate
