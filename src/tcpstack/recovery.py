@@ -71,10 +71,11 @@ class LossRecovery:
             stream offset: one past the highest byte sent when recovery (or
             the LOSS phase) began. Meaningful outside OPEN only.
         dupacks: duplicate ACKs in a row (RFC 5681 §2).
+        ext: what only some connections need (delivery-rate records, the
+            pacing clock, RFC 7661 state), or None: see :meth:`extras`.
     """
 
     __slots__ = (
-        "_ext",
         "_lost_again",
         "_lt_bytes",
         "_rexmit_head",
@@ -85,6 +86,7 @@ class LossRecovery:
         "_tlp_sent",
         "cc",
         "dupacks",
+        "ext",
         "phase",
         "recover_off",
         "scoreboard",
@@ -95,7 +97,7 @@ class LossRecovery:
         # What only some connections need (delivery-rate records, the pacing
         # clock, RFC 7661 state), made on first use: NewReno pays one slot (the
         # tail loss probe's two pending-probe fields share one to make room).
-        self._ext: _Extras | None = None
+        self.ext: _Extras | None = None
         if cwnd_validation:
             self.extras().cwv = CwndValidation()
         if self.cc.needs_samples:
@@ -167,7 +169,7 @@ class LossRecovery:
         again (RFC 8985 §6.2 idea; Linux ``tcp_mark_lost_retrans``); RFC 6675
         alone would only notice at the RTO.
         """
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.rate is not None and blocks:
             # SACKed segments deliver too (draft-cheng-iccrg-delivery-rate-estimation §3.3).
             for left, right in blocks:
@@ -253,7 +255,7 @@ class LossRecovery:
         flight = max(0, in_flight - self._lt_bytes)
         self._lt_bytes = 0
         self.cc.on_enter_recovery(flight, sack=self._sack is not None)
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.cwv is not None:
             ext.cwv.on_enter_recovery(flight)  # RFC 7661 §4.4.1: LossFlightSize
         if self._sack is not None:
@@ -283,7 +285,7 @@ class LossRecovery:
                                in_flight=self._in_flight(in_flight, una_off, high_data_off),
                                rtt=rtt, round_start=round_start, in_recovery=in_recovery,
                                ece=ece))
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.cwv is not None and not in_recovery:
             # RFC 7661: pipeACK, the validated phase, the NVP (no samples in recovery).
             ext.cwv.on_ack(cc, now=now, una_off=una_off, high_data_off=high_data_off,
@@ -337,7 +339,7 @@ class LossRecovery:
         estimator gives the per-ACK RTT, ``delivered`` and the rate sample;
         otherwise ``delivered`` is counted from SND.UNA and the scoreboard (no
         per-segment records) and ``rtt`` is the RFC 6298 sample."""
-        ext = self._ext
+        ext = self.ext
         rate = ext.rate if ext is not None else None
         if rate is not None:
             rate.on_cumulative(una_off, now)
@@ -376,7 +378,7 @@ class LossRecovery:
         self._lost_again = None
         if self.scoreboard is not None:
             self.scoreboard.reset_after_timeout(keep_sacks=True)
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.cwv is not None:
             ext.cwv.reset()  # RFC 7661: pipeACK undefined again after a timeout
 
@@ -385,21 +387,21 @@ class LossRecovery:
     def extras(self) -> _Extras:
         """The per-connection state of pacing, delivery-rate estimation and RFC 7661,
         made on first use."""
-        ext = self._ext
+        ext = self.ext
         if ext is None:
-            ext = self._ext = _Extras()
+            ext = self.ext = _Extras()
         return ext
 
     @property
     def rate(self) -> DeliveryRate | None:
         """The delivery-rate estimator (for algorithms with ``needs_samples``), or None."""
-        ext = self._ext
+        ext = self.ext
         return ext.rate if ext is not None else None
 
     @property
     def cwv(self) -> CwndValidation | None:
         """The RFC 7661 state (``TcpConfig.cwnd_validation``), or None."""
-        ext = self._ext
+        ext = self.ext
         return ext.cwv if ext is not None else None
 
     def set_algorithm(self, name: str) -> None:
@@ -419,14 +421,14 @@ class LossRecovery:
             # Samples start with the next transmission; what is in flight now
             # has no send record and gives none.
             self.extras().rate = DeliveryRate()
-        elif not new.needs_samples and self._ext is not None:
-            self._ext.rate = None  # an algorithm without samples pays for none
+        elif not new.needs_samples and self.ext is not None:
+            self.ext.rate = None  # an algorithm without samples pays for none
 
     def on_data_sent(self, start_off: int, end_off: int, now: float, *, retransmission: bool,
                      nothing_in_flight: bool) -> None:
         """Data [start_off, end_off) left at ``now``: its send state for the delivery-rate
         estimator (only with ``needs_samples``)."""
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.rate is not None:
             ext.rate.on_send(start_off, end_off, now, retransmission=retransmission,
                              nothing_in_flight=nothing_in_flight)
@@ -474,7 +476,7 @@ class LossRecovery:
 
     def note_retransmission(self, start_off: int, high_data_off: int, nbytes: int = 0) -> None:
         """``nbytes`` from ``start_off`` were resent while HighData was ``high_data_off``."""
-        ext = self._ext
+        ext = self.ext
         if ext is not None and ext.cwv is not None:
             ext.cwv.retransmitted += nbytes  # R of RFC 7661 §4.4.1
         if self.phase is Phase.RECOVERY and self._sack is not None:

@@ -295,7 +295,7 @@ class Sender:
                     beyond_cwnd=seq_diff(c._snd_nxt, c._snd_una) + n - rec.cc.cwnd
                 )
             out.append(self._emit_data(index, n, fin=fin_here, push=push))
-        if rec.rate is not None and not paced:
+        if rec.ext is not None and not paced:
             self._check_app_limited(size)
         return out
 
@@ -400,11 +400,11 @@ class Sender:
         retransmission = seq_lt(seq, c._snd_max)
         if rec.uses_sack and n:
             rec.board().on_sent(off, off + n, retransmission=retransmission)
-        if n:
+        if n and rec.ext is not None:  # (nothing to note for NewReno)
             rec.on_data_sent(off, off + n, c._now, retransmission=retransmission,
                              nothing_in_flight=c._snd_una == c._snd_max)
-            if rec.cc.pacing_rate is not None:
-                self._pace(n)
+        if n and rec.cc.pacing_rate is not None:
+            self._pace(n)
         self._sent(seq, n + (1 if fin else 0))
         return seg
 
