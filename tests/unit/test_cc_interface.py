@@ -84,7 +84,7 @@ def test_newreno_pays_for_no_samples() -> None:
     _, _, conn = _run(Recorder.name, loss=0.02)
     cc = conn.recovery.cc
     assert isinstance(cc, Recorder)
-    assert conn.recovery.rate is None  # no per-segment records
+    assert conn.recovery.ext is None  # no per-segment records, no extras at all
     samples = cc.samples
     assert samples and all(s.acked > 0 and s.rate is None for s in samples)  # SACK-only: none
     # delivered = SND.UNA's offset + SACKed above it: never back, all in the end
