@@ -264,6 +264,14 @@ class TcpConfig:
 
     # --- Congestion control: pacing and cwnd validation (see docs/congestion.md) ---
 
+    cwnd_validation: bool = False
+    """RFC 7661 congestion window validation: a cwnd the application leaves
+    unused is kept for the non-validated period (five minutes) instead of the
+    RFC 5681 §4.1 restart after idle, does not grow meanwhile, and is halved
+    when that period runs out; a loss in it reduces to what was in use. Off by
+    default (Linux has no sysctl for it; its closest, net.ipv4.
+    tcp_slow_start_after_idle, is ``slow_start_after_idle``)."""
+
     # --- ECN (RFC 3168) ---
 
 

@@ -240,6 +240,21 @@ class Connection(Tcb):
             self._keepalive_restart()
         self._owner.wake(self)  # e.g. Nagle switched off: held data may go now
 
+    def set_congestion_control(self, name: str) -> None:
+        """Change the congestion control algorithm (see :mod:`tcpstack.congestion`), as
+        Linux's TCP_CONGESTION socket option: allowed in any state; the new
+        algorithm starts from the current cwnd and ssthresh (bytes) and sees the
+        events from the next one on. ``TcpConfig.congestion_control`` follows.
+
+        Raises:
+            ValueError: unknown name; the message lists the known ones.
+        """
+        self._recovery.set_algorithm(name)
+        self._config = replace(self._config, congestion_control=name)
+        self._app("set_congestion_control", name=name)
+        self._metrics_if_changed()
+        self._owner.wake(self)  # a pacing rate may have gone: held data may leave
+
     def set_keepalive(
         self,
         enabled: bool,
@@ -776,14 +791,20 @@ class Connection(Tcb):
         if rec.uses_sack and seq_le(self._snd_una, ack):
             buf = self._sndbuf
             blocks = [(buf.off(left), buf.off(right)) for left, right in seg.sack_blocks]
-            newly_sacked = rec.on_sack(buf.off(ack), blocks)
+            newly_sacked = rec.on_sack(buf.off(ack), blocks, self._now)
         advanced = seq_gt(ack, self._snd_una)
         if advanced:
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
-            acked = self._ack_advanced(ack, seg)
+            acked, rtt = self._ack_advanced(ack, seg)
             rec.on_new_ack(acked=acked, una_off=self._sndbuf.off(self._snd_una),
                            in_flight=self.in_flight, now=self._now,
-                           high_data_off=self._sender.high_data_off())
+                           high_data_off=self._sender.high_data_off(),
+                           sacked=newly_sacked, rtt=rtt, srtt=self._rtt.srtt)
+        elif newly_sacked:
+            # Only SACKed new data: algorithms that take samples hear of it.
+            rec.on_sack_only(sacked=newly_sacked, una_off=self._sndbuf.off(ack),
+                             in_flight=self.in_flight, now=self._now,
+                             high_data_off=self._sender.high_data_off())
         if (
             # RFC 6675 §5: an ACK that SACKs new data is a duplicate ACK
             # "regardless of its status as a cumulative acknowledgment", so one
@@ -965,6 +986,8 @@ class Connection(Tcb):
                         orphan = self._orphan_exhausted(self._sender.window_probes)
                         self._count("orphan_retries_exceeded" if orphan else "persist_timeout")
                         self._close(Cause.R2_TIMEOUT, ev.ConnectionTimedOut("zero-window"))
+                case Timer.PACING:
+                    pass  # the pacer releases new data: packets_to_send sends it
                 case Timer.DELAYED_ACK:
                     # §3.8.6.3: the delayed ACK is due now.
                     self._sender.on_delayed_ack()
@@ -1204,12 +1227,13 @@ class Connection(Tcb):
         if ts is not None and self._ts is not None:
             self._ts.update(ts.tsval, seg.seq, self._sender.last_ack_sent, self._now)
 
-    def _ack_advanced(self, ack: int, seg: Segment | None = None) -> int:
+    def _ack_advanced(self, ack: int, seg: Segment | None = None) -> tuple[int, float | None]:
         """Fifth step: "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
 
         Once our SYN is acknowledged, a lost SYN leaves its marks (RFC 6298
         §5.7, RFC 5681 §3.1); the sender then releases the acknowledged data and
-        restarts its timers. Returns the number of data bytes newly acknowledged.
+        restarts its timers. Returns the number of data bytes newly acknowledged
+        and the RTT sample it gave (seconds, or None).
         """
         if seq_le(self._snd_una, self._iss) and seq_gt(ack, self._iss):
             self._peer_syn = None  # our SYN is acknowledged: no more SYN,ACKs to build

@@ -30,11 +30,19 @@ from __future__ import annotations
 import enum
 
 from . import congestion
-from .congestion import AckSample, CongestionControl
+from .congestion import AckSample, CongestionControl, initial_window
+from .rate import DeliveryRate
 from .sack import Scoreboard
+
+_NEW_DATA = -1
+"""``LossRecovery._tlp_probe``: the tail loss probe sends new data."""
 
 WORST_CASE_DELAYED_ACK = 0.2
 """WCDelAckT of RFC 8985 §7.2: the peer may hold the ACK of a lone segment this long."""
+
+
+NVP = 300.0
+"""The non-validated period of RFC 7661 §4.4 (its §5 recommends five minutes), seconds."""
 
 
 class Phase(enum.Enum):
@@ -51,6 +59,8 @@ class LossRecovery:
     Args:
         algorithm: the congestion control algorithm's name (``TcpConfig.congestion_control``).
         mss: the sender MSS known so far, bytes.
+        cwnd_validation: apply RFC 7661 congestion window validation
+            (``TcpConfig.cwnd_validation``).
 
     Attributes:
         cc: the congestion controller: owns ``cwnd`` and ``ssthresh``.
@@ -61,6 +71,8 @@ class LossRecovery:
             stream offset: one past the highest byte sent when recovery (or
             the LOSS phase) began. Meaningful outside OPEN only.
         dupacks: duplicate ACKs in a row (RFC 5681 §2).
+        ext: what only some connections need (delivery-rate records, the
+            pacing clock, RFC 7661 state), or None: see :meth:`extras`.
     """
 
     __slots__ = (
@@ -70,18 +82,26 @@ class LossRecovery:
         "_rexmit_high",
         "_round_end",
         "_sack",
-        "_tlp_new_data",
-        "_tlp_rexmit_off",
+        "_tlp_probe",
         "_tlp_sent",
         "cc",
         "dupacks",
+        "ext",
         "phase",
         "recover_off",
         "scoreboard",
     )
 
-    def __init__(self, algorithm: str, mss: int) -> None:
+    def __init__(self, algorithm: str, mss: int, *, cwnd_validation: bool = False) -> None:
         self.cc: CongestionControl = congestion.create(algorithm, mss)
+        # What only some connections need (delivery-rate records, the pacing
+        # clock, RFC 7661 state), made on first use: NewReno pays one slot (the
+        # tail loss probe's two pending-probe fields share one to make room).
+        self.ext: _Extras | None = None
+        if cwnd_validation:
+            self.extras().cwv = CwndValidation()
+        if self.cc.needs_samples:
+            self.extras().rate = DeliveryRate()
         # (segment size, DupThresh, range limit) once negotiated
         self._sack: tuple[int, int, int | None] | None = None
         self.scoreboard: Scoreboard | None = None
@@ -91,10 +111,10 @@ class LossRecovery:
         self._lt_bytes = 0  # sent by limited transmit beyond cwnd since the last new ACK
         self._round_end = 0  # HighData when the current round trip began (AckSample.round_start)
         self._rexmit_head = False  # the segment at SND.UNA is due for retransmission
-        # Tail loss probe (RFC 8985 §7): one probe per episode.
+        # Tail loss probe (RFC 8985 §7): one probe per episode. The probe due:
+        # None, _NEW_DATA, or the stream offset of the segment to resend.
         self._tlp_sent = False
-        self._tlp_new_data = False
-        self._tlp_rexmit_off: int | None = None
+        self._tlp_probe: int | None = None
         # Lost-retransmission detection: stream offset of each range
         # retransmitted in SACK recovery -> HighData when it was sent.
         self._rexmit_high: dict[int, int] | None = None
@@ -139,14 +159,21 @@ class LossRecovery:
 
     # -- acknowledgments --------------------------------------------------------
 
-    def on_sack(self, una_off: int, blocks: list[tuple[int, int]]) -> int:
-        """Feed an ACK's cumulative point and SACK blocks (offsets) to the scoreboard.
+    def on_sack(self, una_off: int, blocks: list[tuple[int, int]], now: float = 0.0) -> int:
+        """Feed an ACK's cumulative point and SACK blocks (offsets) to the scoreboard
+        (and, for algorithms with ``needs_samples``, the ACK's time ``now``, seconds,
+        and blocks to the delivery-rate estimator).
 
         Returns the bytes newly SACKed (0 without SACK). During recovery, a
         retransmission overtaken by SACKed data sent after it is marked lost
         again (RFC 8985 §6.2 idea; Linux ``tcp_mark_lost_retrans``); RFC 6675
         alone would only notice at the RTO.
         """
+        ext = self.ext
+        if ext is not None and ext.rate is not None and blocks:
+            # SACKed segments deliver too (draft-cheng-iccrg-delivery-rate-estimation §3.3).
+            for left, right in blocks:
+                ext.rate.on_sacked(max(left, una_off), right, now)
         if self._sack is None or (self.scoreboard is None and not blocks):
             return 0  # (an empty scoreboard would only note the cumulative ACK)
         sb = self.board()
@@ -228,14 +255,21 @@ class LossRecovery:
         flight = max(0, in_flight - self._lt_bytes)
         self._lt_bytes = 0
         self.cc.on_enter_recovery(flight, sack=self._sack is not None)
+        ext = self.ext
+        if ext is not None and ext.cwv is not None:
+            ext.cwv.on_enter_recovery(flight)  # RFC 7661 §4.4.1: LossFlightSize
         if self._sack is not None:
             self.board().enter_recovery(high_data_off)
         self._rexmit_head = True
 
     def on_new_ack(self, *, acked: int, una_off: int, in_flight: int, now: float,
-                   high_data_off: int) -> None:
+                   high_data_off: int, sacked: int = 0, rtt: float | None = None,
+                   srtt: float | None = None, ece: bool = False) -> None:
         """SND.UNA advanced (to ``una_off``) by ``acked`` data bytes at ``now`` (seconds),
-        with ``high_data_off`` (HighData) the end of the data sent so far."""
+        with ``high_data_off`` (HighData) the end of the data sent so far; the same
+        ACK SACKed ``sacked`` bytes anew, gave the RFC 6298 RTT sample ``rtt``
+        (seconds, or None) and carried ECN-Echo if ``ece``; ``srtt`` is SRTT after it
+        (seconds, or None)."""
         self.dupacks = 0
         self._tlp_sent = False
         self._lt_bytes = 0
@@ -245,8 +279,18 @@ class LossRecovery:
         if round_start:
             self._round_end = high_data_off  # the next round ends when this is acknowledged
         in_recovery = self.phase is Phase.RECOVERY
-        self.cc.on_ack(AckSample(now, acked, in_flight=in_flight, round_start=round_start,
-                                 in_recovery=in_recovery))
+        cc = self.cc
+        cwnd_before = cc.cwnd
+        cc.on_ack(self._sample(now, acked=acked, sacked=sacked, una_off=una_off,
+                               in_flight=self._in_flight(in_flight, una_off, high_data_off),
+                               rtt=rtt, round_start=round_start, in_recovery=in_recovery,
+                               ece=ece))
+        ext = self.ext
+        if ext is not None and ext.cwv is not None and not in_recovery:
+            # RFC 7661: pipeACK, the validated phase, the NVP (no samples in recovery).
+            ext.cwv.on_ack(cc, now=now, una_off=una_off, high_data_off=high_data_off,
+                           srtt=srtt, cwnd_before=cwnd_before,
+                           cwnd_limited=in_flight + acked + cc.mss > cwnd_before)
         if not in_recovery:
             return  # RFC 5681 §3.1: the growth rules, in the algorithm's on_ack
         if una_off >= self.recover_off:
@@ -257,13 +301,55 @@ class LossRecovery:
             self._lost_again = None
             if self.scoreboard is not None:
                 self.scoreboard.exit_recovery()
-            self.cc.on_exit_recovery(in_flight)
+            cc.on_exit_recovery(in_flight)
+            if ext is not None and ext.cwv is not None:
+                # RFC 7661 §4.4.1, after a loss in the non-validated phase
+                ext.cwv.on_exit_recovery(cc, now=now, srtt=srtt)
             return
         # Partial acknowledgment (RFC 6582 §3.2 (3)): deflate cwnd; without
         # SACK, resend the next hole at once (with SACK, NextSeg finds it).
-        self.cc.on_partial_ack(acked)
+        cc.on_partial_ack(acked)
         if self._sack is None:
             self._rexmit_head = True
+
+    def on_sack_only(self, *, sacked: int, una_off: int, in_flight: int, now: float,
+                     high_data_off: int) -> None:
+        """An ACK that did not advance SND.UNA SACKed ``sacked`` bytes anew: algorithms
+        with ``needs_samples`` hear of it (:meth:`CongestionControl.on_ack` with
+        ``acked`` 0), the others not (RFC 5681 counts only cumulative ACKs)."""
+        if sacked <= 0 or not self.cc.needs_samples:
+            return
+        self.cc.on_ack(self._sample(now, acked=0, sacked=sacked, una_off=una_off,
+                                    in_flight=self._in_flight(in_flight, una_off, high_data_off),
+                                    rtt=None, round_start=False,
+                                    in_recovery=self.phase is Phase.RECOVERY, ece=False))
+
+    def _in_flight(self, flight_size: int, una_off: int, high_data_off: int) -> int:
+        """:attr:`AckSample.in_flight`: FlightSize, or pipe during SACK recovery
+        (RFC 6675 §2, §5)."""
+        sb = self.scoreboard
+        if self.phase is Phase.RECOVERY and sb is not None:
+            return sb.pipe(una_off, high_data_off)
+        return flight_size
+
+    def _sample(self, now: float, *, acked: int, sacked: int, una_off: int, in_flight: int,
+                rtt: float | None, round_start: bool, in_recovery: bool,
+                ece: bool) -> AckSample:
+        """The :class:`AckSample` of one ACK. With ``needs_samples`` the delivery-rate
+        estimator gives the per-ACK RTT, ``delivered`` and the rate sample;
+        otherwise ``delivered`` is counted from SND.UNA and the scoreboard (no
+        per-segment records) and ``rtt`` is the RFC 6298 sample."""
+        ext = self.ext
+        rate = ext.rate if ext is not None else None
+        if rate is not None:
+            rate.on_cumulative(una_off, now)
+            rs, rtt = rate.sample(now, in_flight + acked + sacked)
+            return AckSample(now, acked, sacked, in_flight, rtt, rate.delivered, rs,
+                             round_start, ece, in_recovery)
+        sb = self.scoreboard
+        delivered = una_off + (sb.sacked_bytes() if sb is not None else 0)
+        return AckSample(now, acked, sacked, in_flight, rtt, delivered, None, round_start,
+                         ece, in_recovery)
 
     def on_ack_advanced(self) -> None:
         """Any new cumulative ACK ends the tail loss probe episode (RFC 8985 §7.2)."""
@@ -287,12 +373,72 @@ class LossRecovery:
         self._lt_bytes = 0
         self._rexmit_head = False
         self._tlp_sent = False
-        self._tlp_rexmit_off = None
-        self._tlp_new_data = False
+        self._tlp_probe = None
         self._rexmit_high = None
         self._lost_again = None
         if self.scoreboard is not None:
             self.scoreboard.reset_after_timeout(keep_sacks=True)
+        ext = self.ext
+        if ext is not None and ext.cwv is not None:
+            ext.cwv.reset()  # RFC 7661: pipeACK undefined again after a timeout
+
+    # -- the algorithm and what only some algorithms need -----------------------------------
+
+    def extras(self) -> _Extras:
+        """The per-connection state of pacing, delivery-rate estimation and RFC 7661,
+        made on first use."""
+        ext = self.ext
+        if ext is None:
+            ext = self.ext = _Extras()
+        return ext
+
+    @property
+    def rate(self) -> DeliveryRate | None:
+        """The delivery-rate estimator (for algorithms with ``needs_samples``), or None."""
+        ext = self.ext
+        return ext.rate if ext is not None else None
+
+    @property
+    def cwv(self) -> CwndValidation | None:
+        """The RFC 7661 state (``TcpConfig.cwnd_validation``), or None."""
+        ext = self.ext
+        return ext.cwv if ext is not None else None
+
+    def set_algorithm(self, name: str) -> None:
+        """Change the congestion control algorithm to ``name`` (Linux's TCP_CONGESTION):
+        the new one starts from the current cwnd and ssthresh (and SMSS).
+
+        Raises:
+            ValueError: unknown name (the message lists the known ones).
+        """
+        old = self.cc
+        new = congestion.create(name, old.mss)
+        new.iw_segments = old.iw_segments
+        new.cwnd = old.cwnd
+        new.ssthresh = old.ssthresh
+        self.cc = new
+        if new.needs_samples and self.rate is None:
+            # Samples start with the next transmission; what is in flight now
+            # has no send record and gives none.
+            self.extras().rate = DeliveryRate()
+        elif not new.needs_samples and self.ext is not None:
+            self.ext.rate = None  # an algorithm without samples pays for none
+
+    def on_data_sent(self, start_off: int, end_off: int, now: float, *, retransmission: bool,
+                     nothing_in_flight: bool) -> None:
+        """Data [start_off, end_off) left at ``now``: its send state for the delivery-rate
+        estimator (only with ``needs_samples``)."""
+        ext = self.ext
+        if ext is not None and ext.rate is not None:
+            ext.rate.on_send(start_off, end_off, now, retransmission=retransmission,
+                             nothing_in_flight=nothing_in_flight)
+
+    @property
+    def phase_name(self) -> str:
+        """``metrics_updated``'s ``phase``: ``"recovery"`` or ``"loss"`` from the loss
+        recovery phase, otherwise the algorithm's own (:attr:`CongestionControl.phase`)."""
+        phase = self.phase
+        return self.cc.phase if phase is Phase.OPEN else phase.value
 
     # -- what the sender may send -------------------------------------------------------
 
@@ -328,8 +474,11 @@ class LossRecovery:
             return []
         return [start for start in lost if start >= una_off]
 
-    def note_retransmission(self, start_off: int, high_data_off: int) -> None:
-        """A range starting at ``start_off`` was resent while HighData was ``high_data_off``."""
+    def note_retransmission(self, start_off: int, high_data_off: int, nbytes: int = 0) -> None:
+        """``nbytes`` from ``start_off`` were resent while HighData was ``high_data_off``."""
+        ext = self.ext
+        if ext is not None and ext.cwv is not None:
+            ext.cwv.retransmitted += nbytes  # R of RFC 7661 §4.4.1
         if self.phase is Phase.RECOVERY and self._sack is not None:
             if self._rexmit_high is None:
                 self._rexmit_high = {}
@@ -381,17 +530,152 @@ class LossRecovery:
             return False
         self._tlp_sent = True
         if unsent > 0 and window_left >= min(seg_size, unsent):
-            self._tlp_new_data = True
+            self._tlp_probe = _NEW_DATA
         else:
-            self._tlp_rexmit_off = max(una_off, high_data_off - seg_size)
+            self._tlp_probe = max(una_off, high_data_off - seg_size)
         return True
 
     def take_tlp_retransmission(self) -> int | None:
         """The offset the probe resends, once, or None."""
-        off, self._tlp_rexmit_off = self._tlp_rexmit_off, None
+        off = self._tlp_probe
+        if off is None or off == _NEW_DATA:
+            return None
+        self._tlp_probe = None
         return off
 
     def take_tlp_new_data(self) -> bool:
         """True once if the probe is new data (it may exceed cwnd by one segment)."""
-        due, self._tlp_new_data = self._tlp_new_data, False
-        return due
+        if self._tlp_probe == _NEW_DATA:
+            self._tlp_probe = None
+            return True
+        return False
+
+
+class _Extras:
+    """What only some connections need, made on first use (:meth:`LossRecovery.extras`).
+
+    Attributes:
+        rate: the delivery-rate estimator, for algorithms with ``needs_samples``.
+        pace_at: when the pacer lets the next new segment leave, seconds, or
+            None before the first paced segment (see :mod:`tcpstack.sender`).
+        cwv: RFC 7661 state, with ``TcpConfig.cwnd_validation``.
+    """
+
+    __slots__ = ("cwv", "pace_at", "rate")
+
+    def __init__(self) -> None:
+        self.rate: DeliveryRate | None = None
+        self.pace_at: float | None = None
+        self.cwv: CwndValidation | None = None
+
+
+class CwndValidation:
+    """RFC 7661 congestion window validation ("new CWV") of one connection.
+
+    A cwnd the sender has not been using says nothing about the path now.
+    pipeACK (§4.1) is the most data acknowledged within one round trip over
+    the pipeACK Sampling Period, max(3 * SRTT, 1 s); it is undefined until the
+    first sample and again after a loss recovery or a timeout. While pipeACK
+    >= cwnd / 2 (or undefined) the cwnd is *validated* (§4.3); otherwise the
+    connection is in the *non-validated phase* (§4.4), in which:
+
+    * cwnd does not grow unless the sender is cwnd-limited (§4.4: the
+      algorithm's growth is undone when the ACKed flight did not fill cwnd);
+    * when the phase has lasted the non-validated period :data:`NVP` (five
+      minutes), ssthresh = max(ssthresh, 3/4 cwnd) and cwnd = max(cwnd / 2, IW)
+      (§4.4.2), once per NVP;
+    * a loss detected in it ends its recovery with cwnd = (max(pipeACK,
+      LossFlightSize) - R) / 2, at least one segment, and ssthresh = cwnd,
+      where R is the data retransmitted during that recovery (§4.4.1).
+
+    RFC 5681's restart after idle (§4.1) is replaced by this: the sender
+    keeps its cwnd through an idle spell (see :mod:`tcpstack.sender`).
+
+    Attributes:
+        valid_since: when the cwnd was last found validated, seconds (the NVP
+            counts from here); None before the first ACK.
+        non_validated: the latest ACK found the non-validated phase.
+        retransmitted: bytes retransmitted since the loss that began recovery.
+    """
+
+    __slots__ = ("_loss_flight", "_round", "_samples", "non_validated", "retransmitted",
+                 "valid_since")
+
+    def __init__(self) -> None:
+        self.non_validated = False  # as found by the latest ACK
+        self._samples: list[tuple[float, int]] | None = None  # (time, bytes); None: undefined
+        self._round: tuple[int, int] | None = None  # (SND.UNA, HighData) when the round began
+        self.valid_since: float | None = None
+        self._loss_flight: int | None = None
+        self.retransmitted = 0
+
+    def pipe_ack(self, now: float, srtt: float | None) -> int | None:
+        """pipeACK in bytes at ``now``, or None while undefined (§4.1): the largest
+        sample of the last max(3 * SRTT, 1 s)."""
+        samples = self._samples
+        if samples is None:
+            return None
+        period = max(3 * srtt, 1.0) if srtt is not None else 1.0
+        return max((n for at, n in samples if now - at < period), default=0)
+
+    def validated(self, now: float, srtt: float | None, cwnd: int) -> bool:
+        """The validated phase (§4.3): pipeACK undefined or >= cwnd / 2."""
+        pipe_ack = self.pipe_ack(now, srtt)
+        return pipe_ack is None or 2 * pipe_ack >= cwnd
+
+    def on_ack(self, cc: CongestionControl, *, now: float, una_off: int, high_data_off: int,
+               srtt: float | None, cwnd_before: int, cwnd_limited: bool) -> None:
+        """An ACK advanced SND.UNA to ``una_off`` outside recovery, after the algorithm
+        saw it (``cwnd_before``: cwnd before that); ``cwnd_limited``: the flight it
+        acknowledged filled cwnd."""
+        # §4.1: a pipeACK sample per round trip: what was acknowledged since the
+        # last sample, once SND.UNA passes the HighData of then.
+        start = self._round
+        if start is None:
+            self._round = (una_off, high_data_off)
+        elif una_off >= start[1]:
+            period = max(3 * srtt, 1.0) if srtt is not None else 1.0
+            kept = [(at, n) for at, n in self._samples or () if now - at < period]
+            kept.append((now, una_off - start[0]))
+            self._samples = kept
+            self._round = (una_off, high_data_off)
+        if self.valid_since is None or self.validated(now, srtt, cwnd_before):
+            self.valid_since = now  # §4.3: validated: standard congestion control
+            self.non_validated = False
+            return
+        self.non_validated = True
+        # §4.4: non-validated phase. No growth unless cwnd-limited.
+        if not cwnd_limited and cc.cwnd > cwnd_before:
+            cc.cwnd = cwnd_before
+        # §4.4.2: the NVP ran out: reduce, once per NVP.
+        iw = initial_window(cc.mss, cc.iw_segments)
+        while now - self.valid_since > NVP:
+            cc.ssthresh = max(cc.ssthresh, 3 * cc.cwnd // 4)
+            cc.cwnd = max(cc.cwnd // 2, iw)
+            self.valid_since += NVP
+
+    def on_enter_recovery(self, flight_size: int) -> None:
+        """Loss detected (fast retransmit): remember LossFlightSize (``flight_size``,
+        bytes) if it came in the non-validated phase (§4.4.1)."""
+        self._loss_flight = flight_size if self.non_validated else None
+        self.retransmitted = 0
+
+    def on_exit_recovery(self, cc: CongestionControl, *, now: float,
+                         srtt: float | None) -> None:
+        """Recovery ended at ``now``: §4.4.1's cwnd if the loss came in the
+        non-validated phase; pipeACK becomes undefined either way."""
+        loss_flight, self._loss_flight = self._loss_flight, None
+        pipe_ack = self.pipe_ack(now, srtt) or 0
+        if loss_flight is not None:
+            # cwnd = (max(pipeACK, LossFlightSize) - R) / 2 (§4.4.1)
+            cc.cwnd = max((max(pipe_ack, loss_flight) - self.retransmitted) // 2, cc.mss)
+            cc.ssthresh = cc.cwnd
+        self.reset()
+
+    def reset(self) -> None:
+        """pipeACK undefined again (after recovery or a timeout)."""
+        self._samples = None
+        self._round = None
+        self._loss_flight = None
+        self.retransmitted = 0
+        self.non_validated = False

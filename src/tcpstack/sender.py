@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from . import events as ev
 from .negotiation import TS_OPTION_SPACE, syn_options
 from .paws import ts_clock
+from .recovery import Phase
 from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import State
@@ -42,6 +43,9 @@ S = State
 NO_FLAGS = Flags(0)
 _ACK, _SYN, _RST = int(Flags.ACK), int(Flags.SYN), int(Flags.RST)
 MAX_UNSCALED_WINDOW = 65535
+PACING_BURST = 2
+"""Full segments the pacer lets leave back to back after an idle spell (Linux's
+tcp_min_tso_segs default); also the least a paced super-segment carries."""
 TSO_MAX_BYTES = 65536 - 1 - 320
 """Most data bytes one segment carries with segmentation offload
 (``TcpConfig.tso``): Linux's GSO_MAX_SIZE less one and MAX_TCP_HEADER
@@ -192,6 +196,11 @@ class Sender:
         self._force = False
         size = self.seg_size()
         burst = self.tso_size() if c.config.tso else size
+        pacing_rate = rec.cc.pacing_rate
+        if pacing_rate is not None and burst > size:
+            # Paced offload: super-segments of about 1 ms at the pacing rate, at
+            # least PACING_BURST segments (Linux tcp_tso_autosize, tcp_min_tso_segs).
+            burst = min(burst, max(PACING_BURST * size, int(pacing_rate * 1e-3) // size * size))
         now = c._now
         if (
             c.in_flight == 0
@@ -199,11 +208,14 @@ class Sender:
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
             and c.config.slow_start_after_idle
+            and rec.cwv is None
         ):
             # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
-            # from at most the initial window (the ACK clock has stopped).
+            # from at most the initial window (the ACK clock has stopped). Not
+            # with RFC 7661, which keeps cwnd through the non-validated period.
             rec.cc.on_idle()
         sack = rec.uses_sack
+        paced = False  # the pacer held new data back
         while True:
             index = buf.index(c._snd_nxt)
             if index < 0:  # SYN not yet acknowledged but being resent: _syn_segment
@@ -263,6 +275,14 @@ class Sender:
                     if not in_flight:
                         self._arm_persist(override=True)
                     break
+            if pacing_rate is not None and not retransmission:
+                # Pacing: new data leaves no earlier than the pacer's release time
+                # (retransmissions are not held: see _pace).
+                ext = rec.extras()
+                if ext.pace_at is not None and ext.pace_at > now:
+                    c._timers.arm(Timer.PACING, ext.pace_at)
+                    paced = True
+                    break
             # PSH also on a corked tail the override timer sends out (Linux's
             # cork ceiling pushes it); not on the SWS override's small segment.
             push = (window_cut and buf.pushed_beyond(buf.head_off + index + n)) or (
@@ -275,7 +295,27 @@ class Sender:
                     beyond_cwnd=seq_diff(c._snd_nxt, c._snd_una) + n - rec.cc.cwnd
                 )
             out.append(self._emit_data(index, n, fin=fin_here, push=push))
+        if rec.ext is not None and not paced:
+            self._check_app_limited(size)
         return out
+
+    def _check_app_limited(self, size: int) -> None:
+        """Delivery-rate estimation: if what stopped the sender was the application
+        (less than a segment left to send) or the peer's window, not cwnd, the
+        coming samples are application-limited (draft-cheng-iccrg-delivery-rate-
+        estimation §3.4, ``CheckIfApplicationLimited``; rwnd-limited as Linux's
+        ``tcp_rate_check_app_limited`` callers count it). Not during recovery,
+        where retransmissions, not the application, set the pace."""
+        c = self._c
+        rec = c._recovery
+        rate = rec.rate
+        if rate is None or rec.phase is not Phase.OPEN:
+            return
+        flight = seq_diff(c._snd_nxt, c._snd_una)
+        if rec.cc.cwnd - flight < size:
+            return  # cwnd-limited: the network's rate is being measured
+        if c._sndbuf.unsent(c._snd_nxt) < size or c._snd_wnd - flight < size:
+            rate.mark_app_limited(c.in_flight)
 
     def _nagle_holds(self, in_flight: bool) -> bool:
         """Nagle's algorithm (RFC 1122 §4.2.3.4, SHLD-7): a partial segment at the tail
@@ -324,12 +364,12 @@ class Sender:
         segment), without moving SND.NXT; the FIN rides along if the segment reaches it."""
         c = self._c
         buf = c._sndbuf
-        c._recovery.note_retransmission(start_off, self.high_data_off())
         index = start_off - buf.head_off
         sent_end = buf.index(c._snd_max)  # buffer index, FIN included
         n = min(self.seg_size(), len(buf) - index, max(sent_end - index, 0))
         if end_off is not None:
             n = min(n, end_off - start_off)
+        c._recovery.note_retransmission(start_off, self.high_data_off(), max(n, 0))
         fin = self.fin_sent() and index + n == len(buf)
         return self._data_segment(seq_add(buf.head_seq, index), index, max(n, 0), fin=fin)
 
@@ -357,10 +397,41 @@ class Sender:
         if 0 < n < self.seg_size() and not seq_lt(seq, c._snd_max):
             self._small_end = seq_add(seq, n)  # a partial segment (Minshall's Nagle)
         rec = c._recovery
+        retransmission = seq_lt(seq, c._snd_max)
         if rec.uses_sack and n:
-            rec.board().on_sent(off, off + n, retransmission=seq_lt(seq, c._snd_max))
+            rec.board().on_sent(off, off + n, retransmission=retransmission)
+        if n and rec.ext is not None:  # (nothing to note for NewReno)
+            rec.on_data_sent(off, off + n, c._now, retransmission=retransmission,
+                             nothing_in_flight=c._snd_una == c._snd_max)
+        if n and rec.cc.pacing_rate is not None:
+            self._pace(n)
         self._sent(seq, n + (1 if fin else 0))
         return seg
+
+    def _pace(self, n: int) -> None:
+        """Pacing (``cc.pacing_rate``, bytes/s): ``n`` data bytes left now; the next
+        new segment may leave ``n / pacing_rate`` seconds after this one's release
+        time. After an idle spell at most :data:`PACING_BURST` full segments leave
+        back to back (the release time never lags ``now`` by more than one segment
+        less than that), as Linux's internal pacing spaces a flow (tcp_pacing_check,
+        ``sk_pacing_rate``) with bursts of tcp_min_tso_segs = 2.
+
+        Only new data is held, where Linux checks pacing (tcp_write_xmit's
+        tcp_pacing_check). Retransmissions are not held back, only charged to the
+        pacer: loss repair should not wait behind new data, and RFC 6675's pipe
+        already bounds it. Pure ACKs are neither held nor charged (Linux's fq
+        qdisc does not pace them either: fq_dequeue skips pacing for
+        skb_is_tcp_pure_ack).
+        """
+        c = self._c
+        rate = c._recovery.cc.pacing_rate
+        if rate is None or rate <= 0:
+            return
+        ext = c._recovery.extras()
+        now = c._now
+        floor = now - (PACING_BURST - 1) * self.seg_size() / rate
+        at = ext.pace_at
+        ext.pace_at = (at if at is not None and at > floor else floor) + n / rate
 
     def _sent(self, seq: int, length: int) -> None:
         """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT and
@@ -392,11 +463,12 @@ class Sender:
             if received is not None and now - received < c.config.delayed_ack:
                 self._pingpong = True
 
-    def acknowledged(self, ack: int, seg: Segment | None) -> int:
+    def acknowledged(self, ack: int, seg: Segment | None) -> tuple[int, float | None]:
         """SND.UNA moved to ``ack`` (carried by ``seg``): release the acknowledged data,
         take an RTT sample, restart the retransmission timer and the probe.
 
-        Returns the data bytes newly acknowledged.
+        Returns the data bytes newly acknowledged and the RTT sample it gave
+        (seconds; None if none: RFC 6298 §2, about one per round trip).
         """
         c = self._c
         buf = c._sndbuf
@@ -406,6 +478,7 @@ class Sender:
             c._emit(ev.SendBufferAvailable(c.send_space))
         # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1).
         timing = c._timing
+        rtt = None
         if timing is not None:
             timestamps = c.negotiated.timestamps
             ts = seg.timestamps if seg is not None and timestamps else None
@@ -419,6 +492,7 @@ class Sender:
                 c._timing = None
                 if sample is not None:
                     c._rtt.sample(sample)
+                    rtt = sample
         self.retransmissions = 0
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
         if c.in_flight > 0:
@@ -429,7 +503,7 @@ class Sender:
             c._timers.cancel(Timer.RTO)
         c._recovery.on_ack_advanced()
         self.arm_tlp()  # RFC 8985 §7.2: an ACK for new data reschedules the probe
-        return acked
+        return acked, rtt
 
     # ------------------------------------------------------------------
     # The tail loss probe (RFC 8985 §7)

@@ -47,10 +47,15 @@ EventSink = Callable[["Connection", ev.Event], None]
 
 
 TRACED_TCB = ("cwnd", "ssthresh", "srtt", "rto", "snd_wnd", "snd_una", "snd_nxt",
-              "rcv_nxt", "rcv_wnd")
+              "rcv_nxt", "rcv_wnd", "in_flight", "pacing_rate", "delivery_rate", "phase",
+              "congestion_control")
 """The fields of a ``metrics_updated`` trace record: bytes, except ``srtt`` and
 ``rto`` in seconds (``srtt`` None before the first sample); sequence numbers
-are absolute."""
+are absolute. Then the congestion control's view (docs/trace.md):
+``in_flight`` (FlightSize, bytes), ``pacing_rate`` and ``delivery_rate``
+(bytes/s, or None), ``phase`` (``"slow_start"``, ``"avoidance"``,
+``"recovery"``, ``"loss"`` or the algorithm's own) and ``congestion_control``
+(the algorithm's name)."""
 
 class Endpoint(NamedTuple):
     """An (address, port) pair; ``str()`` gives ``192.0.2.1:80`` or ``[2001:db8::1]:80``."""
@@ -252,7 +257,8 @@ class Tcb:
         self._rtt = RttEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max,
                                  minimum_on_variance=cfg.rto_min_on_variance)
         self._timing: RttSampler | None = None  # the segment being timed, if any
-        self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss)
+        self._recovery = LossRecovery(cfg.congestion_control, self._snd_mss,
+                                      cwnd_validation=cfg.cwnd_validation)
         self._keepalive: KeepAlive | None = None  # only while keep-alive is on
         self._traced_tcb: tuple[Any, ...] | None = None  # last metrics_updated values
         # The output procedure (RFC 9293 §3.8, §3.9.1.2): made here, last, so that a
@@ -562,9 +568,16 @@ class Tcb:
     def _tcb_values(self) -> tuple[Any, ...]:
         """The TCB variables ``metrics_updated`` carries, in :data:`TRACED_TCB` order."""
         rcv = self._rcvbuf
-        return (self.cwnd, self.ssthresh, self.srtt, self.rto, self._snd_wnd,
+        rec = self._recovery
+        cc = rec.cc
+        rate = rec.rate
+        latest = rate.latest if rate is not None else None
+        return (cc.cwnd, cc.ssthresh, self.srtt, self.rto, self._snd_wnd,
                 self._snd_una, self._snd_nxt,
-                rcv.rcv_nxt if rcv is not None else 0, rcv.rcv_wnd if rcv is not None else 0)
+                rcv.rcv_nxt if rcv is not None else 0, rcv.rcv_wnd if rcv is not None else 0,
+                self.in_flight, cc.pacing_rate,
+                latest.delivery_rate if latest is not None else None,
+                rec.phase_name, cc.name)
 
     def _metrics(self) -> None:
         """Trace the TCB variables now (congestion or RTT state changed)."""

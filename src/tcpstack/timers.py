@@ -2,7 +2,7 @@
 
 Every deadline of a connection lives in one :class:`Timers` object, keyed by
 :class:`Timer`. Arming, cancelling and firing are traced (``timer_set``,
-``timer_cancelled``, ``timer_fired``), and the owner is told whenever the
+``timer_cancelled``, ``timer_fired``; not the pacing timer), and the owner is told whenever the
 earliest deadline may have moved earlier, so a host can keep all its
 connections' deadlines in one heap instead of asking each connection.
 
@@ -44,6 +44,11 @@ class Timer(enum.Enum):
     """2 MSL in TIME-WAIT, RFC 9293 §3.10.8 (MUST-13)."""
     FIN_WAIT_2 = "fin_wait_2"
     """Give up an orphaned FIN-WAIT-2 (Linux tcp_fin_timeout)."""
+    PACING = "pacing"
+    """The pacer's next release of new data (``cc.pacing_rate``): wakes the
+    connection so that ``packets_to_send`` sends it. Not traced: it would
+    double every paced segment with timer records; the segments' times show
+    the pacing."""
 
 
 _ORDER: tuple[Timer, ...] = tuple(Timer)
@@ -91,7 +96,7 @@ class Timers:
             self._at = list(_NONE)
         self._at[_INDEX[timer]] = at
         owner = self._owner
-        if owner._tracing():  # the record is built only when a trace keeps it
+        if owner._tracing() and timer is not Timer.PACING:  # built only when kept
             owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
         if earliest is None or at < earliest:
             owner._timer_moved()
@@ -104,7 +109,7 @@ class Timers:
         i = _INDEX[timer]
         if at_list[i] is not None:
             at_list[i] = None
-            if self._owner._tracing():
+            if self._owner._tracing() and timer is not Timer.PACING:
                 self._owner._trace("timer_cancelled", {"timer": timer.value})
             if all(at is None for at in at_list):
                 self._at = None
@@ -155,5 +160,6 @@ class Timers:
                 at_list[i] = None
                 if all(a is None for a in at_list):
                     self._at = None
-                self._owner._trace("timer_fired", {"timer": timer.value})
+                if timer is not Timer.PACING:
+                    self._owner._trace("timer_fired", {"timer": timer.value})
                 yield timer

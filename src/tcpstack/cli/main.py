@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .experiment import add_experiment_parser  # tcpstack experiment (issue 13)
 
     add_experiment_parser(sub)
+    from .cc import add_cc_parser  # tcpstack cc (issue 13)
+
+    add_cc_parser(sub)
     return parser
 
 
@@ -244,6 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .experiment import run_experiment
 
             return run_experiment(args)
+        if args.command == "cc":  # issue 13
+            from .cc import run_cc
+
+            return run_cc(args)
         parser.print_help()
         return 2
     except UsageError as exc:

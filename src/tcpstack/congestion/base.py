@@ -122,6 +122,10 @@ class CongestionControl(ABC):
     """True: the sender measures a per-ACK RTT and delivery rate for this
     algorithm (:attr:`AckSample.rtt`, :attr:`AckSample.rate`)."""
 
+    paces: ClassVar[bool] = False
+    """True: the algorithm sets :attr:`pacing_rate` (for listings such as
+    ``tcpstack cc list``; the sender reads only :attr:`pacing_rate` itself)."""
+
     def __init__(self, mss: int) -> None:
         self.mss = mss
         self.iw_segments: int | None = None
