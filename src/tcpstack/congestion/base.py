@@ -109,13 +109,18 @@ class CongestionControl(ABC):
         ssthresh: slow start threshold, bytes; :data:`INFINITE_SSTHRESH`
             until the first congestion event (RFC 5681 §3.1).
         pacing_rate: bytes per second at which the sender spaces its
-            segments, or None: send as the windows allow (no pacing).
+            segments, or None: send as the windows allow (no pacing). A
+            class-level None here: an algorithm that paces declares its own
+            ``pacing_rate`` slot (a slot per connection that most algorithms
+            would never use costs 16 bytes, a whole allocation step).
         mss: SMSS, bytes.
         iw_segments: the configured initial window in segments, or None for
             RFC 5681's rule (see :func:`initial_window`).
     """
 
-    __slots__ = ("cwnd", "iw_segments", "mss", "pacing_rate", "ssthresh")
+    __slots__ = ("cwnd", "iw_segments", "mss", "ssthresh")
+
+    pacing_rate: float | None = None
 
     name: ClassVar[str] = "base"
     needs_samples: ClassVar[bool] = False
@@ -131,7 +136,6 @@ class CongestionControl(ABC):
         self.iw_segments: int | None = None
         self.cwnd = initial_window(mss)
         self.ssthresh = INFINITE_SSTHRESH
-        self.pacing_rate: float | None = None
 
     def set_mss(self, mss: int, iw_segments: int | None = None) -> None:
         """SMSS became known (after the handshake): recompute the initial window
