@@ -121,6 +121,16 @@ def _syncookies(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     return {"syncookies": modes[number]}
 
 
+def _ecn(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+    # Linux tcp_ecn: 0 off, 1 ask and accept, 2 accept only (RFC 3168); 3..5 are
+    # the AccECN modes of newer kernels, which tcpstack does not implement.
+    modes = {0: "off", 1: "on", 2: "passive"}
+    number = _int(value)
+    if number not in modes:
+        raise _Ignored(f"tcpstack has RFC 3168 ECN only, not AccECN; it keeps ecn={config.ecn}")
+    return {"ecn": modes[number]}
+
+
 def _orphan_retries(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     # Linux tcp_orphan_retries(): 0, the default, means 8 (while the RTO is below
     # its maximum; tcpstack does not model that exception).
@@ -265,7 +275,8 @@ RULES: dict[str, _Rule] = {
     "net.ipv4.tcp_max_syn_backlog": _count("max_syn_backlog"),
     "net.ipv4.tcp_max_orphans": _count("max_orphans", 0),
     "net.ipv4.tcp_max_tw_buckets": _count("max_time_wait", 0),
-    "net.ipv4.tcp_ecn": _equals(0, "tcpstack does not negotiate ECN"),
+    "net.ipv4.tcp_ecn": _ecn,
+    "net.ipv4.tcp_ecn_fallback": _bool("ecn_fallback"),
     "net.ipv4.tcp_ecn_option": _ignored("tcpstack does not do AccECN"),
     "net.ipv4.tcp_fastopen": _equals(0, _NO_FASTOPEN),
     "net.ipv4.tcp_fastopen_key": _ignored(_NO_FASTOPEN),
@@ -296,7 +307,7 @@ RULES: dict[str, _Rule] = {
     "net.inet.tcp.blackhole": _equals(0, "tcpstack always answers a closed port with a RST"),
     "net.inet.tcp.insecure_rst": _equals(0, "tcpstack always applies RFC 5961 to RSTs"),
     "net.inet.tcp.insecure_syn": _equals(0, "tcpstack always applies RFC 5961 to SYNs"),
-    "net.inet.tcp.ecn.enable": _equals(0, "tcpstack does not negotiate ECN"),
+    "net.inet.tcp.ecn.enable": _ecn,  # FreeBSD: 0 off, 1 in and out, 2 incoming only
     "net.inet.tcp.cc.algorithm": _cc,
     "net.inet.tcp.fastopen.client_enable": _equals(0, _NO_FASTOPEN),
     "net.inet.tcp.fastopen.server_enable": _equals(0, _NO_FASTOPEN),
