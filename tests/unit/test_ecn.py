@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from tcp_script import PEER_MSS, Out, Script, deliver, flags, new_connection
 
 from tcpstack.config import TcpConfig
 from tcpstack.negotiation import ecn_agreed
 from tcpstack.wire import Mss, Segment
 from tcpstack.wire.ecn import CE, ECT_0, ECT_1, NOT_ECT
-
-from tcp_script import PEER_MSS, Out, Script, deliver, flags, new_connection
 
 ON = TcpConfig(ecn="on")
 MSS = PEER_MSS
@@ -154,7 +153,7 @@ def test_ecn_agreed_by_flags() -> None:
 
 
 def test_unknown_mode_is_one_clear_error() -> None:
-    with pytest.raises(ValueError, match="TcpConfig.ecn must be one of off, on, passive"):
+    with pytest.raises(ValueError, match=r"TcpConfig\.ecn must be one of off, on, passive"):
         TcpConfig(ecn="yes")
 
 
