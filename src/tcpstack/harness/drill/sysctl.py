@@ -112,23 +112,29 @@ def _retries2(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     return {"r2": _linux_retries_timeout(retries, config.rto_min, config.rto_max)}
 
 
-def _syncookies(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
-    # Linux tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always.
-    modes = {0: "off", 1: "on-overflow", 2: "always"}
-    number = _int(value)
-    if number not in modes:
-        raise ValueError(f"{number} not in 0..2")
-    return {"syncookies": modes[number]}
+def _choice(field_name: str, modes: dict[int, str], *, other: str | None = None) -> _Rule:
+    """A setting whose numbers name the values of ``field_name`` (``modes``); any
+    other number is invalid, or, with ``other``, ignored for that reason (which
+    may name the value kept: ``{kept}``)."""
+
+    def rule(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+        number = _int(value)
+        if number in modes:
+            return {field_name: modes[number]}
+        if other is None:
+            raise ValueError(f"{number} not in {min(modes)}..{max(modes)}")
+        raise _Ignored(other.format(kept=getattr(config, field_name)))
+
+    return rule
 
 
-def _ecn(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
-    # Linux tcp_ecn: 0 off, 1 ask and accept, 2 accept only (RFC 3168); 3..5 are
-    # the AccECN modes of newer kernels, which tcpstack does not implement.
-    modes = {0: "off", 1: "on", 2: "passive"}
-    number = _int(value)
-    if number not in modes:
-        raise _Ignored(f"tcpstack has RFC 3168 ECN only, not AccECN; it keeps ecn={config.ecn}")
-    return {"ecn": modes[number]}
+# Linux tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always.
+_syncookies = _choice("syncookies", {0: "off", 1: "on-overflow", 2: "always"})
+
+# Linux tcp_ecn (FreeBSD ecn.enable alike): 0 off, 1 ask and accept, 2 accept only
+# (RFC 3168); 3..5 are the AccECN modes of newer kernels, not implemented here.
+_ecn = _choice("ecn", {0: "off", 1: "on", 2: "passive"},
+               other="tcpstack has RFC 3168 ECN only, not AccECN; it keeps ecn={kept}")
 
 
 def _orphan_retries(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
