@@ -1191,8 +1191,9 @@ class Connection(Tcb):
         self._rcvbuf = rcv
         self._peer_syn = seg
         self._negotiated = negotiate(self._config, seg, ecn_ok=self._ecn_ok())
+        # A fresh ECN state for the SYN taken now (a TCB back in LISTEN may take another).
+        self._sender.ecn = EcnState() if self._negotiated.ecn else None
         if self._negotiated.ecn:
-            self._sender.ecn = EcnState()
             self._count("ecn_negotiated")
         # Our SYN's window is never scaled: at most 65535 (RFC 7323 §2.2).
         rcv.open_window(self._config.recv_buffer)

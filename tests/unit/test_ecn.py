@@ -307,3 +307,4 @@ def test_no_reduction_during_loss_recovery_but_cwr_is_sent() -> None:
 def test_ece_on_a_syn_ack_is_not_an_echo() -> None:
     s = established()
     assert stat(s, "ecn_ece_received") == 0
+
