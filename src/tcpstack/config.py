@@ -266,14 +266,16 @@ class TcpConfig:
 
     # --- ECN (RFC 3168) ---
 
-    ecn: str = "off"
+    ecn: str | bool = "off"
     """Explicit Congestion Notification (RFC 3168), as Linux ``net.ipv4.tcp_ecn``:
     ``"off"`` (0) neither asks nor accepts; ``"on"`` (1) asks on our SYN (ECE
     and CWR set, §6.1.1) and accepts a peer's ECN-setup SYN; ``"passive"`` (2,
-    Linux's default and :meth:`linux`'s) accepts but does not ask. Once both
-    SYNs agreed, data segments carry ECT(0) and the connection answers CE
-    marks (see ``docs/congestion.md``, "ECN"). Default ``"off"``: the RFC 9293
-    behaviour, segments byte-identical to a stack without ECN."""
+    Linux's default and :meth:`linux`'s) accepts but does not ask. ``True`` and
+    ``False`` are taken as ``"on"`` and ``"off"`` (the field then reads as the
+    string). Once both SYNs agreed, data segments carry ECT(0) and the
+    connection answers CE marks (see ``docs/congestion.md``, "ECN"). Default
+    ``"off"``: the RFC 9293 behaviour, segments byte-identical to a stack
+    without ECN."""
 
     ecn_fallback: bool = True
     """If True (the default), a retransmitted SYN is sent without ECE and CWR,
@@ -375,6 +377,8 @@ class TcpConfig:
 
         # --- checks: ECN ---
         from .ecn import ECN_MODES  # late: tcpstack.ecn stays free of the config
+        if isinstance(self.ecn, bool):  # the switch as a bool: on / off
+            object.__setattr__(self, "ecn", "on" if self.ecn else "off")
         if self.ecn not in ECN_MODES:
             raise ValueError(f"TcpConfig.ecn must be one of {', '.join(ECN_MODES)}, "
                              f"got {self.ecn!r}")

@@ -157,6 +157,11 @@ def test_unknown_mode_is_one_clear_error() -> None:
         TcpConfig(ecn="yes")
 
 
+def test_a_bool_switch_reads_as_on_or_off() -> None:
+    assert (TcpConfig(ecn=True).ecn, TcpConfig(ecn=False).ecn) == ("on", "off")
+    assert TcpConfig(ecn=True) == TcpConfig(ecn="on")
+
+
 def test_linux_profile_is_passive_and_the_default_off() -> None:
     assert TcpConfig.linux().ecn == "passive"
     assert TcpConfig().ecn == "off"
