@@ -379,18 +379,6 @@ class Sender:
         self._sent(seq, n + (1 if fin else 0))
         return seg
 
-    def _ecn_marks(self, flags: Flags) -> tuple[int, Flags]:
-        """The IP ECN codepoint and the flags of a new data segment on an ECN
-        connection: ECT(0) (RFC 3168 §6.1.2: data packets are ECN-capable;
-        retransmissions, pure ACKs and window probes are not, §6.1.4-§6.1.6),
-        and CWR on the first one after a window reduction (§6.1.2)."""
-        ecn = self.ecn
-        assert ecn is not None
-        if ecn.take_cwr():
-            self._c._count("ecn_cwr_sent")
-            flags |= Flags.CWR
-        return ECT_0, flags
-
     def _sent(self, seq: int, length: int) -> None:
         """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT and
         SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe."""
@@ -833,6 +821,18 @@ class Sender:
                 bits |= _ECE
         return Segment(c.local.port, c.remote.port, seq, rcv_nxt if bits & _ACK else 0,
                        FLAGS_BY_VALUE[bits], window, urgent, options, payload, ecn)
+
+    def _ecn_marks(self, flags: Flags) -> tuple[int, Flags]:
+        """The IP ECN codepoint and the flags of a new data segment on an ECN
+        connection: ECT(0) (RFC 3168 §6.1.2: data packets are ECN-capable;
+        retransmissions, pure ACKs and window probes are not, §6.1.4-§6.1.6),
+        and CWR on the first one after a window reduction (§6.1.2)."""
+        ecn = self.ecn
+        assert ecn is not None
+        if ecn.take_cwr():
+            self._c._count("ecn_cwr_sent")
+            flags |= Flags.CWR
+        return ECT_0, flags
 
     def _advertise(self) -> int:
         """The window to offer now, bytes (SHLD-14, MUST-39; the whole buffer before
