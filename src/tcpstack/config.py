@@ -274,17 +274,37 @@ class TcpConfig:
 
     # --- ECN (RFC 3168) ---
 
+    ecn: str | bool = "off"
+    """Explicit Congestion Notification (RFC 3168), as Linux ``net.ipv4.tcp_ecn``:
+    ``"off"`` (0) neither asks nor accepts; ``"on"`` (1) asks on our SYN (ECE
+    and CWR set, §6.1.1) and accepts a peer's ECN-setup SYN; ``"passive"`` (2,
+    Linux's default and :meth:`linux`'s) accepts but does not ask. ``True`` and
+    ``False`` are taken as ``"on"`` and ``"off"`` (the field then reads as the
+    string). Once both SYNs agreed, data segments carry ECT(0) and the
+    connection answers CE marks (see ``docs/congestion.md``, "ECN"). Default
+    ``"off"``: the RFC 9293 behaviour, segments byte-identical to a stack
+    without ECN."""
+
+    ecn_fallback: bool = True
+    """If True (the default), a retransmitted SYN is sent without ECE and CWR,
+    in case a middlebox drops ECN-setup SYNs (RFC 3168 §6.1.1.1; Linux
+    ``net.ipv4.tcp_ecn_fallback``, default 1); ECN is then not used on that
+    connection, as a host that sent a non-ECN-setup SYN must not set ECT
+    (§6.1.1). If False, every SYN retry asks for ECN again."""
+
 
     @classmethod
     def linux(cls, **overrides: object) -> TcpConfig:
         """Timer values closer to Linux: RTO bounds 200 ms / 120 s, 40 ms delayed ACK,
-        Minshall's Nagle, and a RST that ends TIME-WAIT (Linux's default
-        ``tcp_rfc1337=0``: ``rfc1337=False``).
+        Minshall's Nagle, a RST that ends TIME-WAIT (Linux's default
+        ``tcp_rfc1337=0``: ``rfc1337=False``), and ECN accepted when the peer
+        asks (``tcp_ecn=2``: ``ecn="passive"``).
 
         Any field can still be overridden by keyword.
         """
         values: dict[str, object] = {"rto_min": 0.2, "rto_max": 120.0, "delayed_ack": 0.04,
-                                     "nagle_minshall": True, "rfc1337": False}
+                                     "nagle_minshall": True, "rfc1337": False,
+                                     "ecn": "passive"}
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
@@ -364,6 +384,12 @@ class TcpConfig:
         # --- checks: congestion control: pacing and cwnd validation ---
 
         # --- checks: ECN ---
+        from .ecn import ECN_MODES  # late: tcpstack.ecn stays free of the config
+        if isinstance(self.ecn, bool):  # the switch as a bool: on / off
+            object.__setattr__(self, "ecn", "on" if self.ecn else "off")
+        if self.ecn not in ECN_MODES:
+            raise ValueError(f"TcpConfig.ecn must be one of {', '.join(ECN_MODES)}, "
+                             f"got {self.ecn!r}")
 
         from .congestion import ALGORITHMS  # a cycle-free late import
 

@@ -40,6 +40,7 @@ from typing import Any
 from . import events as ev
 from .buffers import ReceiveBuffer
 from .counters import CAUSE_COUNTERS, lifecycle_counter
+from .ecn import EcnState
 from .errors import LocalProtocolError
 from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
@@ -51,6 +52,7 @@ from .tcb import Endpoint, EventSink, Owner, Tcb
 from .timers import Timer
 from .trace import segment_record
 from .wire import Flags, Segment
+from .wire.ecn import CE
 
 __all__ = ["Connection", "Endpoint", "EventSink", "ListenVerdict", "Owner", "listen_verdict",
            "segment_record"]
@@ -62,6 +64,11 @@ TIMERS = tuple(t.value for t in Timer)
 
 _CONTROL_BITS = int(Flags.SYN | Flags.RST | Flags.FIN | Flags.URG)
 """The bits that send a segment through the full §3.10.7.4 steps."""
+
+_ECE = int(Flags.ECE)
+_ECE_NOT_SYN = int(Flags.ECE | Flags.SYN)
+"""ECE on a segment without SYN is an echo of congestion (on a SYN it negotiates
+ECN: RFC 3168 §6.1.1)."""
 
 TEXT_STATES = frozenset({S.ESTABLISHED, S.FIN_WAIT_1, S.FIN_WAIT_2})
 """States whose segment text goes to the application (§3.10.7.4 seventh step)."""
@@ -828,6 +835,8 @@ class Connection(Tcb):
             cumulative=advanced,
         ):
             self._metrics()  # fast retransmit: cwnd and ssthresh changed
+        if int(seg.flags) & _ECE_NOT_SYN == _ECE and self._sender.ecn is not None:
+            self._ecn_echo_received(ack)
         # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         # updated"; "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
         if seq_ge(ack, self._snd_una):
@@ -837,6 +846,42 @@ class Connection(Tcb):
                 self._sender.probe_answered()
             self._update_window(seg)
             self._metrics()
+
+    def _ecn_data_received(self, seg: Segment) -> None:
+        """A data segment arrived on an ECN connection: CE starts the echo, CWR ends
+        it (RFC 3168 §6.1.3, :meth:`EcnState.on_data`)."""
+        ecn = self._sender.ecn
+        assert ecn is not None
+        if seg.ecn == CE:
+            self._count("ecn_ce_received")
+        if ecn.on_data(bool(seg.flags & Flags.CWR), seg.ecn):
+            # The first ECE leaves at once, not with a delayed ACK (as Linux's
+            # quick-ACK mode on CE), so the sender reduces an RTT sooner.
+            self._sender.ack_now = True
+
+    def _ecn_echo_received(self, ack: int) -> None:
+        """An acceptable ACK at ``ack`` carried ECE: congestion on the path to the
+        peer (RFC 3168 §6.1.2), answered as a loss is, without retransmitting."""
+        ecn = self._sender.ecn
+        assert ecn is not None
+        self._count("ecn_ece_received")
+        if not ecn.may_reduce(ack):
+            # "at most once per window of data": this echo is of the congestion
+            # already answered (the receiver echoes until our CWR reaches it).
+            return
+        rec = self._recovery
+        una_off = self._sndbuf.off(self._snd_una)
+        if rec.phase is Phase.OPEN and (rec.recover_off == 0 or una_off > rec.recover_off):
+            # "the TCP source halves the congestion window "cwnd" and reduces
+            # the slow start threshold "ssthresh"" -- as for a loss.
+            rec.cc.on_ecn(self.in_flight)
+            self._count("ecn_reductions")
+        # Otherwise loss recovery is on, or the ACK does not pass its recovery
+        # point (RFC 6582 "recover"): the loss's reduction, within the same
+        # window, stands for this one ("should not decrease ssthresh if it has
+        # been decreased within the last round trip time"). Either way CWR
+        # tells the receiver that we reduced.
+        ecn.reduced(self._snd_max)
 
     def _sixth_check_urg(self, seg: Segment) -> None:
         """Sixth: check the URG bit (§3.8.5)."""
@@ -874,6 +919,8 @@ class Connection(Tcb):
             sender.send_rst(seg.ack)
             self._close(Cause.DATA_AFTER_CLOSE, ev.ConnectionAborted())
             return False
+        if payload and sender.ecn is not None:
+            self._ecn_data_received(seg)
         fin = bool(seg.flags & Flags.FIN)
         data_seq = seq_add(seg.seq, 1) if seg.flags & Flags.SYN else seg.seq
         # Trim to [RCV.NXT, RCV.NXT + RCV.WND) (§3.10.7.4 first step note).
@@ -1166,7 +1213,11 @@ class Connection(Tcb):
         rcv = ReceiveBuffer(seq_add(seg.seq, 1))
         self._rcvbuf = rcv
         self._peer_syn = seg
-        self._negotiated = negotiate(self._config, seg)
+        self._negotiated = negotiate(self._config, seg, ecn_ok=self._ecn_ok())
+        # A fresh ECN state for the SYN taken now (a TCB back in LISTEN may take another).
+        self._sender.ecn = EcnState() if self._negotiated.ecn else None
+        if self._negotiated.ecn:
+            self._count("ecn_negotiated")
         # Our SYN's window is never scaled: at most 65535 (RFC 7323 §2.2).
         rcv.open_window(self._config.recv_buffer)
         ts = seg.timestamps
@@ -1176,6 +1227,16 @@ class Connection(Tcb):
         if self._negotiated.sack:
             self._recovery.use_sack(self._sender.seg_size(), self._config.dupthresh,
                                     self._config.sack_max_ranges)
+
+    def _ecn_ok(self) -> bool:
+        """We may use ECN if the peer's SYN (or SYN,ACK) agrees (RFC 3168 §6.1.1):
+        a passive open with ``ecn`` "on" or "passive"; an active (or simultaneous)
+        open that sent only ECN-setup SYNs ("a host MUST NOT set ECT on data
+        packets unless ... has sent no non-ECN-setup SYN")."""
+        config = self._config
+        if self._state is S.LISTEN:
+            return config.ecn != "off"
+        return config.ecn == "on" and not (config.ecn_fallback and self._sender.syn_retransmitted)
 
     def _take_syn_text(self) -> None:
         """SYN-RECEIVED -> ESTABLISHED: process the text or FIN the peer's SYN carried.

@@ -161,6 +161,17 @@ COUNTERS: dict[str, CounterInfo] = _table(
      "Linux tcp_data_queue_ofo"),
     ("sack_reneging", ("TcpExtTCPSACKReneging",), "the peer reneged on data it had SACKed",
      "RFC 2018 §8, RFC 6675 §5.1"),
+    # --- ECN, RFC 3168 (per connection; the ecn part of issue 13) ---
+    ("ecn_negotiated", (), "connections whose SYN and SYN,ACK agreed on ECN",
+     "RFC 3168 §6.1.1; Linux tcp_ecn"),
+    ("ecn_ce_received", ("IpExtInCEPkts",), "data segments that arrived marked CE on an ECN "
+     "connection (Linux counts every IP packet that arrives CE)", "RFC 3168 §6.1.3"),
+    ("ecn_ece_received", (), "acceptable ACKs with ECE (congestion echoed by the peer)",
+     "RFC 3168 §6.1.2"),
+    ("ecn_reductions", (), "cwnd reductions for ECE, at most one per window of data (none "
+     "in loss recovery)", "RFC 3168 §6.1.2"),
+    ("ecn_cwr_sent", (), "data segments sent with CWR after a window reduction",
+     "RFC 3168 §6.1.2"),
     # --- Liveness (per connection) ---
     ("persist_timeout", (), "connections closed: zero-window probes went unanswered for R2 "
      "(or the user timeout); also counted in r2_timeout",

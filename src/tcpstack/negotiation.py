@@ -1,7 +1,8 @@
-"""Options negotiated on the SYN: MSS, window scale, timestamps, SACK-permitted.
+"""Options negotiated on the SYN: MSS, window scale, timestamps, SACK-permitted, ECN.
 
 Pure functions used by the connection. Sources: RFC 9293 §3.7.1 (MSS),
-RFC 7323 §2 (window scale) and §3 (timestamps), RFC 2018 §2 (SACK-permitted).
+RFC 7323 §2 (window scale) and §3 (timestamps), RFC 2018 §2 (SACK-permitted),
+RFC 3168 §6.1.1 (ECN, negotiated with the ECE and CWR flags, not an option).
 
 A side offers an option on its SYN only if enabled in its configuration;
 the passive side answers only with options the peer offered (RFC 7323
@@ -15,7 +16,8 @@ import functools
 from dataclasses import dataclass
 
 from .config import TcpConfig
-from .wire import Mss, Nop, SackPermitted, Segment, TcpOption, Timestamps, WindowScale
+from .wire import Flags, Mss, Nop, SackPermitted, Segment, TcpOption, Timestamps, WindowScale
+from .wire.ecn import NOT_ECT
 
 MAX_WSCALE = 14
 """Largest window shift (RFC 7323 §2.3); larger received values are treated as 14."""
@@ -46,12 +48,15 @@ class Negotiated:
         rcv_wscale: shift we apply to the windows we advertise (0 if unused).
         timestamps: both sides sent the timestamps option (RFC 7323 §3.2).
         sack: both sides sent SACK-permitted (RFC 2018 §2).
+        ecn: ECN is in use: an ECN-setup SYN and an ECN-setup SYN,ACK were
+            exchanged (RFC 3168 §6.1.1; see :func:`ecn_agreed`).
     """
 
     snd_wscale: int = 0
     rcv_wscale: int = 0
     timestamps: bool = False
     sack: bool = False
+    ecn: bool = False
 
 
 def syn_options(
@@ -123,12 +128,13 @@ def _freebsd_layout(mss: int, scale: WindowScale | None, sack: bool,
     return tuple(opts)
 
 
-def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
+def negotiate(config: TcpConfig, peer_syn: Segment, *, ecn_ok: bool = False) -> Negotiated:
     """What is in use, given our configuration and the peer's SYN or SYN,ACK.
 
     For an active open call it with the SYN,ACK (which only carries options
     we offered); for a passive open with the SYN (we answer with the same set).
-    Equal results are one shared (immutable) object.
+    ``ecn_ok``: we may use ECN if the peer's segment agrees (see
+    :func:`ecn_agreed`). Equal results are one shared (immutable) object.
     """
     wscale_ok = config.window_scaling and peer_syn.wscale is not None
     return _negotiated(
@@ -136,13 +142,50 @@ def negotiate(config: TcpConfig, peer_syn: Segment) -> Negotiated:
         window_shift(_scaled_space(config)) if wscale_ok else 0,
         config.timestamps and peer_syn.timestamps is not None,
         config.sack and peer_syn.sack_permitted,
+        ecn_ok and ecn_agreed(peer_syn),
     )
 
 
 @functools.cache
-def _negotiated(snd_wscale: int, rcv_wscale: int, timestamps: bool, sack: bool) -> Negotiated:
-    # At most 15 * 15 * 2 * 2 distinct values: one object each, shared by all TCBs.
-    return Negotiated(snd_wscale, rcv_wscale, timestamps, sack)
+def _negotiated(snd_wscale: int, rcv_wscale: int, timestamps: bool, sack: bool,
+                ecn: bool) -> Negotiated:
+    # At most 15 * 15 * 2 * 2 * 2 distinct values: one object each, shared by all TCBs.
+    return Negotiated(snd_wscale, rcv_wscale, timestamps, sack, ecn)
+
+
+ECN_SETUP_SYN = Flags.SYN | Flags.ECE | Flags.CWR
+"""The flags of an ECN-setup SYN (RFC 3168 §6.1.1)."""
+ECN_SETUP_SYN_ACK = Flags.SYN | Flags.ACK | Flags.ECE
+"""The flags of an ECN-setup SYN,ACK: ECE without CWR (RFC 3168 §6.1.1)."""
+
+_ECE_CWR = int(Flags.ECE | Flags.CWR)
+
+
+def ecn_agreed(peer_syn: Segment) -> bool:
+    """The peer's SYN or SYN,ACK agrees to ECN (RFC 3168 §6.1.1).
+
+    * A SYN,ACK is an ECN-setup SYN,ACK with ECE and without CWR (§6.1.1);
+      one with both set is not: it may come from a peer or middlebox that
+      reflects the SYN's flags (Linux tcp_ecn_rcv_synack alike).
+    * A SYN (passive or simultaneous open) is an ECN-setup SYN with both ECE
+      and CWR, and arriving Not-ECT: SYNs "MUST NOT" be ECT (§6.1.1); one that
+      arrives ECT or CE crossed a middlebox that rewrites the field, and ECN is
+      refused, as Linux does (tcp_ecn_create_request).
+    """
+    bits = int(peer_syn.flags) & _ECE_CWR
+    if peer_syn.flags & Flags.ACK:
+        return bits == int(Flags.ECE)
+    return bits == _ECE_CWR and peer_syn.ecn == NOT_ECT
+
+
+def ecn_syn_flags(config: TcpConfig, *, retransmission: bool) -> Flags:
+    """The ECN flags of our SYN in an active open (RFC 3168 §6.1.1): ECE and CWR
+    with ``ecn="on"``; none on a retransmitted SYN with ``ecn_fallback``
+    (§6.1.1.1: a host "MAY" resend a non-ECN-setup SYN when an ECN-setup SYN
+    drew no answer; Linux tcp_ecn_clear_syn), and none otherwise."""
+    if config.ecn != "on" or (retransmission and config.ecn_fallback):
+        return Flags(0)
+    return Flags.ECE | Flags.CWR
 
 
 IPV6_DEFAULT_PEER_MSS = 1220

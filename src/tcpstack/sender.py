@@ -27,7 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import events as ev
-from .negotiation import TS_OPTION_SPACE, syn_options
+from .ecn import EcnState
+from .negotiation import TS_OPTION_SPACE, ecn_syn_flags, syn_options
 from .paws import ts_clock
 from .recovery import Phase
 from .rtt import RttSampler
@@ -35,6 +36,7 @@ from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
 from .state import State
 from .timers import Timer
 from .wire import FLAGS_BY_VALUE, NOP, Flags, Sack, Segment, TcpOption, Timestamps
+from .wire.ecn import ECT_0
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 S = State
 NO_FLAGS = Flags(0)
 _ACK, _SYN, _RST = int(Flags.ACK), int(Flags.SYN), int(Flags.RST)
+_ECE = int(Flags.ECE)
 MAX_UNSCALED_WINDOW = 65535
 PACING_BURST = 2
 """Full segments the pacer lets leave back to back after an idle spell (Linux's
@@ -71,6 +74,8 @@ class Sender:
             or not (what an orphan may send: ``TcpConfig.orphan_retries``).
         syn_retransmitted: the SYN (or SYN,ACK) had to be sent again (RFC 6298 §5.7).
         last_ack_sent: Last.ACK.sent of RFC 7323 §4.3: the ACK field of our latest segment.
+        ecn: the connection's ECN state once both SYNs agreed on ECN
+            (RFC 3168 §6.1, :class:`~tcpstack.ecn.EcnState`), else None.
     """
 
     __slots__ = (
@@ -88,6 +93,7 @@ class Sender:
         "_rcv_unacked",
         "_small_end",
         "ack_now",
+        "ecn",
         "first_sent_at",
         "last_ack_sent",
         "probe_since",
@@ -119,6 +125,7 @@ class Sender:
         self._pingpong = False  # interactive: we answered data with data within ato
         self._small_end: int | None = None  # end seq of the last partial segment sent
         self._rcv_data_at: float | None = None  # when in-order data last arrived
+        self.ecn: EcnState | None = None
 
     # ------------------------------------------------------------------
     # The output procedure
@@ -161,11 +168,17 @@ class Sender:
         # offered on a SYN, and on a SYN,ACK only if the peer's SYN had them.
         answering = c._peer_syn if c._state is not S.SYN_SENT else None
         opts = syn_options(c.config, mss=c.rcv_mss, tsval=self.tsval(), peer_syn=answering)
+        retransmission = c._snd_max != c._iss
         if c._state is S.SYN_SENT:
-            seg = self.make(seq=c._iss, flags=Flags.SYN, ack_flag=False, options=opts)
+            # RFC 3168 §6.1.1: an ECN-setup SYN carries ECE and CWR.
+            flags = Flags.SYN | ecn_syn_flags(c.config, retransmission=retransmission)
+            seg = self.make(seq=c._iss, flags=flags, ack_flag=False, options=opts)
         else:
-            seg = self.make(seq=c._iss, flags=Flags.SYN, options=opts)
-        if c._snd_max != c._iss:
+            # RFC 3168 §6.1.1: an ECN-setup SYN,ACK (ECE, not CWR) accepts the
+            # peer's ECN-setup SYN; its retransmissions too (as Linux).
+            flags = Flags.SYN | Flags.ECE if c._negotiated.ecn else Flags.SYN
+            seg = self.make(seq=c._iss, flags=flags, options=opts)
+        if retransmission:
             c._count("syn_retrans")  # sent before: a retransmission (RFC 6298 §5.7)
         self._sent(c._iss, 1)
         return seg
@@ -393,7 +406,11 @@ class Sender:
         urgent = buf.urgent_pointer(off)
         if urgent:
             flags |= Flags.URG
-        seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent)
+        ecn = 0
+        if self.ecn is not None and n and not seq_lt(seq, c._snd_max):
+            ecn, flags = self._ecn_marks(flags)
+        seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent,
+                        ecn=ecn)
         if 0 < n < self.seg_size() and not seq_lt(seq, c._snd_max):
             self._small_end = seq_add(seq, n)  # a partial segment (Minshall's Nagle)
         rec = c._recovery
@@ -839,12 +856,15 @@ class Sender:
         options: tuple[TcpOption, ...] = (),
         payload: bytes = b"",
         urgent: int = 0,
+        ecn: int = 0,
     ) -> Segment:
         """Build a segment from our side of the TCB, advertising the current window.
 
         Adds the timestamps option to every non-RST segment once negotiated
         (RFC 7323 §3.2) and SACK blocks to pure ACKs while data is held out
         of order (RFC 2018 §4). SYN windows are never scaled (RFC 7323 §2.2).
+        ECE goes on every ACK but a SYN's while the ECN echo is on (RFC 3168
+        §6.1.3); ``ecn`` is the IP ECN codepoint to send it with.
         """
         c = self._c
         # The control bits as a plain int: tested four times here, each an enum
@@ -869,8 +889,24 @@ class Sender:
                 options = (*options, NOP, NOP, Sack(blocks))
         if bits & _ACK:
             self.last_ack_sent = rcv_nxt
+            ecn_state = self.ecn
+            if ecn_state is not None and ecn_state.echo and not bits & (_SYN | _RST):
+                # RFC 3168 §6.1.3: ECE "in subsequent ACKs until it receives a CWR packet".
+                bits |= _ECE
         return Segment(c.local.port, c.remote.port, seq, rcv_nxt if bits & _ACK else 0,
-                       FLAGS_BY_VALUE[bits], window, urgent, options, payload)
+                       FLAGS_BY_VALUE[bits], window, urgent, options, payload, ecn)
+
+    def _ecn_marks(self, flags: Flags) -> tuple[int, Flags]:
+        """The IP ECN codepoint and the flags of a new data segment on an ECN
+        connection: ECT(0) (RFC 3168 §6.1.2: data packets are ECN-capable;
+        retransmissions, pure ACKs and window probes are not, §6.1.4-§6.1.6),
+        and CWR on the first one after a window reduction (§6.1.2)."""
+        ecn = self.ecn
+        assert ecn is not None
+        if ecn.take_cwr():
+            self._c._count("ecn_cwr_sent")
+            flags |= Flags.CWR
+        return ECT_0, flags
 
     def _advertise(self) -> int:
         """The window to offer now, bytes (SHLD-14, MUST-39; the whole buffer before

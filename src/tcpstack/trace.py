@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
+from .wire.ecn import ECN_NAMES
+
 if TYPE_CHECKING:
     from .wire import Segment
 
@@ -159,8 +161,10 @@ def read_jsonl(lines: Iterable[str]) -> list[TraceRecord]:
 
 
 def segment_record(seg: Segment) -> dict[str, Any]:
-    """The ``data`` of a ``segment_sent``/``segment_received`` trace record."""
-    return {
+    """The ``data`` of a ``segment_sent``/``segment_received`` trace record; with
+    ``"ecn"`` (``"ECT(0)"``, ``"ECT(1)"`` or ``"CE"``, RFC 3168 §5) when the IP
+    packet that carries it is not Not-ECT."""
+    record: dict[str, Any] = {
         "seq": seg.seq,
         "ack": seg.ack,
         "flags": seg.flags.names(),
@@ -168,3 +172,6 @@ def segment_record(seg: Segment) -> dict[str, Any]:
         "window": seg.window,
         "options": seg.options_dict(),
     }
+    if seg.ecn:
+        record["ecn"] = ECN_NAMES[seg.ecn]
+    return record

@@ -70,3 +70,7 @@ def mark_ce(packet: bytes) -> bytes:
     else:
         out[1] |= CE << 4
     return bytes(out)
+
+
+ECN_NAMES: tuple[str, str, str, str] = ("Not-ECT", "ECT(1)", "ECT(0)", "CE")
+"""The codepoints' names, indexed by codepoint (RFC 3168 §5): what the trace shows."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from tcpstack.errors import MalformedPacket
 from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
+from tcpstack.wire.ecn import ECN_MASK
 from tcpstack.wire.segment import PROTO_TCP, IPAddress, Segment
 
 __all__ = [
@@ -332,24 +333,28 @@ class PacketEncoder:
         self._pseudo = pseudo_header_sum(src, dst, PROTO_TCP, 0)
 
     def encode(self, segment: Segment) -> bytes:
-        """The IP packet carrying ``segment``, both checksums filled in.
+        """The IP packet carrying ``segment``, both checksums filled in; a segment
+        whose ``ecn`` is not 0 (Not-ECT) carries that codepoint in the low two bits
+        of the TOS byte / traffic class (RFC 3168 §5) instead of the encoder's.
 
         Raises:
             ValueError: a segment field or option out of range (see
-                :meth:`Segment.encode`), or a packet over 65535 bytes (IPv4
+                :meth:`Segment.encode`; ``ecn`` beyond 0..3), or a packet over 65535 bytes (IPv4
                 total length, IPv6 payload length; no jumbograms).
         """
         ip = self._ip
         packet = segment.encode_header(self._pseudo, ip)
         payload = segment.payload
         tcp_len = len(packet) - len(ip) + len(payload)
+        ecn = segment.ecn
         if self._v4:
             total = _V4_MIN + tcp_len
             if total > 0xFFFF:
                 raise ValueError(f"IPv4 packet of {total} bytes exceeds 65535")
             packet[2] = total >> 8
             packet[3] = total & 0xFF
-            checksum = internet_checksum(b"", self._ip_sum + total)
+            adjust = self._set_ecn(packet, ecn) if ecn else 0
+            checksum = internet_checksum(b"", self._ip_sum + total + adjust)
             packet[10] = checksum >> 8
             packet[11] = checksum & 0xFF
         else:
@@ -357,7 +362,27 @@ class PacketEncoder:
                 raise ValueError(f"IPv6 payload of {tcp_len} bytes exceeds 65535")
             packet[4] = tcp_len >> 8
             packet[5] = tcp_len & 0xFF
+            if ecn:
+                self._set_ecn(packet, ecn)
         return b"".join((packet, payload))
+
+    def _set_ecn(self, packet: bytearray, ecn: int) -> int:
+        """Put the segment's ECN codepoint (RFC 3168 §5) in the low two bits of the
+        TOS byte / traffic class of ``packet``, in place of the configured ones.
+        Returns what that adds to the IPv4 header's ones' complement sum (only the
+        TOS byte changed, the low byte of the first 16-bit word).
+
+        Raises:
+            ValueError: ``ecn`` not in 0..3.
+        """
+        _check(ecn, 2, "ECN codepoint")
+        tos = (self.tos & ~ECN_MASK) | ecn
+        if self._v4:
+            packet[1] = tos
+        else:
+            packet[0] = 0x60 | (tos >> 4)
+            packet[1] = ((tos & 0x0F) << 4) | (packet[1] & 0x0F)
+        return tos - self.tos
 
 
 def encode_packet(
@@ -398,7 +423,8 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Seg
     with the checksum verified against the pseudo-header.
 
     Returns:
-        ``(ip_header, segment)``.
+        ``(ip_header, segment)``; the segment's ``ecn`` is the packet's ECN
+        codepoint (RFC 3168 §5).
 
     Raises:
         MalformedPacket: any reason from :func:`parse_ip` or
@@ -409,15 +435,19 @@ def decode_packet(packet: bytes | bytearray | memoryview) -> tuple[IPHeader, Seg
     if isinstance(header, IPv4Header):
         if header.protocol != PROTO_TCP:
             raise MalformedPacket("not-tcp", f"IP protocol {header.protocol}")
+        ecn = header.tos & ECN_MASK
     elif header.next_header != PROTO_TCP:
         raise MalformedPacket("not-tcp", f"IPv6 next header {header.next_header}")
-    return header, Segment.decode(payload, header.src, header.dst)
+    else:
+        ecn = header.traffic_class & ECN_MASK
+    return header, Segment.decode(payload, header.src, header.dst, ecn=ecn)
 
 
 def decode_tcp_packet(packet: bytes | bytearray | memoryview, *,
                       verify_checksum: bool = True) -> tuple[bytes, bytes, Segment]:
     """:func:`decode_packet` for a stack's receive path: ``(src, dst, segment)``
-    with the addresses as their raw bytes (4 for IPv4, 16 for IPv6).
+    with the addresses as their raw bytes (4 for IPv4, 16 for IPv6) and the
+    packet's ECN codepoint in ``segment.ecn`` (RFC 3168 §5).
 
     The same checks, in the same order, with the same reasons as
     :func:`decode_packet`; it builds no header or address objects and copies
@@ -435,14 +465,16 @@ def decode_tcp_packet(packet: bytes | bytearray | memoryview, *,
             raise MalformedPacket("not-tcp", f"IP protocol {fields[6]}")
         start, end, addresses = ihl, total, packet[12:20]
         src, dst = fields[8], fields[9]
+        ecn = fields[1] & ECN_MASK  # RFC 3168 §5: the low bits of the TOS byte
     elif version == 6:
         fields, end = _check_v6(packet, n)
         if fields[2] != PROTO_TCP:
             raise MalformedPacket("not-tcp", f"IPv6 next header {fields[2]}")
         start, addresses = _V6_LEN, packet[8:40]
         src, dst = fields[4], fields[5]
+        ecn = (fields[0] >> 20) & ECN_MASK  # of the traffic class (RFC 8200 §7)
     else:
         raise MalformedPacket("bad-ip-version", f"version {version}")
     # The pseudo-header without its length: addresses and protocol (RFC 9293 §3.1).
     pseudo = ones_sum(addresses) + PROTO_TCP if verify_checksum else None
-    return src, dst, Segment.decode_checked(memoryview(packet)[start:end], pseudo)
+    return src, dst, Segment.decode_checked(memoryview(packet)[start:end], pseudo, ecn)

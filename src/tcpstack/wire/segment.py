@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from tcpstack.errors import MalformedPacket
@@ -165,6 +165,13 @@ class Segment:
         urgent: the urgent pointer, 0..65535 (kept even without URG).
         options: the TCP options in wire order.
         payload: the segment data.
+        ecn: the ECN codepoint of the IP packet that carries it, 0..3
+            (:mod:`tcpstack.wire.ecn`, RFC 3168 §5): set by the sender on
+            ECN-capable data (ECT(0)), read from the IP header on receipt
+            (:func:`~tcpstack.wire.ip.decode_tcp_packet`); 0 (Not-ECT) for a
+            segment decoded on its own. Not part of the TCP header: the TCP
+            checksum does not cover it, and segments that differ only in it
+            are equal.
     """
 
     src_port: int
@@ -176,6 +183,7 @@ class Segment:
     urgent: int = 0
     options: tuple[TcpOption, ...] = ()
     payload: bytes = b""
+    ecn: int = field(default=0, compare=False)
 
     # ----------------------------------------------------------------- queries
 
@@ -315,6 +323,7 @@ class Segment:
         dst: IPAddress,
         *,
         verify_checksum: bool = True,
+        ecn: int = 0,
     ) -> Segment:
         """Decode a TCP segment strictly (RFC 9293 §3.1).
 
@@ -325,6 +334,8 @@ class Segment:
                 pseudo-header checksum (both of one family).
             verify_checksum: check the checksum (turn off only for tests or
                 for checksum offload).
+            ecn: the ECN codepoint of the IP packet that carried it, 0..3
+                (becomes :attr:`ecn`).
 
         Returns:
             The segment. The four reserved header bits are ignored.
@@ -357,11 +368,11 @@ class Segment:
                     "bad-checksum", f"{len(data)}-byte segment does not fit an IPv4 pseudo-header"
                 )
             pseudo = pseudo_header_sum(src, dst, PROTO_TCP, 0)
-        return cls.decode_checked(data, pseudo)
+        return cls.decode_checked(data, pseudo, ecn)
 
     @classmethod
     def decode_checked(cls, data: bytes | bytearray | memoryview,
-                       pseudo_sum: int | None) -> Segment:
+                       pseudo_sum: int | None, ecn: int = 0) -> Segment:
         """:meth:`decode` with the pseudo-header already summed: the one TCP parser.
 
         Args:
@@ -370,6 +381,7 @@ class Segment:
             pseudo_sum: the pseudo-header's partial sum without the length
                 (:func:`~tcpstack.wire.checksum.pseudo_header_sum` with length
                 0), or None not to verify the checksum.
+            ecn: the IP packet's ECN codepoint, 0..3 (:attr:`ecn`).
 
         Raises:
             MalformedPacket: the reasons of :meth:`decode`, in its order.
@@ -402,6 +414,7 @@ class Segment:
             urgent,
             options,
             bytes(data[header_len:]),
+            ecn,
         )
 
     # ------------------------------------------------------------- rendering

@@ -112,13 +112,29 @@ def _retries2(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
     return {"r2": _linux_retries_timeout(retries, config.rto_min, config.rto_max)}
 
 
-def _syncookies(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
-    # Linux tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always.
-    modes = {0: "off", 1: "on-overflow", 2: "always"}
-    number = _int(value)
-    if number not in modes:
-        raise ValueError(f"{number} not in 0..2")
-    return {"syncookies": modes[number]}
+def _choice(field_name: str, modes: dict[int, str], *, other: str | None = None) -> _Rule:
+    """A setting whose numbers name the values of ``field_name`` (``modes``); any
+    other number is invalid, or, with ``other``, ignored for that reason (which
+    may name the value kept: ``{kept}``)."""
+
+    def rule(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
+        number = _int(value)
+        if number in modes:
+            return {field_name: modes[number]}
+        if other is None:
+            raise ValueError(f"{number} not in {min(modes)}..{max(modes)}")
+        raise _Ignored(other.format(kept=getattr(config, field_name)))
+
+    return rule
+
+
+# Linux tcp_syncookies: 0 never, 1 when the SYN queue overflows, 2 always.
+_syncookies = _choice("syncookies", {0: "off", 1: "on-overflow", 2: "always"})
+
+# Linux tcp_ecn (FreeBSD ecn.enable alike): 0 off, 1 ask and accept, 2 accept only
+# (RFC 3168); 3..5 are the AccECN modes of newer kernels, not implemented here.
+_ecn = _choice("ecn", {0: "off", 1: "on", 2: "passive"},
+               other="tcpstack has RFC 3168 ECN only, not AccECN; it keeps ecn={kept}")
 
 
 def _orphan_retries(value: str, config: TcpConfig, passive: bool) -> dict[str, Any]:
@@ -265,7 +281,8 @@ RULES: dict[str, _Rule] = {
     "net.ipv4.tcp_max_syn_backlog": _count("max_syn_backlog"),
     "net.ipv4.tcp_max_orphans": _count("max_orphans", 0),
     "net.ipv4.tcp_max_tw_buckets": _count("max_time_wait", 0),
-    "net.ipv4.tcp_ecn": _equals(0, "tcpstack does not negotiate ECN"),
+    "net.ipv4.tcp_ecn": _ecn,
+    "net.ipv4.tcp_ecn_fallback": _bool("ecn_fallback"),
     "net.ipv4.tcp_ecn_option": _ignored("tcpstack does not do AccECN"),
     "net.ipv4.tcp_fastopen": _equals(0, _NO_FASTOPEN),
     "net.ipv4.tcp_fastopen_key": _ignored(_NO_FASTOPEN),
@@ -296,7 +313,7 @@ RULES: dict[str, _Rule] = {
     "net.inet.tcp.blackhole": _equals(0, "tcpstack always answers a closed port with a RST"),
     "net.inet.tcp.insecure_rst": _equals(0, "tcpstack always applies RFC 5961 to RSTs"),
     "net.inet.tcp.insecure_syn": _equals(0, "tcpstack always applies RFC 5961 to SYNs"),
-    "net.inet.tcp.ecn.enable": _equals(0, "tcpstack does not negotiate ECN"),
+    "net.inet.tcp.ecn.enable": _ecn,  # FreeBSD: 0 off, 1 in and out, 2 incoming only
     "net.inet.tcp.cc.algorithm": _cc,
     "net.inet.tcp.fastopen.client_enable": _equals(0, _NO_FASTOPEN),
     "net.inet.tcp.fastopen.server_enable": _equals(0, _NO_FASTOPEN),
