@@ -806,7 +806,9 @@ class Connection(Tcb):
             rec.on_new_ack(acked=acked, una_off=self._sndbuf.off(self._snd_una),
                            in_flight=self.in_flight, now=self._now,
                            high_data_off=self._sender.high_data_off(),
-                           sacked=newly_sacked, rtt=rtt, srtt=self._rtt.srtt)
+                           sacked=newly_sacked, rtt=rtt, srtt=self._rtt.srtt,
+                           ece=(int(seg.flags) & _ECE_NOT_SYN == _ECE
+                                and self._sender.ecn is not None))
         elif newly_sacked:
             # Only SACKed new data: algorithms that take samples hear of it.
             rec.on_sack_only(sacked=newly_sacked, una_off=self._sndbuf.off(ack),

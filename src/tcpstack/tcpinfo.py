@@ -44,6 +44,7 @@ LINUX_STATE: dict[State, int] = {
 TCPI_OPT_TIMESTAMPS = 1
 TCPI_OPT_SACK = 2
 TCPI_OPT_WSCALE = 4
+TCPI_OPT_ECN = 8
 
 TCP_CA_OPEN, TCP_CA_DISORDER, TCP_CA_RECOVERY, TCP_CA_LOSS = 0, 1, 3, 4
 """Linux's congestion-avoidance states (``tcpi_ca_state``)."""
@@ -73,6 +74,7 @@ def tcp_info(conn: Connection) -> dict[str, int]:
         (TCPI_OPT_TIMESTAMPS if neg.timestamps else 0)
         | (TCPI_OPT_SACK if neg.sack else 0)
         | (TCPI_OPT_WSCALE if neg.snd_wscale or neg.rcv_wscale else 0)
+        | (TCPI_OPT_ECN if neg.ecn else 0)  # RFC 3168 §6.1.1, negotiated
     )
     sacked = 0
     if rec.uses_sack and rec.scoreboard is not None:

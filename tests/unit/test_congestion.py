@@ -83,3 +83,14 @@ def test_registry() -> None:
     assert "reno" in ALGORITHMS
     with pytest.raises(ValueError, match="known: newreno"):
         create("bbr9", MSS)
+
+
+def test_an_ecn_echo_ack_does_not_grow_cwnd() -> None:
+    """RFC 3168 §6.1.2: no increase in response to an ACK with ECN-Echo, in slow start
+    or congestion avoidance (the reduction itself is on_ecn's)."""
+    cc = NewReno(MSS)
+    start = cc.cwnd
+    cc.on_ack(AckSample(0.0, MSS, in_flight=start, ece=True))
+    assert cc.cwnd == start
+    cc.on_ack(ack(MSS, start))
+    assert cc.cwnd == start + MSS

@@ -122,5 +122,5 @@ def test_a_marking_queue_marks_ect_packets_and_drops_others(queue: str) -> None:
     spec = DumbbellSpec(flows=(FlowSpec(config=ect),), bandwidth=2e6, rtt=0.04, duration=3.0,
                         queue=queue, ecn_marking=True)
     assert run_dumbbell(spec).ce_marks > 0
-    plain = run_dumbbell(replace(spec, flows=(FlowSpec(),)))
+    plain = run_dumbbell(replace(spec, flows=(FlowSpec(config=TcpConfig()),)))  # ECN off
     assert plain.ce_marks == 0 and plain.drops > 0

@@ -217,6 +217,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "(`tcpstack cc list` names them; default newreno)",
     )
     p.add_argument(
+        "--ecn",
+        choices=("off", "on", "passive"),
+        default=None,
+        help="ECN (RFC 3168): 'on' asks for it on our SYNs, 'passive' accepts a peer's "
+        "request, 'off' neither, as Linux tcp_ecn 1/2/0 (default: the profile's: off for "
+        "rfc, passive for linux)",
+    )
+    p.add_argument(
         "--recv-buffer",
         metavar="BYTES",
         type=int,
@@ -487,6 +495,8 @@ def _run(cmd: str, args: argparse.Namespace) -> int:
         overrides["recv_buffer"] = args.recv_buffer
     if args.congestion_control is not None:
         overrides["congestion_control"] = args.congestion_control
+    if args.ecn is not None:
+        overrides["ecn"] = args.ecn
     try:
         config = TcpConfig.profile(args.profile, **overrides)
     except ValueError as exc:

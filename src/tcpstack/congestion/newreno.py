@@ -25,6 +25,10 @@ class NewReno(CongestionControl):
         acked = sample.acked
         if acked <= 0 or sample.in_recovery:
             return  # recovery: on_partial_ack / on_exit_recovery (RFC 6582)
+        if sample.ece:
+            # RFC 3168 §6.1.2: an ACK carrying ECN-Echo does not grow the
+            # congestion window (SHOULD NOT), whether or not it brought a reduction.
+            return
         if self.in_slow_start:
             # RFC 5681 §3.1 (2), with appropriate byte counting L = 1 SMSS (RFC 3465).
             self.cwnd += min(acked, self.mss)

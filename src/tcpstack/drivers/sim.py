@@ -1369,7 +1369,8 @@ def _decode(packet: bytes) -> tuple[IPHeader, Segment]:
     proto = ip.protocol if isinstance(ip, IPv4Header) else ip.next_header
     if proto != PROTO_TCP:
         raise MalformedPacket("not-tcp", f"protocol {proto}")
-    return ip, Segment.decode(tcp, ip.src, ip.dst, verify_checksum=False)
+    return ip, Segment.decode(tcp, ip.src, ip.dst, verify_checksum=False,
+                              ecn=ecn_codepoint(packet))  # for the trace (RFC 3168 §5)
 
 
 def _decodes(packet: bytes) -> bool:
