@@ -82,8 +82,8 @@ class Bbr(CongestionControl):
         rng: the random source of the PROBE_BW start phase (see :data:`SEED`).
     """
 
-    __slots__ = ("_bw_samples", "_conservation_round", "_cycle_stamp", "_delivered",
-                 "_full_bw", "_full_bw_count", "_idle_restart", "_probe_rtt_done_at",
+    __slots__ = ("_bw_samples", "_conservation_round", "_cycle_stamp", "_delivered", "_full_bw",
+                 "_full_bw_count", "_idle_restart", "_pacing_from_rtt", "_probe_rtt_done_at",
                  "_probe_rtt_round_done", "_round_acked", "_round_began", "_round_clean",
                  "_sack_recovery", "cwnd_gain", "cycle_index", "filled_pipe", "pacing_gain",
                  "prior_cwnd", "rng", "round_count", "rtprop", "rtprop_stamp", "state")
@@ -150,8 +150,10 @@ class Bbr(CongestionControl):
     def _init_pacing_rate(self, srtt: float | None) -> None:
         # Draft §4.2.1 BBRInitPacingRate: nominal_bandwidth = InitialCwnd /
         # (SRTT ? SRTT : 1ms); pacing_rate = pacing_gain * nominal_bandwidth.
+        # (Made at construction without an RTT, again at the first RTT sample.)
+        self._pacing_from_rtt = srtt is not None
         rtt = srtt if srtt else 0.001
-        self.pacing_rate = self.pacing_gain * self.cwnd / rtt
+        self.pacing_rate = self.pacing_gain * initial_window(self.mss, self.iw_segments) / rtt
 
     # -- state transitions ----------------------------------------------------
 
@@ -329,10 +331,10 @@ class Bbr(CongestionControl):
     def _set_pacing_rate(self, rtt: float | None) -> None:
         """Draft §4.2.1 BBRSetPacingRateWithGain: pacing_gain * BtlBw, never lowered
         before the pipe is filled."""
+        if not self._pacing_from_rtt and rtt is not None and rtt > 0:
+            self._init_pacing_rate(rtt)  # the nominal rate, now from a real RTT
         bw = self.btlbw
         if bw <= 0:
-            if rtt is not None and rtt > 0 and not self.filled_pipe:
-                self._init_pacing_rate(rtt)  # still the nominal rate, now from a real RTT
             return
         rate = self.pacing_gain * bw
         if self.filled_pipe or self.pacing_rate is None or rate > self.pacing_rate:
