@@ -78,15 +78,17 @@ class Bbr(CongestionControl):
         round_count: round trips counted (``AckSample.round_start``).
         filled_pipe: startup found the bottleneck full.
         cycle_index: the PROBE_BW phase (index into :data:`PACING_GAIN_CYCLE`).
+        cycle_stamp: when that phase began, seconds.
         prior_cwnd: cwnd saved before recovery or PROBE_RTT, bytes.
         rng: the random source of the PROBE_BW start phase (see :data:`SEED`).
     """
 
-    __slots__ = ("_bw_samples", "_conservation_round", "_cycle_stamp", "_delivered", "_full_bw",
+    __slots__ = ("_bw_samples", "_conservation_round", "_delivered", "_full_bw",
                  "_full_bw_count", "_idle_restart", "_pacing_from_rtt", "_probe_rtt_done_at",
                  "_probe_rtt_round_done", "_round_acked", "_round_began", "_round_clean",
-                 "_sack_recovery", "cwnd_gain", "cycle_index", "filled_pipe", "pacing_gain",
-                 "prior_cwnd", "rng", "round_count", "rtprop", "rtprop_stamp", "state")
+                 "_sack_recovery", "cwnd_gain", "cycle_index", "cycle_stamp", "filled_pipe",
+                 "pacing_gain", "prior_cwnd", "rng", "round_count", "rtprop", "rtprop_stamp",
+                 "state")
 
     name = "bbr"
     needs_samples = True
@@ -103,7 +105,7 @@ class Bbr(CongestionControl):
         self._bw_samples: deque[tuple[int, float]] = deque()  # (round, delivery rate)
         self._full_bw = 0.0
         self._full_bw_count = 0
-        self._cycle_stamp = 0.0
+        self.cycle_stamp = 0.0
         self._probe_rtt_done_at: float | None = None
         self._probe_rtt_round_done = False
         self._idle_restart = False
@@ -179,7 +181,7 @@ class Bbr(CongestionControl):
         self._advance_cycle_phase(now)
 
     def _advance_cycle_phase(self, now: float) -> None:
-        self._cycle_stamp = now
+        self.cycle_stamp = now
         self.cycle_index = (self.cycle_index + 1) % len(PACING_GAIN_CYCLE)
         self.pacing_gain = PACING_GAIN_CYCLE[self.cycle_index]
 
@@ -269,7 +271,7 @@ class Bbr(CongestionControl):
         also until in flight reached 1.25 BDP, the 0.75 phase ends early at 1 BDP."""
         if self.state != PROBE_BW:
             return
-        full_length = now - self._cycle_stamp > self.rtprop
+        full_length = now - self.cycle_stamp > self.rtprop
         gain = self.pacing_gain
         if gain > 1:
             # (losses end it early too; recovery is reported apart: not counted here)
