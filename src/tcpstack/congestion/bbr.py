@@ -166,10 +166,14 @@ class Bbr(CongestionControl):
         self.cwnd_gain = HIGH_GAIN
 
     def _enter_drain(self) -> None:
-        # Draft §4.3.3: pacing_gain = 1/high_gain, cwnd_gain = high_gain.
+        # Draft §4.3.3: pacing_gain = 1/high_gain, until in flight <= one BDP.
+        # The draft keeps cwnd_gain = high_gain and lets pacing drain the
+        # queue; cwnd_gain 1 here drains it through cwnd as well, so DRAIN
+        # ends when the sender does not pace (with pacing it changes nothing:
+        # DRAIN ends as in flight reaches that cwnd).
         self.state = DRAIN
         self.pacing_gain = DRAIN_GAIN
-        self.cwnd_gain = HIGH_GAIN
+        self.cwnd_gain = 1.0
 
     def _enter_probe_bw(self, now: float) -> None:
         # Draft §4.3.4.4: cwnd_gain 2; start at a random phase other than the
@@ -233,10 +237,15 @@ class Bbr(CongestionControl):
             # (a round with losses is skipped: its cumulative ACKs also count
             # bytes delivered in earlier rounds)
             self._add_bw_sample(self._round_acked / round_time)
+        round_bytes = self._round_acked
         if sample.round_start:
             self._round_acked = 0
             self._round_clean = not sample.in_recovery
-        if rtt is None:
+        if rtt is None and round_time is not None and 4 * round_bytes >= self.cwnd \
+                and self.state != PROBE_RTT:
+            # (only a round that carried at least a quarter of cwnd, outside
+            # PROBE_RTT: a round of a few segments sent together ends when the
+            # last one is acknowledged, a few serialisation times later, not an RTT)
             rtt = round_time
         app_limited = rate is not None and rate.app_limited
         self._check_cycle_phase(now, prior_in_flight)
