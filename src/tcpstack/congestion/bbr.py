@@ -92,6 +92,7 @@ class Bbr(CongestionControl):
 
     name = "bbr"
     needs_samples = True
+    paces = True  # (for listings: BBR sets pacing_rate)
 
     def __init__(self, mss: int) -> None:
         super().__init__(mss)
