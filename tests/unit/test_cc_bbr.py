@@ -14,9 +14,9 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_cc_cubic import HOOK_EVENTS, apply_hook_event
 
-from tcpstack.config import TcpConfig
-from tcpstack.congestion import AckSample, RateSample, create
+from tcpstack.congestion import AckSample, RateSample
 from tcpstack.congestion.base import INFINITE_SSTHRESH
 from tcpstack.congestion.bbr import PACING_GAIN_CYCLE, SEED, Bbr
 
@@ -44,12 +44,6 @@ def in_probe_bw() -> Bbr:
     cc.on_ack(ack(0.3, in_flight=50_000))
     assert cc.phase == "probe_bw"
     return cc
-
-
-def test_registered_and_configurable() -> None:
-    assert isinstance(create("bbr", MSS), Bbr)
-    assert TcpConfig(congestion_control="bbr").congestion_control == "bbr"
-    assert Bbr.needs_samples
 
 
 def test_initial_state_and_pacing_rate() -> None:
@@ -263,41 +257,24 @@ def test_without_rate_samples_one_per_round() -> None:
 
 # -- invariants --------------------------------------------------------------------
 
-EVENT = st.one_of(
-    st.tuples(st.just("ack"), st.integers(0, 20 * MSS), st.floats(1e3, 1e8),
-              st.floats(0.001, 0.5), st.integers(0, 500 * MSS), st.booleans(), st.booleans(),
-              st.booleans()),
-    st.tuples(st.just("loss"), st.integers(0, 300 * MSS), st.booleans()),
-    st.tuples(st.just("exit"), st.integers(0, 300 * MSS)),
-    st.tuples(st.just("rto"), st.integers(0, 300 * MSS)),
-    st.tuples(st.just("dup"),),
-    st.tuples(st.just("idle"),),
-)
+ACK_EVENT = st.tuples(st.integers(0, 20 * MSS), st.floats(1e3, 1e8), st.floats(0.001, 0.5),
+                      st.integers(0, 500 * MSS), st.booleans(), st.booleans(), st.booleans())
 
 
-@given(st.lists(EVENT, max_size=80), st.floats(0.001, 2.0))
+@given(st.lists(st.one_of(ACK_EVENT, *HOOK_EVENTS), max_size=80), st.floats(0.001, 2.0))
 def test_windows_and_rates_stay_sane(events: list[tuple[object, ...]], step: float) -> None:
     cc = Bbr(MSS)
     now = 0.0
     for ev in events:
         now += step
         match ev:
-            case ("ack", int(acked), float(bw), float(rtt), int(flight), bool(rs), bool(al),
-                  bool(rec)):
+            case (int(acked), float(bw), float(rtt), int(flight), bool(rs), bool(al), bool(rec)):
                 cc.on_ack(AckSample(now, acked, in_flight=flight, rtt=rtt,
                                     rate=RateSample(bw, acked, rtt, rtt, flight, al),
                                     round_start=rs, in_recovery=rec))
                 assert cc.cwnd >= 4 * MSS or (cc.cwnd >= MSS and rec)
-            case ("loss", int(flight), bool(sack)):
-                cc.on_enter_recovery(flight, sack=sack)
-            case ("exit", int(flight)):
-                cc.on_exit_recovery(flight)
-            case ("rto", int(flight)):
-                cc.on_timeout(flight)
-            case ("dup",):
-                cc.on_recovery_dupack()
-            case ("idle",):
-                cc.on_idle()
+            case _:
+                apply_hook_event(cc, ev)
         assert cc.cwnd >= MSS
         assert cc.pacing_rate is not None and cc.pacing_rate > 0 and math.isfinite(cc.pacing_rate)
         assert cc.phase in ("startup", "drain", "probe_bw", "probe_rtt")

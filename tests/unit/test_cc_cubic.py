@@ -12,9 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tcpstack.config import TcpConfig
-from tcpstack.congestion import AckSample, create
+from tcpstack.congestion import AckSample, CongestionControl, create
 from tcpstack.congestion.base import INFINITE_SSTHRESH
+from tcpstack.congestion.bbr import Bbr
 from tcpstack.congestion.cubic import ALPHA_CUBIC, Cubic, cubic_k, w_cubic
+from tcpstack.congestion.vegas import Vegas
 
 MSS = 1000
 K_75 = 4.217163326508746
@@ -35,10 +37,13 @@ def after_loss_at_100() -> Cubic:
     return cc
 
 
-def test_registered_and_configurable() -> None:
-    assert isinstance(create("cubic", MSS), Cubic)
-    assert TcpConfig(congestion_control="cubic").congestion_control == "cubic"
-    assert Cubic.needs_samples
+@pytest.mark.parametrize(("name", "cls"), [("cubic", Cubic), ("bbr", Bbr), ("vegas", Vegas)])
+def test_registered_and_configurable(name: str, cls: type[CongestionControl]) -> None:
+    """The three algorithms of this part (in this file for all three)."""
+    assert type(create(name, MSS)) is cls
+    assert TcpConfig(congestion_control=name).congestion_control == name
+    assert cls.needs_samples
+    assert cls.name == name
 
 
 def test_constants() -> None:
@@ -240,39 +245,55 @@ def test_loss_in_css_ends_hystart() -> None:
 
 # -- invariants ---------------------------------------------------------------------
 
-EVENT = st.one_of(
-    st.tuples(st.just("ack"), st.integers(0, 20 * MSS), st.floats(0.001, 1.0),
-              st.booleans(), st.booleans()),
+HOOK_EVENTS = [
     st.tuples(st.just("loss"), st.integers(0, 300 * MSS), st.booleans()),
     st.tuples(st.just("exit"), st.integers(0, 300 * MSS)),
     st.tuples(st.just("rto"), st.integers(0, 300 * MSS)),
     st.tuples(st.just("ecn"), st.integers(0, 300 * MSS)),
     st.tuples(st.just("dup"),),
     st.tuples(st.just("partial"), st.integers(0, 20 * MSS)),
-)
+    st.tuples(st.just("idle"),),
+]
+"""Every hook but on_ack, as hypothesis events (shared with test_cc_bbr.py)."""
 
 
-@given(st.lists(EVENT, max_size=80))
+def apply_hook_event(cc: CongestionControl, event: tuple[object, ...]) -> None:
+    """Call the hook that one of :data:`HOOK_EVENTS` names."""
+    match event:
+        case ("loss", int(flight), bool(sack)):
+            cc.on_enter_recovery(flight, sack=sack)
+        case ("exit", int(flight)):
+            cc.on_exit_recovery(flight)
+        case ("rto", int(flight)):
+            cc.on_timeout(flight)
+        case ("ecn", int(flight)):
+            cc.on_ecn(flight)
+        case ("dup",):
+            cc.on_recovery_dupack()
+        case ("partial", int(acked)):
+            cc.on_partial_ack(acked)
+        case ("idle",):
+            cc.on_idle()
+        case _:
+            raise AssertionError(event)
+
+
+ACK_EVENT = st.tuples(st.floats(0.0, 0.1), st.integers(0, 20 * MSS), st.floats(0.001, 1.0),
+                      st.booleans(), st.booleans())
+
+
+@given(st.lists(st.one_of(ACK_EVENT, *HOOK_EVENTS), max_size=80))
 def test_windows_stay_sane(events: list[tuple[object, ...]]) -> None:
     cc = Cubic(MSS)
     now = 0.0
     for ev in events:
         now += 0.01
         match ev:
-            case ("ack", int(acked), float(rtt), bool(rs), bool(rec)):
+            case (float(dt), int(acked), float(rtt), bool(rs), bool(rec)):
+                now += dt
                 cc.on_ack(AckSample(now, acked, rtt=rtt, round_start=rs, in_recovery=rec))
-            case ("loss", int(flight), bool(sack)):
-                cc.on_enter_recovery(flight, sack=sack)
-            case ("exit", int(flight)):
-                cc.on_exit_recovery(flight)
-            case ("rto", int(flight)):
-                cc.on_timeout(flight)
-            case ("ecn", int(flight)):
-                cc.on_ecn(flight)
-            case ("dup",):
-                cc.on_recovery_dupack()
-            case ("partial", int(acked)):
-                cc.on_partial_ack(acked)
+            case _:
+                apply_hook_event(cc, ev)
         assert cc.cwnd >= MSS
         assert cc.ssthresh >= 2 * MSS
         assert math.isfinite(cc.w_est) and cc.k >= 0

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpstack.config import TcpConfig
-from tcpstack.congestion import AckSample, NewReno, create
+from tcpstack.congestion import AckSample, NewReno
 from tcpstack.congestion.vegas import Vegas
 
 MSS = 1000
@@ -21,31 +20,26 @@ def ack(now: float, rtt: float | None, *, round_start: bool = False, acked: int 
     return AckSample(now, acked, rtt=rtt, round_start=round_start)
 
 
-def test_registered_and_configurable() -> None:
-    assert isinstance(create("vegas", MSS), Vegas)
-    assert TcpConfig(congestion_control="vegas").congestion_control == "vegas"
-    assert Vegas.needs_samples
+def three_acks(cc: Vegas, now: float, first_rtt: float, rtt: float) -> None:
+    """A round-starting ACK (RTT ``first_rtt``) and two more (``rtt``), one segment each."""
+    cc.on_ack(ack(now, first_rtt, round_start=True))
+    cc.on_ack(ack(now + 0.01, rtt))
+    cc.on_ack(ack(now + 0.02, rtt))
 
 
 def test_slow_start_doubles_every_other_round_and_exits_on_gamma() -> None:
     cc = Vegas(MSS)
     assert cc.cwnd == 4000
     # Round boundary with 1 sample: too few, the next round is Reno's: +1 MSS per ACK.
-    cc.on_ack(ack(0.0, 0.1, round_start=True))
-    cc.on_ack(ack(0.01, 0.1))
-    cc.on_ack(ack(0.02, 0.1))
+    three_acks(cc, 0.0, 0.1, 0.1)
     assert cc.cwnd == 7000
     # Round end with 3 samples, RTT = BaseRTT: diff = 0 <= gamma; growth
     # alternates: this round holds cwnd.
-    cc.on_ack(ack(0.1, 0.1, round_start=True))
+    three_acks(cc, 0.1, 0.1, 0.1)
     assert cc.diff == 0.0
-    cc.on_ack(ack(0.11, 0.1))
-    cc.on_ack(ack(0.12, 0.1))
     assert cc.cwnd == 7000
     # Next round end (diff 0 again): a growth round, +1 MSS per ACK.
-    cc.on_ack(ack(0.2, 0.1, round_start=True))
-    cc.on_ack(ack(0.21, 0.15))
-    cc.on_ack(ack(0.22, 0.15))
+    three_acks(cc, 0.2, 0.1, 0.15)
     assert cc.cwnd == 10_000
     # Round end, min RTT 150 ms: diff = 10 * (0.15 - 0.1) / 0.15 = 3.33 > gamma:
     # cwnd = min(cwnd, target + 1) with target = 10 * 0.1 / 0.15 = 6.667
@@ -60,9 +54,7 @@ def avoidance_round(rtt: float) -> Vegas:
     """cwnd 20 segments in avoidance; one round with BaseRTT 100 ms, then one at ``rtt``."""
     cc = Vegas(MSS)
     cc.cwnd, cc.ssthresh = 20 * MSS, 10 * MSS
-    cc.on_ack(ack(0.0, 0.1, round_start=True))  # 1 sample: Reno next round
-    cc.on_ack(ack(0.05, rtt))  # Reno's avoidance: 2,000 of 20,000 bytes, no growth
-    cc.on_ack(ack(0.06, rtt))
+    three_acks(cc, 0.0, 0.1, rtt)  # 1 sample, then Reno: 2,000 of 20,000 bytes, no growth
     cc.on_ack(ack(0.1, rtt, round_start=True))  # 3 samples, min = rtt: Vegas decides
     return cc
 
@@ -84,9 +76,7 @@ def test_avoidance_keeps_diff_between_alpha_and_beta(rtt: float, diff: float, cw
 def test_decrease_keeps_ssthresh_below_cwnd() -> None:
     cc = Vegas(MSS)
     cc.cwnd, cc.ssthresh = 20 * MSS, 19 * MSS
-    cc.on_ack(ack(0.0, 0.1, round_start=True))
-    cc.on_ack(ack(0.05, 0.2))
-    cc.on_ack(ack(0.06, 0.2))
+    three_acks(cc, 0.0, 0.1, 0.2)
     cc.on_ack(ack(0.1, 0.2, round_start=True))  # diff = 20 * 0.1 / 0.2 = 10 > beta
     assert (cc.cwnd, cc.ssthresh) == (19_000, 18_000)  # ssthresh = min(19000, cwnd - MSS)
     assert not cc.in_slow_start
@@ -94,9 +84,7 @@ def test_decrease_keeps_ssthresh_below_cwnd() -> None:
 
 def test_slow_start_exit_floor_is_two_segments() -> None:
     cc = Vegas(MSS)
-    cc.on_ack(ack(0.0, 0.1, round_start=True))  # BaseRTT 100 ms; Reno round: 5,000
-    cc.on_ack(ack(0.5, 1.0))
-    cc.on_ack(ack(0.6, 1.0))  # 7,000
+    three_acks(cc, 0.0, 0.1, 1.0)  # BaseRTT 100 ms; a Reno round: 7,000
     cc.on_ack(ack(1.0, 1.0, round_start=True))
     # diff = 7 * 0.9 / 1.0 = 6.3 > gamma; target + 1 = 7 * 0.1 / 1.0 + 1 = 1.7
     # segments, below the floor of 2 segments; ssthresh = cwnd - 1 MSS.
