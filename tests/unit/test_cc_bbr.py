@@ -74,6 +74,18 @@ def test_startup_grows_cwnd_by_delivered_bytes() -> None:
     assert cc.inflight(cc.cwnd_gain) == int(HIGH_GAIN * 50_000) + 3 * MSS
 
 
+def test_delivered_counter_counts_sacked_bytes_once() -> None:
+    cc = Bbr(MSS)
+    rate = RateSample(BW, 3000, RTT, RTT, 3000, False)
+    cc.on_ack(AckSample(0.05, 0, sacked=3000, delivered=3000, rtt=RTT, rate=rate,
+                        round_start=True))
+    assert cc.cwnd == 7000  # 4000 + the 3000 bytes SACKed
+    cc.on_ack(AckSample(0.06, 3000, delivered=3000, rtt=RTT, rate=rate))
+    assert cc.cwnd == 7000  # the cumulative ACK of those bytes delivers nothing new
+    cc.on_ack(AckSample(0.07, 4000, delivered=4000, rtt=RTT, rate=rate))
+    assert cc.cwnd == 8000
+
+
 def test_startup_drain_probe_bw_transitions() -> None:
     cc = Bbr(MSS)
     gains = []

@@ -112,7 +112,7 @@ class Bbr(CongestionControl):
         self._idle_restart = False
         self._conservation_round: int | None = None  # round recovery began in
         self._sack_recovery = False  # the current recovery uses SACK (RFC 6675)
-        self._delivered = 0  # bytes delivered so far (when AckSample.delivered is 0)
+        self._delivered = 0  # bytes delivered so far (C.delivered of the draft)
         self._round_acked = 0  # bytes acknowledged this round (fallback rate samples)
         self._round_began: float | None = None
         self._round_clean = True  # no loss reported in this round so far
@@ -217,8 +217,7 @@ class Bbr(CongestionControl):
 
     def on_ack(self, sample: AckSample) -> None:
         now = sample.now
-        newly = sample.acked + sample.sacked
-        self._delivered = max(self._delivered + newly, sample.delivered)
+        newly = self._newly_delivered(sample)
         rate = sample.rate
         rtt = sample.rtt if sample.rtt is not None else (rate.rtt if rate is not None else None)
         prior_in_flight = (rate.prior_in_flight if rate is not None
@@ -255,6 +254,18 @@ class Bbr(CongestionControl):
         self._update_rtprop(now, rtt, sample.in_flight, sample.round_start)
         self._set_pacing_rate(rtt)
         self._set_cwnd(sample, newly)
+
+    def _newly_delivered(self, sample: AckSample) -> int:
+        """Bytes this ACK delivered: the growth of ``AckSample.delivered`` when the
+        sender counts it (a cumulative ACK of bytes SACKed before delivers nothing
+        new), else the bytes it acknowledged or SACKed."""
+        if sample.delivered > 0:
+            newly = max(0, sample.delivered - self._delivered)
+            self._delivered = max(self._delivered, sample.delivered)
+            return newly
+        newly = sample.acked + sample.sacked
+        self._delivered += newly
+        return newly
 
     def _round_time(self, now: float, newly: int, round_start: bool) -> float | None:
         """Count this ACK's bytes into the round; at a round's end, its duration
