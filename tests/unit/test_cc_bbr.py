@@ -171,6 +171,16 @@ def test_probing_phase_waits_for_inflight_and_drain_phase_ends_early() -> None:
     assert cc.pacing_gain == 1.0
 
 
+def test_probing_phase_ends_on_loss() -> None:
+    cc = in_probe_bw()
+    while cc.pacing_gain != 1.25:
+        cc.on_ack(ack(cc.cycle_stamp + 0.051, prior_in_flight=60_000))
+    stamp = cc.cycle_stamp
+    # In flight below 1.25 BDP, but an ACK in loss recovery: "rs.losses > 0".
+    cc.on_ack(ack(stamp + 0.06, prior_in_flight=10_000, in_recovery=True))
+    assert cc.pacing_gain == 0.75
+
+
 def test_probe_bw_cwnd_is_two_bdp_plus_quanta() -> None:
     cc = in_probe_bw()
     for i in range(200):

@@ -124,7 +124,8 @@ class Bbr(CongestionControl):
     @property
     def btlbw(self) -> float:
         """BtlBw, bytes/s: the most of the delivery rates of the last 10 rounds (0 before any)."""
-        return max((rate for _, rate in self._bw_samples), default=0.0)
+        oldest = self.round_count - BTLBW_FILTER_ROUNDS
+        return max((rate for rnd, rate in self._bw_samples if rnd > oldest), default=0.0)
 
     def bdp(self) -> float | None:
         """BtlBw * RTprop, bytes, or None while either is unknown."""
@@ -248,7 +249,7 @@ class Bbr(CongestionControl):
             # last one is acknowledged, a few serialisation times later, not an RTT)
             rtt = round_time
         app_limited = rate is not None and rate.app_limited
-        self._check_cycle_phase(now, prior_in_flight)
+        self._check_cycle_phase(now, prior_in_flight, sample.in_recovery)
         self._check_full_pipe(sample.round_start, app_limited)
         self._check_drain(now, sample.in_flight)
         self._update_rtprop(now, rtt, sample.in_flight, sample.round_start)
@@ -283,11 +284,16 @@ class Bbr(CongestionControl):
     def _add_bw_sample(self, rate: float) -> None:
         """The windowed max filter: keep the samples of the last 10 rounds."""
         samples = self._bw_samples
+        if samples and samples[-1][0] == self.round_count:
+            # one entry per round, its best sample: at most 10 entries to scan
+            if rate > samples[-1][1]:
+                samples[-1] = (self.round_count, rate)
+            return
         samples.append((self.round_count, rate))
         while samples and samples[0][0] <= self.round_count - BTLBW_FILTER_ROUNDS:
             samples.popleft()
 
-    def _check_cycle_phase(self, now: float, prior_in_flight: int) -> None:
+    def _check_cycle_phase(self, now: float, prior_in_flight: int, in_recovery: bool) -> None:
         """Draft §4.3.4.3 BBRIsNextCyclePhase: one phase per RTprop; the 1.25 phase
         also until in flight reached 1.25 BDP, the 0.75 phase ends early at 1 BDP."""
         if self.state != PROBE_BW:
@@ -295,8 +301,9 @@ class Bbr(CongestionControl):
         full_length = now - self.cycle_stamp > self.rtprop
         gain = self.pacing_gain
         if gain > 1:
-            # (losses end it early too; recovery is reported apart: not counted here)
-            due = full_length and prior_in_flight >= self.inflight(gain)
+            # "is_full_length and (rs.losses > 0 or prior_inflight >= BBRInflight(gain))":
+            # losses are seen here as an ACK in loss recovery.
+            due = full_length and (in_recovery or prior_in_flight >= self.inflight(gain))
         elif gain < 1:
             due = full_length or prior_in_flight <= self.inflight(1.0)
         else:
