@@ -13,11 +13,18 @@ from .base import AckSample, CongestionControl, RateSample, initial_window
 from .newreno import NewReno
 
 # --- algorithm imports (one line per module; keep sorted) ---
+# isort: split
+from .bbr import Bbr
+from .cubic import Cubic
+from .vegas import Vegas
 
 ALGORITHMS: dict[str, type[CongestionControl]] = {
     "newreno": NewReno,
     "reno": NewReno,
     # --- further algorithms register here, one line each ---
+    "cubic": Cubic,
+    "bbr": Bbr,
+    "vegas": Vegas,
 }
 """Algorithm classes by name."""
 
