@@ -83,8 +83,7 @@ def test_one_flow_fills_the_bottleneck(algorithm: str) -> None:
 
 @pytest.mark.parametrize("algorithm", [
     "cubic",
-    pytest.param("bbr", marks=pytest.mark.skip(
-        reason="needs cccore's rate samples: remove at merge")),
+    "bbr",
 ])
 def test_two_flows_share_fairly(algorithm: str) -> None:
     # Not Vegas: every split in which each flow keeps alpha..beta (2..4)

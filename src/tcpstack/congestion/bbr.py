@@ -87,8 +87,8 @@ class Bbr(CongestionControl):
                  "_full_bw_count", "_idle_restart", "_pacing_from_rtt", "_probe_rtt_done_at",
                  "_probe_rtt_round_done", "_round_acked", "_round_began", "_round_clean",
                  "_sack_recovery", "cwnd_gain", "cycle_index", "cycle_stamp", "filled_pipe",
-                 "pacing_gain", "prior_cwnd", "rng", "round_count", "rtprop", "rtprop_stamp",
-                 "state")
+                 "pacing_gain", "pacing_rate", "prior_cwnd", "rng", "round_count", "rtprop",
+                 "rtprop_stamp", "state")
 
     name = "bbr"
     needs_samples = True
