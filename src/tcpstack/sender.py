@@ -80,8 +80,7 @@ class Sender:
 
     __slots__ = (
         "_c",
-        "_challenge_count",
-        "_challenge_second",
+        "_challenges",
         "_ctl",
         "_force",
         "_last_send_at",
@@ -118,8 +117,8 @@ class Sender:
         self.window_probes = 0
         self.syn_retransmitted = False
         self.last_ack_sent = 0
-        self._challenge_second = -1.0
-        self._challenge_count = 0
+        # (second, challenge ACKs sent in it): one slot, a tuple only once attacked
+        self._challenges: tuple[int, int] | None = None
         self._oow_ack_at: float | None = None  # last ACK answering an invalid segment
         self._quick = 0  # ACKs still to send at once (config.quick_acks)
         self._pingpong = False  # interactive: we answered data with data within ato
@@ -814,14 +813,13 @@ class Sender:
         """RFC 5961 §3.2/§4.2 challenge ACK <SEQ=SND.NXT><ACK=RCV.NXT>, at most
         ``challenge_ack_limit`` per second per connection (§7)."""
         c = self._c
-        second = float(int(c._now))
-        if second != self._challenge_second:
-            self._challenge_second = second
-            self._challenge_count = 0
-        if self._challenge_count >= c.config.challenge_ack_limit:
+        second = int(c._now)
+        last = self._challenges
+        count = last[1] if last is not None and last[0] == second else 0
+        if count >= c.config.challenge_ack_limit:
             c._count("challenge-ack-rate-limited")
             return
-        self._challenge_count += 1
+        self._challenges = (second, count + 1)
         c._count("challenge_acks_sent")
         self.queue(self.make(seq=c._snd_max))
 
