@@ -16,7 +16,8 @@ class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
 
 
-def _number(text: str, what: str = "number") -> float:
+def number(text: str, what: str = "number") -> float:
+    """A finite number (``what`` names it in the error: "not a number of seconds")."""
     try:
         value = float(text)
     except ValueError:
@@ -28,7 +29,7 @@ def _number(text: str, what: str = "number") -> float:
 
 def probability(text: str) -> float:
     """A probability in [0, 1]."""
-    value = _number(text)
+    value = number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
@@ -36,7 +37,7 @@ def probability(text: str) -> float:
 
 def seconds(text: str) -> float:
     """A duration in seconds, >= 0."""
-    value = _number(text, "number of seconds")
+    value = number(text, "number of seconds")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
@@ -44,7 +45,7 @@ def seconds(text: str) -> float:
 
 def positive_seconds(text: str) -> float:
     """A duration in seconds, > 0."""
-    value = _number(text, "number of seconds")
+    value = number(text, "number of seconds")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
@@ -68,3 +69,22 @@ def port(text: str) -> int:
 def listen_port(text: str) -> int:
     """A port to listen on, 0..65535 (0: the system picks a free one)."""
     return _port_from(text, 0)
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (``10e6`` bit/s, ``0.5`` BDP)."""
+    value = number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value

@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from .argtypes import UsageError, _number, positive_seconds, seconds
+from .argtypes import (
+    UsageError,
+    number,
+    positive_int,
+    positive_number,
+    positive_seconds,
+    seconds,
+)
 from .plot import check_plot_outputs
 
 if TYPE_CHECKING:
@@ -105,37 +112,18 @@ def _split(text: str) -> list[str]:
 
 def _floats(text: str) -> list[float]:
     """A comma-separated list of finite numbers (``0.001,0.01``)."""
-    return [_number(item) for item in _split(text)]
+    return [number(item) for item in _split(text)]
 
 
 def _ints(text: str) -> list[int]:
     """A comma-separated list of whole numbers >= 1 (``2,4,8``)."""
-    return [_positive_int(item) for item in _split(text)]
-
-
-def _positive_int(text: str) -> int:
-    """One whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_number(text: str) -> float:
-    """One finite number > 0 (``10e6`` bit/s, ``0.5`` BDP)."""
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+    return [positive_int(item) for item in _split(text)]
 
 
 def _common(p: argparse.ArgumentParser, *, bandwidth: float, duration: float) -> None:
     """Options every experiment takes: the link, the seed, the executor, the outputs."""
     link = p.add_argument_group("link")
-    link.add_argument("--bandwidth", type=_positive_number, default=bandwidth, metavar="BIT/S",
+    link.add_argument("--bandwidth", type=positive_number, default=bandwidth, metavar="BIT/S",
                       help=f"bottleneck rate in bit/s (default {bandwidth:g})")
     link.add_argument("--rtt", type=positive_seconds, default=0.05,
                       help="base round-trip time in seconds (default 0.05)")
@@ -143,7 +131,7 @@ def _common(p: argparse.ArgumentParser, *, bandwidth: float, duration: float) ->
                       help=f"simulated seconds per point (default {duration:g})")
     link.add_argument("--warmup", type=seconds, default=0.0,
                       help="first seconds that goodput does not count (default 0)")
-    link.add_argument("--mss", type=_positive_int, default=1460,
+    link.add_argument("--mss", type=positive_int, default=1460,
                       help="segment size in bytes (default 1460)")
     _run_options(p)
 
@@ -153,7 +141,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=1,
                      help="the experiment's seed; each simulation's comes from it and the "
                           "point's index (default 1)")
-    run.add_argument("--jobs", type=_positive_int, default=None,
+    run.add_argument("--jobs", type=positive_int, default=None,
                      help="worker processes (default: the number of CPUs; 1: in this process)")
     run.add_argument("--executor", choices=("process", "dask", "dask-local"), default="process",
                      help="where simulations run (default process)")
@@ -176,7 +164,7 @@ def _algorithms(p: argparse.ArgumentParser, default: str) -> None:
 def _bottleneck(p: argparse.ArgumentParser, *, buffer: bool = True, ecn: bool = True) -> None:
     """``--buffer-bdp``, ``--queue`` and ``--ecn``, as the experiment takes them."""
     if buffer:
-        p.add_argument("--buffer-bdp", type=_positive_number, default=1.0, metavar="BDP",
+        p.add_argument("--buffer-bdp", type=positive_number, default=1.0, metavar="BDP",
                        help="bottleneck buffer in bandwidth-delay products (default 1)")
     p.add_argument("--queue", choices=("droptail", "red", "codel"), default="droptail",
                    help="bottleneck queue discipline (default droptail)")
@@ -231,7 +219,7 @@ def add_experiment_parser(sub: Any) -> None:
     bloat.add_argument("--buffers", type=_floats, default=[0.5, 1.0, 2.0, 4.0, 8.0],
                        metavar="B,C", help="buffer sizes in BDP multiples (default 0.5,1,2,4,8)")
     _algorithms(bloat, "newreno")
-    bloat.add_argument("--flows", type=_positive_int, default=1,
+    bloat.add_argument("--flows", type=positive_int, default=1,
                        help="flows of the algorithm per simulation (default 1)")
     _bottleneck(bloat, buffer=False)
     _common(bloat, bandwidth=10e6, duration=30.0)

@@ -43,7 +43,7 @@ from ..drivers.apps import APPS, App, HttpApp, SendClient
 from ..drivers.faults import FAULT_KEYS, NO_FAULTS, FaultConfig, GilbertElliott
 from ..errors import TcpStackError
 from ..state import State
-from .argtypes import UsageError, port, positive_seconds, probability, seconds
+from .argtypes import UsageError, port, positive_int, positive_seconds, probability, seconds
 from .outputs import ReadyFile, open_output
 
 if TYPE_CHECKING:
@@ -160,16 +160,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1: {value}")
-    return value
 
 
 def _endpoint(text: str) -> tuple[str, int]:
@@ -409,7 +399,7 @@ def _add_commands(tun: argparse.ArgumentParser) -> None:
         "--root", type=Path, metavar="DIR", help="directory --app http serves files from"
     )
     serve.add_argument(
-        "--count", type=_positive_int, metavar="N", help="exit after N connections have ended"
+        "--count", type=positive_int, metavar="N", help="exit after N connections have ended"
     )
     connect = sub.add_parser(
         "connect",
