@@ -16,7 +16,9 @@ CLOSED. An idle connection costs memory and nothing else.
 Under attack (RFC 4987; docs/security.md): each listener keeps its half-open
 connections in a bounded SYN queue apart from its accept queue
 (:mod:`tcpstack.synqueue`), answers SYNs with SYN cookies when the queue is
-full (:mod:`tcpstack.syncookies`), lets half-open connections give up after
+full (:mod:`tcpstack.syncookies`), keeps a half-open connection whose SYN,ACK
+has left as a small record instead of a TCB (:mod:`tcpstack.halfopen`), lets
+half-open connections give up after
 ``synack_retries`` SYN,ACK retransmissions (their own retransmission timeout
 decides, :class:`~tcpstack.connection.Connection`), and holds its TCBs,
 orphans and TIME-WAIT TCBs to the limits of its configuration.
@@ -37,6 +39,7 @@ from .config import TcpConfig
 from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
 from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
+from .halfopen import HalfOpen, QuietOwner
 from .isn import IsnGenerator
 from .negotiation import syn_options
 from .paws import ts_clock
@@ -132,10 +135,11 @@ class Stack:
         key = isn_key or rng.randbytes(16)
         self._isn = IsnGenerator(key)
         self._cookies = SynCookies(key)
-        # Demultiplexing: local port -> the peer's (address, port) -> TCB. The inner
-        # key is the connection's own ``remote`` endpoint (a tuple), so a TCB adds
-        # no key object of its own; a lookup uses a plain (address, port) tuple.
-        self._conns: dict[int, dict[tuple[IPAddress, int], Connection]] = {}
+        # Demultiplexing: local port -> the peer's (address, port) -> TCB, or the
+        # HalfOpen record of a half-open one (tcpstack.halfopen). The inner key is
+        # the connection's own ``remote`` endpoint (a tuple), so a TCB adds no key
+        # object of its own; a lookup uses a plain (address, port) tuple.
+        self._conns: dict[int, dict[tuple[IPAddress, int], Connection | HalfOpen]] = {}
         self._endpoints: dict[int, Endpoint] = {}  # our endpoint per local port, shared
         self._listeners: dict[int, Listener] = {}
         self._events: deque[tuple[Connection, ev.Event]] = deque()
@@ -151,14 +155,19 @@ class Stack:
         self._over_limit: list[Connection] = []
         # Connections that may have segments to send (an ordered set).
         self._active: dict[Connection, None] = {}
-        # (deadline, serial, connection); stale entries are skipped lazily, and
-        # the heap is rebuilt from its live entries once it doubles (so a TCB
-        # that closed with a far deadline is not held until then).
-        self._timers: list[tuple[float, int, Connection]] = []
+        # (deadline, serial, connection or half-open record); stale entries are
+        # skipped lazily, and the heap is rebuilt from its live entries once it
+        # doubles (so a TCB that closed with a far deadline is not held until then).
+        self._timers: list[tuple[float, int, Connection | HalfOpen]] = []
         self._timers_compact_at = _HEAP_MIN
         self._closed_since_compact = 0
         self._serial = 0
         self._now = 0.0
+        # Half-open TCBs that become HalfOpen records once their SYN,ACK has left
+        # (_collect): the SYN each took and the times of its inputs so far. They
+        # stay out of the timer heap meanwhile (their record goes in).
+        self._reviving: dict[Connection, tuple[Segment, tuple[float, ...]]] = {}
+        self._quiet: dict[bool, QuietOwner] = {}  # replay owners, by trace activity
         #: Counters (a ``Counter``; keys and their Linux ``nstat`` names in
         #: :data:`tcpstack.counters.COUNTERS`): packets in/out, drops by reason
         #: (``dropped:<reason>``), resets, defences; the connections' counts
@@ -255,7 +264,7 @@ class Stack:
             local_port = self._ephemeral_port(remote, remote_port)
         else:
             _check_port(local_port)
-            if self._lookup(local_port, remote, remote_port) is not None:
+            if self._entry(local_port, remote, remote_port) is not None:
                 raise AddressInUse(f"{_fmt(self.address, local_port)} -> "
                                    f"{_fmt(remote, remote_port)} exists")
         conn = self._new_connection(local_port, remote, remote_port, now, passive=False,
@@ -297,30 +306,33 @@ class Stack:
             self._drop(_name(self.address, ipaddress.ip_address(src_raw), seg),
                        "invalid-address", segment_record(seg))
             return
-        conn = self._lookup(seg.dst_port, src, seg.src_port)
+        entry = self._entry(seg.dst_port, src, seg.src_port)
         listener = self._listeners.get(seg.dst_port)
         if (
-            conn is not None
+            isinstance(entry, Connection)
             and listener is not None
-            and conn.state is State.TIME_WAIT
-            and conn.accept_reopen(seg, now)
+            and entry.state is State.TIME_WAIT
+            and entry.accept_reopen(seg, now)
         ):
             # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
-            conn = None
-        if conn is not None:
+            entry = None
+        if entry is not None:
             if (
                 listener is not None
-                and conn.state is State.SYN_RECEIVED
+                and entry.state is State.SYN_RECEIVED
                 and listener.accept_full
-                and _completes_handshake(conn, seg)
+                and _completes_handshake(entry, seg)
             ):
                 # The accept queue is full: drop the completing ACK, as Linux
                 # does (tcp_check_req); our SYN,ACK's retransmission asks again.
-                name = conn.name
+                # (A half-open record stays one.)
+                name = _name(self.address, src, seg)
                 self._trace("segment_received", name, segment_record(seg))
                 self._refuse(name, Admission.BACKLOG_FULL)
                 return
-            conn.receive(seg, now)
+            # Any segment to a half-open record rebuilds its TCB, for good, and
+            # the TCB processes it as §3.10.7.4 says (tcpstack.halfopen).
+            self._pin(entry).receive(seg, now)
             return
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
@@ -368,14 +380,16 @@ class Stack:
                 return
             case Admission.RECYCLE if victim is not None:
                 self.count("syn_recycled")
-                victim.give_up(Cause.RECYCLED, now)
+                self._pin(victim).give_up(Cause.RECYCLED, now)
             case Admission.BACKLOG_FULL | Admission.SYN_QUEUE_FULL:
                 self._refuse(_name(self.address, src, seg), admission)
                 return
         # A new TCB in LISTEN for this peer; the SYN moves it to SYN-RECEIVED.
+        # Once its SYN,ACK has left it becomes a HalfOpen record (_collect).
         conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
                                     passive=True, config=listener.config)
-        listener.half_open[conn] = None
+        listener.half_open[conn.remote] = conn
+        self._reviving[conn] = (seg, (now,))
         conn.receive(seg, now)
 
     def _refuse(self, name: str, admission: Admission) -> None:
@@ -524,12 +538,15 @@ class Stack:
         if active:
             self._active = {}
             conns = list(active) if len(active) == 1 else sorted(active, key=_serial_of)
+            reviving = self._reviving
             for conn in conns:
                 segments = conn.packets_to_send(now)
                 if segments:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
                     out.extend([encode(seg) for seg in segments])
+                if reviving and conn in reviving:
+                    self._to_record(conn, now)
 
     def tick(self, now: float) -> None:
         """Tell the stack the time (seconds) without other input, so that user
@@ -554,18 +571,27 @@ class Stack:
         creation order. Then call :meth:`packets_to_send`."""
         self._now = now
         heap = self._timers
-        due: dict[Connection, None] = {}
+        due: dict[Connection | HalfOpen, None] = {}
         while heap and heap[0][0] <= now:
-            at, serial, conn = heapq.heappop(heap)
-            real = conn.next_timer()
+            at, serial, entry = heapq.heappop(heap)
+            real = entry.next_timer()
             if real is None:
                 continue
             if real <= now:
-                due[conn] = None
+                due[entry] = None
             elif real > at:
-                heapq.heappush(heap, (real, serial, conn))
-        for conn in sorted(due, key=_serial_of) if len(due) > 1 else due:
+                heapq.heappush(heap, (real, serial, entry))
+        for entry in sorted(due, key=_serial_of) if len(due) > 1 else due:
+            if isinstance(entry, HalfOpen):
+                # Its retransmission timeout: the TCB again, until the SYN,ACK
+                # has left (_collect) or it gives up (tcpstack.halfopen).
+                conn = self._revive(entry)
+                self._reviving[conn] = (entry.syn, (*entry.times, now))
+            else:
+                conn = entry
             conn.handle_timer(now)
+            if conn in self._reviving:
+                continue  # its record goes into the heap
             nxt = conn.next_timer()
             if nxt is not None:
                 heapq.heappush(heap, (nxt, conn.serial, conn))
@@ -580,14 +606,20 @@ class Stack:
 
     @property
     def connections(self) -> list[Connection]:
-        """Every connection with a TCB (including TIME-WAIT), in creation order."""
-        return sorted((c for peers in self._conns.values() for c in peers.values()),
-                      key=_serial_of)
+        """Every connection with a TCB (including TIME-WAIT), in creation order.
+
+        Half-open connections kept as records (:mod:`tcpstack.halfopen`) are
+        rebuilt into TCBs, for good, so that the caller may act on them.
+        """
+        entries = [e for peers in self._conns.values() for e in peers.values()]
+        return sorted((self._pin(e) for e in entries), key=_serial_of)
 
     def find(self, local_port: int, remote_address: str | IPAddress, remote_port: int
              ) -> Connection | None:
-        """The connection with this 4-tuple, or None."""
-        return self._lookup(local_port, ipaddress.ip_address(remote_address), remote_port)
+        """The connection with this 4-tuple, or None (a half-open record is
+        rebuilt into its TCB, for good, as with :attr:`connections`)."""
+        entry = self._entry(local_port, ipaddress.ip_address(remote_address), remote_port)
+        return self._pin(entry) if entry is not None else None
 
     def listening(self, port: int) -> bool:
         """True if a listener exists on ``port``."""
@@ -630,10 +662,15 @@ class Stack:
 
     def timer_moved(self, conn: Connection) -> None:
         """``conn``'s earliest deadline moved earlier: put it in the heap."""
-        at = conn.next_timer()
+        if self._reviving and conn in self._reviving:
+            return  # its record goes into the heap instead (_to_record)
+        self._push_timer(conn)
+
+    def _push_timer(self, entry: Connection | HalfOpen) -> None:
+        at = entry.next_timer()
         if at is not None:
             heap = self._timers
-            heapq.heappush(heap, (at, conn.serial, conn))
+            heapq.heappush(heap, (at, entry.serial, entry))
             if len(heap) >= self._timers_compact_at:
                 self._compact_timers()
             self._notify()
@@ -642,9 +679,13 @@ class Stack:
         """Keep the listener queues, the host limits' counts and the demultiplexing
         table in step with ``conn``."""
         if old is State.SYN_RECEIVED or new in (State.CLOSED, State.LISTEN):
+            if self._reviving:
+                self._reviving.pop(conn, None)  # no record for it: it moved on
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
-                listener.half_open.pop(conn, None)
+                half_open = listener.half_open
+                if half_open.get(conn.remote) is conn:
+                    del half_open[conn.remote]
                 if new in (State.CLOSED, State.LISTEN):
                     listener.accept_queue.pop(conn, None)  # dead entries leave the queue
         if new in (State.CLOSED, State.LISTEN):
@@ -744,9 +785,61 @@ class Stack:
         self._tcb_count += 1
         return conn
 
-    def _lookup(self, local_port: int, remote: IPAddress, remote_port: int) -> Connection | None:
+    def _entry(self, local_port: int, remote: IPAddress, remote_port: int
+               ) -> Connection | HalfOpen | None:
+        """The TCB or half-open record of this 4-tuple, or None."""
         peers = self._conns.get(local_port)
         return peers.get((remote, remote_port)) if peers is not None else None
+
+    # ------------------------------------------------------------------
+    # Half-open records (tcpstack.halfopen; RFC 4987 §3.2-3.5)
+    # ------------------------------------------------------------------
+
+    def _to_record(self, conn: Connection, now: float) -> None:
+        """``conn`` (half-open, its SYN,ACK just handed out at ``now``) becomes a
+        HalfOpen record in its place: tables, SYN queue, timer heap."""
+        syn, times = self._reviving.pop(conn)
+        record = conn.to_half_open(syn, (*times, now))
+        self._replace(conn, record)
+        self._push_timer(record)
+
+    def _revive(self, record: HalfOpen) -> Connection:
+        """The TCB of ``record``, rebuilt (Connection.from_half_open) and put in
+        its place; the record's heap entry goes stale. The caller schedules it."""
+        trace = self.trace
+        tracing = trace is not None and trace.active
+        quiet = self._quiet.get(tracing)
+        if quiet is None:
+            quiet = self._quiet[tracing] = QuietOwner(self.name, tracing=tracing)
+        conn = Connection.from_half_open(record, self, quiet)
+        record.deadline = None
+        self._replace(record, conn)
+        return conn
+
+    def _pin(self, entry: Connection | HalfOpen) -> Connection:
+        """``entry`` as a TCB that stays one: a record is rebuilt, a TCB about to
+        become a record stays a TCB; either way its timer is in the heap."""
+        if isinstance(entry, HalfOpen):
+            conn = self._revive(entry)
+        elif self._reviving and entry in self._reviving:
+            conn = entry
+            del self._reviving[conn]
+        else:
+            return entry
+        self._push_timer(conn)
+        return conn
+
+    def _replace(self, old: Connection | HalfOpen, new: Connection | HalfOpen) -> None:
+        """Put ``new`` where ``old`` was (the same 4-tuple), keeping its place in
+        the listener's SYN queue."""
+        remote = old.remote
+        peers = self._conns.get(old.local.port)
+        if peers is not None and peers.get(remote) is old:
+            peers[remote] = new
+        listener = self._listeners.get(old.local.port)
+        if listener is not None and listener.half_open.get(remote) is old:
+            listener.half_open[remote] = new
+
 
     def _ephemeral_port(self, remote: IPAddress, remote_port: int) -> int:
         """A free local port (RFC 6056 §3.3.1: random start, linear probe)."""
@@ -754,7 +847,7 @@ class Stack:
         start = self._rng.randrange(n)
         for i in range(n):
             port = EPHEMERAL_PORTS[(start + i) % n]
-            if self._lookup(port, remote, remote_port) is None and port not in self._listeners:
+            if self._entry(port, remote, remote_port) is None and port not in self._listeners:
                 return port
         raise AddressInUse("no free ephemeral port")
 
@@ -762,10 +855,10 @@ class Stack:
         """Rebuild the heap: one entry per connection that has a deadline, at its
         current deadline (an entry is never later than its connection's deadline:
         a deadline that moves earlier is pushed)."""
-        live: dict[Connection, tuple[float, int, Connection]] = {}
-        for _, serial, conn in self._timers:
-            if conn not in live and (at := conn.next_timer()) is not None:
-                live[conn] = (at, serial, conn)
+        live: dict[Connection | HalfOpen, tuple[float, int, Connection | HalfOpen]] = {}
+        for _, serial, entry in self._timers:
+            if entry not in live and (at := entry.next_timer()) is not None:
+                live[entry] = (at, serial, entry)
         self._timers = list(live.values())
         heapq.heapify(self._timers)
         self._timers_compact_at = max(_HEAP_MIN, 2 * len(self._timers))
@@ -815,11 +908,11 @@ class Stack:
             self.trace.emit(self._now, self.name, conn, event, data)
 
 
-def _serial_of(conn: Connection) -> int:
-    return conn.serial
+def _serial_of(entry: Connection | HalfOpen) -> int:
+    return entry.serial
 
 
-def _completes_handshake(conn: Connection, seg: Segment) -> bool:
+def _completes_handshake(conn: Connection | HalfOpen, seg: Segment) -> bool:
     """Would ``seg`` take ``conn`` (SYN-RECEIVED) to ESTABLISHED? An ACK without
     SYN or RST acknowledging our SYN (§3.10.7.4 fifth step: SND.UNA < SEG.ACK =< SND.NXT)."""
     return (int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY

@@ -16,7 +16,9 @@ for each new SYN, in this order:
    entry keeps a place in the accept queue, as 4.4BSD counted incomplete
    connections against the backlog): recycle as in 3, else drop
    (``backlog_overflow``);
-5. otherwise a new half-open TCB joins the SYN queue.
+5. otherwise a new half-open entry joins the SYN queue: a TCB while its
+   SYN is answered, then a small :class:`~tcpstack.halfopen.HalfOpen` record
+   until the handshake completes (:mod:`tcpstack.halfopen`).
 
 Cookies come before recycling: they cost no memory and leave the entries of
 clients still completing their handshake alone. Recycling takes only entries
@@ -33,6 +35,9 @@ from .config import TcpConfig
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .halfopen import HalfOpen
+    from .wire import IPAddress
+
 
 
 class Admission(enum.Enum):
@@ -56,7 +61,11 @@ class Listener:
         config: configuration of the connections it creates (None: the stack's).
 
     Attributes:
-        half_open: the SYN queue: its connections in SYN-RECEIVED, oldest first.
+        half_open: the SYN queue: its connections in SYN-RECEIVED by the
+            peer's ``(address, port)``, oldest first; each a
+            :class:`~tcpstack.connection.Connection` or, once its SYN,ACK has
+            left, a :class:`~tcpstack.halfopen.HalfOpen` record (the key keeps
+            its place when one becomes the other).
         accept_queue: ESTABLISHED (or later) connections not yet taken by
             ``accept()``, oldest first; a connection leaves it when it dies.
         cookie_sent_at: when this listener last answered a SYN with a cookie
@@ -71,7 +80,7 @@ class Listener:
         self.port = port
         self.backlog = backlog
         self.config = config
-        self.half_open: dict[Connection, None] = {}
+        self.half_open: dict[tuple[IPAddress, int], Connection | HalfOpen] = {}
         self.accept_queue: dict[Connection, None] = {}
         self.cookie_sent_at: float | None = None
 
@@ -85,7 +94,8 @@ class Listener:
         """True when the accept queue holds ``backlog`` connections."""
         return len(self.accept_queue) >= self.backlog
 
-    def admit(self, config: TcpConfig) -> tuple[Admission, Connection | None, bool]:
+    def admit(self, config: TcpConfig
+              ) -> tuple[Admission, Connection | HalfOpen | None, bool]:
         """What a new SYN gets, under ``config`` (the listener's, else the
         stack's: ``syncookies`` and ``max_syn_backlog``; module docstring).
 
@@ -113,11 +123,11 @@ class Listener:
             return Admission.BACKLOG_FULL, None, False
         return Admission.QUEUE, None, False
 
-    def oldest_retransmitted(self) -> Connection | None:
-        """The oldest half-open connection whose SYN,ACK was retransmitted, or None.
+    def oldest_retransmitted(self) -> Connection | HalfOpen | None:
+        """The oldest half-open entry whose SYN,ACK was retransmitted, or None.
 
         Entries are kept in arrival order and share the initial RTO, so the
         oldest retransmits first: only the oldest entry needs looking at.
         """
-        oldest = next(iter(self.half_open), None)
+        oldest = next(iter(self.half_open.values()), None)
         return oldest if oldest is not None and oldest.retransmissions > 0 else None

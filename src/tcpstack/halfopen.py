@@ -1,0 +1,181 @@
+"""Half-open passive connections as small records, not full TCBs (RFC 4987 §3.2-3.3).
+
+A SYN that a listener queues (:mod:`tcpstack.synqueue`) costs a full
+:class:`~tcpstack.connection.Connection` only while it is being answered:
+once its SYN,ACK has left, the stack keeps a :class:`HalfOpen` record in the
+TCB's place (in the demultiplexing table, the listener's SYN queue and the
+timer heap) and lets the TCB go, as Linux keeps a ``request_sock`` and BSD a
+``syncache`` entry until the handshake completes (RFC 4987 §3.2 "Filtering"
+of state: §3.3 "Reducing SYN-RECEIVED timer", §3.5 "SYN cache").
+
+Theory of operation. A TCB in SYN-RECEIVED that no application has seen is a
+function of what happened to it: the SYN (a parsed, frozen segment), when it
+arrived, when the SYN,ACK left, and when each retransmission timeout fired
+and its SYN,ACK left. The record keeps exactly those inputs, and
+:meth:`Connection.from_half_open <tcpstack.connection.Connection.from_half_open>`
+replays them into a fresh TCB with a :class:`QuietOwner` (nothing traced,
+counted or reported: all of it was, the first time) and then hands the TCB
+to the stack. The rebuilt TCB is the one the stack would hold without
+records, field for field, so every trace record (segment_sent/received,
+state_updated, timer_*, metrics_updated) stays as it was. The stack rebuilds
+a record:
+
+* on any segment for its 4-tuple (the final ACK, data, a FIN, a RST, a
+  repeated SYN): the TCB processes it by RFC 9293 §3.10.7.4 as always;
+* on its retransmission timeout: the TCB backs off (RFC 6298 §5.5), sends
+  its SYN,ACK again or gives up after ``synack_retries``, and becomes a
+  record again once the SYN,ACK has left;
+* when recycled for a new SYN (RFC 4987 §3.4), or when the application asks
+  for it (``Stack.find``, ``Stack.connections``): then it stays a TCB.
+
+Memory: a record is one object of nine slots plus the times it keeps (two
+floats, two more per retransmission); the SYN segment it holds was parsed
+anyway, and the peer's address and port are the key of the stack's tables
+(docs/security.md, "SYN floods", measures it).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from .config import TcpConfig
+from .counters import Stats
+from .seq import seq_add
+from .state import State
+from .tcb import Endpoint
+from .trace import Trace
+from .wire import Segment
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["HalfOpen", "QuietOwner"]
+
+
+class HalfOpen:
+    """A half-open passive connection (SYN-RECEIVED) kept as the inputs that made it.
+
+    Args:
+        local, remote: our endpoint and the peer's.
+        serial: the TCB's creation order in its stack (its place in timer and
+            output order).
+        iss: our initial sequence number (RFC 6528), the SYN,ACK's.
+        config: the configuration the TCB was made with.
+        syn: the peer's SYN, as parsed (IRS, window, MSS, window scale,
+            SACK-permitted, timestamps and any text or FIN on it).
+        times: seconds: the SYN's arrival, its SYN,ACK's departure, then for
+            each retransmission the timeout's firing and the SYN,ACK's
+            departure: the inputs :meth:`Connection.from_half_open
+            <tcpstack.connection.Connection.from_half_open>` replays.
+        deadline: the TCB's retransmission deadline (seconds), or None once
+            the record has been rebuilt into a TCB (its heap entry is stale).
+        counts: the TCB's own counters (:attr:`Connection.stats
+            <tcpstack.tcb.Tcb.stats>`), or None if it counted nothing.
+    """
+
+    __slots__ = ("config", "counts", "deadline", "iss", "local", "remote", "serial", "syn",
+                 "times")
+
+    def __init__(self, local: Endpoint, remote: Endpoint, *, serial: int, iss: int,
+                 config: TcpConfig, syn: Segment, times: tuple[float, ...],
+                 deadline: float | None, counts: Counter[str] | None) -> None:
+        self.local = local
+        self.remote = remote
+        self.serial = serial
+        self.iss = iss
+        self.config = config
+        self.syn = syn
+        self.times = times
+        self.deadline = deadline
+        self.counts = counts
+
+    @property
+    def state(self) -> State:
+        """Always SYN-RECEIVED (RFC 9293 §3.3.2)."""
+        return State.SYN_RECEIVED
+
+    @property
+    def retransmissions(self) -> int:
+        """SYN,ACK retransmissions so far (RFC 6298 §5.5 backoffs)."""
+        return (len(self.times) - 2) // 2
+
+    @property
+    def snd_una(self) -> int:
+        """SND.UNA: the ISS (our SYN is not acknowledged)."""
+        return self.iss
+
+    @property
+    def snd_max(self) -> int:
+        """The highest sequence number sent, plus one: ISS + 1 (the SYN,ACK)."""
+        return seq_add(self.iss, 1)
+
+    def next_timer(self) -> float | None:
+        """The retransmission deadline (seconds), None once rebuilt."""
+        return self.deadline
+
+    def __lt__(self, other: object) -> bool:
+        """Never: in the stack's timer heap, entries ``(deadline, serial, entry)``
+        that tie on deadline and serial (a record and the TCB rebuilt from it)
+        are equal, whichever side the record is on."""
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        """Never (see :meth:`__lt__`)."""
+        return False
+
+    def __repr__(self) -> str:
+        return (f"HalfOpen({self.local}-{self.remote}, serial={self.serial}, "
+                f"retransmissions={self.retransmissions}, deadline={self.deadline})")
+
+
+class _NullTrace(Trace):
+    """A trace that is active (so a replayed TCB keeps the values of its last
+    ``metrics_updated`` as the original did) and keeps nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(keep=False)
+
+    @property
+    def active(self) -> bool:
+        return True
+
+    def emit(self, time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> None:
+        return None
+
+
+class QuietOwner:
+    """The owner of a TCB being replayed from a :class:`HalfOpen` record: it
+    traces, counts, reports and schedules nothing (the stack did all of that
+    when the inputs first arrived).
+
+    Args:
+        name: the host's name.
+        tracing: True if the stack's trace is active: the replay then keeps
+            the TCB's last traced values as the original TCB did.
+    """
+
+    __slots__ = ("name", "stats", "trace")
+
+    def __init__(self, name: str, *, tracing: bool) -> None:
+        self.name = name
+        self.trace: Trace | None = _NullTrace() if tracing else None
+        self.stats = Stats()
+
+    def clock(self) -> float | None:
+        return None
+
+    def on_event(self, conn: Connection, event: Any) -> None:
+        return None
+
+    def wake(self, conn: Connection) -> None:
+        return None
+
+    def timer_moved(self, conn: Connection) -> None:
+        return None
+
+    def state_changed(self, conn: Connection, old: State, new: State) -> None:
+        return None
+
+    def count(self, what: str, n: int = 1) -> None:
+        return None
