@@ -426,21 +426,22 @@ class Connection(Tcb):
     # --- Half-open records (tcpstack.halfopen; RFC 4987 §3.2-3.5) ---
 
     @classmethod
-    def from_half_open(cls, record: HalfOpen, owner: Owner, quiet: Owner) -> Connection:
+    def from_half_open(cls, record: HalfOpen, local: Endpoint, remote: Endpoint,
+                       owner: Owner, quiet: Owner) -> Connection:
         """The TCB a :class:`~tcpstack.halfopen.HalfOpen` record stands for.
 
-        Replays the record's inputs into a new passive TCB owned by ``quiet``
-        (which traces, counts and reports nothing): the SYN at its arrival time
-        (§3.10.7.2), the SYN,ACK's output, and for each retransmission the
-        timeout (RFC 6298 §5.4-5.6) and the output again. The result is, field
-        for field, the TCB the host would hold had it never let it go; it is
-        then handed to ``owner`` with the record's own counters. The caller puts
-        it in its tables and timer heap. Never raises for a hostile SYN (it was
-        processed once already).
+        Replays the record's inputs into a new passive TCB (``local``,
+        ``remote``) owned by ``quiet``, which traces, counts and reports nothing:
+        the SYN at its arrival time (§3.10.7.2), the SYN,ACK's output, and for
+        each retransmission the timeout (RFC 6298 §5.4-5.6) and the output
+        again. The result is, field for field, the TCB the host would hold had
+        it never let it go; it is then handed to ``owner`` with the record's own
+        counters. The caller puts it in its tables and timer heap. Never raises
+        for a hostile SYN (it was processed once already).
         """
         times = record.times
-        conn = cls(record.local, record.remote, iss=record.iss, config=record.config,
-                   now=times[0], passive=True, owner=quiet, serial=record.serial)
+        conn = cls(local, remote, iss=record.iss, config=record.config, now=times[0],
+                   passive=True, owner=quiet, serial=record.serial)
         conn.receive(record.syn, times[0])
         conn.packets_to_send(times[1])
         for i in range(2, len(times) - 1, 2):
@@ -450,10 +451,11 @@ class Connection(Tcb):
         conn._counts = record.counts
         return conn
 
-    def to_half_open(self, syn: Segment, times: tuple[float, ...]) -> HalfOpen:
+    def to_half_open(self, key: int, syn: Segment, times: tuple[float, ...]) -> HalfOpen:
         """This passive TCB in SYN-RECEIVED as a :class:`~tcpstack.halfopen.HalfOpen`
-        record: ``syn`` is the SYN it took and ``times`` (seconds) the inputs it
-        had since (see the record). The caller drops this TCB and keeps the record.
+        record (``key``: :func:`~tcpstack.halfopen.peer_key` of the remote):
+        ``syn`` is the SYN it took and ``times`` (seconds) the inputs it had since
+        (see the record). The caller drops this TCB and keeps the record.
 
         Raises:
             ValueError: the TCB is not a passive one in SYN-RECEIVED.
@@ -461,9 +463,8 @@ class Connection(Tcb):
         if not self._passive or self._state is not S.SYN_RECEIVED:
             raise ValueError(f"to_half_open: {self.name} is {self._state}, "
                              f"not a passive SYN-RECEIVED TCB")
-        return HalfOpen(self._local, self._remote, serial=self._serial, iss=self._iss,
-                        config=self._config, syn=syn, times=times,
-                        deadline=self.next_timer(), counts=self._counts)
+        return HalfOpen(key, self._serial, self._config, HalfOpen.pack(self._iss, times, syn),
+                        self.next_timer(), self._counts)
 
     # ------------------------------------------------------------------
     # SEGMENT ARRIVES (RFC 9293 §3.10.7)

@@ -28,14 +28,16 @@ a record:
 * when recycled for a new SYN (RFC 4987 §3.4), or when the application asks
   for it (``Stack.find``, ``Stack.connections``): then it stays a TCB.
 
-Memory: a record is one object of nine slots plus the times it keeps (two
-floats, two more per retransmission); the SYN segment it holds was parsed
-anyway, and the peer's address and port are the key of the stack's tables
+Memory: a record is one object of six slots and one ``bytes`` (ISS, the
+times, the SYN as on the wire); the listener's SYN queue keys it by the
+peer's address and port as one integer, and it is not in the stack's
+demultiplexing table of TCBs. About 360 bytes per entry in all
 (docs/security.md, "SYN floods", measures it).
 """
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -43,52 +45,88 @@ from .config import TcpConfig
 from .counters import Stats
 from .seq import seq_add
 from .state import State
-from .tcb import Endpoint
 from .trace import Trace
-from .wire import Segment
+from .wire import IPAddress, Segment
 
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["HalfOpen", "QuietOwner"]
+__all__ = ["HalfOpen", "QuietOwner", "peer_key"]
+
+
+_HEAD = struct.Struct("!IB")  # ISS, number of times
+_TIME = struct.Struct("!d")
 
 
 class HalfOpen:
     """A half-open passive connection (SYN-RECEIVED) kept as the inputs that made it.
 
+    Build one with :meth:`Connection.to_half_open
+    <tcpstack.connection.Connection.to_half_open>`.
+
     Args:
-        local, remote: our endpoint and the peer's.
+        key: the peer's address and port as one integer: ``int(address) << 16 | port``
+            (the key of the listener's SYN queue, :func:`peer_key`).
         serial: the TCB's creation order in its stack (its place in timer and
             output order).
-        iss: our initial sequence number (RFC 6528), the SYN,ACK's.
         config: the configuration the TCB was made with.
-        syn: the peer's SYN, as parsed (IRS, window, MSS, window scale,
-            SACK-permitted, timestamps and any text or FIN on it).
-        times: seconds: the SYN's arrival, its SYN,ACK's departure, then for
-            each retransmission the timeout's firing and the SYN,ACK's
-            departure: the inputs :meth:`Connection.from_half_open
-            <tcpstack.connection.Connection.from_half_open>` replays.
+        blob: ``pack(iss, times, syn)`` (:meth:`pack`): our ISS, the times of the
+            inputs (seconds: the SYN's arrival, its SYN,ACK's departure, then per
+            retransmission the timeout's firing and the SYN,ACK's departure), and
+            the peer's SYN as on the wire (its checksum aside).
         deadline: the TCB's retransmission deadline (seconds), or None once
             the record has been rebuilt into a TCB (its heap entry is stale).
         counts: the TCB's own counters (:attr:`Connection.stats
             <tcpstack.tcb.Tcb.stats>`), or None if it counted nothing.
     """
 
-    __slots__ = ("config", "counts", "deadline", "iss", "local", "remote", "serial", "syn",
-                 "times")
+    __slots__ = ("blob", "config", "counts", "deadline", "key", "serial")
 
-    def __init__(self, local: Endpoint, remote: Endpoint, *, serial: int, iss: int,
-                 config: TcpConfig, syn: Segment, times: tuple[float, ...],
+    def __init__(self, key: int, serial: int, config: TcpConfig, blob: bytes,
                  deadline: float | None, counts: Counter[str] | None) -> None:
-        self.local = local
-        self.remote = remote
+        self.key = key
         self.serial = serial
-        self.iss = iss
         self.config = config
-        self.syn = syn
-        self.times = times
+        self.blob = blob
         self.deadline = deadline
         self.counts = counts
+
+    @staticmethod
+    def pack(iss: int, times: tuple[float, ...], syn: Segment) -> bytes:
+        """The ``blob`` of a record: ISS, ``times`` (seconds), ``syn`` as on the wire.
+
+        Raises:
+            ValueError: more than 255 times, or a SYN that does not encode (it
+                was decoded from the wire, so it does).
+        """
+        if len(times) > 255:
+            raise ValueError(f"a half-open record keeps at most 255 times, got {len(times)}")
+        return b"".join((_HEAD.pack(iss, len(times)), *map(_TIME.pack, times),
+                         syn.encode_header(0), syn.payload))
+
+    def _syn_at(self) -> int:
+        return _HEAD.size + _TIME.size * self.blob[4]
+
+    @property
+    def iss(self) -> int:
+        """ISS: our initial sequence number, the SYN,ACK's (RFC 6528)."""
+        return int(_HEAD.unpack_from(self.blob)[0])
+
+    @property
+    def times(self) -> tuple[float, ...]:
+        """The times (seconds) of the inputs (see the class)."""
+        return struct.unpack_from(f"!{self.blob[4]}d", self.blob, _HEAD.size)
+
+    @property
+    def syn(self) -> Segment:
+        """The peer's SYN, decoded again (the same segment)."""
+        return Segment.decode_checked(memoryview(self.blob)[self._syn_at():], None)
+
+    @property
+    def local_port(self) -> int:
+        """Our port: the SYN's destination port."""
+        at = self._syn_at() + 2
+        return int.from_bytes(self.blob[at:at + 2], "big")
 
     @property
     def state(self) -> State:
@@ -98,7 +136,7 @@ class HalfOpen:
     @property
     def retransmissions(self) -> int:
         """SYN,ACK retransmissions so far (RFC 6298 §5.5 backoffs)."""
-        return (len(self.times) - 2) // 2
+        return (self.blob[4] - 2) // 2
 
     @property
     def snd_una(self) -> int:
@@ -125,8 +163,14 @@ class HalfOpen:
         return False
 
     def __repr__(self) -> str:
-        return (f"HalfOpen({self.local}-{self.remote}, serial={self.serial}, "
+        return (f"HalfOpen(key={self.key:#x}, serial={self.serial}, "
                 f"retransmissions={self.retransmissions}, deadline={self.deadline})")
+
+
+def peer_key(address: IPAddress, port: int) -> int:
+    """A peer's ``(address, port)`` as one integer, the key of a listener's SYN
+    queue: smaller than a tuple of an address object and a port."""
+    return int(address) << 16 | port
 
 
 class _NullTrace(Trace):

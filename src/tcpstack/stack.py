@@ -39,7 +39,7 @@ from .config import TcpConfig
 from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
 from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
-from .halfopen import HalfOpen, QuietOwner
+from .halfopen import HalfOpen, QuietOwner, peer_key
 from .isn import IsnGenerator
 from .negotiation import syn_options
 from .paws import ts_clock
@@ -135,11 +135,12 @@ class Stack:
         key = isn_key or rng.randbytes(16)
         self._isn = IsnGenerator(key)
         self._cookies = SynCookies(key)
-        # Demultiplexing: local port -> the peer's (address, port) -> TCB, or the
-        # HalfOpen record of a half-open one (tcpstack.halfopen). The inner key is
-        # the connection's own ``remote`` endpoint (a tuple), so a TCB adds no key
-        # object of its own; a lookup uses a plain (address, port) tuple.
-        self._conns: dict[int, dict[tuple[IPAddress, int], Connection | HalfOpen]] = {}
+        # Demultiplexing: local port -> the peer's (address, port) -> TCB. The inner
+        # key is the connection's own ``remote`` endpoint (a tuple), so a TCB adds
+        # no key object of its own; a lookup uses a plain (address, port) tuple.
+        # Half-open records (tcpstack.halfopen) are not here: only in their
+        # listener's SYN queue (Listener.half_open), which the lookup tries next.
+        self._conns: dict[int, dict[tuple[IPAddress, int], Connection]] = {}
         self._endpoints: dict[int, Endpoint] = {}  # our endpoint per local port, shared
         self._listeners: dict[int, Listener] = {}
         self._events: deque[tuple[Connection, ev.Event]] = deque()
@@ -164,9 +165,10 @@ class Stack:
         self._serial = 0
         self._now = 0.0
         # Half-open TCBs that become HalfOpen records once their SYN,ACK has left
-        # (_collect): the SYN each took and the times of its inputs so far. They
-        # stay out of the timer heap meanwhile (their record goes in).
-        self._reviving: dict[Connection, tuple[Segment, tuple[float, ...]]] = {}
+        # (_collect): the key of each in its SYN queue (the same int object), the
+        # SYN it took and the times of its inputs so far. They stay out of the
+        # timer heap meanwhile (their record goes in).
+        self._reviving: dict[Connection, tuple[int, Segment, tuple[float, ...]]] = {}
         self._quiet: dict[bool, QuietOwner] = {}  # replay owners, by trace activity
         #: Counters (a ``Counter``; keys and their Linux ``nstat`` names in
         #: :data:`tcpstack.counters.COUNTERS`): packets in/out, drops by reason
@@ -211,7 +213,11 @@ class Stack:
 
     def unlisten(self, port: int) -> None:
         """Stop listening on ``port``; connections already accepted or queued stay."""
-        self._listeners.pop(port, None)
+        listener = self._listeners.get(port)
+        if listener is not None:
+            for entry in list(listener.half_open.values()):
+                self._pin(entry)  # half-open records stay, as TCBs
+            del self._listeners[port]
 
     def accept(self, port: int) -> Connection | None:
         """Take the oldest connection from the listener's accept queue, or None.
@@ -306,16 +312,20 @@ class Stack:
             self._drop(_name(self.address, ipaddress.ip_address(src_raw), seg),
                        "invalid-address", segment_record(seg))
             return
-        entry = self._entry(seg.dst_port, src, seg.src_port)
         listener = self._listeners.get(seg.dst_port)
+        conn = self._lookup(seg.dst_port, src, seg.src_port)
         if (
-            isinstance(entry, Connection)
+            conn is not None
             and listener is not None
-            and entry.state is State.TIME_WAIT
-            and entry.accept_reopen(seg, now)
+            and conn.state is State.TIME_WAIT
+            and conn.accept_reopen(seg, now)
         ):
             # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
-            entry = None
+            conn = None
+        entry: Connection | HalfOpen | None = conn
+        if entry is None and listener is not None and listener.half_open:
+            # A half-open record (tcpstack.halfopen) stands in for its TCB.
+            entry = listener.half_open.get(peer_key(src, seg.src_port))
         if entry is not None:
             if (
                 listener is not None
@@ -380,7 +390,9 @@ class Stack:
                 return
             case Admission.RECYCLE if victim is not None:
                 self.count("syn_recycled")
-                self._pin(victim).give_up(Cause.RECYCLED, now)
+                if isinstance(victim, HalfOpen):
+                    victim = self._revive(victim)
+                victim.give_up(Cause.RECYCLED, now)
             case Admission.BACKLOG_FULL | Admission.SYN_QUEUE_FULL:
                 self._refuse(_name(self.address, src, seg), admission)
                 return
@@ -388,8 +400,9 @@ class Stack:
         # Once its SYN,ACK has left it becomes a HalfOpen record (_collect).
         conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
                                     passive=True, config=listener.config)
-        listener.half_open[conn.remote] = conn
-        self._reviving[conn] = (seg, (now,))
+        key = peer_key(src, seg.src_port)
+        listener.half_open[key] = conn
+        self._reviving[conn] = (key, seg, (now,))
         conn.receive(seg, now)
 
     def _refuse(self, name: str, admission: Admission) -> None:
@@ -586,7 +599,7 @@ class Stack:
                 # Its retransmission timeout: the TCB again, until the SYN,ACK
                 # has left (_collect) or it gives up (tcpstack.halfopen).
                 conn = self._revive(entry)
-                self._reviving[conn] = (entry.syn, (*entry.times, now))
+                self._reviving[conn] = (entry.key, entry.syn, (*entry.times, now))
             else:
                 conn = entry
             conn.handle_timer(now)
@@ -611,8 +624,13 @@ class Stack:
         Half-open connections kept as records (:mod:`tcpstack.halfopen`) are
         rebuilt into TCBs, for good, so that the caller may act on them.
         """
-        entries = [e for peers in self._conns.values() for e in peers.values()]
-        return sorted((self._pin(e) for e in entries), key=_serial_of)
+        conns = [c for peers in self._conns.values() for c in peers.values()]
+        if self._reviving:
+            for conn in conns:
+                self._pin(conn)  # about to become records: TCBs they stay
+        conns += [self._pin(e) for listener in list(self._listeners.values())
+                  for e in list(listener.half_open.values()) if isinstance(e, HalfOpen)]
+        return sorted(conns, key=_serial_of)
 
     def find(self, local_port: int, remote_address: str | IPAddress, remote_port: int
              ) -> Connection | None:
@@ -684,8 +702,10 @@ class Stack:
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
                 half_open = listener.half_open
-                if half_open.get(conn.remote) is conn:
-                    del half_open[conn.remote]
+                if half_open:
+                    key = peer_key(*conn.remote)
+                    if half_open.get(key) is conn:
+                        del half_open[key]
                 if new in (State.CLOSED, State.LISTEN):
                     listener.accept_queue.pop(conn, None)  # dead entries leave the queue
         if new in (State.CLOSED, State.LISTEN):
@@ -785,11 +805,20 @@ class Stack:
         self._tcb_count += 1
         return conn
 
+    def _lookup(self, local_port: int, remote: IPAddress, remote_port: int) -> Connection | None:
+        peers = self._conns.get(local_port)
+        return peers.get((remote, remote_port)) if peers is not None else None
+
     def _entry(self, local_port: int, remote: IPAddress, remote_port: int
                ) -> Connection | HalfOpen | None:
         """The TCB or half-open record of this 4-tuple, or None."""
-        peers = self._conns.get(local_port)
-        return peers.get((remote, remote_port)) if peers is not None else None
+        conn = self._lookup(local_port, remote, remote_port)
+        if conn is not None:
+            return conn
+        listener = self._listeners.get(local_port)
+        if listener is None or not listener.half_open:
+            return None
+        return listener.half_open.get(peer_key(remote, remote_port))
 
     # ------------------------------------------------------------------
     # Half-open records (tcpstack.halfopen; RFC 4987 §3.2-3.5)
@@ -797,10 +826,20 @@ class Stack:
 
     def _to_record(self, conn: Connection, now: float) -> None:
         """``conn`` (half-open, its SYN,ACK just handed out at ``now``) becomes a
-        HalfOpen record in its place: tables, SYN queue, timer heap."""
-        syn, times = self._reviving.pop(conn)
-        record = conn.to_half_open(syn, (*times, now))
-        self._replace(conn, record)
+        HalfOpen record: in its listener's SYN queue, in its place, and in the
+        timer heap; the TCB leaves the demultiplexing table."""
+        key, syn, times = self._reviving.pop(conn)
+        remote = conn.remote
+        listener = self._listeners.get(conn.local.port)
+        if listener is None or listener.half_open.get(key) is not conn:
+            self._push_timer(conn)  # no SYN queue to keep a record in: a TCB it stays
+            return
+        record = conn.to_half_open(key, syn, (*times, now))
+        listener.half_open[key] = record
+        peers = self._conns[conn.local.port]
+        del peers[remote]
+        if not peers:
+            del self._conns[conn.local.port]
         self._push_timer(record)
 
     def _revive(self, record: HalfOpen) -> Connection:
@@ -811,9 +850,18 @@ class Stack:
         quiet = self._quiet.get(tracing)
         if quiet is None:
             quiet = self._quiet[tracing] = QuietOwner(self.name, tracing=tracing)
-        conn = Connection.from_half_open(record, self, quiet)
+        port = record.local_port
+        raw = (record.key >> 16).to_bytes(len(self._packed), "big")
+        remote = Endpoint(self._peer(raw) or ipaddress.ip_address(raw), record.key & 0xFFFF)
+        conn = Connection.from_half_open(record, self._endpoints[port], remote, self, quiet)
         record.deadline = None
-        self._replace(record, conn)
+        peers = self._conns.get(port)
+        if peers is None:
+            peers = self._conns[port] = {}
+        peers[conn.remote] = conn
+        listener = self._listeners.get(port)
+        if listener is not None and listener.half_open.get(record.key) is record:
+            listener.half_open[record.key] = conn
         return conn
 
     def _pin(self, entry: Connection | HalfOpen) -> Connection:
@@ -828,18 +876,6 @@ class Stack:
             return entry
         self._push_timer(conn)
         return conn
-
-    def _replace(self, old: Connection | HalfOpen, new: Connection | HalfOpen) -> None:
-        """Put ``new`` where ``old`` was (the same 4-tuple), keeping its place in
-        the listener's SYN queue."""
-        remote = old.remote
-        peers = self._conns.get(old.local.port)
-        if peers is not None and peers.get(remote) is old:
-            peers[remote] = new
-        listener = self._listeners.get(old.local.port)
-        if listener is not None and listener.half_open.get(remote) is old:
-            listener.half_open[remote] = new
-
 
     def _ephemeral_port(self, remote: IPAddress, remote_port: int) -> int:
         """A free local port (RFC 6056 §3.3.1: random start, linear probe)."""

@@ -36,7 +36,6 @@ from .config import TcpConfig
 if TYPE_CHECKING:
     from .connection import Connection
     from .halfopen import HalfOpen
-    from .wire import IPAddress
 
 
 
@@ -62,7 +61,8 @@ class Listener:
 
     Attributes:
         half_open: the SYN queue: its connections in SYN-RECEIVED by the
-            peer's ``(address, port)``, oldest first; each a
+            peer's address and port (:func:`~tcpstack.halfopen.peer_key`),
+            oldest first; each a
             :class:`~tcpstack.connection.Connection` or, once its SYN,ACK has
             left, a :class:`~tcpstack.halfopen.HalfOpen` record (the key keeps
             its place when one becomes the other).
@@ -80,7 +80,7 @@ class Listener:
         self.port = port
         self.backlog = backlog
         self.config = config
-        self.half_open: dict[tuple[IPAddress, int], Connection | HalfOpen] = {}
+        self.half_open: dict[int, Connection | HalfOpen] = {}
         self.accept_queue: dict[Connection, None] = {}
         self.cookie_sent_at: float | None = None
 
