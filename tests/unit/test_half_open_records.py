@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import pytest
 from tcp_script import IRS, PEER_ADDR, US_ADDR, new_stack, packet, peer_seg, stack_segments
+from test_syn_queue import run_timers
 
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
@@ -39,21 +40,22 @@ def syn(*, sport: int = SPORT, data: bytes = b"", fin: bool = False) -> bytes:
                            options=SYN_OPTIONS))
 
 
+def queued_record() -> Stack:
+    """A stack listening on port 80 whose SYN queue holds one record (SYN at 0 s)."""
+    stack = new_stack()
+    stack.listen(80)
+    stack.receive(syn(), 0.0)
+    stack_segments(stack, at=0.0)
+    synack_of(stack)
+    return stack
+
+
 def synack_of(stack: Stack, sport: int = SPORT) -> HalfOpen:
     listener = stack.listener(80)
     assert listener is not None
     entry = listener.half_open[peer_key(PEER_ADDR, sport)]
     assert isinstance(entry, HalfOpen)
     return entry
-
-
-def run_to(stack: Stack, until: float) -> list[tuple[float, str]]:
-    """Fire every timer up to ``until`` (seconds), sending after each; (time, flags) sent."""
-    sent = []
-    while (at := stack.next_timer()) is not None and at <= until:
-        stack.handle_timer(at)
-        sent += [(at, s.flags.letters()) for s in stack_segments(stack, at=at)]
-    return sent
 
 
 # A step: at a time, after running the timers up to it, what the peer sends
@@ -97,13 +99,13 @@ def run(script: tuple[bytes, list[Step]], *, pin: bool) -> tuple[Stack, Trace, l
     [synack] = stack_segments(stack, at=0.0)
     kinds = []
     for at, make in steps:
-        run_to(stack, at)
+        run_timers(stack, at)
         entry = stack.listener(80).half_open.get(peer_key(PEER_ADDR, SPORT))  # type: ignore[union-attr]
         kinds.append(type(entry).__name__)
         if make is not None:
             stack.receive(packet(make(synack.seq)), at)
             stack_segments(stack, at=at)
-    run_to(stack, 80.0)
+    run_timers(stack, 80.0)
     return stack, trace, kinds
 
 
@@ -169,7 +171,7 @@ def test_the_final_ack_rebuilds_the_tcb_with_its_history() -> None:
     stack.listen(80)
     stack.receive(syn(), 0.0)
     [synack] = stack_segments(stack, at=0.0)
-    run_to(stack, 1.0)  # one retransmission
+    run_timers(stack, 1.0)  # one retransmission
     stack.receive(packet(ack()(synack.seq)), 1.25)
     conn = stack.find(80, PEER_ADDR, SPORT)
     assert conn is not None and conn.state is State.ESTABLISHED
@@ -181,15 +183,11 @@ def test_the_final_ack_rebuilds_the_tcb_with_its_history() -> None:
 
 
 def test_find_and_connections_give_a_tcb_that_stays_one() -> None:
-    stack = new_stack()
-    stack.listen(80)
-    stack.receive(syn(), 0.0)
-    stack_segments(stack, at=0.0)
-    synack_of(stack)
+    stack = queued_record()
     [conn] = stack.connections
     assert conn.state is State.SYN_RECEIVED and conn.retransmissions == 0
     assert stack.find(80, PEER_ADDR, SPORT) is conn
-    run_to(stack, 3.0)
+    run_timers(stack, 3.0)
     assert stack.listener(80).half_open == {peer_key(PEER_ADDR, SPORT): conn}  # type: ignore[union-attr]
     assert conn.retransmissions == 2
 
@@ -199,7 +197,7 @@ def test_a_retransmitted_record_is_recycled_for_a_new_syn() -> None:
     stack.listen(80)
     stack.receive(syn(), 0.0)
     stack_segments(stack, at=0.0)
-    run_to(stack, 1.0)
+    run_timers(stack, 1.0)
     assert synack_of(stack).retransmissions == 1
     stack.receive(syn(sport=SPORT + 1), 1.5)
     stack_segments(stack, at=1.5)
@@ -231,15 +229,11 @@ def test_the_completing_ack_to_a_full_accept_queue_leaves_the_record() -> None:
 
 
 def test_unlisten_keeps_the_half_open_entries_as_tcbs() -> None:
-    stack = new_stack()
-    stack.listen(80)
-    stack.receive(syn(), 0.0)
-    stack_segments(stack, at=0.0)
-    synack_of(stack)
+    stack = queued_record()
     stack.unlisten(80)
     conn = stack.find(80, PEER_ADDR, SPORT)
     assert conn is not None and conn.state is State.SYN_RECEIVED
-    assert run_to(stack, 1.0) == [(1.0, "S.")]
+    assert run_timers(stack, 1.0) == [(1.0, "S.")]
 
 
 def test_a_half_open_entry_costs_a_few_hundred_bytes() -> None:
