@@ -264,3 +264,20 @@ def test_a_half_open_entry_costs_a_few_hundred_bytes() -> None:
     assert listener is not None and len(listener.half_open) == n
     assert all(isinstance(e, HalfOpen) for e in listener.half_open.values())
     assert 200 < per_entry < 450
+
+
+def test_an_ipv6_record_rebuilds_its_peer() -> None:
+    us, peer = ipaddress.IPv6Address("2001:db8::1"), ipaddress.IPv6Address("2001:db8::2")
+    stack = Stack(us, isn_key=b"k" * 16, name="us")
+    stack.listen(80)
+    stack.receive(packet(peer_seg("S", seq=IRS, sport=SPORT, options=SYN_OPTIONS),
+                         src=peer, dst=us), 0.0)
+    [synack] = stack_segments(stack, at=0.0)
+    listener = stack.listener(80)
+    assert listener is not None
+    assert isinstance(listener.half_open[peer_key(peer, SPORT)], HalfOpen)
+    stack.receive(packet(ack()(synack.seq), src=peer, dst=us), 0.1)
+    conn = stack.accept(80)
+    assert conn is not None and conn.state is State.ESTABLISHED
+    # The peer's MSS (1400) is below the MTU's: it is the send MSS (RFC 9293 §3.7.1).
+    assert (conn.remote.address, conn.remote.port, conn.snd_mss) == (peer, SPORT, 1400)
