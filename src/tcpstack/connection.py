@@ -423,7 +423,7 @@ class Connection(Tcb):
         self._metrics_if_changed()
         self._owner.wake(self)
 
-    # --- Half-open records (tcpstack.halfopen; RFC 4987 §3.2-3.5) ---
+    # --- Half-open records (tcpstack.halfopen; RFC 4987 §3.5 "SYN cache") ---
 
     @classmethod
     def from_half_open(cls, record: HalfOpen, local: Endpoint, remote: Endpoint,

@@ -1,12 +1,12 @@
-"""Half-open passive connections as small records, not full TCBs (RFC 4987 §3.2-3.3).
+"""Half-open passive connections as small records, not full TCBs (RFC 4987 §3.5).
 
 A SYN that a listener queues (:mod:`tcpstack.synqueue`) costs a full
 :class:`~tcpstack.connection.Connection` only while it is being answered:
-once its SYN,ACK has left, the stack keeps a :class:`HalfOpen` record in the
-TCB's place (in the demultiplexing table, the listener's SYN queue and the
-timer heap) and lets the TCB go, as Linux keeps a ``request_sock`` and BSD a
-``syncache`` entry until the handshake completes (RFC 4987 §3.2 "Filtering"
-of state: §3.3 "Reducing SYN-RECEIVED timer", §3.5 "SYN cache").
+once its SYN,ACK has left (under load, ``Listener.light_load``; else once it has
+been retransmitted), the stack keeps a :class:`HalfOpen` record in the
+listener's SYN queue and the timer heap and lets the TCB go, as Linux keeps
+a ``request_sock`` and BSD a ``syncache`` entry until the handshake completes
+(RFC 4987 §3.5 "SYN cache").
 
 Theory of operation. A TCB in SYN-RECEIVED that no application has seen is a
 function of what happened to it: the SYN (a parsed, frozen segment), when it
@@ -51,8 +51,17 @@ from .wire import IPAddress, Segment
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["HalfOpen", "QuietOwner", "peer_key"]
+__all__ = ["LIGHT_LOAD", "HalfOpen", "QuietOwner", "peer_key"]
 
+
+LIGHT_LOAD = 128
+"""Half-open entries a listener may hold (its SYN queue's length, this one
+included) for a fresh entry to stay a TCB: an entry becomes a record when its
+SYN,ACK leaves if the SYN queue is longer, else at its first retransmission
+timeout (the peer did not answer within the initial RTO: likely spoofed). A
+lightly loaded server is spared a rebuild per handshake; a flood, which fills
+the queue at once, costs records. 128 is the default ``max_syn_backlog``: with
+it, only retransmitted entries become records."""
 
 _HEAD = struct.Struct("!IB")  # ISS, number of times
 _TIME = struct.Struct("!d")

@@ -169,6 +169,10 @@ class Stack:
         # SYN it took and the times of its inputs so far. They stay out of the
         # timer heap meanwhile (their record goes in).
         self._reviving: dict[Connection, tuple[int, Segment, tuple[float, ...]]] = {}
+        # Half-open TCBs left whole while their listener is lightly loaded
+        # (Listener.light_load), the same inputs kept: a record at their first
+        # retransmission timeout. They are in the timer heap.
+        self._deferred: dict[Connection, tuple[int, Segment, tuple[float, ...]]] = {}
         self._quiet: dict[bool, QuietOwner] = {}  # replay owners, by trace activity
         #: Counters (a ``Counter``; keys and their Linux ``nstat`` names in
         #: :data:`tcpstack.counters.COUNTERS`): packets in/out, drops by reason
@@ -342,7 +346,9 @@ class Stack:
                 return
             # Any segment to a half-open record rebuilds its TCB, for good, and
             # the TCB processes it as §3.10.7.4 says (tcpstack.halfopen).
-            self._pin(entry).receive(seg, now)
+            if isinstance(entry, HalfOpen) or self._reviving or self._deferred:
+                entry = self._pin(entry)
+            entry.receive(seg, now)
             return
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
@@ -602,6 +608,10 @@ class Stack:
                 self._reviving[conn] = (entry.key, entry.syn, (*entry.times, now))
             else:
                 conn = entry
+                if self._deferred and conn in self._deferred:
+                    # A half-open TCB left whole: a record after this retransmission.
+                    key, syn, times = self._deferred.pop(conn)
+                    self._reviving[conn] = (key, syn, (*times, now))
             conn.handle_timer(now)
             if conn in self._reviving:
                 continue  # its record goes into the heap
@@ -625,7 +635,7 @@ class Stack:
         rebuilt into TCBs, for good, so that the caller may act on them.
         """
         conns = [c for peers in self._conns.values() for c in peers.values()]
-        if self._reviving:
+        if self._reviving or self._deferred:
             for conn in conns:
                 self._pin(conn)  # about to become records: TCBs they stay
         conns += [self._pin(e) for listener in list(self._listeners.values())
@@ -699,6 +709,8 @@ class Stack:
         if old is State.SYN_RECEIVED or new in (State.CLOSED, State.LISTEN):
             if self._reviving:
                 self._reviving.pop(conn, None)  # no record for it: it moved on
+            if self._deferred:
+                self._deferred.pop(conn, None)
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
                 half_open = listener.half_open
@@ -821,20 +833,30 @@ class Stack:
         return listener.half_open.get(peer_key(remote, remote_port))
 
     # ------------------------------------------------------------------
-    # Half-open records (tcpstack.halfopen; RFC 4987 §3.2-3.5)
+    # Half-open records (tcpstack.halfopen; RFC 4987 §3.5 "SYN cache")
     # ------------------------------------------------------------------
 
     def _to_record(self, conn: Connection, now: float) -> None:
         """``conn`` (half-open, its SYN,ACK just handed out at ``now``) becomes a
         HalfOpen record: in its listener's SYN queue, in its place, and in the
         timer heap; the TCB leaves the demultiplexing table."""
-        key, syn, times = self._reviving.pop(conn)
+        reviving = self._reviving
+        key, syn, times = reviving.pop(conn)
+        if not reviving:
+            reviving.clear()  # give back the table a burst of SYNs made it grow to
         remote = conn.remote
+        times = (*times, now)
         listener = self._listeners.get(conn.local.port)
         if listener is None or listener.half_open.get(key) is not conn:
             self._push_timer(conn)  # no SYN queue to keep a record in: a TCB it stays
             return
-        record = conn.to_half_open(key, syn, (*times, now))
+        if len(times) == 2 and len(listener.half_open) <= listener.light_load:
+            # A light load and a fresh entry: it stays a TCB, spared a rebuild
+            # when its peer answers, until its first retransmission timeout.
+            self._deferred[conn] = (key, syn, times)
+            self._push_timer(conn)
+            return
+        record = conn.to_half_open(key, syn, times)
         listener.half_open[key] = record
         peers = self._conns[conn.local.port]
         del peers[remote]
@@ -873,6 +895,8 @@ class Stack:
             conn = entry
             del self._reviving[conn]
         else:
+            if self._deferred:
+                self._deferred.pop(entry, None)  # in the heap already
             return entry
         self._push_timer(conn)
         return conn

@@ -32,10 +32,10 @@ import enum
 from typing import TYPE_CHECKING
 
 from .config import TcpConfig
+from .halfopen import LIGHT_LOAD, HalfOpen
 
 if TYPE_CHECKING:
     from .connection import Connection
-    from .halfopen import HalfOpen
 
 
 
@@ -68,13 +68,19 @@ class Listener:
             its place when one becomes the other).
         accept_queue: ESTABLISHED (or later) connections not yet taken by
             ``accept()``, oldest first; a connection leaves it when it dies.
+        light_load: SYN queue lengths (entries, the new one included) up to
+            which a fresh half-open entry stays a TCB until its first
+            retransmission timeout rather than becoming a record when its
+            SYN,ACK leaves (:data:`tcpstack.halfopen.LIGHT_LOAD` by default;
+            0: always a record). Settable.
         cookie_sent_at: when this listener last answered a SYN with a cookie
             (seconds), or None: final ACKs are checked as cookies only while
             cookies sent then may still be valid (Linux
             ``tcp_synq_no_recent_overflow``), or with ``syncookies = "always"``.
     """
 
-    __slots__ = ("accept_queue", "backlog", "config", "cookie_sent_at", "half_open", "port")
+    __slots__ = ("accept_queue", "backlog", "config", "cookie_sent_at", "half_open",
+                 "light_load", "port")
 
     def __init__(self, port: int, backlog: int, config: TcpConfig | None = None) -> None:
         self.port = port
@@ -83,6 +89,7 @@ class Listener:
         self.half_open: dict[int, Connection | HalfOpen] = {}
         self.accept_queue: dict[Connection, None] = {}
         self.cookie_sent_at: float | None = None
+        self.light_load = LIGHT_LOAD
 
     @property
     def full(self) -> bool:

@@ -1,8 +1,10 @@
-"""Half-open connections kept as small records (tcpstack.halfopen; RFC 4987 §3.2-3.5).
+"""Half-open connections kept as small records (tcpstack.halfopen; RFC 4987 §3.5).
 
-A queued SYN is a TCB until its SYN,ACK leaves, then a HalfOpen record; the
-record is rebuilt into the same TCB for any segment, its retransmission
-timeout, recycling, or a lookup by the application. The record path must be
+A queued SYN is a TCB until its SYN,ACK leaves, then a HalfOpen record (on
+a lightly loaded listener, ``Listener.light_load``, only once its SYN,ACK has
+been retransmitted; most tests set it to 0); the record is rebuilt into the
+same TCB for any segment, its retransmission timeout, recycling, or a lookup
+by the application. The record path must be
 indistinguishable from a TCB kept all along: every scripted run below is made
 twice, once with records and once with the TCB pinned by ``Stack.find`` right
 after the SYN (which keeps it a TCB, as before records), and the two traces,
@@ -24,7 +26,7 @@ from test_syn_queue import run_timers
 
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
-from tcpstack.halfopen import HalfOpen, peer_key
+from tcpstack.halfopen import LIGHT_LOAD, HalfOpen, peer_key
 from tcpstack.stack import Stack
 from tcpstack.state import State
 from tcpstack.trace import Trace
@@ -40,10 +42,19 @@ def syn(*, sport: int = SPORT, data: bytes = b"", fin: bool = False) -> bytes:
                            options=SYN_OPTIONS))
 
 
+def listening(stack: Stack, *, light_load: int = 0, backlog: int = 128) -> Stack:
+    """``stack`` listening on port 80, its fresh half-open entries records
+    when the SYN queue is longer than ``light_load``."""
+    stack.listen(80, backlog=backlog)
+    listener = stack.listener(80)
+    assert listener is not None
+    listener.light_load = light_load
+    return stack
+
+
 def queued_record() -> Stack:
     """A stack listening on port 80 whose SYN queue holds one record (SYN at 0 s)."""
-    stack = new_stack()
-    stack.listen(80)
+    stack = listening(new_stack())
     stack.receive(syn(), 0.0)
     stack_segments(stack, at=0.0)
     synack_of(stack)
@@ -90,8 +101,7 @@ SCRIPTS: dict[str, tuple[bytes, list[Step]]] = {
 
 def run(script: tuple[bytes, list[Step]], *, pin: bool) -> tuple[Stack, Trace, list[str]]:
     trace = Trace()
-    stack = Stack(US_ADDR, isn_key=b"k" * 16, name="us", trace=trace)
-    stack.listen(80)
+    stack = listening(Stack(US_ADDR, isn_key=b"k" * 16, name="us", trace=trace))
     first, steps = script
     stack.receive(first, 0.0)
     if pin:
@@ -131,8 +141,7 @@ def test_a_record_behaves_as_the_tcb_it_replaces(name: str) -> None:
 
 
 def test_the_synack_leaves_then_a_record_holds_the_entry() -> None:
-    stack = new_stack()
-    stack.listen(80)
+    stack = listening(new_stack())
     stack.receive(syn(), 0.0)
     listener = stack.listener(80)
     assert listener is not None
@@ -148,8 +157,7 @@ def test_the_synack_leaves_then_a_record_holds_the_entry() -> None:
 
 
 def test_synack_retransmissions_keep_the_entry_a_record() -> None:
-    stack = new_stack()
-    stack.listen(80)
+    stack = listening(new_stack())
     stack.receive(syn(), 0.0)
     [first] = stack_segments(stack, at=0.0)
     again = []
@@ -167,8 +175,7 @@ def test_synack_retransmissions_keep_the_entry_a_record() -> None:
 
 
 def test_the_final_ack_rebuilds_the_tcb_with_its_history() -> None:
-    stack = new_stack()
-    stack.listen(80)
+    stack = listening(new_stack())
     stack.receive(syn(), 0.0)
     [synack] = stack_segments(stack, at=0.0)
     run_timers(stack, 1.0)  # one retransmission
@@ -193,8 +200,7 @@ def test_find_and_connections_give_a_tcb_that_stays_one() -> None:
 
 
 def test_a_retransmitted_record_is_recycled_for_a_new_syn() -> None:
-    stack = new_stack(config=TcpConfig(max_syn_backlog=1, syncookies="off"))
-    stack.listen(80)
+    stack = listening(new_stack(config=TcpConfig(max_syn_backlog=1, syncookies="off")))
     stack.receive(syn(), 0.0)
     stack_segments(stack, at=0.0)
     run_timers(stack, 1.0)
@@ -209,8 +215,7 @@ def test_a_retransmitted_record_is_recycled_for_a_new_syn() -> None:
 
 
 def test_the_completing_ack_to_a_full_accept_queue_leaves_the_record() -> None:
-    stack = new_stack(config=TcpConfig(max_syn_backlog=1))
-    stack.listen(80, backlog=2)
+    stack = listening(new_stack(config=TcpConfig(max_syn_backlog=1)), backlog=2)
     for sport in (SPORT, SPORT + 1, SPORT + 2):  # a record, then two cookies
         stack.receive(syn(sport=sport), 0.0)
     synacks = {s.dst_port: s for s in stack_segments(stack, at=0.0)}
@@ -241,8 +246,8 @@ def test_a_half_open_entry_costs_a_few_hundred_bytes() -> None:
     # do not count), each answered: memory per entry, by tracemalloc (memory is
     # deterministic; a TCB costs about 2,500 bytes here).
     n, addresses = 1000, 10
-    stack = Stack(US_ADDR, config=TcpConfig(max_syn_backlog=n), isn_key=b"k" * 16)
-    stack.listen(80, backlog=n + 1)
+    stack = listening(Stack(US_ADDR, config=TcpConfig(max_syn_backlog=n), isn_key=b"k" * 16),
+                      backlog=n + 1)
     base = int(ipaddress.IPv4Address("198.51.100.1"))
     packets = [packet(peer_seg("S", seq=IRS, sport=1024 + i // addresses, options=SYN_OPTIONS),
                       src=ipaddress.IPv4Address(base + i % addresses)) for i in range(n)]
@@ -268,8 +273,7 @@ def test_a_half_open_entry_costs_a_few_hundred_bytes() -> None:
 
 def test_an_ipv6_record_rebuilds_its_peer() -> None:
     us, peer = ipaddress.IPv6Address("2001:db8::1"), ipaddress.IPv6Address("2001:db8::2")
-    stack = Stack(us, isn_key=b"k" * 16, name="us")
-    stack.listen(80)
+    stack = listening(Stack(us, isn_key=b"k" * 16, name="us"))
     stack.receive(packet(peer_seg("S", seq=IRS, sport=SPORT, options=SYN_OPTIONS),
                          src=peer, dst=us), 0.0)
     [synack] = stack_segments(stack, at=0.0)
@@ -281,3 +285,22 @@ def test_an_ipv6_record_rebuilds_its_peer() -> None:
     assert conn is not None and conn.state is State.ESTABLISHED
     # The peer's MSS (1400) is below the MTU's: it is the send MSS (RFC 9293 §3.7.1).
     assert (conn.remote.address, conn.remote.port, conn.snd_mss) == (peer, SPORT, 1400)
+
+
+def test_a_lightly_loaded_listener_keeps_fresh_entries_whole() -> None:
+    stack = new_stack()
+    stack.listen(80)
+    listener = stack.listener(80)
+    assert listener is not None and listener.light_load == LIGHT_LOAD == 128
+    stack.receive(syn(), 0.0)
+    stack_segments(stack, at=0.0)
+    key = peer_key(PEER_ADDR, SPORT)
+    assert isinstance(listener.half_open[key], Connection)  # no rebuild when answered
+    assert run_timers(stack, 1.0) == [(1.0, "S.")]
+    record = synack_of(stack)  # unanswered within the initial RTO: a record
+    assert (record.retransmissions, record.deadline) == (1, 3.0)
+    # A longer SYN queue: a fresh entry is a record once its SYN,ACK has left.
+    listener.light_load = 1
+    stack.receive(syn(sport=SPORT + 1), 1.5)
+    stack_segments(stack, at=1.5)
+    assert synack_of(stack, SPORT + 1).retransmissions == 0
