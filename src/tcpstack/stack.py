@@ -710,7 +710,7 @@ class Stack:
             if self._reviving:
                 self._reviving.pop(conn, None)  # no record for it: it moved on
             if self._deferred:
-                self._deferred.pop(conn, None)
+                self._undefer(conn)
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
                 half_open = listener.half_open
@@ -886,6 +886,12 @@ class Stack:
             listener.half_open[record.key] = conn
         return conn
 
+    def _undefer(self, conn: Connection) -> None:
+        """``conn`` is no longer a half-open TCB left whole (``_deferred``)."""
+        deferred = self._deferred
+        if deferred.pop(conn, None) is not None and not deferred:
+            deferred.clear()  # give back the table a burst of SYNs made it grow to
+
     def _pin(self, entry: Connection | HalfOpen) -> Connection:
         """``entry`` as a TCB that stays one: a record is rebuilt, a TCB about to
         become a record stays a TCB; either way its timer is in the heap."""
@@ -896,7 +902,7 @@ class Stack:
             del self._reviving[conn]
         else:
             if self._deferred:
-                self._deferred.pop(entry, None)  # in the heap already
+                self._undefer(entry)  # in the heap already
             return entry
         self._push_timer(conn)
         return conn
