@@ -2,11 +2,11 @@
 
 A SYN that a listener queues (:mod:`tcpstack.synqueue`) costs a full
 :class:`~tcpstack.connection.Connection` only while it is being answered:
-once its SYN,ACK has left (under load, ``Listener.light_load``; else once it has
-been retransmitted), the stack keeps a :class:`HalfOpen` record in the
-listener's SYN queue and the timer heap and lets the TCB go, as Linux keeps
-a ``request_sock`` and BSD a ``syncache`` entry until the handshake completes
-(RFC 4987 §3.5 "SYN cache").
+once its SYN,ACK has left (at once when its listener's SYN queue is longer
+than ``Listener.light_load``, else once it has been retransmitted), the
+stack keeps a :class:`HalfOpen` record in the listener's SYN queue and the
+timer heap and lets the TCB go, as Linux keeps a ``request_sock`` and BSD a
+``syncache`` entry until the handshake completes (RFC 4987 §3.5 "SYN cache").
 
 Theory of operation. A TCB in SYN-RECEIVED that no application has seen is a
 function of what happened to it: the SYN (a parsed, frozen segment), when it
@@ -51,7 +51,7 @@ from .wire import IPAddress, Segment
 if TYPE_CHECKING:
     from .connection import Connection
 
-__all__ = ["LIGHT_LOAD", "HalfOpen", "QuietOwner", "peer_key"]
+__all__ = ["LIGHT_LOAD", "MAX_TIMES", "HalfOpen", "QuietOwner", "peer_key"]
 
 
 LIGHT_LOAD = 128
@@ -62,6 +62,10 @@ timeout (the peer did not answer within the initial RTO: likely spoofed). A
 lightly loaded server is spared a rebuild per handshake; a flood, which fills
 the queue at once, costs records. 128 is the default ``max_syn_backlog``: with
 it, only retransmitted entries become records."""
+
+MAX_TIMES = 255
+"""The most input times a record keeps (126 retransmissions): a TCB that
+retransmitted more (``synack_retries`` above 126) stays a TCB."""
 
 _HEAD = struct.Struct("!IB")  # ISS, number of times
 _TIME = struct.Struct("!d")
@@ -108,8 +112,9 @@ class HalfOpen:
             ValueError: more than 255 times, or a SYN that does not encode (it
                 was decoded from the wire, so it does).
         """
-        if len(times) > 255:
-            raise ValueError(f"a half-open record keeps at most 255 times, got {len(times)}")
+        if len(times) > MAX_TIMES:
+            raise ValueError(f"a half-open record keeps at most {MAX_TIMES} times, "
+                             f"got {len(times)}")
         return b"".join((_HEAD.pack(iss, len(times)), *map(_TIME.pack, times),
                          syn.encode_header(0), syn.payload))
 

@@ -39,7 +39,7 @@ from .config import TcpConfig
 from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
 from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
-from .halfopen import HalfOpen, QuietOwner, peer_key
+from .halfopen import MAX_TIMES, HalfOpen, QuietOwner, peer_key
 from .isn import IsnGenerator
 from .negotiation import syn_options
 from .paws import ts_clock
@@ -847,8 +847,11 @@ class Stack:
         remote = conn.remote
         times = (*times, now)
         listener = self._listeners.get(conn.local.port)
-        if listener is None or listener.half_open.get(key) is not conn:
-            self._push_timer(conn)  # no SYN queue to keep a record in: a TCB it stays
+        if (listener is None or listener.half_open.get(key) is not conn
+                or len(times) > MAX_TIMES):
+            # No SYN queue to keep a record in, or more retransmissions than a
+            # record keeps: a TCB it stays.
+            self._push_timer(conn)
             return
         if len(times) == 2 and len(listener.half_open) <= listener.light_load:
             # A light load and a fresh entry: it stays a TCB, spared a rebuild

@@ -26,7 +26,7 @@ from test_syn_queue import run_timers
 
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
-from tcpstack.halfopen import LIGHT_LOAD, HalfOpen, peer_key
+from tcpstack.halfopen import LIGHT_LOAD, MAX_TIMES, HalfOpen, peer_key
 from tcpstack.stack import Stack
 from tcpstack.state import State
 from tcpstack.trace import Trace
@@ -304,3 +304,26 @@ def test_a_lightly_loaded_listener_keeps_fresh_entries_whole() -> None:
     stack.receive(syn(sport=SPORT + 1), 1.5)
     stack_segments(stack, at=1.5)
     assert synack_of(stack, SPORT + 1).retransmissions == 0
+
+
+def test_more_retransmissions_than_a_record_keeps_leave_a_tcb() -> None:
+    # MAX_TIMES = 255 input times at most: the SYN, its SYN,ACK, then 126 pairs
+    # (timeout, SYN,ACK); the 127th retransmission leaves a TCB.
+    stack = listening(new_stack(config=TcpConfig(synack_retries=130, r2_syn=None)))
+    stack.receive(syn(), 0.0)
+    stack_segments(stack, at=0.0)
+    listener = stack.listener(80)
+    assert listener is not None
+    key = peer_key(PEER_ADDR, SPORT)
+    for _ in range(126):
+        at = stack.next_timer()
+        assert at is not None
+        stack.handle_timer(at)
+        stack_segments(stack, at=at)
+    assert synack_of(stack).retransmissions == 126 and len(synack_of(stack).times) == MAX_TIMES - 1
+    at = stack.next_timer()
+    assert at is not None
+    stack.handle_timer(at)
+    stack_segments(stack, at=at)
+    entry = listener.half_open[key]
+    assert isinstance(entry, Connection) and entry.retransmissions == 127
