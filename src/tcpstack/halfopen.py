@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .config import TcpConfig
@@ -67,7 +68,7 @@ MAX_TIMES = 255
 """The most input times a record keeps (126 retransmissions): a TCB that
 retransmitted more (``synack_retries`` above 126) stays a TCB."""
 
-_HEAD = struct.Struct("!IB")  # ISS, number of times
+_HEAD = struct.Struct("!IBB")  # ISS, number of times, the SYN's IP ECN codepoint
 _TIME = struct.Struct("!d")
 
 
@@ -85,8 +86,9 @@ class HalfOpen:
         config: the configuration the TCB was made with.
         blob: ``pack(iss, times, syn)`` (:meth:`pack`): our ISS, the times of the
             inputs (seconds: the SYN's arrival, its SYN,ACK's departure, then per
-            retransmission the timeout's firing and the SYN,ACK's departure), and
-            the peer's SYN as on the wire (its checksum aside).
+            retransmission the timeout's firing and the SYN,ACK's departure), the
+            IP ECN codepoint the SYN came with, and the peer's SYN as on the wire
+            (its checksum aside).
         deadline: the TCB's retransmission deadline (seconds), or None once
             the record has been rebuilt into a TCB (its heap entry is stale).
         counts: the TCB's own counters (:attr:`Connection.stats
@@ -115,7 +117,10 @@ class HalfOpen:
         if len(times) > MAX_TIMES:
             raise ValueError(f"a half-open record keeps at most {MAX_TIMES} times, "
                              f"got {len(times)}")
-        return b"".join((_HEAD.pack(iss, len(times)), *map(_TIME.pack, times),
+        # The IP ECN codepoint the SYN arrived with, where segments carry one
+        # (RFC 3168 §6.1.1: an ECN-setup SYN that arrives ECT is refused ECN).
+        ecn = getattr(syn, "ecn", 0)
+        return b"".join((_HEAD.pack(iss, len(times), ecn), *map(_TIME.pack, times),
                          syn.encode_header(0), syn.payload))
 
     def _syn_at(self) -> int:
@@ -133,8 +138,13 @@ class HalfOpen:
 
     @property
     def syn(self) -> Segment:
-        """The peer's SYN, decoded again (the same segment)."""
-        return Segment.decode_checked(memoryview(self.blob)[self._syn_at():], None)
+        """The peer's SYN, decoded again (the same segment, its IP ECN codepoint too)."""
+        syn = Segment.decode_checked(memoryview(self.blob)[self._syn_at():], None)
+        ecn = self.blob[5]
+        if not ecn:
+            return syn
+        changes: dict[str, Any] = {"ecn": ecn}
+        return replace(syn, **changes)
 
     @property
     def local_port(self) -> int:
