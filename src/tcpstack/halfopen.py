@@ -31,7 +31,7 @@ a record:
 Memory: a record is one object of six slots and one ``bytes`` (ISS, the
 times, the SYN as on the wire); the listener's SYN queue keys it by the
 peer's address and port as one integer, and it is not in the stack's
-demultiplexing table of TCBs. About 360 bytes per entry in all
+demultiplexing table of TCBs. About 370 bytes per entry in all
 (docs/security.md, "SYN floods", measures it).
 """
 
