@@ -42,6 +42,7 @@ from .buffers import ReceiveBuffer
 from .counters import CAUSE_COUNTERS, lifecycle_counter
 from .ecn import EcnState
 from .errors import LocalProtocolError
+from .halfopen import HalfOpen
 from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
@@ -443,6 +444,49 @@ class Connection(Tcb):
         self._segment_arrives(seg)
         self._metrics_if_changed()
         self._owner.wake(self)
+
+    # --- Half-open records (tcpstack.halfopen; RFC 4987 §3.5 "SYN cache") ---
+
+    @classmethod
+    def from_half_open(cls, record: HalfOpen, local: Endpoint, remote: Endpoint,
+                       owner: Owner, quiet: Owner) -> Connection:
+        """The TCB a :class:`~tcpstack.halfopen.HalfOpen` record stands for.
+
+        Replays the record's inputs into a new passive TCB (``local``,
+        ``remote``) owned by ``quiet``, which traces, counts and reports nothing:
+        the SYN at its arrival time (§3.10.7.2), the SYN,ACK's output, and for
+        each retransmission the timeout (RFC 6298 §5.4-5.6) and the output
+        again. The result is, field for field, the TCB the host would hold had
+        it never let it go; it is then handed to ``owner`` with the record's own
+        counters. The caller puts it in its tables and timer heap. Never raises
+        for a hostile SYN (it was processed once already).
+        """
+        times = record.times
+        conn = cls(local, remote, iss=record.iss, config=record.config, now=times[0],
+                   passive=True, owner=quiet, serial=record.serial)
+        conn.receive(record.syn, times[0])
+        conn.packets_to_send(times[1])
+        for i in range(2, len(times) - 1, 2):
+            conn.handle_timer(times[i])
+            conn.packets_to_send(times[i + 1])
+        conn._owner = owner
+        conn._counts = record.counts
+        return conn
+
+    def to_half_open(self, key: int, syn: Segment, times: tuple[float, ...]) -> HalfOpen:
+        """This passive TCB in SYN-RECEIVED as a :class:`~tcpstack.halfopen.HalfOpen`
+        record (``key``: :func:`~tcpstack.halfopen.peer_key` of the remote):
+        ``syn`` is the SYN it took and ``times`` (seconds) the inputs it had since
+        (see the record). The caller drops this TCB and keeps the record.
+
+        Raises:
+            ValueError: the TCB is not a passive one in SYN-RECEIVED.
+        """
+        if not self._passive or self._state is not S.SYN_RECEIVED:
+            raise ValueError(f"to_half_open: {self.name} is {self._state}, "
+                             f"not a passive SYN-RECEIVED TCB")
+        return HalfOpen(key, self._serial, self._config, HalfOpen.pack(self._iss, times, syn),
+                        self.next_timer(), self._counts)
 
     # ------------------------------------------------------------------
     # SEGMENT ARRIVES (RFC 9293 §3.10.7)

@@ -16,7 +16,9 @@ CLOSED. An idle connection costs memory and nothing else.
 Under attack (RFC 4987; docs/security.md): each listener keeps its half-open
 connections in a bounded SYN queue apart from its accept queue
 (:mod:`tcpstack.synqueue`), answers SYNs with SYN cookies when the queue is
-full (:mod:`tcpstack.syncookies`), lets half-open connections give up after
+full (:mod:`tcpstack.syncookies`), keeps a half-open connection whose SYN,ACK
+has left as a small record instead of a TCB (:mod:`tcpstack.halfopen`), lets
+half-open connections give up after
 ``synack_retries`` SYN,ACK retransmissions (their own retransmission timeout
 decides, :class:`~tcpstack.connection.Connection`), and holds its TCBs,
 orphans and TIME-WAIT TCBs to the limits of its configuration.
@@ -37,6 +39,7 @@ from .config import TcpConfig
 from .connection import Connection, Endpoint, ListenVerdict, listen_verdict, segment_record
 from .counters import Stats
 from .errors import AddressInUse, LocalProtocolError, MalformedPacket
+from .halfopen import MAX_TIMES, HalfOpen, QuietOwner, peer_key
 from .isn import IsnGenerator
 from .negotiation import syn_options
 from .paws import ts_clock
@@ -135,6 +138,8 @@ class Stack:
         # Demultiplexing: local port -> the peer's (address, port) -> TCB. The inner
         # key is the connection's own ``remote`` endpoint (a tuple), so a TCB adds
         # no key object of its own; a lookup uses a plain (address, port) tuple.
+        # Half-open records (tcpstack.halfopen) are not here: only in their
+        # listener's SYN queue (Listener.half_open), which the lookup tries next.
         self._conns: dict[int, dict[tuple[IPAddress, int], Connection]] = {}
         self._endpoints: dict[int, Endpoint] = {}  # our endpoint per local port, shared
         self._listeners: dict[int, Listener] = {}
@@ -151,14 +156,24 @@ class Stack:
         self._over_limit: list[Connection] = []
         # Connections that may have segments to send (an ordered set).
         self._active: dict[Connection, None] = {}
-        # (deadline, serial, connection); stale entries are skipped lazily, and
-        # the heap is rebuilt from its live entries once it doubles (so a TCB
-        # that closed with a far deadline is not held until then).
-        self._timers: list[tuple[float, int, Connection]] = []
+        # (deadline, serial, connection or half-open record); stale entries are
+        # skipped lazily, and the heap is rebuilt from its live entries once it
+        # doubles (so a TCB that closed with a far deadline is not held until then).
+        self._timers: list[tuple[float, int, Connection | HalfOpen]] = []
         self._timers_compact_at = _HEAP_MIN
         self._closed_since_compact = 0
         self._serial = 0
         self._now = 0.0
+        # Half-open TCBs that become HalfOpen records once their SYN,ACK has left
+        # (_collect): the key of each in its SYN queue (the same int object), the
+        # SYN it took and the times of its inputs so far. They stay out of the
+        # timer heap meanwhile (their record goes in).
+        self._reviving: dict[Connection, tuple[int, Segment, tuple[float, ...]]] = {}
+        # Half-open TCBs left whole while their listener is lightly loaded
+        # (Listener.light_load), the same inputs kept: a record at their first
+        # retransmission timeout. They are in the timer heap.
+        self._deferred: dict[Connection, tuple[int, Segment, tuple[float, ...]]] = {}
+        self._quiet: dict[bool, QuietOwner] = {}  # replay owners, by trace activity
         #: Counters (a ``Counter``; keys and their Linux ``nstat`` names in
         #: :data:`tcpstack.counters.COUNTERS`): packets in/out, drops by reason
         #: (``dropped:<reason>``), resets, defences; the connections' counts
@@ -202,7 +217,11 @@ class Stack:
 
     def unlisten(self, port: int) -> None:
         """Stop listening on ``port``; connections already accepted or queued stay."""
-        self._listeners.pop(port, None)
+        listener = self._listeners.get(port)
+        if listener is not None:
+            for entry in list(listener.half_open.values()):
+                self._pin(entry)  # half-open records stay, as TCBs
+            del self._listeners[port]
 
     def accept(self, port: int) -> Connection | None:
         """Take the oldest connection from the listener's accept queue, or None.
@@ -255,7 +274,7 @@ class Stack:
             local_port = self._ephemeral_port(remote, remote_port)
         else:
             _check_port(local_port)
-            if self._lookup(local_port, remote, remote_port) is not None:
+            if self._entry(local_port, remote, remote_port) is not None:
                 raise AddressInUse(f"{_fmt(self.address, local_port)} -> "
                                    f"{_fmt(remote, remote_port)} exists")
         conn = self._new_connection(local_port, remote, remote_port, now, passive=False,
@@ -297,8 +316,8 @@ class Stack:
             self._drop(_name(self.address, ipaddress.ip_address(src_raw), seg),
                        "invalid-address", segment_record(seg))
             return
-        conn = self._lookup(seg.dst_port, src, seg.src_port)
         listener = self._listeners.get(seg.dst_port)
+        conn = self._lookup(seg.dst_port, src, seg.src_port)
         if (
             conn is not None
             and listener is not None
@@ -307,20 +326,29 @@ class Stack:
         ):
             # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
             conn = None
-        if conn is not None:
+        entry: Connection | HalfOpen | None = conn
+        if entry is None and listener is not None and listener.half_open:
+            # A half-open record (tcpstack.halfopen) stands in for its TCB.
+            entry = listener.half_open.get(peer_key(src, seg.src_port))
+        if entry is not None:
             if (
                 listener is not None
-                and conn.state is State.SYN_RECEIVED
+                and entry.state is State.SYN_RECEIVED
                 and listener.accept_full
-                and _completes_handshake(conn, seg)
+                and _completes_handshake(entry, seg)
             ):
                 # The accept queue is full: drop the completing ACK, as Linux
                 # does (tcp_check_req); our SYN,ACK's retransmission asks again.
-                name = conn.name
+                # (A half-open record stays one.)
+                name = _name(self.address, src, seg)
                 self._trace("segment_received", name, segment_record(seg))
                 self._refuse(name, Admission.BACKLOG_FULL)
                 return
-            conn.receive(seg, now)
+            # Any segment to a half-open record rebuilds its TCB, for good, and
+            # the TCB processes it as §3.10.7.4 says (tcpstack.halfopen).
+            if isinstance(entry, HalfOpen) or self._reviving or self._deferred:
+                entry = self._pin(entry)
+            entry.receive(seg, now)
             return
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
             self._receive_listen(listener, src, seg, now)  # the new TCB traces it
@@ -368,14 +396,19 @@ class Stack:
                 return
             case Admission.RECYCLE if victim is not None:
                 self.count("syn_recycled")
+                if isinstance(victim, HalfOpen):
+                    victim = self._revive(victim)
                 victim.give_up(Cause.RECYCLED, now)
             case Admission.BACKLOG_FULL | Admission.SYN_QUEUE_FULL:
                 self._refuse(_name(self.address, src, seg), admission)
                 return
         # A new TCB in LISTEN for this peer; the SYN moves it to SYN-RECEIVED.
+        # Once its SYN,ACK has left it becomes a HalfOpen record (_collect).
         conn = self._new_connection(seg.dst_port, src, seg.src_port, now,
                                     passive=True, config=listener.config)
-        listener.half_open[conn] = None
+        key = peer_key(src, seg.src_port)
+        listener.half_open[key] = conn
+        self._reviving[conn] = (key, seg, (now,))
         conn.receive(seg, now)
 
     def _refuse(self, name: str, admission: Admission) -> None:
@@ -524,12 +557,15 @@ class Stack:
         if active:
             self._active = {}
             conns = list(active) if len(active) == 1 else sorted(active, key=_serial_of)
+            reviving = self._reviving
             for conn in conns:
                 segments = conn.packets_to_send(now)
                 if segments:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
                     out.extend([encode(seg) for seg in segments])
+                if reviving and conn in reviving:
+                    self._to_record(conn, now)
 
     def tick(self, now: float) -> None:
         """Tell the stack the time (seconds) without other input, so that user
@@ -554,18 +590,31 @@ class Stack:
         creation order. Then call :meth:`packets_to_send`."""
         self._now = now
         heap = self._timers
-        due: dict[Connection, None] = {}
+        due: dict[Connection | HalfOpen, None] = {}
         while heap and heap[0][0] <= now:
-            at, serial, conn = heapq.heappop(heap)
-            real = conn.next_timer()
+            at, serial, entry = heapq.heappop(heap)
+            real = entry.next_timer()
             if real is None:
                 continue
             if real <= now:
-                due[conn] = None
+                due[entry] = None
             elif real > at:
-                heapq.heappush(heap, (real, serial, conn))
-        for conn in sorted(due, key=_serial_of) if len(due) > 1 else due:
+                heapq.heappush(heap, (real, serial, entry))
+        for entry in sorted(due, key=_serial_of) if len(due) > 1 else due:
+            if isinstance(entry, HalfOpen):
+                # Its retransmission timeout: the TCB again, until the SYN,ACK
+                # has left (_collect) or it gives up (tcpstack.halfopen).
+                conn = self._revive(entry)
+                self._reviving[conn] = (entry.key, entry.syn, (*entry.times, now))
+            else:
+                conn = entry
+                if self._deferred and conn in self._deferred:
+                    # A half-open TCB left whole: a record after this retransmission.
+                    key, syn, times = self._deferred.pop(conn)
+                    self._reviving[conn] = (key, syn, (*times, now))
             conn.handle_timer(now)
+            if conn in self._reviving:
+                continue  # its record goes into the heap
             nxt = conn.next_timer()
             if nxt is not None:
                 heapq.heappush(heap, (nxt, conn.serial, conn))
@@ -580,14 +629,25 @@ class Stack:
 
     @property
     def connections(self) -> list[Connection]:
-        """Every connection with a TCB (including TIME-WAIT), in creation order."""
-        return sorted((c for peers in self._conns.values() for c in peers.values()),
-                      key=_serial_of)
+        """Every connection with a TCB (including TIME-WAIT), in creation order.
+
+        Half-open connections kept as records (:mod:`tcpstack.halfopen`) are
+        rebuilt into TCBs, for good, so that the caller may act on them.
+        """
+        conns = [c for peers in self._conns.values() for c in peers.values()]
+        if self._reviving or self._deferred:
+            for conn in conns:
+                self._pin(conn)  # about to become records: TCBs they stay
+        conns += [self._pin(e) for listener in list(self._listeners.values())
+                  for e in list(listener.half_open.values()) if isinstance(e, HalfOpen)]
+        return sorted(conns, key=_serial_of)
 
     def find(self, local_port: int, remote_address: str | IPAddress, remote_port: int
              ) -> Connection | None:
-        """The connection with this 4-tuple, or None."""
-        return self._lookup(local_port, ipaddress.ip_address(remote_address), remote_port)
+        """The connection with this 4-tuple, or None (a half-open record is
+        rebuilt into its TCB, for good, as with :attr:`connections`)."""
+        entry = self._entry(local_port, ipaddress.ip_address(remote_address), remote_port)
+        return self._pin(entry) if entry is not None else None
 
     def listening(self, port: int) -> bool:
         """True if a listener exists on ``port``."""
@@ -630,10 +690,15 @@ class Stack:
 
     def timer_moved(self, conn: Connection) -> None:
         """``conn``'s earliest deadline moved earlier: put it in the heap."""
-        at = conn.next_timer()
+        if self._reviving and conn in self._reviving:
+            return  # its record goes into the heap instead (_to_record)
+        self._push_timer(conn)
+
+    def _push_timer(self, entry: Connection | HalfOpen) -> None:
+        at = entry.next_timer()
         if at is not None:
             heap = self._timers
-            heapq.heappush(heap, (at, conn.serial, conn))
+            heapq.heappush(heap, (at, entry.serial, entry))
             if len(heap) >= self._timers_compact_at:
                 self._compact_timers()
             self._notify()
@@ -642,9 +707,17 @@ class Stack:
         """Keep the listener queues, the host limits' counts and the demultiplexing
         table in step with ``conn``."""
         if old is State.SYN_RECEIVED or new in (State.CLOSED, State.LISTEN):
+            if self._reviving:
+                self._reviving.pop(conn, None)  # no record for it: it moved on
+            if self._deferred:
+                self._undefer(conn)
             listener = self._listeners.get(conn.local.port)
             if listener is not None:
-                listener.half_open.pop(conn, None)
+                half_open = listener.half_open
+                if half_open:
+                    key = peer_key(*conn.remote)
+                    if half_open.get(key) is conn:
+                        del half_open[key]
                 if new in (State.CLOSED, State.LISTEN):
                     listener.accept_queue.pop(conn, None)  # dead entries leave the queue
         if new in (State.CLOSED, State.LISTEN):
@@ -748,13 +821,102 @@ class Stack:
         peers = self._conns.get(local_port)
         return peers.get((remote, remote_port)) if peers is not None else None
 
+    def _entry(self, local_port: int, remote: IPAddress, remote_port: int
+               ) -> Connection | HalfOpen | None:
+        """The TCB or half-open record of this 4-tuple, or None."""
+        conn = self._lookup(local_port, remote, remote_port)
+        if conn is not None:
+            return conn
+        listener = self._listeners.get(local_port)
+        if listener is None or not listener.half_open:
+            return None
+        return listener.half_open.get(peer_key(remote, remote_port))
+
+    # ------------------------------------------------------------------
+    # Half-open records (tcpstack.halfopen; RFC 4987 §3.5 "SYN cache")
+    # ------------------------------------------------------------------
+
+    def _to_record(self, conn: Connection, now: float) -> None:
+        """``conn`` (half-open, its SYN,ACK just handed out at ``now``) becomes a
+        HalfOpen record: in its listener's SYN queue, in its place, and in the
+        timer heap; the TCB leaves the demultiplexing table."""
+        reviving = self._reviving
+        key, syn, times = reviving.pop(conn)
+        if not reviving:
+            reviving.clear()  # give back the table a burst of SYNs made it grow to
+        remote = conn.remote
+        times = (*times, now)
+        listener = self._listeners.get(conn.local.port)
+        if (listener is None or listener.half_open.get(key) is not conn
+                or len(times) > MAX_TIMES):
+            # No SYN queue to keep a record in, or more retransmissions than a
+            # record keeps: a TCB it stays.
+            self._push_timer(conn)
+            return
+        if len(times) == 2 and len(listener.half_open) <= listener.light_load:
+            # A light load and a fresh entry: it stays a TCB, spared a rebuild
+            # when its peer answers, until its first retransmission timeout.
+            self._deferred[conn] = (key, syn, times)
+            self._push_timer(conn)
+            return
+        record = conn.to_half_open(key, syn, times)
+        listener.half_open[key] = record
+        peers = self._conns[conn.local.port]
+        del peers[remote]
+        if not peers:
+            del self._conns[conn.local.port]
+        self._push_timer(record)
+
+    def _revive(self, record: HalfOpen) -> Connection:
+        """The TCB of ``record``, rebuilt (Connection.from_half_open) and put in
+        its place; the record's heap entry goes stale. The caller schedules it."""
+        trace = self.trace
+        tracing = trace is not None and trace.active
+        quiet = self._quiet.get(tracing)
+        if quiet is None:
+            quiet = self._quiet[tracing] = QuietOwner(self.name, tracing=tracing)
+        port = record.local_port
+        raw = (record.key >> 16).to_bytes(len(self._packed), "big")
+        remote = Endpoint(self._peer(raw) or ipaddress.ip_address(raw), record.key & 0xFFFF)
+        conn = Connection.from_half_open(record, self._endpoints[port], remote, self, quiet)
+        record.deadline = None
+        peers = self._conns.get(port)
+        if peers is None:
+            peers = self._conns[port] = {}
+        peers[conn.remote] = conn
+        listener = self._listeners.get(port)
+        if listener is not None and listener.half_open.get(record.key) is record:
+            listener.half_open[record.key] = conn
+        return conn
+
+    def _undefer(self, conn: Connection) -> None:
+        """``conn`` is no longer a half-open TCB left whole (``_deferred``)."""
+        deferred = self._deferred
+        if deferred.pop(conn, None) is not None and not deferred:
+            deferred.clear()  # give back the table a burst of SYNs made it grow to
+
+    def _pin(self, entry: Connection | HalfOpen) -> Connection:
+        """``entry`` as a TCB that stays one: a record is rebuilt, a TCB about to
+        become a record stays a TCB; either way its timer is in the heap."""
+        if isinstance(entry, HalfOpen):
+            conn = self._revive(entry)
+        elif self._reviving and entry in self._reviving:
+            conn = entry
+            del self._reviving[conn]
+        else:
+            if self._deferred:
+                self._undefer(entry)  # in the heap already
+            return entry
+        self._push_timer(conn)
+        return conn
+
     def _ephemeral_port(self, remote: IPAddress, remote_port: int) -> int:
         """A free local port (RFC 6056 §3.3.1: random start, linear probe)."""
         n = len(EPHEMERAL_PORTS)
         start = self._rng.randrange(n)
         for i in range(n):
             port = EPHEMERAL_PORTS[(start + i) % n]
-            if self._lookup(port, remote, remote_port) is None and port not in self._listeners:
+            if self._entry(port, remote, remote_port) is None and port not in self._listeners:
                 return port
         raise AddressInUse("no free ephemeral port")
 
@@ -762,10 +924,10 @@ class Stack:
         """Rebuild the heap: one entry per connection that has a deadline, at its
         current deadline (an entry is never later than its connection's deadline:
         a deadline that moves earlier is pushed)."""
-        live: dict[Connection, tuple[float, int, Connection]] = {}
-        for _, serial, conn in self._timers:
-            if conn not in live and (at := conn.next_timer()) is not None:
-                live[conn] = (at, serial, conn)
+        live: dict[Connection | HalfOpen, tuple[float, int, Connection | HalfOpen]] = {}
+        for _, serial, entry in self._timers:
+            if entry not in live and (at := entry.next_timer()) is not None:
+                live[entry] = (at, serial, entry)
         self._timers = list(live.values())
         heapq.heapify(self._timers)
         self._timers_compact_at = max(_HEAP_MIN, 2 * len(self._timers))
@@ -815,11 +977,11 @@ class Stack:
             self.trace.emit(self._now, self.name, conn, event, data)
 
 
-def _serial_of(conn: Connection) -> int:
-    return conn.serial
+def _serial_of(entry: Connection | HalfOpen) -> int:
+    return entry.serial
 
 
-def _completes_handshake(conn: Connection, seg: Segment) -> bool:
+def _completes_handshake(conn: Connection | HalfOpen, seg: Segment) -> bool:
     """Would ``seg`` take ``conn`` (SYN-RECEIVED) to ESTABLISHED? An ACK without
     SYN or RST acknowledging our SYN (§3.10.7.4 fifth step: SND.UNA < SEG.ACK =< SND.NXT)."""
     return (int(seg.flags) & _SYN_RST_ACK == _ACK_ONLY

@@ -16,7 +16,9 @@ for each new SYN, in this order:
    entry keeps a place in the accept queue, as 4.4BSD counted incomplete
    connections against the backlog): recycle as in 3, else drop
    (``backlog_overflow``);
-5. otherwise a new half-open TCB joins the SYN queue.
+5. otherwise a new half-open entry joins the SYN queue: a TCB while its
+   SYN is answered, then a small :class:`~tcpstack.halfopen.HalfOpen` record
+   until the handshake completes (:mod:`tcpstack.halfopen`).
 
 Cookies come before recycling: they cost no memory and leave the entries of
 clients still completing their handshake alone. Recycling takes only entries
@@ -30,9 +32,11 @@ import enum
 from typing import TYPE_CHECKING
 
 from .config import TcpConfig
+from .halfopen import LIGHT_LOAD, HalfOpen
 
 if TYPE_CHECKING:
     from .connection import Connection
+
 
 
 class Admission(enum.Enum):
@@ -56,24 +60,36 @@ class Listener:
         config: configuration of the connections it creates (None: the stack's).
 
     Attributes:
-        half_open: the SYN queue: its connections in SYN-RECEIVED, oldest first.
+        half_open: the SYN queue: its connections in SYN-RECEIVED by the
+            peer's address and port (:func:`~tcpstack.halfopen.peer_key`),
+            oldest first; each a
+            :class:`~tcpstack.connection.Connection` or, once its SYN,ACK has
+            left, a :class:`~tcpstack.halfopen.HalfOpen` record (the key keeps
+            its place when one becomes the other).
         accept_queue: ESTABLISHED (or later) connections not yet taken by
             ``accept()``, oldest first; a connection leaves it when it dies.
+        light_load: SYN queue lengths (entries, the new one included) up to
+            which a fresh half-open entry stays a TCB until its first
+            retransmission timeout rather than becoming a record when its
+            SYN,ACK leaves (:data:`tcpstack.halfopen.LIGHT_LOAD` by default;
+            0: always a record). Settable.
         cookie_sent_at: when this listener last answered a SYN with a cookie
             (seconds), or None: final ACKs are checked as cookies only while
             cookies sent then may still be valid (Linux
             ``tcp_synq_no_recent_overflow``), or with ``syncookies = "always"``.
     """
 
-    __slots__ = ("accept_queue", "backlog", "config", "cookie_sent_at", "half_open", "port")
+    __slots__ = ("accept_queue", "backlog", "config", "cookie_sent_at", "half_open",
+                 "light_load", "port")
 
     def __init__(self, port: int, backlog: int, config: TcpConfig | None = None) -> None:
         self.port = port
         self.backlog = backlog
         self.config = config
-        self.half_open: dict[Connection, None] = {}
+        self.half_open: dict[int, Connection | HalfOpen] = {}
         self.accept_queue: dict[Connection, None] = {}
         self.cookie_sent_at: float | None = None
+        self.light_load = LIGHT_LOAD
 
     @property
     def full(self) -> bool:
@@ -85,7 +101,8 @@ class Listener:
         """True when the accept queue holds ``backlog`` connections."""
         return len(self.accept_queue) >= self.backlog
 
-    def admit(self, config: TcpConfig) -> tuple[Admission, Connection | None, bool]:
+    def admit(self, config: TcpConfig
+              ) -> tuple[Admission, Connection | HalfOpen | None, bool]:
         """What a new SYN gets, under ``config`` (the listener's, else the
         stack's: ``syncookies`` and ``max_syn_backlog``; module docstring).
 
@@ -113,11 +130,11 @@ class Listener:
             return Admission.BACKLOG_FULL, None, False
         return Admission.QUEUE, None, False
 
-    def oldest_retransmitted(self) -> Connection | None:
-        """The oldest half-open connection whose SYN,ACK was retransmitted, or None.
+    def oldest_retransmitted(self) -> Connection | HalfOpen | None:
+        """The oldest half-open entry whose SYN,ACK was retransmitted, or None.
 
         Entries are kept in arrival order and share the initial RTO, so the
         oldest retransmits first: only the oldest entry needs looking at.
         """
-        oldest = next(iter(self.half_open), None)
+        oldest = next(iter(self.half_open.values()), None)
         return oldest if oldest is not None and oldest.retransmissions > 0 else None
