@@ -30,7 +30,8 @@ from tcpstack.halfopen import LIGHT_LOAD, MAX_TIMES, HalfOpen, peer_key
 from tcpstack.stack import Stack
 from tcpstack.state import State
 from tcpstack.trace import Trace
-from tcpstack.wire import Segment
+from tcpstack.wire import Segment, encode_packet
+from tcpstack.wire.ecn import ECT_0, NOT_ECT
 from tcpstack.wire.options import Mss, Nop, SackPermitted, Timestamps, WindowScale
 
 SPORT = 5555
@@ -327,3 +328,36 @@ def test_more_retransmissions_than_a_record_keeps_leave_a_tcb() -> None:
     stack_segments(stack, at=at)
     entry = listener.half_open[key]
     assert isinstance(entry, Connection) and entry.retransmissions == 127
+
+
+def ecn_run(*, pin: bool, tos: int) -> tuple[Stack, Trace]:
+    """An ECN-setup SYN (ECE+CWR, RFC 3168 §6.1.1) sent in an IP packet with TOS
+    ``tos`` to a listener that accepts ECN (``ecn="passive"``); the final ACK
+    comes after one SYN,ACK retransmission, so the entry was a record meanwhile."""
+    trace = Trace()
+    stack = listening(Stack(US_ADDR, config=TcpConfig(ecn="passive"), isn_key=b"k" * 16,
+                            name="us", trace=trace))
+    seg = peer_seg("SEC", seq=IRS, sport=SPORT, options=SYN_OPTIONS)
+    stack.receive(encode_packet(PEER_ADDR, US_ADDR, seg, tos=tos), 0.0)
+    if pin:
+        assert stack.find(80, PEER_ADDR, SPORT) is not None
+    [synack] = stack_segments(stack, at=0.0)
+    run_timers(stack, 1.5)
+    if not pin:
+        assert isinstance(stack.listener(80).half_open.get(  # type: ignore[union-attr]
+            peer_key(PEER_ADDR, SPORT)), HalfOpen)
+    stack.receive(packet(ack()(synack.seq)), 1.5)
+    stack_segments(stack, at=1.5)
+    return stack, trace
+
+
+@pytest.mark.parametrize(("tos", "agreed"), [(NOT_ECT, True), (ECT_0, False)])
+def test_an_ecn_setup_syn_is_negotiated_alike_through_a_record(tos: int, agreed: bool) -> None:
+    """A Not-ECT ECN-setup SYN is accepted, one marked ECT refused (as Linux), and
+    the record keeps the SYN's IP codepoint: the same outcome and trace either way."""
+    kept, kept_trace = ecn_run(pin=True, tos=tos)
+    rec, rec_trace = ecn_run(pin=False, tos=tos)
+    assert [r.to_dict() for r in rec_trace] == [r.to_dict() for r in kept_trace]
+    conns = [rec.find(80, PEER_ADDR, SPORT), kept.find(80, PEER_ADDR, SPORT)]
+    assert all(c is not None and c.state is State.ESTABLISHED for c in conns)
+    assert [c.negotiated.ecn for c in conns if c is not None] == [agreed, agreed]
