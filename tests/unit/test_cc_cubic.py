@@ -297,3 +297,19 @@ def test_windows_stay_sane(events: list[tuple[object, ...]]) -> None:
         assert cc.cwnd >= MSS
         assert cc.ssthresh >= 2 * MSS
         assert math.isfinite(cc.w_est) and cc.k >= 0
+
+
+def test_an_ecn_echo_ack_does_not_grow_cwnd() -> None:
+    """RFC 3168 §6.1.2: no increase for an ACK carrying ECN-Echo, in slow start or
+    congestion avoidance (on_ecn makes the reduction)."""
+    from tcpstack.congestion import AckSample, create
+
+    cc = create("cubic", 1000)
+    start = cc.cwnd
+    cc.on_ack(AckSample(1.0, 1000, in_flight=start, ece=True))
+    assert cc.cwnd == start
+    # IW 4 x 1000 = 4000 in flight; beta_cubic 0.7: ssthresh = cwnd = 0.7 * 4000 = 2800.
+    cc.on_ecn(flight_size=start)
+    assert (start, cc.ssthresh, cc.cwnd) == (4000, 2800, 2800)
+    cc.on_ack(AckSample(1.1, 1000, in_flight=2800, ece=True))
+    assert cc.cwnd == 2800

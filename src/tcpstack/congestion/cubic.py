@@ -122,6 +122,8 @@ class Cubic(NewReno):
         acked = sample.acked
         if acked <= 0 or sample.in_recovery:
             return  # recovery: NewReno's on_partial_ack / on_exit_recovery (RFC 9438 §4.6)
+        if sample.ece:
+            return  # RFC 3168 §6.1.2: an ECN-Echo ACK does not grow the window
         if self.in_slow_start:
             self._slow_start(acked)
         else:

@@ -74,8 +74,9 @@ class Vegas(NewReno):
             self._end_round()
         if self._reno:
             super().on_ack(sample)  # RFC 5681 slow start / congestion avoidance
-        elif self.in_slow_start and self._grow_round:
-            # Slow start, in growth rounds: RFC 5681 §3.1 (2) (L = 1 SMSS).
+        elif self.in_slow_start and self._grow_round and not sample.ece:
+            # Slow start, in growth rounds: RFC 5681 §3.1 (2) (L = 1 SMSS);
+            # not on an ECN-Echo ACK (RFC 3168 §6.1.2).
             self.cwnd += min(sample.acked, self.mss)
 
     def _end_round(self) -> None:
