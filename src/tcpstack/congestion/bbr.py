@@ -24,8 +24,9 @@ Losses do not reduce the model; recovery uses packet conservation for one
 round and restores the prior cwnd afterwards (draft §4.2.3.4).
 
 Degraded inputs: without delivery-rate samples (``AckSample.rate`` None)
-rounds come from ``AckSample.round_start`` and one sample per round is made from the bytes acknowledged over the round's
-duration (counted as not app-limited); without RTT samples RTprop stays
+rounds come from ``AckSample.round_start`` and one sample per round is made
+from the bytes acknowledged over the round's duration (counted as not
+app-limited); without RTT samples RTprop stays
 unknown and the target window is the initial window.
 """
 
