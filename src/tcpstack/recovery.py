@@ -275,7 +275,7 @@ class LossRecovery:
         self._lt_bytes = 0
         if self.phase is Phase.LOSS and una_off >= self.recover_off:
             self.phase = Phase.OPEN  # everything outstanding at the timeout is acknowledged
-        round_start = una_off >= self._round_end
+        round_start = una_off > self._round_end
         if round_start:
             self._round_end = high_data_off  # the next round ends when this is acknowledged
         in_recovery = self.phase is Phase.RECOVERY

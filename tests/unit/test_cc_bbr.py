@@ -300,3 +300,48 @@ def test_windows_and_rates_stay_sane(events: list[tuple[object, ...]], step: flo
         assert cc.cwnd >= MSS
         assert cc.pacing_rate is not None and cc.pacing_rate > 0 and math.isfinite(cc.pacing_rate)
         assert cc.phase in ("startup", "drain", "probe_bw", "probe_rtt")
+
+
+def delivered_ack(now: float, delivered: int, since: int, *, acked: int = 0, sacked: int = 0,
+                  round_start: bool = False, in_recovery: bool = False) -> AckSample:
+    """An ACK after which ``delivered`` bytes are delivered in all, whose newest
+    delivered segment left when ``delivered - since`` were (rs.prior_delivered)."""
+    rate = RateSample(BW, since, RTT, RTT, 10 * MSS, False)
+    return AckSample(now, acked, sacked, in_flight=10 * MSS, rtt=RTT, delivered=delivered,
+                     rate=rate, round_start=round_start, in_recovery=in_recovery)
+
+
+def test_rounds_are_counted_by_delivered_bytes_sacked_ones_too() -> None:
+    # Draft §4.1.1.3 BBRUpdateRound: a round ends when rs.prior_delivered >=
+    # next_round_delivered, then next_round_delivered = C.delivered.
+    cc = Bbr(MSS)
+    counts = []
+    # prior 0 >= 0: round 1; next = 1000.
+    cc.on_ack(delivered_ack(0.05, 1000, 1000, acked=1000))
+    counts.append(cc.round_count)
+    # prior 2000 - 2000 = 0 < 1000.
+    cc.on_ack(delivered_ack(0.06, 2000, 2000, acked=1000))
+    counts.append(cc.round_count)
+    # A SACK-only ACK (SND.UNA stays behind a hole): prior 3000 - 2000 = 1000
+    # >= 1000: round 2 (the sender's round_start, False, is not used); next = 3000.
+    cc.on_ack(delivered_ack(0.1, 3000, 2000, sacked=1000))
+    counts.append(cc.round_count)
+    # The sender's round_start True is not used either: prior 3500 - 2500 = 1000 < 3000.
+    cc.on_ack(delivered_ack(0.11, 3500, 2500, acked=500, round_start=True))
+    counts.append(cc.round_count)
+    assert counts == [1, 1, 2, 2]
+
+
+def test_recovery_starts_the_conservation_round_at_its_entry() -> None:
+    # Linux bbr_set_cwnd_to_recover_or_restore: next_rtt_delivered = delivered
+    # on entering recovery, so packet conservation lasts a round from there.
+    cc = Bbr(MSS)
+    cc.on_ack(delivered_ack(0.05, 1000, 1000, acked=1000))  # round 1, next = 1000
+    cc.on_ack(delivered_ack(0.06, 3000, 3000, acked=2000))  # prior 0: no round
+    cc.on_enter_recovery(10 * MSS, sack=True)  # next = 3000 (delivered so far)
+    # prior 4000 - 1500 = 2500 >= 1000 would end round 1, but < 3000: no.
+    cc.on_ack(delivered_ack(0.07, 4000, 1500, sacked=1000, in_recovery=True))
+    assert cc.round_count == 1
+    # prior 5000 - 2000 = 3000 >= 3000: round 2.
+    cc.on_ack(delivered_ack(0.1, 5000, 2000, sacked=1000, in_recovery=True))
+    assert cc.round_count == 2

@@ -16,12 +16,17 @@ Its states and gains (draft §4.3):
                                    a lower RTprop
 =============  ==================  ==========================================
 
+Round trips are counted by delivered bytes (draft §4.1.1.3): a segment sent
+after the round began is delivered, by SACK as well as cumulatively, so
+rounds go on while a hole holds SND.UNA.
+
 Losses do not reduce the model; recovery uses packet conservation for one
 round and restores the prior cwnd afterwards (draft §4.2.3.4).
 
 Degraded inputs: without delivery-rate samples (``AckSample.rate`` None)
-one sample per round is made from the bytes acknowledged over the round's
-duration (counted as not app-limited); without RTT samples RTprop stays
+rounds come from ``AckSample.round_start`` and one sample per round is made
+from the bytes acknowledged over the round's duration (counted as not
+app-limited); without RTT samples RTprop stays
 unknown and the target window is the initial window.
 """
 
@@ -75,7 +80,8 @@ class Bbr(CongestionControl):
         cwnd_gain: the current cwnd gain.
         rtprop: RTprop, seconds (``math.inf`` before a sample).
         rtprop_stamp: when RTprop was last set, seconds.
-        round_count: round trips counted (``AckSample.round_start``).
+        round_count: round trips counted (draft §4.1.1.3: by delivered bytes; see
+            :meth:`_update_round`).
         filled_pipe: startup found the bottleneck full.
         cycle_index: the PROBE_BW phase (index into :data:`PACING_GAIN_CYCLE`).
         cycle_stamp: when that phase began, seconds.
@@ -83,12 +89,12 @@ class Bbr(CongestionControl):
         rng: the random source of the PROBE_BW start phase (see :data:`SEED`).
     """
 
-    __slots__ = ("_bw_samples", "_conservation_round", "_delivered", "_full_bw",
-                 "_full_bw_count", "_idle_restart", "_pacing_from_rtt", "_probe_rtt_done_at",
+    __slots__ = ("_bw_samples", "_conservation_round", "_delivered", "_full_bw", "_full_bw_count",
+                 "_idle_restart", "_next_round_delivered", "_pacing_from_rtt", "_probe_rtt_done_at",
                  "_probe_rtt_round_done", "_round_acked", "_round_began", "_round_clean",
-                 "_sack_recovery", "cwnd_gain", "cycle_index", "cycle_stamp", "filled_pipe",
-                 "pacing_gain", "pacing_rate", "prior_cwnd", "rng", "round_count", "rtprop",
-                 "rtprop_stamp", "state")
+                 "_rounds_by_delivery", "_sack_recovery", "cwnd_gain", "cycle_index", "cycle_stamp",
+                 "filled_pipe", "pacing_gain", "pacing_rate", "prior_cwnd", "rng", "round_count",
+                 "rtprop", "rtprop_stamp", "state")
 
     name = "bbr"
     needs_samples = True
@@ -113,6 +119,8 @@ class Bbr(CongestionControl):
         self._conservation_round: int | None = None  # round recovery began in
         self._sack_recovery = False  # the current recovery uses SACK (RFC 6675)
         self._delivered = 0  # bytes delivered so far (C.delivered of the draft)
+        self._next_round_delivered = 0  # BBR.next_round_delivered: C.delivered at the round's start
+        self._rounds_by_delivery = False  # rounds counted from rate samples (else round_start)
         self._round_acked = 0  # bytes acknowledged this round (fallback rate samples)
         self._round_began: float | None = None
         self._round_clean = True  # no loss reported in this round so far
@@ -224,7 +232,8 @@ class Bbr(CongestionControl):
         prior_in_flight = (rate.prior_in_flight if rate is not None
                            else sample.in_flight + newly)
         # Draft §4.1.1 BBRUpdateBtlBw: count rounds; feed the max filter.
-        if sample.round_start:
+        round_start = self._update_round(sample)
+        if round_start:
             self.round_count += 1
         # "if rs.delivery_rate >= BtlBw or not rs.is_app_limited": app-limited
         # samples only count when they raise the estimate.
@@ -232,14 +241,14 @@ class Bbr(CongestionControl):
             self._add_bw_sample(rate.delivery_rate)
         if sample.in_recovery:
             self._round_clean = False
-        round_time = self._round_time(now, newly, sample.round_start)
+        round_time = self._round_time(now, newly, round_start)
         if rate is None and round_time is not None and self._round_acked > 0 \
                 and self._round_clean:
             # (a round with losses is skipped: its cumulative ACKs also count
             # bytes delivered in earlier rounds)
             self._add_bw_sample(self._round_acked / round_time)
         round_bytes = self._round_acked
-        if sample.round_start:
+        if round_start:
             self._round_acked = 0
             self._round_clean = not sample.in_recovery
         if rtt is None and round_time is not None and 4 * round_bytes >= self.cwnd \
@@ -250,11 +259,36 @@ class Bbr(CongestionControl):
             rtt = round_time
         app_limited = rate is not None and rate.app_limited
         self._check_cycle_phase(now, prior_in_flight, sample.in_recovery)
-        self._check_full_pipe(sample.round_start, app_limited)
+        self._check_full_pipe(round_start, app_limited)
         self._check_drain(now, sample.in_flight)
-        self._update_rtprop(now, rtt, sample.in_flight, sample.round_start)
+        self._update_rtprop(now, rtt, sample.in_flight, round_start)
         self._set_pacing_rate(rtt)
         self._set_cwnd(sample, newly)
+
+    def _update_round(self, sample: AckSample) -> bool:
+        """Draft §4.1.1.3 BBRUpdateRound: does this ACK end a round trip?
+
+        A round ends when a segment sent after it began is delivered,
+        cumulatively or by SACK: "if (rs.prior_delivered >=
+        BBR.next_round_delivered)", with rs.prior_delivered the
+        C.delivered its newest delivered segment was sent with (here
+        ``AckSample.delivered - RateSample.delivered``). Counting by SACKed
+        deliveries keeps rounds going while a hole holds SND.UNA (a loss
+        recovery of many round trips); counting by SND.UNA alone would
+        freeze STARTUP's full-pipe check, the BtlBw filter's aging and the
+        one-round packet conservation until the hole is filled. Without
+        rate samples (``delivered`` 0 or ``rate`` None on every ACK so far)
+        the sender's ``round_start`` (SND.UNA passed the round's HighData)
+        is used instead."""
+        rate = sample.rate
+        if rate is not None and sample.delivered > 0:
+            self._rounds_by_delivery = True
+            if sample.delivered - rate.delivered >= self._next_round_delivered:
+                self._next_round_delivered = sample.delivered
+                return True
+            return False
+        # (an ACK without a sample among ACKs with them: no round end here)
+        return sample.round_start and not self._rounds_by_delivery
 
     def _newly_delivered(self, sample: AckSample) -> int:
         """Bytes this ACK delivered: the growth of ``AckSample.delivered`` when the
@@ -349,8 +383,11 @@ class Bbr(CongestionControl):
         """Draft §4.3.5 BBRHandleProbeRTT: hold the minimum cwnd 200 ms and a round."""
         if self._probe_rtt_done_at is None:
             if in_flight <= MIN_PIPE_SEGMENTS * self.mss:
+                # "BBR.next_round_delivered = BBR.delivered": the round that must
+                # pass at the minimum cwnd starts now.
                 self._probe_rtt_done_at = now + PROBE_RTT_DURATION
                 self._probe_rtt_round_done = False
+                self._next_round_delivered = self._delivered
             return
         if round_start:
             self._probe_rtt_round_done = True
@@ -403,6 +440,11 @@ class Bbr(CongestionControl):
         # data sent in an earlier SACK recovery can leave more outstanding.)
         self._save_cwnd()
         self.cwnd = min(flight_size, self.cwnd) + self.mss
+        # The conservation round starts now (Linux tcp_bbr.c
+        # bbr_set_cwnd_to_recover_or_restore: "next_rtt_delivered =
+        # tp->delivered; start round now"): it ends when data sent from here
+        # on is delivered, not at a round end already under way.
+        self._next_round_delivered = self._delivered
         self._conservation_round = self.round_count
         self._round_clean = False
         self._sack_recovery = sack
