@@ -287,14 +287,9 @@ class Sender:
                     if not in_flight:
                         self._arm_persist(override=True)
                     break
-            if pacing_rate is not None and not retransmission:
-                # Pacing: new data leaves no earlier than the pacer's release time
-                # (retransmissions are not held: see _pace).
-                ext = rec.extras()
-                if ext.pace_at is not None and ext.pace_at > now:
-                    c._timers.arm(Timer.PACING, ext.pace_at)
-                    paced = True
-                    break
+            if pacing_rate is not None and not retransmission and self._pacing_holds():
+                paced = True
+                break
             # PSH also on a corked tail the override timer sends out (Linux's
             # cork ceiling pushes it); not on the SWS override's small segment.
             push = (window_cut and buf.pushed_beyond(buf.head_off + index + n)) or (
@@ -329,6 +324,18 @@ class Sender:
         if c._sndbuf.unsent(c._snd_nxt) < size or c._snd_wnd - flight < size:
             rate.mark_app_limited(c.in_flight)
 
+    def _pacing_holds(self) -> bool:
+        """New data must wait for the pacer's release time (``cc.pacing_rate`` set):
+        if it is still ahead, arm the pacing timer for it and return True.
+        Retransmissions are never held (see :meth:`_pace`)."""
+        c = self._c
+        ext = c._recovery.extras()
+        at = ext.pace_at
+        if at is not None and at > c._now:
+            c._timers.arm(Timer.PACING, at)
+            return True
+        return False
+
     def _nagle_holds(self, in_flight: bool) -> bool:
         """Nagle's algorithm (RFC 1122 §4.2.3.4, SHLD-7): a partial segment at the tail
         waits while data is unacknowledged; with ``TcpConfig.nagle_minshall`` only
@@ -358,6 +365,12 @@ class Sender:
                 index = start - buf.head_off
                 n = min(end - start, len(buf) - index)
                 if n <= 0 or c._snd_nxt != c._snd_max:
+                    break
+                if rec.cc.pacing_rate is not None and self._pacing_holds():
+                    # Pacing holds new data in recovery too, as outside it
+                    # (Linux tcp_write_xmit's tcp_pacing_check): unheld but
+                    # charged, it ran the pacer's release time seconds ahead
+                    # and the flow fell silent after recovery (see _pace).
                     break
                 out.append(self._emit_data(index, n, fin=buf.fin_queued and index + n == len(buf)))
             else:  # rules (1), (3), (4): a retransmission

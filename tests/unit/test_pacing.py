@@ -96,3 +96,33 @@ def test_without_a_pacing_rate_the_window_goes_at_once() -> None:
     net.run(until=5.0)
     sent = _data_departures(net)
     assert len(sent) == 20 and len({t for t, _ in sent}) == 1
+
+
+
+class PacedSteady(Paced):
+    """Paced, and keeps cwnd in loss recovery (as BBR's two-BDP cwnd): RFC 6675's
+    rule (2) then has room for new data during recovery (a test algorithm)."""
+
+    name = "paced-steady-test"
+
+    def on_enter_recovery(self, flight_size: int, *, sack: bool) -> None:
+        pass
+
+
+def test_new_data_sent_in_sack_recovery_is_paced_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 6675 rule (2) new data in recovery waits for the pacer like any new data
+    (Linux tcp_pacing_check); only retransmissions go at once. Without that, the
+    window's room went out in a burst and the pacer's clock ran ahead of time."""
+    monkeypatch.setitem(congestion.ALGORITHMS, PacedSteady.name, PacedSteady)
+    net, _ = _network(200 * SEG, PacedSteady.name)
+    for n in (4, 5, 6):  # three data packets in a row (the 1st packet is the SYN)
+        net.drop_nth(n)
+    net.run(until=20.0)
+    first: dict[int, float] = {}
+    sent = [r for r in net.trace.select("segment_sent", host="client") if r.data["len"] > 0]
+    for r in sent:
+        first.setdefault(r.data["seq"], r.time)
+    assert len(first) == 200 and len(sent) > 200  # everything sent, some of it twice
+    new = sorted(first.values())
+    # At most PACING_BURST (2) new segments within one segment's time (SEG / RATE = 10 ms).
+    assert min(b - a for a, b in zip(new, new[2:], strict=False)) >= 0.01 - 1e-9
