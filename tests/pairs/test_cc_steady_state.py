@@ -19,6 +19,7 @@ from tcpstack import events
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
 from tcpstack.drivers.sim import Network
+from tcpstack.harness.experiments.models import jain_index
 
 BANDWIDTH = 10e6  # bit/s
 DELAY = 0.025  # seconds each way
@@ -62,7 +63,7 @@ def bulk(algorithm: str, *, flows: int, duration: float, warmup: float,
 
 def jain(xs: list[float]) -> float:
     """Jain's fairness index (Jain, Chiu, Hawe 1984): 1 when all are equal, 1/n at worst."""
-    return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs))
+    return jain_index(xs)
 
 
 def test_jain_index() -> None:
