@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_tun_bulk import SLOW_SINK_SERVER
 from tun_helpers import IFNAME, KERNEL, OURS, PEER, Netns, wait_for
 
 from tcpstack.congestion import ALGORITHMS
@@ -38,38 +39,6 @@ TIME_LIMIT = 120.0
 ALGORITHM_NAMES = sorted({cls.name for cls in ALGORITHMS.values()})
 """Each algorithm once, by its own name (aliases such as ``reno`` left out)."""
 
-SINK = r"""
-import hashlib, json, socket, sys, time
-host, port, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-end = time.monotonic() + limit
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.setsockopt(socket.IPPROTO_IP, 15, 1)  # IP_FREEBIND: the address appears with the TUN
-srv.bind((host, port))
-srv.listen(1)
-srv.settimeout(30)
-result = {"error": None}
-h = hashlib.sha256()
-n = 0
-try:
-    conn, peer = srv.accept()
-    conn.settimeout(30)
-    t0 = time.monotonic()
-    while time.monotonic() < end:
-        chunk = conn.recv(65536)
-        if not chunk:
-            result["eof"] = True
-            break
-        h.update(chunk)
-        n += len(chunk)
-    result["elapsed"] = time.monotonic() - t0
-    conn.sendall(h.hexdigest().encode())
-    conn.close()
-except OSError as exc:
-    result["error"] = repr(exc)
-result.update(got=n, got_sha=h.hexdigest())
-print(json.dumps(result))
-"""
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHM_NAMES)
@@ -79,7 +48,9 @@ def test_bulk_transfer_with_delay_and_loss_is_byte_exact(
     data = os.urandom(SIZE)
     sha = hashlib.sha256(data).hexdigest()
     (tmp_path / "in.bin").write_bytes(data)
-    server = ns.start([sys.executable, "-c", SINK, KERNEL, "9000", str(TIME_LIMIT)], "server")
+    # The bulk tests' kernel sink, as a fast reader: a 1 MiB buffer, no pauses.
+    server = ns.start([sys.executable, "-c", SLOW_SINK_SERVER, KERNEL, "9000", str(1 << 20),
+                       str(2 * SIZE), "0", str(TIME_LIMIT)], "server")
     wait_for(
         "kernel sink listening",
         lambda: any(s[0] == "LISTEN" and s[1] == f"{KERNEL}:9000" for s in ns.tcp_sockets()),
