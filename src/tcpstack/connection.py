@@ -843,6 +843,8 @@ class Connection(Tcb):
             buf = self._sndbuf
             blocks = [(buf.off(left), buf.off(right)) for left, right in seg.sack_blocks]
             newly_sacked = rec.on_sack(buf.off(ack), blocks, self._now)
+        # ECN-Echo counts only on a connection that negotiated ECN (RFC 3168 §6.1.1).
+        ece = int(seg.flags) & _ECE_NOT_SYN == _ECE and self._sender.ecn is not None
         advanced = seq_gt(ack, self._snd_una)
         if advanced:
             # "If SND.UNA < SEG.ACK =< SND.NXT, then set SND.UNA <- SEG.ACK."
@@ -850,9 +852,7 @@ class Connection(Tcb):
             rec.on_new_ack(acked=acked, una_off=self._sndbuf.off(self._snd_una),
                            in_flight=self.in_flight, now=self._now,
                            high_data_off=self._sender.high_data_off(),
-                           sacked=newly_sacked, rtt=rtt, srtt=self._rtt.srtt,
-                           ece=(int(seg.flags) & _ECE_NOT_SYN == _ECE
-                                and self._sender.ecn is not None))
+                           sacked=newly_sacked, rtt=rtt, srtt=self._rtt.srtt, ece=ece)
         elif newly_sacked:
             # Only SACKed new data: algorithms that take samples hear of it.
             rec.on_sack_only(sacked=newly_sacked, una_off=self._sndbuf.off(ack),
@@ -881,7 +881,7 @@ class Connection(Tcb):
             cumulative=advanced,
         ):
             self._metrics()  # fast retransmit: cwnd and ssthresh changed
-        if int(seg.flags) & _ECE_NOT_SYN == _ECE and self._sender.ecn is not None:
+        if ece:
             self._ecn_echo_received(ack)
         # "If SND.UNA =< SEG.ACK =< SND.NXT, the send window should be
         # updated"; "If the ACK is a duplicate (SEG.ACK < SND.UNA), it can be ignored."
