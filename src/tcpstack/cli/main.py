@@ -184,6 +184,13 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--drop-final-ack", action="store_true",
                      help="lose the last ACK of the close (the one acknowledging the "
                           "peer's FIN)")
+    tcp = parser.add_argument_group("tcp")
+    tcp.add_argument("--cc", "--congestion-control", dest="congestion_control",
+                     metavar="NAME", default="newreno",
+                     help="both hosts' congestion control (`tcpstack cc list`; default newreno)")
+    tcp.add_argument("--ecn", choices=("off", "on", "passive"), default="off",
+                     help="both hosts' ECN (RFC 3168): on asks for it, passive accepts it "
+                          "(default off)")
 
 
 def scenario_options(args: argparse.Namespace) -> ScenarioOptions:
@@ -202,7 +209,22 @@ def scenario_options(args: argparse.Namespace) -> ScenarioOptions:
         msl=args.msl,
         drop=_drop_numbers(args.drop),
         drop_final_ack=args.drop_final_ack,
+        congestion_control=_algorithm(args.congestion_control),
+        ecn=args.ecn,
     )
+
+
+def _algorithm(name: str) -> str:
+    """``name`` if it is a registered congestion control algorithm.
+
+    Raises:
+        UsageError: it is not (the message lists the known ones).
+    """
+    from ..congestion import ALGORITHMS
+
+    if name not in ALGORITHMS:
+        raise UsageError(f"unknown congestion control {name!r}; known: {', '.join(ALGORITHMS)}")
+    return name
 
 
 def main(argv: Sequence[str] | None = None) -> int:

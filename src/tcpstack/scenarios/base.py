@@ -37,6 +37,10 @@ class ScenarioOptions:
         drop_final_ack: lose the last ACK of the close, the one that
             acknowledges the peer's FIN after our own FIN left (the first
             pure ACK sent in TIME-WAIT or CLOSING; ``--drop-final-ack``).
+        congestion_control: both hosts' congestion control algorithm, by
+            name (``TcpConfig.congestion_control``; ``--cc``).
+        ecn: both hosts' ECN switch, "off", "on" or "passive"
+            (``TcpConfig.ecn``, RFC 3168; ``--ecn``).
 
     Raises:
         ValueError: a packet number in ``drop`` is below 1.
@@ -51,6 +55,8 @@ class ScenarioOptions:
     msl: float = 120.0
     drop: tuple[int, ...] = ()
     drop_final_ack: bool = False
+    congestion_control: str = "newreno"
+    ecn: str = "off"
 
     def __post_init__(self) -> None:
         bad = [n for n in self.drop if n < 1]
@@ -58,8 +64,14 @@ class ScenarioOptions:
             raise ValueError(f"packet numbers to drop start at 1, got {bad[0]}")
 
     def config(self, **overrides: object) -> TcpConfig:
-        """The TcpConfig of both hosts (MSL from the options)."""
-        values: dict[str, object] = {"msl": self.msl}
+        """The TcpConfig of both hosts (MSL, algorithm and ECN from the options).
+
+        Raises:
+            ValueError: an unknown algorithm or ECN mode (as ``TcpConfig``).
+        """
+        values: dict[str, object] = {"msl": self.msl,
+                                     "congestion_control": self.congestion_control,
+                                     "ecn": self.ecn}
         values.update(overrides)
         return TcpConfig(**values)  # type: ignore[arg-type]
 
