@@ -915,18 +915,10 @@ class Connection(Tcb):
             # "at most once per window of data": this echo is of the congestion
             # already answered (the receiver echoes until our CWR reaches it).
             return
-        rec = self._recovery
-        una_off = self._sndbuf.off(self._snd_una)
-        if rec.phase is Phase.OPEN and (rec.recover_off == 0 or una_off > rec.recover_off):
-            # "the TCP source halves the congestion window "cwnd" and reduces
-            # the slow start threshold "ssthresh"" -- as for a loss.
-            rec.cc.on_ecn(self.in_flight)
+        if self._recovery.on_ecn_echo(una_off=self._sndbuf.off(self._snd_una),
+                                      flight_size=self.in_flight):
             self._count("ecn_reductions")
-        # Otherwise loss recovery is on, or the ACK does not pass its recovery
-        # point (RFC 6582 "recover"): the loss's reduction, within the same
-        # window, stands for this one ("should not decrease ssthresh if it has
-        # been decreased within the last round trip time"). Either way CWR
-        # tells the receiver that we reduced.
+        # Either way CWR tells the receiver that we reduced.
         ecn.reduced(self._snd_max)
 
     def _sixth_check_urg(self, seg: Segment) -> None:

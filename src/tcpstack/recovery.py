@@ -312,6 +312,21 @@ class LossRecovery:
         if self._sack is None:
             self._rexmit_head = True
 
+    def on_ecn_echo(self, *, una_off: int, flight_size: int) -> bool:
+        """An ACK (SND.UNA at ``una_off``) echoed congestion, ``flight_size`` bytes out,
+        and the once-per-window rule of RFC 3168 §6.1.2 lets it count: reduce as
+        for a loss ("the TCP source halves the congestion window "cwnd" and
+        reduces the slow start threshold "ssthresh""), through the algorithm's
+        :meth:`~CongestionControl.on_ecn`, unless loss recovery is on or the ACK
+        does not pass its recovery point (RFC 6582 "recover"): the loss's
+        reduction, within the same window, stands for this one ("should not
+        decrease ssthresh if it has been decreased within the last round trip
+        time"). Returns True if it reduced."""
+        if self.phase is not Phase.OPEN or (self.recover_off and una_off <= self.recover_off):
+            return False
+        self.cc.on_ecn(flight_size)
+        return True
+
     def on_sack_only(self, *, sacked: int, una_off: int, in_flight: int, now: float,
                      high_data_off: int) -> None:
         """An ACK that did not advance SND.UNA SACKed ``sacked`` bytes anew: algorithms
@@ -426,8 +441,8 @@ class LossRecovery:
 
     def on_data_sent(self, start_off: int, end_off: int, now: float, *, retransmission: bool,
                      nothing_in_flight: bool) -> None:
-        """Data [start_off, end_off) left at ``now``: its send state for the delivery-rate
-        estimator (only with ``needs_samples``)."""
+        """Data [start_off, end_off) (stream offsets) left at ``now`` (seconds): its send
+        state for the delivery-rate estimator (only with ``needs_samples``)."""
         ext = self.ext
         if ext is not None and ext.rate is not None:
             ext.rate.on_send(start_off, end_off, now, retransmission=retransmission,

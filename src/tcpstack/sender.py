@@ -405,6 +405,7 @@ class Sender:
         buf = c._sndbuf
         flags = Flags.ACK
         off = buf.head_off + index
+        retransmission = seq_lt(seq, c._snd_max)
         if n and (push or buf.pushes(off, off + n)):
             # §3.9.1.2: PSH on the segment that carries the last byte of the newest
             # pushed SEND (successive pushes collapse, SHLD-27; every
@@ -419,14 +420,13 @@ class Sender:
         if urgent:
             flags |= Flags.URG
         ecn = 0
-        if self.ecn is not None and n and not seq_lt(seq, c._snd_max):
-            ecn, flags = self._ecn_marks(flags)
+        if self.ecn is not None and n and not retransmission:
+            ecn, flags = self._ecn_marks(flags)  # RFC 3168 §6.1.5: new data only
         seg = self.make(seq=seq, flags=flags, payload=buf.take(index, n), urgent=urgent,
                         ecn=ecn)
-        if 0 < n < self.seg_size() and not seq_lt(seq, c._snd_max):
+        if 0 < n < self.seg_size() and not retransmission:
             self._small_end = seq_add(seq, n)  # a partial segment (Minshall's Nagle)
         rec = c._recovery
-        retransmission = seq_lt(seq, c._snd_max)
         if rec.uses_sack and n:
             rec.board().on_sent(off, off + n, retransmission=retransmission)
         if n and rec.ext is not None:  # (nothing to note for NewReno)

@@ -46,7 +46,7 @@ from ..harness.drill.runner import (
 from ..harness.drill.suite import Loaded, SuiteError, histogram_table, load
 from ..harness.drill.target import Target
 from ..harness.drill.targets import create_target
-from .argtypes import UsageError
+from .argtypes import UsageError, positive_seconds
 from .outputs import open_output
 
 __all__ = ["add_drill_parser", "main", "run_drill"]
@@ -112,7 +112,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timing tolerance in microseconds (default: the script's "
                              f"--tolerance_usecs, else {DEFAULT_TOLERANCE * 1e6:.0f} on "
                              "tcpstack, as packetdrill, and 20000 on linux)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=None,
+    parser.add_argument("--timeout", metavar="SECONDS", type=positive_seconds, default=None,
                         help="per-script limit: SECONDS of target time (virtual on "
                              "tcpstack) and 2*SECONDS+30 of real time (default: "
                              f"{DEFAULT_TIMEOUT:g})")
@@ -173,16 +173,6 @@ def _define(text: str) -> str:
             or any(c.isspace() or c == "," for c in value):
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return text
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
 
 
 def run_drill(args: argparse.Namespace, console: Console | None = None) -> int:

@@ -258,9 +258,9 @@ def plot_rtt(series: RttSeries, path: Path | str, *, title: str | None = None,
             ax.plot([s.time for s in series.samples], [s.rtt * ms for s in series.samples],
                     linestyle="none", marker=".", color="tab:blue", label=label)
         draw_steps(ax, [(t, v * ms) for t, v in series.srtt], end, color="tab:green",
-               linewidth=1.5, label="srtt")
+                   linewidth=1.5, label="srtt")
         draw_steps(ax, [(t, v * ms) for t, v in series.rto], end, color="tab:red",
-               linewidth=1, linestyle="--", label="rto")
+                   linewidth=1, linestyle="--", label="rto")
         data_top = max([s.rtt for s in series.samples] + [v for _, v in series.srtt],
                        default=0.0) * ms
         rto_top = max((v for _, v in series.rto), default=0.0) * ms
