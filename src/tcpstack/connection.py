@@ -1070,7 +1070,9 @@ class Connection(Tcb):
                         # (tcp_write_err: no RST).
                         orphan = self._orphan_exhausted(self._sender.window_probes)
                         self._count("orphan_retries_exceeded" if orphan else "persist_timeout")
-                        self._close(Cause.R2_TIMEOUT, ev.ConnectionTimedOut("zero-window"))
+                        local = self._owner.local_congestion
+                        self._close(Cause.R2_TIMEOUT, ev.ConnectionTimedOut(
+                            "local-congestion" if local else "zero-window"))
                 case Timer.PACING:
                     pass  # the pacer releases new data: packets_to_send sends it
                 case Timer.DELAYED_ACK:
@@ -1133,8 +1135,12 @@ class Connection(Tcb):
         self._recovery.on_rto(una_off=self._sndbuf.off(self._snd_una),
                               high_data_off=sender.high_data_off(), in_flight=self.in_flight)
         # RFC 6298 §5.5: back off; §5.4: retransmit the earliest segment
-        # (go back: SND.NXT returns to SND.UNA; SACKed data is skipped).
-        self._rtt.backoff()
+        # (go back: SND.NXT returns to SND.UNA; SACKed data is skipped). Not
+        # while the device refuses packets: nothing was lost in the network,
+        # the retransmission is tried again in RESOURCE_PROBE_INTERVAL (Linux
+        # tcp_retransmit_timer on a local error; Stack.local_congestion).
+        if not self._owner.local_congestion:
+            self._rtt.backoff()
         self._count("rto_timeouts")
         self._snd_nxt = self._snd_una
         self._metrics()

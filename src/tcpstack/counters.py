@@ -174,7 +174,8 @@ COUNTERS: dict[str, CounterInfo] = _table(
      "RFC 3168 §6.1.2"),
     # --- Liveness (per connection) ---
     ("persist_timeout", (), "connections closed: zero-window probes went unanswered for R2 "
-     "(or the user timeout); also counted in r2_timeout",
+     "(or the user timeout), or the device refused the data that long (local congestion); "
+     "also counted in r2_timeout",
      "RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17"),
     ("orphan_retries_exceeded", (), "orphans closed after orphan_retries retransmissions or "
      "probes; also counted in r2_timeout", "Linux tcp_orphan_retries"),

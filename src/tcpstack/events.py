@@ -73,9 +73,11 @@ class ConnectionTimedOut(Event):
     """Retransmission passed threshold R2 and the connection was closed (§3.8.3, MUST-20).
 
     Attributes:
-        reason: what timed out: ``"syn"``, ``"data"``, ``"fin"``, or
+        reason: what timed out: ``"syn"``, ``"data"``, ``"fin"``,
             ``"zero-window"`` (zero-window probes went unanswered for R2 or the
-            user timeout, RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+            user timeout, RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17), or
+            ``"local-congestion"`` (our own device refused the data that long:
+            ``Stack.local_congestion``).
     """
 
     reason: str

@@ -224,6 +224,7 @@ class QuietOwner:
     """
 
     __slots__ = ("name", "stats", "trace")
+    local_congestion = False  # a replay transmits nothing
 
     def __init__(self, name: str, *, tracing: bool) -> None:
         self.name = name

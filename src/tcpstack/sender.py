@@ -49,6 +49,10 @@ MAX_UNSCALED_WINDOW = 65535
 PACING_BURST = 2
 """Full segments the pacer lets leave back to back after an idle spell (Linux's
 tcp_min_tso_segs default); also the least a paced super-segment carries."""
+RESOURCE_PROBE_INTERVAL = 0.5
+"""Seconds between tries while the device refuses packets (``Stack.local_congestion``):
+Linux's TCP_RESOURCE_PROBE_INTERVAL, with no backoff ("let senders fight for local
+resources conservatively", tcp_send_probe0, tcp_retransmit_timer)."""
 TSO_MAX_BYTES = 65536 - 1 - 320
 """Most data bytes one segment carries with segmentation offload
 (``TcpConfig.tso``): Linux's GSO_MAX_SIZE less one and MAX_TCP_HEADER
@@ -142,7 +146,10 @@ class Sender:
             out.append(self._syn_segment())
         elif state not in (S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED):
             # Data waits for ESTABLISHED (§3.10.2: queued in SYN-SENT/SYN-RECEIVED).
-            out.extend(self._data_segments())
+            if c._owner.local_congestion:
+                self._hold_for_device()
+            else:
+                out.extend(self._data_segments())
         carries_ack = any(int(s.flags) & (_ACK | _RST) == _ACK for s in out)  # ACK, not RST
         if self.ack_now and not carries_ack and c._state not in (S.LISTEN, S.SYN_SENT):
             out.append(self.make(seq=c._snd_max))
@@ -305,6 +312,22 @@ class Sender:
         if rec.ext is not None and not paced:
             self._check_app_limited(size)
         return out
+
+    def _hold_for_device(self) -> None:
+        """The device refuses packets (``Stack.local_congestion``): data, FIN and
+        retransmissions stay queued, as Linux's tcp_write_xmit stops at a failed
+        transmission. A timer must bring them out later: with data in flight the
+        retransmission timer (re-armed :data:`RESOURCE_PROBE_INTERVAL` from now when
+        its timeout found the device refusing: tcp_retransmit_timer), else the
+        persist timer, one RTO from now (tcp_check_probe_timer); :meth:`on_persist`
+        then probes the device."""
+        c = self._c
+        self._force = False
+        if c.in_flight > 0:
+            if not c._timers.armed(Timer.RTO):
+                self.arm_rto(RESOURCE_PROBE_INTERVAL)
+        elif c._sndbuf.unsent(c._snd_nxt) > 0 or self.fin_unsent():
+            self._arm_persist()
 
     def _check_app_limited(self, size: int) -> None:
         """Delivery-rate estimation: if what stopped the sender was the application
@@ -604,15 +627,16 @@ class Sender:
         started = self.first_sent_at if self.first_sent_at is not None else self._c._now
         return started + r2
 
-    def arm_rto(self) -> None:
-        """(Re)start the retransmission timer: RTO from now (RFC 6298 §5.1, §5.3).
-        With a user timeout (``TcpConfig.user_timeout``) no later than its deadline,
-        so that the connection is given up when it runs out rather than at the
-        next backed-off RTO after it (RFC 5482 §3; Linux
+    def arm_rto(self, after: float | None = None) -> None:
+        """(Re)start the retransmission timer: RTO from now (RFC 6298 §5.1, §5.3),
+        or ``after`` seconds from now if given. With a user timeout
+        (``TcpConfig.user_timeout``) no later than its deadline, so that the
+        connection is given up when it runs out rather than at the next
+        backed-off RTO after it (RFC 5482 §3; Linux
         tcp_clamp_rto_to_user_timeout). R2 without a user timeout stays a
         threshold checked when the RTO fires (RFC 9293 §3.8.3)."""
         c = self._c
-        at = c._now + c._rtt.rto
+        at = c._now + (c._rtt.rto if after is None else after)
         if c.config.user_timeout is not None:
             deadline = self.r2_deadline()
             if deadline is not None and deadline < at:
@@ -694,10 +718,12 @@ class Sender:
         return self.probe_since + limit
 
     def on_persist(self) -> bool:
-        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS.
+        """Persist timer (§3.8.6.1): probe a zero window, or override sender SWS;
+        while the device refuses packets (``Stack.local_congestion``), probe the
+        device instead (see :meth:`_hold_for_device`).
 
         Returns True when the connection must be given up instead: its zero-window
-        probes went unanswered until :meth:`probe_deadline` (R2 or the user timeout;
+        (or device) probes went unanswered until :meth:`probe_deadline` (R2 or the user timeout;
         RFC 1122 §4.2.2.17 keeps it open only while the peer answers, MUST-26;
         Linux tcp_probe_timer), or it is an orphan that sent
         ``TcpConfig.orphan_retries`` probes (Linux tcp_orphan_retries).
@@ -706,20 +732,27 @@ class Sender:
         if c._sndbuf.unsent(c._snd_nxt) <= 0 and not self.fin_unsent():
             return False
         now = c._now
-        if self.usable_window() > 0:
+        refused = c._owner.local_congestion
+        if self.usable_window() > 0 and not refused:
             self._force = True  # SWS override timer (§3.8.6.2.1)
         else:
             deadline = self.probe_deadline()
             if (deadline is not None and now >= deadline) or c._orphan_exhausted(
                     self.window_probes):
                 return True
-            # Zero-window probe: <SEQ=SND.UNA-1> draws an ACK with the current window.
-            self.queue(self.make(seq=seq_add(c._snd_una, -1)))
+            if refused:
+                # The device still refuses packets: a failed resource probe, tried
+                # again after RESOURCE_PROBE_INTERVAL without backoff; it counts as
+                # an unanswered probe (Linux tcp_send_probe0 on a local error).
+                self._persist_backoff = RESOURCE_PROBE_INTERVAL
+            else:
+                # Zero-window probe: <SEQ=SND.UNA-1> draws an ACK with the current window.
+                self.queue(self.make(seq=seq_add(c._snd_una, -1)))
+                self._persist_backoff = min(self._persist_backoff * 2, c.config.rto_max)
             if self.probe_since is None:
                 self.probe_since = now
             self.probes_out += 1
             self.window_probes += 1
-            self._persist_backoff = min(self._persist_backoff * 2, c.config.rto_max)
         at = now + self._persist_backoff
         deadline = self.probe_deadline()
         if deadline is not None and deadline < at:

@@ -62,6 +62,8 @@ from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
 
 EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
+LOCAL_CONGESTION = "local-congestion"
+"""``segment_dropped`` reason of a segment the device refused (:attr:`Stack.local_congestion`)."""
 
 _IPV4_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 _CACHE_MAX = 4096  # peers and packet encoders remembered, per stack, before starting afresh
@@ -99,6 +101,22 @@ class Stack:
     Attributes:
         clock_source: the ``clock`` argument (settable).
         wakeup: the ``wakeup`` argument (settable).
+        local_congestion: the driver sets it True while its device refuses
+            packets (a full or zero-length transmit queue, ``ENOBUFS``; the
+            drill target sets it for ``tc qdisc ... pfifo limit 0``) and False
+            when the device takes them again; default False. Meanwhile every
+            segment the stack would send is dropped here, counted and traced
+            as ``segment_dropped`` with reason ``"local-congestion"``, and the
+            connections keep their data and FIN unsent (Linux tcp_write_xmit
+            stops at a failed transmission): with nothing in flight they probe
+            the device after one RTO and then every 0.5 s without backing off
+            (:data:`~tcpstack.sender.RESOURCE_PROBE_INTERVAL`, Linux
+            tcp_send_probe0), a retransmission timeout retries every 0.5 s
+            without doubling the RTO (tcp_retransmit_timer), and the user
+            timeout or R2 gives a connection up as for unanswered zero-window
+            probes (RFC 9293 §3.8.6.1, RFC 5482 §3). Control segments (ACKs,
+            RSTs, the SYN) count as sent and lost, as with Linux. Taking the
+            congestion away wakes nobody: the next probe or timeout sends.
 
     Raises:
         ValueError: ``address`` is not an IP address.
@@ -126,6 +144,7 @@ class Stack:
         self._last_encoder: PacketEncoder | None = None
         self.clock_source = clock
         self.wakeup = wakeup
+        self.local_congestion = False
         self.config = config or TcpConfig()
         self.name = name
         self.trace = trace
@@ -545,13 +564,17 @@ class Stack:
     def _collect(self, now: float, out: list[bytes]) -> None:
         """Append to ``out`` the segments of the outbox and of the active connections."""
         ttl = self.config.ttl
+        refused = self.local_congestion
         if self._outbox:
             for dst, seg, name, extra in self._outbox:
                 record = segment_record(seg)
                 if extra:
                     record.update(extra)
                 self._trace("segment_sent", name, record)
-                out.append(self._encoder(dst, ttl, 0).encode(seg))
+                if refused:
+                    self._drop(name, LOCAL_CONGESTION, record)
+                else:
+                    out.append(self._encoder(dst, ttl, 0).encode(seg))
             self._outbox.clear()
         active = self._active
         if active:
@@ -560,7 +583,11 @@ class Stack:
             reviving = self._reviving
             for conn in conns:
                 segments = conn.packets_to_send(now)
-                if segments:
+                if segments and refused:
+                    # The device refuses them (local_congestion): sent and lost.
+                    for seg in segments:
+                        self._drop(conn.name, LOCAL_CONGESTION, segment_record(seg))
+                elif segments:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
                     out.extend([encode(seg) for seg in segments])

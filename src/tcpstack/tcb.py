@@ -76,11 +76,14 @@ class Owner(Protocol):
         name: the host's name in trace records.
         trace: where trace records go, or None.
         stats: the host's counters (:class:`~tcpstack.counters.Stats`).
+        local_congestion: the host's device refuses packets now (see
+            :attr:`Stack.local_congestion <tcpstack.stack.Stack.local_congestion>`).
     """
 
     name: str
     trace: Trace | None
     stats: Stats
+    local_congestion: bool
 
     def clock(self) -> float | None:
         """The host's current time (seconds), for user calls made without ``now``."""
@@ -105,6 +108,7 @@ class _Standalone:
     """The owner of a connection created without a stack (unit tests, embedding)."""
 
     __slots__ = ("_clock", "_sink", "events", "name", "stats", "trace")
+    local_congestion = False  # no device of its own: the caller transmits
 
     def __init__(self, host: str, trace: Trace | None, sink: EventSink | None,
                  clock: Callable[[], float] | None) -> None:
@@ -330,6 +334,13 @@ class Tcb:
         """Retransmission timeouts since SND.UNA last advanced (the RTO backoff
         count; for a half-open passive TCB, its SYN,ACK retransmissions)."""
         return self._sender.retransmissions
+
+    @property
+    def probes_out(self) -> int:
+        """Zero-window probes (or, while the device refuses packets, device probes)
+        sent since the peer last acknowledged anything: the unanswered ones
+        (RFC 9293 §3.8.6.1; Linux ``icsk_probes_out``, ``tcpi_probes``)."""
+        return self._sender.probes_out
 
     @property
     def iss(self) -> int:

@@ -95,6 +95,7 @@ def tcp_info(conn: Connection) -> dict[str, int]:
         "tcpi_ca_state": ca_state,
         "tcpi_retransmits": rtt.backoffs,
         "tcpi_backoff": rtt.backoffs,
+        "tcpi_probes": conn.probes_out,
         "tcpi_options": options,
         "tcpi_snd_wscale": neg.snd_wscale,
         "tcpi_rcv_wscale": neg.rcv_wscale,

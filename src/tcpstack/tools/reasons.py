@@ -40,7 +40,7 @@ __all__ = [
 #: Reasons of the simulated network and of the TUN fault injector: the packet never arrived.
 NETWORK_LOSSES = frozenset(
     {"link-down", "queue-overflow", "red-drop", "codel-drop", "burst-loss", "lost-in-network",
-     "no-route", "scripted-drop", "fault-loss"}
+     "no-route", "scripted-drop", "fault-loss", "local-congestion"}
 )
 
 DROP_REASONS: dict[str, Text] = {
@@ -59,6 +59,8 @@ DROP_REASONS: dict[str, Text] = {
                           "丢失：场景有意丢弃了这个报文段"),
     "fault-loss": Text("lost: dropped on purpose by the fault injector",
                        "丢失：故障注入器有意丢弃"),
+    "local-congestion": Text("lost: our own device refused it (its transmit queue is full)",
+                             "丢失：本机网卡拒绝发送（发送队列已满）"),
     # -- the wire format (the packet is malformed) --
     "truncated-ip": Text("malformed: shorter than an IP header", "格式错误：比 IP 首部还短"),
     "bad-ip-version": Text("malformed: neither IPv4 nor IPv6", "格式错误：既不是 IPv4 也不是 IPv6"),

@@ -19,8 +19,11 @@ Understood, per command (after ``$((...))`` arithmetic, ``$PPID``, comments,
 * a shell script relative to the command's directory (``../common/defaults.sh``),
   read line by line;
 * harmless commands with no effect on a TCP in virtual time:
-  ``ip tcp_metrics flush``, ``tc qdisc ...``, ``nstat`` alone, ``true``, ``:``,
-  FreeBSD's ``sysctl net.inet.tcp.hostcache.purgenow=1``.
+  ``ip tcp_metrics flush``, ``nstat`` alone, ``true``, ``:``,
+  FreeBSD's ``sysctl net.inet.tcp.hostcache.purgenow=1``;
+* ``tc qdisc add|del dev tun0 root ...``: a root FIFO with ``limit 0`` makes the
+  device refuse every packet (:attr:`Sysctls.refuses`) until it is deleted;
+  other disciplines change nothing in virtual time.
 
 Anything else (``ip route change``, ``sockstat | grep``, ...) is not run: its
 status is 1 with the message ``tcpstack target does not run shell commands: <cmd>``.
@@ -334,6 +337,10 @@ class Sysctls:
     ignored: dict[str, str] = field(default_factory=dict)
     offload: bool | None = None
     """Segmentation offload switched by ``ethtool -K tun0 tso on|off``; None: unchanged."""
+    refuses: bool = False
+    """The device's root queueing discipline drops every packet (``tc qdisc add dev
+    tun0 root pfifo limit 0``) until ``tc qdisc del dev tun0 root``: the target's
+    stack then sees local congestion (``Stack.local_congestion``)."""
 
     def set(self, name: str, value: str, base: TcpConfig) -> str | None:
         """Record ``name=value``; returns the "ignored" note the first time a
@@ -446,8 +453,8 @@ def _expand(line: str) -> str:
 
 def _harmless(words: list[str]) -> bool:
     """Commands with no effect on a TCP in virtual time: flushing the route
-    metrics cache (tcpstack has none), queueing disciplines (no device), resetting
-    the counters of ``nstat``."""
+    metrics cache (tcpstack has none), ``tc`` other than ``tc qdisc`` (read by
+    ``_qdisc``), resetting the counters of ``nstat``."""
     program = words[0]
     if program == "ip":
         return "tcp_metrics" in words and ("flush" in words or "delete" in words)
@@ -548,6 +555,8 @@ class ShellReader:
         if base == "ethtool" and len(words) >= 3 and words[1] in ("-K", "--features",
                                                                   "--offload"):
             return self._ethtool(words[3:])
+        if base == "tc" and words[1:2] == ["qdisc"]:
+            return self._qdisc(words[2:])
         if _harmless(words):
             return 0, ""
         path = os.path.normpath(os.path.join(cwd, program))
@@ -566,6 +575,24 @@ class ShellReader:
         for feature, value in zip(args[::2], args[1::2], strict=True):
             if feature in ("tso", "tcp-segmentation-offload"):
                 self.sysctls.offload = value == "on"
+        return 0, ""
+
+    def _qdisc(self, args: list[str]) -> tuple[int, str]:
+        """``tc qdisc add|replace|change dev DEV root QDISC ...``: a FIFO with
+        ``limit 0`` (``pfifo``, ``bfifo``, ``pfifo_head_drop``) refuses every
+        packet; any other root discipline takes them (nothing queues in virtual
+        time: the peer reads at once). ``tc qdisc del dev DEV root`` restores the
+        default. Other forms (``show``, a child class) change nothing."""
+        verb = args[0] if args else ""
+        if "root" not in args:
+            return 0, ""
+        rest = args[args.index("root") + 1:]
+        if verb in ("del", "delete"):
+            self.sysctls.refuses = False
+        elif verb in ("add", "replace", "change"):
+            fifo = rest[:1] in (["pfifo"], ["bfifo"], ["pfifo_head_drop"])
+            limit = rest[rest.index("limit") + 1] if "limit" in rest[:-1] else None
+            self.sysctls.refuses = fifo and limit is not None and limit.rstrip("bkKmMgG") == "0"
         return 0, ""
 
     def _sysctl(self, args: list[str]) -> tuple[int, str]:

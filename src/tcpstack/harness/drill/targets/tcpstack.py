@@ -394,6 +394,8 @@ class TcpstackTarget:
         ``tcpstack target does not run shell commands: <cmd>``.
         """
         outcome = self._reader.run(command, cwd)
+        # A root qdisc that drops everything: the device refuses packets.
+        self.stack.local_congestion = self.sysctls.refuses
         return ShellResult(outcome.status, outcome.output)
 
     @property
