@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from types import FrameType
@@ -167,10 +168,8 @@ def apply(conn: Connection, step: tuple[Any, ...], peer: Peer, now: float) -> li
     if kind == "segment":
         conn.receive(peer_segment(conn, peer, step), now)
     elif kind == "send":
-        try:
+        with suppress(LocalProtocolError):  # closed or closing: the same on both
             conn.send(bytes(step[1]), now)
-        except LocalProtocolError:
-            pass  # closed or closing: the same on both
     elif kind == "read":
         conn.read(step[1])
     elif kind == "close" and step[1] < 500:
