@@ -21,9 +21,11 @@ from ipaddress import IPv4Address
 from types import FrameType
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tcpstack.connection as connection_module
 from tcpstack import events as ev
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection, Endpoint
@@ -43,6 +45,11 @@ from tcpstack.wire import (
     WindowScale,
 )
 from tcpstack.wire.options import TcpOption
+
+if not str(connection_module.__file__).endswith(".py"):
+    # The opt-in compiled build (docs/performance.md): an interpreted class cannot
+    # inherit from a compiled one, and compiled methods leave no Python frames.
+    pytest.skip("tcpstack.connection is compiled with mypyc", allow_module_level=True)
 
 US = Endpoint(IPv4Address("192.0.2.1"), 40000)
 PEER = Endpoint(IPv4Address("192.0.2.2"), 80)
