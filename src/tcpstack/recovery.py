@@ -169,13 +169,17 @@ class LossRecovery:
         again (RFC 8985 §6.2 idea; Linux ``tcp_mark_lost_retrans``); RFC 6675
         alone would only notice at the RTO.
         """
+        if not blocks:
+            if self._sack is not None:
+                self.on_cumulative_ack(una_off)
+            return 0
         ext = self.ext
-        if ext is not None and ext.rate is not None and blocks:
+        if ext is not None and ext.rate is not None:
             # SACKed segments deliver too (draft-cheng-iccrg-delivery-rate-estimation §3.3).
             for left, right in blocks:
                 ext.rate.on_sacked(max(left, una_off), right, now)
-        if self._sack is None or (self.scoreboard is None and not blocks):
-            return 0  # (an empty scoreboard would only note the cumulative ACK)
+        if self._sack is None:
+            return 0
         sb = self.board()
         newly = sb.on_ack(una_off, blocks)
         if newly and self.phase is Phase.RECOVERY and self._rexmit_high:
@@ -189,6 +193,16 @@ class LossRecovery:
                     del self._rexmit_high[start]
             self._lost_again = lost or None
         return newly
+
+    def on_cumulative_ack(self, una_off: int) -> None:
+        """An ACK without SACK blocks, SACK in use: the scoreboard, if one exists,
+        notes the cumulative point ``una_off`` (SND.UNA after the ACK, an offset;
+        RFC 6675 §4 Update()); an empty scoreboard would only note it, so none
+        is made. (:meth:`on_sack` without blocks; header prediction calls it
+        directly.)"""
+        sb = self.scoreboard
+        if sb is not None:
+            sb.on_ack(una_off, ())
 
     def is_duplicate_ack(self, *, in_flight: int, carries_more: bool, has_sack: bool,
                          newly_sacked: int, same_window: bool) -> bool:

@@ -131,6 +131,12 @@ class RttSampler:
             self._retransmitted = True
             self._tsval = tsval
 
+    def acked_by(self, ack: int) -> bool:
+        """True if an ACK of ``ack`` covers the timed segment: only such an ACK ends
+        the timing (:meth:`on_ack`), so the caller needs our clock and the ACK's
+        TSecr only then."""
+        return seq_ge(ack, self._end)
+
     def on_ack(self, ack: int, now: float, *, ts_clock: int | None = None,
                tsecr: int | None = None) -> tuple[bool, float | None]:
         """SND.UNA advanced to ``ack`` at ``now``.
@@ -145,7 +151,7 @@ class RttSampler:
             backed-off RTO then stays until a valid sample, RFC 6298 §3 and the
             note after §5.7).
         """
-        if not seq_ge(ack, self._end):
+        if not self.acked_by(ack):
             return False, None
         if ts_clock is not None:
             if tsecr and seq_ge(tsecr, self._tsval):

@@ -525,14 +525,16 @@ class Sender:
         c = self._c
         buf = c._sndbuf
         acked = buf.acknowledge(ack)
-        if acked and buf.short and buf.space(c.config.send_buffer) > 0 and not buf.fin_queued:
+        if acked and buf.short and buf.space(c._config.send_buffer) > 0 and not buf.fin_queued:
             buf.short = False
             c._emit(ev.SendBufferAvailable(c.send_space))
-        # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1).
+        # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1). Our TS clock
+        # and the ACK's TSecr are read only for the ACK that ends the timing, not
+        # for every ACK (saves two calls and an option scan per ACK).
         timing = c._timing
         rtt = None
-        if timing is not None:
-            timestamps = c.negotiated.timestamps
+        if timing is not None and timing.acked_by(ack):
+            timestamps = c._negotiated.timestamps
             ts = seg.timestamps if seg is not None and timestamps else None
             done, sample = timing.on_ack(
                 ack,
@@ -779,12 +781,13 @@ class Sender:
         c = self._c
         self._rcv_unacked += nbytes
         # A full-sized segment carries RCV.MSS less the timestamps option.
-        full = c.rcv_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+        full = c.rcv_mss - (TS_OPTION_SPACE if c._negotiated.timestamps else 0)
         quick = self._quick_ack()
-        if c.config.delayed_ack <= 0 or self._rcv_unacked >= 2 * full or quick:
+        delay = c._config.delayed_ack
+        if delay <= 0 or self._rcv_unacked >= 2 * full or quick:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
-            c._timers.arm(Timer.DELAYED_ACK, c._now + c.config.delayed_ack)
+            c._timers.arm(Timer.DELAYED_ACK, c._now + delay)
 
     def _quick_ack(self) -> bool:
         """Quick-ACK mode (``config.quick_acks``, as Linux): the first data segments
@@ -792,7 +795,7 @@ class Sender:
         acknowledged at once unless the exchange is interactive (we answered data
         with data within the delayed-ACK time: Linux's "pingpong" mode)."""
         c = self._c
-        limit = c.config.quick_acks
+        limit = c._config.quick_acks
         if not limit:
             return False
         now = c._now

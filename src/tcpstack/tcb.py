@@ -590,9 +590,14 @@ class Tcb:
                 latest.delivery_rate if latest is not None else None,
                 rec.phase_name, cc.name)
 
+    # _metrics, _metrics_if_changed and _app run once or twice per segment: each
+    # asks the tracer itself rather than through _tracing (about 3 calls per
+    # packet of an untraced bulk transfer).
+
     def _metrics(self) -> None:
         """Trace the TCB variables now (congestion or RTT state changed)."""
-        if self._tracing():
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:
             values = self._tcb_values()
             self._traced_tcb = values
             self._trace("metrics_updated", dict(zip(TRACED_TCB, values, strict=True)))
@@ -601,14 +606,16 @@ class Tcb:
         """Trace the TCB variables if any changed since they were last traced: the end
         of every event (a segment, a timer, a user call), so a trace holds the TCB
         after each step."""
-        if self._tracing():
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:
             values = self._tcb_values()
             if values != self._traced_tcb:
                 self._traced_tcb = values
                 self._trace("metrics_updated", dict(zip(TRACED_TCB, values, strict=True)))
 
     def _app(self, call: str, **data: Any) -> None:
-        if self._tracing():  # the record only when a trace keeps it
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:  # the record only when a trace keeps it
             self._trace("app", {"call": call, **data})
 
     def _drop(self, seg: Segment, reason: str) -> None:

@@ -68,6 +68,7 @@ class TimerOwner(Protocol):
 
 
 _NONE: tuple[None, ...] = (None,) * len(_ORDER)
+_COUNT = len(_ORDER)
 
 
 class Timers:
@@ -91,14 +92,25 @@ class Timers:
 
     def arm(self, timer: Timer, at: float) -> None:
         """Set ``timer`` to fire at ``at`` seconds (restarting it if armed)."""
-        earliest = self.next_at
-        if self._at is None:
-            self._at = list(_NONE)
-        self._at[_INDEX[timer]] = at
+        at_list = self._at
+        if at_list is None:
+            at_list = self._at = list(_NONE)
+            moved = True
+        else:
+            # Earlier than every armed deadline (this timer's old one included)?
+            # Asked directly rather than through next_at's minimum: arming runs
+            # twice per ACK (RTO and TLP), and this saves a method call and a
+            # second pass (about 1 % of a bulk transfer's time).
+            moved = True
+            for armed_at in at_list:
+                if armed_at is not None and armed_at <= at:
+                    moved = False
+                    break
+        at_list[_INDEX[timer]] = at
         owner = self._owner
         if owner._tracing() and timer is not Timer.PACING:  # built only when kept
             owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
-        if earliest is None or at < earliest:
+        if moved:
             owner._timer_moved()
 
     def cancel(self, timer: Timer) -> None:
@@ -111,7 +123,7 @@ class Timers:
             at_list[i] = None
             if self._owner._tracing() and timer is not Timer.PACING:
                 self._owner._trace("timer_cancelled", {"timer": timer.value})
-            if all(at is None for at in at_list):
+            if at_list.count(None) == _COUNT:  # (in C: no generator per cancel)
                 self._at = None
 
     def cancel_all(self) -> None:
@@ -158,7 +170,7 @@ class Timers:
             at = at_list[i]
             if at is not None and at <= now:
                 at_list[i] = None
-                if all(a is None for a in at_list):
+                if at_list.count(None) == _COUNT:
                     self._at = None
                 if timer is not Timer.PACING:
                     self._owner._trace("timer_fired", {"timer": timer.value})
