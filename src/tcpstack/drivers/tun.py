@@ -123,7 +123,9 @@ from .vnet import (
     VnetHeader,
     complete_checksum,
     gso_header,
+    partial_header,
     segment,
+    tcp_checksum,
 )
 
 if TYPE_CHECKING:
@@ -531,27 +533,37 @@ class TunDevice:
                 raise
         return out
 
-    def write(self, packet: bytes, gso_size: int = 0) -> bool:
+    def write(self, packet: bytes, gso_size: int = 0, *, partial: bool = False) -> bool:
         """Inject one raw IPv4 packet into the kernel; False if the kernel refused it.
 
         Args:
-            packet: the packet, its checksums complete.
+            packet: the packet, its checksums complete (but see ``partial``).
             gso_size: for a TCP segment carrying more than this many bytes of
                 data (a super-segment), the data bytes per segment it stands
                 for: with offload it goes as one ``GSO_TCPV4`` packet, without
                 it is cut into packets of that size (:func:`.vnet.segment`).
                 0: the packet goes as it is.
+            partial: the TCP checksum field holds only the pseudo-header sum
+                (:class:`~tcpstack.wire.ip.PartialChecksumEncoder`): with
+                offload the kernel completes it (``NEEDS_CSUM``: neither we
+                nor the kernel sum the payload); without, it is completed here.
         """
         hdr = self.vnet_hdr
         frames: list[tuple[VnetHeader, bytes]] = [(PLAIN, packet)]
-        if gso_size > 0:
-            try:
-                if self.offload:
-                    frames = [gso_header(packet, gso_size)]
-                else:
-                    frames = [(PLAIN, p) for p in segment(packet, gso_size)]
-            except VnetError:
-                pass  # not a whole TCP/IPv4 packet (corrupted on purpose?): as it is
+        try:
+            if partial and self.offload:
+                frames = [(partial_header(packet, gso_size), packet)]
+            else:
+                if partial:
+                    packet = tcp_checksum(packet)
+                    frames = [(PLAIN, packet)]
+                if gso_size > 0:
+                    if self.offload:
+                        frames = [gso_header(packet, gso_size)]
+                    else:
+                        frames = [(PLAIN, p) for p in segment(packet, gso_size)]
+        except VnetError:
+            pass  # not a whole TCP/IPv4 packet (corrupted on purpose?): as it is
         try:
             for header, data in frames:
                 if hdr:

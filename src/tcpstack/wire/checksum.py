@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
 
-__all__ = ["internet_checksum", "ones_sum", "pseudo_header_sum"]
+__all__ = ["folded_sum", "internet_checksum", "ones_sum", "pseudo_header_sum"]
 
 _MOD = 0xFFFF
 
@@ -100,6 +100,28 @@ def internet_checksum(data: bytes | bytearray | memoryview, initial: int = 0) ->
     r = s % _MOD
     # r == 0 means the folded sum is 0xFFFF ("negative zero"), whose complement is 0.
     return _MOD - r if r else 0
+
+
+def folded_sum(total: int) -> int:
+    """``total`` folded to 16 bits (RFC 1071 §1's end-around carry), not complemented.
+
+    What a checksum field holds when a device is to finish the checksum
+    (checksum offload: virtio-net ``NEEDS_CSUM``, Linux ``CHECKSUM_PARTIAL``):
+    the folded pseudo-header sum, as Linux's ``tcp_v4_send_check`` leaves it;
+    the device adds the sum from the TCP header to the end and stores the
+    complement.
+
+    Args:
+        total: an unfolded partial sum, e.g. :func:`pseudo_header_sum`, >= 0.
+
+    Returns:
+        An int in ``[0, 0xFFFF]``: 0 only for a zero ``total`` (a non-zero
+        multiple of ``0xFFFF`` folds to ``0xFFFF``, as the carry does).
+    """
+    r = total % _MOD
+    if r == 0 and total:
+        return _MOD
+    return r
 
 
 def pseudo_header_sum(
