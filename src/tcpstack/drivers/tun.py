@@ -66,11 +66,16 @@ IPv6) on the device. Then:
   it unless ``--no-offload``) the stack sends super-segments of up to 64 KiB
   (:data:`~tcpstack.sender.TSO_MAX_BYTES` of data); the device writes each
   with ``GSO_TCPV4``, ``gso_size`` the connection's segment size (its MSS less
-  the timestamps option) and ``hdr_len``. The stack's complete checksum is
-  kept (no ``NEEDS_CSUM``): the kernel verifies it, so a packet the fault
-  injector corrupted is caught (handing the kernel a partial checksum with
-  ``NEEDS_CSUM`` instead was measured no faster: the stack computes its
-  checksum either way);
+  the timestamps option) and ``hdr_len``. A packet with a complete checksum
+  goes without ``NEEDS_CSUM``: the kernel verifies it, so a packet the fault
+  injector corrupted is caught. A packet whose TCP checksum field holds only
+  the pseudo-header sum (made by
+  :class:`~tcpstack.wire.ip.PartialChecksumEncoder`, written with
+  ``TunDevice.write(..., partial=True)``) goes with ``NEEDS_CSUM``: neither
+  our process nor the kernel then sums its payload, which is what makes
+  offload pay when sending (a fault injector or a pcap needs complete
+  checksums, so they keep the first way). The pure ACKs the kernel sends
+  back are answered together, not one by one (:func:`_pure_ack`);
 - the device's MTU stays what it is (1500: MSS 1460); only the packets that
   cross the device are larger, and the pcap (``record``) and the trace show
   them as they crossed it, super-segments included.
