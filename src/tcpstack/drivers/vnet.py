@@ -39,7 +39,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..wire.checksum import internet_checksum, ones_sum
+from ..wire.checksum import folded_sum, internet_checksum, ones_sum
 
 __all__ = [
     "F_DATA_VALID",
@@ -59,6 +59,7 @@ __all__ = [
     "VnetHeader",
     "complete_checksum",
     "gso_header",
+    "partial_header",
     "plain_header_bytes",
     "segment",
     "tcp_checksum",
@@ -288,22 +289,39 @@ def gso_header(packet: bytes | bytearray | memoryview, gso_size: int, *,
     if gso_size <= 0:
         raise VnetError(f"gso_size must be > 0, got {gso_size}")
     off, hdr_len = _headers(packet)
-    payload = len(packet) - hdr_len
-    gso = payload > gso_size
-    if not gso and not partial:
-        return PLAIN, bytes(packet)
-    gso_type = (GSO_TCPV4 if packet[0] >> 4 == 4 else GSO_TCPV6) if gso else GSO_NONE
     out = bytes(packet)
-    flags = 0
     if partial:
         # What the kernel's own stack leaves in the field (tcp_v4_send_check):
         # the folded pseudo-header sum, not complemented.
-        pseudo = _pseudo_sum(packet, len(packet) - off) % 0xFFFF
-        out = _put16(packet, off + _TCP_CHECK, pseudo)
-        flags = F_NEEDS_CSUM
-    header = VnetHeader(flags, gso_type, hdr_len if gso else 0, gso_size if gso else 0,
-                        off if partial else 0, _TCP_CHECK if partial else 0)
-    return header, out
+        out = _put16(packet, off + _TCP_CHECK, folded_sum(_pseudo_sum(packet, len(packet) - off)))
+    return _offload_header(out, gso_size, off, hdr_len, partial=partial), out
+
+
+def partial_header(packet: bytes | bytearray | memoryview, gso_size: int = 0) -> VnetHeader:
+    """The header for sending ``packet`` whose TCP checksum field already holds the
+    pseudo-header sum (:class:`~tcpstack.wire.ip.PartialChecksumEncoder`): the
+    kernel completes it (``F_NEEDS_CSUM``, ``csum_start`` the TCP header,
+    ``csum_offset`` 16). With a payload longer than ``gso_size`` > 0, also a
+    GSO packet as in :func:`gso_header`.
+
+    Raises:
+        VnetError: not an IP packet carrying a whole TCP header.
+    """
+    off, hdr_len = _headers(packet)
+    return _offload_header(packet, gso_size, off, hdr_len, partial=True)
+
+
+def _offload_header(packet: bytes | bytearray | memoryview, gso_size: int, off: int,
+                    hdr_len: int, *, partial: bool) -> VnetHeader:
+    """The header of :func:`gso_header` and :func:`partial_header` for ``packet``,
+    whose TCP header is at ``off`` and whose payload starts at ``hdr_len``."""
+    gso = 0 < gso_size < len(packet) - hdr_len
+    if not gso and not partial:
+        return PLAIN
+    gso_type = (GSO_TCPV4 if packet[0] >> 4 == 4 else GSO_TCPV6) if gso else GSO_NONE
+    return VnetHeader(F_NEEDS_CSUM if partial else 0, gso_type, hdr_len if gso else 0,
+                      gso_size if gso else 0, off if partial else 0,
+                      _TCP_CHECK if partial else 0)
 
 
 _FIN, _PSH, _CWR = 0x01, 0x08, 0x80

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
 from tcpstack.errors import MalformedPacket
-from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
+from tcpstack.wire.checksum import folded_sum, internet_checksum, ones_sum, pseudo_header_sum
 from tcpstack.wire.options import (
     NOP,
     Mss,
@@ -269,7 +269,8 @@ class Segment:
         header += self.payload
         return bytes(header)
 
-    def encode_header(self, pseudo_sum: int, prefix: bytes = b"") -> bytearray:
+    def encode_header(self, pseudo_sum: int, prefix: bytes = b"", *,
+                      partial: bool = False) -> bytearray:
         """``prefix`` followed by this segment's TCP header and options, checksum filled in.
 
         The one place a TCP header is written (:meth:`encode`, and
@@ -281,6 +282,11 @@ class Segment:
                 length (:func:`~tcpstack.wire.checksum.pseudo_header_sum` with
                 length 0); the length (header + payload, bytes) is added here.
             prefix: bytes to put before the header (an IP header), or nothing.
+            partial: leave the checksum to the device (checksum offload): the
+                field holds the pseudo-header sum folded to 16 bits
+                (:func:`~tcpstack.wire.checksum.folded_sum`, what Linux's
+                ``tcp_v4_send_check`` leaves for ``CHECKSUM_PARTIAL``), and
+                neither the header nor the payload is summed here.
 
         Raises:
             ValueError: a field or option out of range (see :meth:`encode`).
@@ -298,9 +304,12 @@ class Segment:
             self._check_fields()  # raises the ValueError that names the field
             raise
         out[at + HEADER_LENGTH:] = opts
-        # The header has an even length, so its partial sum and the payload's add up.
-        checksum = internet_checksum(
-            payload, pseudo_sum + header_len + len(payload) + ones_sum(memoryview(out)[at:]))
+        if partial:
+            checksum = folded_sum(pseudo_sum + header_len + len(payload))
+        else:
+            # The header has an even length, so its partial sum and the payload's add up.
+            checksum = internet_checksum(
+                payload, pseudo_sum + header_len + len(payload) + ones_sum(memoryview(out)[at:]))
         out[at + 16] = checksum >> 8
         out[at + 17] = checksum & 0xFF
         return out
