@@ -58,7 +58,14 @@ from .syncookies import (
 )
 from .synqueue import Admission, Listener
 from .trace import Trace
-from .wire import Flags, IPAddress, PacketEncoder, Segment, decode_tcp_packet
+from .wire import (
+    Flags,
+    IPAddress,
+    PacketEncoder,
+    PartialChecksumEncoder,
+    Segment,
+    decode_tcp_packet,
+)
 
 EPHEMERAL_PORTS = range(49152, 65536)
 """Dynamic port range used for active opens (RFC 6335 §6, RFC 6056)."""
@@ -117,6 +124,11 @@ class Stack:
             probes (RFC 9293 §3.8.6.1, RFC 5482 §3). Control segments (ACKs,
             RSTs, the SYN) count as sent and lost, as with Linux. Taking the
             congestion away wakes nobody: the next probe or timeout sends.
+        checksum_offload: the driver sets it True while its device completes
+            the TCP checksum of every packet it takes (a TUN device with
+            offload: virtio-net ``NEEDS_CSUM``); packets are then encoded by
+            :class:`~tcpstack.wire.PartialChecksumEncoder` (the field holds
+            only the pseudo-header sum: no pass over the payload). Default False.
 
     Raises:
         ValueError: ``address`` is not an IP address.
@@ -145,6 +157,7 @@ class Stack:
         self.clock_source = clock
         self.wakeup = wakeup
         self.local_congestion = False
+        self._checksum_offload = False
         self.config = config or TcpConfig()
         self.name = name
         self.trace = trace
@@ -973,6 +986,17 @@ class Stack:
         peer = self._peers[raw] = None if _invalid_peer(address) else address
         return peer
 
+    @property
+    def checksum_offload(self) -> bool:
+        """Packets leave with a partial TCP checksum for the device to complete."""
+        return self._checksum_offload
+
+    @checksum_offload.setter
+    def checksum_offload(self, on: bool) -> None:
+        self._checksum_offload = on
+        self._encoders.clear()  # built for the other kind of checksum
+        self._last_encoder = None
+
     def _encoder(self, remote: IPAddress, ttl: int, tos: int) -> PacketEncoder:
         """The packet encoder from our address to ``remote`` (built once, reused)."""
         encoder = self._last_encoder
@@ -986,7 +1010,8 @@ class Stack:
         if encoder is None:
             if len(self._encoders) >= _CACHE_MAX:
                 self._encoders.clear()
-            encoder = self._encoders[key] = PacketEncoder(self.address, remote, ttl=ttl, tos=tos)
+            kind = PartialChecksumEncoder if self._checksum_offload else PacketEncoder
+            encoder = self._encoders[key] = kind(self.address, remote, ttl=ttl, tos=tos)
         self._last_encoder = encoder
         return encoder
 

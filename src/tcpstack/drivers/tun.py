@@ -984,6 +984,9 @@ class TunDriver:
             # A pcap shows, and the fault injector's corruption and its checks
             # need, complete checksums; otherwise completing them is a wasted pass.
             dev.complete_checksums = self.record or self.faults_active
+            # The same goes out: the kernel completes our TCP checksums (see
+            # PartialChecksumEncoder), unless a pcap or the fault injector needs them.
+            self.stack.checksum_offload = dev.offload and not dev.complete_checksums
             self._device = dev
             self._device_gone = False
             self.stats.offload = dev.offload
@@ -1008,6 +1011,7 @@ class TunDriver:
         """Remove the device. Safe to call more than once."""
         if self._device is not None:
             dev, self._device = self._device, None
+            self.stack.checksum_offload = False
             dev.close()
             if not self._device_gone:
                 self._log(f"{self.ifname}: removed")
@@ -1315,9 +1319,9 @@ class TunDriver:
         assert dev is not None
         stats = self.stats
         if len(pkt) <= self.mtu:
-            ok = dev.write(pkt)
+            ok = dev.write(pkt, partial=self.stack.checksum_offload)
         else:  # a super-segment (TcpConfig.tso)
-            ok = dev.write(pkt, self._gso_size(pkt))
+            ok = dev.write(pkt, self._gso_size(pkt), partial=self.stack.checksum_offload)
             if ok and dev.offload:
                 stats.gso_out += 1
             elif ok:
