@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import io
+import threading
 from typing import Any
 
 from hypothesis import given
@@ -127,7 +128,8 @@ def test_sinks_get_the_records_that_are_kept() -> None:
     trace = Trace()
     seen: list[TraceRecord] = []
     trace.add_sink(seen.append)
-    seg = Segment(1000, 80, 5, 6, Flags.SYN | Flags.ACK, 100, options=(Mss(1460), NOP, WindowScale(7)))
+    seg = Segment(1000, 80, 5, 6, Flags.SYN | Flags.ACK, 100,
+                  options=(Mss(1460), NOP, WindowScale(7)))
     trace.emit(0.5, "h", "c", "metrics_updated", {"cwnd": 14600, "srtt": None})
     trace.emit_segment(0.75, "h", "c", "segment_sent", seg)
     assert seen == trace.records
@@ -182,3 +184,21 @@ def test_the_json_lines_of_a_kept_trace_are_those_of_its_records() -> None:
     out = io.StringIO()
     trace.write_jsonl(out)
     assert out.getvalue() == "".join(r.to_json() + "\n" for r in trace.records)
+
+
+
+def test_records_emitted_by_another_thread_while_they_are_read_are_all_kept_in_order() -> None:
+    trace = Trace()
+    total = 50_000
+
+    def emit_all() -> None:
+        for i in range(total):
+            trace.emit(float(i), "h", "c", "app", {"delivered": i})
+
+    emitter = threading.Thread(target=emit_all)
+    emitter.start()
+    while emitter.is_alive():
+        records = trace.records  # grows only when read, in this thread
+        assert [r.time for r in records] == [float(i) for i in range(len(records))]
+    emitter.join()
+    assert [r.data["delivered"] for r in trace.records] == list(range(total))
