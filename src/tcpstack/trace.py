@@ -43,9 +43,12 @@ EVENT_NAMES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TraceRecord:
     """One trace event; ``data`` is JSON-serialisable."""
+
+    # Slots: one object for the collector and 72 bytes, where a __dict__ made
+    # two and 240 (reading a kept trace makes one per record).
 
     time: float
     host: str
@@ -152,11 +155,22 @@ def _materialise(compact: list[Any]) -> Iterator[TraceRecord]:
         yield _record(time, host, conn, event, data)
 
 
+# The slots' own setters: TraceRecord(...) without its frozen __init__ (one
+# object.__setattr__ per field), 0.45 µs instead of 0.75, the same record.
+_set_time = vars(TraceRecord)["time"].__set__
+_set_host = vars(TraceRecord)["host"].__set__
+_set_conn = vars(TraceRecord)["conn"].__set__
+_set_event = vars(TraceRecord)["event"].__set__
+_set_data = vars(TraceRecord)["data"].__set__
+
+
 def _record(time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> TraceRecord:
-    # TraceRecord(...) without its frozen __init__ (one object.__setattr__
-    # per field): half the cost, the same record.
-    rec = _new(TraceRecord)
-    rec.__dict__.update(time=time, host=host, conn=conn, event=event, data=data)
+    rec: TraceRecord = _new(TraceRecord)
+    _set_time(rec, time)
+    _set_host(rec, host)
+    _set_conn(rec, conn)
+    _set_event(rec, event)
+    _set_data(rec, data)
     return rec
 
 
