@@ -33,7 +33,7 @@ from .sender import Sender
 from .seq import seq_add, seq_diff, seq_gt
 from .state import State
 from .timers import Timer, Timers
-from .trace import Trace, segment_record
+from .trace import Trace
 from .wire import Flags, IPAddress, Segment
 
 if TYPE_CHECKING:
@@ -632,14 +632,17 @@ class Tcb:
         return tracer is not None and tracer.active
 
     def _trace(self, event: str, data: dict[str, Any]) -> None:
+        # No ``tracer.active`` check: the callers asked _tracing() before
+        # building ``data``, and an inactive trace's emit keeps nothing.
         tracer = self._owner.trace
-        if tracer is not None and tracer.active:
+        if tracer is not None:
             tracer.emit(self._now, self._owner.name, self.name, event, data)
 
     def _trace_segment(self, event: str, seg: Segment) -> None:
+        # The record is built inside emit_segment, only if the trace keeps it.
         tracer = self._owner.trace
-        if tracer is not None and tracer.active:
-            tracer.emit(self._now, self._owner.name, self.name, event, segment_record(seg))
+        if tracer is not None:
+            tracer.emit_segment(self._now, self._owner.name, self.name, event, seg)
 
     def __repr__(self) -> str:
         return f"<Connection {self.name} {self._state}>"

@@ -15,12 +15,15 @@ and ``data``. Event names are a contract read by the tools and tests:
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from .wire.ecn import ECN_NAMES
+from .wire.options import NOP, Timestamps
+from .wire.segment import FLAGS_BY_VALUE
 
 if TYPE_CHECKING:
     from .wire import Segment
@@ -40,9 +43,12 @@ EVENT_NAMES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TraceRecord:
     """One trace event; ``data`` is JSON-serialisable."""
+
+    # Slots: one object for the collector and 72 bytes, where a __dict__ made
+    # two and 240 (reading a kept trace makes one per record).
 
     time: float
     host: str
@@ -86,6 +92,86 @@ class TraceRecord:
 Sink = Callable[[TraceRecord], None]
 
 _new = object.__new__
+_is_tracked = gc.is_tracked
+
+# Kept records are stored flat until they are read (see ``Trace``): five
+# items per record in one list, ``time, host, conn, event, data``, where
+# ``data`` is what the collector never walks:
+#
+# - the ``data`` dict itself when the collector does not track it (CPython
+#   tracks a dict only once it holds a container: a dict of numbers and
+#   strings, as most records' are, is untracked from birth);
+# - else a tuple: :func:`_freeze` of the dict, whose tag is ``_DICT``, or
+#   ``_SEGMENT`` and :func:`_segment_fields` of a segment. Such tuples hold
+#   only atomic values and tuples of them, and the collector untracks them at
+#   its first pass over them.
+#
+# So a long kept trace adds nothing to the collector's full collections,
+# which walked every kept record before (TraceRecord, its __dict__, the data
+# dict, its flags list and options dict: docs/performance.md, "The cost of a
+# kept trace").
+_RECORD_ITEMS = 5
+
+# Tags: ``(tag, *items)``; a frozen dict's items are its keys and values
+# alternating.
+_LIST = 0
+_DICT = 1
+_TUPLE = 2
+_SEGMENT = 3
+
+
+def _freeze(value: Any) -> Any:
+    """``value`` with every list, dict and tuple in it (exact types only) turned into
+    a tagged tuple, so that a value of JSON data becomes atomic for the collector;
+    :func:`_thaw` undoes it. Other objects are kept as they are."""
+    kind = type(value)
+    if kind is list:
+        return (_LIST, *map(_freeze, value))
+    if kind is dict:
+        return (_DICT, *[x for item in value.items() for x in (item[0], _freeze(item[1]))])
+    if kind is tuple:
+        return (_TUPLE, *map(_freeze, value))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """The value :func:`_freeze` froze: equal to it, with the same types and key order."""
+    if type(value) is not tuple:
+        return value
+    tag = value[0]
+    if tag == _LIST:
+        return [_thaw(x) for x in value[1:]]
+    if tag == _DICT:
+        return {value[i]: _thaw(value[i + 1]) for i in range(1, len(value), 2)}
+    return tuple(_thaw(x) for x in value[1:])
+
+
+def _materialise(compact: list[Any]) -> Iterator[TraceRecord]:
+    """The :class:`TraceRecord` objects of the flat store ``compact`` (see above)."""
+    items = iter(compact)
+    for time, host, conn, event, data in zip(items, items, items, items, items, strict=True):
+        if type(data) is tuple:
+            data = _segment_data(data) if data[0] == _SEGMENT else _thaw(data)
+        yield _record(time, host, conn, event, data)
+
+
+# The slots' own setters: TraceRecord(...) without its frozen __init__ (one
+# object.__setattr__ per field), 0.45 µs instead of 0.75, the same record.
+_set_time = vars(TraceRecord)["time"].__set__
+_set_host = vars(TraceRecord)["host"].__set__
+_set_conn = vars(TraceRecord)["conn"].__set__
+_set_event = vars(TraceRecord)["event"].__set__
+_set_data = vars(TraceRecord)["data"].__set__
+
+
+def _record(time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> TraceRecord:
+    rec: TraceRecord = _new(TraceRecord)
+    _set_time(rec, time)
+    _set_host(rec, host)
+    _set_conn(rec, conn)
+    _set_event(rec, event)
+    _set_data(rec, data)
+    return rec
 
 
 class Trace:
@@ -93,12 +179,33 @@ class Trace:
 
     One ``Trace`` can be shared by several hosts (the simulator does so), so
     records of both ends interleave in time order.
+
+    Kept records are stored compactly and become :class:`TraceRecord` objects
+    when :attr:`records` is first read after they were emitted (then they
+    stay those objects). A kept trace so costs the process's garbage
+    collector nothing per record: it walked every kept record at each full
+    collection, 12 points of ``trace_cost`` in a 16 MiB bulk transfer
+    (docs/performance.md, "The cost of a kept trace").
     """
 
     def __init__(self, *, keep: bool = True) -> None:
-        self.records: list[TraceRecord] = []
+        self._records: list[TraceRecord] = []  # materialised, in emission order
+        self._compact: list[Any] = []  # emitted after them, not yet read (flat)
         self._keep = keep
         self._sinks: list[Sink] = []
+
+    @property
+    def records(self) -> list[TraceRecord]:
+        """Every kept record, in emission order (one list, which grows as records are
+        emitted and read)."""
+        compact = self._compact
+        if compact:
+            # The records there now; one emitted meanwhile (a driver's thread)
+            # stays for the next read. Each emit adds its five items at once.
+            n = len(compact)
+            self._records.extend(_materialise(compact[:n]))
+            del compact[:n]
+        return self._records
 
     @property
     def active(self) -> bool:
@@ -110,21 +217,34 @@ class Trace:
         self._sinks.append(sink)
 
     def emit(self, time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> None:
-        """Record one event (see the module docstring for names and fields)."""
-        # TraceRecord(...) without its frozen __init__ (one object.__setattr__
-        # per field): half the cost, the same record.
-        rec = _new(TraceRecord)
-        rec.__dict__.update(time=time, host=host, conn=conn, event=event, data=data)
+        """Record one event (see the module docstring for names and fields).
+
+        The record holds ``data`` itself, or a copy when ``data`` holds lists or dicts.
+        """
         if self._keep:
-            self.records.append(rec)
-        for sink in self._sinks:
-            sink(rec)
+            self._compact += (time, host, conn, event,
+                              _freeze(data) if _is_tracked(data) else data)
+        if self._sinks:
+            rec = _record(time, host, conn, event, data)
+            for sink in self._sinks:
+                sink(rec)
+
+    def emit_segment(self, time: float, host: str, conn: str, event: str, seg: Segment) -> None:
+        """Record a ``segment_sent`` or ``segment_received`` event of ``seg``: the same
+        record as ``emit(time, host, conn, event, segment_record(seg))``, kept without
+        building its dict."""
+        if self._keep:
+            self._compact += (time, host, conn, event, _segment_fields(seg))
+        if self._sinks:
+            rec = _record(time, host, conn, event, segment_record(seg))
+            for sink in self._sinks:
+                sink(rec)
 
     def __iter__(self) -> Iterator[TraceRecord]:
         return iter(self.records)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._records) + len(self._compact) // _RECORD_ITEMS
 
     def select(
         self, event: str | None = None, host: str | None = None
@@ -161,17 +281,41 @@ def read_jsonl(lines: Iterable[str]) -> list[TraceRecord]:
 
 
 def segment_record(seg: Segment) -> dict[str, Any]:
-    """The ``data`` of a ``segment_sent``/``segment_received`` trace record; with
-    ``"ecn"`` (``"ECT(0)"``, ``"ECT(1)"`` or ``"CE"``, RFC 3168 §5) when the IP
-    packet that carries it is not Not-ECT."""
+    """The ``data`` of a ``segment_sent``/``segment_received`` trace record: ``seq``,
+    ``ack``, ``flags`` (list of names), ``len``, ``window``, ``options``
+    (:meth:`~tcpstack.wire.Segment.options_dict`), and ``"ecn"`` (``"ECT(0)"``,
+    ``"ECT(1)"`` or ``"CE"``, RFC 3168 §5) when the IP packet that carries it is
+    not Not-ECT."""
+    return _segment_data(_segment_fields(seg))
+
+
+def _segment_fields(seg: Segment) -> tuple[Any, ...]:
+    """What :func:`segment_record` shows of ``seg``, as a tuple of atomic values:
+    ``(_SEGMENT, seq, ack, flag bits, len, window, ecn, tsval, tsecr, other options)``.
+    Options of only a timestamp (nearly every segment's) are ``tsval, tsecr``
+    and None; others are None, None and the frozen :meth:`options_dict`."""
+    options = seg.options
+    if len(options) == 3 and type(ts := options[2]) is Timestamps \
+            and options[0] is NOP and options[1] is NOP:
+        # Segment.options_dict's shortcut ({"ts": [tsval, tsecr]}) without
+        # building that dict and list: 0.24 µs of a segment record's 0.53.
+        return (_SEGMENT, seg.seq, seg.ack, int(seg.flags), len(seg.payload), seg.window,
+                seg.ecn, ts.tsval, ts.tsecr, None)
+    return (_SEGMENT, seg.seq, seg.ack, int(seg.flags), len(seg.payload), seg.window, seg.ecn,
+            None, None, _freeze(seg.options_dict()))
+
+
+def _segment_data(fields: tuple[Any, ...]) -> dict[str, Any]:
+    """The ``data`` dict of :func:`_segment_fields`' tuple."""
+    _, seq, ack, flags, length, window, ecn, tsval, tsecr, other = fields
     record: dict[str, Any] = {
-        "seq": seg.seq,
-        "ack": seg.ack,
-        "flags": seg.flags.names(),
-        "len": len(seg.payload),
-        "window": seg.window,
-        "options": seg.options_dict(),
+        "seq": seq,
+        "ack": ack,
+        "flags": FLAGS_BY_VALUE[flags].names(),
+        "len": length,
+        "window": window,
+        "options": {"ts": [tsval, tsecr]} if other is None else _thaw(other),
     }
-    if seg.ecn:
-        record["ecn"] = ECN_NAMES[seg.ecn]
+    if ecn:
+        record["ecn"] = ECN_NAMES[ecn]
     return record
