@@ -102,7 +102,8 @@ _is_tracked = gc.is_tracked
 #   tracks a dict only once it holds a container: a dict of numbers and
 #   strings, as most records' are, is untracked from birth);
 # - else a tuple: :func:`_freeze` of the dict, whose tag is ``_DICT``, or
-#   ``_SEGMENT`` and :func:`_segment_fields` of a segment. Such tuples hold
+#   ``_SEGMENT`` and :func:`_segment_fields` of a segment, or ``_FIELDS``, the
+#   keys and the values of :meth:`Trace.emit_fields`. Such tuples hold
 #   only atomic values and tuples of them, and the collector untracks them at
 #   its first pass over them.
 #
@@ -118,6 +119,7 @@ _LIST = 0
 _DICT = 1
 _TUPLE = 2
 _SEGMENT = 3
+_FIELDS = 4  # (_FIELDS, keys, values) of Trace.emit_fields
 
 
 def _freeze(value: Any) -> Any:
@@ -151,7 +153,13 @@ def _materialise(compact: list[Any]) -> Iterator[TraceRecord]:
     items = iter(compact)
     for time, host, conn, event, data in zip(items, items, items, items, items, strict=True):
         if type(data) is tuple:
-            data = _segment_data(data) if data[0] == _SEGMENT else _thaw(data)
+            tag = data[0]
+            if tag == _SEGMENT:
+                data = _segment_data(data)
+            elif tag == _FIELDS:
+                data = dict(zip(data[1], data[2], strict=True))
+            else:
+                data = _thaw(data)
         yield _record(time, host, conn, event, data)
 
 
@@ -226,6 +234,18 @@ class Trace:
                               _freeze(data) if _is_tracked(data) else data)
         if self._sinks:
             rec = _record(time, host, conn, event, data)
+            for sink in self._sinks:
+                sink(rec)
+
+    def emit_fields(self, time: float, host: str, conn: str, event: str,
+                    keys: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        """Record one event whose ``data`` is ``dict(zip(keys, values))``: the same
+        record as :meth:`emit` of that dict, kept without building it. ``values``
+        must be atomic (numbers, strings, None) and as many as ``keys``."""
+        if self._keep:
+            self._compact += (time, host, conn, event, (_FIELDS, keys, values))
+        if self._sinks:
+            rec = _record(time, host, conn, event, dict(zip(keys, values, strict=True)))
             for sink in self._sinks:
                 sink(rec)
 

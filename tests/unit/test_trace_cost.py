@@ -202,3 +202,21 @@ def test_records_emitted_by_another_thread_while_they_are_read_are_all_kept_in_o
         assert [r.time for r in records] == [float(i) for i in range(len(records))]
     emitter.join()
     assert [r.data["delivered"] for r in trace.records] == list(range(total))
+
+
+def test_emit_fields_keeps_the_record_emit_of_its_dict_keeps() -> None:
+    keys = ("cwnd", "srtt", "phase", "pacing_rate")
+    values = (14600, 0.0125, "slow_start", None)
+    by_fields, by_dict = Trace(), Trace()
+    seen: list[TraceRecord] = []
+    by_fields.add_sink(seen.append)
+    by_fields.emit_fields(2.5, "h", "c", "metrics_updated", keys, values)
+    by_dict.emit(2.5, "h", "c", "metrics_updated", dict(zip(keys, values, strict=True)))
+    empty = Trace()
+    empty.add_sink(seen.append)
+    collect()
+    assert tracked_in(by_fields) == tracked_in(empty)  # nothing tracked for the record
+    [kept] = by_fields.records
+    assert kept == by_dict.records[0] == seen[0]
+    assert list(kept.data) == list(keys)  # key order too: the JSON Lines are the same
+    assert kept.to_json() == by_dict.records[0].to_json()
