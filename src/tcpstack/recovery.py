@@ -53,6 +53,9 @@ class Phase(enum.Enum):
     LOSS = "loss"
 
 
+_PHASE_NAMES = {phase: phase.value for phase in Phase}
+
+
 class LossRecovery:
     """Loss detection and recovery of one connection's send direction.
 
@@ -467,7 +470,9 @@ class LossRecovery:
         """``metrics_updated``'s ``phase``: ``"recovery"`` or ``"loss"`` from the loss
         recovery phase, otherwise the algorithm's own (:attr:`CongestionControl.phase`)."""
         phase = self.phase
-        return self.cc.phase if phase is Phase.OPEN else phase.value
+        # (A table, not phase.value: an Enum's value is a descriptor call, and this
+        # runs for every metrics_updated record of a kept trace.)
+        return self.cc.phase if phase is Phase.OPEN else _PHASE_NAMES[phase]
 
     # -- what the sender may send -------------------------------------------------------
 

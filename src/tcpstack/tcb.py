@@ -585,7 +585,8 @@ class Tcb:
         rec = self._recovery
         cc = rec.cc
         rtt = self._rtt
-        rate = rec.rate
+        ext = rec.ext
+        rate = ext.rate if ext is not None else None
         latest = rate.latest if rate is not None else None
         una = self._snd_una
         if rcv is None:

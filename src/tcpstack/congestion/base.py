@@ -155,7 +155,7 @@ class CongestionControl(ABC):
         ``"avoidance"`` (RFC 5681 §3.1); algorithms with other states (BBR's
         ``"startup"``, ``"drain"``, ``"probe_bw"``, ``"probe_rtt"``) override it.
         Loss recovery is reported by the sender, not here."""
-        return "slow_start" if self.in_slow_start else "avoidance"
+        return "slow_start" if self.cwnd < self.ssthresh else "avoidance"  # in_slow_start
 
     @abstractmethod
     def on_ack(self, sample: AckSample) -> None:
