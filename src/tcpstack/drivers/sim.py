@@ -74,6 +74,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from types import FunctionType, MethodType
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -696,6 +697,10 @@ class _Direction:
         return any(start <= now for start, _ in self.outages)
 
 
+_HANDLER_TYPES = (FunctionType, MethodType)
+"""Applications that are a plain event handler (:meth:`Host.dispatch`)."""
+
+
 @dataclass
 class Host:
     """A simulated host: a name, a stack and an optional application."""
@@ -713,9 +718,17 @@ class Host:
 
     def dispatch(self, conn: Connection, event: Event) -> None:
         """Hand one event to the application."""
-        if self.app is None:
+        app = self.app
+        if isinstance(app, _HANDLER_TYPES):
+            # A function or bound method is the handler itself: no getattr for an
+            # ``on_event`` it does not have (a failed getattr raises and catches
+            # an AttributeError inside: about 1.5 % of sim_churn, 17 events per
+            # connection).
+            app(conn, event)
             return
-        handler = getattr(self.app, "on_event", None)
+        if app is None:
+            return
+        handler = getattr(app, "on_event", None)
         if handler is not None:
             handler(conn, event)
         elif callable(self.app):
