@@ -1086,8 +1086,18 @@ class Network:
         return math.inf, None
 
     def _track_timer(self, host: Host) -> None:
-        """Put the host's current earliest deadline in the heap (once)."""
-        at = host.stack.next_timer()
+        """Put a lower bound of the host's earliest deadline in the heap (once).
+
+        The bound (:meth:`Stack.timer_bound`) is the top of the stack's own
+        timer heap, unchecked: :meth:`_next_timer` checks it against the exact
+        deadline only when it is the earliest of all, and tracks the host
+        again if it was stale. Asking for the exact deadline here, after every
+        service, cost a check of the stack's heap top, and of each stale entry
+        on it, per packet (sim_churn: about 17 deadline reads and 9 heap pops
+        and pushes per connection, 6 % of its time). Timers fire at the same
+        instants either way: no host's deadline is earlier than its bound.
+        """
+        at = host.stack.timer_bound()
         if at is not None and self._timer_at.get(host.name) != at:
             self._timer_at[host.name] = at
             heapq.heappush(self._timer_heap, (at, self._index[host.name], host.name))
