@@ -356,7 +356,8 @@ class Stack:
                        "invalid-address", segment_record(seg))
             return
         listener = self._listeners.get(seg.dst_port)
-        conn = self._lookup(seg.dst_port, src, seg.src_port)
+        peers = self._conns.get(seg.dst_port)  # (_lookup, inlined: once per packet)
+        conn = peers.get((src, seg.src_port)) if peers is not None else None
         if (
             conn is not None
             and listener is not None
