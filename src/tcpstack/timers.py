@@ -127,9 +127,22 @@ class Timers:
                 self._at = None
 
     def cancel_all(self) -> None:
-        """Stop every armed timer (TIME-WAIT and CLOSED entry, RFC 9293 §3.10.7.4)."""
-        for timer in _ORDER:
-            self.cancel(timer)
+        """Stop every armed timer (TIME-WAIT and CLOSED entry, RFC 9293 §3.10.7.4).
+
+        One pass over the deadlines, each armed one traced as :meth:`cancel`
+        traces it, in :class:`Timer` order, rather than a :meth:`cancel` call
+        per timer: 8 calls fewer per state change that cancels all (3 per
+        churn connection).
+        """
+        at_list = self._at
+        if at_list is None:
+            return
+        self._at = None
+        owner = self._owner
+        if owner._tracing():
+            for timer, at in zip(_ORDER, at_list, strict=True):
+                if at is not None and timer is not Timer.PACING:
+                    owner._trace("timer_cancelled", {"timer": timer.value})
 
     def at(self, timer: Timer) -> float | None:
         """The deadline of ``timer`` in seconds, or None if it is not armed."""

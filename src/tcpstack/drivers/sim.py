@@ -74,6 +74,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from types import FunctionType, MethodType
 from typing import Any, Protocol
 
 from ..config import TcpConfig
@@ -696,6 +697,10 @@ class _Direction:
         return any(start <= now for start, _ in self.outages)
 
 
+_HANDLER_TYPES = (FunctionType, MethodType)
+"""Applications that are a plain event handler (:meth:`Host.dispatch`)."""
+
+
 @dataclass
 class Host:
     """A simulated host: a name, a stack and an optional application."""
@@ -713,9 +718,17 @@ class Host:
 
     def dispatch(self, conn: Connection, event: Event) -> None:
         """Hand one event to the application."""
-        if self.app is None:
+        app = self.app
+        if isinstance(app, _HANDLER_TYPES):
+            # A function or bound method is the handler itself: no getattr for an
+            # ``on_event`` it does not have (a failed getattr raises and catches
+            # an AttributeError inside: about 1.5 % of sim_churn, 17 events per
+            # connection).
+            app(conn, event)
             return
-        handler = getattr(self.app, "on_event", None)
+        if app is None:
+            return
+        handler = getattr(app, "on_event", None)
         if handler is not None:
             handler(conn, event)
         elif callable(self.app):
@@ -1073,8 +1086,18 @@ class Network:
         return math.inf, None
 
     def _track_timer(self, host: Host) -> None:
-        """Put the host's current earliest deadline in the heap (once)."""
-        at = host.stack.next_timer()
+        """Put a lower bound of the host's earliest deadline in the heap (once).
+
+        The bound (:meth:`Stack.timer_bound`) is the top of the stack's own
+        timer heap, unchecked: :meth:`_next_timer` checks it against the exact
+        deadline only when it is the earliest of all, and tracks the host
+        again if it was stale. Asking for the exact deadline here, after every
+        service, cost a check of the stack's heap top, and of each stale entry
+        on it, per packet (sim_churn: about 17 deadline reads and 9 heap pops
+        and pushes per connection, 6 % of its time). Timers fire at the same
+        instants either way: no host's deadline is earlier than its bound.
+        """
+        at = host.stack.timer_bound()
         if at is not None and self._timer_at.get(host.name) != at:
             self._timer_at[host.name] = at
             heapq.heappush(self._timer_heap, (at, self._index[host.name], host.name))
