@@ -53,6 +53,8 @@ class Timer(enum.Enum):
 
 _ORDER: tuple[Timer, ...] = tuple(Timer)
 _INDEX: dict[Timer, int] = {t: i for i, t in enumerate(_ORDER)}
+# Trace names: an Enum's value is a descriptor call, this a dict lookup.
+_NAME: dict[Timer, str] = {timer: timer.value for timer in Timer}
 
 class TimerOwner(Protocol):
     """The connection whose deadlines a :class:`Timers` holds."""
@@ -109,7 +111,7 @@ class Timers:
         at_list[_INDEX[timer]] = at
         owner = self._owner
         if owner._tracing() and timer is not Timer.PACING:  # built only when kept
-            owner._trace("timer_set", {"timer": timer.value, "at": round(at, 9)})
+            owner._trace("timer_set", {"timer": _NAME[timer], "at": round(at, 9)})
         if moved:
             owner._timer_moved()
 
@@ -122,7 +124,7 @@ class Timers:
         if at_list[i] is not None:
             at_list[i] = None
             if self._owner._tracing() and timer is not Timer.PACING:
-                self._owner._trace("timer_cancelled", {"timer": timer.value})
+                self._owner._trace("timer_cancelled", {"timer": _NAME[timer]})
             if at_list.count(None) == _COUNT:  # (in C: no generator per cancel)
                 self._at = None
 
@@ -142,7 +144,7 @@ class Timers:
         if owner._tracing():
             for timer, at in zip(_ORDER, at_list, strict=True):
                 if at is not None and timer is not Timer.PACING:
-                    owner._trace("timer_cancelled", {"timer": timer.value})
+                    owner._trace("timer_cancelled", {"timer": _NAME[timer]})
 
     def at(self, timer: Timer) -> float | None:
         """The deadline of ``timer`` in seconds, or None if it is not armed."""
@@ -186,5 +188,5 @@ class Timers:
                 if at_list.count(None) == _COUNT:
                     self._at = None
                 if timer is not Timer.PACING:
-                    self._owner._trace("timer_fired", {"timer": timer.value})
+                    self._owner._trace("timer_fired", {"timer": _NAME[timer]})
                 yield timer
