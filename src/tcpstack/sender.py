@@ -578,11 +578,14 @@ class Sender:
         self._last_send_at = now
         if self.first_sent_at is None:
             self.first_sent_at = now
-        if c._timing is None:
+        timing = c._timing
+        if timing is None:
             c._timing = RttSampler.start(seq, length, retransmission=retransmission, now=now,
                                          tsval=self.tsval())
-        else:
-            c._timing.on_send(seq, retransmission=retransmission, tsval=self.tsval())
+        elif retransmission:
+            # (Only a retransmission concerns a running measurement: Karn's rule,
+            # RttSampler.on_send; new data does not, so no call and no clock read.)
+            timing.on_send(seq, retransmission=True, tsval=self.tsval())
         if not c._timers.armed(Timer.RTO):
             # RFC 6298 §5.1: start the timer if it is not running.
             self.arm_rto()
@@ -644,22 +647,25 @@ class Sender:
         """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
         c = self._c
         at = None
+        state = c._state
         if (
-            c.config.tail_loss_probe
+            c._config.tail_loss_probe
             # While our stream may still be open to the peer, and in FIN-WAIT-1:
             # a FIN that ends our data is a tail like any other (RFC 8985 §7
             # probes "the last segment"; Linux alike). After the peer's FIN
             # (CLOSING, LAST-ACK) the FIN is left to the RTO, the classic
             # close the RFC 9293 figures show (Linux probes there too).
-            and (c._state is S.FIN_WAIT_1
-                 or (c._state in (S.ESTABLISHED, S.CLOSE_WAIT) and not self.fin_sent()))
+            and (state is S.FIN_WAIT_1
+                 or ((state is S.ESTABLISHED or state is S.CLOSE_WAIT)
+                     and not (c._sndbuf.fin_queued and self.fin_sent())))
         ):
+            timers = c._timers
             at = c._recovery.tlp_deadline(
                 c._now,
-                in_flight=c.in_flight,
+                in_flight=seq_diff(c._snd_max, c._snd_una),
                 mss=c._snd_mss,
                 srtt=c._rtt.srtt,
-                rto_at=c._timers.at(Timer.RTO),
+                rto_at=timers.at(Timer.RTO),
             )
         if at is None:
             c._timers.cancel(Timer.TLP)
@@ -1015,7 +1021,7 @@ class Sender:
             if ecn_state is not None and ecn_state.echo and not bits & (_SYN | _RST):
                 # RFC 3168 §6.1.3: ECE "in subsequent ACKs until it receives a CWR packet".
                 bits |= _ECE
-        return Segment(c.local.port, c.remote.port, seq, rcv_nxt if bits & _ACK else 0,
+        return Segment(c._local.port, c._remote.port, seq, rcv_nxt if bits & _ACK else 0,
                        FLAGS_BY_VALUE[bits], window, urgent, options, payload, ecn)
 
     def _ack_fields(self) -> tuple[int, int, tuple[TcpOption, ...]]:
@@ -1055,7 +1061,7 @@ class Sender:
         rcv = c._rcvbuf
         if rcv is None:
             return min(c.config.recv_buffer, MAX_UNSCALED_WINDOW)
-        return rcv.advertise(c.config.recv_buffer, c.negotiated.rcv_wscale, c.sws_step())
+        return rcv.advertise(c._config.recv_buffer, c._negotiated.rcv_wscale, c.sws_step())
 
     def tsval(self) -> int:
         """Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4)."""
