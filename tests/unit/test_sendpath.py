@@ -13,7 +13,9 @@ Two of them are compared here with the general code they short-cut:
 * :class:`PacketEncoder`'s packing of an IPv4 packet from the fields
   (segments without options or with NOP, NOP, Timestamps) against the
   general encoders, :meth:`Segment.encode` with :func:`build_ip` and
-  :meth:`Segment.encode_header`, byte for byte.
+  :meth:`Segment.encode_header`, byte for byte; and
+  :func:`decode_tcp_packet`'s unpacking of such packets against its general
+  parser, on whole and damaged packets.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import tcpstack.sender as sender_module
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
 from tcpstack.drivers.sim import Network
+from tcpstack.errors import MalformedPacket
 from tcpstack.sender import Sender
 from tcpstack.trace import Trace
 from tcpstack.wire import (
@@ -48,6 +51,7 @@ from tcpstack.wire import (
     Segment,
     Timestamps,
     build_ip,
+    decode_tcp_packet,
     pseudo_header_sum,
 )
 from tcpstack.wire.options import TcpOption
@@ -221,3 +225,35 @@ def test_out_of_range_fields_raise_as_before(change: dict[str, Any]) -> None:
     seg = Segment(**fields, options=options)
     with pytest.raises(ValueError):
         PacketEncoder(SRC, DST).encode(seg)
+
+
+# --- the decoder ---------------------------------------------------------------
+
+def decoded(packet: bytes | bytearray, verify: bool) -> object:
+    """What decode_tcp_packet gives: the addresses and segment (with its ECN
+    codepoint, which segment equality leaves out), or the reason it raised."""
+    try:
+        src, dst, seg = decode_tcp_packet(packet, verify_checksum=verify)
+    except MalformedPacket as exc:
+        return exc.reason
+    return src, dst, seg, seg.ecn, type(seg.payload)
+
+
+@settings(max_examples=500, deadline=None)
+@given(seg=segments, tos=st.integers(0, 255), verify=st.booleans(),
+       damage=st.one_of(st.none(), st.tuples(st.integers(0, 80), st.integers(1, 255))),
+       cut=st.sampled_from([0, 0, 0, 1, 13, -1]))
+def test_unpacked_packets_equal_the_general_decoder(
+    seg: Segment, tos: int, verify: bool, damage: tuple[int, int] | None, cut: int,
+) -> None:
+    """A packet decoded from one unpack (``bytes``) and by the general parser (a
+    ``bytearray`` takes that path), whole, with a byte changed, cut short or
+    with a byte too many: the same segment, or the same reason."""
+    packet = bytearray(PacketEncoder(SRC, DST, tos=tos).encode(seg))
+    if damage is not None and damage[0] < len(packet):
+        packet[damage[0]] ^= damage[1]
+    if cut > 0:
+        del packet[-cut:]
+    elif cut < 0:
+        packet.append(0)
+    assert decoded(bytes(packet), verify) == decoded(packet, verify)
