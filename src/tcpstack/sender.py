@@ -213,12 +213,12 @@ class Sender:
             out.append(self._retransmit(tlp_off))
         for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
             out.append(self._retransmit(start))
-        if rec.in_recovery and rec.uses_sack:
+        if rec.phase is Phase.RECOVERY and rec.uses_sack:  # (in_recovery, without its call)
             out.extend(self._sack_recovery())
-        probe_room = self.seg_size() if rec.take_tlp_new_data() else 0
+        size = self.seg_size()
+        probe_room = size if rec.take_tlp_new_data() else 0
         force = self._force
         self._force = False
-        size = self.seg_size()
         if buf.index(c._snd_nxt) >= len(buf) and not self.fin_unsent():
             # Nothing new to send (a receiver's every output): the loop below
             # would stop at its first pass; skip its set-up (saves 12 calls).
@@ -746,7 +746,7 @@ class Sender:
     def seg_size(self) -> int:
         """Data bytes per full segment: SMSS less the timestamps option (MUST-16)."""
         c = self._c
-        return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+        return c._snd_mss - (TS_OPTION_SPACE if c._negotiated.timestamps else 0)
 
     def tso_size(self) -> int:
         """Largest super-segment with offload (``TcpConfig.tso``): the most full
