@@ -517,16 +517,16 @@ class Segment:
 
 # The slot setters Segment.__init__ uses (member descriptors: they bypass the
 # frozen class's __setattr__, as object.__setattr__ does, without its lookup by name).
-_set_src_port = Segment.__dict__["src_port"].__set__
-_set_dst_port = Segment.__dict__["dst_port"].__set__
-_set_seq = Segment.__dict__["seq"].__set__
-_set_ack = Segment.__dict__["ack"].__set__
-_set_flags = Segment.__dict__["flags"].__set__
-_set_window = Segment.__dict__["window"].__set__
-_set_urgent = Segment.__dict__["urgent"].__set__
-_set_options = Segment.__dict__["options"].__set__
-_set_payload = Segment.__dict__["payload"].__set__
-_set_ecn = Segment.__dict__["ecn"].__set__
+_set_src_port = vars(Segment)["src_port"].__set__
+_set_dst_port = vars(Segment)["dst_port"].__set__
+_set_seq = vars(Segment)["seq"].__set__
+_set_ack = vars(Segment)["ack"].__set__
+_set_flags = vars(Segment)["flags"].__set__
+_set_window = vars(Segment)["window"].__set__
+_set_urgent = vars(Segment)["urgent"].__set__
+_set_options = vars(Segment)["options"].__set__
+_set_payload = vars(Segment)["payload"].__set__
+_set_ecn = vars(Segment)["ecn"].__set__
 
 
 def _option_text(option: TcpOption, ack_base: int) -> str:
