@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .reassembly import Held, ReassemblyQueue
-from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt
+from .seq import seq_add, seq_diff, seq_le, seq_lt
 
 MAX_UNSCALED_WINDOW = 65535
 """The largest window a 16-bit field holds (RFC 9293 §3.1)."""
@@ -403,15 +403,21 @@ class ReceiveBuffer:
         The right edge never moves left (SHLD-14) and only moves right by at
         least ``sws_step`` bytes at a time (receiver SWS avoidance, MUST-39).
         """
-        edge = self.window_edge(capacity, rcv_wscale)
-        grows_enough = seq_diff(edge, self.rcv_adv) >= sws_step or (
-            seq_le(self.rcv_adv, self.rcv_nxt) and seq_diff(edge, self.rcv_nxt) >= sws_step
-        )
-        if seq_gt(edge, self.rcv_adv) and grows_enough:
+        # (Once per segment sent: each distance is computed once and its sign
+        # tested, rather than a seq_* call per comparison; window_edge inlined.)
+        rcv_nxt = self.rcv_nxt
+        data = self._data
+        free = capacity - len(data) if data is not None else capacity
+        edge = seq_add(rcv_nxt, min(max(0, free), MAX_UNSCALED_WINDOW << rcv_wscale))
+        growth = seq_diff(edge, self.rcv_adv)  # > 0: seq_gt(edge, rcv_adv)
+        if growth > 0 and (growth >= sws_step or (
+                seq_le(self.rcv_adv, rcv_nxt) and seq_diff(edge, rcv_nxt) >= sws_step)):
             self.rcv_adv = edge
-        if seq_lt(self.rcv_adv, self.rcv_nxt):
-            self.rcv_adv = self.rcv_nxt
-        return seq_diff(self.rcv_adv, self.rcv_nxt)
+        window = seq_diff(self.rcv_adv, rcv_nxt)
+        if window < 0:  # seq_lt(rcv_adv, rcv_nxt)
+            self.rcv_adv = rcv_nxt
+            return 0
+        return window
 
     def window_growth(self, capacity: int, rcv_wscale: int) -> int:
         """How far the supported right edge lies beyond the advertised one, bytes."""

@@ -1361,7 +1361,10 @@ class Connection(Tcb):
         self._now = now  # (_touch, inlined: a time is given)
         sender = self._sender
         out = sender.output()
-        if self._tracing():
+        tracer = self._owner.trace
+        # (_tracing inlined; the metrics record is only ever traced: no call without a trace)
+        tracing = tracer is not None and tracer.active
+        if tracing:
             for seg in out:
                 self._trace_segment("segment_sent", seg)
         if self._state is S.CLOSE_WAIT and sender.fin_sent():
@@ -1369,7 +1372,7 @@ class Connection(Tcb):
             # preceding SENDs have been segmentized; then send a FIN segment,
             # enter LAST-ACK state." The FIN has just left.
             self._set_state(S.LAST_ACK, Cause.FIN_SENT)
-        if out:
+        if out and tracing:
             self._metrics_if_changed()
         return out
 

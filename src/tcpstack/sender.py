@@ -24,7 +24,7 @@ the sender reads and advances them. Times are seconds, sizes bytes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from . import events as ev
 from .ecn import EcnState
@@ -45,6 +45,8 @@ S = State
 NO_FLAGS = Flags(0)
 _ACK, _SYN, _RST = int(Flags.ACK), int(Flags.SYN), int(Flags.RST)
 _ECE = int(Flags.ECE)
+_ACK_ONLY = Flags.ACK
+_ACK_PSH = Flags.ACK | Flags.PSH
 MAX_UNSCALED_WINDOW = 65535
 PACING_BURST = 2
 """Full segments the pacer lets leave back to back after an idle spell (Linux's
@@ -142,15 +144,19 @@ class Sender:
         state = c._state
         if state is S.CLOSED:
             return out
-        if self.syn_pending():
+        if c._snd_una == c._iss and self.syn_pending():  # (the int test first: cheaper)
             out.append(self._syn_segment())
         elif state not in (S.LISTEN, S.SYN_SENT, S.SYN_RECEIVED):
             # Data waits for ESTABLISHED (§3.10.2: queued in SYN-SENT/SYN-RECEIVED).
             if c._owner.local_congestion:
                 self._hold_for_device()
             else:
-                out.extend(self._data_segments())
-        carries_ack = any(int(s.flags) & (_ACK | _RST) == _ACK for s in out)  # ACK, not RST
+                self._data_segments(out)
+        carries_ack = False  # a segment with ACK and without RST
+        for seg in out:
+            if int(seg.flags) & (_ACK | _RST) == _ACK:
+                carries_ack = True
+                break
         if self.ack_now and not carries_ack and c._state not in (S.LISTEN, S.SYN_SENT):
             out.append(self.make(seq=c._snd_max))
             carries_ack = True
@@ -189,13 +195,12 @@ class Sender:
         self._sent(c._iss, 1)
         return seg
 
-    def _data_segments(self) -> list[Segment]:
-        """Retransmissions, then data and FIN as the windows, Nagle and SWS
-        avoidance allow (§3.7.4, §3.8.6.2.1)."""
+    def _data_segments(self, out: list[Segment]) -> None:
+        """Append to ``out`` the retransmissions, then data and FIN as the windows,
+        Nagle and SWS avoidance allow (§3.7.4, §3.8.6.2.1)."""
         c = self._c
         rec = c._recovery
         buf = c._sndbuf
-        out: list[Segment] = []
         if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
             # Fast retransmit, or a NewReno partial ACK: resend the first
             # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
@@ -208,13 +213,21 @@ class Sender:
             out.append(self._retransmit(tlp_off))
         for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
             out.append(self._retransmit(start))
-        if rec.in_recovery and rec.uses_sack:
+        if rec.phase is Phase.RECOVERY and rec.uses_sack:  # (in_recovery, without its call)
             out.extend(self._sack_recovery())
-        probe_room = self.seg_size() if rec.take_tlp_new_data() else 0
+        size = self.seg_size()
+        probe_room = size if rec.take_tlp_new_data() else 0
         force = self._force
         self._force = False
-        size = self.seg_size()
-        burst = self.tso_size() if c.config.tso else size
+        if buf.index(c._snd_nxt) >= len(buf) and not self.fin_unsent():
+            # Nothing new to send (a receiver's every output): the loop below
+            # would stop at its first pass; skip its set-up (saves 12 calls).
+            if rec.ext is not None:
+                self._check_app_limited(size)
+            return
+        config = c._config
+        tso = config.tso
+        burst = self.tso_size() if tso else size
         pacing_rate = rec.cc.pacing_rate
         if pacing_rate is not None and burst > size:
             # Paced offload: super-segments of about 1 ms at the pacing rate, at
@@ -226,7 +239,7 @@ class Sender:
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
-            and c.config.slow_start_after_idle
+            and config.slow_start_after_idle
             and rec.cwv is None
         ):
             # RFC 5681 §4.1: after sending nothing for more than an RTO, restart
@@ -235,12 +248,21 @@ class Sender:
             rec.cc.on_idle()
         sack = rec.uses_sack
         paced = False  # the pacer held new data back
+        # Full-sized new segments may take the short routine (_full_segments):
+        # not with offload, pacing, urgent data, ECN marks, the SWS override or
+        # a probe's extra room, nor while going back after a timeout.
+        full_ok = (not tso and pacing_rate is None and not force and not probe_room
+                   and buf.up_off is None and self.ecn is None and c._snd_nxt == c._snd_max
+                   and self.full_segments)
         while True:
             index = buf.index(c._snd_nxt)
             if index < 0:  # SYN not yet acknowledged but being resent: _syn_segment
                 break
             avail = len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
+            if full_ok and avail > size <= usable:
+                self._full_segments(out, index, avail, usable, size)
+                continue
             n = min(avail, usable, burst)
             if sack and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
                 # Going back after a timeout: skip what the receiver SACKed
@@ -254,12 +276,12 @@ class Sender:
             # while pushed data waits behind it carries PSH: the receiver delivers
             # what came (§3.9.1.2; Linux marks its TSO bursts alike). Not a tail
             # loss probe's new data.
-            window_cut = c.config.tso and n == usable < avail and not probe_room
+            window_cut = tso and n == usable < avail and not probe_room
             if size < n < avail:
                 # Segmentation offload: a super-segment cut short by the windows
                 # ends on a segment boundary (Linux tcp_mss_split_point).
                 n -= n % size
-            elif size < n == avail and c.config.cork and not force and not self.fin_unsent():
+            elif size < n == avail and config.cork and not force and not self.fin_unsent():
                 # Corked: the partial segment at the tail waits, the full ones go
                 # (Linux tcp_mss_split_point with TCP_NAGLE_CORK).
                 n -= n % size
@@ -279,9 +301,9 @@ class Sender:
                 if n == avail:
                     # The tail of the queue: Nagle holds it while data is
                     # unacknowledged (SHLD-7), unless switched off (MUST-17).
-                    if c.config.nagle and not fin_here and self._nagle_holds(in_flight):
+                    if config.nagle and not fin_here and self._nagle_holds(in_flight):
                         break
-                    if c.config.cork and not fin_here:
+                    if config.cork and not fin_here:
                         # Corked (Linux TCP_CORK / MSG_MORE): the partial
                         # segment waits for more data, uncorking, or at most
                         # the override timer (as the SWS override, §3.8.6.2.1).
@@ -300,7 +322,7 @@ class Sender:
             # PSH also on a corked tail the override timer sends out (Linux's
             # cork ceiling pushes it); not on the SWS override's small segment.
             push = (window_cut and buf.pushed_beyond(buf.head_off + index + n)) or (
-                force and n == avail and c.config.cork)
+                force and n == avail and config.cork)
             force = False
             probe_room = 0
             if not retransmission:
@@ -311,7 +333,62 @@ class Sender:
             out.append(self._emit_data(index, n, fin=fin_here, push=push))
         if rec.ext is not None and not paced:
             self._check_app_limited(size)
-        return out
+
+    full_segments: ClassVar[bool] = True
+    """Send full-sized new segments through :meth:`_full_segments` (False: through
+    the general loop of :meth:`_data_segments` only; the tests compare the two)."""
+
+    def _full_segments(self, out: list[Segment], index: int, avail: int, usable: int,
+                       size: int) -> None:
+        """The common case of :meth:`_data_segments`: append to ``out`` new segments
+        of ``size`` bytes from buffer index ``index`` at SND.NXT = SND.MAX while
+        more than ``size`` bytes are unsent (``avail``: the FIN cannot ride) and
+        the usable window (``usable`` bytes) holds ``size``. No Nagle or SWS test
+        applies to a full segment (§3.7.4, §3.8.6.2.1), and the caller has ruled
+        out offload, pacing, urgent data and ECN marks.
+
+        The segments, the TCB and the timers (and their trace records) come out
+        as from the general loop; what it saves is the per-segment work that
+        cannot change within one output: the window we advertise, our TSval
+        and the options are computed once (:meth:`_ack_fields`), the usable
+        window is counted down instead of recomputed, and the segment is built
+        directly rather than through ``_emit_data``, ``_data_segment`` and
+        :meth:`make` (about 25 calls per segment; tests/unit/test_sendpath.py
+        compares the two).
+        """
+        c = self._c
+        buf = c._sndbuf
+        rec = c._recovery
+        board = rec.board() if rec.uses_sack else None
+        ext = rec.ext
+        cancel = c._timers.cancel
+        sent = self._sent
+        lport = c._local.port
+        rport = c._remote.port
+        ack, window, options = self._ack_fields()
+        self.last_ack_sent = ack
+        off = buf.head_off + index
+        while avail > size <= usable:
+            seq = c._snd_nxt
+            if rec.dupacks:
+                # Limited transmit (RFC 3042): how far beyond cwnd this goes.
+                rec.note_new_data(beyond_cwnd=seq_diff(seq, c._snd_una) + size - rec.cc.cwnd)
+            end = off + size
+            # §3.9.1.2: PSH on the segment with the last byte of the newest pushed SEND.
+            flags = _ACK_PSH if buf.pushes(off, end) else _ACK_ONLY
+            out.append(Segment(lport, rport, seq, ack, flags, window, 0, options,
+                               buf.take(index, size), 0))
+            if board is not None:
+                board.on_sent(off, end, retransmission=False)
+            if ext is not None:
+                rec.on_data_sent(off, end, c._now, retransmission=False,
+                                 nothing_in_flight=c._snd_una == c._snd_max)
+            sent(seq, size)
+            cancel(Timer.PERSIST)
+            off = end
+            index += size
+            avail -= size
+            usable -= size
 
     def _hold_for_device(self) -> None:
         """The device refuses packets (``Stack.local_congestion``): data, FIN and
@@ -501,11 +578,14 @@ class Sender:
         self._last_send_at = now
         if self.first_sent_at is None:
             self.first_sent_at = now
-        if c._timing is None:
+        timing = c._timing
+        if timing is None:
             c._timing = RttSampler.start(seq, length, retransmission=retransmission, now=now,
                                          tsval=self.tsval())
-        else:
-            c._timing.on_send(seq, retransmission=retransmission, tsval=self.tsval())
+        elif retransmission:
+            # (Only a retransmission concerns a running measurement: Karn's rule,
+            # RttSampler.on_send; new data does not, so no call and no clock read.)
+            timing.on_send(seq, retransmission=True, tsval=self.tsval())
         if not c._timers.armed(Timer.RTO):
             # RFC 6298 §5.1: start the timer if it is not running.
             self.arm_rto()
@@ -567,22 +647,25 @@ class Sender:
         """Schedule a tail loss probe before the RTO (RFC 8985 §7.2), or cancel it."""
         c = self._c
         at = None
+        state = c._state
         if (
-            c.config.tail_loss_probe
+            c._config.tail_loss_probe
             # While our stream may still be open to the peer, and in FIN-WAIT-1:
             # a FIN that ends our data is a tail like any other (RFC 8985 §7
             # probes "the last segment"; Linux alike). After the peer's FIN
             # (CLOSING, LAST-ACK) the FIN is left to the RTO, the classic
             # close the RFC 9293 figures show (Linux probes there too).
-            and (c._state is S.FIN_WAIT_1
-                 or (c._state in (S.ESTABLISHED, S.CLOSE_WAIT) and not self.fin_sent()))
+            and (state is S.FIN_WAIT_1
+                 or ((state is S.ESTABLISHED or state is S.CLOSE_WAIT)
+                     and not (c._sndbuf.fin_queued and self.fin_sent())))
         ):
+            timers = c._timers
             at = c._recovery.tlp_deadline(
                 c._now,
-                in_flight=c.in_flight,
+                in_flight=seq_diff(c._snd_max, c._snd_una),
                 mss=c._snd_mss,
                 srtt=c._rtt.srtt,
-                rto_at=c._timers.at(Timer.RTO),
+                rto_at=timers.at(Timer.RTO),
             )
         if at is None:
             c._timers.cancel(Timer.TLP)
@@ -663,7 +746,7 @@ class Sender:
     def seg_size(self) -> int:
         """Data bytes per full segment: SMSS less the timestamps option (MUST-16)."""
         c = self._c
-        return c._snd_mss - (TS_OPTION_SPACE if c.negotiated.timestamps else 0)
+        return c._snd_mss - (TS_OPTION_SPACE if c._negotiated.timestamps else 0)
 
     def tso_size(self) -> int:
         """Largest super-segment with offload (``TcpConfig.tso``): the most full
@@ -925,11 +1008,9 @@ class Sender:
         elif bits & _SYN:
             window = min(self._advertise(), MAX_UNSCALED_WINDOW)
         else:
-            window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
-            if neg.timestamps:
-                ts = c._ts
-                options = (*options, NOP, NOP,
-                           Timestamps(self.tsval(), ts.value if ts is not None else 0))
+            _, window, stamps = self._ack_fields()
+            if stamps:
+                options = (*options, *stamps) if options else stamps
             if neg.sack and bits & _ACK and not payload and rcv is not None \
                     and rcv.has_holes:
                 blocks = rcv.sack_blocks(3 if neg.timestamps else 4)
@@ -940,8 +1021,26 @@ class Sender:
             if ecn_state is not None and ecn_state.echo and not bits & (_SYN | _RST):
                 # RFC 3168 §6.1.3: ECE "in subsequent ACKs until it receives a CWR packet".
                 bits |= _ECE
-        return Segment(c.local.port, c.remote.port, seq, rcv_nxt if bits & _ACK else 0,
+        return Segment(c._local.port, c._remote.port, seq, rcv_nxt if bits & _ACK else 0,
                        FLAGS_BY_VALUE[bits], window, urgent, options, payload, ecn)
+
+    def _ack_fields(self) -> tuple[int, int, tuple[TcpOption, ...]]:
+        """The ACK field (RCV.NXT), the window field and the timestamps option of
+        a segment sent now that is neither a SYN nor a RST: the window scaled
+        (RFC 7323 §2.3) and at most 65535; NOP, NOP, Timestamps once negotiated
+        (RFC 7323 §3.2, Appendix A), else no option. The same for every segment
+        of one output: :meth:`_advertise` moves the right edge at most once."""
+        c = self._c
+        rcv = c._rcvbuf
+        neg = c._negotiated
+        window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
+        if neg.timestamps:
+            ts = c._ts
+            stamps: tuple[TcpOption, ...] = (
+                NOP, NOP, Timestamps(self.tsval(), ts.value if ts is not None else 0))
+        else:
+            stamps = ()
+        return rcv.rcv_nxt if rcv is not None else 0, window, stamps
 
     def _ecn_marks(self, flags: Flags) -> tuple[int, Flags]:
         """The IP ECN codepoint and the flags of a new data segment on an ECN
@@ -962,7 +1061,7 @@ class Sender:
         rcv = c._rcvbuf
         if rcv is None:
             return min(c.config.recv_buffer, MAX_UNSCALED_WINDOW)
-        return rcv.advertise(c.config.recv_buffer, c.negotiated.rcv_wscale, c.sws_step())
+        return rcv.advertise(c._config.recv_buffer, c._negotiated.rcv_wscale, c.sws_step())
 
     def tsval(self) -> int:
         """Our timestamp clock: milliseconds plus a per-connection offset (RFC 7323 §5.4)."""

@@ -611,7 +611,8 @@ class Stack:
                 elif segments:
                     # MUST-48: the application's Diffserv field (TOS).
                     encode = self._encoder(conn.remote.address, ttl, conn.config.tos).encode
-                    out.extend([encode(seg) for seg in segments])
+                    for seg in segments:  # (a loop: a list comprehension is a call more)
+                        out.append(encode(seg))
                 if reviving and conn in reviving:
                     self._to_record(conn, now)
 

@@ -12,9 +12,10 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any, ClassVar
 
 from tcpstack.errors import MalformedPacket
-from tcpstack.wire.checksum import internet_checksum, ones_sum, pseudo_header_sum
+from tcpstack.wire.checksum import folded_sum, internet_checksum, ones_sum, pseudo_header_sum
 from tcpstack.wire.ecn import ECN_MASK
-from tcpstack.wire.segment import PROTO_TCP, IPAddress, Segment
+from tcpstack.wire.options import NOP, TcpOption, Timestamps
+from tcpstack.wire.segment import FLAGS_BY_VALUE, HEADER_LENGTH, PROTO_TCP, IPAddress, Segment
 
 __all__ = [
     "IPV6_EXTENSION_HEADERS",
@@ -37,6 +38,25 @@ _V6_LEN = 40
 _DF = 0x4000
 _MF = 0x2000
 _OFFSET_MASK = 0x1FFF
+
+_V4_TCP = struct.Struct("!BBHHHBBH4s4sHHIIBBHHH")
+"""An IPv4 header without options, then a TCP header without options."""
+_V4_TCP_TS = struct.Struct("!BBHHHBBH4s4sHHIIBBHHHIII")
+"""The same, then NOP, NOP, Timestamps (RFC 7323 Appendix A)."""
+_TS_HEAD = 0x0101080A
+"""NOP, NOP, kind 8, length 10: the first word of that option area."""
+_TS_OPTION = struct.Struct("!III")
+"""That option area: its first word, TSval, TSecr."""
+_TS_WORDS = 0x0101 + 0x080A
+"""That word's two 16-bit halves, summed (for the checksum)."""
+
+
+def _complement(total: int) -> int:
+    """The checksum field for an unfolded sum ``total`` > 0: the one's complement of
+    its fold (:func:`~tcpstack.wire.checksum.internet_checksum` of no more data)."""
+    r = total % 0xFFFF
+    return 0xFFFF - r if r else 0
+
 
 IPV6_EXTENSION_HEADERS = frozenset({0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254})
 """Next Header values that are IPv6 extension headers (RFC 8200 §4, IANA registry)."""
@@ -307,7 +327,8 @@ class PacketEncoder:
         ValueError: mixed address families, or a value out of range.
     """
 
-    __slots__ = ("_ip", "_ip_sum", "_pseudo", "_v4", "dst", "src", "tos", "ttl")
+    __slots__ = ("_dst", "_ident", "_ip", "_ip_sum", "_pseudo", "_src", "_v4", "dst", "src",
+                 "tos", "ttl")
 
     partial_checksum: ClassVar[bool] = False
     """Leave the TCP checksum to the device (:class:`PartialChecksumEncoder`)."""
@@ -318,6 +339,9 @@ class PacketEncoder:
         self.dst = dst
         self.ttl = ttl
         self.tos = tos
+        self._src = src.packed
+        self._dst = dst.packed
+        self._ident = identification
         if isinstance(src, IPv4Address) and isinstance(dst, IPv4Address):
             _check(ttl, 8, "TTL")
             _check(tos, 8, "TOS")
@@ -346,6 +370,80 @@ class PacketEncoder:
                 :meth:`Segment.encode`; ``ecn`` beyond 0..3), or a packet over 65535 bytes (IPv4
                 total length, IPv6 payload length; no jumbograms).
         """
+        if self._v4:
+            options = segment.options
+            if not options or (len(options) == 3 and options[0] is NOP and options[1] is NOP
+                               and type(options[2]) is Timestamps):
+                packet = self._encode_v4(segment, options)
+                if packet is not None:
+                    return packet
+        return self._encode_general(segment)
+
+    def _encode_v4(self, segment: Segment, options: tuple[TcpOption, ...]) -> bytes | None:
+        """:meth:`encode` of an IPv4 packet whose segment has no options or only
+        NOP, NOP, Timestamps (RFC 7323 Appendix A's layout: every segment of an
+        established connection that negotiated timestamps, but those with SACK
+        blocks), straight from the fields: one ``struct`` pack of the IP header,
+        the TCP header and the option, both checksums summed from the fields and
+        the payload's one pass (RFC 1071 §2(C)), one join with the payload.
+        What it saves against :meth:`_encode_general` (a bytearray grown three
+        times, the option area encoded apart, the header summed from its bytes,
+        three reductions modulo 0xFFFF): about 2 of 3 µs per 1448-byte segment.
+        Returns None when a field is out of range or the packet too long: the
+        general path then raises the ValueError that names it.
+        """
+        payload = segment.payload
+        flags = segment.flags
+        seq = segment.seq
+        ack = segment.ack
+        sport = segment.src_port
+        dport = segment.dst_port
+        window = segment.window
+        urgent = segment.urgent
+        ecn = segment.ecn
+        if not 0 <= ecn <= 3:
+            return None
+        tos = (self.tos & ~ECN_MASK) | ecn if ecn else self.tos
+        size = len(payload)
+        if options:
+            ts = options[2]
+            tsval = ts.tsval  # type: ignore[union-attr]
+            tsecr = ts.tsecr  # type: ignore[union-attr]
+            tcp_len = 32 + size
+            words = ((8 << 12) + _TS_WORDS + (tsval >> 16) + (tsval & 0xFFFF) + (tsecr >> 16)
+                     + (tsecr & 0xFFFF))
+        else:
+            tsval = tsecr = 0
+            tcp_len = HEADER_LENGTH + size
+            words = 5 << 12
+        ip_total = _V4_MIN + tcp_len
+        if self.partial_checksum:
+            checksum = folded_sum(self._pseudo + tcp_len)
+        else:
+            # RFC 9293 §3.1: the pseudo-header, the header's words with a zero
+            # checksum field, and the payload (the one pass over it).
+            checksum = _complement(
+                self._pseudo + tcp_len + words + sport + dport + (seq >> 16) + (seq & 0xFFFF)
+                + (ack >> 16) + (ack & 0xFFFF) + flags + window + urgent
+                + (ones_sum(payload) if size else 0))
+        ip_checksum = _complement(self._ip_sum + ip_total + tos - self.tos)
+        try:
+            if options:
+                header = _V4_TCP_TS.pack(
+                    0x45, tos, ip_total, self._ident, _DF, self.ttl, PROTO_TCP, ip_checksum,
+                    self._src, self._dst, sport, dport, seq, ack, 8 << 4, flags, window,
+                    checksum, urgent, _TS_HEAD, tsval, tsecr)
+            else:
+                header = _V4_TCP.pack(
+                    0x45, tos, ip_total, self._ident, _DF, self.ttl, PROTO_TCP, ip_checksum,
+                    self._src, self._dst, sport, dport, seq, ack, 5 << 4, flags, window,
+                    checksum, urgent)
+        except struct.error:
+            return None  # a field out of range, or a total length over 65535
+        return header + payload if size else header
+
+    def _encode_general(self, segment: Segment) -> bytes:
+        """:meth:`encode` for any segment: the TCP header by :meth:`Segment.encode_header`."""
         ip = self._ip
         packet = segment.encode_header(self._pseudo, ip, partial=self.partial_checksum)
         payload = segment.payload
@@ -483,6 +581,10 @@ def decode_tcp_packet(packet: bytes | bytearray | memoryview, *,
     Raises:
         MalformedPacket: as :func:`decode_packet`. Nothing else for any input.
     """
+    if type(packet) is bytes and len(packet) >= _V4_TCP.size and packet[0] == 0x45:
+        decoded = _decode_v4(packet, verify_checksum)
+        if decoded is not None:
+            return decoded
     packet, n, version = _version_of(packet)
     if version == 4:
         fields, ihl, total = _check_v4(packet, n)
@@ -503,3 +605,47 @@ def decode_tcp_packet(packet: bytes | bytearray | memoryview, *,
     # The pseudo-header without its length: addresses and protocol (RFC 9293 §3.1).
     pseudo = ones_sum(addresses) + PROTO_TCP if verify_checksum else None
     return src, dst, Segment.decode_checked(memoryview(packet)[start:end], pseudo, ecn)
+
+
+def _decode_v4(packet: bytes, verify_checksum: bool) -> tuple[bytes, bytes, Segment] | None:
+    """:func:`decode_tcp_packet` of the common packet, straight from one ``struct``
+    unpack: IPv4 without options, not fragmented, exactly as long as its total
+    length, carrying a TCP header without options or with NOP, NOP, Timestamps
+    (RFC 7323 Appendix A). The IP header's checksum is summed from its bytes;
+    the TCP checksum's pseudo-header addresses lie just before the TCP header,
+    so one pass sums them, the header and the payload together (RFC 1071
+    §2(C)). What it saves against the general path (the IP header parsed and
+    summed apart, the addresses summed apart, the TCP header unpacked again,
+    the option area parsed): about ten calls per packet.
+
+    Returns None for anything else, or for a packet that fails a check: the
+    general path then decodes it, or raises with the reason in its order.
+    """
+    (_, tos, total, _, frag, _, proto, _, src, dst, sport, dport, seq, ack, offset_byte,
+     flag_byte, window, _, urgent) = _V4_TCP.unpack_from(packet)
+    n = len(packet)
+    if total != n or frag & (_MF | _OFFSET_MASK) or proto != PROTO_TCP:
+        return None
+    if int.from_bytes(packet[:_V4_MIN], "big") % 0xFFFF:  # RFC 791: sums to 0xFFFF (or 0)
+        return None
+    data_offset = offset_byte >> 4
+    if data_offset == 5:
+        options: tuple[TcpOption, ...] = ()
+    elif data_offset == 8 and n >= _V4_TCP_TS.size:
+        head, tsval, tsecr = _TS_OPTION.unpack_from(packet, _V4_TCP.size)
+        if head != _TS_HEAD:
+            return None
+        options = (NOP, NOP, Timestamps(tsval, tsecr))
+    else:
+        return None
+    if verify_checksum:
+        # Addresses (bytes 12-19), TCP header and payload, then the rest of the
+        # pseudo-header: the protocol and the TCP length (RFC 9293 §3.1).
+        tail = memoryview(packet)[12:]
+        covered = int.from_bytes(tail, "big")
+        if n & 1:
+            covered <<= 8  # an odd last byte is padded with a zero byte
+        if (covered + PROTO_TCP + n - _V4_MIN) % 0xFFFF:
+            return None
+    return src, dst, Segment(sport, dport, seq, ack, FLAGS_BY_VALUE[flag_byte], window, urgent,
+                             options, packet[_V4_MIN + data_offset * 4:], tos & ECN_MASK)
