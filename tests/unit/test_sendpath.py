@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fastpath_equivalence import Peer, apply, drain, establish, observe, peer_segment, steps
+from test_fastpath_equivalence import Peer, compare_runs, establish, peer_segment, steps
 
 import tcpstack.sender as sender_module
 from tcpstack.config import TcpConfig
@@ -91,23 +91,10 @@ configs = st.builds(
 def test_full_segments_equal_the_general_loop(
     config: TcpConfig, script: list[tuple[Any, ...]], ecn_ack: bool, gaps: list[float],
 ) -> None:
-    fast, fast_trace = establish(Connection, config, ecn=ecn_ack)
+    fast = establish(Connection, config, ecn=ecn_ack)
     with general_loop():
-        slow, slow_trace = establish(Connection, config, ecn=ecn_ack)
-    fast_peer, slow_peer = Peer(), Peer()
-    now = 0.1
-    for i, step in enumerate(script):
-        now += gaps[i]
-        if step[0] == "time":
-            continue
-        sent_fast = apply(fast, step, fast_peer, now)
-        with general_loop():
-            sent_slow = apply(slow, step, slow_peer, now)
-        assert sent_fast == sent_slow, (i, step)
-        assert [s.ecn for s in sent_fast] == [s.ecn for s in sent_slow], (i, step)
-        assert drain(fast) == drain(slow), (i, step)
-        assert observe(fast) == observe(slow), (i, step)
-        assert [r.to_dict() for r in fast_trace] == [r.to_dict() for r in slow_trace], (i, step)
+        slow = establish(Connection, config, ecn=ecn_ack)
+    compare_runs(fast, slow, script, gaps, slow_context=general_loop)
 
 
 def test_a_bulk_sender_takes_the_short_routine() -> None:
