@@ -1364,9 +1364,11 @@ class Connection(Tcb):
         tracer = self._owner.trace
         # (_tracing inlined; the metrics record is only ever traced: no call without a trace)
         tracing = tracer is not None and tracer.active
-        if tracing:
+        if tracer is not None and tracing and out:
+            # (_trace_segment's work, once per output rather than per segment)
+            host, name = self._owner.name, self.name
             for seg in out:
-                self._trace_segment("segment_sent", seg)
+                tracer.emit_segment(now, host, name, "segment_sent", seg)
         if self._state is S.CLOSE_WAIT and sender.fin_sent():
             # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
             # preceding SENDs have been segmentized; then send a FIN segment,

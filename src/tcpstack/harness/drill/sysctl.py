@@ -590,7 +590,7 @@ class ShellReader:
         if verb in ("del", "delete"):
             self.sysctls.refuses = False
         elif verb in ("add", "replace", "change"):
-            fifo = rest[:1] in (["pfifo"], ["bfifo"], ["pfifo_head_drop"])
+            fifo = bool(rest) and rest[0] in ("pfifo", "bfifo", "pfifo_head_drop")
             limit = rest[rest.index("limit") + 1] if "limit" in rest[:-1] else None
             self.sysctls.refuses = fifo and limit is not None and limit.rstrip("bkKmMgG") == "0"
         return 0, ""
