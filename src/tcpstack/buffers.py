@@ -19,6 +19,7 @@ are bytes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from .reassembly import Held, ReassemblyQueue
@@ -33,24 +34,111 @@ _SACK_ARRIVALS_KEPT = 4
 
 
 class _Held:
-    """The bytes a :class:`SendBuffer` holds: ``data[dead:]``, oldest first.
+    """The bytes a :class:`SendBuffer` holds, as immutable chunks and one open tail.
 
-    Acknowledged bytes are dropped from the front lazily: ``dead`` counts
-    them, and they are cut off (one copy of the live bytes, at the next
-    append) only once they are at least as many as the live ones. What it
-    saves: CPython's ``bytearray`` copies its whole content into a fresh
-    allocation when it grows after bytes were deleted from its front, so
-    deleting each acknowledged stretch at once made every ``append`` of a
-    bulk sender copy the whole buffer: 190 µs per 256 KiB appended to a
-    4 MiB buffer, about 15 % of the TUN sender's CPU time; now one copy of
-    the live bytes per buffer's worth acknowledged.
+    What it saves: the payload of a segment is a read-only ``memoryview`` of
+    one chunk (:meth:`SendBuffer.take`), so a packet's only copy of its
+    payload is the join with its headers (:class:`~tcpstack.wire.ip.PacketEncoder`),
+    and a ``bytes`` the application writes is kept as it is, not copied in.
+    A view of a ``bytearray`` would stop it from growing or shrinking, hence
+    immutable chunks: ``bytes`` objects, never changed once held.
+
+    * ``chunks[first:]``: the sealed chunks, oldest first; ``ends[i]`` is the
+      stream offset one past ``chunks[i]``, and ``base`` the stream offset of
+      ``chunks[0]``'s first byte. Chunks wholly acknowledged are skipped
+      (``first``) and cut off once they are as many as the others.
+    * ``tail``: small writes gathered in a ``bytearray`` from stream offset
+      ``tail_off`` (a chunk per 1-byte write would cost 50 bytes per byte
+      held); it is sealed into a chunk when it reaches :data:`TAIL_SEAL`
+      bytes or a large write follows it. Takes from the tail are copies.
+    * ``end``: the stream offset one past the last byte written.
     """
 
-    __slots__ = ("data", "dead")
+    __slots__ = ("base", "chunks", "end", "ends", "first", "tail", "tail_off")
 
-    def __init__(self, data: bytearray) -> None:
-        self.data = data
-        self.dead = 0
+    def __init__(self, off: int) -> None:
+        self.chunks: list[bytes] = []
+        self.ends: list[int] = []
+        self.first = 0
+        self.base = off
+        self.tail = bytearray()
+        self.tail_off = off
+        self.end = off
+
+    def add(self, data: bytes) -> None:
+        """Hold ``data`` (bytes, the caller's own copy or an immutable object) after the rest."""
+        size = len(data)
+        tail = self.tail
+        if size < TAIL_SEAL:
+            tail += data
+            if len(tail) >= TAIL_SEAL:
+                self.seal()
+        else:
+            if tail:
+                self.seal()
+            self.chunks.append(data)
+            self.ends.append(self.end + size)
+            self.tail_off += size
+        self.end += size
+
+    def seal(self) -> None:
+        """Make the tail a chunk (its one copy) and open an empty one."""
+        tail = self.tail
+        self.chunks.append(bytes(tail))
+        self.tail_off += len(tail)
+        self.ends.append(self.tail_off)
+        tail.clear()
+
+    def view(self, off: int, end: int) -> bytes | memoryview:
+        """The bytes of stream offsets ``[off, end)`` (all held): a read-only view
+        of one chunk when they lie in one, else a copy."""
+        tail_off = self.tail_off
+        if off >= tail_off:
+            with memoryview(self.tail) as v:
+                return bytes(v[off - tail_off:end - tail_off])
+        ends = self.ends
+        i = bisect_right(ends, off, self.first)
+        start = ends[i - 1] if i else self.base
+        stop = ends[i]
+        if end <= stop:
+            return memoryview(self.chunks[i])[off - start:end - start]
+        chunks = self.chunks
+        last = len(chunks)
+        if i + 1 < last and end <= ends[i + 1]:  # across two chunks: one copy
+            return b"".join((memoryview(chunks[i])[off - start:],
+                             memoryview(chunks[i + 1])[:end - stop]))
+        pieces: list[bytes | memoryview] = []
+        while off < end:
+            if i == last:
+                with memoryview(self.tail) as v:
+                    pieces.append(bytes(v[off - tail_off:end - tail_off]))
+                break
+            stop = min(end, ends[i])
+            pieces.append(memoryview(chunks[i])[off - start:stop - start])
+            off = start = ends[i]
+            i += 1
+        return b"".join(pieces)
+
+    def drop(self, head_off: int) -> None:
+        """Forget the chunks wholly before stream offset ``head_off`` (acknowledged).
+        The tail keeps its acknowledged front (under :data:`TAIL_SEAL` bytes) until
+        it is sealed or the buffer empties."""
+        ends = self.ends
+        first = self.first
+        last = len(ends)
+        while first < last and ends[first] <= head_off:
+            first += 1
+        if first and first >= last - first:  # cut skipped chunks off: amortised O(1)
+            self.base = ends[first - 1]
+            del self.chunks[:first]
+            del ends[:first]
+            first = 0
+        self.first = first
+
+
+TAIL_SEAL = 1024
+"""Bytes (exclusive) below which a write joins the send buffer's open tail
+instead of becoming a chunk of its own; the tail is sealed at this size."""
 
 
 class SendBuffer:
@@ -88,7 +176,7 @@ class SendBuffer:
     def __len__(self) -> int:
         """Bytes held: sent and unacknowledged, plus not yet sent."""
         held = self._data
-        return len(held.data) - held.dead if held is not None else 0
+        return held.end - self.head_off if held is not None else 0
 
     @property
     def end_off(self) -> int:
@@ -119,11 +207,12 @@ class SendBuffer:
             self.short = True
         if n:
             chunk = data[:n] if n < len(data) else data
+            if type(chunk) is not bytes:  # a mutable buffer of the caller's: copy it
+                chunk = bytes(chunk)
             held = self._data
             if held is None:
-                self._data = _Held(bytearray(chunk))
-            else:
-                held.data += chunk
+                held = self._data = _Held(self.head_off)
+            held.add(chunk)
         return n
 
     def mark_push(self) -> None:
@@ -154,14 +243,22 @@ class SendBuffer:
         """Buffer index of sequence number ``seq`` (negative before the head)."""
         return seq_diff(seq, self.head_seq)
 
-    def take(self, index: int, n: int) -> bytes:
-        """A copy of ``n`` bytes from buffer index ``index``."""
+    def take(self, index: int, n: int) -> bytes | memoryview:
+        """Up to ``n`` bytes from buffer index ``index`` (fewer at the end of the data).
+
+        A read-only ``memoryview`` of the held bytes when they lie in one chunk
+        (no copy: see :class:`_Held`), else ``bytes``; both compare equal to
+        the ``bytes`` they hold. ``bytes(...)`` of the result is a copy that
+        outlives nothing: the view keeps only its immutable chunk alive.
+        """
         held = self._data
         if held is None or n <= 0:
             return b""
-        start = held.dead + index
-        with memoryview(held.data) as view:  # one copy (a bytearray slice would be a second)
-            return bytes(view[start : start + n])
+        off = self.head_off + index
+        end = min(off + n, held.end)
+        if off >= end:
+            return b""
+        return held.view(off, end)
 
     def unsent(self, snd_nxt: int) -> int:
         """Bytes held beyond SND.NXT (written, never sent or to be sent again)."""
@@ -177,17 +274,13 @@ class SendBuffer:
         if n:
             held = self._data
             assert held is not None
-            dead = held.dead + n
-            live = len(held.data) - dead
-            if not live:
+            head_off = self.head_off + n
+            if head_off == held.end:
                 self._data = None  # hold no storage while empty
-            elif dead >= live:  # cut the acknowledged bytes off (see _Held)
-                del held.data[:dead]
-                held.dead = 0
             else:
-                held.dead = dead
+                held.drop(head_off)
             self.head_seq = seq_add(self.head_seq, n)
-            self.head_off += n
+            self.head_off = head_off
             if self.up_off is not None and self.head_off >= self.up_off:
                 self.up_off = None
             if self._push is not None and self._push <= self.head_off:
@@ -311,7 +404,7 @@ class ReceiveBuffer:
 
     # -- arrivals ----------------------------------------------------------------
 
-    def deliver(self, data: bytes) -> int:
+    def deliver(self, data: bytes | memoryview) -> int:
         """Append in-order ``data`` at RCV.NXT; return the bytes RCV.NXT advanced."""
         if not data:
             return 0
@@ -338,7 +431,8 @@ class ReceiveBuffer:
             self._sack_recent = [b for b in self._sack_recent if b[0] > off]
         return data
 
-    def hold(self, off: int, data: bytes, *, sack: bool, max_ranges: int | None = None) -> Held:
+    def hold(self, off: int, data: bytes | memoryview, *, sack: bool,
+             max_ranges: int | None = None) -> Held:
         """Keep out-of-order ``data`` at stream offset ``off`` (SHLD-31); with
         ``sack``, report its block first in the next SACK option (RFC 2018 §4).
 

@@ -755,7 +755,7 @@ class Connection(Tcb):
                        sacked=0, rtt=rtt, srtt=self._rtt.srtt, ece=False)
         self._predicted_window(seg)
 
-    def _predicted_data(self, seg: Segment, payload: bytes, ts: Timestamps | None,
+    def _predicted_data(self, seg: Segment, payload: bytes | memoryview, ts: Timestamps | None,
                         rcv: ReceiveBuffer) -> None:
         """Header prediction's in-order data segment that acknowledges nothing new
         (BSD tcp_input's "pure, in-sequence data packet"): the fifth step's

@@ -143,7 +143,7 @@ class ReassemblyQueue:
 
     # -- input ---------------------------------------------------------------------
 
-    def add(self, start: int, data: bytes, max_ranges: int | None = None) -> Held:
+    def add(self, start: int, data: bytes | memoryview, max_ranges: int | None = None) -> Held:
         """Store ``data`` at offset ``start``; overlaps keep the bytes already held.
 
         With ``max_ranges``, a segment that would make one range more than
@@ -174,7 +174,7 @@ class ReassemblyQueue:
             return Held(True, joins > 0, pruned)
         return _MERGED if joins else _NEW
 
-    def _add_inside_page(self, start: int, data: bytes) -> Held:
+    def _add_inside_page(self, start: int, data: bytes | memoryview) -> Held:
         """:meth:`add` without a limit for a segment whose neighbour bytes (``start - 1``
         and its end) lie in its own page: the common case of small segments.
 
@@ -293,7 +293,7 @@ class ReassemblyQueue:
             n += (starts >> lo & ((2 << (hi - lo)) - 1)).bit_count()
         return n
 
-    def _store(self, start: int, data: bytes) -> None:
+    def _store(self, start: int, data: bytes | memoryview) -> None:
         """Set the bits of ``[start, start + len(data))`` and insert the new bytes."""
         bits, datas = self._bits, self._data
         end = start + len(data)

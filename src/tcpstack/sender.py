@@ -984,7 +984,7 @@ class Sender:
         flags: Flags = NO_FLAGS,
         ack_flag: bool = True,
         options: tuple[TcpOption, ...] = (),
-        payload: bytes = b"",
+        payload: bytes | memoryview = b"",
         urgent: int = 0,
         ecn: int = 0,
     ) -> Segment:

@@ -164,7 +164,11 @@ class Segment:
             the receiver applies the scale).
         urgent: the urgent pointer, 0..65535 (kept even without URG).
         options: the TCP options in wire order.
-        payload: the segment data.
+        payload: the segment data: ``bytes``, or for segments a stack builds
+            from its send buffer a read-only ``memoryview`` of it (zero-copy,
+            :meth:`~tcpstack.buffers.SendBuffer.take`), which compares,
+            hashes, prints and pickles as the bytes it holds; ``bytes(...)``
+            gives a copy. Decoded segments carry ``bytes``.
         ecn: the ECN codepoint of the IP packet that carries it, 0..3
             (:mod:`tcpstack.wire.ecn`, RFC 3168 §5): set by the sender on
             ECN-capable data (ECT(0)), read from the IP header on receipt
@@ -182,12 +186,12 @@ class Segment:
     window: int
     urgent: int = 0
     options: tuple[TcpOption, ...] = ()
-    payload: bytes = b""
+    payload: bytes | memoryview = b""
     ecn: int = field(default=0, compare=False)
 
     def __init__(self, src_port: int, dst_port: int, seq: int, ack: int, flags: Flags,
                  window: int, urgent: int = 0, options: tuple[TcpOption, ...] = (),
-                 payload: bytes = b"", ecn: int = 0) -> None:
+                 payload: bytes | memoryview = b"", ecn: int = 0) -> None:
         # The dataclass's own __init__ of a frozen class goes through
         # object.__setattr__ by name for each field (1.1 µs, two segments per
         # packet: the one sent and the one received); the slots' own setters
@@ -203,6 +207,20 @@ class Segment:
         _set_options(self, options)
         _set_payload(self, payload)
         _set_ecn(self, ecn)
+
+    def __repr__(self) -> str:
+        # The dataclass's repr, with a payload that is a view of a send buffer
+        # (zero-copy, see SendBuffer.take) shown as the bytes it holds.
+        return (f"Segment(src_port={self.src_port!r}, dst_port={self.dst_port!r}, "
+                f"seq={self.seq!r}, ack={self.ack!r}, flags={self.flags!r}, "
+                f"window={self.window!r}, urgent={self.urgent!r}, options={self.options!r}, "
+                f"payload={bytes(self.payload)!r}, ecn={self.ecn!r})")
+
+    def __reduce__(self) -> tuple[type[Segment], tuple[object, ...]]:
+        # Pickles (process pools, the fuzzer's saved worlds) take a view's bytes.
+        return (Segment, (self.src_port, self.dst_port, self.seq, self.ack, self.flags,
+                          self.window, self.urgent, self.options, bytes(self.payload),
+                          self.ecn))
 
     # ----------------------------------------------------------------- queries
 
