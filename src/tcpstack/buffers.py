@@ -197,10 +197,12 @@ class SendBuffer:
         """Bytes ``append`` would accept into a buffer of ``capacity`` bytes."""
         return max(0, capacity - len(self))
 
-    def append(self, data: bytes, capacity: int) -> int:
+    def append(self, data: bytes | bytearray | memoryview, capacity: int) -> int:
         """Queue as much of ``data`` as fits in ``capacity`` bytes; return how much.
 
-        Marks the buffer :attr:`short` when ``data`` did not fit.
+        Marks the buffer :attr:`short` when ``data`` did not fit. A ``bytes``
+        is held as it is (no copy); a mutable buffer is copied, since its owner
+        may change it afterwards.
         """
         n = min(len(data), self.space(capacity))
         if n < len(data):
