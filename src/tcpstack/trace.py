@@ -196,11 +196,26 @@ class Trace:
     (docs/performance.md, "The cost of a kept trace").
     """
 
+    if TYPE_CHECKING:
+        @property
+        def active(self) -> bool:
+            """True if records are kept or forwarded: emitters may skip building them
+            otherwise."""
+
+    # At run time ``active`` is an entry of the instance's __dict__, set by
+    # __init__ and add_sink (_set_active), not a property: every emitter asks
+    # it first, about 8 times per packet of a bulk transfer, traced or not, and
+    # a property is a Python call each time (0.5 µs per packet of an untraced
+    # transfer, more of a traced one). Read-only to the type checker, so that a
+    # subclass may still make it a property (halfopen._NullTrace does: a
+    # property, a data descriptor, wins over the __dict__ entry).
+
     def __init__(self, *, keep: bool = True) -> None:
         self._records: list[TraceRecord] = []  # materialised, in emission order
         self._compact: list[Any] = []  # emitted after them, not yet read (flat)
         self._keep = keep
         self._sinks: list[Sink] = []
+        self._set_active()
 
     @property
     def records(self) -> list[TraceRecord]:
@@ -215,14 +230,13 @@ class Trace:
             del compact[:n]
         return self._records
 
-    @property
-    def active(self) -> bool:
-        """True if records are kept or forwarded: emitters may skip building them otherwise."""
-        return self._keep or bool(self._sinks)
-
     def add_sink(self, sink: Sink) -> None:
         """Call ``sink(record)`` for every record emitted from now on."""
         self._sinks.append(sink)
+        self._set_active()
+
+    def _set_active(self) -> None:
+        vars(self)["active"] = self._keep or bool(self._sinks)
 
     def emit(self, time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> None:
         """Record one event (see the module docstring for names and fields).
