@@ -15,6 +15,7 @@ and ``data``. Event names are a contract read by the tools and tests:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -237,10 +238,9 @@ class Trace:
         self._set_active()
 
     def _set_active(self) -> None:
-        try:
+        # (AttributeError: a subclass made ``active`` a read-only property; it decides.)
+        with contextlib.suppress(AttributeError):
             self.active = self._keep or bool(self._sinks)  # type: ignore[misc]
-        except AttributeError:
-            pass  # a subclass made ``active`` a read-only property: it decides
 
     def emit(self, time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> None:
         """Record one event (see the module docstring for names and fields).
