@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 from . import events as ev
 from .buffers import ReceiveBuffer, SendBuffer
 from .config import TcpConfig
+from .congestion import CongestionControl
 from .counters import Stats
 from .negotiation import Negotiated
 from .paws import TsRecent
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 
 S = State
 _OPEN = Phase.OPEN
+_CLASSIC_PHASE = CongestionControl.phase
 
 EventSink = Callable[["Connection", ev.Event], None]
 """Where the events of a connection without a stack go."""
@@ -587,7 +589,8 @@ class Tcb:
         # objects that hold them rather than through properties (srtt, rto,
         # in_flight), and does the arithmetic of three more itself: the two
         # sequence distances (seq_diff), RCV.WND (ReceiveBuffer.rcv_wnd) and the
-        # phase's name (LossRecovery.phase_name). 6 calls fewer per record.
+        # phase's name (LossRecovery.phase_name, CongestionControl.phase). 7 calls
+        # fewer per record.
         rcv = self._rcvbuf
         rec = self._recovery
         cc = rec.cc
@@ -608,10 +611,18 @@ class Tcb:
         if in_flight >= _SEQ_HALF:
             in_flight -= _SEQ_MOD
         phase = rec.phase
-        return (cc.cwnd, cc.ssthresh, rtt.srtt, rtt.rto, self._snd_wnd, una, self._snd_nxt,
+        cwnd, ssthresh = cc.cwnd, cc.ssthresh
+        if phase is not _OPEN:
+            phase_name = _PHASE_NAMES[phase]
+        elif type(cc).phase is _CLASSIC_PHASE:
+            # CongestionControl.phase (RFC 5681 §3.1) without its property call:
+            # every algorithm but BBR keeps it.
+            phase_name = "slow_start" if cwnd < ssthresh else "avoidance"
+        else:
+            phase_name = cc.phase
+        return (cwnd, ssthresh, rtt.srtt, rtt.rto, self._snd_wnd, una, self._snd_nxt,
                 rcv_nxt, rcv_wnd, in_flight, cc.pacing_rate,
-                latest.delivery_rate if latest is not None else None,
-                cc.phase if phase is _OPEN else _PHASE_NAMES[phase], cc.name)
+                latest.delivery_rate if latest is not None else None, phase_name, cc.name)
 
     # The tracing plumbing runs for every record of a kept trace, about eight per
     # packet of a bulk transfer. Each method asks the tracer itself (no

@@ -15,6 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from tcp_script import ISS, PEER, US, make_established, make_syn_sent
 
+from tcpstack.config import TcpConfig
+from tcpstack.congestion import ALGORITHMS
 from tcpstack.connection import Connection
 from tcpstack.recovery import Phase
 from tcpstack.tcb import TRACED_TCB
@@ -53,10 +55,11 @@ def test_a_subclass_may_still_make_active_a_property() -> None:
 @given(una=st.integers(0, SEQ_MOD - 1), flight=st.integers(-(1 << 31), (1 << 31) - 1),
        rcv_nxt=st.integers(0, SEQ_MOD - 1), adv=st.integers(-(1 << 31), (1 << 31) - 1),
        phase=st.sampled_from(list(Phase)), cwnd=st.integers(1, 1 << 20),
-       ssthresh=st.integers(1, 1 << 20))
+       ssthresh=st.integers(1, 1 << 20), algorithm=st.sampled_from(sorted(ALGORITHMS)))
 def test_tcb_values_equal_the_public_view(una: int, flight: int, rcv_nxt: int, adv: int,
-                                          phase: Phase, cwnd: int, ssthresh: int) -> None:
-    conn = make_established().conn
+                                          phase: Phase, cwnd: int, ssthresh: int,
+                                          algorithm: str) -> None:
+    conn = make_established(config=TcpConfig(congestion_control=algorithm)).conn
     conn._snd_una = una
     conn._snd_max = (una + flight) % SEQ_MOD  # SND.MAX before SND.UNA too: a negative flight
     rcv = conn._rcvbuf
