@@ -296,7 +296,8 @@ class Trace:
         if self._keep:
             compact = self._compact
             if type(data) is dict and not _is_tracked(data):
-                compact += (time, host, conn, event, _FLAT, len(data), *data, *data.values())
+                # (A list display, not a tuple: no list-to-tuple copy, 35 ns.)
+                compact += [time, host, conn, event, _FLAT, len(data), *data, *data.values()]
             else:
                 compact += (time, host, conn, event, _FROZEN, _freeze(data))
         if self._sinks:
@@ -310,7 +311,7 @@ class Trace:
         record as :meth:`emit` of that dict, kept without building it. ``values``
         must be atomic (numbers, strings, None) and as many as ``keys``."""
         if self._keep:
-            self._compact += (time, host, conn, event, _FIELDS, keys, *values)
+            self._compact += [time, host, conn, event, _FIELDS, keys, *values]
         if self._sinks:
             rec = _record(time, host, conn, event, dict(zip(keys, values, strict=True)))
             for sink in self._sinks:
