@@ -235,10 +235,10 @@ class Trace:
 
     Kept records are stored compactly and become :class:`TraceRecord` objects
     when :attr:`records` is first read after they were emitted (then they
-    stay those objects). A kept trace so costs the process's garbage
-    collector nothing per record: it walked every kept record at each full
-    collection, 12 points of ``trace_cost`` in a 16 MiB bulk transfer
-    (docs/performance.md, "The cost of a kept trace").
+    stay those objects). Until then a record is a few atomic items in one
+    list, no object of its own, so keeping a trace adds no work to the
+    process's garbage collector per record (docs/performance.md, "The cost of
+    a kept trace"). ``len()`` counts the unread records by walking them.
     """
 
     if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class Trace:
     # At run time ``active`` is a plain instance attribute, set by __init__ and
     # add_sink (_set_active), not a property: every emitter asks it first,
     # about 8 times per packet of a bulk transfer, traced or not, and a
-    # property is a Python call each time (76 -> 58 ns a read). Read-only to
+    # property is a Python call each time (76 -> 36 ns a read). Read-only to
     # the type checker, so that a subclass may still make it a property
     # (halfopen._NullTrace does). Not set through vars(self): a materialised
     # __dict__ makes every other attribute access of emit slower (140 -> 226
