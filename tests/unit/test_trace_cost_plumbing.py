@@ -18,6 +18,8 @@ from tcp_script import ISS, PEER, US, make_established, make_syn_sent
 from tcpstack.config import TcpConfig
 from tcpstack.congestion import ALGORITHMS
 from tcpstack.connection import Connection
+from tcpstack.drivers.sim import Network
+from tcpstack.harness.speed import BULK_PORT, Collector, SendClient, payload
 from tcpstack.recovery import Phase
 from tcpstack.tcb import TRACED_TCB
 from tcpstack.trace import Trace
@@ -92,3 +94,42 @@ def test_every_record_of_a_connection_carries_its_name_and_host() -> None:
     metrics = [r for r in records if r.event == "metrics_updated"]
     assert list(metrics[-1].data) == list(TRACED_TCB)
     assert tuple(metrics[-1].data.values()) == public_values(conn)
+
+
+def test_a_kept_bulk_trace_keeps_no_container_per_record() -> None:
+    # What the collector counts as allocations until its next pass: dicts,
+    # lists and tuples. Only the shared keys of metrics_updated and the
+    # options of the few segments with more than a timestamp are there.
+    net = Network(seed=3, trace=Trace(), keep_packets=False)
+    client = net.add_host("client", "192.0.2.1", app=SendClient(payload(200_000, 3)))
+    server = net.add_host("server", "192.0.2.2", app=Collector())
+    net.link(client, server, delay=0.005)
+    server.stack.listen(BULK_PORT)
+    net.at(net.now, lambda: client.stack.connect(server.address, BULK_PORT, now=net.now))
+    net.run()
+    kept = net.trace._compact
+    containers = [x for x in kept if type(x) in (dict, list, tuple) and x is not TRACED_TCB]
+    assert len(net.trace) > 1_000
+    assert len(containers) < 10
+    events = {r.event for r in net.trace.records}
+    assert {"segment_sent", "segment_received", "metrics_updated", "timer_set", "app"} <= events
+
+
+def test_len_counts_records_of_every_kind_before_and_after_reading() -> None:
+    trace = Trace()
+    conn = make_established().conn
+    conn.send(b"x" * 3000, now=0.2)
+    seg = conn.packets_to_send(0.2)
+    assert seg
+    trace.emit(0.0, "h", "c", "app", {})
+    trace.emit(0.1, "h", "c", "app", {"call": "send", "bytes": 3})
+    trace.emit(0.2, "h", "c", "segment_dropped", {"reason": "x", "flags": ["ACK"]})
+    trace.emit_fields(0.3, "h", "c", "metrics_updated", ("a", "b"), (1, None))
+    for s in seg:
+        trace.emit_segment(0.4, "h", "c", "segment_sent", s)
+    assert len(trace) == 4 + len(seg)
+    records = trace.records
+    assert [r.data for r in records[:4]] == [
+        {}, {"call": "send", "bytes": 3}, {"reason": "x", "flags": ["ACK"]}, {"a": 1, "b": None}]
+    trace.emit(0.5, "h", "c", "app", {"delivered": 1})
+    assert len(trace) == len(records) + 1 == 5 + len(seg)
