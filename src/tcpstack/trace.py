@@ -15,9 +15,10 @@ and ``data``. Event names are a contract read by the tools and tests:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -94,32 +95,48 @@ Sink = Callable[[TraceRecord], None]
 _new = object.__new__
 _is_tracked = gc.is_tracked
 
-# Kept records are stored flat until they are read (see ``Trace``): five
-# items per record in one list, ``time, host, conn, event, data``, where
-# ``data`` is what the collector never walks:
+# Kept records are stored flat until they are read (see ``Trace``): each
+# record is a run of items in one list, ``time, host, conn, event, tag``
+# and then, by the tag, its ``data`` as atomic values (numbers, strings,
+# None):
 #
-# - the ``data`` dict itself when the collector does not track it (CPython
-#   tracks a dict only once it holds a container: a dict of numbers and
-#   strings, as most records' are, is untracked from birth);
-# - else a tuple: :func:`_freeze` of the dict, whose tag is ``_DICT``, or
-#   ``_SEGMENT`` and :func:`_segment_fields` of a segment, or ``_FIELDS``, the
-#   keys and the values of :meth:`Trace.emit_fields`. Such tuples hold
-#   only atomic values and tuples of them, and the collector untracks them at
-#   its first pass over them.
+# - ``_FLAT, n``, the n keys and the n values of a ``data`` dict that the
+#   collector does not track (CPython tracks a dict only once it holds a
+#   container: a dict of numbers and strings, as most records' are, is
+#   untracked from birth);
+# - ``_FIELDS, keys`` and the values of :meth:`Trace.emit_fields` (``keys``
+#   a tuple shared by the records of its kind);
+# - ``_SEGMENT`` and the fields of a segment (:func:`_segment_items`);
+# - ``_FROZEN`` and :func:`_freeze` of any other ``data``: a tuple.
 #
-# So a long kept trace adds nothing to the collector's full collections,
-# which walked every kept record before (TraceRecord, its __dict__, the data
-# dict, its flags list and options dict: docs/performance.md, "The cost of a
-# kept trace").
-_RECORD_ITEMS = 5
+# One emit appends one record's items at once (a reader in another thread
+# sees whole records), and keeps no object the collector knows of: no tuple
+# or dict per record (a segment's unusual options excepted).
+#
+# So a kept trace adds next to nothing to the collector's work, which grew
+# with every kept record before (docs/performance.md, "The cost of a kept
+# trace"): first a TraceRecord, its __dict__, the data dict, its flags list
+# and options dict each; then, with each record five items of one list, its
+# ``data`` an untracked dict or tuple, still one object per record that the
+# collector counts as an allocation until its next pass: six times as many
+# young collections as an untraced transfer makes and, in a 16 MiB one, two
+# full collections it does not make, each visiting every kept item and
+# more (3.4 µs per packet). A full collection still visits each item of the
+# list once (the list is a container); the kept trace no longer causes one.
+# (Sealing the list into tuples every few thousand records, which the
+# collector untracks, costs more: each tuple is visited item by item at its
+# first young collection, 0.8 µs per packet.)
 
-# Tags: ``(tag, *items)``; a frozen dict's items are its keys and values
-# alternating.
+# Tags of records (above) and of frozen values: ``(tag, *items)``; a frozen
+# dict's items are its keys and values alternating.
 _LIST = 0
 _DICT = 1
 _TUPLE = 2
 _SEGMENT = 3
-_FIELDS = 4  # (_FIELDS, keys, values) of Trace.emit_fields
+_FIELDS = 4
+_FLAT = 5
+_FROZEN = 6
+_SEGMENT_ITEMS = 14  # time, host, conn, event, _SEGMENT and nine fields
 
 
 def _freeze(value: Any) -> Any:
@@ -148,19 +165,47 @@ def _thaw(value: Any) -> Any:
     return tuple(_thaw(x) for x in value[1:])
 
 
-def _materialise(compact: list[Any]) -> Iterator[TraceRecord]:
-    """The :class:`TraceRecord` objects of the flat store ``compact`` (see above)."""
-    items = iter(compact)
-    for time, host, conn, event, data in zip(items, items, items, items, items, strict=True):
-        if type(data) is tuple:
-            tag = data[0]
-            if tag == _SEGMENT:
-                data = _segment_data(data)
-            elif tag == _FIELDS:
-                data = dict(zip(data[1], data[2], strict=True))
-            else:
-                data = _thaw(data)
+def _record_end(items: Sequence[Any], i: int) -> int:
+    """Where the record that starts at ``items[i]`` in the flat store ends (see above)."""
+    tag = items[i + 4]
+    if tag == _FLAT:
+        n: int = items[i + 5]
+        return i + 6 + 2 * n
+    if tag == _FIELDS:
+        return i + 6 + len(items[i + 5])
+    if tag == _SEGMENT:
+        return i + _SEGMENT_ITEMS
+    return i + 6  # _FROZEN
+
+
+def _record_count(items: Sequence[Any]) -> int:
+    """How many records the flat store ``items`` holds."""
+    count = i = 0
+    end = len(items)
+    while i < end:
+        i = _record_end(items, i)
+        count += 1
+    return count
+
+
+def _materialise(items: Sequence[Any]) -> Iterator[TraceRecord]:
+    """The :class:`TraceRecord` objects of the flat store ``items`` (see above)."""
+    i = 0
+    end = len(items)
+    while i < end:
+        time, host, conn, event, tag = items[i:i + 5]
+        j = _record_end(items, i)
+        if tag == _FLAT:
+            n = items[i + 5]
+            data = dict(zip(items[i + 6:i + 6 + n], items[i + 6 + n:j], strict=True))
+        elif tag == _FIELDS:
+            data = dict(zip(items[i + 5], items[i + 6:j], strict=True))
+        elif tag == _SEGMENT:
+            data = _segment_data(items[i:j])
+        else:
+            data = _thaw(items[i + 5])
         yield _record(time, host, conn, event, data)
+        i = j
 
 
 # The slots' own setters: TraceRecord(...) without its frozen __init__ (one
@@ -190,17 +235,33 @@ class Trace:
 
     Kept records are stored compactly and become :class:`TraceRecord` objects
     when :attr:`records` is first read after they were emitted (then they
-    stay those objects). A kept trace so costs the process's garbage
-    collector nothing per record: it walked every kept record at each full
-    collection, 12 points of ``trace_cost`` in a 16 MiB bulk transfer
-    (docs/performance.md, "The cost of a kept trace").
+    stay those objects). Until then a record is a few atomic items in one
+    list, no object of its own, so keeping a trace adds no work to the
+    process's garbage collector per record (docs/performance.md, "The cost of
+    a kept trace"). ``len()`` counts the unread records by walking them.
     """
+
+    if TYPE_CHECKING:
+        @property
+        def active(self) -> bool:
+            """True if records are kept or forwarded: emitters may skip building them
+            otherwise."""
+
+    # At run time ``active`` is a plain instance attribute, set by __init__ and
+    # add_sink (_set_active), not a property: every emitter asks it first,
+    # about 8 times per packet of a bulk transfer, traced or not, and a
+    # property is a Python call each time (76 -> 36 ns a read). Read-only to
+    # the type checker, so that a subclass may still make it a property
+    # (halfopen._NullTrace does). Not set through vars(self): a materialised
+    # __dict__ makes every other attribute access of emit slower (140 -> 226
+    # ns an emit).
 
     def __init__(self, *, keep: bool = True) -> None:
         self._records: list[TraceRecord] = []  # materialised, in emission order
         self._compact: list[Any] = []  # emitted after them, not yet read (flat)
         self._keep = keep
         self._sinks: list[Sink] = []
+        self._set_active()
 
     @property
     def records(self) -> list[TraceRecord]:
@@ -209,29 +270,36 @@ class Trace:
         compact = self._compact
         if compact:
             # The records there now; one emitted meanwhile (a driver's thread)
-            # stays for the next read. Each emit adds its five items at once.
+            # stays for the next read. Each emit adds its items at once.
             n = len(compact)
             self._records.extend(_materialise(compact[:n]))
             del compact[:n]
         return self._records
 
-    @property
-    def active(self) -> bool:
-        """True if records are kept or forwarded: emitters may skip building them otherwise."""
-        return self._keep or bool(self._sinks)
-
     def add_sink(self, sink: Sink) -> None:
         """Call ``sink(record)`` for every record emitted from now on."""
         self._sinks.append(sink)
+        self._set_active()
+
+    def _set_active(self) -> None:
+        # (AttributeError: a subclass made ``active`` a read-only property; it decides.)
+        with contextlib.suppress(AttributeError):
+            self.active = self._keep or bool(self._sinks)  # type: ignore[misc]
 
     def emit(self, time: float, host: str, conn: str, event: str, data: dict[str, Any]) -> None:
         """Record one event (see the module docstring for names and fields).
 
-        The record holds ``data`` itself, or a copy when ``data`` holds lists or dicts.
+        A kept record holds a copy of ``data`` taken now: its keys and values (the
+        same objects), and copies of the lists, dicts and tuples in them. Sinks get
+        ``data`` itself.
         """
         if self._keep:
-            self._compact += (time, host, conn, event,
-                              _freeze(data) if _is_tracked(data) else data)
+            compact = self._compact
+            if type(data) is dict and not _is_tracked(data):
+                # (A list display, not a tuple: no list-to-tuple copy, 35 ns.)
+                compact += [time, host, conn, event, _FLAT, len(data), *data, *data.values()]
+            else:
+                compact += (time, host, conn, event, _FROZEN, _freeze(data))
         if self._sinks:
             rec = _record(time, host, conn, event, data)
             for sink in self._sinks:
@@ -243,7 +311,7 @@ class Trace:
         record as :meth:`emit` of that dict, kept without building it. ``values``
         must be atomic (numbers, strings, None) and as many as ``keys``."""
         if self._keep:
-            self._compact += (time, host, conn, event, (_FIELDS, keys, values))
+            self._compact += [time, host, conn, event, _FIELDS, keys, *values]
         if self._sinks:
             rec = _record(time, host, conn, event, dict(zip(keys, values, strict=True)))
             for sink in self._sinks:
@@ -254,7 +322,7 @@ class Trace:
         record as ``emit(time, host, conn, event, segment_record(seg))``, kept without
         building its dict."""
         if self._keep:
-            self._compact += (time, host, conn, event, _segment_fields(seg))
+            self._compact += _segment_items(time, host, conn, event, seg)
         if self._sinks:
             rec = _record(time, host, conn, event, segment_record(seg))
             for sink in self._sinks:
@@ -264,7 +332,7 @@ class Trace:
         return iter(self.records)
 
     def __len__(self) -> int:
-        return len(self._records) + len(self._compact) // _RECORD_ITEMS
+        return len(self._records) + _record_count(self._compact[:])
 
     def select(
         self, event: str | None = None, host: str | None = None
@@ -306,28 +374,30 @@ def segment_record(seg: Segment) -> dict[str, Any]:
     (:meth:`~tcpstack.wire.Segment.options_dict`), and ``"ecn"`` (``"ECT(0)"``,
     ``"ECT(1)"`` or ``"CE"``, RFC 3168 §5) when the IP packet that carries it is
     not Not-ECT."""
-    return _segment_data(_segment_fields(seg))
+    return _segment_data(_segment_items(0.0, "", "", "", seg))
 
 
-def _segment_fields(seg: Segment) -> tuple[Any, ...]:
-    """What :func:`segment_record` shows of ``seg``, as a tuple of atomic values:
-    ``(_SEGMENT, seq, ack, flag bits, len, window, ecn, tsval, tsecr, other options)``.
-    Options of only a timestamp (nearly every segment's) are ``tsval, tsecr``
-    and None; others are None, None and the frozen :meth:`options_dict`."""
+def _segment_items(time: float, host: str, conn: str, event: str,
+                   seg: Segment) -> tuple[Any, ...]:
+    """The items of the kept record of ``seg`` in the flat store (above), atomic values:
+    ``time, host, conn, event, _SEGMENT, seq, ack, flag bits, len, window, ecn,
+    tsval, tsecr, other options``. Options of only a timestamp (nearly every
+    segment's) are ``tsval, tsecr`` and None; others are None, None and the
+    frozen :meth:`options_dict`."""
     options = seg.options
     if len(options) == 3 and type(ts := options[2]) is Timestamps \
             and options[0] is NOP and options[1] is NOP:
         # Segment.options_dict's shortcut ({"ts": [tsval, tsecr]}) without
         # building that dict and list: 0.24 µs of a segment record's 0.53.
-        return (_SEGMENT, seg.seq, seg.ack, int(seg.flags), len(seg.payload), seg.window,
-                seg.ecn, ts.tsval, ts.tsecr, None)
-    return (_SEGMENT, seg.seq, seg.ack, int(seg.flags), len(seg.payload), seg.window, seg.ecn,
-            None, None, _freeze(seg.options_dict()))
+        return (time, host, conn, event, _SEGMENT, seg.seq, seg.ack, int(seg.flags),
+                len(seg.payload), seg.window, seg.ecn, ts.tsval, ts.tsecr, None)
+    return (time, host, conn, event, _SEGMENT, seg.seq, seg.ack, int(seg.flags),
+            len(seg.payload), seg.window, seg.ecn, None, None, _freeze(seg.options_dict()))
 
 
-def _segment_data(fields: tuple[Any, ...]) -> dict[str, Any]:
-    """The ``data`` dict of :func:`_segment_fields`' tuple."""
-    _, seq, ack, flags, length, window, ecn, tsval, tsecr, other = fields
+def _segment_data(items: Sequence[Any]) -> dict[str, Any]:
+    """The ``data`` dict of :func:`_segment_items`' record."""
+    _, _, _, _, _, seq, ack, flags, length, window, ecn, tsval, tsecr, other = items
     record: dict[str, Any] = {
         "seq": seq,
         "ack": ack,
