@@ -349,7 +349,10 @@ class Stack:
             self._drop(_name(dst, ipaddress.ip_address(src_raw), seg), "not-our-address",
                        segment_record(seg))
             return
-        src = self._peer(src_raw)
+        try:  # the peers' cache read here (_peer's first case, inlined: once per packet)
+            src = self._peers[src_raw]
+        except KeyError:
+            src = self._peer(src_raw)
         if src is None or seg.src_port == 0 or seg.dst_port == 0:
             # MUST-57/63: segments from or to broadcast/multicast, or port 0, are dropped.
             self._drop(_name(self.address, ipaddress.ip_address(src_raw), seg),
@@ -391,7 +394,8 @@ class Stack:
             entry.receive(seg, now)
             return
         if listener is not None and listen_verdict(seg) is ListenVerdict.OPEN:
-            self._receive_listen(listener, src, seg, now)  # the new TCB traces it
+            # (_receive_listen's OPEN case, taken directly: no second verdict)
+            self._receive_syn(listener, src, seg, now)  # the new TCB traces it
             return
         bad_cookie = False
         if (
@@ -681,6 +685,20 @@ class Stack:
     def next_event(self) -> tuple[Connection, ev.Event] | None:
         """Pop the oldest ``(connection, event)`` pair of any connection, or None."""
         return self._events.popleft() if self._events else None
+
+    def take_events(self) -> deque[tuple[Connection, ev.Event]] | tuple[()]:
+        """Every pending ``(connection, event)`` pair, oldest first, taken at once
+        (empty if none): what :meth:`next_event` would return, call by call, up
+        to its None. Events raised after the call wait for the next one.
+
+        For a driver that hands events out in a loop: one call per batch
+        instead of one per event (the simulator's service).
+        """
+        events = self._events
+        if not events:
+            return ()
+        self._events = deque()
+        return events
 
     # ------------------------------------------------------------------
     # Introspection

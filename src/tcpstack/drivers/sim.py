@@ -1162,22 +1162,31 @@ class Network:
         then track its next timer. Work it causes on other hosts waits for
         :meth:`flush`."""
         stack = host.stack
-        next_event = stack.next_event
+        now = self.now
+        log = host.events
+        # The events pending, taken as one batch (Stack.take_events) rather than
+        # one next_event call each, and the next batch what dispatching raised:
+        # the same order. Saves a call per event and per service (sim_churn: 17
+        # events and 7 services per connection, about 1 %).
         for _ in range(100_000):
-            item = next_event()
-            if item is None:
+            batch = stack.take_events()
+            if not batch:
                 break
-            conn, event = item
-            host.events.append((self.now, conn, event))
-            if (
-                isinstance(event, Connected)
-                and conn.passive
-                and host.auto_accept
-                and stack.listening(conn.local.port)
-            ):
-                stack.accept(conn.local.port)  # the application takes it at once
-            host.dispatch(conn, event)
-        for packet in stack.packets_to_send(self.now):
+            for conn, event in batch:
+                log.append((now, conn, event))
+                if (
+                    isinstance(event, Connected)
+                    and conn.passive
+                    and host.auto_accept
+                    and stack.listening(conn.local.port)
+                ):
+                    stack.accept(conn.local.port)  # the application takes it at once
+                app = host.app
+                if isinstance(app, _HANDLER_TYPES):
+                    app(conn, event)  # (Host.dispatch's first case: a call less per event)
+                else:
+                    host.dispatch(conn, event)
+        for packet in stack.packets_to_send(now):
             self._transmit(host, packet)
         # What this service woke up on this host is done (events raised while
         # sending wait for the host's next service, as before).
@@ -1200,7 +1209,12 @@ class Network:
         total.sent += 1
         if self.keep_packets:
             self.packets.append((now, packet))
-        dst_bytes = _destination(packet)
+        # The destination of a stack's IPv4 packet read here (_destination's
+        # first case, inlined: a call less per packet).
+        if from_stack and packet[0] == 0x45:
+            dst_bytes: bytes | None = packet[16:20]
+        else:
+            dst_bytes = _destination(packet)
         if dst_bytes is None or not (from_stack or _decodes(packet)):
             _count(total, None, "unparseable")
             return
@@ -1308,7 +1322,8 @@ class Network:
         d.next_seq += 1
         faults = d.config.faults
         if held is not None:  # scripted delay: no impairment, may be overtaken
-            self._schedule(departs + faults.delay + held, self._deliverer(dst, packet, d, seq))
+            self._schedule(departs + faults.delay + held,
+                           partial(self._deliver, dst, packet, d, seq))
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
@@ -1319,7 +1334,9 @@ class Network:
         if fate.copies > 1:
             stats.duplicated += 1
             total.duplicated += 1
-        deliver = self._deliverer(dst, fate.packet, d, seq)
+        # A partial of _deliver, not a closure made by a method: no Python call
+        # to make it (one per packet).
+        deliver = partial(self._deliver, dst, fate.packet, d, seq)
         for _ in range(fate.copies):
             self._schedule(fate.due, deliver)
 
@@ -1330,19 +1347,18 @@ class Network:
             stats.corrupted += 1
             stats.corrupted_undetected += undetected
 
-    def _deliverer(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> Callable[[], None]:
-        def deliver() -> None:
-            d.stats.delivered += 1
-            self.stats.delivered += 1
-            if seq < d.max_delivered:
-                d.stats.reordered += 1
-                self.stats.reordered += 1
-            else:
-                d.max_delivered = seq
-            dst.stack.receive(packet, self.now)
-            self._service(dst)
-
-        return deliver
+    def _deliver(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> None:
+        """``packet``, number ``seq`` of direction ``d``, arrives at ``dst`` now:
+        counted, received, and ``dst`` serviced."""
+        d.stats.delivered += 1
+        self.stats.delivered += 1
+        if seq < d.max_delivered:
+            d.stats.reordered += 1
+            self.stats.reordered += 1
+        else:
+            d.max_delivered = seq
+        dst.stack.receive(packet, self.now)
+        self._service(dst)
 
     def _lost(
         self, index: int, src: Host, packet: bytes, reason: str, to: str, d: _Direction | None
