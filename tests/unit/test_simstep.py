@@ -179,3 +179,21 @@ def test_a_stack_packet_routes_as_the_general_reader_says() -> None:
     net.inject(net.now, a, b"\x45" + b"\x00" * 10)  # too short: unparseable
     net.run()
     assert net.stats.lost.get("unparseable") == 1
+
+
+def test_churn_profile_counts_a_run_of_complete_lifecycles() -> None:
+    from tcpstack.harness.speed import churn_profile
+
+    small = churn_profile(100, batch=50, top=5)
+    assert small["connections"] == 100
+    assert abs(small["calls_per_lifecycle"] * 100 - small["calls"]) <= 100
+    # A lifecycle: three packets of handshake (the client's request rides on
+    # the third), the reply, and at least two of the closes.
+    assert small["packets_per_lifecycle"] >= 6
+    rows = small["top"]
+    assert len(rows) == 5
+    assert [r["self_s"] for r in rows] == sorted((r["self_s"] for r in rows), reverse=True)
+    # The same run, the same work: the count does not depend on the machine.
+    again = churn_profile(100, batch=50, top=5)
+    assert again["calls"] == small["calls"]
+    assert again["packets_per_lifecycle"] == small["packets_per_lifecycle"]
