@@ -396,6 +396,13 @@ def _churn_run(connections: int, *, batch: int, seed: int,
     return Sample(cost, connections), net.now
 
 
+def _check_churn(connections: int, **sizes: int) -> None:
+    """Raise ValueError for a size below 1 or more than :data:`MAX_CHURN` connections."""
+    require_positive(connections=connections, **sizes)
+    if connections > MAX_CHURN:
+        raise ValueError(f"connections must be <= {MAX_CHURN}, got {connections}")
+
+
 def sim_churn(connections: int = 2000, *, runs: int = 5, batch: int = CHURN_BATCH,
               seed: int = 1) -> dict[str, Any]:
     """``sim_churn_cps``: complete connection lifecycles per wall second.
@@ -418,9 +425,7 @@ def sim_churn(connections: int = 2000, *, runs: int = 5, batch: int = CHURN_BATC
         ValueError: a size below 1, or more than :data:`MAX_CHURN` connections.
         RuntimeError: a lifecycle did not complete, or a reply was wrong.
     """
-    require_positive(connections=connections, runs=runs, batch=batch)
-    if connections > MAX_CHURN:
-        raise ValueError(f"connections must be <= {MAX_CHURN}, got {connections}")
+    _check_churn(connections, runs=runs, batch=batch)
     samples: list[Sample] = []
     with Stopwatch() as cost:
         for _ in range(runs):
@@ -508,9 +513,7 @@ def churn_profile(connections: int = 2000, *, batch: int = CHURN_BATCH, seed: in
         ValueError: a size below 1, or more than :data:`MAX_CHURN` connections.
         RuntimeError: a lifecycle did not complete, or a reply was wrong.
     """
-    require_positive(connections=connections, batch=batch, top=top)
-    if connections > MAX_CHURN:
-        raise ValueError(f"connections must be <= {MAX_CHURN}, got {connections}")
+    _check_churn(connections, batch=batch, top=top)
     profiler = cProfile.Profile()
     _churn_run(connections, batch=batch, seed=seed, profiler=profiler)
     stats = pstats.Stats(profiler)
