@@ -64,16 +64,19 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
 import heapq
 import ipaddress
 import math
 import random
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
+from operator import attrgetter
 from types import FunctionType, MethodType
 from typing import Any, Protocol
 
@@ -95,6 +98,11 @@ from ..wire import (
 from ..wire.ecn import ECT_0, ECT_1, ecn_codepoint, mark_ce
 from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
 from .queues import ACCEPT, MARK, QueueDiscipline, make_queue
+
+RUN_GC_THRESHOLD = 5000
+"""Allocations between two collections of the garbage collector's youngest
+generation while :meth:`Network.run` runs (CPython's default: 700); see
+:func:`_rarer_young_collections`."""
 
 __all__ = [
     "Application",
@@ -697,6 +705,9 @@ class _Direction:
         return any(start <= now for start, _ in self.outages)
 
 
+_NOW = attrgetter("now")
+"""A network's virtual clock, read without a Python frame (:meth:`Network._new_stack`)."""
+
 _HANDLER_TYPES = (FunctionType, MethodType)
 """Applications that are a plain event handler (:meth:`Host.dispatch`)."""
 
@@ -828,7 +839,9 @@ class Network:
             name=name,
             trace=self.trace,
             rng=rng,
-            clock=self._clock,
+            # self.now read by C callables (no frame): a stack reads the clock at
+            # each user call (9 per churn lifecycle, one per sim_bulk packet).
+            clock=partial(_NOW, self),
             # dirty[name] = None, as a partial of the dict's method: a stack wakes
             # the network a few times per packet, and this call makes no frame.
             wakeup=partial(self._dirty.__setitem__, name, None),
@@ -1011,11 +1024,12 @@ class Network:
         self.restart_run()
         limit = math.inf if until is None else until
         step = self._step_until
-        for _ in range(max_steps):
-            if not step(limit):
-                if until is not None:
-                    self.now = max(self.now, until)
-                return self.now
+        with _rarer_young_collections():
+            for _ in range(max_steps):
+                if not step(limit):
+                    if until is not None:
+                        self.now = max(self.now, until)
+                    return self.now
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
     def restart_run(self) -> None:
@@ -1162,27 +1176,41 @@ class Network:
         then track its next timer. Work it causes on other hosts waits for
         :meth:`flush`."""
         stack = host.stack
-        next_event = stack.next_event
+        now = self.now
+        log = host.events
+        # The events pending, taken as one batch (Stack.take_events) rather than
+        # one next_event call each, and the next batch what dispatching raised:
+        # the same order. Saves a call per event and per service (sim_churn: 17
+        # events and 7 services per connection, about 1 %).
         for _ in range(100_000):
-            item = next_event()
-            if item is None:
+            batch = stack.take_events()
+            if not batch:
                 break
-            conn, event = item
-            host.events.append((self.now, conn, event))
-            if (
-                isinstance(event, Connected)
-                and conn.passive
-                and host.auto_accept
-                and stack.listening(conn.local.port)
-            ):
-                stack.accept(conn.local.port)  # the application takes it at once
-            host.dispatch(conn, event)
-        for packet in stack.packets_to_send(self.now):
+            for conn, event in batch:
+                log.append((now, conn, event))
+                if (
+                    isinstance(event, Connected)
+                    and conn.passive
+                    and host.auto_accept
+                    and stack.listening(conn.local.port)
+                ):
+                    stack.accept(conn.local.port)  # the application takes it at once
+                app = host.app
+                if isinstance(app, _HANDLER_TYPES):
+                    app(conn, event)  # (Host.dispatch's first case: a call less per event)
+                else:
+                    host.dispatch(conn, event)
+        for packet in stack.packets_to_send(now):
             self._transmit(host, packet)
         # What this service woke up on this host is done (events raised while
         # sending wait for the host's next service, as before).
-        self._dirty.pop(host.name, None)
-        self._track_timer(host)
+        name = host.name
+        self._dirty.pop(name, None)
+        # (_track_timer, inlined: a call less per service, i.e. per packet)
+        at = stack.timer_bound()
+        if at is not None and self._timer_at.get(name) != at:
+            self._timer_at[name] = at
+            heapq.heappush(self._timer_heap, (at, self._index[name], name))
 
     def _transmit(self, src: Host, packet: bytes, *, from_stack: bool = True) -> None:
         """Put one packet on the link from ``src``: the pipeline of the module docstring.
@@ -1200,7 +1228,12 @@ class Network:
         total.sent += 1
         if self.keep_packets:
             self.packets.append((now, packet))
-        dst_bytes = _destination(packet)
+        # The destination of a stack's IPv4 packet read here (_destination's
+        # first case, inlined: a call less per packet).
+        if from_stack and packet[0] == 0x45:
+            dst_bytes: bytes | None = packet[16:20]
+        else:
+            dst_bytes = _destination(packet)
         if dst_bytes is None or not (from_stack or _decodes(packet)):
             _count(total, None, "unparseable")
             return
@@ -1306,9 +1339,10 @@ class Network:
         total = self.stats
         seq = d.next_seq
         d.next_seq += 1
-        faults = d.config.faults
+        faults = d.config._faults  # (the faults property's field: a call less per packet)
         if held is not None:  # scripted delay: no impairment, may be overtaken
-            self._schedule(departs + faults.delay + held, self._deliverer(dst, packet, d, seq))
+            self._schedule(departs + faults.delay + held,
+                           partial(self._deliver, dst, packet, d, seq))
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
@@ -1319,9 +1353,13 @@ class Network:
         if fate.copies > 1:
             stats.duplicated += 1
             total.duplicated += 1
-        deliver = self._deliverer(dst, fate.packet, d, seq)
+        # A partial of _deliver, not a closure made by a method: no Python call
+        # to make it (one per packet).
+        deliver: Callable[[], None] = partial(self._deliver, dst, fate.packet, d, seq)
+        queue = self._queue
         for _ in range(fate.copies):
-            self._schedule(fate.due, deliver)
+            self._order += 1  # (_schedule, inlined: a call less per packet)
+            heapq.heappush(queue, (fate.due, self._order, deliver))
 
     def _count_corrupted(self, index: int, d: _Direction, undetected: bool) -> None:
         """Count a packet the fault model corrupted (``undetected``: its checksum verifies)."""
@@ -1330,19 +1368,18 @@ class Network:
             stats.corrupted += 1
             stats.corrupted_undetected += undetected
 
-    def _deliverer(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> Callable[[], None]:
-        def deliver() -> None:
-            d.stats.delivered += 1
-            self.stats.delivered += 1
-            if seq < d.max_delivered:
-                d.stats.reordered += 1
-                self.stats.reordered += 1
-            else:
-                d.max_delivered = seq
-            dst.stack.receive(packet, self.now)
-            self._service(dst)
-
-        return deliver
+    def _deliver(self, dst: Host, packet: bytes, d: _Direction, seq: int) -> None:
+        """``packet``, number ``seq`` of direction ``d``, arrives at ``dst`` now:
+        counted, received, and ``dst`` serviced."""
+        d.stats.delivered += 1
+        self.stats.delivered += 1
+        if seq < d.max_delivered:
+            d.stats.reordered += 1
+            self.stats.reordered += 1
+        else:
+            d.max_delivered = seq
+        dst.stack.receive(packet, self.now)
+        self._service(dst)
 
     def _lost(
         self, index: int, src: Host, packet: bytes, reason: str, to: str, d: _Direction | None
@@ -1361,6 +1398,33 @@ class Network:
             "segment_dropped",
             {"reason": reason, "to": to, "packet": index, **segment_record(seg)},
         )
+
+
+@contextlib.contextmanager
+def _rarer_young_collections() -> Iterator[None]:
+    """Collect the youngest generation every :data:`RUN_GC_THRESHOLD` allocations
+    instead of CPython's 700 while the block runs; the older generations' own
+    thresholds, and whatever was set before, are kept and restored.
+
+    A packet's life allocates dozens of short-lived containers (segments,
+    events, heap entries) that reference counting frees; every 700
+    allocations the collector still traverses the survivors of the moment
+    and promotes them, and the older generations' collections traverse them
+    again. With 5,000, most of them are freed before a collection sees them:
+    sim_churn 592 -> 550 CPU microseconds per lifecycle (-7 %, medians of 4
+    runs each, alternated in one process; with the collector off: 558);
+    sim_bulk unchanged within its noise. Nothing the network does depends on
+    when the collector runs: traces and packets are the same.
+    """
+    young, *older = gc.get_threshold()
+    if young == 0 or young >= RUN_GC_THRESHOLD:  # off, or already rarer: left as it is
+        yield
+        return
+    gc.set_threshold(RUN_GC_THRESHOLD, *older)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, *older)
 
 
 def _destination(packet: bytes) -> bytes | None:
