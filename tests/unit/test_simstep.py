@@ -4,26 +4,20 @@ by batch, exactly what ``next_event`` would, call by call; the simulator's
 service that takes events in batches sees them in the same order, at the same
 instants, and hands every kind of application the same events; a packet's
 destination read in the simulator's fast path routes it as the general reader
-does; ``Network.run`` collects the young generation less often while it runs
-and gives the collector's thresholds back, even when an action raises;
-``churn_profile`` counts the work of complete lifecycles.
+does.
 
 Through the public API, in virtual time, with explicit times.
 """
 
 from __future__ import annotations
 
-import gc
 import random
-
-import pytest
 
 from tcpstack.connection import Connection
 from tcpstack.drivers.apps import App, AppConnection
-from tcpstack.drivers.sim import RUN_GC_THRESHOLD, Network
+from tcpstack.drivers.sim import Network
 from tcpstack.events import Connected, DataReceived, Event, PeerClosed
 from tcpstack.harness.population import new_wire
-from tcpstack.harness.speed import churn_profile
 from tcpstack.stack import Stack
 from tcpstack.trace import Trace
 
@@ -188,6 +182,8 @@ def test_a_stack_packet_routes_as_the_general_reader_says() -> None:
 
 
 def test_churn_profile_counts_a_run_of_complete_lifecycles() -> None:
+    from tcpstack.harness.speed import churn_profile
+
     small = churn_profile(100, batch=50, top=5)
     assert small["connections"] == 100
     assert abs(small["calls_per_lifecycle"] * 100 - small["calls"]) <= 100
@@ -201,48 +197,3 @@ def test_churn_profile_counts_a_run_of_complete_lifecycles() -> None:
     again = churn_profile(100, batch=50, top=5)
     assert again["calls"] == small["calls"]
     assert again["packets_per_lifecycle"] == small["packets_per_lifecycle"]
-
-
-def _threshold_seen_while_running(before: tuple[int, int, int]) -> tuple[int, ...]:
-    """The collector's thresholds an action inside ``Network.run`` sees, with
-    ``before`` set outside; checks that ``before`` is back afterwards."""
-    saved = gc.get_threshold()
-    seen: list[tuple[int, ...]] = []
-    try:
-        gc.set_threshold(*before)
-        net = Network(seed=1)
-        net.add_host("a", "192.0.2.1")
-        net.at(0.5, lambda: seen.append(gc.get_threshold()))
-        net.run()
-        assert gc.get_threshold() == before
-    finally:
-        gc.set_threshold(*saved)
-    return seen[0]
-
-
-def test_the_young_generation_is_collected_less_often_while_running() -> None:
-    assert RUN_GC_THRESHOLD > 700
-    assert _threshold_seen_while_running((700, 10, 10)) == (RUN_GC_THRESHOLD, 10, 10)
-    assert _threshold_seen_while_running((300, 5, 7)) == (RUN_GC_THRESHOLD, 5, 7)
-    # Already rarer, or the collector's automatic runs off: left as it is.
-    rarer = (RUN_GC_THRESHOLD * 2, 10, 10)
-    assert _threshold_seen_while_running(rarer) == rarer
-    assert _threshold_seen_while_running((0, 10, 10)) == (0, 10, 10)
-
-
-def test_a_run_that_raises_gives_the_thresholds_back() -> None:
-    saved = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        net = Network(seed=1)
-        net.add_host("a", "192.0.2.1")
-
-        def fail() -> None:
-            raise ValueError("from an action")
-
-        net.at(0.1, fail)
-        with pytest.raises(ValueError, match="from an action"):
-            net.run()
-        assert gc.get_threshold() == (700, 10, 10)
-    finally:
-        gc.set_threshold(*saved)

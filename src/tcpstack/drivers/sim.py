@@ -64,16 +64,14 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import gc
 import heapq
 import ipaddress
 import math
 import random
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from operator import attrgetter
@@ -98,11 +96,6 @@ from ..wire import (
 from ..wire.ecn import ECT_0, ECT_1, ecn_codepoint, mark_ce
 from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
 from .queues import ACCEPT, MARK, QueueDiscipline, make_queue
-
-RUN_GC_THRESHOLD = 5000
-"""Allocations between two collections of the garbage collector's youngest
-generation while :meth:`Network.run` runs (CPython's default: 700); see
-:func:`_rarer_young_collections`."""
 
 __all__ = [
     "Application",
@@ -1024,12 +1017,11 @@ class Network:
         self.restart_run()
         limit = math.inf if until is None else until
         step = self._step_until
-        with _rarer_young_collections():
-            for _ in range(max_steps):
-                if not step(limit):
-                    if until is not None:
-                        self.now = max(self.now, until)
-                    return self.now
+        for _ in range(max_steps):
+            if not step(limit):
+                if until is not None:
+                    self.now = max(self.now, until)
+                return self.now
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
     def restart_run(self) -> None:
@@ -1398,33 +1390,6 @@ class Network:
             "segment_dropped",
             {"reason": reason, "to": to, "packet": index, **segment_record(seg)},
         )
-
-
-@contextlib.contextmanager
-def _rarer_young_collections() -> Iterator[None]:
-    """Collect the youngest generation every :data:`RUN_GC_THRESHOLD` allocations
-    instead of CPython's 700 while the block runs; the older generations' own
-    thresholds, and whatever was set before, are kept and restored.
-
-    A packet's life allocates dozens of short-lived containers (segments,
-    events, heap entries) that reference counting frees; every 700
-    allocations the collector still traverses the survivors of the moment
-    and promotes them, and the older generations' collections traverse them
-    again. With 5,000, most of them are freed before a collection sees them:
-    sim_churn 592 -> 550 CPU microseconds per lifecycle (-7 %, medians of 4
-    runs each, alternated in one process; with the collector off: 558);
-    sim_bulk unchanged within its noise. Nothing the network does depends on
-    when the collector runs: traces and packets are the same.
-    """
-    young, *older = gc.get_threshold()
-    if young == 0 or young >= RUN_GC_THRESHOLD:  # off, or already rarer: left as it is
-        yield
-        return
-    gc.set_threshold(RUN_GC_THRESHOLD, *older)
-    try:
-        yield
-    finally:
-        gc.set_threshold(young, *older)
 
 
 def _destination(packet: bytes) -> bytes | None:
