@@ -496,6 +496,18 @@ class LossRecovery:
         if self.dupacks and self.phase is not Phase.RECOVERY:
             self._lt_bytes = max(self._lt_bytes, beyond_cwnd)
 
+    def retransmission_due(self) -> bool:
+        """True if any of the four ``take_*`` calls would find something: a head
+        retransmission (fast retransmit, a NewReno partial ACK), a tail loss probe
+        (RFC 8985 §7.3; new data or a resend), or retransmissions found lost again.
+
+        While it is False those calls would change nothing and return nothing,
+        so the sender asks this once per output instead of calling all four
+        (every output of a bulk transfer outside recovery: three calls fewer
+        per output, about 1 % of ``sim_bulk``'s calls).
+        """
+        return self._rexmit_head or self._tlp_probe is not None or self._lost_again is not None
+
     def take_head_retransmission(self) -> bool:
         """True once after fast retransmit or a NewReno partial ACK: resend SND.UNA."""
         due, self._rexmit_head = self._rexmit_head, False

@@ -201,30 +201,37 @@ class Sender:
         c = self._c
         rec = c._recovery
         buf = c._sndbuf
-        if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
-            # Fast retransmit, or a NewReno partial ACK: resend the first
-            # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
-            out.append(self._retransmit(buf.off(c._snd_una)))
-        tlp_off = rec.take_tlp_retransmission()
-        if tlp_off is not None and (tlp_off < self.high_data_off()
-                                    or (self.fin_sent() and not self.fin_acked())):
-            # Tail loss probe (RFC 8985 §7.3): the last segment sent, which may
-            # be the FIN alone.
-            out.append(self._retransmit(tlp_off))
-        for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
-            out.append(self._retransmit(start))
+        # Loss recovery's four take_* calls only when one of them has something
+        # (retransmission_due: one call instead of four per output otherwise).
+        due = rec.retransmission_due()
+        if due:
+            if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
+                # Fast retransmit, or a NewReno partial ACK: resend the first
+                # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
+                out.append(self._retransmit(buf.off(c._snd_una)))
+            tlp_off = rec.take_tlp_retransmission()
+            if tlp_off is not None and (tlp_off < self.high_data_off()
+                                        or (self.fin_sent() and not self.fin_acked())):
+                # Tail loss probe (RFC 8985 §7.3): the last segment sent, which may
+                # be the FIN alone.
+                out.append(self._retransmit(tlp_off))
+            for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
+                out.append(self._retransmit(start))
         if rec.phase is Phase.RECOVERY and rec.uses_sack:  # (in_recovery, without its call)
             out.extend(self._sack_recovery())
-        size = self.seg_size()
-        probe_room = size if rec.take_tlp_new_data() else 0
+        # (A probe of new data is taken here, before the test below, as ever.)
+        probe = due and rec.take_tlp_new_data()
         force = self._force
         self._force = False
         if buf.index(c._snd_nxt) >= len(buf) and not self.fin_unsent():
             # Nothing new to send (a receiver's every output): the loop below
-            # would stop at its first pass; skip its set-up (saves 12 calls).
+            # would stop at its first pass; skip its set-up (saves 12 calls),
+            # the segment size included.
             if rec.ext is not None:
-                self._check_app_limited(size)
+                self._check_app_limited(self.seg_size())
             return
+        size = self.seg_size()
+        probe_room = size if probe else 0
         config = c._config
         tso = config.tso
         burst = self.tso_size() if tso else size
