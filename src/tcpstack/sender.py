@@ -375,6 +375,13 @@ class Sender:
         ack, window, options = self._ack_fields()
         self.last_ack_sent = ack
         off = buf.head_off + index
+        # RFC 8985 §7.2 reschedules the probe after each new segment (_sent). Within
+        # one output its deadline is the last segment's: the RTO it is capped by
+        # stays, the time is the same and the flight only grows. Untraced, the
+        # probe is armed once after the loop, not once per segment (about 6
+        # calls per segment but one of each output); while a trace is kept,
+        # per segment, for its timer_set records.
+        tlp_each = c._tracing()
         while avail > size <= usable:
             seq = c._snd_nxt
             if rec.dupacks:
@@ -390,12 +397,14 @@ class Sender:
             if ext is not None:
                 rec.on_data_sent(off, end, c._now, retransmission=False,
                                  nothing_in_flight=c._snd_una == c._snd_max)
-            sent(seq, size)
+            sent(seq, size, tlp=tlp_each)
             cancel(Timer.PERSIST)
             off = end
             index += size
             avail -= size
             usable -= size
+        if not tlp_each:
+            self.arm_tlp()
 
     def _hold_for_device(self) -> None:
         """The device refuses packets (``Stack.local_congestion``): data, FIN and
@@ -569,9 +578,10 @@ class Sender:
         at = ext.pace_at
         ext.pace_at = (at if at is not None and at > floor else floor) + n / rate
 
-    def _sent(self, seq: int, length: int) -> None:
+    def _sent(self, seq: int, length: int, *, tlp: bool = True) -> None:
         """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT and
-        SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe."""
+        SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe (not
+        with ``tlp`` False: the caller arms it after its last segment)."""
         c = self._c
         end = seq_add(seq, length)
         retransmission = seq_lt(seq, c._snd_max)
@@ -597,7 +607,8 @@ class Sender:
             # RFC 6298 §5.1: start the timer if it is not running.
             self.arm_rto()
         if not retransmission and length:
-            self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+            if tlp:
+                self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
             received = self._rcv_data_at
             if received is not None and now - received < c.config.delayed_ack:
                 self._pingpong = True
