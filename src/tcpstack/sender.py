@@ -647,7 +647,7 @@ class Sender:
                     rtt = sample
         self.retransmissions = 0
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        if c.in_flight > 0:
+        if seq_diff(c._snd_max, c._snd_una) > 0:  # (in_flight, without the property)
             self.first_sent_at = c._now
             self.arm_rto()
         else:
@@ -740,7 +740,7 @@ class Sender:
         threshold checked when the RTO fires (RFC 9293 §3.8.3)."""
         c = self._c
         at = c._now + (c._rtt.rto if after is None else after)
-        if c.config.user_timeout is not None:
+        if c._config.user_timeout is not None:
             deadline = self.r2_deadline()
             if deadline is not None and deadline < at:
                 at = max(deadline, c._now)

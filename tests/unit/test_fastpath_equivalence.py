@@ -73,9 +73,11 @@ class Peer:
     tsval: int = 5_000
 
 
-def establish(cls: type[Connection], config: TcpConfig, *, ecn: bool) -> tuple[Connection, Trace]:
-    """An active open of ``cls`` to ESTABLISHED at 0.1 s, traced."""
-    trace = Trace()
+def establish(cls: type[Connection], config: TcpConfig, *, ecn: bool,
+              keep: bool = True) -> tuple[Connection, Trace]:
+    """An active open of ``cls`` to ESTABLISHED at 0.1 s, traced (with ``keep``
+    False, untraced: its trace keeps nothing)."""
+    trace = Trace(keep=keep)
     conn = cls(US, PEER, iss=ISS, config=config, trace=trace, host="us")
     conn.open_active(0.0)
     conn.packets_to_send(0.0)
