@@ -542,7 +542,9 @@ class Connection(Tcb):
                 self._receive_syn_sent(seg)
             case _:
                 self._segment_arrives(seg)
-        self._metrics_if_changed()
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:  # (no call per segment untraced)
+            self._metrics_if_changed()
         self._owner.wake(self)
 
     def _receive_listen(self, seg: Segment) -> None:
@@ -797,7 +799,9 @@ class Connection(Tcb):
             # SND.WND <- SEG.WND (the same), SND.WL1 <- SEG.SEQ, SND.WL2 <- SEG.ACK.
             self._snd_wl1 = seq
             self._snd_wl2 = ack
-        self._metrics()
+        tracer = self._owner.trace
+        if tracer is not None and tracer.active:  # (no call per segment untraced)
+            self._metrics()
 
     def _text_steps(self, seg: Segment) -> None:
         """§3.10.7.4 sixth to eighth steps, and the end of the fifth step's FIN-WAIT-1 rule."""
@@ -1557,5 +1561,6 @@ class Connection(Tcb):
     def _delivered(self, n: int) -> None:
         if n:
             self._emit(ev.DataReceived(n))
-            if self._tracing():  # the record only when a trace keeps it
+            tracer = self._owner.trace
+            if tracer is not None and tracer.active:  # the record only when a trace keeps it
                 self._trace("app", {"delivered": n})

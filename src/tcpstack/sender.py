@@ -883,8 +883,11 @@ class Sender:
         self._rcv_unacked += nbytes
         # A full-sized segment carries RCV.MSS less the timestamps option.
         full = c.rcv_mss - (TS_OPTION_SPACE if c._negotiated.timestamps else 0)
-        quick = self._quick_ack()
-        delay = c._config.delayed_ack
+        config = c._config
+        # (Quick-ACK mode asked only when configured: off, _quick_ack is False and
+        # changes nothing; one call fewer per data segment.)
+        quick = bool(config.quick_acks) and self._quick_ack()
+        delay = config.delayed_ack
         if delay <= 0 or self._rcv_unacked >= 2 * full or quick:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
@@ -927,7 +930,7 @@ class Sender:
         rcv = c._rcvbuf
         if rcv is None or rcv.fin_received:
             return False
-        grown = rcv.window_growth(c.config.recv_buffer, c.negotiated.rcv_wscale)
+        grown = rcv.window_growth(c._config.recv_buffer, c._negotiated.rcv_wscale)
         if grown >= c.sws_step() and grown >= rcv.rcv_wnd:
             self.ack_now = True
             return True
