@@ -242,7 +242,7 @@ class Sender:
             burst = min(burst, max(PACING_BURST * size, int(pacing_rate * 1e-3) // size * size))
         now = c._now
         if (
-            c.in_flight == 0
+            c._snd_max == c._snd_una  # (in_flight == 0, without the property)
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
