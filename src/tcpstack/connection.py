@@ -227,7 +227,9 @@ class Connection(Tcb):
         if n:
             if push:
                 buf.mark_push()
-            self._app("send", bytes=n, **({"urgent": True} if urgent else {}))
+            tracer = self._owner.trace
+            if tracer is not None and tracer.active:  # (no call or dict untraced)
+                self._app("send", bytes=n, **({"urgent": True} if urgent else {}))
             if urgent:
                 buf.up_off = buf.end_off  # SND.UP: the first non-urgent octet (MUST-62)
             self._owner.wake(self)
@@ -728,7 +730,9 @@ class Connection(Tcb):
         """What the first and fifth steps do for a predicted segment before its ACK:
         the peer is alive (keep-alive restarts, §3.8.4); the segment is
         accepted, so its TSval may become TS.Recent (RFC 7323 §4.3 (2))."""
-        if self._timers.armed(Timer.KEEPALIVE):
+        # (Only a KeepAlive arms its timer, and none exists while keep-alive is
+        # off: asked first, it spares the call per segment then.)
+        if self._keepalive is not None and self._timers.armed(Timer.KEEPALIVE):
             self._keepalive_restart()
         recent = self._ts
         if ts is not None and recent is not None:
