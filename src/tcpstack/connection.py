@@ -1568,7 +1568,9 @@ class Connection(Tcb):
 
     def _delivered(self, n: int) -> None:
         if n:
-            self._emit(ev.DataReceived(n))
+            # The owner told directly (Tcb._emit without its call and cast: two
+            # calls fewer per data segment delivered).
+            self._owner.on_event(self, ev.DataReceived(n))
             tracer = self._owner.trace
             if tracer is not None and tracer.active:  # the record only when a trace keeps it
                 self._trace("app", {"delivered": n})

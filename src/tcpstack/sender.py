@@ -639,7 +639,8 @@ class Sender:
         acked = buf.acknowledge(ack)
         if acked and buf.short and buf.space(c._config.send_buffer) > 0 and not buf.fin_queued:
             buf.short = False
-            c._emit(ev.SendBufferAvailable(c.send_space))
+            # (The owner told directly, as Tcb._emit does, without its call and cast.)
+            c._owner.on_event(c, ev.SendBufferAvailable(c.send_space))
         # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1). Our TS clock
         # and the ACK's TSecr are read only for the ACK that ends the timing, not
         # for every ACK (saves two calls and an option scan per ACK).
