@@ -598,13 +598,20 @@ class Sender:
         with ``tlp`` False: the caller arms it after its last segment)."""
         c = self._c
         end = seq_add(seq, length)
-        retransmission = seq_lt(seq, c._snd_max)
-        if retransmission and length:
-            c._count("retrans_segs")
-        if seq_gt(end, c._snd_nxt):
-            c._snd_nxt = end
-        if seq_gt(end, c._snd_max):
-            c._snd_max = end
+        if seq == c._snd_max and length:
+            # New sequence space at SND.MAX (every new segment): no retransmission,
+            # and SND.NXT (never beyond SND.MAX) and SND.MAX both move to its end.
+            # (The comparisons below, without their three calls per segment.)
+            retransmission = False
+            c._snd_nxt = c._snd_max = end
+        else:
+            retransmission = seq_lt(seq, c._snd_max)
+            if retransmission and length:
+                c._count("retrans_segs")
+            if seq_gt(end, c._snd_nxt):
+                c._snd_nxt = end
+            if seq_gt(end, c._snd_max):
+                c._snd_max = end
         now = c._now
         self._last_send_at = now
         if self.first_sent_at is None:
