@@ -387,7 +387,7 @@ class Sender:
         rport = c._remote.port
         ack, window, options = self._ack_fields()
         self.last_ack_sent = ack
-        off = buf.head_off + index
+        off = first_off = buf.head_off + index
         # RFC 8985 §7.2 reschedules the probe after each new segment (_sent). Within
         # one output its deadline is the last segment's: the RTO it is capped by
         # stays, the time is the same and the flight only grows. Untraced, the
@@ -405,8 +405,6 @@ class Sender:
             flags = _ACK_PSH if buf.pushes(off, end) else _ACK_ONLY
             out.append(Segment(lport, rport, seq, ack, flags, window, 0, options,
                                buf.take(index, size), 0))
-            if board is not None:
-                board.on_sent(off, end, retransmission=False)
             if ext is not None:
                 rec.on_data_sent(off, end, c._now, retransmission=False,
                                  nothing_in_flight=c._snd_una == c._snd_max)
@@ -416,6 +414,11 @@ class Sender:
             index += size
             avail -= size
             usable -= size
+        if board is not None:
+            # New data only moves the scoreboard's HighData (RFC 6675 §4; its
+            # HighACK too, on the first data sent), which nothing in the loop
+            # reads: told once for the whole run of segments, not per segment.
+            board.on_sent(first_off, off, retransmission=False)
         if not tlp_each:
             self.arm_tlp()
         return avail > size
