@@ -180,8 +180,14 @@ def play(rec: LossRecovery, history: list[tuple[str, int]]) -> tuple[int, int, f
         elif kind == "ecn":
             rec.on_ecn_echo(una_off=una, flight_size=high - una)
         elif kind == "take":  # the sender took one kind of retransmission
-            (rec.take_head_retransmission, rec.take_tlp_retransmission, rec.take_tlp_new_data,
-             lambda: rec.take_lost_retransmissions(una))[k % 4]()
+            if k % 4 == 0:
+                rec.take_head_retransmission()
+            elif k % 4 == 1:
+                rec.take_tlp_retransmission()
+            elif k % 4 == 2:
+                rec.take_tlp_new_data()
+            else:
+                rec.take_lost_retransmissions(una)
     return una, high, now
 
 
