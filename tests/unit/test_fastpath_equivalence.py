@@ -199,9 +199,20 @@ configs = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=configs, script=steps, ecn_ack=st.booleans(),
-       gaps=st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.2, 1.5]), min_size=80, max_size=80))
+def scripted(config_strategy: st.SearchStrategy[TcpConfig]) -> Callable[[Any], Any]:
+    """The settings and arguments of a script test: ``config`` drawn from
+    ``config_strategy``, a ``script`` of steps, ``ecn_ack`` (the SYN,ACK agrees
+    on ECN) and ``gaps`` (seconds before each step)."""
+    gaps = st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.2, 1.5]), min_size=80, max_size=80)
+
+    def decorate(test: Any) -> Any:
+        return settings(max_examples=300, deadline=None,
+                        suppress_health_check=[HealthCheck.too_slow])(
+            given(config=config_strategy, script=steps, ecn_ack=st.booleans(), gaps=gaps)(test))
+    return decorate
+
+
+@scripted(configs)
 def test_header_prediction_changes_nothing_observable(
     config: TcpConfig, script: list[tuple[Any, ...]], ecn_ack: bool, gaps: list[float],
 ) -> None:
