@@ -1077,8 +1077,10 @@ class Sender:
         window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
         if neg.timestamps:
             ts = c._ts
+            # (Our clock read as tsval() reads it, without its call: once per output
+            # and per ACK sent.)
             stamps: tuple[TcpOption, ...] = (
-                NOP, NOP, Timestamps(self.tsval(), ts.value if ts is not None else 0))
+                NOP, NOP, Timestamps(ts_clock(c._iss, c._now), ts.value if ts is not None else 0))
         else:
             stamps = ()
         return rcv.rcv_nxt if rcv is not None else 0, window, stamps
