@@ -161,7 +161,11 @@ class Sender:
             out.append(self.make(seq=c._snd_max))
             carries_ack = True
         if carries_ack:
-            self._ack_sent()
+            # An ACK leaves: none is due or delayed any more (§3.8.6.3). (Inline:
+            # once per output that sends, 0.7 calls per packet.)
+            self.ack_now = False
+            self._rcv_unacked = 0
+            c._timers.cancel(Timer.DELAYED_ACK)
         return out
 
     def syn_pending(self) -> bool:
@@ -201,30 +205,37 @@ class Sender:
         c = self._c
         rec = c._recovery
         buf = c._sndbuf
-        if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
-            # Fast retransmit, or a NewReno partial ACK: resend the first
-            # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
-            out.append(self._retransmit(buf.off(c._snd_una)))
-        tlp_off = rec.take_tlp_retransmission()
-        if tlp_off is not None and (tlp_off < self.high_data_off()
-                                    or (self.fin_sent() and not self.fin_acked())):
-            # Tail loss probe (RFC 8985 §7.3): the last segment sent, which may
-            # be the FIN alone.
-            out.append(self._retransmit(tlp_off))
-        for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
-            out.append(self._retransmit(start))
+        # Loss recovery's four take_* calls only when one of them has something
+        # (retransmission_due: one call instead of four per output otherwise).
+        due = rec.retransmission_due()
+        if due:
+            if rec.take_head_retransmission() and seq_lt(c._snd_una, c._snd_max):
+                # Fast retransmit, or a NewReno partial ACK: resend the first
+                # unacknowledged segment (RFC 5681 §3.2 (2), RFC 6582 §3.2 (3)).
+                out.append(self._retransmit(buf.off(c._snd_una)))
+            tlp_off = rec.take_tlp_retransmission()
+            if tlp_off is not None and (tlp_off < self.high_data_off()
+                                        or (self.fin_sent() and not self.fin_acked())):
+                # Tail loss probe (RFC 8985 §7.3): the last segment sent, which may
+                # be the FIN alone.
+                out.append(self._retransmit(tlp_off))
+            for start in rec.take_lost_retransmissions(buf.off(c._snd_una)):
+                out.append(self._retransmit(start))
         if rec.phase is Phase.RECOVERY and rec.uses_sack:  # (in_recovery, without its call)
             out.extend(self._sack_recovery())
-        size = self.seg_size()
-        probe_room = size if rec.take_tlp_new_data() else 0
+        # (A probe of new data is taken here, before the test below, as ever.)
+        probe = due and rec.take_tlp_new_data()
         force = self._force
         self._force = False
         if buf.index(c._snd_nxt) >= len(buf) and not self.fin_unsent():
             # Nothing new to send (a receiver's every output): the loop below
-            # would stop at its first pass; skip its set-up (saves 12 calls).
+            # would stop at its first pass; skip its set-up (saves 12 calls),
+            # the segment size included.
             if rec.ext is not None:
-                self._check_app_limited(size)
+                self._check_app_limited(self.seg_size())
             return
+        size = self.seg_size()
+        probe_room = size if probe else 0
         config = c._config
         tso = config.tso
         burst = self.tso_size() if tso else size
@@ -235,7 +246,7 @@ class Sender:
             burst = min(burst, max(PACING_BURST * size, int(pacing_rate * 1e-3) // size * size))
         now = c._now
         if (
-            c.in_flight == 0
+            c._snd_max == c._snd_una  # (in_flight == 0, without the property)
             and buf.unsent(c._snd_nxt) > 0
             and self._last_send_at is not None
             and now - self._last_send_at > c._rtt.rto
@@ -261,7 +272,8 @@ class Sender:
             avail = len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
             if full_ok and avail > size <= usable:
-                self._full_segments(out, index, avail, usable, size)
+                if self._full_segments(out, index, avail, usable, size):
+                    break  # the window holds no full segment more: see _full_segments
                 continue
             n = min(avail, usable, burst)
             if sack and n > 0 and seq_lt(c._snd_nxt, c._snd_max):
@@ -339,7 +351,7 @@ class Sender:
     the general loop of :meth:`_data_segments` only; the tests compare the two)."""
 
     def _full_segments(self, out: list[Segment], index: int, avail: int, usable: int,
-                       size: int) -> None:
+                       size: int) -> bool:
         """The common case of :meth:`_data_segments`: append to ``out`` new segments
         of ``size`` bytes from buffer index ``index`` at SND.NXT = SND.MAX while
         more than ``size`` bytes are unsent (``avail``: the FIN cannot ride) and
@@ -355,6 +367,14 @@ class Sender:
         directly rather than through ``_emit_data``, ``_data_segment`` and
         :meth:`make` (about 25 calls per segment; tests/unit/test_sendpath.py
         compares the two).
+
+        Returns True if it stopped with more than a segment unsent because the
+        usable window holds less than a segment: the general loop's next pass
+        would send nothing then (a window of 0 arms the persist timer only
+        without the RTO timer, which these segments started, §3.8.6.1; a partial
+        segment with data in flight waits, sender SWS avoidance, MUST-38), so
+        the caller stops without it (8 calls fewer per output of a bulk
+        sender). False: the caller's loop goes on with the tail.
         """
         c = self._c
         buf = c._sndbuf
@@ -367,7 +387,14 @@ class Sender:
         rport = c._remote.port
         ack, window, options = self._ack_fields()
         self.last_ack_sent = ack
-        off = buf.head_off + index
+        off = first_off = buf.head_off + index
+        # RFC 8985 §7.2 reschedules the probe after each new segment (_sent). Within
+        # one output its deadline is the last segment's: the RTO it is capped by
+        # stays, the time is the same and the flight only grows. Untraced, the
+        # probe is armed once after the loop, not once per segment (about 6
+        # calls per segment but one of each output); while a trace is kept,
+        # per segment, for its timer_set records.
+        tlp_each = c._tracing()
         while avail > size <= usable:
             seq = c._snd_nxt
             if rec.dupacks:
@@ -378,17 +405,23 @@ class Sender:
             flags = _ACK_PSH if buf.pushes(off, end) else _ACK_ONLY
             out.append(Segment(lport, rport, seq, ack, flags, window, 0, options,
                                buf.take(index, size), 0))
-            if board is not None:
-                board.on_sent(off, end, retransmission=False)
             if ext is not None:
                 rec.on_data_sent(off, end, c._now, retransmission=False,
                                  nothing_in_flight=c._snd_una == c._snd_max)
-            sent(seq, size)
+            sent(seq, size, tlp=tlp_each)
             cancel(Timer.PERSIST)
             off = end
             index += size
             avail -= size
             usable -= size
+        if board is not None:
+            # New data only moves the scoreboard's HighData (RFC 6675 §4; its
+            # HighACK too, on the first data sent), which nothing in the loop
+            # reads: told once for the whole run of segments, not per segment.
+            board.on_sent(first_off, off, retransmission=False)
+        if not tlp_each:
+            self.arm_tlp()
+        return avail > size
 
     def _hold_for_device(self) -> None:
         """The device refuses packets (``Stack.local_congestion``): data, FIN and
@@ -562,18 +595,26 @@ class Sender:
         at = ext.pace_at
         ext.pace_at = (at if at is not None and at > floor else floor) + n / rate
 
-    def _sent(self, seq: int, length: int) -> None:
+    def _sent(self, seq: int, length: int, *, tlp: bool = True) -> None:
         """Account for ``length`` sequence numbers sent at ``seq``: SND.NXT and
-        SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe."""
+        SND.MAX, the RTO timer, RTT timing, R2's clock, the tail loss probe (not
+        with ``tlp`` False: the caller arms it after its last segment)."""
         c = self._c
         end = seq_add(seq, length)
-        retransmission = seq_lt(seq, c._snd_max)
-        if retransmission and length:
-            c._count("retrans_segs")
-        if seq_gt(end, c._snd_nxt):
-            c._snd_nxt = end
-        if seq_gt(end, c._snd_max):
-            c._snd_max = end
+        if seq == c._snd_max and length:
+            # New sequence space at SND.MAX (every new segment): no retransmission,
+            # and SND.NXT (never beyond SND.MAX) and SND.MAX both move to its end.
+            # (The comparisons below, without their three calls per segment.)
+            retransmission = False
+            c._snd_nxt = c._snd_max = end
+        else:
+            retransmission = seq_lt(seq, c._snd_max)
+            if retransmission and length:
+                c._count("retrans_segs")
+            if seq_gt(end, c._snd_nxt):
+                c._snd_nxt = end
+            if seq_gt(end, c._snd_max):
+                c._snd_max = end
         now = c._now
         self._last_send_at = now
         if self.first_sent_at is None:
@@ -590,7 +631,8 @@ class Sender:
             # RFC 6298 §5.1: start the timer if it is not running.
             self.arm_rto()
         if not retransmission and length:
-            self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
+            if tlp:
+                self.arm_tlp()  # RFC 8985 §7.2: (re)schedule after new data
             received = self._rcv_data_at
             if received is not None and now - received < c.config.delayed_ack:
                 self._pingpong = True
@@ -607,7 +649,8 @@ class Sender:
         acked = buf.acknowledge(ack)
         if acked and buf.short and buf.space(c._config.send_buffer) > 0 and not buf.fin_queued:
             buf.short = False
-            c._emit(ev.SendBufferAvailable(c.send_space))
+            # (The owner told directly, as Tcb._emit does, without its call and cast.)
+            c._owner.on_event(c, ev.SendBufferAvailable(c.send_space))
         # One RTT sample per round trip (RFC 6298 §2; RFC 7323 §4.1). Our TS clock
         # and the ACK's TSecr are read only for the ACK that ends the timing, not
         # for every ACK (saves two calls and an option scan per ACK).
@@ -629,7 +672,7 @@ class Sender:
                     rtt = sample
         self.retransmissions = 0
         # RFC 6298 §5.2/5.3: stop the timer when all is acknowledged, else restart it.
-        if c.in_flight > 0:
+        if seq_diff(c._snd_max, c._snd_una) > 0:  # (in_flight, without the property)
             self.first_sent_at = c._now
             self.arm_rto()
         else:
@@ -722,7 +765,7 @@ class Sender:
         threshold checked when the RTO fires (RFC 9293 §3.8.3)."""
         c = self._c
         at = c._now + (c._rtt.rto if after is None else after)
-        if c.config.user_timeout is not None:
+        if c._config.user_timeout is not None:
             deadline = self.r2_deadline()
             if deadline is not None and deadline < at:
                 at = max(deadline, c._now)
@@ -865,8 +908,11 @@ class Sender:
         self._rcv_unacked += nbytes
         # A full-sized segment carries RCV.MSS less the timestamps option.
         full = c.rcv_mss - (TS_OPTION_SPACE if c._negotiated.timestamps else 0)
-        quick = self._quick_ack()
-        delay = c._config.delayed_ack
+        config = c._config
+        # (Quick-ACK mode asked only when configured: off, _quick_ack is False and
+        # changes nothing; one call fewer per data segment.)
+        quick = bool(config.quick_acks) and self._quick_ack()
+        delay = config.delayed_ack
         if delay <= 0 or self._rcv_unacked >= 2 * full or quick:
             self.ack_now = True
         elif not c._timers.armed(Timer.DELAYED_ACK):
@@ -909,16 +955,11 @@ class Sender:
         rcv = c._rcvbuf
         if rcv is None or rcv.fin_received:
             return False
-        grown = rcv.window_growth(c.config.recv_buffer, c.negotiated.rcv_wscale)
+        grown = rcv.window_growth(c._config.recv_buffer, c._negotiated.rcv_wscale)
         if grown >= c.sws_step() and grown >= rcv.rcv_wnd:
             self.ack_now = True
             return True
         return False
-
-    def _ack_sent(self) -> None:
-        self.ack_now = False
-        self._rcv_unacked = 0
-        self._c._timers.cancel(Timer.DELAYED_ACK)
 
     def answer_invalid(self, seg: Segment) -> None:
         """An invalid segment draws an ACK "in reply" (§3.10.7.4 first and fifth steps,
@@ -1036,8 +1077,10 @@ class Sender:
         window = min(self._advertise() >> neg.rcv_wscale, MAX_UNSCALED_WINDOW)
         if neg.timestamps:
             ts = c._ts
+            # (Our clock read as tsval() reads it, without its call: once per output
+            # and per ACK sent.)
             stamps: tuple[TcpOption, ...] = (
-                NOP, NOP, Timestamps(self.tsval(), ts.value if ts is not None else 0))
+                NOP, NOP, Timestamps(ts_clock(c._iss, c._now), ts.value if ts is not None else 0))
         else:
             stamps = ()
         return rcv.rcv_nxt if rcv is not None else 0, window, stamps

@@ -95,9 +95,15 @@ class Timers:
     def arm(self, timer: Timer, at: float) -> None:
         """Set ``timer`` to fire at ``at`` seconds (restarting it if armed)."""
         at_list = self._at
+        i = _INDEX[timer]
         if at_list is None:
             at_list = self._at = list(_NONE)
             moved = True
+        elif at_list[i] == at:
+            # Re-armed at the deadline it has (the tail loss probe of each segment
+            # of one output while a trace is kept): nothing moves; only the record
+            # is kept (saves the pass over the deadlines below).
+            moved = False
         else:
             # Earlier than every armed deadline (this timer's old one included)?
             # Asked directly rather than through next_at's minimum: arming runs
@@ -108,7 +114,7 @@ class Timers:
                 if armed_at is not None and armed_at <= at:
                     moved = False
                     break
-        at_list[_INDEX[timer]] = at
+        at_list[i] = at
         owner = self._owner
         if owner._tracing() and timer is not Timer.PACING:  # built only when kept
             owner._trace("timer_set", {"timer": _NAME[timer], "at": round(at, 9)})

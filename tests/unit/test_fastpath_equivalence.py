@@ -73,9 +73,11 @@ class Peer:
     tsval: int = 5_000
 
 
-def establish(cls: type[Connection], config: TcpConfig, *, ecn: bool) -> tuple[Connection, Trace]:
-    """An active open of ``cls`` to ESTABLISHED at 0.1 s, traced."""
-    trace = Trace()
+def establish(cls: type[Connection], config: TcpConfig, *, ecn: bool,
+              keep: bool = True) -> tuple[Connection, Trace]:
+    """An active open of ``cls`` to ESTABLISHED at 0.1 s, traced (with ``keep``
+    False, untraced: its trace keeps nothing)."""
+    trace = Trace(keep=keep)
     conn = cls(US, PEER, iss=ISS, config=config, trace=trace, host="us")
     conn.open_active(0.0)
     conn.packets_to_send(0.0)
@@ -197,9 +199,20 @@ configs = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=configs, script=steps, ecn_ack=st.booleans(),
-       gaps=st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.2, 1.5]), min_size=80, max_size=80))
+def scripted(config_strategy: st.SearchStrategy[TcpConfig]) -> Callable[[Any], Any]:
+    """The settings and arguments of a script test: ``config`` drawn from
+    ``config_strategy``, a ``script`` of steps, ``ecn_ack`` (the SYN,ACK agrees
+    on ECN) and ``gaps`` (seconds before each step)."""
+    gaps = st.lists(st.sampled_from([0.0, 0.001, 0.01, 0.2, 1.5]), min_size=80, max_size=80)
+
+    def decorate(test: Any) -> Any:
+        return settings(max_examples=300, deadline=None,
+                        suppress_health_check=[HealthCheck.too_slow])(
+            given(config=config_strategy, script=steps, ecn_ack=st.booleans(), gaps=gaps)(test))
+    return decorate
+
+
+@scripted(configs)
 def test_header_prediction_changes_nothing_observable(
     config: TcpConfig, script: list[tuple[Any, ...]], ecn_ack: bool, gaps: list[float],
 ) -> None:
