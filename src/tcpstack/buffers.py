@@ -178,10 +178,15 @@ class SendBuffer:
         held = self._data
         return held.end - self.head_off if held is not None else 0
 
+    # (The methods below read the held bytes' end directly rather than through
+    # len(self), whose __len__ is a Python call: about 6 calls per packet of a
+    # bulk sender, with index() and max() inlined where they were used.)
+
     @property
     def end_off(self) -> int:
         """Stream offset one past the last byte written."""
-        return self.head_off + len(self)
+        held = self._data
+        return held.end if held is not None else self.head_off
 
     @property
     def end_seq(self) -> int:
@@ -195,7 +200,9 @@ class SendBuffer:
 
     def space(self, capacity: int) -> int:
         """Bytes ``append`` would accept into a buffer of ``capacity`` bytes."""
-        return max(0, capacity - len(self))
+        held = self._data
+        free = capacity - (held.end - self.head_off) if held is not None else capacity
+        return free if free > 0 else 0
 
     def append(self, data: bytes | bytearray | memoryview, capacity: int) -> int:
         """Queue as much of ``data`` as fits in ``capacity`` bytes; return how much.
@@ -245,6 +252,13 @@ class SendBuffer:
         """Buffer index of sequence number ``seq`` (negative before the head)."""
         return seq_diff(seq, self.head_seq)
 
+    def beyond(self, seq: int) -> int:
+        """Bytes held from sequence number ``seq`` on: ``len(self) - self.index(seq)``
+        (more than ``len(self)`` before the head), in one call instead of three."""
+        held = self._data
+        end = held.end - self.head_off if held is not None else 0
+        return end - seq_diff(seq, self.head_seq)
+
     def take(self, index: int, n: int) -> bytes | memoryview:
         """Up to ``n`` bytes from buffer index ``index`` (fewer at the end of the data).
 
@@ -272,10 +286,15 @@ class SendBuffer:
 
         Urgent mode ends once SND.UP is acknowledged (§3.8.5).
         """
-        n = max(0, min(self.index(ack_seq), len(self)))
+        held = self._data
+        if held is None:
+            return 0
+        n = seq_diff(ack_seq, self.head_seq)  # index(), clamped to [0, len(self)]
+        if n <= 0:
+            return 0
+        if n > held.end - self.head_off:
+            n = held.end - self.head_off
         if n:
-            held = self._data
-            assert held is not None
             head_off = self.head_off + n
             if head_off == held.end:
                 self._data = None  # hold no storage while empty
@@ -386,7 +405,8 @@ class ReceiveBuffer:
         else:
             out = bytes(data[:max_bytes])
             del data[:max_bytes]
-        if out and not self.urgent_pending:
+        # (urgent_pending == 0, without the property's calls: once per read)
+        if out and self.up_off <= self.rcv_off - (len(data) if self._data is not None else 0):
             self.urgent_signaled = False  # the urgent sequence has been read
         return out
 
@@ -408,15 +428,16 @@ class ReceiveBuffer:
 
     def deliver(self, data: bytes | memoryview) -> int:
         """Append in-order ``data`` at RCV.NXT; return the bytes RCV.NXT advanced."""
-        if not data:
+        n = len(data)  # (once: three len() calls per data segment before)
+        if not n:
             return 0
         if self._data is None:
             self._data = bytearray(data)
         else:
             self._data += data
-        self.rcv_off += len(data)
-        self.rcv_nxt = seq_add(self.rcv_nxt, len(data))
-        return len(data)
+        self.rcv_off += n
+        self.rcv_nxt = (self.rcv_nxt + n) & _SEQ_MASK  # seq_add
+        return n
 
     def join(self) -> bytes:
         """Take the held out-of-order bytes that RCV.NXT now reaches (a hole was filled)."""
@@ -518,6 +539,28 @@ class ReceiveBuffer:
     def window_growth(self, capacity: int, rcv_wscale: int) -> int:
         """How far the supported right edge lies beyond the advertised one, bytes."""
         return seq_diff(self.window_edge(capacity, rcv_wscale), self.rcv_adv)
+
+    def window_update_worth(self, capacity: int, rcv_wscale: int, sws_step: int) -> bool:
+        """Whether the supported right edge lies at least ``sws_step`` bytes beyond
+        the advertised one (receiver SWS avoidance, MUST-39) and at least RCV.WND
+        beyond it (as Linux: the window at least doubles), bytes.
+
+        :meth:`window_growth` and :attr:`rcv_wnd` in one call, with
+        :meth:`window_edge` inlined: after every read of a bulk transfer's data
+        (``Connection.read``), 8 calls fewer per read.
+        """
+        rcv_nxt = self.rcv_nxt
+        data = self._data
+        free = capacity - len(data) if data is not None else capacity
+        if free < 0:
+            free = 0
+        largest = MAX_UNSCALED_WINDOW << rcv_wscale
+        edge = (rcv_nxt + (free if free < largest else largest)) & _SEQ_MASK
+        grown = seq_diff(edge, self.rcv_adv)  # window_growth
+        if grown < sws_step:
+            return False
+        wnd = seq_diff(self.rcv_adv, rcv_nxt)
+        return grown >= (wnd if wnd > 0 else 0)  # rcv_wnd
 
     # -- SACK (RFC 2018 §4) ---------------------------------------------------------
 

@@ -227,7 +227,7 @@ class Sender:
         probe = due and rec.take_tlp_new_data()
         force = self._force
         self._force = False
-        if buf.index(c._snd_nxt) >= len(buf) and not self.fin_unsent():
+        if buf.beyond(c._snd_nxt) <= 0 and not self.fin_unsent():  # index >= len(buf)
             # Nothing new to send (a receiver's every output): the loop below
             # would stop at its first pass; skip its set-up (saves 12 calls),
             # the segment size included.
@@ -266,10 +266,11 @@ class Sender:
                    and buf.up_off is None and self.ecn is None and c._snd_nxt == c._snd_max
                    and self.full_segments)
         while True:
-            index = buf.index(c._snd_nxt)
+            snd_nxt = c._snd_nxt
+            index = buf.index(snd_nxt)
             if index < 0:  # SYN not yet acknowledged but being resent: _syn_segment
                 break
-            avail = len(buf) - index
+            avail = buf.beyond(snd_nxt)  # len(buf) - index
             usable = self.usable_window() + probe_room  # a TLP may exceed cwnd by one
             if full_ok and avail > size <= usable:
                 if self._full_segments(out, index, avail, usable, size):
@@ -955,8 +956,7 @@ class Sender:
         rcv = c._rcvbuf
         if rcv is None or rcv.fin_received:
             return False
-        grown = rcv.window_growth(c._config.recv_buffer, c._negotiated.rcv_wscale)
-        if grown >= c.sws_step() and grown >= rcv.rcv_wnd:
+        if rcv.window_update_worth(c._config.recv_buffer, c._negotiated.rcv_wscale, c.sws_step()):
             self.ack_now = True
             return True
         return False
