@@ -47,6 +47,7 @@ from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
 from .recovery import Phase
+from .sender import S
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .state import SYNCHRONIZED, Cause, State, check_transition
 from .tcb import Endpoint, EventSink, Owner, Tcb
@@ -58,7 +59,8 @@ from .wire.ecn import CE
 __all__ = ["Connection", "Endpoint", "EventSink", "ListenVerdict", "Owner", "listen_verdict",
            "segment_record"]
 
-S = State
+# S: the states as plain class attributes (sender.S: cheaper to read than State's).
+_PHASE_OPEN = Phase.OPEN  # (a global: see sender.S)
 
 TIMERS = tuple(t.value for t in Timer)
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""
@@ -725,7 +727,7 @@ class Connection(Tcb):
         else:
             if (
                 not (seq_lt(self._snd_una, ack) and seq_le(ack, self._snd_max))
-                or self._recovery.phase is not Phase.OPEN
+                or self._recovery.phase is not _PHASE_OPEN
             ):
                 return False
             self._predicted_ack(seg, ack, ts)
@@ -1067,7 +1069,7 @@ class Connection(Tcb):
             # that advances SND.UNA can also find IsLost(HighACK + 1) (step 2)
             # and begin recovery (outside recovery only).
             (ack == self._snd_una and not advanced)
-            or (advanced and bool(seg.sack_blocks) and rec.phase is Phase.OPEN)
+            or (advanced and bool(seg.sack_blocks) and rec.phase is _PHASE_OPEN)
         ) and rec.is_duplicate_ack(
             in_flight=self.in_flight,
             carries_more=bool(seg.payload or seg.flags & (Flags.SYN | Flags.FIN)),

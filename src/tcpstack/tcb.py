@@ -30,7 +30,7 @@ from .negotiation import Negotiated
 from .paws import TsRecent
 from .recovery import _PHASE_NAMES, LossRecovery, Phase
 from .rtt import RttEstimator, RttSampler
-from .sender import Sender
+from .sender import S, Sender
 from .seq import _HALF as _SEQ_HALF
 from .seq import _MASK as _SEQ_MASK
 from .seq import SEQ_MOD as _SEQ_MOD
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .keepalive import KeepAlive
 
-S = State
 _OPEN = Phase.OPEN
 _CLASSIC_PHASE = CongestionControl.phase
 
