@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .keepalive import KeepAlive
 
 _OPEN = Phase.OPEN
+_SYN = int(Flags.SYN)
 _CLASSIC_PHASE = CongestionControl.phase
 
 EventSink = Callable[["Connection", ev.Event], None]
@@ -534,7 +535,7 @@ class Tcb:
 
     def _peer_window(self, seg: Segment) -> int:
         """SEG.WND in bytes: scaled, except on a SYN (RFC 7323 §2.2)."""
-        if seg.flags & Flags.SYN:
+        if int(seg.flags) & _SYN:  # (as an int: Flags' & is a Python call)
             return seg.window
         return seg.window << self._negotiated.snd_wscale
 
