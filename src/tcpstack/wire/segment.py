@@ -265,7 +265,7 @@ class Segment:
     # the shared NOP. ``timestamps`` and ``sack_blocks`` (each once per received
     # segment) recognise them by identity and exact type, without the scan's
     # isinstance call per option (6 calls per received segment); any other
-    # layout is scanned as before. tests/unit/test_rxpath_wire.py compares both.
+    # layout is scanned as before. tests/unit/test_rxpath.py compares both.
 
     @property
     def timestamps(self) -> Timestamps | None:
