@@ -23,12 +23,16 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from .reassembly import Held, ReassemblyQueue
-from .seq import seq_add, seq_diff, seq_le, seq_lt
+from .seq import _HALF, seq_add, seq_diff, seq_le, seq_lt
 
 MAX_UNSCALED_WINDOW = 65535
 """The largest window a 16-bit field holds (RFC 9293 §3.1)."""
 
 _SEQ_MASK = 0xFFFFFFFF
+# seq_diff(a, b) written inline as ``((a - b + _HALF) & _SEQ_MASK) - _HALF`` (the
+# same signed distance in [-2**31, 2**31)) in the coordinate mappings below,
+# which run several times per packet: a Python call fewer each (off, index,
+# beyond, end_seq, rcv_wnd: about 8 per sim_bulk packet, 50 per churn lifecycle).
 _SACK_ARRIVALS_KEPT = 4
 """Arrivals remembered for the next SACK option (an option holds at most 4 blocks)."""
 
@@ -178,15 +182,23 @@ class SendBuffer:
         held = self._data
         return held.end - self.head_off if held is not None else 0
 
+    # (The methods below read the held bytes' end directly rather than through
+    # len(self), whose __len__ is a Python call: about 6 calls per packet of a
+    # bulk sender, with index() and max() inlined where they were used.)
+
     @property
     def end_off(self) -> int:
         """Stream offset one past the last byte written."""
-        return self.head_off + len(self)
+        held = self._data
+        return held.end if held is not None else self.head_off
 
     @property
     def end_seq(self) -> int:
         """Sequence number one past the last byte written: our FIN's, once queued."""
-        return seq_add(self.head_seq, len(self))
+        held = self._data
+        if held is None:
+            return self.head_seq
+        return (self.head_seq + held.end - self.head_off) & _SEQ_MASK  # seq_add
 
     @property
     def fin_seq(self) -> int:
@@ -195,7 +207,9 @@ class SendBuffer:
 
     def space(self, capacity: int) -> int:
         """Bytes ``append`` would accept into a buffer of ``capacity`` bytes."""
-        return max(0, capacity - len(self))
+        held = self._data
+        free = capacity - (held.end - self.head_off) if held is not None else capacity
+        return free if free > 0 else 0
 
     def append(self, data: bytes | bytearray | memoryview, capacity: int) -> int:
         """Queue as much of ``data`` as fits in ``capacity`` bytes; return how much.
@@ -235,7 +249,7 @@ class SendBuffer:
 
     def off(self, seq: int) -> int:
         """Stream offset of sequence number ``seq``."""
-        return self.head_off + seq_diff(seq, self.head_seq)
+        return self.head_off + ((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF
 
     def seq(self, off: int) -> int:
         """Sequence number of stream offset ``off``."""
@@ -243,7 +257,14 @@ class SendBuffer:
 
     def index(self, seq: int) -> int:
         """Buffer index of sequence number ``seq`` (negative before the head)."""
-        return seq_diff(seq, self.head_seq)
+        return ((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF
+
+    def beyond(self, seq: int) -> int:
+        """Bytes held from sequence number ``seq`` on: ``len(self) - self.index(seq)``
+        (more than ``len(self)`` before the head), in one call instead of three."""
+        held = self._data
+        end = held.end - self.head_off if held is not None else 0
+        return end - (((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF)
 
     def take(self, index: int, n: int) -> bytes | memoryview:
         """Up to ``n`` bytes from buffer index ``index`` (fewer at the end of the data).
@@ -264,18 +285,27 @@ class SendBuffer:
 
     def unsent(self, snd_nxt: int) -> int:
         """Bytes held beyond SND.NXT (written, never sent or to be sent again)."""
-        held = len(self)
-        return held - max(0, min(self.index(snd_nxt), held))
+        beyond = self.beyond(snd_nxt)  # len(self) - index, without the held bytes' clamps
+        if beyond <= 0:
+            return 0
+        held = self._data
+        size = held.end - self.head_off if held is not None else 0
+        return beyond if beyond < size else size
 
     def acknowledge(self, ack_seq: int) -> int:
         """SND.UNA moved to ``ack_seq``: drop the acknowledged bytes; return how many.
 
         Urgent mode ends once SND.UP is acknowledged (§3.8.5).
         """
-        n = max(0, min(self.index(ack_seq), len(self)))
+        held = self._data
+        if held is None:
+            return 0
+        n = seq_diff(ack_seq, self.head_seq)  # index(), clamped to [0, len(self)]
+        if n <= 0:
+            return 0
+        if n > held.end - self.head_off:
+            n = held.end - self.head_off
         if n:
-            held = self._data
-            assert held is not None
             head_off = self.head_off + n
             if head_off == held.end:
                 self._data = None  # hold no storage while empty
@@ -386,7 +416,8 @@ class ReceiveBuffer:
         else:
             out = bytes(data[:max_bytes])
             del data[:max_bytes]
-        if out and not self.urgent_pending:
+        # (urgent_pending == 0, without the property's calls: once per read)
+        if out and self.up_off <= self.rcv_off - (len(data) if self._data is not None else 0):
             self.urgent_signaled = False  # the urgent sequence has been read
         return out
 
@@ -398,7 +429,7 @@ class ReceiveBuffer:
 
     def off(self, seq: int) -> int:
         """Stream offset of sequence number ``seq``."""
-        return self.rcv_off + seq_diff(seq, self.rcv_nxt)
+        return self.rcv_off + ((seq - self.rcv_nxt + _HALF) & _SEQ_MASK) - _HALF
 
     def seq(self, off: int) -> int:
         """Sequence number of stream offset ``off``."""
@@ -408,15 +439,16 @@ class ReceiveBuffer:
 
     def deliver(self, data: bytes | memoryview) -> int:
         """Append in-order ``data`` at RCV.NXT; return the bytes RCV.NXT advanced."""
-        if not data:
+        n = len(data)  # (once: three len() calls per data segment before)
+        if not n:
             return 0
         if self._data is None:
             self._data = bytearray(data)
         else:
             self._data += data
-        self.rcv_off += len(data)
-        self.rcv_nxt = seq_add(self.rcv_nxt, len(data))
-        return len(data)
+        self.rcv_off += n
+        self.rcv_nxt = (self.rcv_nxt + n) & _SEQ_MASK  # seq_add
+        return n
 
     def join(self) -> bytes:
         """Take the held out-of-order bytes that RCV.NXT now reaches (a hole was filled)."""
@@ -481,7 +513,8 @@ class ReceiveBuffer:
     @property
     def rcv_wnd(self) -> int:
         """RCV.WND: the window last advertised, bytes."""
-        return max(0, seq_diff(self.rcv_adv, self.rcv_nxt))
+        wnd = ((self.rcv_adv - self.rcv_nxt + _HALF) & _SEQ_MASK) - _HALF
+        return wnd if wnd > 0 else 0
 
     def window_edge(self, capacity: int, rcv_wscale: int) -> int:
         """RCV.NXT + free space: the right edge a buffer of ``capacity`` bytes supports."""
@@ -518,6 +551,28 @@ class ReceiveBuffer:
     def window_growth(self, capacity: int, rcv_wscale: int) -> int:
         """How far the supported right edge lies beyond the advertised one, bytes."""
         return seq_diff(self.window_edge(capacity, rcv_wscale), self.rcv_adv)
+
+    def window_update_worth(self, capacity: int, rcv_wscale: int, sws_step: int) -> bool:
+        """Whether the supported right edge lies at least ``sws_step`` bytes beyond
+        the advertised one (receiver SWS avoidance, MUST-39) and at least RCV.WND
+        beyond it (as Linux: the window at least doubles), bytes.
+
+        :meth:`window_growth` and :attr:`rcv_wnd` in one call, with
+        :meth:`window_edge` inlined: after every read of a bulk transfer's data
+        (``Connection.read``), 8 calls fewer per read.
+        """
+        rcv_nxt = self.rcv_nxt
+        data = self._data
+        free = capacity - len(data) if data is not None else capacity
+        if free < 0:
+            free = 0
+        largest = MAX_UNSCALED_WINDOW << rcv_wscale
+        edge = (rcv_nxt + (free if free < largest else largest)) & _SEQ_MASK
+        grown = seq_diff(edge, self.rcv_adv)  # window_growth
+        if grown < sws_step:
+            return False
+        wnd = seq_diff(self.rcv_adv, rcv_nxt)
+        return grown >= (wnd if wnd > 0 else 0)  # rcv_wnd
 
     # -- SACK (RFC 2018 §4) ---------------------------------------------------------
 
