@@ -1336,6 +1336,15 @@ class Network:
             self._schedule(departs + faults.delay + held,
                            partial(self._deliver, dst, packet, d, seq))
             return
+        queue = self._queue
+        if not faults.randomized:
+            # The plain case (no loss, jitter, reordering, duplication or
+            # corruption: at most a fixed delay): one call for the due time, no
+            # decide() and its Decision (sim_bulk, sim_churn: two calls a packet).
+            self._order += 1
+            heapq.heappush(queue, (d.model.fifo_due(faults, departs), self._order,
+                                   partial(self._deliver, dst, packet, d, seq)))
+            return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
             self._lost(index, src, packet, fate.lost, dst.name, d)
@@ -1348,7 +1357,6 @@ class Network:
         # A partial of _deliver, not a closure made by a method: no Python call
         # to make it (one per packet).
         deliver: Callable[[], None] = partial(self._deliver, dst, fate.packet, d, seq)
-        queue = self._queue
         for _ in range(fate.copies):
             self._order += 1  # (_schedule, inlined: a call less per packet)
             heapq.heappush(queue, (fate.due, self._order, deliver))
