@@ -1342,8 +1342,8 @@ class Network:
             # corruption: at most a fixed delay): one call for the due time, no
             # decide() and its Decision (sim_bulk, sim_churn: two calls a packet).
             self._order += 1
-            heapq.heappush(queue, (d.model.fifo_due(faults, departs), self._order,
-                                   partial(self._deliver, dst, packet, d, seq)))
+            arrives: Callable[[], None] = partial(self._deliver, dst, packet, d, seq)
+            heapq.heappush(queue, (d.model.fifo_due(faults, departs), self._order, arrives))
             return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
