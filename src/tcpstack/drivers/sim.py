@@ -1016,12 +1016,10 @@ class Network:
         """
         self.restart_run()
         limit = math.inf if until is None else until
-        step = self._step_until
-        for _ in range(max_steps):
-            if not step(limit):
-                if until is not None:
-                    self.now = max(self.now, until)
-                return self.now
+        if self._steps(limit, max_steps) < max_steps:
+            if until is not None:
+                self.now = max(self.now, until)
+            return self.now
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
     def restart_run(self) -> None:
@@ -1043,38 +1041,47 @@ class Network:
     def step(self) -> bool:
         """Process the next event, advancing the clock to it, then service the hosts
         it gave work. Returns False if nothing was pending."""
-        return self._step_until(math.inf)
+        return self._steps(math.inf, 1) == 1
 
-    def _step_until(self, limit: float) -> bool:
-        """:meth:`step`, unless the next event is later than ``limit`` (virtual
-        seconds) or there is none: then False, and nothing happens. Saves
-        :meth:`run` finding the next event twice (:meth:`next_time`, then
-        :meth:`step`)."""
+    def _steps(self, limit: float, count: int) -> int:
+        """Up to ``count`` steps (:meth:`step`), stopping before an event later
+        than ``limit`` (virtual seconds) or when none is left; returns how many
+        were taken (fewer than ``count``: nothing happens at the step that
+        stopped). Saves :meth:`run` finding the next event twice
+        (:meth:`next_time`, then :meth:`step`).
+
+        :meth:`run` takes all its steps in one call: a Python call less per
+        event (packet delivery, timer, action), and the queues read once
+        (sim_churn: 7 per lifecycle).
+        """
         queue = self._queue
-        t_queue = queue[0][0] if queue else math.inf
         heap = self._timer_heap
-        if heap and (heap[0][0] <= t_queue or self._dirty):
-            t_timer, timer_host = self._next_timer()
-        else:
-            # No deadline comes before the queue's next event: a host's deadline
-            # moves earlier only with a wakeup (the host is dirty until serviced,
-            # which tracks it), so none is before its earliest entry in the heap.
-            # Saves asking a stack for its deadline at (nearly) every packet.
-            t_timer, timer_host = math.inf, None
-        t = t_queue if t_queue < t_timer else t_timer
-        if t == math.inf or t > limit:
-            return False
-        if t > self.now:
-            self.now = t
-        if timer_host is not None and t_timer <= t_queue:
-            timer_host.stack.handle_timer(self.now)
-            self._service(timer_host)
-        else:
-            _, _, action = heapq.heappop(queue)
-            action()
-        if self._dirty:  # most steps leave no other host with work: no flush() call
-            self.flush()
-        return True
+        dirty = self._dirty
+        pop = heapq.heappop
+        for taken in range(count):
+            t_queue = queue[0][0] if queue else math.inf
+            if heap and (heap[0][0] <= t_queue or dirty):
+                t_timer, timer_host = self._next_timer()
+            else:
+                # No deadline comes before the queue's next event: a host's
+                # deadline moves earlier only with a wakeup (the host is dirty
+                # until serviced, which tracks it), so none is before its
+                # earliest entry in the heap. Saves asking a stack for its
+                # deadline at (nearly) every packet.
+                t_timer, timer_host = math.inf, None
+            t = t_queue if t_queue < t_timer else t_timer
+            if t == math.inf or t > limit:
+                return taken
+            if t > self.now:
+                self.now = t
+            if timer_host is not None and t_timer <= t_queue:
+                timer_host.stack.handle_timer(self.now)
+                self._service(timer_host)
+            else:
+                pop(queue)[2]()
+            if dirty:  # most steps leave no other host with work: no flush() call
+                self.flush()
+        return count
 
     def _next_timer(self) -> tuple[float, Host | None]:
         """The earliest deadline of any host, and the host (inf, None if none)."""
