@@ -8,9 +8,11 @@ from ipaddress import IPv4Address
 
 import pytest
 
+from tcpstack.connection import Connection
 from tcpstack.drivers import apps
 from tcpstack.drivers.faults import FaultConfig, FaultModel
-from tcpstack.drivers.sim import Network
+from tcpstack.drivers.sim import Host, Network
+from tcpstack.events import Event
 from tcpstack.wire import Flags, Segment, encode_packet
 
 A, B = IPv4Address("192.0.2.1"), IPv4Address("192.0.2.2")
@@ -116,3 +118,49 @@ def test_offered_leaves_a_bytearray_resizable() -> None:
     del data[:100]
     data += b"more"
     assert got == b"abcdef" * 100 and len(data) == 504
+
+
+# --- handing events to the drivers' own applications ---------------------
+
+
+def _echo_transfer(client_app: object) -> tuple[Network, apps.EchoApp]:
+    net = Network(seed=2)
+    server_app = apps.EchoApp()
+    net.add_host("c", str(A), app=client_app)  # type: ignore[arg-type]
+    server = net.add_host("s", str(B), app=lambda conn, event: server_app.on_event(conn, event))
+    net.link("c", "s", delay=0.005)
+    server.stack.listen(7)
+    net.hosts["c"].stack.connect(server.address, 7, now=0.0)
+    net.run(until=30.0)
+    return net, server_app
+
+
+def test_an_app_gets_its_events_without_host_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("Host.dispatch called for an App")
+
+    monkeypatch.setattr(Host, "dispatch", refuse)
+    client = apps.SendClient(b"hello" * 1000)
+    net, _ = _echo_transfer(client)
+    assert client.finished and bytes(client.received) == b"hello" * 1000
+    assert len(net.hosts["c"].events) > 5
+
+
+def test_another_application_object_still_goes_through_host_dispatch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+
+    class Listener:  # an Application by its on_event, not an App
+        def on_event(self, conn: object, event: object) -> None:
+            seen.append(event)
+
+    dispatch = Host.dispatch
+    through: list[object] = []
+
+    def counting(host: Host, conn: Connection, event: Event) -> None:
+        through.append(event)
+        dispatch(host, conn, event)
+
+    monkeypatch.setattr(Host, "dispatch", counting)
+    net, _ = _echo_transfer(Listener())
+    assert seen and seen == through == [e for _, _, e in net.hosts["c"].events]

@@ -94,6 +94,7 @@ from ..wire import (
     parse_ip,
 )
 from ..wire.ecn import ECT_0, ECT_1, ecn_codepoint, mark_ce
+from .apps import App
 from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
 from .queues import ACCEPT, MARK, QueueDiscipline, make_queue
 
@@ -1197,6 +1198,10 @@ class Network:
                 app = host.app
                 if isinstance(app, _HANDLER_TYPES):
                     app(conn, event)  # (Host.dispatch's first case: a call less per event)
+                elif isinstance(app, App):
+                    # (Host.dispatch's on_event case for the drivers' own applications:
+                    # a call less per event, e.g. sim_bulk: one per packet)
+                    app.on_event(conn, event)
                 else:
                     host.dispatch(conn, event)
         for packet in stack.packets_to_send(now):
