@@ -542,3 +542,29 @@ def test_the_json_says_which_modules_ran_compiled(monkeypatch: pytest.MonkeyPatc
     fake.__file__ = "/x/tcpstack/fake_hot.cpython-311-x86_64-linux-gnu.so"
     monkeypatch.setitem(sys.modules, "tcpstack.fake_hot", fake)
     assert compiled_modules() == ["fake_hot"]
+
+
+def test_cli_profile_run_sim_churn_profiles_the_churn(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--profile-run sim_churn``: the counts of a churn run of --churn connections,
+    then the table, whose functions include the churn's (its server closes after the
+    client's FIN, a path sim_bulk's profile does not take)."""
+    assert main(["bench", "--profile", "200", "--profile-run", "sim_churn", "--churn", "20"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("sim_churn under cProfile: 20 connections")
+    assert "7.0 packets per lifecycle" in lines[0]
+    assert lines[1] == "" and lines[2].startswith("| function |")
+    assert any("harness/speed.py" in line and "(server)" in line for line in lines[4:])
+
+
+def test_cli_profile_run_default_is_sim_bulk(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--profile", "200", "--profile-run", "sim_bulk",
+                 "--profile-size", "20000"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("| function |")
+    assert not any("(server)" in line for line in lines)
+
+
+def test_cli_profile_run_names_a_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--profile", "--profile-run", "sim_nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--profile-run must be one of sim_bulk, sim_churn" in err[0]

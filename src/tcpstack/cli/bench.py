@@ -32,6 +32,7 @@ from ..harness.speed import (
     PER_PACKET_TARGET,
     SIM_BULK_TARGET,
     TRACE_COST_TARGET,
+    churn_profile,
     profile_run,
 )
 from .argtypes import UsageError, probability
@@ -72,6 +73,7 @@ examples:
   tcpstack bench --only kernel_veth,tun_bulk --size 4194304      (root)
   tcpstack bench --only kernel_veth,tun_bulk --no-offload         (root, plain packets)
   tcpstack bench --profile 25                     where the time goes (markdown table)
+  tcpstack bench --profile 25 --profile-run sim_churn      the same for a churn run (--churn)
   tcpstack bench --all                            also scaling, accept and the older figures
   tcpstack bench --only scaling,accept --scale 20000 --heavy-runs 1
   tcpstack bench --only idle_million              1,000,000 idle ends (GBs of memory)
@@ -109,6 +111,9 @@ _WHOLE_NUMBERS: tuple[tuple[str, str, int | None, str], ...] = (
 PROFILE_ROWS = 20
 """Rows of ``--profile`` without a number."""
 
+PROFILE_RUNS = ("sim_bulk", "sim_churn")
+"""What ``--profile-run`` may name: the first is the default."""
+
 
 def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``bench`` command to the ``tcpstack`` parser."""
@@ -140,7 +145,13 @@ def add_bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     which.add_argument("--profile", metavar="ROWS", nargs="?", const=str(PROFILE_ROWS),
                        help="instead of the figures, print where the time goes: the ROWS "
                        f"functions (default {PROFILE_ROWS}) with the most self time in a "
-                       "cProfile of sim_bulk (--profile-size bytes), as a Markdown table")
+                       "cProfile of sim_bulk (--profile-size bytes) or of sim_churn "
+                       "(--profile-run), as a Markdown table")
+    which.add_argument("--profile-run", metavar="RUN", default=PROFILE_RUNS[0],
+                       help="the run --profile profiles: sim_bulk (one transfer of "
+                       "--profile-size bytes) or sim_churn (one run of --churn connections, "
+                       "its calls per lifecycle on the first line) (default "
+                       f"{PROFILE_RUNS[0]})")
     output = bench.add_argument_group("output")
     output.add_argument("--table", action="store_true",
                         help="print a table (figure, median, min, max, unit, target, met) "
@@ -162,7 +173,8 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`~tcpstack.harness.bench.run_bench` the flags ask for.
 
     Raises:
-        UsageError: a flag's value is not a number, out of range, or names no figure.
+        UsageError: a flag's value is not a number, out of range, or names no figure
+            (or no run of ``--profile-run``).
     """
     figures = list(ALL_FIGURES if args.all else DEFAULT_FIGURES)
     if args.only is not None:
@@ -175,6 +187,9 @@ def bench_options(args: argparse.Namespace) -> dict[str, Any]:
                                  f"(choose from {', '.join(FIGURES)})")
         if not figures:
             raise UsageError("--only: name at least one figure")
+    if args.profile_run not in PROFILE_RUNS:
+        raise UsageError(f"--profile-run must be one of {', '.join(PROFILE_RUNS)}, "
+                         f"got {args.profile_run!r}")
     options: dict[str, Any] = {"figures": figures}
     if args.no_offload:
         options["tun_options"] = {"offload": False}
@@ -201,8 +216,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
     options = bench_options(args)
     if args.profile is not None:
         rows = _integer("--profile", args.profile, 1)
-        print(profile_markdown(profile_run(options["profile_size"], seed=options["seed"],
-                                           top=rows)))
+        if args.profile_run == "sim_churn":
+            churn = churn_profile(options["churn"], seed=options["seed"], top=rows)
+            print(churn_summary(churn))
+            print(profile_markdown(churn["top"]))
+        else:
+            print(profile_markdown(profile_run(options["profile_size"], seed=options["seed"],
+                                               top=rows)))
         return 0
     out: IO[str] | None = None
     if args.json_out is not None:
@@ -301,6 +321,14 @@ def profile_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| `{name}` | {row['self_percent']:.1f} | {row['self_s']:.3f} | "
                      f"{row['cumulative_s']:.3f} | {row['calls']:,} |")
     return "\n".join(lines)
+
+
+def churn_summary(profile: dict[str, Any]) -> str:
+    """The first line of ``--profile-run sim_churn``: what
+    :func:`~tcpstack.harness.speed.churn_profile` counted, per lifecycle."""
+    return (f"sim_churn under cProfile: {profile['connections']:,} connections, "
+            f"{profile['calls']:,} calls, {profile['calls_per_lifecycle']:,} calls and "
+            f"{profile['packets_per_lifecycle']} packets per lifecycle\n")
 
 
 def _busy() -> str | None:

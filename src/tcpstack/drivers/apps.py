@@ -534,11 +534,19 @@ def _offered(conn: AppConnection, data: bytearray | memoryview, start: int, stop
     what brings :class:`~tcpstack.events.SendBufferAvailable` later). Saves
     copying all that waits (up to 256 KiB for :class:`SendClient`) on every
     ACK to send a few KiB.
+
+    The ``bytes`` is made in one copy, through a view: ``bytes(data[start:stop])``
+    of a ``bytearray`` copied twice (its slice is a ``bytearray``). The send
+    buffer keeps a ``bytes`` as it is (docs/performance.md "Zero-copy send
+    payloads"), so this is the payload's only copy before the packet's.
     """
     space = getattr(conn, "send_space", None)
     if isinstance(space, int):
         stop = min(stop, start + max(space, 0) + 1)
-    return bytes(data[start:stop])
+    if type(data) is memoryview:
+        return bytes(data[start:stop])
+    with memoryview(data) as view:  # released at once: the caller may resize ``data``
+        return bytes(view[start:stop])
 
 
 class SinkClient(SendClient):

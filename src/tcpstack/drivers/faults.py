@@ -466,7 +466,7 @@ class FaultModel:
     def decide(self, config: FaultConfig, packet: bytes, now: float) -> Decision:
         """The fate of ``packet`` offered at ``now`` (seconds) under ``config``."""
         if not config.randomized:
-            return Decision(packet, self._floor(config, now + config.delay))
+            return Decision(packet, self.fifo_due(config, now))
         r = self.rng.random
         u_move, u_burst, u_loss, u_corrupt, u_duplicate, u_jitter, u_reorder, u_pattern = (
             r(), r(), r(), r(), r(), r(), r(), r(),
@@ -487,13 +487,25 @@ class FaultModel:
                 packet, undetected = hit
                 corrupted = True
         copies = 2 if u_duplicate < config.duplicate else 1
-        due = now + config.delay + u_jitter * config.jitter
+        jitter = u_jitter * config.jitter
         reordered = u_reorder < config.reorder
-        due = due + config.reorder_delay if reordered else self._floor(config, due)
+        if reordered:
+            due = now + config.delay + jitter + config.reorder_delay
+        else:
+            due = self.fifo_due(config, now, jitter)
         return Decision(packet, due, None, copies, corrupted, undetected, reordered)
 
-    def _floor(self, config: FaultConfig, due: float) -> float:
-        """``due`` of a packet that is not reordered, kept FIFO unless ``jitter_reorders``."""
+    def fifo_due(self, config: FaultConfig, now: float, jitter: float = 0.0) -> float:
+        """When a packet offered at ``now`` (seconds) and not reordered is due:
+        ``now + config.delay + jitter``, kept FIFO (never before the packet
+        offered before it) unless ``config.jitter_reorders``.
+
+        The whole decision when ``config`` is not :attr:`~FaultConfig.randomized`
+        (``jitter`` 0, one copy, nothing lost or corrupted): the simulator then
+        calls this alone, one call per packet where :meth:`decide`, its
+        :class:`Decision` and this made three.
+        """
+        due = now + config.delay + jitter
         # Comparisons rather than two max() calls: this runs for every packet.
         last = self.last_due
         if due >= last:

@@ -94,6 +94,7 @@ from ..wire import (
     parse_ip,
 )
 from ..wire.ecn import ECT_0, ECT_1, ecn_codepoint, mark_ce
+from .apps import App
 from .faults import NO_FAULTS, FaultConfig, FaultModel, GilbertElliott, stream_rng
 from .queues import ACCEPT, MARK, QueueDiscipline, make_queue
 
@@ -1016,12 +1017,10 @@ class Network:
         """
         self.restart_run()
         limit = math.inf if until is None else until
-        step = self._step_until
-        for _ in range(max_steps):
-            if not step(limit):
-                if until is not None:
-                    self.now = max(self.now, until)
-                return self.now
+        if self._steps(limit, max_steps) < max_steps:
+            if until is not None:
+                self.now = max(self.now, until)
+            return self.now
         raise RuntimeError(f"simulation did not settle within {max_steps} steps")
 
     def restart_run(self) -> None:
@@ -1043,38 +1042,47 @@ class Network:
     def step(self) -> bool:
         """Process the next event, advancing the clock to it, then service the hosts
         it gave work. Returns False if nothing was pending."""
-        return self._step_until(math.inf)
+        return self._steps(math.inf, 1) == 1
 
-    def _step_until(self, limit: float) -> bool:
-        """:meth:`step`, unless the next event is later than ``limit`` (virtual
-        seconds) or there is none: then False, and nothing happens. Saves
-        :meth:`run` finding the next event twice (:meth:`next_time`, then
-        :meth:`step`)."""
+    def _steps(self, limit: float, count: int) -> int:
+        """Up to ``count`` steps (:meth:`step`), stopping before an event later
+        than ``limit`` (virtual seconds) or when none is left; returns how many
+        were taken (fewer than ``count``: nothing happens at the step that
+        stopped). Saves :meth:`run` finding the next event twice
+        (:meth:`next_time`, then :meth:`step`).
+
+        :meth:`run` takes all its steps in one call: a Python call less per
+        event (packet delivery, timer, action), and the queues read once
+        (sim_churn: 7 per lifecycle).
+        """
         queue = self._queue
-        t_queue = queue[0][0] if queue else math.inf
         heap = self._timer_heap
-        if heap and (heap[0][0] <= t_queue or self._dirty):
-            t_timer, timer_host = self._next_timer()
-        else:
-            # No deadline comes before the queue's next event: a host's deadline
-            # moves earlier only with a wakeup (the host is dirty until serviced,
-            # which tracks it), so none is before its earliest entry in the heap.
-            # Saves asking a stack for its deadline at (nearly) every packet.
-            t_timer, timer_host = math.inf, None
-        t = t_queue if t_queue < t_timer else t_timer
-        if t == math.inf or t > limit:
-            return False
-        if t > self.now:
-            self.now = t
-        if timer_host is not None and t_timer <= t_queue:
-            timer_host.stack.handle_timer(self.now)
-            self._service(timer_host)
-        else:
-            _, _, action = heapq.heappop(queue)
-            action()
-        if self._dirty:  # most steps leave no other host with work: no flush() call
-            self.flush()
-        return True
+        dirty = self._dirty
+        pop = heapq.heappop
+        for taken in range(count):
+            t_queue = queue[0][0] if queue else math.inf
+            if heap and (heap[0][0] <= t_queue or dirty):
+                t_timer, timer_host = self._next_timer()
+            else:
+                # No deadline comes before the queue's next event: a host's
+                # deadline moves earlier only with a wakeup (the host is dirty
+                # until serviced, which tracks it), so none is before its
+                # earliest entry in the heap. Saves asking a stack for its
+                # deadline at (nearly) every packet.
+                t_timer, timer_host = math.inf, None
+            t = t_queue if t_queue < t_timer else t_timer
+            if t == math.inf or t > limit:
+                return taken
+            if t > self.now:
+                self.now = t
+            if timer_host is not None and t_timer <= t_queue:
+                timer_host.stack.handle_timer(self.now)
+                self._service(timer_host)
+            else:
+                pop(queue)[2]()
+            if dirty:  # most steps leave no other host with work: no flush() call
+                self.flush()
+        return count
 
     def _next_timer(self) -> tuple[float, Host | None]:
         """The earliest deadline of any host, and the host (inf, None if none)."""
@@ -1190,6 +1198,10 @@ class Network:
                 app = host.app
                 if isinstance(app, _HANDLER_TYPES):
                     app(conn, event)  # (Host.dispatch's first case: a call less per event)
+                elif isinstance(app, App):
+                    # (Host.dispatch's on_event case for the drivers' own applications:
+                    # a call less per event, e.g. sim_bulk: one per packet)
+                    app.on_event(conn, event)
                 else:
                     host.dispatch(conn, event)
         for packet in stack.packets_to_send(now):
@@ -1336,6 +1348,15 @@ class Network:
             self._schedule(departs + faults.delay + held,
                            partial(self._deliver, dst, packet, d, seq))
             return
+        queue = self._queue
+        if not faults.randomized:
+            # The plain case (no loss, jitter, reordering, duplication or
+            # corruption: at most a fixed delay): one call for the due time, no
+            # decide() and its Decision (sim_bulk, sim_churn: two calls a packet).
+            self._order += 1
+            arrives: Callable[[], None] = partial(self._deliver, dst, packet, d, seq)
+            heapq.heappush(queue, (d.model.fifo_due(faults, departs), self._order, arrives))
+            return
         fate = d.model.decide(faults, packet, departs)
         if fate.lost is not None:
             self._lost(index, src, packet, fate.lost, dst.name, d)
@@ -1348,7 +1369,6 @@ class Network:
         # A partial of _deliver, not a closure made by a method: no Python call
         # to make it (one per packet).
         deliver: Callable[[], None] = partial(self._deliver, dst, fate.packet, d, seq)
-        queue = self._queue
         for _ in range(fate.copies):
             self._order += 1  # (_schedule, inlined: a call less per packet)
             heapq.heappush(queue, (fate.due, self._order, deliver))
