@@ -104,8 +104,10 @@ _is_tracked = gc.is_tracked
 #   collector does not track (CPython tracks a dict only once it holds a
 #   container: a dict of numbers and strings, as most records' are, is
 #   untracked from birth);
-# - ``_FIELDS, keys`` and the values of :meth:`Trace.emit_fields` (``keys``
-#   a tuple shared by the records of its kind);
+# - a tag of ``_FIELDS`` or more, then the values of :meth:`Trace.emit_fields`:
+#   the tag names the shared keys tuple of the record's kind
+#   (:func:`_fields_tag`), so that the store holds no tuple at all and one item
+#   fewer per record;
 # - ``_SEGMENT`` and the fields of a segment (:func:`_segment_items`);
 # - ``_FROZEN`` and :func:`_freeze` of any other ``data``: a tuple.
 #
@@ -136,7 +138,32 @@ _SEGMENT = 3
 _FIELDS = 4
 _FLAT = 5
 _FROZEN = 6
+_FIELDS = 7  # and up: the tags of emit_fields' key tuples (below); keep it last
 _SEGMENT_ITEMS = 14  # time, host, conn, event, _SEGMENT and nine fields
+
+# The key tuples of Trace.emit_fields, each by its tag: ``_FIELD_KEYS[tag -
+# _FIELDS]``. A tuple is found by its identity (``_FIELD_TAGS``, ``id(keys)``
+# -> tag: 60 ns, where hashing a 14-key tuple each time costs twice that);
+# every tuple listed there stays alive in _FIELD_KEYS, so its id is never
+# reused. An equal tuple made anew shares the tag of the first (found by value,
+# not listed by id): the registry grows with the kinds of records, not with
+# the records.
+_FIELD_KEYS: list[tuple[str, ...]] = []
+_FIELD_TAGS: dict[int, int] = {}
+_FIELD_TAGS_BY_VALUE: dict[tuple[str, ...], int] = {}
+
+
+def _fields_tag(keys: tuple[str, ...]) -> int:
+    """The tag of emit_fields' ``keys`` in the flat store (registered on first use)."""
+    tag = _FIELD_TAGS.get(id(keys))
+    if tag is not None:
+        return tag
+    tag = _FIELD_TAGS_BY_VALUE.get(keys)
+    if tag is None:
+        tag = _FIELD_TAGS_BY_VALUE[keys] = _FIELDS + len(_FIELD_KEYS)
+        _FIELD_KEYS.append(keys)
+        _FIELD_TAGS[id(keys)] = tag
+    return tag
 
 
 def _freeze(value: Any) -> Any:
@@ -171,8 +198,8 @@ def _record_end(items: Sequence[Any], i: int) -> int:
     if tag == _FLAT:
         n: int = items[i + 5]
         return i + 6 + 2 * n
-    if tag == _FIELDS:
-        return i + 6 + len(items[i + 5])
+    if tag >= _FIELDS:
+        return i + 5 + len(_FIELD_KEYS[tag - _FIELDS])
     if tag == _SEGMENT:
         return i + _SEGMENT_ITEMS
     return i + 6  # _FROZEN
@@ -198,8 +225,8 @@ def _materialise(items: Sequence[Any]) -> Iterator[TraceRecord]:
         if tag == _FLAT:
             n = items[i + 5]
             data = dict(zip(items[i + 6:i + 6 + n], items[i + 6 + n:j], strict=True))
-        elif tag == _FIELDS:
-            data = dict(zip(items[i + 5], items[i + 6:j], strict=True))
+        elif tag >= _FIELDS:
+            data = dict(zip(_FIELD_KEYS[tag - _FIELDS], items[i + 5:j], strict=True))
         elif tag == _SEGMENT:
             data = _segment_data(items[i:j])
         else:
@@ -311,7 +338,10 @@ class Trace:
         record as :meth:`emit` of that dict, kept without building it. ``values``
         must be atomic (numbers, strings, None) and as many as ``keys``."""
         if self._keep:
-            self._compact += [time, host, conn, event, _FIELDS, keys, *values]
+            tag = _FIELD_TAGS.get(id(keys))  # (_fields_tag's first step inlined)
+            if tag is None:
+                tag = _fields_tag(keys)
+            self._compact += [time, host, conn, event, tag, *values]
         if self._sinks:
             rec = _record(time, host, conn, event, dict(zip(keys, values, strict=True)))
             for sink in self._sinks:
