@@ -657,8 +657,25 @@ class Tcb:
         owner = self._owner
         tracer = owner.trace
         if tracer is not None and tracer.active:  # the record only when a trace keeps it
-            tracer.emit(self._now, owner.name, self._name or self.name, "app",
-                        {"call": call, **data})
+            if len(data) == 1 and "bytes" in data:
+                # read and send of n bytes (1.6 records per packet of a bulk
+                # transfer): through emit_fields under shared keys, without the
+                # merged dict and emit's flattening of it.
+                tracer.emit_fields(self._now, owner.name, self._name or self.name, "app",
+                                   _APP_BYTES_KEYS, (call, data["bytes"]))
+            else:
+                tracer.emit(self._now, owner.name, self._name or self.name, "app",
+                            {"call": call, **data})
+
+    def _trace_delivered(self, n: int) -> None:
+        """Trace the ``app`` record of ``n`` bytes delivered (``{"delivered": n}``),
+        through emit_fields under shared keys (no dict per record), if a trace is
+        kept."""
+        owner = self._owner
+        tracer = owner.trace
+        if tracer is not None and tracer.active:
+            tracer.emit_fields(self._now, owner.name, self._name or self.name, "app",
+                               _DELIVERED_KEYS, (n,))
 
     def _drop(self, seg: Segment, reason: str) -> None:
         self._count(f"dropped:{reason}")
@@ -709,5 +726,7 @@ class Tcb:
 
 _TIMER_KEYS = ("timer",)  # the data keys of timer_cancelled and timer_fired
 _TIMER_SET_KEYS = ("timer", "at")
+_APP_BYTES_KEYS = ("call", "bytes")  # the data keys of the app records of read and send
+_DELIVERED_KEYS = ("delivered",)
 _NO_OPTIONS = Negotiated()
 _NO_COUNTS: Mapping[str, int] = MappingProxyType(Counter())

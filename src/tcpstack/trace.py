@@ -358,6 +358,20 @@ class Trace:
             for sink in self._sinks:
                 sink(rec)
 
+    def emit_segments(self, time: float, host: str, conn: str, event: str,
+                      segs: Iterable[Segment]) -> None:
+        """:meth:`emit_segment` of each of ``segs`` in order: the same records, in one
+        call per output of a connection rather than one per segment."""
+        if self._sinks:
+            # (Kept and forwarded segment by segment, as emit_segment would: a sink
+            # that reads ``records`` sees what it saw.)
+            for seg in segs:
+                self.emit_segment(time, host, conn, event, seg)
+        elif self._keep:
+            compact = self._compact
+            for seg in segs:
+                compact += _segment_items(time, host, conn, event, seg)
+
     def __iter__(self) -> Iterator[TraceRecord]:
         return iter(self.records)
 
