@@ -37,7 +37,7 @@ from .seq import SEQ_MOD as _SEQ_MOD
 from .seq import seq_add, seq_diff, seq_gt
 from .state import State
 from .timers import TIMER_NAMES, Timer, Timers
-from .trace import Trace
+from .trace import Trace, fields_tag
 from .wire import Flags, IPAddress, Segment
 
 if TYPE_CHECKING:
@@ -637,8 +637,8 @@ class Tcb:
         tracer = owner.trace
         if tracer is not None and tracer.active:
             values = self._traced_tcb = self._tcb_values()
-            tracer.emit_fields(self._now, owner.name, self._name or self.name,
-                               "metrics_updated", TRACED_TCB, values)
+            tracer.emit_tagged(self._now, owner.name, self._name or self.name,
+                               "metrics_updated", _METRICS_TAG, values)
 
     def _metrics_if_changed(self) -> None:
         """Trace the TCB variables if any changed since they were last traced: the end
@@ -650,8 +650,8 @@ class Tcb:
             values = self._tcb_values()
             if values != self._traced_tcb:
                 self._traced_tcb = values
-                tracer.emit_fields(self._now, owner.name, self._name or self.name,
-                                   "metrics_updated", TRACED_TCB, values)
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name,
+                                   "metrics_updated", _METRICS_TAG, values)
 
     def _app(self, call: str, **data: Any) -> None:
         owner = self._owner
@@ -661,8 +661,8 @@ class Tcb:
                 # read and send of n bytes (1.6 records per packet of a bulk
                 # transfer): through emit_fields under shared keys, without the
                 # merged dict and emit's flattening of it.
-                tracer.emit_fields(self._now, owner.name, self._name or self.name, "app",
-                                   _APP_BYTES_KEYS, (call, data["bytes"]))
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, "app",
+                                   _APP_BYTES_TAG, (call, data["bytes"]))
             else:
                 tracer.emit(self._now, owner.name, self._name or self.name, "app",
                             {"call": call, **data})
@@ -674,8 +674,8 @@ class Tcb:
         owner = self._owner
         tracer = owner.trace
         if tracer is not None and tracer.active:
-            tracer.emit_fields(self._now, owner.name, self._name or self.name, "app",
-                               _DELIVERED_KEYS, (n,))
+            tracer.emit_tagged(self._now, owner.name, self._name or self.name, "app",
+                               _DELIVERED_TAG, (n,))
 
     def _drop(self, seg: Segment, reason: str) -> None:
         self._count(f"dropped:{reason}")
@@ -707,11 +707,11 @@ class Tcb:
         tracer = owner.trace
         if tracer is not None and tracer.active:
             if at is None:
-                tracer.emit_fields(self._now, owner.name, self._name or self.name, event,
-                                   _TIMER_KEYS, (TIMER_NAMES[timer],))
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, event,
+                                   _TIMER_TAG, (TIMER_NAMES[timer],))
             else:
-                tracer.emit_fields(self._now, owner.name, self._name or self.name, event,
-                                   _TIMER_SET_KEYS, (TIMER_NAMES[timer], round(at, 9)))
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, event,
+                                   _TIMER_SET_TAG, (TIMER_NAMES[timer], round(at, 9)))
 
     def _trace_segment(self, event: str, seg: Segment) -> None:
         # The record is built inside emit_segment, only if the trace keeps it.
@@ -724,9 +724,12 @@ class Tcb:
         return f"<Connection {self.name} {self._state}>"
 
 
-_TIMER_KEYS = ("timer",)  # the data keys of timer_cancelled and timer_fired
-_TIMER_SET_KEYS = ("timer", "at")
-_APP_BYTES_KEYS = ("call", "bytes")  # the data keys of the app records of read and send
-_DELIVERED_KEYS = ("delivered",)
+# The data keys of the records emitted through Trace.emit_tagged, by their tags
+# (fields_tag, asked once here rather than by emit_fields per record).
+_METRICS_TAG = fields_tag(TRACED_TCB)
+_TIMER_TAG = fields_tag(("timer",))  # timer_cancelled and timer_fired
+_TIMER_SET_TAG = fields_tag(("timer", "at"))
+_APP_BYTES_TAG = fields_tag(("call", "bytes"))  # the app records of read and send
+_DELIVERED_TAG = fields_tag(("delivered",))
 _NO_OPTIONS = Negotiated()
 _NO_COUNTS: Mapping[str, int] = MappingProxyType(Counter())

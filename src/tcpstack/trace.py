@@ -106,7 +106,7 @@ _is_tracked = gc.is_tracked
 #   untracked from birth);
 # - a tag of ``_FIELDS`` or more, then the values of :meth:`Trace.emit_fields`:
 #   the tag names the shared keys tuple of the record's kind
-#   (:func:`_fields_tag`), so that the store holds no tuple at all and one item
+#   (:func:`fields_tag`), so that the store holds no tuple at all and one item
 #   fewer per record;
 # - ``_SEGMENT`` and the fields of a segment (:func:`_segment_items`);
 # - ``_FROZEN`` and :func:`_freeze` of any other ``data``: a tuple.
@@ -153,8 +153,10 @@ _FIELD_TAGS: dict[int, int] = {}
 _FIELD_TAGS_BY_VALUE: dict[tuple[str, ...], int] = {}
 
 
-def _fields_tag(keys: tuple[str, ...]) -> int:
-    """The tag of emit_fields' ``keys`` in the flat store (registered on first use)."""
+def fields_tag(keys: tuple[str, ...]) -> int:
+    """The tag of the ``data`` keys ``keys`` (strings) in a kept trace: an int, the
+    same for every equal tuple, registered on first use; for
+    :meth:`Trace.emit_tagged`."""
     tag = _FIELD_TAGS.get(id(keys))
     if tag is not None:
         return tag
@@ -338,12 +340,25 @@ class Trace:
         record as :meth:`emit` of that dict, kept without building it. ``values``
         must be atomic (numbers, strings, None) and as many as ``keys``."""
         if self._keep:
-            tag = _FIELD_TAGS.get(id(keys))  # (_fields_tag's first step inlined)
+            tag = _FIELD_TAGS.get(id(keys))  # (fields_tag's first step inlined)
             if tag is None:
-                tag = _fields_tag(keys)
+                tag = fields_tag(keys)
             self._compact += [time, host, conn, event, tag, *values]
         if self._sinks:
             rec = _record(time, host, conn, event, dict(zip(keys, values, strict=True)))
+            for sink in self._sinks:
+                sink(rec)
+
+    def emit_tagged(self, time: float, host: str, conn: str, event: str,
+                    tag: int, values: tuple[Any, ...]) -> None:
+        """:meth:`emit_fields` with the keys given by their :func:`fields_tag`: for
+        an emitter of many records of one kind, which asks for the tag once
+        (saves emit_fields' look-up of the tag, two calls a record)."""
+        if self._keep:
+            self._compact += [time, host, conn, event, tag, *values]
+        if self._sinks:
+            data = dict(zip(_FIELD_KEYS[tag - _FIELDS], values, strict=True))
+            rec = _record(time, host, conn, event, data)
             for sink in self._sinks:
                 sink(rec)
 
