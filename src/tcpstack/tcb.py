@@ -711,7 +711,7 @@ class Tcb:
                                    _TIMER_TAG, (TIMER_NAMES[timer],))
             else:
                 tracer.emit_tagged(self._now, owner.name, self._name or self.name, event,
-                                   _TIMER_SET_TAG, (TIMER_NAMES[timer], round(at, 9)))
+                                   _TIMER_SET_TAG, (TIMER_NAMES[timer], at))
 
     def _trace_segment(self, event: str, seg: Segment) -> None:
         # The record is built inside emit_segment, only if the trace keeps it.
@@ -728,7 +728,8 @@ class Tcb:
 # (fields_tag, asked once here rather than by emit_fields per record).
 _METRICS_TAG = fields_tag(TRACED_TCB)
 _TIMER_TAG = fields_tag(("timer",))  # timer_cancelled and timer_fired
-_TIMER_SET_TAG = fields_tag(("timer", "at"))
+# (``at`` rounded to the nanosecond when the record is read: 290 ns, 1.7 per packet)
+_TIMER_SET_TAG = fields_tag(("timer", "at"), rounded=("at",))
 _APP_BYTES_TAG = fields_tag(("call", "bytes"))  # the app records of read and send
 _DELIVERED_TAG = fields_tag(("delivered",))
 _NO_OPTIONS = Negotiated()

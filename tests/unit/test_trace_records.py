@@ -123,3 +123,20 @@ def test_emit_segments_is_emit_segment_of_each(with_sink: bool) -> None:
     assert [r.data for r in many.records] == [segment_record(s) for s in SEGMENTS]
     assert [as_dicts(x) for x in seen_many] == [as_dicts(x) for x in seen_each]
     assert len(seen_many) == (len(SEGMENTS) if with_sink else 0)
+
+
+def test_rounded_values_are_rounded_when_read_and_forwarded() -> None:
+    tag = fields_tag(("name_r", "at_r"), rounded=("at_r",))
+    assert tag != fields_tag(("name_r", "at_r"))  # the same keys unrounded: another kind
+    assert fields_tag(("name_r", "at_r"), rounded=("at_r",)) == tag
+    seen: list[TraceRecord] = []
+    trace = Trace()
+    trace.add_sink(seen.append)
+    trace.emit_tagged(0.0, "h", "c", "timer_set", tag, ("rto", 0.1 + 0.2))
+    trace.emit_tagged(0.0, "h", "c", "timer_set", tag, ("rto", 7))
+    assert 0.1 + 0.2 in trace._compact  # kept as given
+    assert [r.data for r in trace.records] == [r.data for r in seen] == [
+        {"name_r": "rto", "at_r": 0.3}, {"name_r": "rto", "at_r": 7}]
+    assert type(trace.records[1].data["at_r"]) is int  # round(7, 9) is 7, an int
+    with pytest.raises(ValueError):
+        fields_tag(("name_r",), rounded=("at_r",))
