@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -153,6 +154,7 @@ _FIELD_KEYS: list[tuple[str, ...]] = []
 _FIELD_TAGS: dict[int, int] = {}
 _FIELD_TAGS_BY_VALUE: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
 _FIELD_ROUNDED: dict[int, tuple[int, ...]] = {}
+_FIELD_LOCK = threading.Lock()
 
 
 def fields_tag(keys: tuple[str, ...], *, rounded: tuple[str, ...] = ()) -> int:
@@ -174,14 +176,19 @@ def fields_tag(keys: tuple[str, ...], *, rounded: tuple[str, ...] = ()) -> int:
             return tag
     spec = (keys, rounded)
     tag = _FIELD_TAGS_BY_VALUE.get(spec)
-    if tag is None:
-        positions = tuple(keys.index(key) for key in rounded)  # (ValueError)
-        tag = _FIELD_TAGS_BY_VALUE[spec] = _FIELDS + len(_FIELD_KEYS)
-        _FIELD_KEYS.append(keys)
-        if positions:
-            _FIELD_ROUNDED[tag] = positions
-        else:
-            _FIELD_TAGS[id(keys)] = tag
+    if tag is not None:
+        return tag
+    positions = tuple(keys.index(key) for key in rounded)  # (ValueError)
+    with _FIELD_LOCK:  # (two threads' first records of two new kinds get two tags)
+        tag = _FIELD_TAGS_BY_VALUE.get(spec)
+        if tag is None:
+            tag = _FIELDS + len(_FIELD_KEYS)
+            _FIELD_KEYS.append(keys)
+            if positions:
+                _FIELD_ROUNDED[tag] = positions
+            else:
+                _FIELD_TAGS[id(keys)] = tag
+            _FIELD_TAGS_BY_VALUE[spec] = tag  # last: the tag's keys are there
     return tag
 
 

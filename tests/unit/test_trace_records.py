@@ -140,3 +140,26 @@ def test_rounded_values_are_rounded_when_read_and_forwarded() -> None:
     assert type(trace.records[1].data["at_r"]) is int  # round(7, 9) is 7, an int
     with pytest.raises(ValueError):
         fields_tag(("name_r",), rounded=("at_r",))
+
+
+def test_kinds_registered_by_threads_at_once_keep_their_keys() -> None:
+    import threading
+
+    kinds = [[(f"thread{t}_key{i}",) for i in range(200)] for t in range(4)]
+    tags: list[list[int]] = [[] for _ in kinds]
+
+    def register(t: int) -> None:
+        tags[t] = [fields_tag(keys) for keys in kinds[t]]
+
+    threads = [threading.Thread(target=register, args=(t,)) for t in range(len(kinds))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    trace = Trace()
+    for t, keys_of in enumerate(kinds):
+        for keys, tag in zip(keys_of, tags[t], strict=True):
+            trace.emit_tagged(0.0, "h", "c", "app", tag, (t,))
+            assert fields_tag(keys) == tag
+    assert [list(r.data.items()) for r in trace.records] == [
+        [(keys[0], t)] for t, keys_of in enumerate(kinds) for keys in keys_of]
