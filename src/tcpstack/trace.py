@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
@@ -142,19 +142,22 @@ _FROZEN = 6
 _FIELDS = 7  # and up: the tags of emit_fields' key tuples (below); keep it last
 _SEGMENT_ITEMS = 14  # time, host, conn, event, _SEGMENT and nine fields
 
-# The key tuples of Trace.emit_fields, each by its tag: ``_FIELD_KEYS[tag -
-# _FIELDS]``. A tuple is found by its identity (``_FIELD_TAGS``, ``id(keys)``
-# -> tag: 60 ns, where hashing a 14-key tuple each time costs twice that);
-# every tuple listed there stays alive in _FIELD_KEYS, so its id is never
-# reused. An equal tuple made anew shares the tag of the first (found by value,
-# not listed by id): the registry grows with the kinds of records, not with
-# the records. A kind may have values that are rounded to the nanosecond when
-# the record is read (``_FIELD_ROUNDED``: the tag's positions of them).
-_FIELD_KEYS: list[tuple[str, ...]] = []
+# The key tuples of Trace.emit_fields, each by its tag: ``_FIELD_KEYS[tag]``.
+# A tuple is found by its identity (``_FIELD_TAGS``, ``id(keys)`` -> tag:
+# 60 ns, where hashing a 14-key tuple each time costs twice that); every
+# tuple listed there stays alive in _FIELD_KEYS, so its id is never reused. An
+# equal tuple made anew shares the tag of the first (found by value, not
+# listed by id): the registry grows with the kinds of records, not with the
+# records. A kind may have values that are rounded to the nanosecond when the
+# record is read (``_FIELD_ROUNDED``: the tag's positions of them). Two
+# threads may register one kind at once without a lock: each takes a fresh tag
+# (``next`` of a count, atomic), fills it in, and ``setdefault`` (atomic)
+# publishes the first; the other's tag stays unused.
+_FIELD_KEYS: dict[int, tuple[str, ...]] = {}
 _FIELD_TAGS: dict[int, int] = {}
 _FIELD_TAGS_BY_VALUE: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
 _FIELD_ROUNDED: dict[int, tuple[int, ...]] = {}
-_FIELD_LOCK = threading.Lock()
+_FIELD_NEXT = itertools.count(_FIELDS)
 
 
 def fields_tag(keys: tuple[str, ...], *, rounded: tuple[str, ...] = ()) -> int:
@@ -176,19 +179,15 @@ def fields_tag(keys: tuple[str, ...], *, rounded: tuple[str, ...] = ()) -> int:
             return tag
     spec = (keys, rounded)
     tag = _FIELD_TAGS_BY_VALUE.get(spec)
-    if tag is not None:
-        return tag
-    positions = tuple(keys.index(key) for key in rounded)  # (ValueError)
-    with _FIELD_LOCK:  # (two threads' first records of two new kinds get two tags)
-        tag = _FIELD_TAGS_BY_VALUE.get(spec)
-        if tag is None:
-            tag = _FIELDS + len(_FIELD_KEYS)
-            _FIELD_KEYS.append(keys)
-            if positions:
-                _FIELD_ROUNDED[tag] = positions
-            else:
-                _FIELD_TAGS[id(keys)] = tag
-            _FIELD_TAGS_BY_VALUE[spec] = tag  # last: the tag's keys are there
+    if tag is None:
+        positions = tuple(keys.index(key) for key in rounded)  # (ValueError)
+        fresh = next(_FIELD_NEXT)
+        _FIELD_KEYS[fresh] = keys
+        if positions:
+            _FIELD_ROUNDED[fresh] = positions
+        tag = _FIELD_TAGS_BY_VALUE.setdefault(spec, fresh)  # (the first one published)
+        if not rounded:
+            _FIELD_TAGS[id(keys)] = tag  # (keys stays alive in _FIELD_KEYS[fresh])
     return tag
 
 
@@ -199,7 +198,7 @@ def _fields_data(tag: int, values: Sequence[Any]) -> dict[str, Any]:
         values = list(values)
         for k in rounded:
             values[k] = round(values[k], 9)
-    return dict(zip(_FIELD_KEYS[tag - _FIELDS], values, strict=True))
+    return dict(zip(_FIELD_KEYS[tag], values, strict=True))
 
 
 def _freeze(value: Any) -> Any:
@@ -235,7 +234,7 @@ def _record_end(items: Sequence[Any], i: int) -> int:
         n: int = items[i + 5]
         return i + 6 + 2 * n
     if tag >= _FIELDS:
-        return i + 5 + len(_FIELD_KEYS[tag - _FIELDS])
+        return i + 5 + len(_FIELD_KEYS[tag])
     if tag == _SEGMENT:
         return i + _SEGMENT_ITEMS
     return i + 6  # _FROZEN
