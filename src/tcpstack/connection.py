@@ -1390,10 +1390,10 @@ class Connection(Tcb):
         # (_tracing inlined; the metrics record is only ever traced: no call without a trace)
         tracing = tracer is not None and tracer.active
         if tracer is not None and tracing and out:
-            # (_trace_segment's work, once per output rather than per segment)
-            host, name = self._owner.name, self.name
-            for seg in out:
-                tracer.emit_segment(now, host, name, "segment_sent", seg)
+            # (_trace_segment's work, once per output rather than per segment: one
+            # emit_segments call, and the name from its slot once made)
+            tracer.emit_segments(now, self._owner.name, self._name or self.name,
+                                 "segment_sent", out)
         if self._state is S.CLOSE_WAIT and sender.fin_sent():
             # §3.10.4, CLOSE in CLOSE-WAIT: "Queue this request until all
             # preceding SENDs have been segmentized; then send a FIN segment,

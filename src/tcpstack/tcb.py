@@ -36,8 +36,8 @@ from .seq import _MASK as _SEQ_MASK
 from .seq import SEQ_MOD as _SEQ_MOD
 from .seq import seq_add, seq_diff, seq_gt
 from .state import S, State
-from .timers import Timer, Timers
-from .trace import Trace
+from .timers import TIMER_NAMES, Timer, Timers
+from .trace import Trace, fields_tag
 from .wire import Flags, IPAddress, Segment
 
 if TYPE_CHECKING:
@@ -648,8 +648,8 @@ class Tcb:
         tracer = owner.trace
         if tracer is not None and tracer.active:
             values = self._traced_tcb = self._tcb_values()
-            tracer.emit_fields(self._now, owner.name, self._name or self.name,
-                               "metrics_updated", TRACED_TCB, values)
+            tracer.emit_tagged(self._now, owner.name, self._name or self.name,
+                               "metrics_updated", _METRICS_TAG, values)
 
     def _metrics_if_changed(self) -> None:
         """Trace the TCB variables if any changed since they were last traced: the end
@@ -661,15 +661,32 @@ class Tcb:
             values = self._tcb_values()
             if values != self._traced_tcb:
                 self._traced_tcb = values
-                tracer.emit_fields(self._now, owner.name, self._name or self.name,
-                                   "metrics_updated", TRACED_TCB, values)
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name,
+                                   "metrics_updated", _METRICS_TAG, values)
 
     def _app(self, call: str, **data: Any) -> None:
         owner = self._owner
         tracer = owner.trace
         if tracer is not None and tracer.active:  # the record only when a trace keeps it
-            tracer.emit(self._now, owner.name, self._name or self.name, "app",
-                        {"call": call, **data})
+            if len(data) == 1 and "bytes" in data:
+                # read and send of n bytes (1.6 records per packet of a bulk
+                # transfer): through emit_fields under shared keys, without the
+                # merged dict and emit's flattening of it.
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, "app",
+                                   _APP_BYTES_TAG, (call, data["bytes"]))
+            else:
+                tracer.emit(self._now, owner.name, self._name or self.name, "app",
+                            {"call": call, **data})
+
+    def _trace_delivered(self, n: int) -> None:
+        """Trace the ``app`` record of ``n`` bytes delivered (``{"delivered": n}``),
+        through emit_fields under shared keys (no dict per record), if a trace is
+        kept."""
+        owner = self._owner
+        tracer = owner.trace
+        if tracer is not None and tracer.active:
+            tracer.emit_tagged(self._now, owner.name, self._name or self.name, "app",
+                               _DELIVERED_TAG, (n,))
 
     def _drop(self, seg: Segment, reason: str) -> None:
         self._count(f"dropped:{reason}")
@@ -692,6 +709,21 @@ class Tcb:
         if tracer is not None:
             tracer.emit(self._now, owner.name, self._name or self.name, event, data)
 
+    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
+        # Timers' records (timer_set 1.7, timer_cancelled 0.3 per packet of a bulk
+        # transfer): asked and built here in one call where Timers made three
+        # (_tracing, _trace, emit) and a dict per record; kept through emit_fields
+        # under shared keys, the same record as emit of {"timer": ..., "at": ...}.
+        owner = self._owner
+        tracer = owner.trace
+        if tracer is not None and tracer.active:
+            if at is None:
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, event,
+                                   _TIMER_TAG, (TIMER_NAMES[timer],))
+            else:
+                tracer.emit_tagged(self._now, owner.name, self._name or self.name, event,
+                                   _TIMER_SET_TAG, (TIMER_NAMES[timer], at))
+
     def _trace_segment(self, event: str, seg: Segment) -> None:
         # The record is built inside emit_segment, only if the trace keeps it.
         owner = self._owner
@@ -703,5 +735,13 @@ class Tcb:
         return f"<Connection {self.name} {self._state}>"
 
 
+# The data keys of the records emitted through Trace.emit_tagged, by their tags
+# (fields_tag, asked once here rather than by emit_fields per record).
+_METRICS_TAG = fields_tag(TRACED_TCB)
+_TIMER_TAG = fields_tag(("timer",))  # timer_cancelled and timer_fired
+# (``at`` rounded to the nanosecond when the record is read: 290 ns, 1.7 per packet)
+_TIMER_SET_TAG = fields_tag(("timer", "at"), rounded=("at",))
+_APP_BYTES_TAG = fields_tag(("call", "bytes"))  # the app records of read and send
+_DELIVERED_TAG = fields_tag(("delivered",))
 _NO_OPTIONS = Negotiated()
 _NO_COUNTS: Mapping[str, int] = MappingProxyType(Counter())

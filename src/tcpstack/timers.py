@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class Timer(enum.Enum):
@@ -54,16 +54,18 @@ class Timer(enum.Enum):
 _ORDER: tuple[Timer, ...] = tuple(Timer)
 _INDEX: dict[Timer, int] = {t: i for i, t in enumerate(_ORDER)}
 # Trace names: an Enum's value is a descriptor call, this a dict lookup.
-_NAME: dict[Timer, str] = {timer: timer.value for timer in Timer}
+TIMER_NAMES: dict[Timer, str] = {timer: timer.value for timer in Timer}
+_PACING = Timer.PACING  # (a global: a member read from its class is an attribute hook)
 
 class TimerOwner(Protocol):
     """The connection whose deadlines a :class:`Timers` holds."""
 
-    def _trace(self, event: str, data: dict[str, Any]) -> None:
-        """Emit a trace record of the connection."""
-
     def _tracing(self) -> bool:
         """True if trace records are kept (build them only then)."""
+
+    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
+        """Emit the ``event`` record of ``timer`` (``timer``, and ``at`` rounded to
+        the nanosecond unless None) if a trace is kept; nothing otherwise."""
 
     def _timer_moved(self) -> None:
         """The earliest deadline may have moved earlier (the host re-sorts it)."""
@@ -116,8 +118,10 @@ class Timers:
                     break
         at_list[i] = at
         owner = self._owner
-        if owner._tracing() and timer is not Timer.PACING:  # built only when kept
-            owner._trace("timer_set", {"timer": _NAME[timer], "at": round(at, 9)})
+        if timer is not _PACING:
+            # One call, which asks the trace and builds the record only when it is
+            # kept (where _tracing, _trace and a dict per record were three calls).
+            owner._trace_timer("timer_set", timer, at)
         if moved:
             owner._timer_moved()
 
@@ -129,8 +133,8 @@ class Timers:
         i = _INDEX[timer]
         if at_list[i] is not None:
             at_list[i] = None
-            if self._owner._tracing() and timer is not Timer.PACING:
-                self._owner._trace("timer_cancelled", {"timer": _NAME[timer]})
+            if timer is not _PACING:
+                self._owner._trace_timer("timer_cancelled", timer, None)
             if at_list.count(None) == _COUNT:  # (in C: no generator per cancel)
                 self._at = None
 
@@ -149,8 +153,8 @@ class Timers:
         owner = self._owner
         if owner._tracing():
             for timer, at in zip(_ORDER, at_list, strict=True):
-                if at is not None and timer is not Timer.PACING:
-                    owner._trace("timer_cancelled", {"timer": _NAME[timer]})
+                if at is not None and timer is not _PACING:
+                    owner._trace_timer("timer_cancelled", timer, None)
 
     def at(self, timer: Timer) -> float | None:
         """The deadline of ``timer`` in seconds, or None if it is not armed."""
@@ -193,6 +197,8 @@ class Timers:
                 at_list[i] = None
                 if at_list.count(None) == _COUNT:
                     self._at = None
-                if timer is not Timer.PACING:
-                    self._owner._trace("timer_fired", {"timer": _NAME[timer]})
+                if timer is not _PACING:
+                    # (_trace_timer asks whether a trace is kept: an untraced run
+                    # no longer builds the connection's name here, 2,000 per churn run)
+                    self._owner._trace_timer("timer_fired", timer, None)
                 yield timer

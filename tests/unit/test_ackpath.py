@@ -254,6 +254,12 @@ class Owner:
     def _trace(self, event: str, data: dict[str, Any]) -> None:
         self.records.append((event, data))
 
+    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
+        # (Timers' one trace call: the record Tcb._trace_timer emits when tracing)
+        if self._tracing():
+            self._trace(event, {"timer": timer.value} if at is None
+                        else {"timer": timer.value, "at": round(at, 9)})
+
     def _tracing(self) -> bool:
         return self.tracing
 
