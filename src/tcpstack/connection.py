@@ -1584,4 +1584,4 @@ class Connection(Tcb):
             self._owner.on_event(self, ev.DataReceived(n))
             tracer = self._owner.trace
             if tracer is not None and tracer.active:  # the record only when a trace keeps it
-                self._trace("app", {"delivered": n})
+                self._trace_delivered(n)
