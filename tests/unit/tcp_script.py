@@ -51,6 +51,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import Any
 
 from tcpstack import events as ev
 from tcpstack.config import TcpConfig
@@ -58,6 +59,7 @@ from tcpstack.connection import Connection, Endpoint
 from tcpstack.seq import SEQ_MOD, seq_add
 from tcpstack.stack import Stack
 from tcpstack.state import State
+from tcpstack.timers import Timer
 from tcpstack.wire import (
     Flags,
     IPAddress,
@@ -527,3 +529,28 @@ def stack_events(stack: Stack) -> list[tuple[Connection, ev.Event]]:
     while (e := stack.next_event()) is not None:
         out.append(e)
     return out
+
+
+class RecordingTimerOwner:
+    """A timer owner (what :class:`~tcpstack.timers.Timers` calls) that records the
+    trace records it is given and counts the moves of the next deadline."""
+
+    def __init__(self, tracing: bool = True) -> None:
+        self.tracing = tracing
+        self.records: list[tuple[str, dict[str, Any]]] = []
+        self.moved = 0
+
+    def _trace(self, event: str, data: dict[str, Any]) -> None:
+        self.records.append((event, data))
+
+    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
+        # (Timers' one trace call: the record Tcb._trace_timer emits when tracing)
+        if self._tracing():
+            self._trace(event, {"timer": timer.value} if at is None
+                        else {"timer": timer.value, "at": round(at, 9)})
+
+    def _tracing(self) -> bool:
+        return self.tracing
+
+    def _timer_moved(self) -> None:
+        self.moved += 1

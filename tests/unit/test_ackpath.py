@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from tcp_script import RecordingTimerOwner
 from test_fastpath_equivalence import SlowPath, compare_runs, establish, scripted
 
 import tcpstack.connection as connection_module
@@ -243,36 +244,12 @@ def test_on_predicted_ack_equals_on_new_ack(
 # --- Timers ----------------------------------------------------------------------
 
 
-class Owner:
-    """A timer owner that records what it is told."""
-
-    def __init__(self, tracing: bool) -> None:
-        self.tracing = tracing
-        self.records: list[tuple[str, dict[str, Any]]] = []
-        self.moved = 0
-
-    def _trace(self, event: str, data: dict[str, Any]) -> None:
-        self.records.append((event, data))
-
-    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
-        # (Timers' one trace call: the record Tcb._trace_timer emits when tracing)
-        if self._tracing():
-            self._trace(event, {"timer": timer.value} if at is None
-                        else {"timer": timer.value, "at": round(at, 9)})
-
-    def _tracing(self) -> bool:
-        return self.tracing
-
-    def _timer_moved(self) -> None:
-        self.moved += 1
-
-
 @pytest.mark.parametrize("tracing", [True, False])
 @pytest.mark.parametrize("others", [(), ((Timer.RTO, 2.0),), ((Timer.RTO, 0.5),)])
 def test_rearming_at_the_same_deadline_keeps_its_record_and_moves_nothing(
     tracing: bool, others: tuple[tuple[Timer, float], ...],
 ) -> None:
-    owner = Owner(tracing)
+    owner = RecordingTimerOwner(tracing)
     timers = Timers(owner)
     for timer, at in others:
         timers.arm(timer, at)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any
 
 import pytest
+from tcp_script import RecordingTimerOwner
 
 from tcpstack.config import TcpConfig
 from tcpstack.connection import Connection
@@ -131,33 +131,10 @@ def test_simulated_churn_fires_every_timer_at_its_deadline(seed: int) -> None:
     assert len(waits) == count and all(waits) and fired >= count
 
 
-class _Owner:
-    """A TimerOwner that records what Timers traces."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, dict[str, Any]]] = []
-        self.moves = 0
-
-    def _trace(self, event: str, data: dict[str, Any]) -> None:
-        self.records.append((event, data))
-
-    def _trace_timer(self, event: str, timer: Timer, at: float | None) -> None:
-        # (Timers' one trace call: the record Tcb._trace_timer emits when tracing)
-        if self._tracing():
-            self._trace(event, {"timer": timer.value} if at is None
-                        else {"timer": timer.value, "at": round(at, 9)})
-
-    def _tracing(self) -> bool:
-        return True
-
-    def _timer_moved(self) -> None:
-        self.moves += 1
-
-
 @pytest.mark.parametrize("armed", [[], [Timer.RTO], [Timer.KEEPALIVE, Timer.TLP, Timer.PACING],
                                    list(Timer)])
 def test_cancel_all_is_a_cancel_per_timer(armed: list[Timer]) -> None:
-    owners = (_Owner(), _Owner())
+    owners = (RecordingTimerOwner(), RecordingTimerOwner())
     one, each = (Timers(o) for o in owners)
     for timers in (one, each):
         for i, timer in enumerate(reversed(armed)):
