@@ -23,13 +23,12 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 from .reassembly import Held, ReassemblyQueue
-from .seq import _HALF, seq_add, seq_diff, seq_le, seq_lt
+from .seq import SEQ_HALF, SEQ_MASK, seq_add, seq_diff, seq_le, seq_lt
 
 MAX_UNSCALED_WINDOW = 65535
 """The largest window a 16-bit field holds (RFC 9293 §3.1)."""
 
-_SEQ_MASK = 0xFFFFFFFF
-# seq_diff(a, b) written inline as ``((a - b + _HALF) & _SEQ_MASK) - _HALF`` (the
+# seq_diff(a, b) written inline as ``((a - b + SEQ_HALF) & SEQ_MASK) - SEQ_HALF`` (the
 # same signed distance in [-2**31, 2**31)) in the coordinate mappings below,
 # which run several times per packet: a Python call fewer each (off, index,
 # beyond, end_seq, rcv_wnd: about 8 per sim_bulk packet, 50 per churn lifecycle).
@@ -198,7 +197,7 @@ class SendBuffer:
         held = self._data
         if held is None:
             return self.head_seq
-        return (self.head_seq + held.end - self.head_off) & _SEQ_MASK  # seq_add
+        return (self.head_seq + held.end - self.head_off) & SEQ_MASK  # seq_add
 
     @property
     def fin_seq(self) -> int:
@@ -249,7 +248,7 @@ class SendBuffer:
 
     def off(self, seq: int) -> int:
         """Stream offset of sequence number ``seq``."""
-        return self.head_off + ((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF
+        return self.head_off + ((seq - self.head_seq + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
 
     def seq(self, off: int) -> int:
         """Sequence number of stream offset ``off``."""
@@ -257,14 +256,14 @@ class SendBuffer:
 
     def index(self, seq: int) -> int:
         """Buffer index of sequence number ``seq`` (negative before the head)."""
-        return ((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF
+        return ((seq - self.head_seq + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
 
     def beyond(self, seq: int) -> int:
         """Bytes held from sequence number ``seq`` on: ``len(self) - self.index(seq)``
         (more than ``len(self)`` before the head), in one call instead of three."""
         held = self._data
         end = held.end - self.head_off if held is not None else 0
-        return end - (((seq - self.head_seq + _HALF) & _SEQ_MASK) - _HALF)
+        return end - (((seq - self.head_seq + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
 
     def take(self, index: int, n: int) -> bytes | memoryview:
         """Up to ``n`` bytes from buffer index ``index`` (fewer at the end of the data).
@@ -429,7 +428,7 @@ class ReceiveBuffer:
 
     def off(self, seq: int) -> int:
         """Stream offset of sequence number ``seq``."""
-        return self.rcv_off + ((seq - self.rcv_nxt + _HALF) & _SEQ_MASK) - _HALF
+        return self.rcv_off + ((seq - self.rcv_nxt + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
 
     def seq(self, off: int) -> int:
         """Sequence number of stream offset ``off``."""
@@ -447,7 +446,7 @@ class ReceiveBuffer:
         else:
             self._data += data
         self.rcv_off += n
-        self.rcv_nxt = (self.rcv_nxt + n) & _SEQ_MASK  # seq_add
+        self.rcv_nxt = (self.rcv_nxt + n) & SEQ_MASK  # seq_add
         return n
 
     def join(self) -> bytes:
@@ -513,7 +512,7 @@ class ReceiveBuffer:
     @property
     def rcv_wnd(self) -> int:
         """RCV.WND: the window last advertised, bytes."""
-        wnd = ((self.rcv_adv - self.rcv_nxt + _HALF) & _SEQ_MASK) - _HALF
+        wnd = ((self.rcv_adv - self.rcv_nxt + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
         return wnd if wnd > 0 else 0
 
     def window_edge(self, capacity: int, rcv_wscale: int) -> int:
@@ -548,17 +547,13 @@ class ReceiveBuffer:
             return 0
         return window
 
-    def window_growth(self, capacity: int, rcv_wscale: int) -> int:
-        """How far the supported right edge lies beyond the advertised one, bytes."""
-        return seq_diff(self.window_edge(capacity, rcv_wscale), self.rcv_adv)
-
     def window_update_worth(self, capacity: int, rcv_wscale: int, sws_step: int) -> bool:
         """Whether the supported right edge lies at least ``sws_step`` bytes beyond
         the advertised one (receiver SWS avoidance, MUST-39) and at least RCV.WND
         beyond it (as Linux: the window at least doubles), bytes.
 
-        :meth:`window_growth` and :attr:`rcv_wnd` in one call, with
-        :meth:`window_edge` inlined: after every read of a bulk transfer's data
+        How far :meth:`window_edge` lies beyond RCV.ADV, and :attr:`rcv_wnd`, in
+        one call with both inlined: after every read of a bulk transfer's data
         (``Connection.read``), 8 calls fewer per read.
         """
         rcv_nxt = self.rcv_nxt
@@ -567,8 +562,8 @@ class ReceiveBuffer:
         if free < 0:
             free = 0
         largest = MAX_UNSCALED_WINDOW << rcv_wscale
-        edge = (rcv_nxt + (free if free < largest else largest)) & _SEQ_MASK
-        grown = seq_diff(edge, self.rcv_adv)  # window_growth
+        edge = (rcv_nxt + (free if free < largest else largest)) & SEQ_MASK
+        grown = seq_diff(edge, self.rcv_adv)  # the growth of the window
         if grown < sws_step:
             return False
         wnd = seq_diff(self.rcv_adv, rcv_nxt)
@@ -611,4 +606,4 @@ class ReceiveBuffer:
         self._sack_arrivals = None
         self._sack_recent = chosen  # what this ACK reports, in order
         base = self.rcv_nxt - self.rcv_off  # seq = off + base, modulo 2**32
-        return tuple([((a + base) & _SEQ_MASK, (b + base) & _SEQ_MASK) for a, b in chosen])
+        return tuple([((a + base) & SEQ_MASK, (b + base) & SEQ_MASK) for a, b in chosen])

@@ -47,9 +47,7 @@ from .keepalive import KEEPALIVE_STATES, KeepAlive
 from .negotiation import negotiate, send_mss
 from .paws import TsRecent
 from .recovery import Phase
-from .seq import _HALF as _SEQ_HALF
-from .seq import _MASK as _SEQ_MASK
-from .seq import seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from .seq import SEQ_HALF, SEQ_MASK, seq_add, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from .state import SYNCHRONIZED, Cause, S, State, check_transition
 from .tcb import Endpoint, EventSink, Owner, Tcb
 from .timers import Timer
@@ -1528,8 +1526,8 @@ class Connection(Tcb):
         wl1 = self._snd_wl1
         # seq_lt(wl1, seq) or (wl1 == seq and seq_le(SND.WL2, ack)), their sign
         # tests written inline (seq.py): two calls fewer per segment received.
-        return (((wl1 - seq) & _SEQ_MASK) >= _SEQ_HALF
-                or (wl1 == seq and not 0 < ((self._snd_wl2 - ack) & _SEQ_MASK) < _SEQ_HALF))
+        return (((wl1 - seq) & SEQ_MASK) >= SEQ_HALF
+                or (wl1 == seq and not 0 < ((self._snd_wl2 - ack) & SEQ_MASK) < SEQ_HALF))
 
     def _update_window(self, seg: Segment, *, force: bool = False) -> None:
         """Send-window update (§3.10.7.4 fifth step): only from newer segments (SND.WL1/WL2)."""

@@ -41,8 +41,6 @@ from .wire.ecn import ECT_0
 if TYPE_CHECKING:
     from .connection import Connection
 
-
-
 # Timer and Phase members the per-packet paths read, as module globals (5 ns
 # against 73 through the Enum class's attribute hook, see state.S).
 _RTO, _TLP, _PERSIST, _DELAYED_ACK = Timer.RTO, Timer.TLP, Timer.PERSIST, Timer.DELAYED_ACK

@@ -44,7 +44,7 @@ from .isn import IsnGenerator
 from .negotiation import syn_options
 from .paws import ts_clock
 from .seq import seq_add, seq_le, seq_lt
-from .state import Cause, State
+from .state import Cause, S, State
 from .syncookies import (
     COOKIE_AGE,
     COOKIE_PERIOD,
@@ -80,13 +80,11 @@ _COMPACT_CLOSES = 32  # closes that may leave stale heap entries before a rebuil
 _COOKIE_LIFE = (COOKIE_AGE + 1) * COOKIE_PERIOD  # seconds a cookie may stay valid
 _ACK_ONLY = int(Flags.ACK)
 _SYN_RST_ACK = int(Flags.SYN | Flags.RST | Flags.ACK)
-# Members read once, for the checks made per packet and per state change: in
-# Python 3.11 reading a member from its Enum class goes through EnumType's
-# __getattr__ hook (80-150 ns against about 15 for a global; state_changed
-# reads 5, 10 times per churn lifecycle).
-_CLOSED, _LISTEN, _SYN_RECEIVED, _TIME_WAIT = (State.CLOSED, State.LISTEN,
-                                               State.SYN_RECEIVED, State.TIME_WAIT)
-_GONE = (State.CLOSED, State.LISTEN, State.TIME_WAIT)  # an orphan no more (a tuple: no Enum hash)
+# The states as state.S's plain class attributes, and these two as globals, for
+# the checks made per packet and per state change: in Python 3.11 reading a
+# member from its Enum class goes through EnumType's __getattr__ hook (80-150
+# ns against about 15; state_changed reads 5, 10 times per churn lifecycle).
+_GONE = (S.CLOSED, S.LISTEN, S.TIME_WAIT)  # an orphan no more (a tuple: no Enum hash)
 _OPEN = ListenVerdict.OPEN
 
 
@@ -372,7 +370,7 @@ class Stack:
         if (
             conn is not None
             and listener is not None
-            and conn.state is _TIME_WAIT
+            and conn.state is S.TIME_WAIT
             and conn.accept_reopen(seg, now)
         ):
             # MAY-2 (§3.6.1): the TIME-WAIT TCB gave way to a new incarnation.
@@ -384,7 +382,7 @@ class Stack:
         if entry is not None:
             if (
                 listener is not None
-                and entry.state is _SYN_RECEIVED
+                and entry.state is S.SYN_RECEIVED
                 and listener.accept_full
                 and _completes_handshake(entry, seg)
             ):
@@ -798,8 +796,8 @@ class Stack:
     def state_changed(self, conn: Connection, old: State, new: State) -> None:
         """Keep the listener queues, the host limits' counts and the demultiplexing
         table in step with ``conn``."""
-        deleted = new is _CLOSED or new is _LISTEN
-        if deleted or old is _SYN_RECEIVED:
+        deleted = new is S.CLOSED or new is S.LISTEN
+        if deleted or old is S.SYN_RECEIVED:
             if self._reviving:
                 self._reviving.pop(conn, None)  # no record for it: it moved on
             if self._deferred:
@@ -830,9 +828,9 @@ class Stack:
             closed = self._closed_since_compact
             if closed >= _COMPACT_CLOSES and 2 * closed > len(self._timers):
                 self._compact_timers()
-        if old is _TIME_WAIT:
+        if old is S.TIME_WAIT:
             self._time_wait_count -= 1
-        elif new is _TIME_WAIT:
+        elif new is S.TIME_WAIT:
             self._time_wait_count += 1
             if self._time_wait_count > self.config.max_time_wait:
                 self._over_limit.append(conn)  # closed by packets_to_send

@@ -31,10 +31,7 @@ from .paws import TsRecent
 from .recovery import _PHASE_NAMES, LossRecovery, Phase
 from .rtt import RttEstimator, RttSampler
 from .sender import Sender
-from .seq import _HALF as _SEQ_HALF
-from .seq import _MASK as _SEQ_MASK
-from .seq import SEQ_MOD as _SEQ_MOD
-from .seq import seq_add, seq_diff, seq_gt
+from .seq import SEQ_HALF, SEQ_MASK, SEQ_MOD, seq_add, seq_diff, seq_gt
 from .state import S, State
 from .timers import TIMER_NAMES, Timer, Timers
 from .trace import Trace, fields_tag
@@ -615,12 +612,12 @@ class Tcb:
         else:
             rcv_nxt = rcv.rcv_nxt
             # max(0, seq_diff(RCV.ADV, RCV.NXT)): a distance "behind" is 0.
-            rcv_wnd = (rcv.rcv_adv - rcv_nxt) & _SEQ_MASK
-            if rcv_wnd >= _SEQ_HALF:
+            rcv_wnd = (rcv.rcv_adv - rcv_nxt) & SEQ_MASK
+            if rcv_wnd >= SEQ_HALF:
                 rcv_wnd = 0
-        in_flight = (self._snd_max - una) & _SEQ_MASK  # seq_diff(SND.MAX, SND.UNA)
-        if in_flight >= _SEQ_HALF:
-            in_flight -= _SEQ_MOD
+        in_flight = (self._snd_max - una) & SEQ_MASK  # seq_diff(SND.MAX, SND.UNA)
+        if in_flight >= SEQ_HALF:
+            in_flight -= SEQ_MOD
         phase = rec.phase
         cwnd, ssthresh = cc.cwnd, cc.ssthresh
         if phase is not _OPEN:

@@ -136,7 +136,6 @@ _LIST = 0
 _DICT = 1
 _TUPLE = 2
 _SEGMENT = 3
-_FIELDS = 4
 _FLAT = 5
 _FROZEN = 6
 _FIELDS = 7  # and up: the tags of emit_fields' key tuples (below); keep it last

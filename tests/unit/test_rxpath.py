@@ -4,7 +4,7 @@ wire, second pass"): each shortcut against the general computation it replaces.
 * ``Segment.timestamps`` / ``sack_blocks`` recognise the two common option
   layouts without a scan: against a plain scan of any option tuple;
   ``Segment.seg_len`` against its definition (RFC 9293 §3.4);
-* ``ReceiveBuffer.window_update_worth`` against ``window_growth`` and
+* ``ReceiveBuffer.window_update_worth`` against ``window_edge``'s growth and
   ``rcv_wnd`` (MUST-39), ``ReceiveBuffer.read``'s urgent test against
   ``urgent_pending``, ``deliver``, ``off`` and ``rcv_wnd`` across the
   sequence-number wrap;
@@ -107,7 +107,7 @@ def _receive_buffer(rcv_nxt: int, adv: int, unread: int) -> ReceiveBuffer:
 def test_window_update_worth_is_growth_by_a_step_and_by_rcv_wnd(
         rcv_nxt: int, adv: int, unread: int, capacity: int, wscale: int, step: int) -> None:
     rcv = _receive_buffer(rcv_nxt, adv, unread)
-    grown = rcv.window_growth(capacity, wscale)
+    grown = seq_diff(rcv.window_edge(capacity, wscale), rcv.rcv_adv)  # the growth
     expected = grown >= step and grown >= rcv.rcv_wnd
     assert rcv.window_update_worth(capacity, wscale, step) is expected
     free = max(0, capacity - rcv.readable)
